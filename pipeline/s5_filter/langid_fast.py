@@ -19,19 +19,15 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 def _depth(nextmove: np.ndarray, rowbase: np.ndarray) -> int:
     """Length of the longest string a state stands for (BFS distance from the root)."""
-    n = len(rowbase)
-    depth = np.full(n, -1, dtype=np.int64)
+    depth = np.full(len(rowbase), -1, dtype=np.int16)
     depth[0] = 0
-    frontier = np.array([0])
-    level = 0
+    frontier, level, byte = np.array([0]), 0, np.arange(256)
     while frontier.size:
         level += 1
-        targets = nextmove[(rowbase[frontier][:, None] + np.arange(256)).ravel()]
-        targets = np.unique(targets)
-        targets = targets[depth[targets] < 0]
-        depth[targets] = level
-        frontier = targets
-    return int(depth.max())
+        targets = nextmove[(rowbase[frontier][:, None] + byte).ravel()]
+        depth[targets[depth[targets] < 0]] = level
+        frontier = np.flatnonzero(depth == level)
+    return level - 1
 
 
 def _counts_in_first_seen_order(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +59,8 @@ class FastLanguageIdentifier(LanguageIdentifier):
         first = nextmove[rowbase[0] + np.arange(256)]
         self._two = nextmove[(rowbase[first][:, None] + np.arange(256)).ravel()].astype(np.int32)
         self._output_np = np.asarray(self.tk_output, dtype=np.int32)
-        self._ptc32 = None  # float32 copy of the model's float16 table, made on first use
+        # numpy casts the float16 table to float32 for every product anyway: cast it once (exact)
+        self._ptc32 = self.nb_ptc.astype(np.float32)
         self._fast = True
         self._fast = self._agrees_with_py3langid()
 
@@ -99,9 +96,6 @@ class FastLanguageIdentifier(LanguageIdentifier):
         if not features.size:
             return super()._raw_score(text)
         idx, counts = _counts_in_first_seen_order(features)
-        if self._ptc32 is None:
-            # numpy casts the float16 table to float32 for every product anyway: cast it once (exact)
-            self._ptc32 = self.nb_ptc.astype(np.float32)
         return np.log1p(counts.astype(np.float32)) @ self._ptc32[idx] + self.nb_pc
 
 

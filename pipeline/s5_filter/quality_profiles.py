@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import ConfigError, LocatedDict, display_path, load_yaml
+from pipeline.s5_filter.quality_tokens import word_hashes
 
+MAX_BIGRAM_WORDS = 4000
 PROFILE_KEYS = ("stop_words", "common_bigrams", "short_line_chars", "thresholds", "description")
 # punctuation that may stick to a stop word in whitespace tokens ("năm," "và...")
 _STOP_SUFFIXES = ("", ",", ".", ";", ":", "!", "?", ")", "\"", "”", "...", "…")
@@ -52,22 +54,37 @@ class LangProfile:
     stop_tokens: frozenset[str]  # stop words with the punctuation that may stick to them
     short_line_chars: int
     thresholds: tuple[Threshold, ...]
-    # common bigrams as numbers: word -> id (1..V), and the sorted keys id1 * (V + 1) + id2
-    bigram_words: dict = field(default_factory=dict, compare=False)
-    bigram_keys: np.ndarray | None = field(default=None, compare=False)
+    # common bigrams: a (V+1) x (V+1) table of word ids (1..V), true for listed pairs
+    bigram_table: np.ndarray | None = field(default=None, compare=False)
+    # listed tokens, by token hash (sorted), and their codes: 2 * (word id in the bigram
+    # table, 0 if none) + (1 if a stop token); one lookup per token answers both questions
+    code_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64), compare=False)
+    code_values: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), compare=False)
 
 
 def make_profile(stop_words=(), thresholds=(), short_line_chars: int = 30, path: str = "(inline)",
                  common_bigrams=()) -> LangProfile:
-    words = frozenset(w.casefold() for w in stop_words)
+    words = frozenset(w.lower() for w in stop_words)
     tokens = frozenset(w + s for w in words for s in _STOP_SUFFIXES) | frozenset("(" + w for w in words)
     bigram_words: dict[str, int] = {}
     pairs = []
     for first, second in common_bigrams:
-        pairs.append((bigram_words.setdefault(first.casefold(), len(bigram_words) + 1),
-                      bigram_words.setdefault(second.casefold(), len(bigram_words) + 1)))
-    keys = np.unique(np.array([a * (len(bigram_words) + 1) + b for a, b in pairs], dtype=np.int64)) if pairs else None
-    return LangProfile(path, words, tokens, short_line_chars, tuple(thresholds), bigram_words, keys)
+        pairs.append((bigram_words.setdefault(first.lower(), len(bigram_words) + 1),
+                      bigram_words.setdefault(second.lower(), len(bigram_words) + 1)))
+    if len(bigram_words) > MAX_BIGRAM_WORDS:
+        raise ConfigError(f"{path}: common_bigrams use {len(bigram_words)} distinct words; at most "
+                          f"{MAX_BIGRAM_WORDS} (the pair table is words x words)")
+    table = None
+    if pairs:
+        table = np.zeros((len(bigram_words) + 1, len(bigram_words) + 1), dtype=bool)
+        table[tuple(np.array(pairs).T)] = True
+    codes = {word: 2 * number for word, number in bigram_words.items()}
+    for token in tokens:
+        codes[token] = codes.get(token, 0) | 1
+    hashes = word_hashes(list(codes))
+    order = np.argsort(hashes)
+    values = np.fromiter(codes.values(), dtype=np.int64, count=len(codes))
+    return LangProfile(path, words, tokens, short_line_chars, tuple(thresholds), table, hashes[order], values[order])
 
 
 EMPTY_PROFILE = make_profile(path="(none)")

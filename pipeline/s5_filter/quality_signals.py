@@ -16,7 +16,6 @@ its tokens joined by single spaces (top n-gram) or the tokens' own characters
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections import Counter
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from pipeline.document import Document
 from pipeline.s5_filter.quality_profiles import EMPTY_PROFILE, LangProfile, profiles_for
+from pipeline.s5_filter.quality_tokens import Tokens, powers, tokenize
 from pipeline.step import Step
 
 TOP_NGRAMS = (2, 3, 4)
@@ -40,6 +40,9 @@ SIGNAL_NAMES = (
     "mojibake_per_word", "vi_letter_frac", "vi_diacritic_frac",
 )
 
+_INT_SIGNALS = ("n_words", "n_chars", "n_lines", "n_paragraphs", "stop_word_hits")
+_FLOAT_SIGNALS = tuple(name for name in SIGNAL_NAMES if name not in _INT_SIGNALS)
+
 _VI_LOWER = "àáảãạăằắẳẵặâầấẩẫậđèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵ"
 _VI_LETTERS = _VI_LOWER + _VI_LOWER.upper()
 # Non-ASCII characters that are not Vietnamese letters: few in clean text, so one regex
@@ -50,59 +53,64 @@ _EXPECTED = frozenset("“”‘’–—‐−…•·°€£¥×÷±≤≥→�
     "\u00a0\u2009\u202f\u200b\u200c\u200d\u200e\u200f\u2028") | frozenset(chr(c) for c in range(0x300, 0x370))
 # UTF-8 read as cp1252/latin-1: "á»‡" (ệ), "Ã©" (é), "Ä‘" (đ), "Æ°" (ư), "â€™" (’), or U+FFFD
 _MOJIBAKE = re.compile("á[º»]|[ÂÃ][\u0080-\u00bf]|Ä[\u0080-\u00bf‘’]|Æ[°¡]|â€|\ufffd")
-_HARMLESS = frozenset("“”‘’–—…")
+# every mojibake match holds one of these (not Vietnamese letters, so they are in `odd`)
+_MOJIBAKE_MARKS = frozenset("º»‘’°¡€\ufffd") | frozenset(map(chr, range(0x80, 0xC0)))
 _ASCII_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
 _ASCII_PUNCT = b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 _UNICODE_PUNCT = "“”‘’–—…"
-# a token with no letter at all (numbers, dashes, pipes), in a space-joined string of tokens
-_NO_LETTER_TOKEN = re.compile(r"(?<!\S)(?:[^\w\s]|[\d_])+(?!\S)")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\u00a0]*\n\s*")
 
 # line endings that close a sentence (C4 / FineWeb), quotes and brackets after it included
 _END_PUNCT = frozenset(".!?…:;\"'”’)»")
 _BULLETS = frozenset("•·*-–—►▶▸‣●○■□▪◦✓✔+>»")
-_NAV_SYMBOLS = "|»›•·►▶>"
+_NAV_SYMBOLS_NON_ASCII = "»›•·►▶"  # and "|", ">"
 _ELLIPSES = ("...", "…")
 
-_MULT = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier of the rolling n-gram hash
-_ONE = np.uint64(1)
+_MULT = 0x9E3779B97F4A7C15  # odd 64-bit multiplier of the n-gram hash
 _KMAX = max(DUP_NGRAMS)
+_SPANS = np.arange(2, _KMAX + 1)[:, None]  # n of each row of n-gram keys
 assert TOP_NGRAMS == (2, 3, 4) and DUP_NGRAMS == tuple(range(5, _KMAX + 1))  # one row per n from 2
 
 
 def compute_signals(text: str, profile: LangProfile | None = None) -> dict:
     """All quality signals of `text` as a flat dict of rounded numbers (names in SIGNAL_NAMES)."""
     profile = profile or EMPTY_PROFILE
-    tokens = text.lower().split()
+    tokens = tokenize(text.lower())
     lines = [s for s in map(str.strip, text.split("\n")) if s]
     if "\n" in text.replace("\n\n", ""):  # single newlines inside paragraphs: split paragraphs apart
         paragraphs = [p for p in map(str.strip, _PARAGRAPH_BREAK.split(text)) if p]
     else:
         paragraphs = lines
     out = {"n_words": len(tokens), "n_chars": len(text), "n_lines": len(lines), "n_paragraphs": len(paragraphs)}
-    out.update(_char_signals(text, tokens))
+    out.update(_char_signals(text, len(tokens)))
     out.update(_line_signals(lines, paragraphs, len(tokens), profile.short_line_chars))
     out.update(_token_signals(tokens, profile))
-    return {name: (round(out[name], 4) if isinstance(out[name], float) else out[name]) for name in SIGNAL_NAMES}
+    out["mean_word_len"] = max(out.pop("word_chars", 0) - out.pop("punct_chars"), 0) / max(len(tokens), 1)
+    rounded = np.round(np.array([out[name] for name in _FLOAT_SIGNALS], dtype=float), 4).tolist()
+    out.update(zip(_FLOAT_SIGNALS, rounded))
+    return {name: out[name] for name in SIGNAL_NAMES}
 
 
-def _char_signals(text: str, tokens: list[str]) -> dict:
-    n_words = len(tokens) or 1
+def _char_signals(text: str, n_tokens: int) -> dict:
+    n_words = n_tokens or 1
     ascii_bytes = text.encode("ascii", "ignore")
     ascii_letters = len(ascii_bytes) - len(ascii_bytes.translate(None, _ASCII_LETTERS))
     punct = len(ascii_bytes) - len(ascii_bytes.translate(None, _ASCII_PUNCT))
-    punct += sum(map(text.count, _UNICODE_PUNCT))
-    odd = _NOT_VI_NON_ASCII.findall(text)
-    expected = sum(1 for c in odd if c in _EXPECTED)
-    mojibake = len(_MOJIBAKE.findall(text)) if not _HARMLESS.issuperset(odd) else 0
-    foreign = len(odd) - expected
-    marked = len(text) - len(ascii_bytes) - len(odd)  # non-ASCII Vietnamese letters
+    # every non-ASCII character that is not a Vietnamese letter, in one regex pass (few in clean text)
+    odd = Counter(_NOT_VI_NON_ASCII.findall(text))
+    n_odd = sum(odd.values())
+    expected = sum(n for c, n in odd.items() if c in _EXPECTED)
+    mojibake = 0 if odd.keys().isdisjoint(_MOJIBAKE_MARKS) else len(_MOJIBAKE.findall(text))
+    foreign = n_odd - expected
+    marked = len(text) - len(ascii_bytes) - n_odd  # non-ASCII Vietnamese letters
     letters = ascii_letters + marked
+    punct += sum(odd[c] for c in _UNICODE_PUNCT)
+    nav = ascii_bytes.count(b"|") + ascii_bytes.count(b">") + sum(odd[c] for c in _NAV_SYMBOLS_NON_ASCII)
     return {
-        "mean_word_len": max(sum(map(len, tokens)) - punct, 0) / n_words if tokens else 0.0,
-        "hash_per_word": text.count("#") / n_words,
-        "ellipsis_per_word": (text.count("...") + text.count("…")) / n_words,
-        "nav_symbol_per_word": sum(map(text.count, _NAV_SYMBOLS)) / n_words,
+        "punct_chars": punct,
+        "hash_per_word": ascii_bytes.count(b"#") / n_words,
+        "ellipsis_per_word": (ascii_bytes.count(b"...") + odd["…"]) / n_words,
+        "nav_symbol_per_word": nav / n_words,
         "mojibake_per_word": mojibake / n_words,
         "vi_letter_frac": letters / (letters + foreign) if letters + foreign else 0.0,
         "vi_diacritic_frac": marked / letters if letters else 0.0,
@@ -137,101 +145,109 @@ def _duplicate_fracs(items: list[str]) -> tuple[float, float]:
     return dup_items / len(items), dup_chars / (sum(map(len, items)) or 1)
 
 
-def _token_signals(tokens: list[str], profile: LangProfile) -> dict:
+def _token_signals(tokens: Tokens, profile: LangProfile) -> dict:
     n = len(tokens)
     out = {f"top_{k}gram_char_frac": 0.0 for k in TOP_NGRAMS}
     out.update({f"dup_{k}gram_char_frac": 0.0 for k in DUP_NGRAMS})
     out.update(alpha_word_frac=0.0, stop_word_hits=0, stop_word_frac=0.0, common_bigram_frac=0.0)
     if not n:
         return out
-    # token -> id of its first occurrence; equal tokens get equal ids, in C (no per-token Python)
-    vocab: dict[str, int] = {}
-    ids = np.fromiter(map(vocab.setdefault, tokens, itertools.count()), dtype=np.int64, count=n)
-    counts = np.bincount(ids, minlength=n)
-    no_letter = _NO_LETTER_TOKEN.findall(" ".join(vocab))
-    out["alpha_word_frac"] = 1.0 - int(sum(counts[vocab[t]] for t in no_letter)) / n
-    hits = int(sum(counts[vocab[t]] for t in vocab.keys() & profile.stop_tokens))
+    out["alpha_word_frac"] = int(tokens.has_letter.sum()) / n
+    codes = _profile_codes(tokens.hashes, profile)
+    hits = int((codes & 1).sum())
     out["stop_word_hits"], out["stop_word_frac"] = hits, hits / n
-    if profile.bigram_keys is not None and n > 1:
-        out["common_bigram_frac"] = _common_bigram_frac(ids, vocab, profile)
-    lens = np.fromiter(map(len, tokens), dtype=np.int64, count=n)
-    out.update(_ngram_signals(ids.view(np.uint64), lens))
+    if profile.bigram_table is not None and n > 1:
+        listed = codes >> 1  # each token's word id in the profile's bigram table, 0 if absent
+        out["common_bigram_frac"] = int(profile.bigram_table[listed[:-1], listed[1:]].sum()) / (n - 1)
+    out["word_chars"] = int(tokens.lengths.sum())
+    out.update(_ngram_signals(tokens.hashes, tokens.lengths))
     return out
 
 
-def _common_bigram_frac(ids: np.ndarray, vocab: dict[str, int], profile: LangProfile) -> float:
-    """Share of adjacent token pairs found in the profile's list of common bigrams: real
-    prose is full of them ("có thể", "of the"), words in random order are not."""
-    known = np.zeros(len(ids), dtype=np.int64)  # local id -> the profile's word id (0: not listed)
-    known[np.fromiter(vocab.values(), dtype=np.int64, count=len(vocab))] = np.fromiter(
-        map(profile.bigram_words.get, vocab, itertools.repeat(0)), dtype=np.int64, count=len(vocab))
-    words = known[ids]
-    keys = words[:-1] * (len(profile.bigram_words) + 1) + words[1:]
-    keys = keys[(words[:-1] > 0) & (words[1:] > 0)]
-    table = profile.bigram_keys
-    found = table[np.minimum(np.searchsorted(table, keys), len(table) - 1)] == keys
-    return int(found.sum()) / (len(ids) - 1)
+def _profile_codes(hashes: np.ndarray, profile: LangProfile) -> np.ndarray:
+    """Per token, its code in the profile (stop token bit, bigram word id), 0 if not listed."""
+    keys = profile.code_hashes
+    if not len(keys):
+        return np.zeros(len(hashes), dtype=np.int64)
+    at = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
+    return np.where(keys[at] == hashes, profile.code_values[at], 0)
 
 
-def _ngram_signals(ids: np.ndarray, lens: np.ndarray) -> dict:
+def _ngram_signals(hashes: np.ndarray, lens: np.ndarray) -> dict:
     """Gopher repetition: top n-gram character share (n=2..4) and duplicated n-gram
     character share (n=5..10).
 
-    Every n-gram is a 64-bit multiplicative hash of its token ids; each row (one n)
-    holds, per start position, the hash's high bits with the position in the low
-    bits, so one sort per row groups equal n-grams with their earliest occurrence
-    first. Deterministic; two different n-grams share a key only by a hash collision
-    (about n^2 / 2^(64 - log2 n) per document: negligible).
+    An n-gram's hash is the polynomial sum(mix(token_hash_j) * M^j) mod 2^64 over its tokens,
+    taken for every n and start position at once from prefix sums. A key holds the hash's
+    high bits and the start position in the low bits; sorting each row (one n) of keys
+    groups equal n-grams, earliest occurrence first. An n-gram running off the end is
+    shorter than n and so equals no full one. Deterministic; two different n-grams share
+    a key only by a hash collision (about n^2 / 2^(64 - log2 n) per document: negligible).
     """
-    n = len(ids)
+    n = len(hashes)
+    if n < 2:
+        return {}
     cum = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lens, out=cum[1:])
     word_chars = int(cum[-1]) or 1
-    pos_bits = np.uint64(max(n.bit_length(), 1))
-    # past the end every row reads the id n, used by no token: tails never equal a real n-gram
-    padded = np.full(n + _KMAX, n, dtype=np.uint64)
-    padded[:n] = ids
-    keys = np.empty((_KMAX - 1, n), dtype=np.uint64)
-    np.add((padded[:n] + _ONE) * _MULT, padded[1:n + 1], out=keys[0])
-    keys[0] *= _MULT
-    for row in range(1, _KMAX - 1):  # keys[row] = hash of the (row + 2)-gram at each position
-        np.add(keys[row - 1], padded[row + 1:row + 1 + n], out=keys[row])
-        keys[row] *= _MULT
-    keys >>= pos_bits
-    keys <<= pos_bits
+    mixed = hashes * np.uint64(_MULT)  # short tokens have small hashes: spread them over all 64 bits
+    mixed ^= mixed >> np.uint64(29)
+    power, inverse = powers(_MULT, n + 1)
+    prefix = np.zeros(n + 1, dtype=np.uint64)
+    np.cumsum(mixed * power[:n], out=prefix[1:])
+    # prefix sums padded with their total, so the n-gram at every start is prefix[start + n] - prefix[start]
+    padded = np.empty(n + _KMAX + 1, dtype=np.uint64)
+    padded[:n + 1] = prefix
+    padded[n + 1:] = prefix[n]
+    ends = np.lib.stride_tricks.as_strided(padded[2:], shape=(_KMAX - 1, n), strides=(8, 8))  # row r: start + r + 2
+    keys = (ends - prefix[:n]) * inverse[:n]
+    low = np.uint64((1 << max(n.bit_length(), 1)) - 1)
+    keys &= ~low
     keys |= np.arange(n, dtype=np.uint64)
     keys = np.sort(keys.view(np.int64), axis=1).view(np.uint64)
-    positions = (keys & ((_ONE << pos_bits) - _ONE)).astype(np.int64)
-    same = (keys[:, 1:] >> pos_bits) == (keys[:, :-1] >> pos_bits)  # element j+1 repeats element j's n-gram
-    out = {}
+    positions = (keys & low).view(np.int64)
+    same = (keys[:, 1:] ^ keys[:, :-1]) <= low  # sorted element j+1 repeats element j's n-gram
 
-    # top n-grams: the largest group of each row; ties go to the n-gram seen first
-    top_rows = len(TOP_NGRAMS)
-    starts = np.ones((top_rows, n), dtype=bool)
-    starts[:, 1:] = ~same[:top_rows]
-    group = np.cumsum(starts, axis=1) - 1
-    sizes = np.bincount((group + np.arange(top_rows)[:, None] * n).ravel(), minlength=top_rows * n)
-    sizes = sizes.reshape(top_rows, n)
-    top = sizes.max(axis=1)
-    is_top = starts & (np.take_along_axis(sizes, group, 1) == top[:, None])
-    first = np.where(is_top, positions[:top_rows], n).min(axis=1)
-    for row, k in enumerate(TOP_NGRAMS):
-        if n >= k:
-            p = int(first[row])
-            chars = int(cum[p + k] - cum[p]) + k - 1
-            out[f"top_{k}gram_char_frac"] = min(float(top[row]) * chars / (word_chars + n - 1), 1.0)
+    tops = _top_fractions(same[:len(TOP_NGRAMS)], positions, TOP_NGRAMS, cum, word_chars + n - 1)
+    out = {f"top_{k}gram_char_frac": top for k, top in zip(TOP_NGRAMS, tops) if n >= k}
 
     # duplicated n-grams: tokens inside any occurrence that repeats an earlier one
-    rows, cols = np.nonzero(same[top_rows:])
-    if len(rows):
-        starts_at = positions[top_rows:][rows, cols + 1]
-        edges = np.zeros((len(DUP_NGRAMS), n + _KMAX + 1), dtype=np.int32)
-        edges[rows, starts_at] += 1  # one repeated occurrence per (row, position): no clashes
-        edges[rows, starts_at + rows + DUP_NGRAMS[0]] -= 1
-        covered = np.cumsum(edges[:, :n], axis=1) > 0
-        for row, chars in enumerate(covered @ lens):
-            out[f"dup_{DUP_NGRAMS[row]}gram_char_frac"] = float(chars) / word_chars
+    same = same[len(TOP_NGRAMS):]
+    if not same[0].any():  # no repeated 5-gram: no longer one either
+        return out
+    rows, cols = np.nonzero(same)
+    starts = positions[len(TOP_NGRAMS):][rows, cols + 1]
+    edges = np.zeros((len(DUP_NGRAMS), n + _KMAX + 1), dtype=np.int32)
+    edges[rows, starts] += 1  # one repeated occurrence per (n, position): no clashes
+    edges[rows, starts + rows + DUP_NGRAMS[0]] -= 1
+    covered = np.cumsum(edges[:, :n], axis=1) > 0
+    for row, chars in enumerate(covered @ lens):
+        out[f"dup_{DUP_NGRAMS[row]}gram_char_frac"] = float(chars) / word_chars
     return out
+
+
+def _top_fractions(same, positions, ks: tuple[int, ...], cum: np.ndarray, spaced_chars: int) -> list[float]:
+    """Characters of the most frequent n-gram times its count, over the document's characters.
+
+    `same[r]` marks sorted keys equal to their predecessor, `positions[r]` their start
+    positions (row r holds n-grams of length ks[r]). Ties go to the n-gram seen first, like
+    Counter.most_common; with no repeat at all, that is the n-gram at position 0.
+    """
+    ks = np.array(ks)
+    if same is None or not same.shape[1]:
+        extra, first = np.zeros(len(ks), dtype=np.int64), np.zeros(len(ks), dtype=np.int64)
+    else:
+        run = np.cumsum(same, axis=1)
+        run -= np.maximum.accumulate(np.where(same, 0, run), axis=1)  # repeats since the group began
+        extra = run.max(axis=1)  # occurrences of the most frequent n-gram, minus one
+        # a group's first sorted element has its smallest position: the start of the group that
+        # element j + 1 belongs to is at j + 1 - run[j]; take the earliest over the tied groups
+        group_start = np.take_along_axis(positions[:len(ks)], np.arange(1, same.shape[1] + 1) - run, axis=1)
+        first = np.where(run == extra[:, None], group_start, positions.shape[1]).min(axis=1)
+        first[extra == 0] = 0
+    ends = np.minimum(first + ks, len(cum) - 1)  # an n longer than the document is not reported
+    chars = cum[ends] - cum[first] + ks - 1
+    return [float(f) for f in np.minimum((extra + 1) * chars / spaced_chars, 1.0)]
 
 
 class QualitySignals(Step):

@@ -14,7 +14,6 @@ A document whose text an earlier run kept is dropped as a duplicate of that one.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import unicodedata
 from pathlib import Path
@@ -26,13 +25,13 @@ from pipeline.document import Document
 from pipeline.faults import checkpoint
 from pipeline.step import DocRef, Drop, GlobalStep
 
-_SPACES = re.compile(r"\s+")
 INDEX_FILE = "exact_dedup.sqlite"
 DELTA_FILE = "hashes.tsv"
 
 
 def content_hash(text: str) -> str:
-    key = _SPACES.sub(" ", unicodedata.normalize("NFC", text).casefold()).strip()
+    # split/join = re.sub(r"\s+", " ", ...).strip() (\s is str.isspace), in half the time
+    key = " ".join(unicodedata.normalize("NFC", text).casefold().split())
     return xxhash.xxh3_128_hexdigest(key.encode("utf-8"))
 
 

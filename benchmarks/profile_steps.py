@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""CPU time per document of each step, in one process: where a run's time goes.
+
+    .venv/bin/python benchmarks/profile_steps.py [-i INPUT] [-n 3000] [--pyinstrument out.html]
+
+Reads the first N documents of INPUT (default ../shared/bench/articles-30k.jsonl.gz),
+takes them through the default config's steps one step at a time (all documents
+through a step, then the next), and reports process CPU time per document for
+reading, each per-document step, each global step's key, and writing (record, JSON,
+gzip). CPU time, not wall time, so the figures hold on a busy machine; a first
+pass over a few documents loads models and rules so that setup is reported apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline.config import load_config  # noqa: E402
+from pipeline.plan import list_inputs, plan_tasks, read_task  # noqa: E402
+from pipeline.runner import build_pipeline  # noqa: E402
+from pipeline.s7_write.records import kept_record  # noqa: E402
+from pipeline.step import GlobalStep  # noqa: E402
+
+ARTICLES = ROOT.parent / "shared" / "bench" / "articles-30k.jsonl.gz"
+
+
+def read_docs(inputs: list[str], config, n: int) -> list:
+    files = list_inputs(inputs)
+    docs = []
+    for task in plan_tasks(files, config.run["task_size"], config.read):
+        for doc in read_task(task, config.read):
+            docs.append(doc)
+            if len(docs) >= n:
+                return docs
+    return docs
+
+
+def profile(inputs: list[str], config_path: str, n: int, warm: int = 50) -> list[tuple[str, float, int]]:
+    config = load_config(config_path)
+    pipeline = build_pipeline(config, "2024-01-01T00:00:00Z", "bench")
+    rows = []
+    t = time.process_time()
+    docs = read_docs(inputs, config, n + warm)
+    rows.append(("read", time.process_time() - t, len(docs)))
+    warm_docs, docs = docs[:warm], docs[warm:]
+    t = time.process_time()
+    for step in pipeline.per_document:  # setup: models, rules, caches
+        warm_docs = list(step.run(warm_docs))
+    for doc in warm_docs:
+        for step in pipeline.global_steps:
+            if not doc.dropped:
+                step.key(doc)
+    rows.append(("(setup, first documents)", time.process_time() - t, 0))
+    for step in pipeline.steps:
+        if isinstance(step, GlobalStep):
+            live = [d for d in docs if not d.dropped]
+            t = time.process_time()
+            for doc in live:
+                step.key(doc)
+            rows.append((f"{step.name}.key", time.process_time() - t, len(live)))
+        else:
+            n_in = sum(not d.dropped for d in docs)
+            t = time.process_time()
+            docs = list(step.run(docs))
+            rows.append((step.name, time.process_time() - t, n_in))
+    kept = [d for d in docs if not d.dropped]
+    t = time.process_time()
+    lines = [orjson.dumps(kept_record(d, pipeline.added, pipeline.collection)) + b"\n" for d in kept]
+    rows.append(("record + JSON", time.process_time() - t, len(kept)))
+    data = b"".join(lines)
+    for level in (6, 1):
+        t = time.process_time()
+        gzip.compress(data, compresslevel=level, mtime=0)
+        rows.append((f"gzip level {level}", time.process_time() - t, len(kept)))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-i", "--input", nargs="+", default=[str(ARTICLES)])
+    ap.add_argument("-c", "--config", default=str(ROOT / "config" / "default.yaml"))
+    ap.add_argument("-n", type=int, default=3000, help="documents (default 3000)")
+    ap.add_argument("--pyinstrument", metavar="HTML", help="also write a pyinstrument profile of the run")
+    args = ap.parse_args(argv)
+    profiler = None
+    if args.pyinstrument:
+        from pyinstrument import Profiler
+        profiler = Profiler()
+        profiler.start()
+    rows = profile(args.input, args.config, args.n)
+    if profiler:
+        profiler.stop()
+        Path(args.pyinstrument).write_text(profiler.output_html())
+    n = args.n
+    print(f"{'step':28} {'CPU s':>8} {'docs':>6} {'us/doc':>8} {'us per input doc':>17}")
+    total = 0.0
+    for name, seconds, docs in rows:
+        per = f"{1e6 * seconds / docs:8.0f}" if docs else " " * 8
+        print(f"{name:28} {seconds:8.3f} {docs:6d} {per} {1e6 * seconds / n:17.0f}")
+        if not name.startswith(("(setup", "gzip level 6")):
+            total += seconds
+    print(f"{'total (gzip level 1)':28} {total:8.3f} {n:6d} {'':8} {1e6 * total / n:17.0f}"
+          f"   -> {n / total:.0f} docs/s per core")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
