@@ -22,6 +22,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 STRAY_CONTROLS = 8
 
 
+# browsers read these labels as windows-1252 (WHATWG Encoding): pages labelled latin-1
+# routinely use its curly quotes and dashes in 0x80-0x9f
+_WHATWG = {"latin-1": "cp1252", "iso8859-1": "cp1252", "ascii": "cp1252"}
+
+
 class DecodeError(ValueError):
     def __init__(self, reason: str, detail: str):
         super().__init__(detail)
@@ -30,16 +35,15 @@ class DecodeError(ValueError):
 
 def declared_charset(data: bytes, http_charset: str | None = None) -> str | None:
     """Charset named by the HTTP header, else by an XML declaration or HTML <meta> in the head."""
-    for candidate in (http_charset,):
-        if candidate and _known(candidate):
-            return candidate
-    head = data[:4096]
+    if http_charset and _known(http_charset):
+        return _WHATWG.get(codecs.lookup(http_charset).name, http_charset)
+    head = data[:16384]  # a head full of scripts can push the <meta> past the first few KB
     for pattern in (_XML_ENCODING, _META_CHARSET):
         m = pattern.search(head)
         if m:
             name = m.group(1).decode("ascii", "ignore")
             if _known(name):
-                return name
+                return _WHATWG.get(codecs.lookup(name).name, name)
     return None
 
 
@@ -60,7 +64,7 @@ def _looks_like_text(text: str, max_control_share: float) -> bool:
 
 
 def decode_bytes(data: bytes, fallbacks: list[str], declared: str | None = None,
-                 max_control_share: float = 0.001) -> tuple[str, str]:
+                 max_control_share: float = 0.001, max_replacement_share: float = 0.0001) -> tuple[str, str]:
     """Return (text, encoding used) or raise DecodeError with a reason."""
     if not data.strip():
         raise DecodeError("empty", "file is empty or whitespace only")
@@ -78,26 +82,45 @@ def decode_bytes(data: bytes, fallbacks: list[str], declared: str | None = None,
         _check_text(text, "utf-16", max_control_share)
         return text, "utf-16"
     # a declared 8-bit charset is tried after UTF-8: pages often declare latin-1 but send UTF-8
-    candidates = ["utf-8"] + ([declared] if declared else []) + list(fallbacks)
-    seen = set()
-    decodable = None  # Windows-1258 decodes nearly anything: it wins only when the text reads as Vietnamese
+    candidates = ["utf-8"] + ([declared] if declared else [])
+    seen: set[str] = set()
     for enc in candidates:
-        key = codecs.lookup(enc).name
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            text = data.decode(enc)
-        except (UnicodeDecodeError, LookupError):
-            continue
-        _check_text(text, key, max_control_share)
-        if enc in fallbacks and not reads_as(text, enc):
-            decodable = decodable or (text, key)
-            continue
-        return text, key
+        text = _strict(data, enc, seen, max_control_share)
+        if text is not None:
+            return text, codecs.lookup(enc).name
+    # UTF-8 with a few broken sequences (a teaser cut mid-character): keep it, with U+FFFD for
+    # the bad bytes, rather than reading the whole page in an 8-bit fallback as mojibake
+    if declared is None or codecs.lookup(declared).name == "utf-8":
+        text = data.decode("utf-8", "replace")
+        if text.count("\ufffd") <= max(1, len(data) * max_replacement_share):
+            _check_text(text, "utf-8", max_control_share)
+            return text, "utf-8"
+    # Windows-1258 decodes nearly anything: it wins only when the text reads as Vietnamese,
+    # else the first fallback that decodes at all
+    decodable = []
+    for enc in fallbacks:
+        text = _strict(data, enc, seen, max_control_share)
+        if text is not None and reads_as(text, enc):
+            return text, codecs.lookup(enc).name
+        if text is not None:
+            decodable.append((text, codecs.lookup(enc).name))
     if decodable:
-        return decodable
-    raise DecodeError("undecodable", f"not valid in any of: {', '.join(candidates)}")
+        return decodable[0]
+    raise DecodeError("undecodable", f"not valid in any of: {', '.join(candidates + list(fallbacks))}")
+
+
+def _strict(data: bytes, enc: str, seen: set[str], max_control_share: float) -> str | None:
+    """`data` decoded strictly as `enc` (None if invalid or already tried); binary data raises."""
+    key = codecs.lookup(enc).name
+    if key in seen:
+        return None
+    seen.add(key)
+    try:
+        text = data.decode(enc)
+    except (UnicodeDecodeError, LookupError):
+        return None
+    _check_text(text, key, max_control_share)
+    return text
 
 
 def _check_text(text: str, encoding: str, max_control_share: float) -> None:
@@ -110,7 +133,8 @@ class Decode(Step):
     """Turn `doc.raw` into `doc.text` (NFC). Documents without raw bytes pass through."""
 
     name = "decode"
-    defaults = {"fallback_encodings": ["cp1258", "cp1252"], "max_control_share": 0.001}
+    defaults = {"fallback_encodings": ["cp1258", "cp1252"], "max_control_share": 0.001,
+                "max_replacement_share": 0.0001}  # broken UTF-8 sequences tolerated per byte
 
     def process(self, doc: Document) -> None:
         if doc.raw is None:
@@ -121,7 +145,7 @@ class Decode(Step):
         declared = declared_charset(data, doc.provenance.get("http_charset")) if doc.media_type == "html" else None
         try:
             text, encoding = decode_bytes(data, self.options["fallback_encodings"], declared,
-                                          self.options["max_control_share"])
+                                          self.options["max_control_share"], self.options["max_replacement_share"])
         except DecodeError as exc:
             doc.drop(self.name, exc.reason, f"{doc.provenance.get('file', doc.id)}: {exc}", error=True)
             return
