@@ -165,7 +165,9 @@ class DumpMetadata(Step):
             if kind == "section":
                 self._set_section(doc, lines, i, value)
                 continue
-            author, date = value
+            author, date, section = value
+            if section and not meta.get("section"):
+                meta["section"] = section
             if date and not meta.get("created"):
                 meta["created"] = parse_datetime(date)
             if author and not meta.get("author"):
@@ -173,7 +175,7 @@ class DumpMetadata(Step):
             self._remove(doc, lines, i, "byline")
 
     def _header_item(self, text, pos, block, lines):
-        """("section", name) or ("byline", (author, date)) for a header line, else (None, None)."""
+        """("section", name) or ("byline", (author, date, section)) for a header line, else (None, None)."""
         section = self.rules.is_section(text) and text
         if section:
             return "section", section
@@ -181,16 +183,16 @@ class DumpMetadata(Step):
         if byline:
             return "byline", byline
         if is_date_line(text):
-            return "byline", (None, text)
+            return "byline", (None, text, None)
         for regex, _rule in self.rules.author_line:
             m = regex.match(text)
             if m:
                 name = self.name_in(m.group("author"))
                 if name:
-                    return "byline", (name, None)
+                    return "byline", (name, None, None)
         name = self.name_in(text)
         if name:
-            return "byline", (name, None)
+            return "byline", (name, None, None)
         section = self._section_of(text, pos, block, lines)
         if section:
             return "section", section
@@ -202,11 +204,15 @@ class DumpMetadata(Step):
         return None, None
 
     def _byline(self, text):
-        """(author, date) from "PV - 11:05, 14/12/2021" / "By Jane Doe | 3 Feb 2025", or None."""
+        """(author, date, section) from "PV - 11:05, 14/12/2021", "By Jane Doe | 3 Feb 2025",
+        "30-01-2025 - 12:24 PM | Kinh tế vĩ mô", or None. A byline always holds a date."""
         for regex, _rule in self.rules.byline:
             m = regex.match(text)
             if m and parse_datetime(m.group("date")):
-                return self.name_in(m.group("author").strip()), m.group("date")
+                found = m.groupdict()
+                author = found.get("author")
+                return (self.name_in(author.strip()) if author else None, found["date"],
+                        (found.get("section") or "").strip() or None)
         return None
 
     # -- the end ---------------------------------------------------------------------------------
