@@ -299,7 +299,9 @@ def merge_task(job: MergeJob) -> MergeResult:
 
 class _Merger:
     """Candidate pairs in one band's rows (and against the index), verified; shingle sets or
-    signatures read once per document and merge task."""
+    signatures read once per document and merge task (up to CACHE_DOCS of them)."""
+
+    CACHE_DOCS = 50_000
 
     def __init__(self, job: MergeJob, opened: dict[int, _MapFiles]):
         self.job, self.opened = job, opened
@@ -324,6 +326,8 @@ class _Merger:
         key = (where, pos)
         got = self._content.get(key)
         if got is None:
+            if len(self._content) >= self.CACHE_DOCS:  # bounded: a pair met again in a later band is re-read
+                self._content.clear()
             files = self._doc_files(where, seg_dirs)
             got = self._content[key] = files.shingles(pos) if self.exact else files.signature(pos)
         return got

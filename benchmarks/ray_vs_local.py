@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Throughput of `--engine ray` and of the local engine, side by side, in one run.
+
+    .venv/bin/pip install -e '.[ray]'
+    .venv/bin/python benchmarks/ray_vs_local.py [--docs 10000] [--config config/default.yaml]
+
+Input: the first --docs documents of ../shared/bench/dedup/visible-10k.jsonl.gz (7,000
+real Vietnamese articles + 3,000 injected near-copies), one page dump per document
+(cached in benchmarks/cache/). Every configuration processes it into a fresh corpus
+with the default config:
+
+- local, 1 worker (near-dup reduce in the run process: dedup driver);
+- local, 2 workers (dedup driver);
+- local, 2 workers, dedup sharded (the merge tasks on the process pool): the cost of
+  the sharded dedup path alone, without Ray;
+- ray, a local Ray with 2 CPUs (dedup sharded, the Ray engine's default). Ray is
+  started before the timed run ("warm", as on a cluster that is already up); its
+  start-up time is reported on its own.
+
+Local runs come first and run in this process; Ray is started only after them (a
+process pool must not fork a process that runs Ray's threads). For each run: wall
+time, documents/s, per-stage seconds from the manifest (summed over workers: CPU-ish
+time) and, for the sharded runs, the merge and resolve times of near_dedup. It also
+checks that every configuration kept the same ids and gave the same counts. A table
+goes to stdout, everything to benchmarks/results/ray_vs_local.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+CORPUS = ROOT.parent / "shared" / "bench" / "dedup" / "visible-10k.jsonl.gz"
+
+
+def page_dumps(n: int) -> Path:
+    """The first n documents as page dumps (a text file each), cached."""
+    directory = HERE / "cache" / f"visible-{n}-txt"
+    if (directory / ".complete").exists():
+        return directory
+    directory.mkdir(parents=True, exist_ok=True)
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as fh:
+        for _, line in zip(range(n), fh):
+            record = json.loads(line)
+            (directory / f"{record['id']}.txt").write_text(record["text"] + "\n", encoding="utf-8")
+    (directory / ".complete").write_text("")
+    return directory
+
+
+def kept_ids(run_dir: Path, manifest: dict) -> list[str]:
+    ids = []
+    for shard in manifest["shards"]:
+        with gzip.open(run_dir / shard["file"], "rt", encoding="utf-8") as fh:
+            ids += [json.loads(line)["id"] for line in fh]
+    return sorted(ids)
+
+
+def one_run(label: str, config_path: Path, inputs: Path, workers: int, **run_options) -> dict:
+    from pipeline.config import load_config
+    from pipeline.runner import run_pipeline
+
+    overrides = {"run.progress": "off", **{f"run.{k}": v for k, v in run_options.items()}}
+    config = load_config(config_path, overrides)
+    with tempfile.TemporaryDirectory(prefix="nc-bench-") as out:
+        start = time.perf_counter()
+        result = run_pipeline(config, [inputs], out, workers=workers)
+        seconds = time.perf_counter() - start
+        manifest = result.manifest
+        ids = kept_ids(result.run_dir, manifest)
+    near = manifest["stages"].get("near_dedup", {}).get("counters", {})
+    return {"label": label, "engine": manifest["engine"], "dedup": manifest["dedup"], "workers": manifest["workers"],
+            "tasks": manifest["tasks"], "seconds": round(seconds, 2),
+            "docs_per_s": round(manifest["counts"]["documents"] / seconds, 1),
+            "counts": manifest["counts"], "kept_ids_sha": _digest(ids),
+            "stage_seconds": {name: s["seconds"] for name, s in manifest["stages"].items()},
+            "near_dedup": {k: near[k] for k in ("merge_seconds", "resolve_seconds", "candidate_pairs",
+                                                 "verified_pairs", "components") if k in near}}
+
+
+def _digest(ids: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=10_000)
+    parser.add_argument("--config", type=Path, default=ROOT / "config" / "default.yaml")
+    args = parser.parse_args()
+    if not CORPUS.exists():
+        print(f"{CORPUS} not found", file=sys.stderr)
+        return 2
+    os.environ.setdefault("SOURCE_DATE_EPOCH", "1767225600")
+    inputs = page_dumps(args.docs)
+    runs = [one_run("local, 1 worker", args.config, inputs, 1, engine="local"),
+            one_run("local, 2 workers", args.config, inputs, 2, engine="local"),
+            one_run("local, 2 workers, dedup sharded", args.config, inputs, 2, engine="local", dedup="sharded")]
+    import ray
+
+    start = time.perf_counter()
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray_start = time.perf_counter() - start
+    try:
+        runs.append(one_run("ray, 2 CPUs (warm)", args.config, inputs, 2, engine="ray"))
+    finally:
+        ray.shutdown()
+    same = len({(r["kept_ids_sha"], json.dumps(r["counts"], sort_keys=True)) for r in runs}) == 1
+
+    print(f"\n{args.docs} documents ({CORPUS.name}), {os.cpu_count()} cores shared with other work; "
+          f"ray start-up {ray_start:.1f} s (not in the ray row)\n")
+    print(f"| {'configuration':34} | {'tasks':>5} | {'seconds':>8} | {'docs/s':>7} | {'near merge s':>12} |")
+    print(f"|{'-' * 36}|{'-' * 7}|{'-' * 10}|{'-' * 9}|{'-' * 14}|")
+    for r in runs:
+        merge = r["near_dedup"].get("merge_seconds", "")
+        print(f"| {r['label']:34} | {r['tasks']:>5} | {r['seconds']:>8.1f} | {r['docs_per_s']:>7.1f} | {merge!s:>12} |")
+    print(f"\nsame kept ids and counts in every configuration: {same}")
+    print("stage seconds (summed over workers):")
+    for r in runs:
+        top = sorted(r["stage_seconds"].items(), key=lambda kv: -kv[1])[:6]
+        print(f"  {r['label']}: " + ", ".join(f"{k} {v:.1f}" for k, v in top))
+    results = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "note":
+                           "2 cores shared with other processes: timings are noisy"},
+               "docs": args.docs, "ray_startup_seconds": round(ray_start, 2), "same_output": same, "runs": runs}
+    out = HERE / "results" / "ray_vs_local.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten: {out.relative_to(ROOT)}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
