@@ -1,0 +1,174 @@
+"""Quality benchmark: drop rate by reason on real news, speed and cost share of the quality steps.
+
+    .venv/bin/python benchmarks/quality.py [--input ../shared/bench/articles-30k.jsonl.gz]
+        [--limit N] [--json benchmarks/results/quality.json] [--examples 5]
+
+Each record (`id`, `text`) goes through the per-document steps of the config (default
+config/default.yaml) in one process, as a run would: cleaning, normalize, language and
+length filters, then quality_signals and quality_filter, each step timed. Prints the
+drops by reason (with example ids and details), docs/s of `compute_signals` alone and of
+the quality steps, and their share of the time of all per-document steps; writes the
+figures as JSON. Global steps (dedup) are left out: they are not per-document work.
+
+    .venv/bin/python benchmarks/quality.py --make-bigrams CORPUS.jsonl.gz [--top 3000]
+
+prints the most frequent pairs of purely alphabetic lowercased tokens in the cleaned
+texts (the format of config/quality/vi-bigrams.txt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from itertools import islice
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.config import load_config  # noqa: E402
+from pipeline.document import Document  # noqa: E402
+from pipeline.registry import step_class  # noqa: E402
+from pipeline.step import GlobalStep  # noqa: E402
+
+DEFAULT_INPUT = ROOT.parent / "shared" / "bench" / "articles-30k.jsonl.gz"
+QUALITY_STEPS = ("quality_signals", "quality_filter")
+
+
+def read_records(path: Path, limit: int | None):
+    with gzip.open(path, "rb") as fh:
+        for line in islice(fh, limit):
+            yield orjson.loads(line)
+
+
+def build_steps(config_path: Path) -> list:
+    config = load_config(config_path)
+    context = {"config_dir": str(config.dir)}
+    steps = [step_class(name)(options, context) for name, options in config.steps]
+    return [s for s in steps if not isinstance(s, GlobalStep)]
+
+
+def run(args) -> dict:
+    steps = build_steps(Path(args.config))
+    names = [s.name for s in steps]
+    missing = [n for n in QUALITY_STEPS if n not in names]
+    if missing:
+        raise SystemExit(f"{args.config}: no enabled {', '.join(missing)} step")
+    docs = (Document(id=r["id"], raw=r["text"].encode("utf-8"), provenance={"input_path": r["id"]})
+            for r in read_records(Path(args.input), args.limit))
+    stream = docs
+    for step in steps:
+        stream = step.run(stream)
+    t0 = time.perf_counter()
+    out = list(stream)
+    wall = time.perf_counter() - t0
+
+    reasons, examples = Counter(), defaultdict(list)
+    for doc in out:
+        if doc.dropped:
+            key = f"{doc.drop_stage}:{doc.drop_reason}"
+            reasons[key] += 1
+            if len(examples[key]) < args.examples:
+                examples[key].append({"id": doc.id, "detail": doc.drop_detail, "text": doc.text[:300]})
+
+    # compute_signals alone, on the texts the quality step saw (timed separately, no step overhead)
+    from pipeline.s5_filter.quality_signals import compute_signals
+    signals_step = next(s for s in steps if s.name == "quality_signals")
+    measured = [d for d in out if "quality" in d.metadata]
+    t1 = time.perf_counter()
+    for doc in measured:
+        compute_signals(doc.text, signals_step.profiles.get(doc.metadata.get("language")) or signals_step.fallback)
+    pure = time.perf_counter() - t1
+
+    seconds = {s.name: round(s.stats.seconds, 3) for s in steps}
+    step_total = sum(s.stats.seconds for s in steps)
+    quality_seconds = sum(s.stats.seconds for s in steps if s.name in QUALITY_STEPS)
+    quality_in = next(s for s in steps if s.name == "quality_signals").stats.docs_in
+    quality_drops = {k: n for k, n in reasons.items() if k.startswith("quality_filter:")}
+    result = {
+        "input": str(args.input),
+        "documents": len(out),
+        "reached_quality": quality_in,
+        "kept": sum(1 for d in out if not d.dropped),
+        "dropped_by_reason": dict(reasons.most_common()),
+        "quality_dropped": sum(quality_drops.values()),
+        "quality_drop_rate": round(sum(quality_drops.values()) / max(quality_in, 1), 5),
+        "examples": examples,
+        "seconds_by_step": seconds,
+        "wall_seconds": round(wall, 3),
+        "compute_signals_docs_per_s": round(len(measured) / pure, 1) if pure else None,
+        "quality_steps_docs_per_s": round(quality_in / quality_seconds, 1) if quality_seconds else None,
+        "pipeline_docs_per_s": round(len(out) / wall, 1) if wall else None,
+        "quality_share_of_step_time": round(quality_seconds / step_total, 4) if step_total else None,
+        "quality_share_of_wall_time": round(quality_seconds / wall, 4) if wall else None,
+    }
+    return result
+
+
+def print_report(result: dict) -> None:
+    print(f"{result['documents']} documents, {result['reached_quality']} reached the quality steps, "
+          f"{result['kept']} kept")
+    print(f"quality_filter dropped {result['quality_dropped']} "
+          f"({100 * result['quality_drop_rate']:.2f}% of the documents it saw)")
+    print("\ndrops by reason:")
+    for reason, n in result["dropped_by_reason"].items():
+        print(f"  {reason}: {n}")
+        for ex in result["examples"][reason]:
+            print(f"      {ex['id']}: {ex['detail']}")
+    print("\nseconds by step:", ", ".join(f"{k} {v:.2f}" for k, v in result["seconds_by_step"].items()))
+    print(f"compute_signals alone: {result['compute_signals_docs_per_s']:.0f} docs/s; quality steps: "
+          f"{result['quality_steps_docs_per_s']:.0f} docs/s; all per-document steps: "
+          f"{result['pipeline_docs_per_s']:.0f} docs/s")
+    print(f"quality share: {100 * result['quality_share_of_step_time']:.1f}% of the per-document step time, "
+          f"{100 * result['quality_share_of_wall_time']:.1f}% of the wall time")
+
+
+def make_bigrams(args) -> None:
+    """Top pairs of alphabetic tokens in the cleaned texts (cleaned like a run would)."""
+    steps = [s for s in build_steps(Path(args.config)) if s.name not in QUALITY_STEPS]
+    docs = (Document(id=r["id"], raw=r["text"].encode("utf-8")) for r in read_records(Path(args.make_bigrams),
+                                                                                      args.limit))
+    for step in steps:
+        docs = step.run(docs)
+    word = re.compile(r"[^\W\d_]+")
+    counts = Counter()
+    for doc in docs:
+        if not doc.dropped:
+            tokens = doc.text.lower().split()
+            counts.update(zip(tokens, tokens[1:]))
+    pairs = ((a, b) for (a, b), _ in counts.most_common() if word.fullmatch(a) and word.fullmatch(b))
+    for a, b in islice(pairs, args.top):
+        print(f"{a} {b}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--input", default=str(DEFAULT_INPUT), help="JSONL.gz of records with id and text")
+    parser.add_argument("--config", default=str(ROOT / "config" / "default.yaml"))
+    parser.add_argument("--limit", type=int, help="only the first N records")
+    parser.add_argument("--examples", type=int, default=5, help="example documents per drop reason")
+    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "quality.json"),
+                        help="where to write the figures")
+    parser.add_argument("--make-bigrams", metavar="CORPUS", help="print common bigrams of CORPUS and exit")
+    parser.add_argument("--top", type=int, default=3000, help="bigrams to print with --make-bigrams")
+    args = parser.parse_args()
+    if args.make_bigrams:
+        make_bigrams(args)
+        return
+    result = run(args)
+    print_report(result)
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(f"\nwritten: {out}")
+
+
+if __name__ == "__main__":
+    main()
