@@ -146,6 +146,9 @@ RUN_DEFAULTS = {
 }
 READ_DEFAULTS = {
     "max_bytes": 50 * 1024 * 1024,  # a larger input (after gunzip) becomes an error record
+    # JSONL crawl records: which field holds what ("" = not used). A record needs html or text.
+    "jsonl_fields": {"id": "id", "url": "url", "html": "html", "text": "text", "title": "title",
+                     "created": "date"},
 }
 TOP_LEVEL = {"run": RUN_DEFAULTS, "read": READ_DEFAULTS, "steps": None}
 
@@ -186,6 +189,8 @@ def load_config(path: str | Path, overrides: dict | None = None) -> Config:
     config = Config(raw, path)
     config.run = check_options(raw.get("run") or {}, RUN_DEFAULTS, "run")
     config.read = check_options(raw.get("read") or {}, READ_DEFAULTS, "read")
+    fields = config.read["jsonl_fields"]
+    config.read["jsonl_fields"] = check_options(fields, READ_DEFAULTS["jsonl_fields"], "read.jsonl_fields")
     for key, value in (overrides or {}).items():
         section, _, name = key.partition(".")
         getattr(config, section)[name] = value

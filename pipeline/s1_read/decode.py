@@ -138,7 +138,9 @@ class Decode(Step):
 
     def process(self, doc: Document) -> None:
         if doc.raw is None:
-            doc.text = self._repair(doc, doc.text)  # text given by a reader (JSONL) may be mojibake too
+            # text given by a reader (JSONL) may hold controls or mojibake too, and is not NFC yet
+            text = self._repair(doc, doc.text).replace("\r\n", "\n").replace("\r", "\n")
+            doc.text = unicodedata.normalize("NFC", text)
             doc.metadata.setdefault("n_chars_raw", len(doc.text))  # length before cleaning, for the run report
             return
         data, doc.raw = doc.raw, None

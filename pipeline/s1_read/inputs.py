@@ -26,7 +26,10 @@ READERS = {
     ".ndjson": "pipeline.s1_read.jsonl:read_jsonl",
 }
 # formats holding many records: extension -> count_records(path, options), so big files can be split into tasks
-RECORD_COUNTERS: dict[str, str] = {}
+RECORD_COUNTERS: dict[str, str] = {
+    ".jsonl": "pipeline.s1_read.jsonl:count_jsonl_records",
+    ".ndjson": "pipeline.s1_read.jsonl:count_jsonl_records",
+}
 
 
 def input_format(path: Path) -> str:
