@@ -294,7 +294,12 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
         "shards": shards,
         "rejects": reject_shards,
     }
-    # --- report hook: the run report is written here, before the manifest ---
+    try:  # report.html beside the manifest; written before it, so a finished run always has one
+        from pipeline.report import write_report
+
+        write_report(run_dir, manifest)
+    except Exception as exc:  # the report must never fail a run
+        print(f"newsclean: report not written: {type(exc).__name__}: {exc}", file=sys.stderr)
     write_atomic(run_dir / MANIFEST, safe_json.dumps(manifest, option=orjson.OPT_INDENT_2))
     checkpoint("manifest")
     shutil.rmtree(work_dir, ignore_errors=True)
@@ -491,7 +496,7 @@ def _dedup_reject(record: dict, stage: str, drop: Drop) -> dict:
         out["dup_of"] = drop.dup_of
     out["source"] = record.get("source")
     out["metadata"] = {k: meta.get(k) for k in ("input_path", "title", "author", "section", "url", "removed",
-                                                 "content_hash") if meta.get(k) is not None}
+                                                 "content_hash", "n_chars_raw") if meta.get(k) is not None}
     out["text"] = record.get("text", "")
     return out
 
