@@ -187,7 +187,10 @@ def load_config(path: str | Path, overrides: dict | None = None) -> Config:
         if key not in TOP_LEVEL:
             raise ConfigError(f"{raw.where(key)}: unknown top-level key {key!r} (known: {', '.join(TOP_LEVEL)})")
     config = Config(raw, path)
-    config.run = check_options(raw.get("run") or {}, RUN_DEFAULTS, "run")
+    run = raw.get("run") or {}
+    if isinstance(run.get("progress"), bool):  # YAML 1.1 reads an unquoted on/off as true/false
+        run["progress"] = "on" if run["progress"] else "off"
+    config.run = check_options(run, RUN_DEFAULTS, "run")
     config.read = check_options(raw.get("read") or {}, READ_DEFAULTS, "read")
     fields = config.read["jsonl_fields"]
     config.read["jsonl_fields"] = check_options(fields, READ_DEFAULTS["jsonl_fields"], "read.jsonl_fields")
@@ -198,6 +201,8 @@ def load_config(path: str | Path, overrides: dict | None = None) -> Config:
         raise ConfigError(f"{shown}: run.engine must be local or ray, not {config.run['engine']!r}")
     if config.run["dedup"] not in ("auto", "driver", "sharded"):
         raise ConfigError(f"{shown}: run.dedup must be auto, driver or sharded, not {config.run['dedup']!r}")
+    if config.run["progress"] not in ("auto", "on", "off"):
+        raise ConfigError(f"{shown}: run.progress must be auto, on or off, not {config.run['progress']!r}")
     if config.run["compression"] not in ("gzip", "none"):
         raise ConfigError(f"{shown}: run.compression must be gzip or none, not {config.run['compression']!r}")
     steps = raw.get("steps")

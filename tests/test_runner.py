@@ -117,6 +117,8 @@ def write_config(tmp_path: Path, text: str) -> Path:
     ("steps:\n  - step: clean_lines\n    rules: [rules/bad.yaml]\n", "bad regex"),
     ("steps: [\n", "invalid YAML"),
     ("steps:\n  - step: decode\n    enabled: maybe\n", "enabled must be true or false"),
+    ("run: {progress: sometimes}\nsteps: []\n", "run.progress must be auto, on or off"),
+    ("run: {compression: zstd}\nsteps: []\n", "run.compression must be gzip or none"),
 ])
 def test_config_errors_name_file_line_and_key(tmp_path: Path, text: str, message: str):
     (tmp_path / "rules").mkdir()
@@ -136,6 +138,13 @@ def test_config_error_exits_non_zero_with_one_line(tmp_path: Path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "c.yaml:2" in err and "unknown step 'nope'" in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("written, mode", [("off", "off"), ("on", "on"), ("'off'", "off"), ("auto", "auto")])
+def test_unquoted_progress_on_off_is_not_a_type_error(tmp_path: Path, written: str, mode: str):
+    # YAML 1.1 reads an unquoted off/on as false/true; users write them unquoted
+    config = load_config(write_config(tmp_path, f"run:\n  progress: {written}\nsteps: []\n"))
+    assert config.run["progress"] == mode
 
 
 def test_yaml_is_loaded_safely(tmp_path: Path):
