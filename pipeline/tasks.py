@@ -112,6 +112,8 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
 def _counted(docs: Iterable[Document], stats: StepStats):
     for doc in docs:
         stats.docs_in += 1
+        # what a reader passed over without making documents of it (e.g. WARC request records)
+        stats.counters.update(doc.provenance.pop("read_counters", None) or {})
         if doc.dropped:
             stats.dropped[doc.drop_reason] += 1
             stats.errors += doc.is_error

@@ -29,6 +29,7 @@ READERS = {
 RECORD_COUNTERS: dict[str, str] = {
     ".jsonl": "pipeline.s1_read.jsonl:count_jsonl_records",
     ".ndjson": "pipeline.s1_read.jsonl:count_jsonl_records",
+    ".warc": "pipeline.s1_read.warc:count_warc_records",
 }
 
 

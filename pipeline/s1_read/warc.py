@@ -1,0 +1,326 @@
+"""WARC archives (`.warc`, `.warc.gz`): one document per HTTP response (or resource) record.
+
+Streamed with warcio. A response document holds the HTTP payload (de-chunked, content
+encoding undone) as `raw` with media type "html"; the `decode` step reads the charset of
+the HTTP Content-Type from `provenance["http_charset"]` and `extract_html` takes the
+article out. `metadata["url"]` is the WARC-Target-URI and `metadata["crawl_date"]` the
+WARC-Date (when the page was fetched, not published). The id is the WARC-Record-ID.
+
+Accounting: every response/resource record is one document. One that is not an HTML
+page (image, PDF, robots.txt) or not a 2xx answer is dropped with a reason (`not_html`,
+`http_status`). Request, metadata, warcinfo and revisit records hold no page: they are
+not documents (as in every WARC tool) but are counted in the read stage's counters
+(`warc_<type>_records`). A truncated record, or a part of the file that is not a WARC
+record, is an error record naming the file, record number and offset; reading resumes at
+the next record that parses (next gzip member, or next `WARC/1.x` line), so one bad
+record does not lose the rest of a large archive.
+
+Documents are numbered in file order (`input_path` = `rel#N`, N = record number among all
+the file's records), and `count_warc_records` walks the file the same way, so a large
+archive can be cut into tasks (`start`/`stop`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterator
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+
+from pipeline.document import Document
+
+PAGE_RECORDS = ("response", "resource")  # records that hold a fetched page: one document each
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+# errors of a broken payload (bad content encoding, cut file)
+READ_ERRORS = (ArchiveLoadFailed, EOFError, OSError, zlib.error, ValueError)
+GZIP_MAGIC = b"\x1f\x8b\x08"
+WARC_LINE = re.compile(rb"\nWARC/1\.[01]\r?\n")  # a record header line, at the start of a line
+_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([\w.:-]+)""", re.I)
+_SNIFF_HTML = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S)
+SCAN_CHUNK = 1 << 20
+
+
+@dataclass
+class Broken:
+    """A part of the file that is not a readable record (one error document)."""
+
+    reason: str  # truncated | broken_record
+    detail: str
+    offset: int
+
+
+def read_warc(path: Path, rel: str, provenance: dict, options: dict,
+              start: int = 0, stop: int | None = None) -> Iterator[Document]:
+    skipped: Counter = Counter()
+    pending: Document | None = None  # held back until the next document, to carry the records skipped after it
+    for index, (number, item, offset) in enumerate(_walk(path, skipped)):
+        if pending is not None:
+            yield pending
+            pending = None
+        if stop is not None and index >= stop:
+            return
+        if index < start:
+            skipped.clear()  # counted by the task that reads the document they precede
+            continue
+        where = f"{rel}#{number}"
+        doc = Document(id=where, media_type="html",
+                       provenance={**provenance, "input_path": where, "record": number, "warc_offset": offset})
+        _attach_skipped(doc, skipped)
+        if isinstance(item, Broken):
+            doc.drop("read", item.reason, f"{path}: record {number} at offset {item.offset}: {item.detail}",
+                     error=True)
+        else:
+            _fill(doc, item, path, number, options["max_bytes"])
+        pending = doc
+    if pending is not None:
+        _attach_skipped(pending, skipped)  # records after the last page (often trailing metadata)
+        yield pending
+
+
+read_warc.supports_ranges = True
+
+
+def count_warc_records(path: Path, options: dict) -> int:
+    """Number of documents `read_warc` yields for this file (payloads are not decoded)."""
+    return sum(1 for _ in _walk(path, Counter()))
+
+
+def _attach_skipped(doc: Document, skipped: Counter) -> None:
+    if skipped:  # the run loop adds these to the read stage's counters (pipeline/tasks.py)
+        counters = doc.provenance.setdefault("read_counters", {})
+        for rec_type, n in skipped.items():
+            key = f"warc_{rec_type}_records"
+            counters[key] = counters.get(key, 0) + n
+        skipped.clear()
+
+
+# --- one record -> one document ----------------------------------------------------------
+
+
+def _fill(doc: Document, record, path: Path, number: int, max_bytes: int) -> None:
+    headers = record.rec_headers
+    record_id = (headers.get_header("WARC-Record-ID") or "").strip().strip("<>")
+    if record_id:
+        doc.id = record_id
+    url = (headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
+    if url:
+        doc.metadata["url"] = url
+    date = (headers.get_header("WARC-Date") or "").strip()
+    if date:
+        doc.metadata["crawl_date"] = date
+    where = f"{path}: record {number}"
+    try:
+        verdict = _page(doc, record, where, url, max_bytes)
+    except READ_ERRORS as exc:  # e.g. a bad gzip content encoding
+        verdict = ("unreadable", f"{where}: payload: {type(exc).__name__}: {exc}", True)
+    # checked last: a record cut inside its HTTP headers can look like anything (an image, a 404)
+    try:
+        cut = _cut_short(record)
+    except READ_ERRORS as exc:  # a .warc.gz compressed as one stream, cut inside this record
+        cut = f"{type(exc).__name__}: {exc}"
+    if cut:
+        verdict = ("truncated", f"{where}: record cut short (file truncated?)"
+                   + (f": {cut}" if isinstance(cut, str) else ""), True)
+    if verdict is not None:
+        doc.raw = None
+        reason, detail, error = verdict
+        doc.drop("read", reason, detail, error=error)
+
+
+def _page(doc: Document, record, where: str, url: str, max_bytes: int) -> tuple[str, str, bool] | None:
+    """Put the HTML payload in `doc.raw`, or say why not: (reason, detail, is an error)."""
+    http = record.http_headers if record.rec_type == "response" else None
+    if record.rec_type == "response" and http is None:
+        return "broken_record", f"{where}: response without HTTP headers", True
+    content_type = (http.get_header("Content-Type") if http else record.rec_headers.get_header("Content-Type")) or ""
+    mime = content_type.split(";")[0].strip().lower()
+    if http is not None:
+        status = http.get_statuscode() or ""
+        if not (len(status) == 3 and status.isdigit()):
+            return "broken_record", f"{where}: bad HTTP status line {http.statusline[:80]!r}", True
+        doc.provenance["http_status"] = int(status)
+        if not status.startswith("2"):  # redirects, 404 pages, server errors: not the article
+            return "http_status", f"{where}: HTTP {status} for {url}", False
+        match = _CHARSET.search(content_type)
+        if match:
+            doc.provenance["http_charset"] = match.group(1)
+    sniff = mime in ("", "application/octet-stream", "text/plain")  # servers mislabel pages as these
+    if mime not in HTML_TYPES and not sniff:
+        return "not_html", f"{where}: {mime} for {url}", False
+    data = record.content_stream().read(max_bytes + 1)
+    if len(data) > max_bytes:
+        return "too_large", f"{where}: payload larger than read.max_bytes={max_bytes}", True
+    if sniff and not _SNIFF_HTML.match(data[:2048]):
+        return "not_html", f"{where}: {mime or 'no content type'}, not HTML, for {url}", False
+    doc.raw = data
+    return None
+
+
+def _cut_short(record) -> bool:
+    """Read what is left of the record; True when the file ended before its Content-Length."""
+    stream = record.raw_stream
+    while stream.read(SCAN_CHUNK):
+        pass
+    return getattr(stream, "limit", 0) > 0
+
+
+# --- the file -> records and broken parts ------------------------------------------------
+
+
+class _Iterator(ArchiveIterator):
+    """warcio's iterator, remembering whether the last gzip member was complete: warcio ends
+    quietly on a .warc.gz cut inside a member's headers."""
+
+    gzip_complete = True
+
+    def close(self):
+        decompressor = self.reader.decompressor if self.reader else None
+        if decompressor is not None:
+            self.gzip_complete = decompressor.eof
+        super().close()
+
+
+class _Truncated(OSError):
+    """A gzip stream cut short (warcio takes EOFError for a clean end of file, so it is renamed)."""
+
+
+class _NoEOF:
+    def __init__(self, fh):
+        self.fh = fh
+
+    def read(self, size=-1):
+        try:  # read1: one raw read, so the bytes decompressed before the cut are returned first
+            return self.fh.read1(size) if size and size > 0 else self.fh.read()
+        except EOFError as exc:
+            raise _Truncated(str(exc)) from None
+
+    def tell(self):
+        return self.fh.tell()
+
+
+def _walk(path: Path, skipped: Counter) -> Iterator[tuple[int, object, int]]:
+    """(record number, page record or Broken, offset) in file order; other records counted into `skipped`.
+
+    A page record must be consumed (or not) by the caller before asking for the next one.
+    """
+    gz = path.name.lower().endswith(".gz")
+    size = path.stat().st_size
+    number = 0
+    pos: int | None = 0
+    resyncing = False  # after a broken part: candidates that do not parse are not reported again
+    with open(path, "rb") as fh:
+        while pos is not None:
+            fh.seek(pos)
+            it = _Iterator(fh)
+            last_cut = False
+            try:
+                for record in it:
+                    resyncing = False
+                    number += 1
+                    offset = it.offset
+                    if not _complete_headers(record):
+                        last_cut = _cut_short(record) or True
+                        yield number, Broken("broken_record", "WARC headers without WARC-Type or Content-Length "
+                                             "(file cut inside them?)", offset), offset
+                    elif record.rec_type in PAGE_RECORDS:
+                        yield number, record, offset
+                        last_cut = _cut_short(record)  # a cut page record is reported by read_warc itself
+                    else:
+                        skipped[record.rec_type] += 1
+                        last_cut = _cut_short(record)
+                        if last_cut:
+                            yield number, Broken("truncated", f"{record.rec_type} record cut short", offset), offset
+            except Exception as exc:  # warcio on a malformed record raises many kinds (even AttributeError)
+                if gz and "non-chunked gzip" in str(exc):  # one gzip stream for the whole file
+                    yield from _walk_stream(path, skipped, number)
+                    return
+                if not resyncing:
+                    number += 1
+                    detail = " ".join(str(exc).split())[:300]
+                    yield number, Broken("broken_record", f"{type(exc).__name__}: {detail}", it.offset), it.offset
+                resyncing = True
+                pos = _next_record_start(fh, max(it.offset, pos) + 1, gz)
+                continue
+            if not resyncing and not last_cut:
+                if not it.gzip_complete:
+                    number += 1
+                    yield number, Broken("truncated", "gzip member cut short", it.offset), it.offset
+                elif it.offset < size and _has_data(fh, it.offset):
+                    number += 1
+                    yield number, Broken("truncated", f"{size - it.offset} bytes that are not a complete record",
+                                         it.offset), it.offset
+            pos = None
+
+
+def _walk_stream(path: Path, skipped: Counter, done: int) -> Iterator[tuple[int, object, int]]:
+    """A .warc.gz compressed as one stream: read through gzip (no resync), skipping the `done` records seen."""
+    number = 0
+    with gzip.open(path, "rb") as fh:
+        it = ArchiveIterator(_NoEOF(fh))
+        last_cut = False
+        try:
+            for record in it:
+                number += 1
+                if number <= done:
+                    continue
+                if not _complete_headers(record):
+                    last_cut = _cut_short(record) or True
+                    yield number, Broken("broken_record", "WARC headers without WARC-Type or Content-Length",
+                                         it.offset), it.offset
+                elif record.rec_type in PAGE_RECORDS:
+                    yield number, record, it.offset
+                    last_cut = _cut_short(record)
+                else:
+                    skipped[record.rec_type] += 1
+                    last_cut = _cut_short(record)
+                    if last_cut:
+                        yield number, Broken("truncated", f"{record.rec_type} record cut short", it.offset), it.offset
+        except Exception as exc:
+            if not last_cut:
+                number = max(number, done) + 1
+                yield number, Broken("truncated" if isinstance(exc, _Truncated) else "broken_record",
+                                     f"{type(exc).__name__}: {exc} (offset in the uncompressed stream)",
+                                     it.offset), it.offset
+
+
+def _complete_headers(record) -> bool:
+    length = record.rec_headers.get_header("Content-Length") or ""
+    return bool(record.rec_type) and length.strip().isdigit()
+
+
+def _has_data(fh: IO[bytes], offset: int) -> bool:
+    fh.seek(offset)
+    while True:
+        chunk = fh.read(SCAN_CHUNK)
+        if not chunk:
+            return False
+        if chunk.strip():
+            return True
+
+
+def _next_record_start(fh: IO[bytes], pos: int, gz: bool) -> int | None:
+    """Offset of the next place a record may start (gzip member, or a `WARC/1.x` line), or None."""
+    fh.seek(pos)
+    base, tail = pos, b""
+    while True:
+        chunk = fh.read(SCAN_CHUNK)
+        if not chunk:
+            return None
+        data = tail + chunk
+        if gz:
+            found = data.find(GZIP_MAGIC)
+            if found >= 0:
+                return base + found
+        else:
+            m = WARC_LINE.search(data)
+            if m:
+                return base + m.start() + 1
+        keep = 16  # a marker split across two chunks
+        tail = data[-keep:]
+        base += len(data) - len(tail)
