@@ -8,6 +8,9 @@ Each measure runs in a fresh subprocess (peak RSS is its own):
 
 - exact_dedup.reduce over --docs (DocRef, 16-byte hash) pairs, 10% duplicates: the
   exact reduce stays in the driver (one dict entry per distinct text);
+- the same against a cross-run index (OUTPUT/state/exact_dedup.sqlite) of --docs
+  earlier hashes, a tenth of this run's documents found there: one SQLite lookup per
+  document, as every nightly run after the first does;
 - the sharded near-dup resolution (`resolve`) over edge files with --docs // 10
   documents in components of 2-6 (the documents that have a near-copy);
 - the run loop's `drops` dict (order -> (stage, Drop)) for --docs // 5 drops.
@@ -39,6 +42,28 @@ def items():
         yield DocRef(i, f"doc-{i:09d}", None), h
 t = time.perf_counter()
 drops = sum(1 for _ in ExactDedup().reduce(items(), None))
+print(time.perf_counter() - t, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, drops)
+"""
+
+EXACT_INDEXED = """
+import random, resource, sqlite3, sys, tempfile, time
+from pathlib import Path
+from pipeline.s6_dedup.exact import ExactDedup, INDEX_FILE
+from pipeline.step import DocRef
+n = int(sys.argv[1])
+rng = random.Random(1)
+state = Path(tempfile.mkdtemp())
+with sqlite3.connect(state / INDEX_FILE) as db:  # earlier runs' kept hashes: n of them, a tenth met again
+    db.execute("CREATE TABLE kept (hash BLOB PRIMARY KEY, id TEXT NOT NULL)")
+    db.executemany("INSERT INTO kept VALUES (?, ?)",
+                   (((n + i).to_bytes(16, "little"), f"old-{i:09d}") for i in range(n)))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def items():
+    for i in range(n):
+        h = (rng.randrange(int(n * 0.9)) + (n if i % 10 == 0 else 0)).to_bytes(16, "little")
+        yield DocRef(i, f"doc-{i:09d}", None), h
+t = time.perf_counter()
+drops = sum(1 for _ in ExactDedup().reduce(items(), state))
 print(time.perf_counter() - t, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, drops)
 """
 
@@ -93,10 +118,11 @@ def main() -> int:
     parser.add_argument("--docs", type=int, default=1_000_000)
     args = parser.parse_args()
     results = {"exact_reduce": measure(EXACT, args.docs),
+               "exact_reduce_with_index": measure(EXACT_INDEXED, args.docs),
                "near_resolve": measure(RESOLVE, args.docs // 10),
                "drops_dict": measure(DROPS, args.docs // 5)}
     for name, r in results.items():
-        print(f"{name:14} n={r['n']:>9}  {r['seconds']:7.2f} s  {r['peak_mb']:8.1f} MB  "
+        print(f"{name:24} n={r['n']:>9}  {r['seconds']:7.2f} s  {r['peak_mb']:8.1f} MB  "
               f"-> {r['seconds_per_million']:6.2f} s and {r['mb_per_million']:7.1f} MB per million")
     out = HERE / "results" / "driver_costs.json"
     out.parent.mkdir(exist_ok=True)

@@ -1,6 +1,7 @@
 """`--engine ray` gives the corpus the local engine gives: the same kept ids, the same
 rejects (id, stage, reason, dup_of, detail) and the same manifest counts, with 1 and 4
-partitions, on the seeds and on a 2,000-document slice of the dedup benchmark.
+partitions, on the seeds and on a 2,000-line JSONL slice of the dedup benchmark (one
+file, read natively; 4 partitions cut it into record ranges).
 
 The local engine runs with its defaults (near-dup reduce in the run process); the Ray
 engine with its own (near-dup reduce as merge tasks over sorted band-key files), so
@@ -102,12 +103,18 @@ def test_ray_engine_equals_local_on_a_dedup_benchmark_slice(local_ray, tmp_path:
     if not DEDUP_BENCH.exists():
         pytest.skip(f"{DEDUP_BENCH} not found (the shared benchmark data sits beside the repository)")
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
-    inputs = tmp_path / "slice"
-    inputs.mkdir()
-    with gzip.open(DEDUP_BENCH, "rt", encoding="utf-8") as fh:  # one page dump per document
-        for _, line in zip(range(2000), fh):
-            record = json.loads(line)
-            (inputs / f"{record['id']}.txt").write_text(record["text"] + "\n", encoding="utf-8")
+    inputs = jsonl_slice(tmp_path / "visible-2k.jsonl.gz", 2000)
     reference = check_engines_agree(dedup_config(tmp_path), inputs, tmp_path)
+    assert reference["counts"]["documents"] == 2000 and reference["counts"]["errors"] == 0
     by_reason = reference["counts"]["by_reason"]
     assert by_reason.get("near_dedup:near_duplicate", 0) > 50 and by_reason.get("exact_dedup:exact_duplicate", 0) > 0
+    assert all(i.startswith("d") and "#" not in i for i in reference["kept"]), "ids come from the records' id field"
+
+
+def jsonl_slice(path: Path, n: int) -> Path:
+    """The first n lines of the benchmark, as one JSONL file read natively: with 4 partitions the
+    file is cut into record ranges (tasks), so documents are keyed by (file, line), not one file each."""
+    with gzip.open(DEDUP_BENCH, "rb") as src, gzip.open(path, "wb") as dst:
+        for _, line in zip(range(n), src):
+            dst.write(line)
+    return path

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from corpus_helpers import article, run_cli, small_config
 from pipeline.engine.local import LocalEngine
@@ -160,3 +161,36 @@ def test_run_sharded_equals_driver_and_resumes_merge_tasks(tmp_path: Path):
     # the corpus keeps the mode its index was built with
     refused = run_cli(config, day2, got, "--dedup", "driver", "--reprocess")
     assert refused.returncode == 2 and "dedup: sharded" in refused.stderr
+
+
+DEDUP_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench" / "dedup" / "visible-10k.jsonl.gz"
+
+
+def test_jsonl_slice_same_corpus_for_any_dedup_path_partitions_and_workers(tmp_path: Path):
+    """A 1,000-line JSONL cut of the dedup benchmark, read natively: `--dedup driver` in one task and
+    one process gives the corpus `--dedup sharded` gives in 4 record-range tasks on 2 processes."""
+    if not DEDUP_BENCH.exists():
+        pytest.skip(f"{DEDUP_BENCH} not found (the shared benchmark data sits beside the repository)")
+    inputs = tmp_path / "visible-1000.jsonl.gz"
+    with gzip.open(DEDUP_BENCH, "rb") as src, gzip.open(inputs, "wb") as dst:
+        for _, line in zip(range(1000), src):
+            dst.write(line)
+    config = small_config(tmp_path, task_size=2000, shard_size=50000)
+    text = config.read_text(encoding="utf-8")  # only the steps this corpus exercises: fast, engine-independent
+    keep = ("decode", "normalize", "length_filter", "exact_dedup", "near_dedup")
+    data = yaml.safe_load(text)
+    data["steps"] = [s for s in data["steps"] if s["step"] in keep]
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    runs = {}
+    for name, extra in (("driver-1x1", ("--dedup", "driver", "--partitions", "1", "--workers", "1")),
+                        ("sharded-4x2", ("--dedup", "sharded", "--partitions", "4", "--workers", "2"))):
+        done = run_cli(config, inputs, tmp_path / name, *extra)
+        assert done.returncode == 0, done.stderr
+        runs[name] = outcome(tmp_path / name)
+        manifest = json.loads(next((tmp_path / name / "runs").glob("*/manifest.json")).read_text())
+        assert manifest["tasks"] == (1 if name.startswith("driver") else 4) and manifest["dedup"] == name.split("-")[0]
+    assert runs["driver-1x1"] == runs["sharded-4x2"]
+    (only,) = runs["driver-1x1"]
+    assert only["counts"]["documents"] == 1000
+    near = [r for r in only["rejects"] if r[2] == "near_duplicate"]
+    assert len(near) > 20 and all(r[3].startswith("d") for r in near)
