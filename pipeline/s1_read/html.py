@@ -1,0 +1,24 @@
+"""Saved HTML pages (`.html`, `.htm`, and their `.gz`): one document per file.
+
+The bytes are decoded by the `decode` step (HTTP/meta charset, UTF-8, fallbacks) and the
+article is taken out by `extract_html`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+from pipeline.document import Document
+from pipeline.s1_read.files import READ_ERRORS, InputTooLarge, read_capped
+from pipeline.s1_read.inputs import path_id
+
+
+def read_html_page(path: Path, rel: str, provenance: dict, options: dict) -> Iterator[Document]:
+    doc = Document(id=path_id(rel), media_type="html", provenance=dict(provenance))
+    try:
+        doc.raw = read_capped(path, options["max_bytes"])
+    except READ_ERRORS as exc:
+        reason = "too_large" if isinstance(exc, InputTooLarge) else "unreadable"
+        doc.drop("read", reason, f"{path}: {type(exc).__name__}: {exc}", error=True)
+    yield doc
