@@ -226,8 +226,9 @@ def _walk(path: Path, skipped: Counter) -> Iterator[tuple[int, object, int]]:
                     offset = it.offset
                     if not _complete_headers(record):
                         last_cut = _cut_short(record) or True
-                        yield number, Broken("broken_record", "WARC headers without WARC-Type or Content-Length "
-                                             "(file cut inside them?)", offset), offset
+                        # at the end of the file this is a cut, elsewhere a malformed record
+                        reason = "truncated" if _at_end(it, fh, size) else "broken_record"
+                        yield number, Broken(reason, "WARC headers without WARC-Type or Content-Length", offset), offset
                     elif record.rec_type in PAGE_RECORDS:
                         yield number, record, offset
                         last_cut = _cut_short(record)  # a cut page record is reported by read_warc itself
@@ -243,7 +244,8 @@ def _walk(path: Path, skipped: Counter) -> Iterator[tuple[int, object, int]]:
                 if not resyncing:
                     number += 1
                     detail = " ".join(str(exc).split())[:300]
-                    yield number, Broken("broken_record", f"{type(exc).__name__}: {detail}", it.offset), it.offset
+                    reason = "truncated" if _at_end(it, fh, size) else "broken_record"
+                    yield number, Broken(reason, f"{type(exc).__name__}: {detail}", it.offset), it.offset
                 resyncing = True
                 pos = _next_record_start(fh, max(it.offset, pos) + 1, gz)
                 continue
@@ -292,6 +294,12 @@ def _walk_stream(path: Path, skipped: Counter, done: int) -> Iterator[tuple[int,
 def _complete_headers(record) -> bool:
     length = record.rec_headers.get_header("Content-Length") or ""
     return bool(record.rec_type) and length.strip().isdigit()
+
+
+def _at_end(it: ArchiveIterator, fh: IO[bytes], size: int) -> bool:
+    """True when the record that failed was the last thing in the file (so the file was cut)."""
+    reader = it.reader
+    return fh.tell() >= size and (reader is None or not reader.rem_length())
 
 
 def _has_data(fh: IO[bytes], offset: int) -> bool:
