@@ -319,18 +319,42 @@ def test_two_scheduled_runs_keep_what_one_run_keeps(days, tmp_path):
     assert len(_index_rows(two)) == len(_kept_ids(two)) == 10
 
 
-def test_run_killed_before_its_commit_leaves_the_index_unchanged(days, tmp_path):
+def test_two_scheduled_runs_over_jsonl_halves_keep_what_one_run_keeps(days, tmp_path):
+    """The issue's setting: one JSONL corpus cut in two files, day 1 then day 2 into one corpus
+    (benchmarks/dedup_two_days.py does the same on the 10k benchmark)."""
+    from corpus_helpers import run_cli, small_config
+
+    config = small_config(tmp_path)
+    for day, name in (("day1", "a.jsonl"), ("day2", "b.jsonl")):
+        lines = [json.dumps({"id": page.stem, "text": page.read_text(encoding="utf-8")}, ensure_ascii=False) + "\n"
+                 for page in sorted((days / day).glob("*.txt"))]
+        for folder in (day, "all"):
+            (tmp_path / "in" / folder).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "in" / folder / name).write_text("".join(lines), encoding="utf-8")
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert run_cli(config, tmp_path / "in" / "all", one).returncode == 0
+    assert run_cli(config, tmp_path / "in" / "day1", two).returncode == 0
+    assert run_cli(config, tmp_path / "in" / "day2", two).returncode == 0
+    expected = {k.removesuffix(".txt"): v.removesuffix(".txt") for k, v in EXPECTED_DUPS.items()}
+    assert _kept_ids(two) == _kept_ids(one) and len(_kept_ids(one)) == 10
+    assert _dup_of(one) == _dup_of(two) == expected
+
+
+@pytest.mark.parametrize("points", [("staged", "commit"), ("near_index_commit",)])
+def test_run_killed_before_its_commit_leaves_the_index_unchanged(days, tmp_path, points):
     from corpus_helpers import run_cli, small_config
 
     config = small_config(tmp_path)
     out = tmp_path / "out"
     assert run_cli(config, days / "day1", out).returncode == 0
     before = _index_rows(out)
-    for point in ("staged", "commit"):  # before the manifest, and after it but before near_dedup's commit
+    # staged: before the manifest; commit: after it, before near_dedup's commit;
+    # near_index_commit: inside near_dedup's index transaction (SQLite must roll it back)
+    for point in points:
         killed = run_cli(config, days / "day2", out, env={"NEWSCLEAN_TEST_KILL_AT": point})
         assert killed.returncode != 0
         assert _index_rows(out) == before
-        if point == "commit":  # the finished run is applied by the next one (roll forward), once
+        if point != "staged":  # the finished run is applied by the next one (roll forward), once
             assert run_cli(config, days / "day2", out).returncode == 0
     assert len(_index_rows(out)) == 10
     assert _dup_of(out) == EXPECTED_DUPS

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.faults import checkpoint
+
 INDEX_FILE = "index.sqlite"
 DELTA_FILE = "delta.sqlite"
 MAX_SEGMENTS = 16  # merge the per-run band segments beyond this many
@@ -105,9 +107,14 @@ class NearIndex:
                 None if shingles is None else np.frombuffer(shingles, dtype=np.uint32))
 
 
-def write_delta(delta_dir: Path, params: dict, docs, band_keys: np.ndarray) -> None:
+def write_delta(delta_dir: Path, params: dict, docs, band_keys, bands: int | None = None) -> None:
     """Stage a run's additions: `docs` yields (id, created, signature, shingles) in the order of
-    the rows of `band_keys` ((n, bands) uint64)."""
+    the rows of `band_keys`: an (n, bands) uint64 array, or a function band -> that band's n keys
+    (with `bands`), so that one band at a time is in memory."""
+    if callable(band_keys):
+        key_of, n_bands = band_keys, bands
+    else:
+        key_of, n_bands = (lambda band: band_keys[:, band]), band_keys.shape[1]
     path = Path(delta_dir) / DELTA_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{DELTA_FILE}.tmp")
@@ -121,10 +128,12 @@ def write_delta(delta_dir: Path, params: dict, docs, band_keys: np.ndarray) -> N
                        ((seq, doc_id, created, np.asarray(sig, np.uint32).tobytes(),
                          None if sh is None else np.asarray(sh, np.uint32).tobytes())
                         for seq, (doc_id, created, sig, sh) in enumerate(docs)))
-        for band in range(band_keys.shape[1]):
-            order = np.argsort(band_keys[:, band], kind="stable")
+        for band in range(n_bands):
+            keys = np.asarray(key_of(band), dtype=np.uint64)
+            order = np.argsort(keys, kind="stable")
             db.execute("INSERT INTO bands VALUES (0, ?, ?, ?)",
-                       (band, band_keys[order, band].tobytes(), order.astype(np.int64).tobytes()))
+                       (band, keys[order].tobytes(), order.astype(np.int64).tobytes()))
+            del keys, order
         db.execute("COMMIT")
     tmp.replace(path)
 
@@ -152,11 +161,15 @@ def apply_delta(index_dir: Path, delta_dir: Path, params: dict) -> int:
             added = db.execute("INSERT INTO docs SELECT seq + ?, id, created, signature, shingles "
                                "FROM delta.docs", (base,)).rowcount
             segment = db.execute("SELECT COALESCE(MAX(segment) + 1, 0) FROM bands").fetchone()[0]
-            for band, keys, seqs in db.execute("SELECT band, keys, seqs FROM delta.bands").fetchall():
+            bands = [b for (b,) in db.execute("SELECT band FROM delta.bands ORDER BY band").fetchall()]
+            for band in bands:  # one band's blobs in memory at a time
+                keys, seqs = db.execute("SELECT keys, seqs FROM delta.bands WHERE band = ?", (band,)).fetchone()
                 shifted = np.frombuffer(seqs, dtype=np.int64) + base
                 db.execute("INSERT INTO bands VALUES (?, ?, ?, ?)", (segment, band, keys, shifted.tobytes()))
+                del keys, seqs, shifted
             _merge_segments(db)
             db.execute("INSERT INTO applied VALUES (?)", (delta_id,))
+            checkpoint("near_index_commit")  # tests kill here: the transaction must roll back on the next open
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -197,9 +197,8 @@ class NearDedup(GlobalStep):
                 exact = self.options["verify"] == "exact"
                 docs = ((scratch.id(i), scratch.created(i), scratch.signature(i),
                          scratch.shingles(i) if exact else None) for i in kept)
-                band_keys = np.stack([scratch.band(b)[kept] for b in range(self.bands)], axis=1) \
-                    if kept.size else np.zeros((0, self.bands), np.uint64)
-                write_delta(Path(delta_dir), self.params, docs, band_keys)
+                write_delta(Path(delta_dir), self.params, docs,  # band keys: one band at a time in RAM
+                            lambda b: scratch.band(b)[kept], self.bands)
         finally:
             self._discard_scratch()
 
