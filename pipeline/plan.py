@@ -49,6 +49,7 @@ class TaskSpec:
     index: int
     files: tuple[InputFile, ...]
     records: tuple[int, int] | None = None  # [start, stop) within files[0], when one file is split
+    seek: tuple[int, int] | None = None  # (byte offset, lines before) of record `start`, when the reader can seek
 
 
 def hash_file(path: Path) -> tuple[int, str]:
@@ -84,7 +85,7 @@ def plan_tasks(files: list[InputFile], task_size: int, read_options: dict) -> li
 
     for f in files:
         counter = RECORD_COUNTERS.get(input_format(Path(f.path)))
-        n = _count(counter, f, read_options) if counter and not f.error else None
+        n, marks = _count_and_index(counter, f, read_options, task_size) if counter and not f.error else (None, None)
         if n is None:  # one document per file: group files
             small.append(f)
             if len(small) >= task_size:
@@ -94,8 +95,9 @@ def plan_tasks(files: list[InputFile], task_size: int, read_options: dict) -> li
         if n <= task_size:
             tasks.append(TaskSpec(len(tasks), (f,)))
         else:
-            for start in range(0, n, task_size):
-                tasks.append(TaskSpec(len(tasks), (f,), (start, min(n, start + task_size))))
+            for k, start in enumerate(range(0, n, task_size)):
+                seek = marks[k] if marks and k < len(marks) else None
+                tasks.append(TaskSpec(len(tasks), (f,), (start, min(n, start + task_size)), seek))
     flush()
     return tasks
 
@@ -110,6 +112,17 @@ def task_size_for(files: list[InputFile], partitions: int, read_options: dict) -
     return max(1, -(-units // max(1, partitions)))
 
 
+def _count_and_index(counter: str, f: InputFile, read_options: dict,
+                     every: int) -> tuple[int | None, list[tuple[int, int]] | None]:
+    """(records, start offsets of every `every`-th record) when the format can seek, else (records, None)."""
+    try:
+        count = load_object(counter)
+        index = getattr(count, "seek_index", None)
+        return index(Path(f.path), read_options, every) if index else (count(Path(f.path), read_options), None)
+    except Exception:  # unreadable: the reader reports it as an error record
+        return None, None
+
+
 def _count(counter: str, f: InputFile, read_options: dict) -> int | None:
     try:
         return load_object(counter)(Path(f.path), read_options)
@@ -120,6 +133,6 @@ def _count(counter: str, f: InputFile, read_options: dict) -> int | None:
 def read_task(task: TaskSpec, read_options: dict) -> Iterator[Document]:
     """The task's documents, each with its partition-independent `order`."""
     for f in task.files:
-        for record_no, doc in read_file(Path(f.path), Path(f.root), read_options, task.records):
+        for record_no, doc in read_file(Path(f.path), Path(f.root), read_options, task.records, task.seek):
             doc.provenance["order"] = (f.index << ORDER_BITS) | record_no
             yield doc

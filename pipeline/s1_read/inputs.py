@@ -70,12 +70,13 @@ def read_inputs(inputs: list[str | Path], options: dict) -> Iterator[Document]:
             yield doc
 
 
-def read_file(path: Path, root: Path, options: dict,
-              records: tuple[int, int] | None = None) -> Iterator[tuple[int, Document]]:
+def read_file(path: Path, root: Path, options: dict, records: tuple[int, int] | None = None,
+              seek: tuple[int, int] | None = None) -> Iterator[tuple[int, Document]]:
     """(record number, document) for the file's records, or only those in [start, stop).
 
     A reader may take `start`/`stop` keyword arguments to skip records cheaply;
-    otherwise skipped records are read and discarded.
+    otherwise skipped records are read and discarded. One that `supports_seek` also
+    takes `seek`, where record `start` begins (from its counter's `seek_index`).
     """
     rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
     rel = safe_str(rel)  # a file name that is not UTF-8: ids and records show the bad bytes escaped
@@ -95,7 +96,9 @@ def read_file(path: Path, root: Path, options: dict,
         return
     start, stop = records or (0, None)
     if getattr(read, "supports_ranges", False):
-        records_read = zip(itertools.count(start), read(path, rel, provenance, options, start=start, stop=stop))
+        extra = {"seek": seek} if seek is not None and getattr(read, "supports_seek", False) else {}
+        records_read = zip(itertools.count(start), read(path, rel, provenance, options, start=start, stop=stop,
+                                                        **extra))
     else:
         records_read = itertools.islice(enumerate(read(path, rel, provenance, options)), start, stop)
     record_no = start - 1

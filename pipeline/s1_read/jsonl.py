@@ -27,9 +27,9 @@ def _open(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
 
 
-def _lines(fh: IO[bytes], max_bytes: int) -> Iterator[tuple[int, bytes | None]]:
-    """(line number, line) for non-blank lines; None for a line longer than max_bytes (skipped to its end)."""
-    line_no = 0
+def _lines(fh: IO[bytes], max_bytes: int, line_no: int = 0) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) for non-blank lines; None for a line longer than max_bytes (skipped to its end).
+    `line_no`: lines before the file position (when the reader starts at a task's offset)."""
     while True:
         line = fh.readline(max_bytes + 1)
         if not line:
@@ -48,23 +48,114 @@ def _lines(fh: IO[bytes], max_bytes: int) -> Iterator[tuple[int, bytes | None]]:
 
 def count_jsonl_records(path: Path, options: dict) -> int:
     """Number of records the reader will yield (non-blank lines). Raises if the file is unreadable."""
+    return index_jsonl_records(path, options, 1 << 62)[0]
+
+
+def index_jsonl_records(path: Path, options: dict, every: int) -> tuple[int, list[tuple[int, int]]]:
+    """(number of records, [(byte offset, lines before) of records 0, every, 2 * every, ...]).
+
+    The same records as `_lines` (non-blank lines, and lines longer than max_bytes), found
+    in 1 MB chunks rather than a readline per line. The offsets are in the uncompressed
+    stream: a task that starts at record k * every seeks there instead of reading and
+    parsing the records before it (which made reading a big file quadratic in its tasks).
+    """
+    max_bytes = options["max_bytes"]
+    marks: list[tuple[int, int]] = []
+    records = lines = pos = 0  # pos: offset of the current line's start
+    partial_len, partial_blank = 0, True  # the line running over the chunk boundary
     with _open(path) as fh:
-        return sum(1 for _ in _lines(fh, options["max_bytes"]))
+        while True:
+            chunk = fh.read(1 << 20)
+            if not chunk:
+                break
+            parts = chunk.split(b"\n")
+            last = parts.pop()
+            for part in parts:  # complete lines, without their newline
+                length = partial_len + len(part)
+                if length > max_bytes or not partial_blank or part.strip():
+                    if records % every == 0:
+                        marks.append((pos, lines))
+                    records += 1
+                lines += 1
+                pos += length + 1
+                partial_len, partial_blank = 0, True
+            partial_len += len(last)
+            partial_blank = partial_blank and not last.strip()
+    if partial_len and (partial_len > max_bytes or not partial_blank):  # a last line without newline
+        if records % every == 0:
+            marks.append((pos, lines))
+        records += 1
+    return records, marks
+
+
+count_jsonl_records.seek_index = index_jsonl_records  # plan.py: task start offsets found while counting
+
+
+# Gzipped inputs cannot seek: reaching a task's offset means inflating everything before it,
+# which made N tasks over one big .jsonl.gz cost N^2 / 2 task-lengths of decompression. A
+# process keeps the file open where its last task stopped; its next task of that file (a
+# later one: tasks are handed out in order) continues from there, so each process inflates
+# the file about once. Keyed by inode, size and mtime, so a changed file is opened afresh.
+_PARKED: dict[str, tuple[tuple, IO[bytes]]] = {}
+_PARK_LIMIT = 4
+
+
+def _open_at(path: Path, offset: int) -> tuple[IO[bytes], tuple | None]:
+    """The file positioned at `offset` (uncompressed), and the identity to park it under (gzip only)."""
+    if not path.name.lower().endswith(".gz"):
+        fh = open(path, "rb")
+        fh.seek(offset)
+        return fh, None
+    st = path.stat()
+    ident = (st.st_ino, st.st_size, st.st_mtime_ns)
+    parked = _PARKED.pop(str(path), None)
+    fh = None
+    if parked is not None:
+        if parked[0] == ident and parked[1].tell() <= offset:
+            fh = parked[1]
+        else:
+            parked[1].close()
+    if fh is None:
+        fh = gzip.open(path, "rb")
+    try:
+        fh.seek(offset)  # forward only: inflated and discarded in C, no line parsing
+    except BaseException:
+        fh.close()
+        raise
+    return fh, ident
+
+
+def _park(path: Path, ident: tuple, fh: IO[bytes]) -> None:
+    while len(_PARKED) >= _PARK_LIMIT:
+        _PARKED.pop(next(iter(_PARKED)))[1].close()
+    _PARKED[str(path)] = (ident, fh)
 
 
 def read_jsonl(path: Path, rel: str, provenance: dict, options: dict,
-               start: int = 0, stop: int | None = None) -> Iterator[Document]:
+               start: int = 0, stop: int | None = None, seek: tuple[int, int] | None = None) -> Iterator[Document]:
+    """`seek`: (byte offset, lines before it) of record `start`, from `index_jsonl_records`."""
     fields = options["jsonl_fields"]
     record = -1
     line_no = 0
+    first = 0
+    fh, ident, parked = None, None, False
     try:
-        with _open(path) as fh:
-            for record, (line_no, line) in enumerate(_lines(fh, options["max_bytes"])):
-                if record < start:
-                    continue
-                if stop is not None and record >= stop:
-                    return
-                yield _document(line, line_no, rel, provenance, fields, path, options["max_bytes"])
+        if seek is not None:
+            fh, ident = _open_at(path, seek[0])
+            line_no, first = seek[1], start
+            record = start - 1
+        else:
+            fh = _open(path)
+        for record, (line_no, line) in enumerate(_lines(fh, options["max_bytes"], line_no), first):
+            if record < start:
+                continue
+            if stop is not None and record >= stop:
+                return
+            yield _document(line, line_no, rel, provenance, fields, path, options["max_bytes"])
+            if ident is not None and stop is not None and record + 1 >= stop:
+                _park(path, ident, fh)  # positioned right after this task's last record
+                parked = True
+                return
     except READ_ERRORS as exc:  # truncated gzip, I/O error: what is left of the file is one error record
         if stop is not None and record + 1 >= stop:
             return
@@ -73,9 +164,13 @@ def read_jsonl(path: Path, rel: str, provenance: dict, options: dict,
         doc.drop("read", "truncated" if isinstance(exc, EOFError) else "unreadable",
                  f"{path}: after line {line_no}: {type(exc).__name__}: {exc}", error=True)
         yield doc
+    finally:
+        if fh is not None and not parked:
+            fh.close()
 
 
 read_jsonl.supports_ranges = True
+read_jsonl.supports_seek = True
 
 
 def _document(line: bytes | None, line_no: int, rel: str, provenance: dict, fields: dict,
