@@ -58,6 +58,11 @@ class FastLanguageIdentifier(LanguageIdentifier):
         # the first two steps from the root depend only on two bytes: one 64K lookup
         first = nextmove[rowbase[0] + np.arange(256)]
         self._two = nextmove[(rowbase[first][:, None] + np.arange(256)).ravel()].astype(np.int32)
+        # the steps between the second and the last need only the next state's row, not the state:
+        # a table of row offsets (next row = _fold[row + byte]) saves one gather per step; indices
+        # are kept as intp so that `take` does not convert them (about 2x faster than int32 indexing)
+        self._two_rows = rowbase[self._two].astype(np.intp)
+        self._fold = self._rowbase_np[nextmove]
         self._output_np = np.asarray(self.tk_output, dtype=np.int32)
         # numpy casts the float16 table to float32 for every product anyway: cast it once (exact)
         self._ptc32 = self.nb_ptc.astype(np.float32)
@@ -78,9 +83,15 @@ class FastLanguageIdentifier(LanguageIdentifier):
         n = len(b)
         m = n - d + 1
         # position i >= d-1 starts at the root d-1 bytes back and reads d bytes; the first two in one lookup
-        state = self._two[(b[:m].astype(np.int32) << 8) | b[1:m + 1]]
-        for k in range(2, d):
-            state = nm[rb[state] + b[k:m + k]]
+        bi = b.astype(np.intp)
+        pair = (bi[:m] << 8) | bi[1:m + 1]
+        if d > 2:
+            row = self._two_rows.take(pair)
+            for k in range(2, d - 1):
+                row = self._fold.take(row + bi[k:m + k])
+            state = nm.take(row + bi[d - 1:m + d - 1])
+        else:
+            state = self._two.take(pair)
         head = np.empty(d - 1, dtype=np.int32)  # the first d-1 positions: walk from the start
         s = 0
         for i in range(d - 1):
@@ -91,12 +102,13 @@ class FastLanguageIdentifier(LanguageIdentifier):
     def _raw_score(self, text):
         if not self._fast or not isinstance(text, bytes) or len(text) < 4 * self._depth:
             return super()._raw_score(text)
-        features = self._output_np[self._states(text)]
+        features = self._output_np.take(self._states(text))
         features = features[features >= 0]
         if not features.size:
             return super()._raw_score(text)
         idx, counts = _counts_in_first_seen_order(features)
-        return np.log1p(counts.astype(np.float32)) @ self._ptc32[idx] + self.nb_pc
+        # take(axis=0) gathers the same rows as [idx], faster; the product itself is unchanged (same bits)
+        return np.log1p(counts.astype(np.float32)) @ self._ptc32.take(idx, axis=0) + self.nb_pc
 
 
 def load_identifier(norm_probs: bool = True) -> FastLanguageIdentifier:
