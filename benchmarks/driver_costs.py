@@ -15,13 +15,15 @@ Each measure runs in a fresh subprocess (peak RSS is its own):
   documents in components of 2-6 (the documents that have a near-copy);
 - the run loop's `drops` dict (order -> (stage, Drop)) for --docs // 5 drops.
 
-Prints seconds and MB per million, and writes benchmarks/results/driver_costs.json.
+Prints wall and CPU seconds (of the measuring process: the steadier figure on a shared
+machine) and MB per million, and writes benchmarks/results/driver_costs.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,9 +42,9 @@ def items():
     for i in range(n):
         h = rng.randrange(int(n * 0.9)).to_bytes(16, "little")
         yield DocRef(i, f"doc-{i:09d}", None), h
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 drops = sum(1 for _ in ExactDedup().reduce(items(), None))
-print(time.perf_counter() - t, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, drops)
+print(time.perf_counter() - t, time.process_time() - c, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, drops)
 """
 
 EXACT_INDEXED = """
@@ -62,9 +64,9 @@ def items():
     for i in range(n):
         h = (rng.randrange(int(n * 0.9)) + (n if i % 10 == 0 else 0)).to_bytes(16, "little")
         yield DocRef(i, f"doc-{i:09d}", None), h
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 drops = sum(1 for _ in ExactDedup().reduce(items(), state))
-print(time.perf_counter() - t, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, drops)
+print(time.perf_counter() - t, time.process_time() - c, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, drops)
 """
 
 RESOLVE = """
@@ -89,9 +91,9 @@ while order < n:
         part = {"edges": [], "hits": [], "nodes": {}}
 files.append(d / f"{len(files)}.pkl"); files[-1].write_bytes(pickle.dumps(part))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 drops = len(resolve(files, True, "near_duplicate", Counter()))
-print(time.perf_counter() - t, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, drops)
+print(time.perf_counter() - t, time.process_time() - c, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, drops)
 """
 
 DROPS = """
@@ -99,18 +101,20 @@ import resource, sys, time
 from pipeline.step import Drop
 n = int(sys.argv[1])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 drops = {i * 3: ("near_dedup", Drop(i * 3, "near_duplicate", f"jaccard 0.912 with doc-{i:09d}", f"doc-{i:09d}"))
          for i in range(n)}
-print(time.perf_counter() - t, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, len(drops))
+print(time.perf_counter() - t, time.process_time() - c, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, len(drops))
 """
 
 
 def measure(code: str, n: int) -> dict:
     out = subprocess.run([sys.executable, "-c", code, str(n)], cwd=ROOT, capture_output=True, text=True, check=True)
-    seconds, mb, count = out.stdout.split()
-    return {"n": n, "seconds": round(float(seconds), 2), "peak_mb": round(float(mb), 1), "result": int(count),
-            "seconds_per_million": round(float(seconds) / n * 1e6, 2), "mb_per_million": round(float(mb) / n * 1e6, 1)}
+    seconds, cpu, mb, count = out.stdout.split()
+    return {"n": n, "seconds": round(float(seconds), 2), "cpu_seconds": round(float(cpu), 2),
+            "peak_mb": round(float(mb), 1), "result": int(count),
+            "seconds_per_million": round(float(seconds) / n * 1e6, 2),
+            "cpu_seconds_per_million": round(float(cpu) / n * 1e6, 2), "mb_per_million": round(float(mb) / n * 1e6, 1)}
 
 
 def main() -> int:
@@ -122,8 +126,10 @@ def main() -> int:
                "near_resolve": measure(RESOLVE, args.docs // 10),
                "drops_dict": measure(DROPS, args.docs // 5)}
     for name, r in results.items():
-        print(f"{name:24} n={r['n']:>9}  {r['seconds']:7.2f} s  {r['peak_mb']:8.1f} MB  "
-              f"-> {r['seconds_per_million']:6.2f} s and {r['mb_per_million']:7.1f} MB per million")
+        print(f"{name:24} n={r['n']:>9}  {r['seconds']:7.2f} s wall  {r['cpu_seconds']:7.2f} s CPU  "
+              f"{r['peak_mb']:8.1f} MB  -> {r['cpu_seconds_per_million']:6.2f} s CPU and {r['mb_per_million']:7.1f} MB "
+              f"per million")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     out = HERE / "results" / "driver_costs.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
