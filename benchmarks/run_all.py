@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
 """newsclean's benchmark suite: one command, a table on stdout, JSON in benchmarks/results/.
 
-    .venv/bin/python benchmarks/run_all.py            # the full suite (about 20-40 min on 2 cores)
+    .venv/bin/python benchmarks/run_all.py            # the full suite (about 20-25 min on 2 quiet cores)
     .venv/bin/python benchmarks/run_all.py --quick    # a smoke run (a few minutes)
+
+Shorter runs: --runs N (repeats of the articles and datatrove figures, default 3),
+--scaling-runs N (repeats per scaling size; default 3 below 100k documents, 1 above),
+--sizes 10000,50000 (fewer/smaller scaling corpora), --datatrove-docs N, --skip-articles,
+--skip-datatrove, --skip-scaling. The first run also builds the scaling corpora
+(benchmarks/cache/, a few minutes for 200k) and the datatrove venv (a few minutes).
 
 What it measures (each figure is the median of --runs runs; every run is a fresh
 process writing to a fresh output folder, timed end to end from the outside):
@@ -198,6 +204,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--datatrove-docs", type=int, help="articles given to both tools for the datatrove "
                     "comparison (default 3000; --quick: 500; 0 = all 30,000)")
     ap.add_argument("--sizes", help="scaling corpus sizes, comma-separated (default 10000,50000,200000)")
+    ap.add_argument("--scaling-runs", type=int, help="runs per scaling size (default: --runs below 100k "
+                    "documents, 1 from 100k: the 200k corpus alone takes minutes per run)")
     ap.add_argument("--skip-articles", action="store_true")
     ap.add_argument("--skip-datatrove", action="store_true")
     ap.add_argument("--skip-scaling", action="store_true")
@@ -273,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
             scaled = []
             for n in args.sizes:
                 _note(f"building corpus of {n} documents (cached)")
-                scaled.append(run_newsclean(corpora.synthetic(args.cache, n), cores, args.runs, scratch))
+                runs = args.scaling_runs or (args.runs if n < 100_000 else 1)
+                scaled.append(run_newsclean(corpora.synthetic(args.cache, n), cores, runs, scratch))
             rows += scaled
             if len(scaled) > 1:
                 first, last = scaled[0], scaled[-1]
