@@ -87,3 +87,12 @@ def test_run_splits_a_big_file_into_tasks_and_accounts_for_every_line(tmp_path):
     assert {r["source"] for r in kept} == {"tuoitre.vn"}
     assert sorted(r["reason"] for r in rejects) == ["invalid_json", "missing_field"]
     assert {r["metadata"]["input_path"] for r in rejects} == {"crawl.jsonl.gz#8", "crawl.jsonl.gz#9"}
+
+
+def test_empty_or_blank_file_is_one_error_record(tmp_path):
+    for name, data in (("empty.jsonl", b""), ("blank.jsonl.gz", gzip.compress(b"\n  \n"))):
+        path = tmp_path / name
+        path.write_bytes(data)
+        docs = [d for _n, d in read_file(path, tmp_path, OPTIONS)]
+        assert [(d.drop_reason, d.is_error) for d in docs] == [("empty", True)]
+        assert count_jsonl_records(path, OPTIONS) == 1

@@ -47,8 +47,9 @@ def _lines(fh: IO[bytes], max_bytes: int, line_no: int = 0) -> Iterator[tuple[in
 
 
 def count_jsonl_records(path: Path, options: dict) -> int:
-    """Number of records the reader will yield (non-blank lines). Raises if the file is unreadable."""
-    return index_jsonl_records(path, options, 1 << 62)[0]
+    """Number of records the reader will yield (non-blank lines; an empty file yields its one error
+    record). Raises if the file is unreadable."""
+    return max(1, index_jsonl_records(path, options, 1 << 62)[0])
 
 
 def index_jsonl_records(path: Path, options: dict, every: int) -> tuple[int, list[tuple[int, int]]]:
@@ -156,6 +157,10 @@ def read_jsonl(path: Path, rel: str, provenance: dict, options: dict,
                 _park(path, ident, fh)  # positioned right after this task's last record
                 parked = True
                 return
+        if record < 0 and start == 0:  # not one record: the file itself is reported, not lost
+            doc = Document(id=rel, provenance=dict(provenance))
+            doc.drop("read", "empty", f"{path}: no JSON lines (empty or blank file)", error=True)
+            yield doc
     except READ_ERRORS as exc:  # truncated gzip, I/O error: what is left of the file is one error record
         if stop is not None and record + 1 >= stop:
             return
