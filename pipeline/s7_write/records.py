@@ -18,6 +18,13 @@ def source_of(doc: Document, collection: str) -> str:
     return doc.metadata.get("sitename") or collection
 
 
+def _n_words(doc: Document) -> int:
+    counted = getattr(doc, "word_count", None)  # (text, words) from length_filter
+    if counted is not None and counted[0] is doc.text:
+        return counted[1]
+    return len(doc.text.split())
+
+
 def kept_record(doc: Document, added: str, collection: str) -> dict:
     meta = doc.metadata
     metadata = {key: meta.get(key) for key in META_FIELDS}
@@ -26,7 +33,7 @@ def kept_record(doc: Document, added: str, collection: str) -> dict:
         "language_score": meta.get("language_score"),
         "input_path": doc.provenance.get("input_path"),
         "n_chars": len(doc.text),
-        "n_words": len(doc.text.split()),
+        "n_words": _n_words(doc),
         "removed": doc.removed_counts(),
         "content_hash": meta.get("content_hash"),
     })
