@@ -100,6 +100,7 @@ class ExtractHtml(Step):
         doc.metadata["n_chars_html"] = len(doc.text)
         doc.text = _BLANK_LINES.sub("\n", text)  # one paragraph per line, as in page dumps
         doc.media_type = "text"
+        doc.provenance["extractor"] = "trafilatura"  # dump_metadata: no page header to parse in this text
         doc.metadata["n_chars_raw"] = len(doc.text)  # the report compares cleaned text with this
         self._metadata(doc, result, url)
 

@@ -22,7 +22,8 @@ from pipeline.config import ConfigError, LocatedDict, LocatedList, load_yaml
 _TRANSLATOR = HTMLTranslator()
 # containers that are the page or the article itself: a generic rule never removes them
 _NEVER_GENERIC = {"html", "body", "main", "article"}
-_TOP_KEYS = {"max_text_share", "generic", "sites"}
+_TOP_KEYS = {"max_text_share", "link_teaser", "generic", "sites"}
+_LINK_TEASER_KEYS = {"tags": ["p"], "min_link_share": 0.8, "max_label_words": 3, "max_chars": 200}
 _SITE_KEYS = {"domains", "keep", "drop"}
 # tag, then at most one of .class / #id / [attr=value]
 _SIMPLE = re.compile(r"""^(?P<tag>[a-zA-Z][a-zA-Z0-9]*)?(?:\.(?P<cls>[\w-]+)|\#(?P<id>[\w-]+)|"""
@@ -97,6 +98,7 @@ class Matcher:
 class SiteRules:
     max_text_share: float
     generic: list[SelectorRule]
+    link_teaser: dict | None = None  # see config/sites.yaml; None: off
     sites: dict[str, tuple[list[SelectorRule], etree.XPath | None]] = field(default_factory=dict)  # domain -> (drop, keep)
     _compiled: dict = field(default_factory=dict)
 
@@ -172,6 +174,7 @@ def load_site_rules(path: str) -> SiteRules:
     if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 < share <= 1:
         raise ConfigError(f"{data.where('max_text_share')}: max_text_share: expected a number in (0, 1]")
     rules = SiteRules(float(share), _rules(data.get("generic") or LocatedDict(), data.where("generic"), False))
+    rules.link_teaser = _link_teaser_options(data.get("link_teaser"), data.where("link_teaser"))
     sites = data.get("sites") or []
     if not isinstance(sites, list):
         raise ConfigError(f"{data.where('sites')}: sites: expected a list")
@@ -192,6 +195,42 @@ def load_site_rules(path: str) -> SiteRules:
     return rules
 
 
+_LINK_TEASER = SelectorRule("link_teaser", "config/sites.yaml: link_teaser", None, trusted=False, order=10**6)
+
+
+def _link_teaser_options(value, where: str) -> dict | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: link_teaser: expected a mapping ({', '.join(_LINK_TEASER_KEYS)})")
+    options = dict(_LINK_TEASER_KEYS)
+    for key, given in value.items():
+        loc = value.where(key) if isinstance(value, LocatedDict) else where
+        if key not in _LINK_TEASER_KEYS:
+            raise ConfigError(f"{loc}: link_teaser: unknown key {key!r} (known: {', '.join(_LINK_TEASER_KEYS)})")
+        expected = _LINK_TEASER_KEYS[key]
+        numeric = isinstance(expected, float) and isinstance(given, int)
+        if isinstance(given, bool) or not (isinstance(given, type(expected)) or numeric):
+            raise ConfigError(f"{loc}: link_teaser.{key}: expected {type(expected).__name__}")
+        options[key] = given
+    options["tags"] = frozenset(t.lower() for t in options["tags"])
+    return options
+
+
+def _is_link_teaser(el, opts: dict) -> bool:
+    """A short block that is a link to another page with at most a short label ("Read also: <a>…</a>")."""
+    text = " ".join(el.text_content().split())
+    if not text or len(text) > opts["max_chars"]:
+        return False
+    links = el.findall(".//a")
+    if not links:
+        return False
+    link_chars = sum(len(" ".join(a.text_content().split())) for a in links)
+    if link_chars < opts["min_link_share"] * len(text):
+        return False
+    return len(text.split()) - sum(len(a.text_content().split()) for a in links) <= opts["max_label_words"]
+
+
 def _paragraph_chars(el) -> int:
     # text in <p>: a cheap measure of article prose (scripts and menus left out)
     return sum(len(t) for t in el.xpath(".//p//text()"))
@@ -207,10 +246,13 @@ def prune(tree, rules: SiteRules, domain: str | None) -> tuple[dict[str, int], d
             protected.update(el.iterancestors())
     found = {}  # element -> first rule matching it
     match = matcher.match
+    teaser = rules.link_teaser
     for el in tree.iter(etree.Element):  # elements only (no comments / processing instructions)
         rule = match(el)
         if rule is not None:
             found[el] = rule
+        elif teaser is not None and el.tag in teaser["tags"] and _is_link_teaser(el, teaser):
+            found[el] = _LINK_TEASER
     for rule in ordered:
         if rule.xpath is not None:
             for el in rule.xpath(tree):

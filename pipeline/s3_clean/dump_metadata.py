@@ -63,7 +63,12 @@ class DumpMetadata(Step):
     def process(self, doc: Document) -> None:
         lines = split_lines(doc)
         meta = doc.metadata
-        kept, pre_date = self._pre_title(doc, lines, kept_indices(lines))
+        if doc.provenance.get("extractor"):
+            # text an HTML extractor took out of a page has no header left (the title, date and
+            # author came from the markup): its first lines are the article, not a dump's header
+            kept, pre_date = [], None
+        else:
+            kept, pre_date = self._pre_title(doc, lines, kept_indices(lines))
         if not meta.get("title") and kept:
             kept = self._title(doc, lines, kept)
         if kept:

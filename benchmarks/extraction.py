@@ -1,0 +1,147 @@
+"""Extraction benchmark: newsclean vs trafilatura alone on the same pages, in the same run.
+
+    flock /tmp/newsclean-bench.lock .venv/bin/python benchmarks/extraction.py \
+        [--bench ../shared/bench/extraction] [--out /tmp/extraction-bench] [--workers 1] \
+        [--settings default,no_comments,precision,recall] [--json benchmarks/results/extraction.json]
+
+1. newsclean: `python -m pipeline run -i BENCH/pages -o OUT/newsclean -w WORKERS` (the default
+   config, the whole pipeline: decode, extract_html, cleaning, filters, dedup), timed as a
+   process from start to exit; pages/s = pages / wall time.
+2. trafilatura alone, in this process, one core: each page's bytes decoded by our decoder
+   (trafilatura's own decoding mangles cp1252 punctuation), then `bare_extraction` with
+   metadata, for each setting; the time counts decoding and extraction.
+
+Every output is scored by BENCH/score_extraction.py (P/R/F1 on with/without snippets, metadata
+hits). The scorer crashes on the two gold authors given as lists when a prediction has an
+author; it is loaded here with `squash` taught to join a list (a list never equals a string,
+so the hit counts do not change). Prints a table and writes the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import importlib.util
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.s1_read.decode import declared_charset, decode_bytes  # noqa: E402
+from pipeline.s3_clean.dates import parse_datetime  # noqa: E402
+
+SETTINGS = {
+    "default": {},
+    "no_comments": {"include_comments": False},
+    "precision": {"include_comments": False, "favor_precision": True},
+    "recall": {"include_comments": False, "favor_recall": True},
+    "fast": {"include_comments": False, "fast": True},
+}
+_SCORE_LINE = re.compile(r"P=([\d.]+) R=([\d.]+) F1=([\d.]+) title=(\d+)/(\d+) author=(\d+)/(\d+) date=(\d+)/(\d+)")
+
+
+def load_scorer(bench: Path):
+    spec = importlib.util.spec_from_file_location("score_extraction", bench / "score_extraction.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    squash = module.squash
+    module.squash = lambda s: squash("; ".join(s) if isinstance(s, list) else s)
+    return module
+
+
+def score(scorer, gold: Path, pred: Path) -> dict:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        scorer.main(str(gold), str(pred))
+    line = buf.getvalue().strip()
+    m = _SCORE_LINE.search(line)
+    p, r, f1, th, tn, ah, an, dh, dn = m.groups()
+    return {"P": float(p), "R": float(r), "F1": float(f1), "title": int(th), "author": int(ah), "date": int(dh),
+            "meta_total": {"title": int(tn), "author": int(an), "date": int(dn)}, "scorer": line}
+
+
+def run_newsclean(pages: Path, out: Path, workers: int) -> tuple[float, dict]:
+    target = out / "newsclean"
+    subprocess.run(["rm", "-rf", str(target)], check=True)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pipeline", "run", "-i", str(pages), "-o", str(target), "-q",
+                    "-w", str(workers), "--progress", "off"], cwd=ROOT, check=True)
+    seconds = time.perf_counter() - started
+    manifest = json.loads(next(target.glob("runs/*/manifest.json")).read_text())
+    return seconds, manifest
+
+
+def run_trafilatura(pages: list[Path], options: dict, out_file: Path) -> float:
+    from trafilatura import bare_extraction
+
+    seconds = 0.0
+    with open(out_file, "w", encoding="utf-8") as fh:
+        for path in pages:
+            data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+            started = time.perf_counter()
+            text, _ = decode_bytes(data, ["cp1252"], declared_charset(data))
+            result = bare_extraction(text, with_metadata=True, **options)
+            seconds += time.perf_counter() - started
+            record = {"id": path.name.removesuffix(".gz").removesuffix(".html"), "text": "", "created": None, "metadata": {}}
+            if result is not None:
+                record["text"] = result.text or ""
+                record["created"] = parse_datetime(result.date) if result.date else None
+                record["metadata"] = {"title": result.title, "author": result.author}
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return seconds
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench" / "extraction")
+    ap.add_argument("--out", type=Path, default=Path("/tmp/extraction-bench"))
+    ap.add_argument("--workers", type=int, default=1, help="newsclean worker processes (trafilatura runs on one)")
+    ap.add_argument("--settings", default="default,no_comments,precision,recall")
+    ap.add_argument("--skip-newsclean", action="store_true")
+    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "extraction.json")
+    args = ap.parse_args(argv)
+    gold, pages_dir = args.bench / "gold.jsonl", args.bench / "pages"
+    if not gold.exists():
+        print(f"no benchmark data at {args.bench}", file=sys.stderr)
+        return 2
+    pages = sorted(pages_dir.iterdir())
+    args.out.mkdir(parents=True, exist_ok=True)
+    scorer = load_scorer(args.bench)
+    rows, extra = [], {}
+    if not args.skip_newsclean:
+        seconds, manifest = run_newsclean(pages_dir, args.out, args.workers)
+        row = {"extractor": f"newsclean (full pipeline, {args.workers} worker{'s' if args.workers > 1 else ''})",
+               **score(scorer, gold, args.out / "newsclean"), "seconds": round(seconds, 2),
+               "pages_per_s": round(len(pages) / seconds, 2)}
+        rows.append(row)
+        extra["newsclean_dropped"] = manifest["counts"]["by_reason"]  # pages the filters took (scored as empty)
+        extra["newsclean_html_rules"] = manifest["stages"].get("extract_html", {}).get("counters", {})
+    for name in [s for s in args.settings.split(",") if s]:
+        out_file = args.out / f"trafilatura-{name}.jsonl"
+        seconds = run_trafilatura(pages, SETTINGS[name], out_file)
+        rows.append({"extractor": f"trafilatura {name} {SETTINGS[name] or ''}".strip(),
+                     **score(scorer, gold, out_file), "seconds": round(seconds, 2),
+                     "pages_per_s": round(len(pages) / seconds, 2)})
+    meta_total = rows[0]["meta_total"]
+    print(f"{len(pages)} pages; metadata hits out of title={meta_total['title']} author={meta_total['author']} "
+          f"date={meta_total['date']}; load average {os.getloadavg()[0]:.1f}")
+    print(f"{'extractor':<72} {'P':>6} {'R':>6} {'F1':>6} {'title':>6} {'author':>6} {'date':>5} {'pages/s':>8}")
+    for r in rows:
+        print(f"{r['extractor']:<72} {r['P']:6.3f} {r['R']:6.3f} {r['F1']:6.3f} {r['title']:6d} {r['author']:6d} "
+              f"{r['date']:5d} {r['pages_per_s']:8.2f}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"pages": len(pages), "rows": rows, **extra,
+                                     "load_average": os.getloadavg()}, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
