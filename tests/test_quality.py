@@ -172,6 +172,72 @@ def test_stop_words_and_bigrams_come_from_the_profile():
     assert compute_signals("")["n_words"] == 0
 
 
+def test_common_bigram_lift_tells_word_order_from_vocabulary(profiles):
+    """Word salad keeps a page's words and loses their order: its common pairs are what random
+    order gives (lift ~1), whatever its vocabulary; prose is well above, even with rare words."""
+    rng = random.Random(7)
+    for lang, floor in (("vi", 3), ("en", 2)):
+        for _ in range(10):
+            prose = " ".join(rng.sample(PROSE[lang], len(PROSE[lang])))
+            words = prose.lower().replace(".", "").replace(",", "").split()
+            rng.shuffle(words)
+            salad = " ".join(words)
+            assert compute_signals(prose, profiles[lang])["common_bigram_lift"] > floor
+            assert compute_signals(salad, profiles[lang])["common_bigram_lift"] < floor
+    assert compute_signals("xyz abc def", profiles["vi"])["common_bigram_lift"] == 0.0  # nothing listed
+
+
+def test_word_salad_of_other_sizes_and_vocabularies_is_dropped(profiles):
+    """Held-out salad: lengths from 40 to 600 words, vocabulary of headlines and prose (not the
+    generator's), sentence and paragraph sizes other than the junk set's."""
+    from quality_junk import PREDICATES, SUBJECTS
+
+    rng = random.Random(31)
+    for lang in ("vi", "en"):
+        vocab = " ".join(PROSE[lang] + SUBJECTS[lang] + PREDICATES[lang]).lower().replace(".", "").split()
+        kept = []
+        for _ in range(40):
+            tokens = [rng.choice(vocab) for _ in range(rng.randint(40, 600))]
+            sentences, i = [], 0
+            while i < len(tokens):
+                k = rng.randint(5, 25)
+                sentences.append(" ".join(tokens[i:i + k]).capitalize() + rng.choice(".?!"))
+                i += k
+            per = rng.randint(2, 8)
+            text = "\n\n".join(" ".join(sentences[j:j + per]) for j in range(0, len(sentences), per))
+            if verdict(text, profiles[lang]) is None:
+                kept.append(text[:80])
+        assert len(kept) <= 2, (lang, kept)
+
+
+def test_short_news_and_unit_phrases_are_kept(profiles):
+    """Two kinds of clean news the FineWeb-2 limits dropped: a short item with one of FineWeb-2's 13
+    stop words (syllable tokens hold fewer of them), and a price report repeating its unit."""
+    short = ("Chiếc taxi 4 chỗ đâm gãy cọc tiêu bêtông, trượt dài rồi lao xuống mương khi chạy trên "
+             "Quốc lộ 1A qua Khánh Hoà, tài xế hoảng loạn bò ra ngoài.\n\nSáng 11/4, anh Hải lái taxi "
+             "chạy trên quốc lộ 1A, hướng từ Nam ra Bắc.\n\nTới thị xã Ninh Hoà, ôtô bất ngờ đâm cọc tiêu, "
+             "rồi trượt dài gần 10 m, lật ngang xuống mương.\n\nCảnh sát đã huy động xe cứu hộ để cẩu ôtô "
+             "gặp nạn ra khỏi hiện trường.")
+    assert verdict(short, profiles["vi"]) is None
+    prices = "\n\n".join([  # a daily gold-price report (the body of visible-10k d0002545): top 4-gram 0.23
+        "Giá vàng hôm nay (22/11) tăng nhẹ tại thị trường trong nước.",
+        "Theo tin tức cập nhật mới nhất, giá vàng hôm nay (22/11) tại thị trường trong nước tăng nhẹ.",
+        "Cụ thể, giá vàng SJC giao dịch tại thị trường Hà Nội ở mức 35,73 triệu đồng / lượng chiều mua vào "
+        "và 35,91 triệu đồng / lượng chiều bán ra.",
+        "Như vậy giá vàng tăng nhẹ so với mức 35,64 triệu đồng / lượng chiều mua vào và 35,84 triệu đồng / "
+        "lượng chiều bán ra cùng thời điểm ngày hôm qua.",
+        "Giá vàng SJC tại TP. HCM giao dịch ở mức 35,73 triệu đồng / lượng (mua vào) và 35,89 triệu đồng / "
+        "lượng (bán ra), cũng tăng nhẹ cả hai chiều giao dịch so với mức 35,64 triệu đồng / lượng (mua vào) "
+        "và 35,82 triệu đồng / lượng (bán ra) trước đó.",
+        "Trong khi đó, giá vàng 9999 tại DOJI Hà Nội và TP. HCM lần lượt giao dịch ở mức 35,76 triệu đồng / "
+        "lượng (mua vào) - 35,86 triệu đồng / lượng (bán ra); 35,77 triệu đồng / lượng (mua vào) - 35,87 "
+        "triệu đồng / lượng (bán ra).",
+        "Tại các ngân hàng, giá vàng hôm nay giao dịch lần lượt ở mức: VietinBank Gold: 35,73-35,90 triệu "
+        "đồng / lượng (mua - bán); TPBank Gold: 35,77-35,87 triệu đồng / lượng (mua - bán)."])
+    assert compute_signals(prices, profiles["vi"])["top_4gram_char_frac"] > 0.2
+    assert verdict(prices, profiles["vi"]) is None
+
+
 # --- profiles and the filter step -------------------------------------------------------------
 
 

@@ -3,7 +3,7 @@
 A profile file looks like
 
     stop_words: [là, và, của, ...]     # counted by the stop_word_* signals
-    common_bigrams: vi-bigrams.txt     # word pairs of real prose, one a line (common_bigram_frac)
+    common_bigrams: vi-bigrams.txt     # word pairs of real prose, one a line (common_bigram_frac, _lift)
     short_line_chars: 30               # a line this short or shorter is "short"
     thresholds:                        # checked in this order; the first failure names the drop
       vi_letter_frac: {min: 0.97}
@@ -56,6 +56,8 @@ class LangProfile:
     thresholds: tuple[Threshold, ...]
     # common bigrams: a (V+1) x (V+1) table of word ids (1..V), true for listed pairs
     bigram_table: np.ndarray | None = field(default=None, compare=False)
+    # the same pairs as two arrays of word ids (first words, second words), each pair once
+    bigram_pairs: tuple[np.ndarray, np.ndarray] | None = field(default=None, compare=False)
     # listed tokens, by token hash (sorted), and their codes: 2 * (word id in the bigram
     # table, 0 if none) + (1 if a stop token); one lookup per token answers both questions
     code_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64), compare=False)
@@ -74,17 +76,19 @@ def make_profile(stop_words=(), thresholds=(), short_line_chars: int = 30, path:
     if len(bigram_words) > MAX_BIGRAM_WORDS:
         raise ConfigError(f"{path}: common_bigrams use {len(bigram_words)} distinct words; at most "
                           f"{MAX_BIGRAM_WORDS} (the pair table is words x words)")
-    table = None
+    table = pair_ids = None
     if pairs:
         table = np.zeros((len(bigram_words) + 1, len(bigram_words) + 1), dtype=bool)
         table[tuple(np.array(pairs).T)] = True
+        pair_ids = np.nonzero(table)
     codes = {word: 2 * number for word, number in bigram_words.items()}
     for token in tokens:
         codes[token] = codes.get(token, 0) | 1
     hashes = word_hashes(list(codes))
     order = np.argsort(hashes)
     values = np.fromiter(codes.values(), dtype=np.int64, count=len(codes))
-    return LangProfile(path, words, tokens, short_line_chars, tuple(thresholds), table, hashes[order], values[order])
+    return LangProfile(path, words, tokens, short_line_chars, tuple(thresholds), table, pair_ids, hashes[order],
+                       values[order])
 
 
 EMPTY_PROFILE = make_profile(path="(none)")

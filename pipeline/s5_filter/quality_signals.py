@@ -32,7 +32,7 @@ DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
 SIGNAL_NAMES = (
     "n_words", "n_chars", "n_lines", "n_paragraphs",
     "mean_word_len", "alpha_word_frac", "stop_word_hits", "stop_word_frac", "common_bigram_frac",
-    "dup_line_frac", "dup_line_char_frac", "dup_para_frac", "dup_para_char_frac",
+    "common_bigram_lift", "dup_line_frac", "dup_line_char_frac", "dup_para_frac", "dup_para_char_frac",
     *(f"top_{n}gram_char_frac" for n in TOP_NGRAMS),
     *(f"dup_{n}gram_char_frac" for n in DUP_NGRAMS),
     "line_punct_frac", "ellipsis_line_frac", "bullet_line_frac", "short_line_frac", "newline_per_word",
@@ -149,7 +149,8 @@ def _token_signals(tokens: Tokens, profile: LangProfile) -> dict:
     n = len(tokens)
     out = {f"top_{k}gram_char_frac": 0.0 for k in TOP_NGRAMS}
     out.update({f"dup_{k}gram_char_frac": 0.0 for k in DUP_NGRAMS})
-    out.update(alpha_word_frac=0.0, stop_word_hits=0, stop_word_frac=0.0, common_bigram_frac=0.0)
+    out.update(alpha_word_frac=0.0, stop_word_hits=0, stop_word_frac=0.0, common_bigram_frac=0.0,
+               common_bigram_lift=0.0)
     if not n:
         return out
     out["alpha_word_frac"] = int(tokens.has_letter.sum()) / n
@@ -158,7 +159,14 @@ def _token_signals(tokens: Tokens, profile: LangProfile) -> dict:
     out["stop_word_hits"], out["stop_word_frac"] = hits, hits / n
     if profile.bigram_table is not None and n > 1:
         listed = codes >> 1  # each token's word id in the profile's bigram table, 0 if absent
-        out["common_bigram_frac"] = int(profile.bigram_table[listed[:-1], listed[1:]].sum()) / (n - 1)
+        observed = int(profile.bigram_table[listed[:-1], listed[1:]].sum())
+        out["common_bigram_frac"] = observed / (n - 1)
+        # observed over expected if the same tokens came in random order: ~1 for word salad, however
+        # common its words; real prose well above, even when its vocabulary is rare (literary texts)
+        counts = np.bincount(listed, minlength=len(profile.bigram_table)).astype(np.float64)
+        first, second = profile.bigram_pairs
+        expected = float(counts[first] @ counts[second]) * (n - 1) / (n * n)
+        out["common_bigram_lift"] = observed / expected if expected else 0.0
     out["word_chars"] = int(tokens.lengths.sum())
     out.update(_ngram_signals(tokens.hashes, tokens.lengths))
     return out
