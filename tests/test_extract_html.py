@@ -253,3 +253,55 @@ def test_hostile_markup_is_fast():
     doc, _ = extract(nested)
     assert time.monotonic() - started < 10
     assert doc.dropped  # too little text either way; never a hang or a crash
+
+
+# --- the line cleaner on extracted text: rules of other European languages, no dump header -------
+
+GERMAN = [
+    "Der Stadtrat hat am Dienstag nach langer Debatte den neuen Haushalt für den Nahverkehr beschlossen.",
+    "Nach Angaben der Verwaltung sollen drei neue Buslinien entstehen und die Straßenbahn verlängert werden.",
+    "Anwohner begrüßten die Investition, forderten aber häufigere Verbindungen in den Nachtstunden.",
+]
+
+
+def clean(text: str, **provenance) -> Document:
+    from pipeline.s3_clean.clean import CleanLines
+    from pipeline.s3_clean.dump_metadata import DumpMetadata
+
+    doc = Document(id="t", text=text, provenance=provenance, metadata={"title": "Haushalt beschlossen"})
+    steps = [CleanLines({"rules": ["rules/vi.yaml", "rules/en.yaml", "rules/web.yaml"]}, CONTEXT),
+             DumpMetadata({}, CONTEXT)]
+    for step in steps:
+        list(step.run([doc]))
+    return doc
+
+
+def test_web_rules_remove_teaser_labels_and_say_where():
+    doc = clean("\n".join([GERMAN[0], "Lesen Sie auch: Neue Radwege für die Innenstadt geplant", GERMAN[1],
+                           "Foto: Max Mustermann/dpa", GERMAN[2], "Anzeige"]), extractor="trafilatura")
+    assert doc.text.split() == " ".join(GERMAN).split()
+    rules = {r.rule: r.source for r in doc.removed}
+    assert set(rules) == {"related_link", "photo_credit", "advertisement"}
+    assert all(source.startswith("config/rules/web.yaml:") or "web.yaml:" in source for source in rules.values())
+
+
+def test_extracted_text_has_no_dump_header_to_parse():
+    """A short first line of extracted text is the article (a heading), not a dump's site name or byline."""
+    text = "\n".join(["Gebrauchsinformation", *GERMAN])
+    assert clean(text, extractor="trafilatura").text.startswith("Gebrauchsinformation")
+    assert not clean(text).text.startswith("Gebrauchsinformation")  # a page dump: its header line goes
+
+
+def test_link_teaser_rule_when_switched_on(tmp_path):
+    sites = tmp_path / "sites.yaml"
+    sites.write_text("link_teaser:\n  tags: [p]\n  min_link_share: 0.6\n  max_label_words: 3\ngeneric: {}\n",
+                     encoding="utf-8")
+    html = page(f"<article>{paragraphs(ENGLISH)}<p>Read also: <a href='/x'>Mayor opens a new bridge over the "
+                "river</a></p><p>The plan <a href='/p'>was published</a> on the city website last week and "
+                "drew many comments from residents.</p></article>")
+    doc, step = extract(html, options={"sites": str(sites)})
+    assert "Mayor opens" not in doc.text and "was published" in doc.text  # prose with a link stays
+    assert step.stats.counters["dropped:link_teaser"] == 1
+    sites.write_text("link_teaser:\n  colour: red\n", encoding="utf-8")  # rewritten: read again
+    with pytest.raises(ConfigError, match=r"sites\.yaml:2: link_teaser: unknown key 'colour'"):
+        load_site_rules(str(sites))

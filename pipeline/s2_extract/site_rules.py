@@ -161,9 +161,17 @@ def _rules(mapping, where: str, trusted: bool) -> list[SelectorRule]:
     return rules
 
 
-@functools.lru_cache(maxsize=8)
 def load_site_rules(path: str) -> SiteRules:
-    """Parse and validate a sites file; errors name the file and line."""
+    """Parse and validate a sites file; errors name the file and line. Cached while the file is unchanged."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return _load_site_rules(path, None)  # reported as a config error with the path
+    return _load_site_rules(path, (stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_site_rules(path: str, version) -> SiteRules:
     data = load_yaml(Path(path))
     if not isinstance(data, LocatedDict):
         raise ConfigError(f"{path}: expected a mapping with 'generic' and 'sites'")
