@@ -110,7 +110,9 @@ def synthetic(cache: Path, n: int, seed: int = 2) -> Input:
     if cached:
         return cached
     folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, str(MAKE_CORPUS), "build", "--n", str(n), "--seed", str(seed),
+    # make_dedup_corpus.py = make_corpus.py with its superscript-digit crash fixed (same draws otherwise)
+    subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "make_dedup_corpus.py"), "build",
+                    "--n", str(n), "--seed", str(seed),
                     "--out", str(path)], check=True, stdout=subprocess.DEVNULL)
     meta = path.with_suffix(".meta.jsonl")
     if meta.exists():  # newsclean is given the file itself, but keep the folder clean anyway
