@@ -63,6 +63,7 @@ class PatternSet:
     _bodies: list[str] | None = None
     _ends: list[tuple] = field(default_factory=list)  # (first chars, last chars) per pattern, None = any
     _cache: dict = field(default_factory=dict)  # (first char, last char) -> alternation or None
+    _compiled: dict = field(default_factory=dict)  # picked pattern indices -> alternation (shared by many keys)
 
     def add(self, rule: Rule) -> None:
         try:
@@ -73,7 +74,7 @@ class PatternSet:
         self._bodies = None
 
     def _prepare(self) -> None:
-        self._bodies, self._ends, self._cache = [], [], {}
+        self._bodies, self._ends, self._cache, self._compiled = [], [], {}, {}
         for rule in self.rules:
             # named groups in user patterns would clash with ours: make them plain groups
             body = re.sub(r"[(][?]P<[^>]+>", "(?:", unicodedata.normalize("NFC", rule.pattern))
@@ -84,10 +85,14 @@ class PatternSet:
     def _alternation(self, first: str, last: str) -> re.Pattern | None:
         key = (first, last)
         if key not in self._cache:
-            picked = [i for i, (f, l) in enumerate(self._ends)
-                      if (f is None or first in f) and (l is None or last in l)]
-            self._cache[key] = re.compile("|".join(f"(?P<r{i}>{self._bodies[i]})" for i in picked),
-                                          re.IGNORECASE) if picked else None
+            picked = tuple(i for i, (f, l) in enumerate(self._ends)
+                           if (f is None or first in f) and (l is None or last in l))
+            # thousands of (first, last) pairs pick a few dozen distinct pattern sets: compile each set once
+            regex = self._compiled.get(picked)
+            if regex is None and picked:
+                regex = self._compiled[picked] = re.compile(
+                    "|".join(f"(?P<r{i}>{self._bodies[i]})" for i in picked), re.IGNORECASE)
+            self._cache[key] = regex
         return self._cache[key]
 
     def match(self, text: str) -> Rule | None:
