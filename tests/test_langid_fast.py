@@ -41,3 +41,13 @@ def test_same_raw_scores_bit_for_bit(both):
     for text in samples()[:60]:
         data = text.encode("utf-8")
         assert np.array_equal(fast._raw_score(data), slow._raw_score(data))
+
+
+def test_known_depth_is_what_the_bfs_finds():
+    import numpy as np
+
+    from pipeline.s5_filter.langid_fast import _KNOWN_DEPTHS, _depth, load_identifier
+
+    ident = load_identifier()
+    assert ident._depth == _depth(ident._nextmove, np.asarray(ident._rowbase, dtype=np.int64))
+    assert ident._depth in _KNOWN_DEPTHS.values()
