@@ -6,10 +6,16 @@
 
 1. newsclean: `python -m pipeline run -i BENCH/pages -o OUT/newsclean -w WORKERS` (the default
    config, the whole pipeline: decode, extract_html, cleaning, filters, dedup), timed as a
-   process from start to exit; pages/s = pages / wall time.
+   process from start to exit (wall and CPU time of the process tree, startup included).
+   Then the same with the filters and dedup switched off (`newsclean extraction only`): the
+   scorer counts a page the filters drop as an empty extraction, so this row shows the
+   extraction apart from the corpus filters.
 2. trafilatura alone, in this process, one core: each page's bytes decoded by our decoder
    (trafilatura's own decoding mangles cp1252 punctuation), then `bare_extraction` with
    metadata, for each setting; the time counts decoding and extraction.
+
+pages/s is given per wall second and per CPU second: on a shared machine the wall figure
+moves with the load of other jobs, the CPU figure much less.
 
 Every output is scored by BENCH/score_extraction.py (P/R/F1 on with/without snippets, metadata
 hits). The scorer crashes on the two gold authors given as lists when a prediction has an
@@ -27,6 +33,8 @@ import io
 import json
 import os
 import re
+import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -68,35 +76,59 @@ def score(scorer, gold: Path, pred: Path) -> dict:
             "meta_total": {"title": int(tn), "author": int(an), "date": int(dn)}, "scorer": line}
 
 
-def run_newsclean(pages: Path, out: Path, workers: int) -> tuple[float, dict]:
-    target = out / "newsclean"
-    subprocess.run(["rm", "-rf", str(target)], check=True)
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pipeline", "run", "-i", str(pages), "-o", str(target), "-q",
-                    "-w", str(workers), "--progress", "off"], cwd=ROOT, check=True)
-    seconds = time.perf_counter() - started
+FILTERS = ("language_filter", "length_filter", "quality_filter", "exact_dedup", "near_dedup")
+
+
+def extraction_only_config(out: Path) -> Path:
+    """config/ copied with the filters and dedup switched off."""
+    directory = out / "config-extraction-only"
+    shutil.rmtree(directory, ignore_errors=True)
+    shutil.copytree(ROOT / "config", directory)
+    path = directory / "default.yaml"
+    text = path.read_text(encoding="utf-8")
+    for name in FILTERS:
+        text, n = re.subn(rf"(?m)^(  - step: {name}\n)", r"\1    enabled: false\n", text)
+        assert n == 1, name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_newsclean(pages: Path, target: Path, workers: int, config: Path | None = None) -> tuple[float, float, dict]:
+    """(wall seconds, CPU seconds of the process tree, manifest)."""
+    shutil.rmtree(target, ignore_errors=True)
+    cpu, started = _children_cpu(), time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pipeline", "run", *(["-c", str(config)] if config else []),
+                    "-i", str(pages), "-o", str(target), "-q", "-w", str(workers), "--progress", "off"],
+                   cwd=ROOT, check=True)
+    seconds, cpu = time.perf_counter() - started, _children_cpu() - cpu
     manifest = json.loads(next(target.glob("runs/*/manifest.json")).read_text())
-    return seconds, manifest
+    return seconds, cpu, manifest
 
 
 def run_trafilatura(pages: list[Path], options: dict, out_file: Path) -> float:
     from trafilatura import bare_extraction
 
-    seconds = 0.0
+    seconds = cpu = 0.0
     with open(out_file, "w", encoding="utf-8") as fh:
         for path in pages:
             data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             text, _ = decode_bytes(data, ["cp1252"], declared_charset(data))
             result = bare_extraction(text, with_metadata=True, **options)
             seconds += time.perf_counter() - started
+            cpu += time.process_time() - cpu_started
             record = {"id": path.name.removesuffix(".gz").removesuffix(".html"), "text": "", "created": None, "metadata": {}}
             if result is not None:
                 record["text"] = result.text or ""
                 record["created"] = parse_datetime(result.date) if result.date else None
                 record["metadata"] = {"title": result.title, "author": result.author}
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return seconds
+    return seconds, cpu
 
 
 def main(argv=None) -> int:
@@ -116,27 +148,35 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     scorer = load_scorer(args.bench)
     rows, extra = [], {}
+    def row(name: str, pred: Path, seconds: float, cpu: float) -> dict:
+        return {"extractor": name, **score(scorer, gold, pred), "seconds": round(seconds, 2),
+                "cpu_seconds": round(cpu, 2), "pages_per_s": round(len(pages) / seconds, 2),
+                "pages_per_cpu_s": round(len(pages) / cpu, 2)}
+
     if not args.skip_newsclean:
-        seconds, manifest = run_newsclean(pages_dir, args.out, args.workers)
-        row = {"extractor": f"newsclean (full pipeline, {args.workers} worker{'s' if args.workers > 1 else ''})",
-               **score(scorer, gold, args.out / "newsclean"), "seconds": round(seconds, 2),
-               "pages_per_s": round(len(pages) / seconds, 2)}
-        rows.append(row)
+        plural = "s" if args.workers > 1 else ""
+        seconds, cpu, manifest = run_newsclean(pages_dir, args.out / "newsclean", args.workers)
+        rows.append(row(f"newsclean full pipeline ({args.workers} worker{plural})", args.out / "newsclean",
+                        seconds, cpu))
         extra["newsclean_dropped"] = manifest["counts"]["by_reason"]  # pages the filters took (scored as empty)
         extra["newsclean_html_rules"] = manifest["stages"].get("extract_html", {}).get("counters", {})
+        seconds, cpu, _ = run_newsclean(pages_dir, args.out / "newsclean-extraction", args.workers,
+                                        extraction_only_config(args.out))
+        rows.append(row(f"newsclean extraction only, filters off ({args.workers} worker{plural})",
+                        args.out / "newsclean-extraction", seconds, cpu))
     for name in [s for s in args.settings.split(",") if s]:
         out_file = args.out / f"trafilatura-{name}.jsonl"
-        seconds = run_trafilatura(pages, SETTINGS[name], out_file)
-        rows.append({"extractor": f"trafilatura {name} {SETTINGS[name] or ''}".strip(),
-                     **score(scorer, gold, out_file), "seconds": round(seconds, 2),
-                     "pages_per_s": round(len(pages) / seconds, 2)})
+        seconds, cpu = run_trafilatura(pages, SETTINGS[name], out_file)
+        rows.append(row(f"trafilatura {name} {json.dumps(SETTINGS[name]) if SETTINGS[name] else ''}".strip(),
+                        out_file, seconds, cpu))
     meta_total = rows[0]["meta_total"]
     print(f"{len(pages)} pages; metadata hits out of title={meta_total['title']} author={meta_total['author']} "
           f"date={meta_total['date']}; load average {os.getloadavg()[0]:.1f}")
-    print(f"{'extractor':<72} {'P':>6} {'R':>6} {'F1':>6} {'title':>6} {'author':>6} {'date':>5} {'pages/s':>8}")
+    print(f"| {'extractor':<80} | {'P':>5} | {'R':>5} | {'F1':>5} | title | author | date | pages/s | pages/CPU-s |")
+    print(f"| {'-' * 80} | ----: | ----: | ----: | ----: | -----: | ---: | ------: | ----------: |")
     for r in rows:
-        print(f"{r['extractor']:<72} {r['P']:6.3f} {r['R']:6.3f} {r['F1']:6.3f} {r['title']:6d} {r['author']:6d} "
-              f"{r['date']:5d} {r['pages_per_s']:8.2f}")
+        print(f"| {r['extractor']:<80} | {r['P']:.3f} | {r['R']:.3f} | {r['F1']:.3f} | {r['title']:5d} | "
+              f"{r['author']:6d} | {r['date']:4d} | {r['pages_per_s']:7.2f} | {r['pages_per_cpu_s']:11.2f} |")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"pages": len(pages), "rows": rows, **extra,
                                      "load_average": os.getloadavg()}, indent=2, ensure_ascii=False) + "\n")
