@@ -68,7 +68,10 @@ _ELLIPSES = ("...", "…")
 
 _MULT = 0x9E3779B97F4A7C15  # odd 64-bit multiplier of the n-gram hash
 _KMAX = max(DUP_NGRAMS)
-_SPANS = np.arange(2, _KMAX + 1)[:, None]  # n of each row of n-gram keys
+_TOP_SPANS = np.array(TOP_NGRAMS)
+_DUP_SPANS = np.array(DUP_NGRAMS)[:, None]  # n of each row of duplicated n-gram keys
+_TOP_NAMES = tuple(f"top_{n}gram_char_frac" for n in TOP_NGRAMS)
+_DUP_NAMES = tuple(f"dup_{n}gram_char_frac" for n in DUP_NGRAMS)
 assert TOP_NGRAMS == (2, 3, 4) and DUP_NGRAMS == tuple(range(5, _KMAX + 1))  # one row per n from 2
 
 
@@ -186,11 +189,15 @@ def _ngram_signals(hashes: np.ndarray, lens: np.ndarray) -> dict:
     character share (n=5..10).
 
     An n-gram's hash is the polynomial sum(mix(token_hash_j) * M^j) mod 2^64 over its tokens,
-    taken for every n and start position at once from prefix sums. A key holds the hash's
-    high bits and the start position in the low bits; sorting each row (one n) of keys
-    groups equal n-grams, earliest occurrence first. An n-gram running off the end is
-    shorter than n and so equals no full one. Deterministic; two different n-grams share
-    a key only by a hash collision (about n^2 / 2^(64 - log2 n) per document: negligible).
+    taken for every start position at once from prefix sums. A key holds the hash's high
+    bits and the start position in the low bits; sorting a row (one n) of keys groups equal
+    n-grams, earliest occurrence first. An n-gram running off the end is shorter than n and
+    so equals no full one. Deterministic; two different n-grams share a key only by a hash
+    collision (about n^2 / 2^(64 - log2 n) per document: negligible).
+
+    Rows n=2..5 are keyed at every position. An n-gram longer than 5 repeats only where its
+    first 5 tokens do, so rows n=6..10 are keyed only at the starts of repeated 5-grams
+    (usually a few percent of the positions): the same keys as at every position, fewer.
     """
     n = len(hashes)
     if n < 2:
@@ -207,55 +214,68 @@ def _ngram_signals(hashes: np.ndarray, lens: np.ndarray) -> dict:
     padded = np.empty(n + _KMAX + 1, dtype=np.uint64)
     padded[:n + 1] = prefix
     padded[n + 1:] = prefix[n]
-    ends = np.lib.stride_tricks.as_strided(padded[2:], shape=(_KMAX - 1, n), strides=(8, 8))  # row r: start + r + 2
+    rows = len(TOP_NGRAMS) + 1  # n = 2..5
+    ends = np.ndarray((rows, n), dtype=np.uint64, buffer=padded, offset=16, strides=(8, 8))  # row r: start + r + 2
     keys = (ends - prefix[:n]) * inverse[:n]
     low = np.uint64((1 << max(n.bit_length(), 1)) - 1)
     keys &= ~low
     keys |= np.arange(n, dtype=np.uint64)
     keys = np.sort(keys.view(np.int64), axis=1).view(np.uint64)
-    positions = (keys & low).view(np.int64)
-    same = (keys[:, 1:] ^ keys[:, :-1]) <= low  # sorted element j+1 repeats element j's n-gram
-
-    tops = _top_fractions(same[:len(TOP_NGRAMS)], positions, TOP_NGRAMS, cum, word_chars + n - 1)
-    out = {f"top_{k}gram_char_frac": top for k, top in zip(TOP_NGRAMS, tops) if n >= k}
+    new = np.empty((rows, n), dtype=bool)  # sorted element j starts a group (a new n-gram)
+    new[:, 0] = True
+    np.greater(keys[:, 1:] ^ keys[:, :-1], low, out=new[:, 1:])
+    out = _top_fractions(keys[:len(TOP_NGRAMS)], new[:len(TOP_NGRAMS)], low, cum, word_chars + n - 1)
 
     # duplicated n-grams: tokens inside any occurrence that repeats an earlier one
-    same = same[len(TOP_NGRAMS):]
-    if not same[0].any():  # no repeated 5-gram: no longer one either
+    repeat5 = ~new[-1]  # sorted 5-gram j repeats 5-gram j - 1
+    if not repeat5.any():  # no repeated 5-gram: no longer one either
         return out
-    rows, cols = np.nonzero(same)
-    starts = positions[len(TOP_NGRAMS):][rows, cols + 1]
-    edges = np.zeros((len(DUP_NGRAMS), n + _KMAX + 1), dtype=np.int32)
-    edges[rows, starts] += 1  # one repeated occurrence per (n, position): no clashes
-    edges[rows, starts + rows + DUP_NGRAMS[0]] -= 1
-    covered = np.cumsum(edges[:, :n], axis=1) > 0
-    for row, chars in enumerate(covered @ lens):
-        out[f"dup_{DUP_NGRAMS[row]}gram_char_frac"] = float(chars) / word_chars
+    grouped = repeat5.copy()  # every occurrence of a repeated 5-gram: the candidates for n = 5..10
+    grouped[:-1] |= repeat5[1:]
+    cand = np.sort((keys[-1][grouped] & low).view(np.int64))
+    m = len(cand)
+    ckeys = (padded[cand + _DUP_SPANS] - prefix[cand]) * inverse[cand]  # the same keys as above, at cand
+    ckeys &= ~low
+    ckeys |= np.arange(m, dtype=np.uint64)  # the candidate's number (in position order) in the low bits
+    ckeys = np.sort(ckeys.view(np.int64), axis=1).view(np.uint64)
+    later = ckeys[:, 1:]
+    repeats = np.flatnonzero((later ^ ckeys[:, :-1]) <= low)  # (row, sorted j) of each repeated occurrence
+    # (row, candidate number) of each repeated occurrence, in row then position order
+    order = np.sort(repeats // (m - 1) * m + (later.ravel()[repeats] & low).view(np.int64))
+    row = order // m
+    start = cand[order - row * m]
+    # an occurrence's tokens not inside the next occurrence of its row: the union, counted once
+    stop = start + row + DUP_NGRAMS[0]
+    np.minimum(stop[:-1], np.where(row[1:] == row[:-1], start[1:], n), out=stop[:-1])
+    chars = np.bincount(row, weights=cum[np.minimum(stop, n)] - cum[start], minlength=len(DUP_NGRAMS))
+    out.update(zip(_DUP_NAMES, (chars / word_chars).tolist()))
     return out
 
 
-def _top_fractions(same, positions, ks: tuple[int, ...], cum: np.ndarray, spaced_chars: int) -> list[float]:
+def _top_fractions(keys: np.ndarray, new: np.ndarray, low, cum: np.ndarray, spaced_chars: int) -> dict:
     """Characters of the most frequent n-gram times its count, over the document's characters.
 
-    `same[r]` marks sorted keys equal to their predecessor, `positions[r]` their start
-    positions (row r holds n-grams of length ks[r]). Ties go to the n-gram seen first, like
-    Counter.most_common; with no repeat at all, that is the n-gram at position 0.
+    `keys[r]` are the sorted keys of the n-grams of length TOP_NGRAMS[r] (start position in
+    the `low` bits), `new[r]` marks the first key of each group. Ties go to the n-gram seen
+    first, like Counter.most_common; with no repeat at all, that is the n-gram at position 0.
     """
-    ks = np.array(ks)
-    if same is None or not same.shape[1]:
-        extra, first = np.zeros(len(ks), dtype=np.int64), np.zeros(len(ks), dtype=np.int64)
-    else:
-        run = np.cumsum(same, axis=1)
-        run -= np.maximum.accumulate(np.where(same, 0, run), axis=1)  # repeats since the group began
-        extra = run.max(axis=1)  # occurrences of the most frequent n-gram, minus one
-        # a group's first sorted element has its smallest position: the start of the group that
-        # element j + 1 belongs to is at j + 1 - run[j]; take the earliest over the tied groups
-        group_start = np.take_along_axis(positions[:len(ks)], np.arange(1, same.shape[1] + 1) - run, axis=1)
-        first = np.where(run == extra[:, None], group_start, positions.shape[1]).min(axis=1)
-        first[extra == 0] = 0
-    ends = np.minimum(first + ks, len(cum) - 1)  # an n longer than the document is not reported
-    chars = cum[ends] - cum[first] + ks - 1
-    return [float(f) for f in np.minimum((extra + 1) * chars / spaced_chars, 1.0)]
+    rows, n = keys.shape
+    starts = np.flatnonzero(new)  # every group's first sorted key, over all rows (row r from r * n)
+    sizes = np.empty(len(starts), dtype=np.int64)
+    np.subtract(starts[1:], starts[:-1], out=sizes[:-1])
+    sizes[-1] = rows * n - starts[-1]
+    # the earliest of the largest groups: a group's first key holds its smallest position
+    score = sizes * (n + 1) - (keys.ravel()[starts] & low).view(np.int64)
+    best = np.maximum.reduceat(score, np.searchsorted(starts, np.arange(0, rows * n, n))).tolist()
+    out = {}
+    for k, name, top in zip(TOP_NGRAMS, _TOP_NAMES, best):
+        if n < k:  # an n longer than the document is not reported
+            continue
+        count = (top + n) // (n + 1)  # occurrences of the most frequent n-gram
+        first = count * (n + 1) - top
+        chars = int(cum[min(first + k, n)] - cum[first]) + k - 1
+        out[name] = min(count * chars / spaced_chars, 1.0)
+    return out
 
 
 class QualitySignals(Step):
