@@ -145,7 +145,7 @@ def test_gzip_bomb_is_capped(tmp_path):
 def test_truncated_gzip(tmp_path):
     data = gzip.compress(article(3).encode("utf-8"))
     result = run_with(tmp_path, {"cut.txt.gz": data[: len(data) // 2]})
-    record = only_error(result, "cut.txt.gz", "unreadable", "read")
+    record = only_error(result, "cut.txt.gz", "truncated", "read")
     assert "EOFError" in record["detail"] or "compressed" in record["detail"]
 
 

@@ -25,3 +25,10 @@ def read_capped(path: Path, max_bytes: int) -> bytes:
 
 
 READ_ERRORS = (OSError, EOFError, zlib.error, InputTooLarge)
+
+
+def read_error_reason(exc: BaseException) -> str:
+    """The error record's reason for a failed read: too_large, truncated (a cut gzip) or unreadable."""
+    if isinstance(exc, InputTooLarge):
+        return "too_large"
+    return "truncated" if isinstance(exc, EOFError) else "unreadable"

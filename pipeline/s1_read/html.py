@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 from pipeline.document import Document
-from pipeline.s1_read.files import READ_ERRORS, InputTooLarge, read_capped
+from pipeline.s1_read.files import READ_ERRORS, read_capped, read_error_reason
 from pipeline.s1_read.inputs import path_id
 
 
@@ -19,6 +19,5 @@ def read_html_page(path: Path, rel: str, provenance: dict, options: dict) -> Ite
     try:
         doc.raw = read_capped(path, options["max_bytes"])
     except READ_ERRORS as exc:
-        reason = "too_large" if isinstance(exc, InputTooLarge) else "unreadable"
-        doc.drop("read", reason, f"{path}: {type(exc).__name__}: {exc}", error=True)
+        doc.drop("read", read_error_reason(exc), f"{path}: {type(exc).__name__}: {exc}", error=True)
     yield doc
