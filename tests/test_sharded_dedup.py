@@ -104,6 +104,21 @@ def test_sharded_equals_in_process_over_two_runs(tmp_path: Path, options: dict):
         assert segments == ["run-0", "run-1"]
 
 
+def test_merge_reads_many_map_tasks_with_few_file_descriptors(tmp_path: Path):
+    """A merge task reads from every map task: it must not keep each one's files open (memory maps
+    hold descriptors; 3 per map task hit EMFILE at ~340 map tasks under `ulimit -n 1024`)."""
+    resource = pytest.importorskip("resource", reason="POSIX only")
+    docs = documents(6, 40, 0)  # one map task per document: 3 descriptors each would need > 250
+    expected = driver_drops(make_step(), docs, tmp_path / "driver-state", tmp_path / "driver-delta")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(200, hard), hard))
+    try:
+        got = sharded_drops(make_step(), docs, len(docs), 2, tmp_path / "w", tmp_path / "state", tmp_path / "run-0")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert len(docs) > 85 and got == expected
+
+
 def test_commit_is_idempotent(tmp_path: Path):
     step = make_step()
     docs = documents(3, 10, 0)

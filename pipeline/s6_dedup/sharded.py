@@ -203,14 +203,25 @@ ROW_DTYPE = np.dtype([("key", "<u8"), ("task", "<i8"), ("pos", "<i8"), ("order",
 
 
 class _MapFiles:
-    """One map task's near files, opened once per merge task (memory-mapped: only the slices read are loaded)."""
+    """One map task's near files for a merge task. Nothing is kept open between reads: a merge task
+    reads from every map task, and a memory map holds a file descriptor, so keeping three per map
+    task open ran out of descriptors (EMFILE at ~340 map tasks under `ulimit -n 1024`)."""
 
     def __init__(self, work_dir: Path, task: int, step_name: str):
         self.paths = near_files(work_dir, task, step_name)
-        self.keys = np.load(self.paths["keys"], mmap_mode="r")
-        self.pos = np.load(self.paths["pos"], mmap_mode="r")
-        self.docs = np.load(self.paths["docs"], mmap_mode="r")
         self.dropped = _load_dropped(dropped_path(work_dir, task, step_name))
+
+    def band_slice(self, band: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(keys, positions, docs rows) of the band's keys in [lo, hi), copied; None when there are none."""
+        keys = np.load(self.paths["keys"], mmap_mode="r")
+        if keys.shape[1] == 0:
+            return None
+        a, b = _slice(keys[band], lo, hi)
+        if a == b:
+            return None
+        pos = np.array(np.load(self.paths["pos"], mmap_mode="r")[band, a:b], dtype=np.int64)
+        docs = np.load(self.paths["docs"], mmap_mode="r")[pos]  # fancy indexing copies
+        return np.array(keys[band, a:b]), pos, docs
 
 
 def _this_run_rows(opened: dict[int, _MapFiles], band: int, lo: int, hi: int) -> np.ndarray:
@@ -218,15 +229,12 @@ def _this_run_rows(opened: dict[int, _MapFiles], band: int, lo: int, hi: int) ->
     (key, keep rank) order."""
     parts = []
     for t, files in opened.items():
-        if files.keys.shape[1] == 0:
+        got = files.band_slice(band, lo, hi)
+        if got is None:
             continue
-        a, b = _slice(files.keys[band], lo, hi)
-        if a == b:
-            continue
-        pos = np.array(files.pos[band, a:b], dtype=np.int64)
-        docs = files.docs[pos]
-        rows = np.zeros(b - a, ROW_DTYPE)
-        rows["key"], rows["task"], rows["pos"] = files.keys[band, a:b], t, pos
+        keys, pos, docs = got
+        rows = np.zeros(keys.size, ROW_DTYPE)
+        rows["key"], rows["task"], rows["pos"] = keys, t, pos
         rows["order"], rows["undated"], rows["created"] = docs["order"], docs["undated"], docs["created"]
         if files.dropped.size:
             rows = rows[~np.isin(rows["order"], files.dropped)]
@@ -302,6 +310,7 @@ class _Merger:
     signatures read once per document and merge task (up to CACHE_DOCS of them)."""
 
     CACHE_DOCS = 50_000
+    OPEN_FILES = 64  # map tasks (or index segment tasks) whose doc files are open at once
 
     def __init__(self, job: MergeJob, opened: dict[int, _MapFiles]):
         self.job, self.opened = job, opened
@@ -311,12 +320,16 @@ class _Merger:
         self.edges: list = []  # (later order, earlier order, similarity)
         self.hits: list = []  # (later order, similarity, index keep rank, index id)
         self.nodes: dict = {}  # order -> (undated, created, id)
-        self._files: dict[tuple[int, int], _DocFiles] = {}
+        self._files: dict[tuple[int, int], _DocFiles] = {}  # least recently used first
         self._content: dict[tuple, np.ndarray] = {}
 
     def _doc_files(self, where: tuple[int, int], seg_dirs: list[Path]) -> _DocFiles:
-        got = self._files.get(where)
-        if got is None:
+        got = self._files.pop(where, None)
+        if got is not None:
+            self._files[where] = got  # most recently used last
+        else:
+            while len(self._files) >= self.OPEN_FILES:  # bounded: its memory maps (descriptors) close
+                del self._files[next(iter(self._files))]
             s, t = where
             got = self._files[where] = _DocFiles(self.opened[t].paths if s < 0 else
                                                  near_files(seg_dirs[s] / "docs", t, self.job.step_name))
