@@ -168,6 +168,22 @@ def test_near_copies_dropped_with_dup_of_the_kept_document():
     assert drops["trim"].detail.startswith("jaccard 0.9")
 
 
+def test_the_title_is_compared_with_the_text():
+    # a short wire item copied under the same title, its last words cut: the bodies alone are
+    # below the threshold, title + body above it; and a copy with another title is judged on its body
+    body = "Theo thông báo của cơ quan chức năng, tuyến đường này sẽ tạm dừng lưu thông từ ngày mai để sửa chữa mặt cầu."
+    title = "Hà Nội tạm cấm xe qua cầu Thăng Long trong ba tháng để sửa chữa mặt cầu bị hư hỏng"
+    copy = trimmed(body, 6)  # Jaccard of the bodies 0.70, of title + body 0.87
+    docs = [Document("a", body, metadata={"title": title}), Document("b", copy, metadata={"title": title})]
+    _, with_title = run_step(docs)
+    _, without = run_step(docs, with_title=False)
+    assert set(with_title) == {"b"} and with_title["b"].dup_of == "a"
+    assert without == {}
+    untitled = [Document("a", body), Document("b", body, metadata={"title": "Another headline for the same story"})]
+    _, drops = run_step(untitled)
+    assert set(drops) == set()  # 5-grams of a different title make the short copy fall below 0.8
+
+
 def test_candidate_below_the_threshold_is_not_dropped():
     base = article(3, 200)
     words = base.split(" ")

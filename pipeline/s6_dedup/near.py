@@ -42,6 +42,8 @@ class NearDedup(GlobalStep):
     name = "near_dedup"
     defaults = {
         "ngram": 5,  # words per shingle
+        # compare the title too: copies share it, and a pair of short bodies is judged on more text
+        "with_title": True,
         "num_perm": 128,  # MinHash permutations
         "seed": 1,  # datasketch's default seed
         "threshold": 0.8,  # Jaccard of shingle sets at or above which a document is a near-copy
@@ -89,7 +91,8 @@ class NearDedup(GlobalStep):
         """What the persistent index must agree on."""
         o = self.options
         return {"scheme": SCHEME, "ngram": o["ngram"], "num_perm": o["num_perm"], "seed": o["seed"],
-                "bands": self.bands, "rows": self.rows, "shingle_sets": o["verify"] == "exact"}
+                "bands": self.bands, "rows": self.rows, "shingle_sets": o["verify"] == "exact",
+                "with_title": o["with_title"]}
 
     def index_dir(self, state_dir) -> Path:
         return Path(state_dir) / self.options["index_dir"]  # an absolute index_dir stays as is
@@ -100,7 +103,9 @@ class NearDedup(GlobalStep):
         from pipeline.s6_dedup.minhash import MinHasher
         from pipeline.s6_dedup.shingles import shingle_hashes
 
-        shingles = shingle_hashes(doc.text, self.options["ngram"])
+        title = doc.metadata.get("title") if self.options["with_title"] else None
+        text = f"{title}\n\n{doc.text}" if isinstance(title, str) and title else doc.text
+        shingles = shingle_hashes(text, self.options["ngram"])
         if shingles.size == 0:
             return None  # no words: nothing to compare
         if self._hasher is None:
