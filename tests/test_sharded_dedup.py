@@ -57,7 +57,7 @@ def make_step(**options) -> NearDedup:
 
 
 def driver_drops(step: NearDedup, docs, state_dir: Path, delta_dir: Path) -> list:
-    items = [(ref, step.key(SimpleNamespace(text=text))) for ref, text in docs]
+    items = [(ref, step.key(SimpleNamespace(text=text, metadata={}))) for ref, text in docs]
     drops = list(step.reduce(items, state_dir))
     delta_dir.mkdir(parents=True)
     step.stage(delta_dir)
@@ -72,7 +72,7 @@ def sharded_drops(step: NearDedup, docs, n_tasks: int, n_ranges: int, work_dir: 
     size = -(-len(docs) // n_tasks)
     for t in range(n_tasks):
         part = docs[t * size:(t + 1) * size]
-        keys = [(step.key(SimpleNamespace(text=text)),) for _ref, text in part]
+        keys = [(step.key(SimpleNamespace(text=text, metadata={})),) for _ref, text in part]
         assert all(k == (None,) for k in sharded.write_map_files(pipeline, work_dir, t, [r for r, _ in part], keys))
     engine = LocalEngine(1)
     drops = sharded.reduce_sharded(step, engine, work_dir, n_tasks, {}, state_dir, n_ranges)
