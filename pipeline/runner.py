@@ -40,6 +40,7 @@ global steps' indexes, and `run.lock` (one writer at a time). The commit protoco
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import pickle
@@ -220,6 +221,8 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
                 stats.dropped[drop.reason] += 1
             stats.kept = stats.docs_in - sum(n for r, n in stats.dropped.items() if r != "error")
             stats.seconds += time.perf_counter() - start
+        if len(pipeline.global_steps) > 1:
+            _follow_dup_chains(work_dir, len(tasks), drops)
         checkpoint("reduced")
 
         # 3. filter
@@ -487,6 +490,25 @@ def _global_items(work_dir: Path, n_tasks: int, position: int, drops: dict,
             if ref.order not in drops:
                 stats.docs_in += 1
                 yield ref, key[position]
+
+
+def _follow_dup_chains(work_dir: Path, n_tasks: int, drops: dict[int, tuple[str, Drop]]) -> None:
+    """Point `dup_of` at a document the corpus keeps: exact_dedup may name X as the original of a
+    copy, and near_dedup then drop X as a near-copy of Y; the copy's `dup_of` becomes Y."""
+    dropped_id: dict[int, str] = {}
+    for index in range(n_tasks):  # ids of the dropped documents (memory: one entry per drop)
+        with open(task_paths(work_dir, index)["keys"], "rb") as fh:
+            refs, _keys = pickle.load(fh)
+        dropped_id.update((ref.order, ref.id) for ref in refs if ref.order in drops)
+    original_of = {dropped_id[order]: drop.dup_of for order, (_stage, drop) in drops.items()
+                   if drop.dup_of is not None and order in dropped_id}
+    for order, (stage, drop) in drops.items():
+        target, hops = drop.dup_of, 0
+        while target in original_of and hops < 100:  # ids are unique, but never loop on bad input
+            target, hops = original_of[target], hops + 1
+        if hops:
+            detail = f"{drop.detail} ({drop.dup_of} was dropped as a copy of {target})"
+            drops[order] = (stage, dataclasses.replace(drop, dup_of=target, detail=detail))
 
 
 def _dedup_reject(record: dict, stage: str, drop: Drop) -> dict:

@@ -151,3 +151,23 @@ def test_yaml_is_loaded_safely(tmp_path: Path):
     path = write_config(tmp_path, "steps: !!python/object/apply:os.system ['echo pwned']\n")
     with pytest.raises(ConfigError):
         load_config(path)
+
+
+def test_dup_of_names_a_document_the_corpus_keeps(tmp_path: Path):
+    # b is a near-copy of a (its last sentence cut), c an exact copy of b: exact_dedup drops c as a
+    # copy of b, near_dedup then drops b as a copy of a, so c's dup_of must follow on to a
+    from corpus_helpers import article, small_config
+
+    a = article(5)
+    b = a.rstrip("\n").rsplit(" ", 3)[0] + "\n"
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for name, text in (("a.txt", a), ("b.txt", b), ("c.txt", b)):
+        (inp / name).write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(inp), "-o", str(out), "-q"]) == 0
+    run = run_dir_of(out)
+    rejects = {r["id"]: r for f in sorted(run.glob("rejects*.jsonl.gz")) for r in read_jsonl_gz(f)}
+    assert (rejects["b.txt"]["stage"], rejects["b.txt"]["dup_of"]) == ("near_dedup", "a.txt")
+    assert (rejects["c.txt"]["stage"], rejects["c.txt"]["dup_of"]) == ("exact_dedup", "a.txt")
+    assert "b.txt was dropped as a copy of a.txt" in rejects["c.txt"]["detail"]
