@@ -10,12 +10,15 @@
    Then the same with the filters and dedup switched off (`newsclean extraction only`): the
    scorer counts a page the filters drop as an empty extraction, so this row shows the
    extraction apart from the corpus filters.
-2. trafilatura alone, in this process, one core: each page's bytes decoded by our decoder
-   (trafilatura's own decoding mangles cp1252 punctuation), then `bare_extraction` with
-   metadata, for each setting; the time counts decoding and extraction.
+2. trafilatura alone, one process per setting, one core: each page's bytes decoded by our
+   decoder (trafilatura's own decoding mangles cp1252 punctuation), then `bare_extraction`
+   with metadata.
 
 pages/s is given per wall second and per CPU second: on a shared machine the wall figure
-moves with the load of other jobs, the CPU figure much less.
+moves with the load of other jobs, the CPU figure less. Every extractor runs in a fresh
+process, timed whole (startup included) like newsclean: trafilatura and htmldate keep
+caches, so a second pass over the same pages in one process is faster and would flatter
+whichever setting ran later.
 
 Every output is scored by BENCH/score_extraction.py (P/R/F1 on with/without snippets, metadata
 hits). The scorer crashes on the two gold authors given as lists when a prediction has an
@@ -138,8 +141,13 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="newsclean worker processes (trafilatura runs on one)")
     ap.add_argument("--settings", default="default,no_comments,precision,recall")
     ap.add_argument("--skip-newsclean", action="store_true")
+    ap.add_argument("--trafilatura-worker", nargs=2, metavar=("SETTING", "OUT_JSONL"), help=argparse.SUPPRESS)
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "extraction.json")
     args = ap.parse_args(argv)
+    if args.trafilatura_worker:  # one setting in this fresh process (see the module docstring)
+        setting, out_file = args.trafilatura_worker
+        run_trafilatura(sorted((args.bench / "pages").iterdir()), SETTINGS[setting], Path(out_file))
+        return 0
     gold, pages_dir = args.bench / "gold.jsonl", args.bench / "pages"
     if not gold.exists():
         print(f"no benchmark data at {args.bench}", file=sys.stderr)
@@ -166,7 +174,10 @@ def main(argv=None) -> int:
                         args.out / "newsclean-extraction", seconds, cpu))
     for name in [s for s in args.settings.split(",") if s]:
         out_file = args.out / f"trafilatura-{name}.jsonl"
-        seconds, cpu = run_trafilatura(pages, SETTINGS[name], out_file)
+        cpu, started = _children_cpu(), time.perf_counter()
+        subprocess.run([sys.executable, __file__, "--bench", str(args.bench), "--trafilatura-worker", name,
+                        str(out_file)], cwd=ROOT, check=True)
+        seconds, cpu = time.perf_counter() - started, _children_cpu() - cpu
         rows.append(row(f"trafilatura {name} {json.dumps(SETTINGS[name]) if SETTINGS[name] else ''}".strip(),
                         out_file, seconds, cpu))
     meta_total = rows[0]["meta_total"]
