@@ -71,6 +71,21 @@ def test_related_box_inside_the_article_takes_its_titles_not_the_paragraphs_afte
     assert kept(doc)[:4] == [P1, P2, P3, P4] and len(kept(doc)) == 6
 
 
+def test_related_box_before_the_last_paragraph_leaves_that_paragraph():
+    # one paragraph after a box of bare titles is the article's end, not a teaser summary
+    doc = clean(page(TITLE, P1, P2, "TIN LIÊN QUAN", CARD_TITLE, CARD2_TITLE, P3))
+    assert [removed(doc).get(x) for x in ("TIN LIÊN QUAN", CARD_TITLE, CARD2_TITLE)] == ["related_list"] * 3
+    assert kept(doc) == [P1, P2, P3]
+
+
+def test_last_card_summary_after_a_box_is_not_taken_for_the_last_paragraph():
+    # a summary retells its title (shares a word pair with it), and a box with summaries is a card list
+    doc = clean(page(TITLE, P1, P2, P3, "Cùng chuyên mục", CARD_TITLE, CARD_SUMMARY))
+    assert kept(doc) == [P1, P2, P3]
+    doc = clean(page(TITLE, P1, P2, P3, "Cùng chuyên mục", CARD_TITLE, CARD_SUMMARY, CARD2_TITLE, P4))
+    assert kept(doc) == [P1, P2, P3]
+
+
 def test_a_list_of_titles_with_summaries_is_removed_to_its_last_card():
     cards = [CARD_TITLE, CARD_SUMMARY, CARD2_TITLE, CARD2_SUMMARY,
              "Cần Thơ mở thêm bến phà tạm phục vụ người dân", "Bến phà tạm hoạt động từ 5 giờ sáng đến 10 giờ tối."]

@@ -10,6 +10,11 @@ from pipeline.s3_clean.rules import phrase_key
 from pipeline.step import Step
 
 
+def _word_pairs(text: str) -> set[tuple[str, str]]:
+    words = [w.strip(".,;:!?\"'“”()").lower() for w in text.split()]
+    return {(a, b) for a, b in zip(words, words[1:]) if a and b}
+
+
 class CleanLines(Step):
     """Line rules: single-line phrases/patterns, teaser cards, and end-of-article markers.
 
@@ -50,6 +55,7 @@ class CleanLines(Step):
         seen: set[str] = set()  # keys of lines met so far: a repeated line is a card title, not prose
         prose_chars = 0
         ending = None  # the end rule in force: lines go until prose resumes
+        list_lines: list[str] = []  # the lines removed under `ending`
         summary_of_teaser = None  # a teaser card's summary line comes right after its meta line
         for pos, i in enumerate(nonblank):
             text = lines[i].strip()
@@ -58,14 +64,17 @@ class CleanLines(Step):
                 rule = None
             if rule and rule.kind == "end":
                 if ending or prose_chars >= opts["min_body_chars_before_end"]:
+                    if not ending:
+                        list_lines = []
                     ending = rule
                 self._remove(doc, lines, i, rule.name, rule.source)
                 continue
             if ending:
-                if rule is None and self._prose_resumes(lines, nonblank, pos, seen):
+                if rule is None and self._prose_resumes(lines, nonblank, pos, seen, list_lines):
                     ending = None
                 else:
                     seen.add(text)
+                    list_lines.append(text)
                     self._remove(doc, lines, i, ending.name, ending.source)
                     continue
             if summary_of_teaser:
@@ -88,11 +97,14 @@ class CleanLines(Step):
             seen.add(text)
         doc.text = "\n".join(lines)
 
-    def _prose_resumes(self, lines, nonblank, pos, seen) -> bool:
+    def _prose_resumes(self, lines, nonblank, pos, seen, list_lines=()) -> bool:
         """Does running prose start again at `pos`? This line and the next one are new sentences,
         and so are most of the few after. Lines other rules remove, repeats and very short lines
         (a signature, "Theo TTXVN") are not counted. A list alternates titles (no full stop) with
-        summaries, a comment thread names with comments: neither has two sentences in a row."""
+        summaries, a comment thread names with comments: neither has two sentences in a row.
+        The article's last paragraph after a box of bare link titles counts too: a long sentence
+        line with nothing countable after it, when the box held no sentence and the line shares
+        no word pair with the title above it (a teaser's summary retells its title)."""
         first = lines[nonblank[pos]].strip()
         min_words = self.options["sentence_min_words"]
         if not is_sentence(first, min_words) or first in seen:
@@ -110,7 +122,11 @@ class CleanLines(Step):
                 return False
             counted += 1
             sentences += sentence
-        return counted >= 2 and sentences >= self.options["resume_share"] * counted
+        if counted == 1:
+            return (len(first) >= self.options["prose_line_chars"] and bool(list_lines)
+                    and not any(is_sentence(t, min_words) for t in list_lines)
+                    and not _word_pairs(first) & _word_pairs(list_lines[-1]))
+        return sentences >= self.options["resume_share"] * counted
 
     def _remove(self, doc, lines, i, rule, source):
         remove_line(doc, lines, i, rule, source)
