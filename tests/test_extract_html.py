@@ -305,3 +305,24 @@ def test_link_teaser_rule_when_switched_on(tmp_path):
     sites.write_text("link_teaser:\n  colour: red\n", encoding="utf-8")  # rewritten: read again
     with pytest.raises(ConfigError, match=r"sites\.yaml:2: link_teaser: unknown key 'colour'"):
         load_site_rules(str(sites))
+
+
+def test_mojibake_page_gives_the_text_of_its_clean_twin():
+    # UTF-8 read as Windows-1252 (bytes it leaves undefined kept as is, as browsers do): the markup is
+    # repaired before parsing, since the parser would turn the misread no-break space of "à" into a space
+    import ftfy.bad_codecs  # noqa: F401  registers sloppy-windows-1252
+
+    clean_html = page(paragraphs())
+    garbled_html = clean_html.encode("utf-8").decode("sloppy-windows-1252")
+    assert "thÃ\xa0nh" in garbled_html
+    from pipeline.s1_read.decode import Decode
+    results = []
+    for text in (clean_html, garbled_html):
+        doc = Document(id="p", raw=text.encode("utf-8"), media_type="html")
+        Decode({}).process(doc)
+        step = ExtractHtml({}, CONTEXT)
+        step.process(doc)
+        results.append(doc)
+    assert not results[1].dropped and results[1].text == results[0].text
+    assert results[1].metadata.get("title") == results[0].metadata.get("title")
+    assert results[1].metadata.get("mojibake_repaired") is True

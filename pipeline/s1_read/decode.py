@@ -139,7 +139,7 @@ class Decode(Step):
     def process(self, doc: Document) -> None:
         if doc.raw is None:
             # text given by a reader (JSONL) may hold controls or mojibake too, and is not NFC yet
-            text = self._repair(doc, doc.text).replace("\r\n", "\n").replace("\r", "\n")
+            text = self._repair(doc, fix_surrogates(doc.text)).replace("\r\n", "\n").replace("\r", "\n")
             doc.text = unicodedata.normalize("NFC", text)
             doc.metadata.setdefault("n_chars_raw", len(doc.text))  # length before cleaning, for the run report
             return
@@ -156,8 +156,11 @@ class Decode(Step):
         doc.metadata["n_chars_raw"] = len(doc.text)  # length before cleaning, for the run report
 
     def _repair(self, doc: Document, text: str) -> str:
-        """Stray control characters out (they passed the binary check), mojibake put right."""
-        text, n_controls = strip_controls(fix_surrogates(text))
+        """Stray control characters out (they passed the binary check), mojibake put right.
+        (Text decoded from bytes holds no lone surrogates; reader-given text is fixed first.)
+        HTML is repaired here too, before parsing: the parser turns a misread no-break space
+        (the 0xA0 in "à", "Ạ") into a plain space, which no repair can undo afterwards."""
+        text, n_controls = strip_controls(text)
         if n_controls:
             self.stats.counters["control_chars_removed"] += n_controls
         text, repaired = repair_mojibake(text)
