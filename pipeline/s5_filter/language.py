@@ -24,6 +24,7 @@ class LanguageFilter(Step):
     name = "language_filter"
     defaults = {
         "languages": ["vi", "en"],  # keep these; empty list keeps every language (still tagged)
+        "exclude": [],  # drop these even when `languages` is empty
         "min_score": 0.5,
         "sample_chars": 3000,
     }
@@ -37,5 +38,7 @@ class LanguageFilter(Step):
         wanted = self.options["languages"]
         if wanted and lang not in wanted:
             doc.drop(self.name, "language", f"{lang} ({score:.2f}) not in {wanted}")
+        elif lang in self.options["exclude"]:
+            doc.drop(self.name, "language", f"{lang} ({score:.2f}) is excluded {self.options['exclude']}")
         elif score < self.options["min_score"]:
             doc.drop(self.name, "language_score", f"{lang} score {score:.2f} < {self.options['min_score']}")

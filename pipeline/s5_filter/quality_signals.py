@@ -37,10 +37,10 @@ SIGNAL_NAMES = (
     *(f"dup_{n}gram_char_frac" for n in DUP_NGRAMS),
     "line_punct_frac", "ellipsis_line_frac", "bullet_line_frac", "short_line_frac", "newline_per_word",
     "hash_per_word", "ellipsis_per_word", "nav_symbol_per_word",
-    "mojibake_per_word", "vi_letter_frac", "vi_diacritic_frac",
+    "mojibake_per_word", "vi_letter_frac", "vi_diacritic_frac", "lorem_ipsum",
 )
 
-_INT_SIGNALS = ("n_words", "n_chars", "n_lines", "n_paragraphs", "stop_word_hits")
+_INT_SIGNALS = ("n_words", "n_chars", "n_lines", "n_paragraphs", "stop_word_hits", "lorem_ipsum")
 _FLOAT_SIGNALS = tuple(name for name in SIGNAL_NAMES if name not in _INT_SIGNALS)
 
 _VI_LOWER = "àáảãạăằắẳẵặâầấẩẫậđèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵ"
@@ -78,13 +78,15 @@ assert TOP_NGRAMS == (2, 3, 4) and DUP_NGRAMS == tuple(range(5, _KMAX + 1))  # o
 def compute_signals(text: str, profile: LangProfile | None = None) -> dict:
     """All quality signals of `text` as a flat dict of rounded numbers (names in SIGNAL_NAMES)."""
     profile = profile or EMPTY_PROFILE
-    tokens = tokenize(text.lower())
+    lowered = text.lower()
+    tokens = tokenize(lowered)
     lines = [s for s in map(str.strip, text.split("\n")) if s]
     if "\n" in text.replace("\n\n", ""):  # single newlines inside paragraphs: split paragraphs apart
         paragraphs = [p for p in map(str.strip, _PARAGRAPH_BREAK.split(text)) if p]
     else:
         paragraphs = lines
-    out = {"n_words": len(tokens), "n_chars": len(text), "n_lines": len(lines), "n_paragraphs": len(paragraphs)}
+    out = {"n_words": len(tokens), "n_chars": len(text), "n_lines": len(lines), "n_paragraphs": len(paragraphs),
+           "lorem_ipsum": lowered.count("lorem ipsum")}  # C4: placeholder text, in any language
     out.update(_char_signals(text, len(tokens)))
     out.update(_line_signals(lines, paragraphs, len(tokens), profile.short_line_chars))
     out.update(_token_signals(tokens, profile))
