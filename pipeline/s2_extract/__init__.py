@@ -1,1 +1,2 @@
-"""Stage 2: extract the article and its metadata from HTML (trafilatura + bs4 pre-cleaning)."""
+"""Stage 2: extract the article and its metadata from HTML (widget blocks removed by CSS selectors on the
+lxml tree, then trafilatura)."""
