@@ -62,10 +62,24 @@ def hash_file(path: Path) -> tuple[int, str]:
     return size, h.hexdigest()
 
 
+def _distinct_root(path: Path, root: Path, rels: set[str]) -> Path:
+    """`root`, or an ancestor of it when a file of another input already has this relative
+    path: ids and input_path come from it, and two inputs must not share them
+    (`-i crawlA crawlB`, both with page.html: the second becomes crawlB/page.html)."""
+    rel = InputFile(0, str(path), str(root)).rel
+    while rel in rels and root.parent != root:
+        root = root.parent
+        rel = InputFile(0, str(path), str(root)).rel
+    rels.add(rel)
+    return root
+
+
 def list_inputs(inputs: list[str | Path]) -> list[InputFile]:
     """Every input file, sorted, with its size and content hash (for the manifest and incremental runs)."""
     files = []
+    rels: set[str] = set()
     for index, (path, root) in enumerate(iter_input_files(inputs)):
+        root = _distinct_root(Path(path), Path(root), rels)
         try:
             size, digest = hash_file(path)
             files.append(InputFile(index, str(path), str(root), size, digest))

@@ -171,3 +171,19 @@ def test_dup_of_names_a_document_the_corpus_keeps(tmp_path: Path):
     assert (rejects["b.txt"]["stage"], rejects["b.txt"]["dup_of"]) == ("near_dedup", "a.txt")
     assert (rejects["c.txt"]["stage"], rejects["c.txt"]["dup_of"]) == ("exact_dedup", "a.txt")
     assert "b.txt was dropped as a copy of a.txt" in rejects["c.txt"]["detail"]
+
+
+def test_same_file_name_under_two_input_roots_gives_two_ids(tmp_path: Path):
+    from corpus_helpers import article, small_config
+    from pipeline.commands.verify import verify
+
+    for name, n in (("crawlA", 1), ("crawlB", 2)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "page.txt").write_text(article(n), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(tmp_path / "crawlA"), str(tmp_path / "crawlB"),
+                 "-o", str(out), "-q"]) == 0
+    run = run_dir_of(out)
+    kept = [r for f in sorted(run.glob("part-*.jsonl.gz")) for r in read_jsonl_gz(f)]
+    assert sorted(r["id"] for r in kept) == ["crawlB/page.txt", "page.txt"]
+    assert verify(out).problems == []
