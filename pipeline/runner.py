@@ -56,7 +56,7 @@ import orjson
 
 from pipeline import __version__
 from pipeline.config import Config
-from pipeline.corpus import MANIFEST, from_input, run_dirs
+from pipeline.corpus import MANIFEST, run_dirs
 from pipeline import sharded_run
 from pipeline.engine import make_engine
 from pipeline.engine.local import default_workers
@@ -68,7 +68,7 @@ from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
 from pipeline.state import LOCK_FILE, InputStore, RunLock, input_key
 from pipeline.step import DocRef, Drop, StepStats
-from pipeline.tasks import Pipeline, init_worker, run_map_task_in_worker, task_paths
+from pipeline.tasks import Pipeline, candidates_with_drops, init_worker, run_map_task_in_worker, task_paths
 
 MANIFEST_VERSION = 1
 
@@ -221,7 +221,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
                 stats.dropped[drop.reason] += 1
             stats.kept = stats.docs_in - sum(n for r, n in stats.dropped.items() if r != "error")
             stats.seconds += time.perf_counter() - start
-        if len(pipeline.global_steps) > 1:
+        if len({stage for stage, _drop in drops.values()}) > 1:  # a chain needs drops of two steps
             _follow_dup_chains(work_dir, len(tasks), drops)
         checkpoint("reduced")
 
@@ -230,24 +230,18 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
             filtered = sharded_run.filter_sharded(engine, tasks, work_dir, run_dir, drops, reseen_paths, config.run)
             sharded_run.count_filtered(filtered, outcome, reasons, totals)
         for task in ([] if sharded else tasks):
-            paths = task_paths(work_dir, task.index)
-            with open(paths["keys"], "rb") as fh:
-                refs, _keys = pickle.load(fh)
-            with open(paths["kept"], "rb") as fh:
-                for ref, line in zip(refs, fh):
-                    hit = drops.get(ref.order)
-                    if hit is not None and hit[1].dup_of == ref.id and reseen_paths \
-                            and from_input(orjson.loads(line), reseen_paths):
-                        hit = _same_document_reseen(totals[hit[0]], hit[1])
-                    if hit is None:
-                        kept.write_line(line)
-                        outcome["kept"] += 1
-                        checkpoint("kept")
-                    else:
-                        stage, drop = hit
-                        rejects.write(_dedup_reject(orjson.loads(line), stage, drop))
-                        outcome["dropped"] += 1
-                        reasons[f"{stage}:{drop.reason}"] += 1
+            for line, hit, reseen in candidates_with_drops(task_paths(work_dir, task.index), drops, reseen_paths):
+                if reseen:
+                    hit = _same_document_reseen(totals[hit[0]], hit[1])
+                if hit is None:
+                    kept.write_line(line)
+                    outcome["kept"] += 1
+                    checkpoint("kept")
+                else:
+                    stage, drop = hit
+                    rejects.write(_dedup_reject(orjson.loads(line), stage, drop))
+                    outcome["dropped"] += 1
+                    reasons[f"{stage}:{drop.reason}"] += 1
         shards, reject_shards = kept.close(), rejects.close()
         if sharded:
             shards, reject_shards = sharded_run.shard_lists(filtered)

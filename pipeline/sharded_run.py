@@ -97,9 +97,8 @@ def filter_paths(work_dir: Path, index: int) -> dict[str, Path]:
 
 def filter_task(job: FilterJob) -> FilterSummary:
     """Copy the task's candidates to its shards minus its remove list; its rejects with the dedup ones."""
-    from pipeline.corpus import from_input
     from pipeline.runner import _dedup_reject
-    from pipeline.tasks import task_paths
+    from pipeline.tasks import candidates_with_drops, task_paths
 
     work_dir = Path(job.work_dir)
     paths, mine = task_paths(work_dir, job.index), filter_paths(work_dir, job.index)
@@ -121,22 +120,17 @@ def filter_task(job: FilterJob) -> FilterSummary:
         with open(paths["rejects"], "rb") as fh:
             for line in fh:
                 rejects.write_line(line)
-        with open(paths["keys"], "rb") as fh:
-            refs, _keys = pickle.load(fh)
-        with open(paths["kept"], "rb") as fh:
-            for ref, line in zip(refs, fh):
-                hit = remove.get(ref.order)
-                if hit is not None and hit[1].dup_of == ref.id and reseen \
-                        and from_input(orjson.loads(line), reseen):
-                    summary.reseen[(hit[0], hit[1].reason)] += 1  # its own earlier record: not a duplicate
-                    hit = None
-                if hit is None:
-                    kept.write_line(line)
-                    summary.kept += 1
-                else:
-                    stage, drop = hit
-                    rejects.write(_dedup_reject(orjson.loads(line), stage, drop))
-                    summary.dropped[f"{stage}:{drop.reason}"] += 1
+        for line, hit, is_reseen in candidates_with_drops(paths, remove, reseen):
+            if is_reseen:
+                summary.reseen[(hit[0], hit[1].reason)] += 1  # its own earlier record: not a duplicate
+                hit = None
+            if hit is None:
+                kept.write_line(line)
+                summary.kept += 1
+            else:
+                stage, drop = hit
+                rejects.write(_dedup_reject(orjson.loads(line), stage, drop))
+                summary.dropped[f"{stage}:{drop.reason}"] += 1
         summary.shards, summary.rejects = kept.close(), rejects.close()
     except BaseException:
         kept.abort()

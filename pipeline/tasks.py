@@ -14,7 +14,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
+
+import orjson
 
 from pipeline.document import Document
 from pipeline.s7_write.atomic import write_atomic
@@ -161,3 +163,19 @@ def _keys(global_steps: list[GlobalStep], doc: Document) -> tuple:
         finally:
             step.stats.seconds += time.perf_counter() - start
     return tuple(keys)
+
+
+def candidates_with_drops(paths: dict, drops: dict, reseen_paths) -> Iterator[tuple[bytes, tuple | None, bool]]:
+    """(record line, (stage, Drop) or None, reseen) for each candidate a map task wrote, in order.
+    `reseen`: the drop names the document itself, matched in a global step's index from an earlier
+    run of the same input (`--reprocess`): not a duplicate, the caller keeps it and counts it."""
+    from pipeline.corpus import from_input
+
+    with open(paths["keys"], "rb") as fh:
+        refs, _keys = pickle.load(fh)
+    with open(paths["kept"], "rb") as fh:
+        for ref, line in zip(refs, fh):
+            hit = drops.get(ref.order)
+            reseen = (hit is not None and hit[1].dup_of == ref.id and bool(reseen_paths)
+                      and from_input(orjson.loads(line), reseen_paths))
+            yield line, hit, reseen
