@@ -367,3 +367,15 @@ def test_refilter_needs_a_quality_filter(tmp_path):
     (tmp_path / "corpus" / "runs").mkdir(parents=True)
     with pytest.raises(ConfigError, match="no enabled quality_filter"):
         refilter(load_config(tmp_path / "c.yaml"), tmp_path / "corpus")
+
+
+def test_refilter_of_a_locked_corpus_exits_like_a_locked_run(tmp_path, capsys):
+    from pipeline.cli import main
+    from pipeline.state import RunLock
+
+    corpus = tmp_path / "corpus"
+    _fake_corpus(corpus, ["Một bài báo ngắn."])
+    (corpus / "state").mkdir(exist_ok=True)
+    with RunLock(corpus / "state" / "run.lock"):
+        assert main(["refilter", str(corpus), "-c", str(ROOT / "config" / "default.yaml")]) == 75
+    assert "cannot refilter" in capsys.readouterr().err

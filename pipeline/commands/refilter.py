@@ -26,6 +26,7 @@ from pathlib import Path
 import orjson
 
 from pipeline import __version__
+from pipeline.commands.run import EXIT_LOCKED
 from pipeline.config import ConfigError, load_config
 from pipeline.corpus import MANIFEST, finished_runs, iter_kept, superseded
 from pipeline.document import Document
@@ -54,9 +55,9 @@ def cmd_refilter(args) -> int:
     config = load_config(args.config)
     try:
         result = refilter(config, args.output, args.target)
-    except LockHeld as exc:
+    except LockHeld as exc:  # the same exit status as a run that finds the corpus locked
         print(f"newsclean: cannot refilter: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_LOCKED
     except OSError as exc:
         print(f"newsclean: cannot refilter: {exc}", file=sys.stderr)
         return 1
