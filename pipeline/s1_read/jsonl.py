@@ -18,6 +18,7 @@ from typing import IO, Iterator
 import orjson
 
 from pipeline.document import Document
+from pipeline.s1_read.files import read_error_reason
 from pipeline.s3_clean.dates import parse_datetime
 
 READ_ERRORS = (OSError, EOFError, zlib.error)
@@ -166,7 +167,7 @@ def read_jsonl(path: Path, rel: str, provenance: dict, options: dict,
             return
         where = f"{rel}#{line_no + 1}"
         doc = Document(id=where, provenance={**provenance, "input_path": where})
-        doc.drop("read", "truncated" if isinstance(exc, EOFError) else "unreadable",
+        doc.drop("read", read_error_reason(exc),
                  f"{path}: after line {line_no}: {type(exc).__name__}: {exc}", error=True)
         yield doc
     finally:
