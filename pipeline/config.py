@@ -92,8 +92,46 @@ def load_yaml(path: str | Path) -> Any:
     return data
 
 
+# Allowed ranges of numeric options: (min, max, min_excluded). An option not listed here must be
+# >= 0, and one named *_share in [0, 1]; a value outside would make the run do nothing useful or
+# fail after the map phase (task_size -5 read no JSONL record, compresslevel 10 failed the writer).
+RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "run.shard_size": (1, None, False),
+    "run.compresslevel": (1, 9, False),
+    "run.task_size": (1, None, False),
+    "read.max_bytes": (1, None, False),
+    "near_dedup.threshold": (0, 1, True),
+    "near_dedup.max_miss": (0, 1, True),
+    "near_dedup.ngram": (1, None, False),
+    "near_dedup.num_perm": (1, None, False),
+    "near_dedup.max_bucket": (1, None, False),
+    "language_filter.min_score": (0, 1, False),
+    "language_filter.sample_chars": (1, None, False),
+}
+
+
+def _range_of(where: str, key: str) -> tuple[float | None, float | None, bool]:
+    if f"{where}.{key}" in RANGES:
+        return RANGES[f"{where}.{key}"]
+    if key.endswith("_share"):
+        return (0, 1, False)
+    return (0, None, False)
+
+
+def check_range(value: Any, where: str, key: str, loc: str) -> None:
+    """Raise ConfigError when a numeric option is outside its range (see RANGES)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    low, high, low_open = _range_of(where, key)
+    if value != value or (low is not None and (value < low or (low_open and value == low))) \
+            or (high is not None and value > high):
+        bounds = f"{'>' if low_open else '>='} {low}" if high is None else \
+            f"in {'(' if low_open else '['}{low}, {high}]"
+        raise ConfigError(f"{loc}: {where}.{key}: must be {bounds}, got {value!r}")
+
+
 def check_options(options: dict, defaults: dict, where: str) -> dict:
-    """Merge `options` over `defaults`; reject unknown keys and wrong types with clear messages."""
+    """Merge `options` over `defaults`; reject unknown keys, wrong types and numbers out of range."""
     merged = dict(defaults)
     for key, value in options.items():
         loc = options.where(key) if isinstance(options, LocatedDict) else where
@@ -104,6 +142,7 @@ def check_options(options: dict, defaults: dict, where: str) -> dict:
         if expected is not None and not _type_ok(value, expected):
             raise ConfigError(
                 f"{loc}: {where}.{key}: expected {type(expected).__name__}, got {type(value).__name__} ({value!r})")
+        check_range(value, where, key, loc)
         merged[key] = value
     return merged
 
@@ -194,8 +233,9 @@ def load_config(path: str | Path, overrides: dict | None = None) -> Config:
     config.read = check_options(raw.get("read") or {}, READ_DEFAULTS, "read")
     fields = config.read["jsonl_fields"]
     config.read["jsonl_fields"] = check_options(fields, READ_DEFAULTS["jsonl_fields"], "read.jsonl_fields")
-    for key, value in (overrides or {}).items():
+    for key, value in (overrides or {}).items():  # command-line options: the same ranges
         section, _, name = key.partition(".")
+        check_range(value, section, name, "command line")
         getattr(config, section)[name] = value
     if config.run["engine"] not in ("local", "ray"):
         raise ConfigError(f"{shown}: run.engine must be local or ray, not {config.run['engine']!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from pipeline.config import load_config
+from pipeline.config import check_range, load_config
 from pipeline.runner import AccountingError, run_pipeline
 from pipeline.state import LockHeld
 
@@ -36,6 +36,8 @@ def cmd_run(args) -> int:
     for key in ("engine", "address", "partitions", "dedup"):
         if getattr(args, key) is not None:
             overrides[f"run.{key}"] = getattr(args, key)
+    if args.workers is not None:
+        check_range(args.workers, "run", "workers", "command line (-w)")
     config = load_config(args.config, overrides)
     try:
         result = run_pipeline(config, args.input, args.output, workers=args.workers, reprocess=args.reprocess)
