@@ -16,6 +16,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
@@ -104,6 +105,10 @@ class LockHeld(RuntimeError):
     """Another run holds the corpus lock."""
 
 
+class StateError(RuntimeError):
+    """OUTPUT/state/ or the runs are damaged in a way a run must not paper over (one-line reason)."""
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -132,7 +137,16 @@ class RunLock:
 
     def acquire(self) -> "RunLock":
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:  # O_NOFOLLOW: a symlink planted as the lock must not make us truncate its target
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise StateError(f"{self.path} is a symbolic link; refusing to use it as the lock "
+                                     "(remove it)") from None
+                raise
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise StateError(f"{self.path} is not a regular file; refusing to use it as the lock (remove it)")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

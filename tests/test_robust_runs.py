@@ -60,3 +60,86 @@ def test_workers_option_on_the_command_line_is_checked(tmp_path, capsys):
     assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(tmp_path / "in"),
                  "-o", str(tmp_path / "out"), "-w", "-3", "-q"]) == 2
     assert "run.workers: must be >= 0" in capsys.readouterr().err
+
+
+# --- S1: the lock is never followed through a symlink -----------------------------------
+
+def test_symlinked_lock_is_refused_and_its_target_untouched(tmp_path, capsys):
+    write_articles(tmp_path / "in", [1])
+    out = tmp_path / "out"
+    (out / "state").mkdir(parents=True)
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me\n")
+    (out / "state" / "run.lock").symlink_to(target)
+    assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(tmp_path / "in"), "-o", str(out), "-q"]) == 65
+    err = capsys.readouterr().err
+    assert "run.lock is a symbolic link" in err and len(err.strip().splitlines()) == 1
+    assert target.read_text() == "keep me\n"
+    assert not (out / "runs").exists()
+
+
+# --- K3: operating errors are one line and a documented exit status; the next run recovers --
+
+def test_corrupt_state_sqlite_is_one_line_and_exit_65(tmp_path, capsys):
+    write_articles(tmp_path / "in", [1, 2])
+    config, out = small_config(tmp_path), tmp_path / "out"
+    assert main(["run", "-c", str(config), "-i", str(tmp_path / "in"), "-o", str(out), "-q"]) == 0
+    (out / "state" / "inputs.sqlite").write_bytes(b"this is not a database" * 100)
+    capsys.readouterr()
+    assert main(["run", "-c", str(config), "-i", str(tmp_path / "in"), "-o", str(out), "-q"]) == 65
+    err = capsys.readouterr().err
+    assert err.startswith("newsclean: damaged corpus state: ") and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_disk_full_is_one_line_exit_74_and_the_next_run_recovers(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from pipeline.s7_write import jsonl
+
+    write_articles(tmp_path / "in", range(1, 6))
+    config, out = small_config(tmp_path), tmp_path / "out"
+    real_open = jsonl.ShardWriter.write_line
+
+    def full(self, line):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(jsonl.ShardWriter, "write_line", full)
+    assert main(["run", "-c", str(config), "-i", str(tmp_path / "in"), "-o", str(out), "-q"]) == 74
+    err = capsys.readouterr().err
+    assert err.startswith("newsclean: disk full, nothing committed: ") and len(err.strip().splitlines()) == 1
+    monkeypatch.setattr(jsonl.ShardWriter, "write_line", real_open)
+    assert main(["run", "-c", str(config), "-i", str(tmp_path / "in"), "-o", str(out), "-q"]) == 0
+    assert len(corpus_view(out)) == 5
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_read_only_output_is_one_line_and_exit_73(tmp_path, capsys):
+    write_articles(tmp_path / "in", [1])
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(tmp_path / "in"), "-o", str(out),
+                     "-q"]) == 73
+    finally:
+        out.chmod(0o755)
+    err = capsys.readouterr().err
+    assert err.startswith("newsclean: cannot write the output") and len(err.strip().splitlines()) == 1
+
+
+def test_read_only_file_system_is_one_line_and_exit_73(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from pipeline import runner
+
+    def read_only(path, data):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    write_articles(tmp_path / "in", [1])
+    monkeypatch.setattr(runner, "write_atomic", read_only)
+    assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                 "-q"]) == 73
+    err = capsys.readouterr().err
+    assert err.startswith("newsclean: cannot write the output, nothing committed: ")
+    assert len(err.strip().splitlines()) == 1

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 import sys
 
 from pipeline.config import check_range, load_config
 from pipeline.runner import AccountingError, run_pipeline
-from pipeline.state import LockHeld
-
-EXIT_LOCKED = 75  # EX_TEMPFAIL: another run holds the corpus; try again later
+from pipeline.state import LockHeld, StateError
 from pipeline.summary import summary_table
+
+# Exit statuses (README, "Scheduled runs"); after any of them nothing is committed and the next run
+# recovers on its own once the cause is fixed.
+EXIT_FAILED = 1  # the run's documents did not add up (accounting), or another unexpected error
+EXIT_CONFIG = 2  # bad config or option (pipeline/cli.py)
+EXIT_STATE = 65  # EX_DATAERR: damaged corpus state (corrupt sqlite, lost manifest, symlinked lock)
+EXIT_CANTWRITE = 73  # EX_CANTCREAT: the output is read-only or not ours (permissions)
+EXIT_IOERR = 74  # EX_IOERR: disk full or another I/O error
+EXIT_LOCKED = 75  # EX_TEMPFAIL: another run holds the corpus; try again later
+_CANT_WRITE = {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 def register(sub) -> None:
@@ -46,10 +56,22 @@ def cmd_run(args) -> int:
         return EXIT_LOCKED
     except AccountingError as exc:
         print(f"newsclean: run failed, nothing committed: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
+    except sqlite3.OperationalError as exc:  # read-only or unreachable state files: not damage
+        if "readonly" not in str(exc) and "unable to open" not in str(exc):
+            print(f"newsclean: damaged corpus state: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_STATE
+        print(f"newsclean: cannot write the output, nothing committed: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_CANTWRITE
+    except (StateError, sqlite3.DatabaseError) as exc:
+        print(f"newsclean: damaged corpus state: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_STATE
     except OSError as exc:
-        print(f"newsclean: cannot run: {exc}", file=sys.stderr)
-        return 1
+        status = EXIT_CANTWRITE if exc.errno in _CANT_WRITE else EXIT_IOERR
+        what = "disk full" if exc.errno == errno.ENOSPC else "cannot write the output" \
+            if status == EXIT_CANTWRITE else "I/O error"
+        print(f"newsclean: {what}, nothing committed: {_one_line(exc)}", file=sys.stderr)
+        return status
     recovery = result.manifest.get("recovery", {})
     if recovery.get("stale_lock"):
         lock = recovery["stale_lock"]
@@ -67,3 +89,8 @@ def cmd_run(args) -> int:
                   "(--reprocess to process them again)")
         print(f"output: {result.run_dir}")
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if isinstance(exc, sqlite3.DatabaseError) else text
