@@ -185,6 +185,8 @@ RUN_DEFAULTS = {
 }
 READ_DEFAULTS = {
     "max_bytes": 50 * 1024 * 1024,  # a larger input (after gunzip) becomes an error record
+    # symlinked directories under an input folder: followed (loops reported), or each one an error record
+    "follow_symlinks": True,
     # JSONL crawl records: which field holds what ("" = not used). A record needs html or text.
     "jsonl_fields": {"id": "id", "url": "url", "html": "html", "text": "text", "title": "title",
                      "created": "date"},

@@ -10,6 +10,9 @@ not depend on the partitioning either.
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -18,7 +21,7 @@ import xxhash
 
 from pipeline.document import Document
 from pipeline.registry import load_object
-from pipeline.s1_read.inputs import RECORD_COUNTERS, input_format, iter_input_files, read_file
+from pipeline.s1_read.inputs import RECORD_COUNTERS, input_format, input_problem, iter_input_files, read_file
 
 ORDER_BITS = 32  # records per file < 2**32
 
@@ -31,6 +34,20 @@ class InputFile:
     size: int | None = None
     xxh3_128: str | None = None
     error: str | None = None
+    reason: str | None = None  # with `error`: an input found unfit by the walk (FIFO, loop, ...), never opened
+    stamp: tuple[int, int, int] | None = None  # (size, mtime_ns, inode) when hashed: a change during the run shows
+
+    def changed_since_listed(self) -> str | None:
+        """Why the file is not the version listed (and hashed) any more, or None when it still is."""
+        if self.stamp is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except OSError as exc:
+            return f"gone during the run ({exc.strerror or exc})"
+        if (st.st_size, st.st_mtime_ns, st.st_ino) != self.stamp:
+            return "changed during the run"
+        return None
 
     @property
     def rel(self) -> str:
@@ -52,14 +69,20 @@ class TaskSpec:
     seek: tuple[int, int] | None = None  # (byte offset, lines before) of record `start`, when the reader can seek
 
 
-def hash_file(path: Path) -> tuple[int, str]:
+def hash_file(path: Path) -> tuple[int, str, tuple[int, int, int]]:
+    """(size, xxh3_128, stamp). Opened non-blocking and checked to be a regular file, so a FIFO
+    swapped in after the listing is refused instead of blocking the run."""
     h = xxhash.xxh3_128()
     size = 0
-    with open(path, "rb") as fh:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
             size += len(chunk)
-    return size, h.hexdigest()
+    return size, h.hexdigest(), (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 def _distinct_root(path: Path, root: Path, rels: set[str]) -> Path:
@@ -74,15 +97,18 @@ def _distinct_root(path: Path, root: Path, rels: set[str]) -> Path:
     return root
 
 
-def list_inputs(inputs: list[str | Path]) -> list[InputFile]:
+def list_inputs(inputs: list[str | Path], follow_symlinks: bool = True) -> list[InputFile]:
     """Every input file, sorted, with its size and content hash (for the manifest and incremental runs)."""
     files = []
     rels: set[str] = set()
-    for index, (path, root) in enumerate(iter_input_files(inputs)):
+    for index, (path, root, problem) in enumerate(iter_input_files(inputs, follow_symlinks)):
         root = _distinct_root(Path(path), Path(root), rels)
+        if problem:
+            files.append(InputFile(index, str(path), str(root), error=problem[1], reason=problem[0]))
+            continue
         try:
-            size, digest = hash_file(path)
-            files.append(InputFile(index, str(path), str(root), size, digest))
+            size, digest, stamp = hash_file(path)
+            files.append(InputFile(index, str(path), str(root), size, digest, stamp=stamp))
         except OSError as exc:
             files.append(InputFile(index, str(path), str(root), error=f"{type(exc).__name__}: {exc}"))
     return files
@@ -147,6 +173,11 @@ def _count(counter: str, f: InputFile, read_options: dict) -> int | None:
 def read_task(task: TaskSpec, read_options: dict) -> Iterator[Document]:
     """The task's documents, each with its partition-independent `order`."""
     for f in task.files:
+        if f.reason:  # found unfit by the walk: reported, never opened
+            doc = input_problem(Path(f.path), Path(f.root), f.reason, f.error)
+            doc.provenance["order"] = f.index << ORDER_BITS
+            yield doc
+            continue
         for record_no, doc in read_file(Path(f.path), Path(f.root), read_options, task.records, task.seek):
             doc.provenance["order"] = (f.index << ORDER_BITS) | record_no
             yield doc

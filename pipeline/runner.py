@@ -161,7 +161,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
     collection = config.run["collection"] or _collection_name(inputs)
     workers = workers or config.run["workers"] or default_workers()
 
-    files = list_inputs(inputs)
+    files = list_inputs(inputs, config.read["follow_symlinks"])
     todo, supersedes = select_inputs(files, store, reprocess)
     task_size = task_size_for(todo, config.run["partitions"], config.read) if config.run["partitions"] \
         else config.run["task_size"]
@@ -185,6 +185,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
     kept = ShardWriter(run_dir, "part", config.run["shard_size"], config.run["compression"],
                        config.run["compresslevel"])
     outcome, reasons = Counter(), Counter()
+    vanished: set[str] = set()
     progress = _Progress(config.run["progress"])
     try:
         # 1. map
@@ -198,6 +199,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
             outcome["errors"] += summary.errors
             outcome["dropped"] += sum(summary.outcome.values()) - summary.errors
             progress.update(summary.n_docs)
+            vanished.update(summary.vanished)
             checkpoint("task")
         for task in ([] if sharded else tasks):  # sharded: the filter tasks write them
             with open(task_paths(work_dir, task.index)["rejects"], "rb") as fh:
@@ -278,7 +280,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
         "config_file": str(config.path),
         "config_hash": config.hash,
         "config": config.as_dict(),
-        "inputs": [_input_entry(f) for f in todo],
+        "inputs": [_input_entry(f, vanished) for f in todo],
         "skipped_inputs": len(files) - len(todo),  # processed by earlier runs, unchanged
         "reprocess": reprocess,
         "supersedes": supersedes,
@@ -325,8 +327,13 @@ def select_inputs(files: list[InputFile], store: InputStore, reprocess: bool) ->
     return todo, supersedes
 
 
-def _input_entry(f: InputFile) -> dict:
+def _input_entry(f: InputFile, vanished: set[str]) -> dict:
     entry = {**f.manifest_entry(), "input_path": f.rel, "key": input_key(f.path)}
+    # a file moved away or rewritten while the run read it: its records may not be those of the version
+    # hashed, so it is not recorded as processed (apply_run), and the next run reads it again
+    changed = "gone when read" if safe_json.safe_str(f.path) in vanished else f.changed_since_listed()
+    if changed:
+        entry["changed_during_run"] = changed
     return {k: safe_json.safe_str(v) if isinstance(v, str) else v for k, v in entry.items()}
 
 
@@ -410,6 +417,9 @@ def apply_run(run_dir: Path, manifest: dict, state_dir: Path, store: InputStore,
     entries = [{**entry, "key": entry.get("key") or input_key(entry["path"]),
                 "input_path": entry.get("input_path") or Path(entry["path"]).name}
                for entry in manifest.get("inputs", [])]
+    for entry in entries:  # recorded with no hash, so the next run reads it again and supersedes this one
+        if entry.get("changed_during_run") and entry.get("xxh3_128") is not None:
+            entry["xxh3_128"] = ""
     store.apply_run(manifest["run_id"], entries)
 
 

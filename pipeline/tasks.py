@@ -35,6 +35,7 @@ class BatchResult:
     outcome: Counter = field(default_factory=Counter)  # "stage:reason" -> count of dropped/errors
     errors: int = 0
     stats: list[StepStats] = field(default_factory=list)
+    vanished: set[str] = field(default_factory=set)  # files gone when the task read them
 
 
 @dataclass
@@ -47,6 +48,7 @@ class TaskSummary:
     outcome: Counter
     errors: int
     stats: list[StepStats]
+    vanished: tuple[str, ...] = ()  # input files missing when read (moved, rotated): not marked processed
 
 
 @dataclass
@@ -105,7 +107,7 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
         keys = write_map_files(pipeline, work_dir, task.index, result.refs, keys)
     write_atomic(paths["keys"], pickle.dumps((result.refs, keys), protocol=pickle.HIGHEST_PROTOCOL))
     summary = TaskSummary(task.index, read_stats.docs_in, len(result.kept), result.outcome, result.errors,
-                          [read_stats] + result.stats)
+                          [read_stats] + result.stats, tuple(sorted(result.vanished)))
     write_atomic(paths["summary"], pickle.dumps(summary, protocol=pickle.HIGHEST_PROTOCOL))
     write_atomic(paths["done"], b"")
     return summary
@@ -137,6 +139,8 @@ def process_batch(pipeline: Pipeline, index: int, docs: Iterable[Document]) -> B
         if not doc.dropped:
             keys = _keys(global_steps, doc)
         if doc.dropped:
+            if doc.drop_stage == "read" and doc.drop_reason == "missing_input":
+                result.vanished.add(doc.provenance.get("file", ""))
             result.rejects.append(json_line(reject_record(doc, pipeline.collection)))
             result.outcome[f"{doc.drop_stage}:{doc.drop_reason}"] += 1
             result.errors += doc.is_error

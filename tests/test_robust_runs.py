@@ -143,3 +143,149 @@ def test_read_only_file_system_is_one_line_and_exit_73(tmp_path, capsys, monkeyp
     err = capsys.readouterr().err
     assert err.startswith("newsclean: cannot write the output, nothing committed: ")
     assert len(err.strip().splitlines()) == 1
+
+
+# --- H1 / C4: special files, symlinked and unreadable directories, loops, over-long paths ---
+
+def run_in_process(tmp_path: Path, inputs: Path, *extra: str, config: Path | None = None) -> Path:
+    out = tmp_path / "out"
+    config = config or small_config(tmp_path)
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q", *extra]) == 0
+    return out
+
+
+def reasons_by_path(output: Path) -> dict[str, str]:
+    return {r["metadata"]["input_path"]: r["reason"] for r in rejects_of(output) if r.get("error")}
+
+
+def test_fifo_device_and_socket_become_error_records_without_being_opened(tmp_path):
+    import socket
+
+    inputs = tmp_path / "in"
+    write_articles(inputs, [1])
+    os.mkfifo(inputs / "b.txt")  # opening it would block the run forever, holding run.lock
+    (inputs / "zero.txt").symlink_to("/dev/zero")  # hashing it would never end
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(inputs / "s.txt"))
+    try:
+        out = run_with_timeout(tmp_path, inputs)
+    finally:
+        sock.close()
+    reasons = reasons_by_path(out)
+    assert reasons == {"b.txt": "not_a_file", "zero.txt": "not_a_file", "s.txt": "not_a_file"}
+    details = {r["metadata"]["input_path"]: r["detail"] for r in rejects_of(out)}
+    assert "FIFO" in details["b.txt"] and "character device" in details["zero.txt"] and "socket" in details["s.txt"]
+    assert [r["id"] for r in corpus_view(out)] == ["page-001.txt"]
+    assert not (out / "state" / "run.lock").exists()
+
+
+def run_with_timeout(tmp_path: Path, inputs: Path) -> Path:
+    """A subprocess run, so that a hang fails the test instead of blocking the suite."""
+    out = tmp_path / "out"
+    done = run_cli(small_config(tmp_path), inputs, out, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_symlinked_directory_followed_by_default_and_reported_when_not(tmp_path):
+    inputs = tmp_path / "in"
+    write_articles(inputs / "real", [1])
+    write_articles(tmp_path / "elsewhere", [2])
+    (inputs / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    out = run_in_process(tmp_path, inputs)
+    assert [r["id"] for r in corpus_view(out)] == ["linked/page-002.txt", "real/page-001.txt"]
+
+    config = small_config(tmp_path)
+    set_option(config, "max_bytes", "52428800\n  follow_symlinks: false")
+    out2 = tmp_path / "out2"
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out2), "-q"]) == 0
+    assert [r["id"] for r in corpus_view(out2)] == ["real/page-001.txt"]
+    assert reasons_by_path(out2) == {"linked": "symlinked_directory"}
+
+
+def test_symlink_loop_is_reported_as_a_loop(tmp_path):
+    inputs = tmp_path / "in"
+    write_articles(inputs / "a", [1])
+    (inputs / "a" / "back").symlink_to(inputs, target_is_directory=True)  # in/a/back -> in
+    (inputs / "self.txt").symlink_to(inputs / "self.txt")  # a link to itself: ELOOP
+    out = run_in_process(tmp_path, inputs)
+    assert reasons_by_path(out) == {"a/back": "symlink_loop", "self.txt": "symlink_loop"}
+    assert [r["id"] for r in corpus_view(out)] == ["a/page-001.txt"]
+
+
+def test_unreadable_directory_is_an_error_record(tmp_path, monkeypatch):
+    from pipeline.s1_read import inputs as inputs_module
+
+    inputs = tmp_path / "in"
+    write_articles(inputs / "ok", [1])
+    write_articles(inputs / "locked", [2])
+    real_listdir = os.listdir
+
+    def listdir(path):  # as for a non-root user with chmod 000 (root reads every directory)
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_listdir(path)
+
+    monkeypatch.setattr(inputs_module.os, "listdir", listdir)
+    out = run_in_process(tmp_path, inputs)
+    assert reasons_by_path(out) == {"locked": "unreadable_directory"}
+    assert [r["id"] for r in corpus_view(out)] == ["ok/page-001.txt"]
+
+
+def test_over_long_path_is_reported(tmp_path):
+    inputs = tmp_path / "in"
+    write_articles(inputs, [1])
+    fd = os.open(inputs, os.O_RDONLY)
+    try:
+        for _ in range(22):  # 22 * 201 characters: past PATH_MAX (4096) from the input folder on
+            os.mkdir("d" * 200, dir_fd=fd)
+            new = os.open("d" * 200, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = new
+        with open(os.open("deep.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "w") as fh:
+            fh.write(article(2))
+    finally:
+        os.close(fd)
+    out = run_in_process(tmp_path, inputs)
+    assert list(reasons_by_path(out).values()) == ["path_too_long"]
+    assert [r["id"] for r in corpus_view(out)] == ["page-001.txt"]
+
+
+# --- D2: an input that vanishes or changes during the run is tried again next run ----------
+
+def test_input_gone_or_changed_during_the_run_is_read_again_by_the_next_run(tmp_path, monkeypatch):
+    from pipeline import runner
+
+    inputs = tmp_path / "in"
+    write_articles(inputs, [1, 2, 3])
+    aside = tmp_path / "aside.txt"
+    real_list, real_checkpoint = runner.list_inputs, runner.checkpoint
+
+    def list_then_disturb(*args, **kwargs):  # after the listing (and hashing), before the read
+        files = real_list(*args, **kwargs)
+        os.replace(inputs / "page-002.txt", aside)  # rotated away ...
+        with open(inputs / "page-003.txt", "a", encoding="utf-8") as fh:  # ... and one rewritten
+            fh.write("\nMột đoạn văn mới được thêm vào sau khi danh sách đã được lập xong.\n")
+        return files
+
+    def checkpoint(point):
+        if point == "reduced" and aside.exists():
+            os.replace(aside, inputs / "page-002.txt")  # ... and back, same inode and mtime, before the commit
+        real_checkpoint(point)
+
+    monkeypatch.setattr(runner, "list_inputs", list_then_disturb)
+    monkeypatch.setattr(runner, "checkpoint", checkpoint)
+    config = small_config(tmp_path)
+    out = run_in_process(tmp_path, inputs, config=config)
+    assert reasons_by_path(out) == {"page-002.txt": "missing_input"}
+    manifest = json.loads(next((out / "runs").glob("*/manifest.json")).read_text())
+    changed = {e["input_path"]: e.get("changed_during_run") for e in manifest["inputs"]}
+    assert changed == {"page-001.txt": None, "page-002.txt": "gone when read", "page-003.txt": "changed during the run"}
+
+    monkeypatch.undo()
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    view = corpus_view(out)
+    assert [r["id"] for r in view] == ["page-001.txt", "page-002.txt", "page-003.txt"]
+    assert "Một đoạn văn mới" in view[2]["text"]
+    second = json.loads(sorted((out / "runs").glob("*/manifest.json"))[-1].read_text())
+    assert sorted(e["input_path"] for e in second["inputs"]) == ["page-002.txt", "page-003.txt"]

@@ -31,4 +31,6 @@ def read_error_reason(exc: BaseException) -> str:
     """The error record's reason for a failed read: too_large, truncated (a cut gzip) or unreadable."""
     if isinstance(exc, InputTooLarge):
         return "too_large"
+    if isinstance(exc, FileNotFoundError):  # gone between the listing and the read (rotated, moved)
+        return "missing_input"
     return "truncated" if isinstance(exc, EOFError) else "unreadable"

@@ -6,8 +6,10 @@ unknown, or that cannot be read, becomes an error record: nothing is skipped sil
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
+import stat
 from pathlib import Path
 from typing import Iterator
 
@@ -48,26 +50,104 @@ def path_id(rel: str) -> str:
     return stem if ext.lower() in READERS and stem and not stem.endswith("/") else rel
 
 
-def iter_input_files(inputs: list[str | Path]) -> Iterator[tuple[Path, Path]]:
-    """Yield (file, root) for every file under the inputs, sorted, hidden files skipped."""
+def iter_input_files(inputs: list[str | Path], follow_symlinks: bool = True
+                     ) -> Iterator[tuple[Path, Path, tuple[str, str] | None]]:
+    """Yield (file, root, problem) for every file under the inputs, sorted (a folder's files, then its
+    sub-folders), hidden files skipped. `problem` is (reason, detail) for what must not or cannot be
+    read: FIFOs, devices and sockets (never opened: a FIFO would block the run), directories that
+    cannot be listed, symlink loops, over-long paths, and symlinked directories when
+    `follow_symlinks` is off. Nothing is skipped silently: each becomes an error record."""
     for given in inputs:
         root = Path(given)
-        if root.is_file():
-            yield root, root.parent
-        elif root.is_dir():
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                for name in sorted(filenames):
-                    if not name.startswith("."):
-                        yield Path(dirpath) / name, root
+        problem, is_dir = _check(root, follow_symlinks=True)  # a folder named on the command line is followed
+        if is_dir:
+            yield from _walk(root, root, follow_symlinks, [_identity(root)], set())
         else:
-            yield root, root.parent  # missing input: reported as an error record below
+            yield root, root.parent, problem
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+_KINDS = {stat.S_IFIFO: "FIFO (named pipe)", stat.S_IFCHR: "character device", stat.S_IFBLK: "block device",
+          stat.S_IFSOCK: "socket"}
+
+
+def _check(path: Path, follow_symlinks: bool) -> tuple[tuple[str, str] | None, bool]:
+    """(problem or None, is a directory to walk) for one path, by stat alone (nothing is opened)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return (_os_reason(exc, path), f"{path}: {exc.strerror or exc}"), False
+    if stat.S_ISDIR(st.st_mode):
+        if not follow_symlinks and path.is_symlink():
+            return ("symlinked_directory", f"{path}: a symbolic link to a directory, not followed "
+                                           "(read.follow_symlinks: false)"), False
+        return None, True
+    if not stat.S_ISREG(st.st_mode):
+        kind = _KINDS.get(stat.S_IFMT(st.st_mode), "special file")
+        return ("not_a_file", f"{path}: a {kind}, not read"), False
+    return None, False
+
+
+def _os_reason(exc: OSError, path: Path) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symlink_loop"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "path_too_long"
+    if exc.errno == errno.ENOENT:
+        return "broken_symlink" if path.is_symlink() else "missing_input"
+    return "unreadable"
+
+
+def _walk(directory: Path, root: Path, follow_symlinks: bool, ancestors: list[tuple[int, int]],
+          visited: set[tuple[int, int]]) -> Iterator[tuple[Path, Path, tuple[str, str] | None]]:
+    visited.add(ancestors[-1])
+    try:
+        names = sorted(name for name in os.listdir(directory) if not name.startswith("."))
+    except OSError as exc:
+        reason = "path_too_long" if exc.errno == errno.ENAMETOOLONG else "unreadable_directory"
+        yield directory, root, (reason, f"{directory}: cannot list the directory: {exc.strerror or exc}")
+        return
+    folders = []
+    for name in names:
+        path = directory / name
+        problem, is_dir = _check(path, follow_symlinks)
+        if is_dir:
+            folders.append(path)
+        else:
+            yield path, root, problem
+    for path in folders:
+        try:
+            ident = _identity(path)
+        except OSError as exc:
+            yield path, root, (_os_reason(exc, path), f"{path}: {exc.strerror or exc}")
+            continue
+        if ident in ancestors:  # a symlink back up the tree: walking it would never end
+            yield path, root, ("symlink_loop", f"{path}: a symbolic link loop (leads back to "
+                                               f"{os.path.realpath(path)})")
+        elif ident in visited:  # a second way into a folder already read: its files would be read twice
+            yield path, root, ("already_read", f"{path}: leads to {os.path.realpath(path)}, already read")
+        else:
+            yield from _walk(path, root, follow_symlinks, ancestors + [ident], visited)
 
 
 def read_inputs(inputs: list[str | Path], options: dict) -> Iterator[Document]:
-    for path, root in iter_input_files(inputs):
+    for path, root, problem in iter_input_files(inputs, options.get("follow_symlinks", True)):
+        if problem:
+            yield input_problem(path, root, *problem)
+            continue
         for _record_no, doc in read_file(path, root, options):
             yield doc
+
+
+def input_problem(path: Path, root: Path, reason: str, detail: str) -> Document:
+    """The error record of an input the walk found unreadable or unfit to read (never opened)."""
+    rel = safe_str(path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name)
+    return error_document(rel, {"input_path": rel, "input_root": str(root), "file": safe_str(str(path))},
+                          reason, safe_str(detail))
 
 
 def read_file(path: Path, root: Path, options: dict, records: tuple[int, int] | None = None,
@@ -81,8 +161,9 @@ def read_file(path: Path, root: Path, options: dict, records: tuple[int, int] | 
     rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
     rel = safe_str(rel)  # a file name that is not UTF-8: ids and records show the bad bytes escaped
     provenance = {"input_path": rel, "input_root": str(root), "file": safe_str(str(path))}
-    if not path.exists():
-        yield 0, error_document(rel, provenance, "missing_input", f"{path}: no such file or directory")
+    problem, _is_dir = _check(path, follow_symlinks=True)
+    if problem:  # gone since the listing, or replaced by a FIFO/device: reported without opening it
+        yield 0, error_document(rel, provenance, problem[0], safe_str(problem[1]))
         return
     fmt = input_format(path)
     reader = READERS.get(fmt)
