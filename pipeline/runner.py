@@ -66,7 +66,7 @@ from pipeline.registry import step_class
 from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
-from pipeline.state import LOCK_FILE, InputStore, RunLock, input_key
+from pipeline.state import LOCK_FILE, InputStore, RunLock, StateError, input_key
 from pipeline.step import DocRef, Drop, StepStats
 from pipeline.tasks import Pipeline, candidates_with_drops, init_worker, run_map_task_in_worker, task_paths
 
@@ -149,6 +149,7 @@ def run_pipeline(config: Config, inputs: list[str | Path], output: str | Path,
     state_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(state_dir / LOCK_FILE) as lock, InputStore(state_dir) as store:
         recovery = Recovery(stale_lock=lock.stale)
+        check_applied_runs(output, store)
         recovery.rolled_forward = roll_forward(output, store)
         return _run_locked(config, inputs, output, store, workers, reprocess, recovery)
 
@@ -414,6 +415,9 @@ def apply_run(run_dir: Path, manifest: dict, state_dir: Path, store: InputStore,
         checkpoint("commit")
         step.commit(state_dir, run_dir / "delta" / step.name)
     checkpoint("committed")
+    copies = state_dir / MANIFEST_COPIES
+    copies.mkdir(exist_ok=True)
+    write_atomic(copies / f"{manifest['run_id']}.json", (run_dir / MANIFEST).read_bytes())
     entries = [{**entry, "key": entry.get("key") or input_key(entry["path"]),
                 "input_path": entry.get("input_path") or Path(entry["path"]).name}
                for entry in manifest.get("inputs", [])]
@@ -421,6 +425,25 @@ def apply_run(run_dir: Path, manifest: dict, state_dir: Path, store: InputStore,
         if entry.get("changed_during_run") and entry.get("xxh3_128") is not None:
             entry["xxh3_128"] = ""
     store.apply_run(manifest["run_id"], entries)
+
+
+MANIFEST_COPIES = "manifests"  # OUTPUT/state/manifests/<run-id>.json: what an applied run committed
+
+
+def check_applied_runs(output: Path, store: InputStore) -> None:
+    """Refuse to run over a corpus that lost an applied run: its inputs are recorded as processed
+    and the dedup indexes hold its documents, so a run directory without its manifest must not be
+    deleted as "unfinished", and a deleted one must not go unnoticed (its documents would be lost)."""
+    for run_id in store.applied_runs():
+        run_dir = output / "runs" / run_id
+        copy = output / "state" / MANIFEST_COPIES / f"{run_id}.json"
+        restore = f"; a copy is in {copy}" if copy.is_file() else ""
+        if not run_dir.is_dir():
+            raise StateError(f"applied run {run_id} is missing: {run_dir} is gone (restore it from a backup, "
+                             "or start a new corpus)")
+        if not (run_dir / MANIFEST).is_file():
+            raise StateError(f"applied run {run_id} lost its manifest: {run_dir / MANIFEST} is missing "
+                             f"(restore it{restore}; `newsclean verify` then checks the run)")
 
 
 def roll_forward(output: Path, store: InputStore) -> list[str]:

@@ -76,6 +76,9 @@ class InputStore:
     def is_applied(self, run_id: str) -> bool:
         return self._db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
 
+    def applied_runs(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT run_id FROM runs ORDER BY run_id")]
+
     def count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM inputs").fetchone()[0]
 

@@ -289,3 +289,44 @@ def test_input_gone_or_changed_during_the_run_is_read_again_by_the_next_run(tmp_
     assert "Một đoạn văn mới" in view[2]["text"]
     second = json.loads(sorted((out / "runs").glob("*/manifest.json"))[-1].read_text())
     assert sorted(e["input_path"] for e in second["inputs"]) == ["page-002.txt", "page-003.txt"]
+
+
+# --- D3: a lost manifest or run directory of an applied run is reported, never deleted --------
+
+def test_applied_run_that_lost_its_manifest_is_reported_not_deleted(tmp_path, capsys):
+    import shutil
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    write_articles(inputs, [1, 2])
+    config = small_config(tmp_path)
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    (run_dir,) = (out / "runs").iterdir()
+    manifest = (run_dir / "manifest.json").read_bytes()
+    (run_dir / "manifest.json").unlink()
+    write_articles(inputs, [3])
+    capsys.readouterr()
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 65
+    err = capsys.readouterr().err
+    assert f"applied run {run_dir.name} lost its manifest" in err and len(err.strip().splitlines()) == 1
+    copy = out / "state" / "manifests" / f"{run_dir.name}.json"
+    assert str(copy) in err and copy.read_bytes() == manifest
+    assert run_dir.is_dir() and list(run_dir.glob("part-*"))  # its documents are still there
+
+    shutil.copy(copy, run_dir / "manifest.json")  # the recovery the message names
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    assert [r["id"] for r in corpus_view(out)] == ["page-001.txt", "page-002.txt", "page-003.txt"]
+
+
+def test_deleted_run_directory_of_an_applied_run_is_noticed(tmp_path, capsys):
+    import shutil
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    write_articles(inputs, [1])
+    config = small_config(tmp_path)
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    (run_dir,) = (out / "runs").iterdir()
+    shutil.rmtree(run_dir)
+    capsys.readouterr()
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 65
+    err = capsys.readouterr().err
+    assert f"applied run {run_dir.name} is missing" in err and len(err.strip().splitlines()) == 1
