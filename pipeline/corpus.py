@@ -61,9 +61,20 @@ def superseded(runs: list[Run]) -> dict[str, set[str]]:
 
 
 def from_input(record: dict, input_paths: set[str]) -> bool:
-    """Did `record` come from one of `input_paths`? (multi-record files add `#N` to the path)"""
+    """Did `record` come from one of `input_paths`? Records of multi-record files (JSONL, WARC)
+    have `file#N`: only a record number (digits) after the last `#` of such a file counts, so a
+    file named `page.txt#comments.txt` is never taken for a record of `page.txt`."""
     path = (record.get("metadata") or {}).get("input_path") or ""
-    return path in input_paths or path.rpartition("#")[0] in input_paths
+    if path in input_paths:
+        return True
+    file, sep, number = path.rpartition("#")
+    return bool(sep) and number.isdigit() and file in input_paths and _holds_records(file)
+
+
+def _holds_records(path: str) -> bool:
+    from pipeline.s1_read.inputs import RECORD_COUNTERS, input_format
+
+    return input_format(Path(path)) in RECORD_COUNTERS
 
 
 def read_jsonl(path: Path) -> Iterator[dict]:

@@ -61,7 +61,9 @@ from pipeline import sharded_run
 from pipeline.engine import make_engine
 from pipeline.engine.local import default_workers
 from pipeline.faults import checkpoint
-from pipeline.plan import InputFile, list_inputs, plan_tasks, task_size_for
+from pipeline import ids
+from pipeline.ids import IdCheck
+from pipeline.plan import ORDER_BITS, InputFile, list_inputs, plan_tasks, task_size_for
 from pipeline.registry import step_class
 from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
@@ -207,8 +209,12 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
                 for line in fh:
                     rejects.write_line(line)
 
-        # 2. reduce
+        # 2. reduce; first the ids: a document whose id another input has is not a candidate any more
         drops: dict[int, tuple[str, Drop]] = {}
+        id_check = IdCheck(state_dir, [input_key(f.path) for f in todo])
+        for drop in id_check.check(_candidate_refs(work_dir, len(tasks), todo)):
+            drops[drop.order] = ("read", drop)
+        id_check.close()
         for position, step in enumerate(pipeline.global_steps):
             start = time.perf_counter()
             stats = totals[step.name]
@@ -257,6 +263,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
         progress.close()
     total = outcome["documents"]
     accounting = check_accounting(run_id, outcome, reasons, shards, reject_shards)
+    id_check.stage(run_dir / "delta")
     for step in pipeline.global_steps:  # what this run adds to the shared state, inside the run dir
         delta_dir = run_dir / "delta" / step.name
         delta_dir.mkdir(parents=True, exist_ok=True)
@@ -411,6 +418,7 @@ def apply_run(run_dir: Path, manifest: dict, state_dir: Path, store: InputStore,
     """Apply a finished run to the state: global steps' deltas, then the processed inputs
     and the run's 'applied' mark in one transaction. Idempotent, so it can be redone."""
     sharded_run.commit(state_dir, run_dir / "delta")
+    ids.commit(state_dir, run_dir / "delta")
     for step in global_steps:
         checkpoint("commit")
         step.commit(state_dir, run_dir / "delta" / step.name)
@@ -517,6 +525,16 @@ def _global_items(work_dir: Path, n_tasks: int, position: int, drops: dict,
             if ref.order not in drops:
                 stats.docs_in += 1
                 yield ref, key[position]
+
+
+def _candidate_refs(work_dir: Path, n_tasks: int, todo: list[InputFile]) -> Iterator[tuple[DocRef, str]]:
+    """(DocRef, input key) of every candidate the map tasks wrote, in input order."""
+    key_of = {f.index: input_key(f.path) for f in todo}
+    for index in range(n_tasks):
+        with open(task_paths(work_dir, index)["keys"], "rb") as fh:
+            refs, _keys = pickle.load(fh)
+        for ref in refs:
+            yield ref, key_of[ref.order >> ORDER_BITS]
 
 
 def _follow_dup_chains(work_dir: Path, n_tasks: int, drops: dict[int, tuple[str, Drop]]) -> None:

@@ -330,3 +330,64 @@ def test_deleted_run_directory_of_an_applied_run_is_noticed(tmp_path, capsys):
     assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 65
     err = capsys.readouterr().err
     assert f"applied run {run_dir.name} is missing" in err and len(err.strip().splitlines()) == 1
+
+
+# --- D5 / C3: ids that cannot collide ------------------------------------------------------
+
+def test_file_named_like_a_record_of_another_is_not_superseded_with_it(tmp_path):
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    (inputs / "page.txt").write_text(article(1), encoding="utf-8")
+    (inputs / "page.txt#comments.txt").write_text(article(2), encoding="utf-8")
+    config = small_config(tmp_path)
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    (inputs / "page.txt").write_text(article(3), encoding="utf-8")  # page.txt changes: superseded
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    assert [r["id"] for r in corpus_view(out)] == ["page.txt", "page.txt#comments.txt"]
+    assert "số 3" in corpus_view(out)[0]["text"]
+
+
+def jsonl_file(path: Path, records: list[tuple[str, int]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"id": doc_id, "text": article(n)}, ensure_ascii=False) + "\n"
+                            for doc_id, n in records), encoding="utf-8")
+
+
+def test_ids_reused_across_jsonl_files_and_runs_are_rejected_not_kept_twice(tmp_path):
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    jsonl_file(inputs / "a.jsonl", [("r1", 1), ("r2", 2), ("r2", 3)])  # r2 twice in one file
+    jsonl_file(inputs / "b.jsonl", [("r1", 4), ("r5", 5)])  # r1 again, another article
+    config = small_config(tmp_path)
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    assert [r["id"] for r in corpus_view(out)] == ["r1", "r2", "r5"]
+    dup = {r["metadata"]["input_path"]: r for r in rejects_of(out) if r["reason"] == "duplicate_id"}
+    assert sorted(dup) == ["a.jsonl#3", "b.jsonl#1"]
+    assert "b.jsonl" not in dup["b.jsonl#1"]["detail"] and "a.jsonl" in dup["b.jsonl#1"]["detail"]
+
+    # a later run, another file reusing an id the corpus has: rejected too, naming the first file
+    jsonl_file(inputs / "c.jsonl", [("r5", 6), ("r7", 7)])
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    assert [r["id"] for r in corpus_view(out)] == ["r1", "r2", "r5", "r7"]
+    later = [r for r in rejects_of(out) if r["reason"] == "duplicate_id" and r["metadata"]["input_path"] == "c.jsonl#1"]
+    assert len(later) == 1 and "b.jsonl (an earlier run)" in later[0]["detail"]
+
+    # the input that owns an id may change and keep it; an id it drops is free for another input
+    jsonl_file(inputs / "b.jsonl", [("r1", 4), ("r5b", 9)])
+    jsonl_file(inputs / "d.jsonl", [("r5", 8)])
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    assert [r["id"] for r in corpus_view(out)] == ["r1", "r2", "r5", "r5b", "r7"]
+    assert "số 8" in {r["id"]: r["text"] for r in corpus_view(out)}["r5"]
+
+
+def test_same_relative_path_under_inputs_of_two_runs_is_not_kept_twice(tmp_path):
+    crawl, out = tmp_path / "crawl", tmp_path / "out"
+    for day, n in (("day1", 1), ("day2", 2)):
+        (crawl / day).mkdir(parents=True)
+        (crawl / day / "index.txt").write_text(article(n), encoding="utf-8")
+    config = small_config(tmp_path)
+    assert main(["run", "-c", str(config), "-i", str(crawl / "day1"), "-o", str(out), "-q"]) == 0
+    assert main(["run", "-c", str(config), "-i", str(crawl / "day2"), "-o", str(out), "-q"]) == 0
+    view = corpus_view(out)
+    assert [r["id"] for r in view] == ["index.txt"] and "số 1" in view[0]["text"]
+    (reject,) = [r for r in rejects_of(out) if r["reason"] == "duplicate_id"]
+    assert "day1/index.txt (an earlier run)" in reject["detail"]

@@ -1,0 +1,117 @@
+"""Document ids unique across the corpus: a collision is a reject record, never a second record.
+
+Ids come from the inputs (see README, "Document ids"): a file's path relative to its input
+folder, a JSONL record's own id field, a WARC record id. Two inputs can still give the same
+id: JSONL files that reuse record ids, or `-i crawl/day1` tonight and `-i crawl/day2`
+tomorrow, each holding `index.txt`. Kept twice, such ids would make one article shadow the
+other in every reader keyed by id. So before deduplication the run checks every candidate's
+id against the candidates before it in this run and against the ids earlier runs kept
+(OUTPUT/state/ids.sqlite); a document whose id belongs to another input is dropped with
+reason `duplicate_id`, naming that input. An input processed again (changed, or
+`--reprocess`) owns its ids: its new records replace its old ones.
+
+The registry stores 64-bit hashes of ids and input keys (about 30 bytes a document); it is
+staged and committed with the run like the dedup indexes (`pipeline/runner.py`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Iterable
+
+import orjson
+import xxhash
+
+from pipeline.s7_write.atomic import write_atomic
+from pipeline.step import DocRef, Drop
+
+REGISTRY = "ids.sqlite"
+DELTA = "_ids"  # OUTPUT/runs/<run-id>/delta/_ids/ids.json
+REASON = "duplicate_id"
+
+
+def _h(text: str) -> int:
+    """A signed 64-bit hash (SQLite integers are signed)."""
+    return xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass")) - (1 << 63)
+
+
+class IdCheck:
+    """One run's id check: `check(refs)` names the collisions, `stage()` what the registry gains."""
+
+    def __init__(self, state_dir: Path, owned_keys: Iterable[str]):
+        self.path = Path(state_dir) / REGISTRY
+        self.owned = {_h(key) for key in owned_keys}  # inputs this run reads: their old ids are theirs to reuse
+        self.keys: dict[int, str] = {}
+        self.seen: dict[int, int] = {}  # id hash -> key hash, for this run's candidates
+        self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) if self.path.exists() else None
+
+    def check(self, refs: Iterable[tuple[DocRef, str]]) -> list[Drop]:
+        """Drops for the (ref, input key) pairs, in input order, whose id another input already has."""
+        drops = []
+        for ref, key in refs:
+            id_hash, key_hash = _h(ref.id), _h(key)
+            self.keys.setdefault(key_hash, key)
+            other = self.seen.get(id_hash)
+            if other is None:
+                registered = self._registered(id_hash)
+                if registered is None or registered[0] == key_hash or registered[0] in self.owned:
+                    self.seen[id_hash] = key_hash  # new, its own id again, or freed by an input read again
+                    continue
+                where = f"{registered[1]} (an earlier run)"
+            elif other == key_hash:  # twice in one input (a JSONL file repeating an id): the first keeps it
+                where = f"an earlier record of {key}"
+            else:
+                where = self.keys[other]
+            drops.append(Drop(ref.order, REASON, f"id {ref.id!r} is already the id of a document from {where}"))
+        return drops
+
+    def _registered(self, id_hash: int) -> tuple[int, str] | None:
+        if self._db is None:
+            return None
+        row = self._db.execute("SELECT ids.key, keys.path FROM ids JOIN keys ON keys.key = ids.key "
+                               "WHERE ids.id = ?", (id_hash,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def stage(self, delta_root: Path) -> None:
+        """Write what the registry gains: every id this run checked (collisions excluded), and the
+        inputs whose earlier ids it replaces."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        delta = Path(delta_root) / DELTA
+        delta.mkdir(parents=True, exist_ok=True)
+        write_atomic(delta / "ids.json", orjson.dumps({
+            "owned": sorted(self.owned), "keys": {str(k): v for k, v in self.keys.items()},
+            "ids": sorted(self.seen.items())}))
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def commit(state_dir: Path, delta_root: Path) -> None:
+    """Apply a finished run's staged ids (idempotent: the same rows replace themselves)."""
+    staged = Path(delta_root) / DELTA / "ids.json"
+    if not staged.exists():
+        return
+    data = orjson.loads(staged.read_bytes())
+    with sqlite3.connect(Path(state_dir) / REGISTRY, isolation_level=None) as db:
+        db.executescript("""
+            CREATE TABLE IF NOT EXISTS ids (id INTEGER PRIMARY KEY, key INTEGER NOT NULL);
+            CREATE INDEX IF NOT EXISTS ids_by_key ON ids (key);
+            CREATE TABLE IF NOT EXISTS keys (key INTEGER PRIMARY KEY, path TEXT NOT NULL);
+        """)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # an input read again replaces all its ids: those its new version no longer has are freed
+            db.executemany("DELETE FROM ids WHERE key = ?", [(k,) for k in data["owned"]])
+            db.executemany("INSERT OR REPLACE INTO keys VALUES (?, ?)",
+                           [(int(k), v) for k, v in data["keys"].items()])
+            db.executemany("INSERT OR REPLACE INTO ids VALUES (?, ?)", [tuple(row) for row in data["ids"]])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    db.close()
