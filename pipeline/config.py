@@ -182,6 +182,7 @@ RUN_DEFAULTS = {
     "address": "",  # ray: "" = start a local Ray, auto = the cluster of this node, ray://HOST:PORT
     "dedup": "auto",  # near-dup reduce: driver (in the run process) | sharded (tasks) | auto
     "dedup_ranges": 0,  # sharded: key ranges per band (0 = one per ~400k documents)
+    "doc_timeout": 30.0,  # seconds one document may spend in the per-document steps (0 = no limit)
 }
 READ_DEFAULTS = {
     "max_bytes": 50 * 1024 * 1024,  # a larger input (after gunzip) becomes an error record

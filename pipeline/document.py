@@ -38,6 +38,7 @@ class Document:
     drop_detail: str | None = None
     dup_of: str | None = None
     is_error: bool = False
+    deadline: float | None = None  # time.monotonic() by which the per-document steps must be done
 
     @property
     def dropped(self) -> bool:

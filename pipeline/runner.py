@@ -119,7 +119,7 @@ def build_steps(config: Config) -> list:
 
 
 def build_pipeline(config: Config, added: str, collection: str, dedup: str = "driver") -> Pipeline:
-    return Pipeline(build_steps(config), added, collection, dict(config.read), dedup)
+    return Pipeline(build_steps(config), added, collection, dict(config.read), dedup, config.run["doc_timeout"])
 
 
 class _Progress:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Iterable, Iterator
 
 from pipeline.document import Document
+from pipeline.timelimit import DocTimeout, doc_timeout, time_limit
 
 
 @dataclass
@@ -65,7 +66,11 @@ class Step:
             self.stats.docs_in += 1
             start = time.perf_counter()
             try:
-                self.process(doc)
+                with time_limit(doc):
+                    self.process(doc)
+            except DocTimeout:  # a pathological page: an error record, the run goes on
+                doc.drop(self.name, "timeout", f"over the per-document time limit run.doc_timeout="
+                         f"{doc_timeout():g} s (stopped in {self.name})", error=True)
             except Exception as exc:  # one bad document must not stop the run
                 doc.drop(self.name, "error", f"{type(exc).__name__}: {exc}", error=True)
             self.stats.seconds += time.perf_counter() - start

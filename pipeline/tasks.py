@@ -23,6 +23,7 @@ from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.records import kept_record, reject_record
 from pipeline.s7_write.safe_json import json_line
 from pipeline.step import DocRef, GlobalStep, Step, StepStats
+from pipeline.timelimit import set_doc_timeout
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Pipeline:
     collection: str
     read_options: dict = field(default_factory=dict)
     dedup: str = "driver"  # sharded: near-dup keys go to sorted files of their own (pipeline/s6_dedup/sharded.py)
+    doc_timeout: float = 0.0  # seconds a document may spend in the per-document steps (0 = no limit)
 
     @property
     def per_document(self) -> list[Step]:
@@ -130,6 +132,7 @@ def process_batch(pipeline: Pipeline, index: int, docs: Iterable[Document]) -> B
     """Documents through the per-document steps; global steps compute their keys."""
     for step in pipeline.steps:  # fresh counters: this batch's figures are merged by the run loop
         step.stats = StepStats(step.name)
+    set_doc_timeout(pipeline.doc_timeout)
     stream = iter(docs)
     for step in pipeline.per_document:
         stream = step.run(stream)

@@ -391,3 +391,50 @@ def test_same_relative_path_under_inputs_of_two_runs_is_not_kept_twice(tmp_path)
     assert [r["id"] for r in view] == ["index.txt"] and "số 1" in view[0]["text"]
     (reject,) = [r for r in rejects_of(out) if r["reason"] == "duplicate_id"]
     assert "day1/index.txt (an earlier run)" in reject["detail"]
+
+
+# --- H2: a per-document time limit ------------------------------------------------------------
+
+from pipeline.step import Step  # noqa: E402
+
+
+class SlowOnPageTwo(Step):
+    """A custom step that never finishes on one page (a pathological regex, an endless loop)."""
+
+    name = "slow_on_page_two"
+
+    def process(self, doc):
+        if doc.id.endswith("002.txt"):
+            while True:
+                sum(range(1000))
+
+
+def test_document_past_the_time_limit_is_an_error_record_and_the_run_goes_on(tmp_path, monkeypatch):
+    import time
+
+    from pipeline import registry
+
+    monkeypatch.setitem(registry.STEPS, "slow_on_page_two", f"{__name__}:SlowOnPageTwo")
+    config = small_config(tmp_path, doc_timeout="1")
+    text = config.read_text(encoding="utf-8")  # only light steps: no model loading counts against a page
+    config.write_text(text[:text.index("steps:")] + "steps:\n  - step: decode\n  - step: slow_on_page_two\n"
+                      "  - step: normalize\n", encoding="utf-8")
+    inputs = tmp_path / "in"
+    write_articles(inputs, [1, 2, 3])
+    started = time.monotonic()
+    out = run_in_process(tmp_path, inputs, config=config)
+    assert time.monotonic() - started < 30
+    (reject,) = [r for r in rejects_of(out) if r["reason"] == "timeout"]
+    assert reject["id"] == "page-002.txt" and reject["stage"] == "slow_on_page_two" and reject["error"] is True
+    assert "run.doc_timeout=1 s" in reject["detail"]
+    assert [r["id"] for r in corpus_view(out)] == ["page-001.txt", "page-003.txt"]
+
+
+def test_pathological_html_page_is_stopped_at_the_limit(tmp_path):
+    attributes = " ".join(f'data-a{i}="v{i}"' for i in range(20000))  # quadratic in extraction
+    page = f"<html><body><div {attributes}>{'<p>' + article(1) + '</p>'}</div></body></html>"
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "slow.html").write_text(page, encoding="utf-8")
+    out = run_in_process(tmp_path, inputs, config=small_config(tmp_path, doc_timeout="0.5"))
+    assert reasons_by_path(out) == {"slow.html": "timeout"}
