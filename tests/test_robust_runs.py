@@ -438,3 +438,60 @@ def test_pathological_html_page_is_stopped_at_the_limit(tmp_path):
     (inputs / "slow.html").write_text(page, encoding="utf-8")
     out = run_in_process(tmp_path, inputs, config=small_config(tmp_path, doc_timeout="0.5"))
     assert reasons_by_path(out) == {"slow.html": "timeout"}
+
+
+# --- H3: user regexes and YAML that cannot hang the run -----------------------------------------
+
+def test_catastrophic_user_regex_is_refused_with_file_and_line(tmp_path, capsys):
+    config = small_config(tmp_path)
+    rules = config.parent / "rules" / "vi.yaml"
+    text = rules.read_text(encoding="utf-8")
+    text = text.replace("line_patterns:\n", "line_patterns:\n  my_rule:\n    - '^(a+)+$'\n", 1)
+    rules.write_text(text, encoding="utf-8")
+    write_articles(tmp_path / "in", [1])
+    assert main(["run", "-c", str(config), "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"rules/vi\.yaml:\d+: my_rule: regex '\^\(a\+\)\+\$' can take exponential time", err), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_regexes_of_the_shipped_rule_files_pass_the_check():
+    from pipeline.config import load_config
+    from pipeline.runner import build_steps
+    from corpus_helpers import ROOT
+
+    build_steps(load_config(ROOT / "config" / "default.yaml"))  # raises ConfigError on a refused regex
+
+
+def test_yaml_alias_bomb_is_refused_before_it_expands(tmp_path, capsys):
+    import time
+
+    config = small_config(tmp_path)
+    bomb = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]" for i in range(8)]
+    text = config.read_text(encoding="utf-8").replace("  - step: pii_mask\n", "  - step: pii_mask\n    bomb:\n"
+                                                      + "".join(f"      {line}\n" for line in bomb), 1)
+    config.write_text(text, encoding="utf-8")
+    write_articles(tmp_path / "in", [1])
+    started = time.monotonic()
+    assert main(["run", "-c", str(config), "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-q"]) == 2
+    assert time.monotonic() - started < 5
+    err = capsys.readouterr().err
+    assert re.search(r"config\.yaml:\d+: YAML aliases \(\*a\) are not allowed", err), err
+
+
+def test_backtracking_regex_the_check_lets_through_is_bounded_by_the_time_limit(tmp_path):
+    config = small_config(tmp_path, doc_timeout="2")
+    rules = config.parent / "rules" / "vi.yaml"
+    rules.write_text(rules.read_text(encoding="utf-8").replace(
+        "line_patterns:\n", "line_patterns:\n  my_rule:\n    - '^(?:a|aa)+$'\n", 1), encoding="utf-8")
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text[:text.index("steps:")] + "steps:\n  - step: decode\n  - step: clean_lines\n"
+                      "    rules: [rules/vi.yaml]\n  - step: normalize\n", encoding="utf-8")
+    inputs = tmp_path / "in"
+    write_articles(inputs, [1])
+    (inputs / "evil.txt").write_text(article(2) + "\n" + "a" * 60 + "!\n", encoding="utf-8")
+    out = run_in_process(tmp_path, inputs, config=config)
+    assert [(r["id"], r["reason"], r["stage"]) for r in rejects_of(out)] == [("evil.txt", "timeout", "clean_lines")]
+    assert [r["id"] for r in corpus_view(out)] == ["page-001.txt"]

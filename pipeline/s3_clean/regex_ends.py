@@ -144,3 +144,59 @@ def _min_width(items) -> int:
         else:
             return 0  # unknown construct: assume it may match nothing
     return total
+
+
+# --- catastrophic backtracking ---------------------------------------------------------------
+
+def nested_repeat(pattern: str) -> str | None:
+    """The part of `pattern` that can backtrack exponentially, or None.
+
+    The classic form: an unbounded repeat whose body can match the same text in many ways
+    because it is made only of repeats, at least one of them unbounded: `(a+)+`, `(a*)*`,
+    `(\\w+\\s?)+`. A body with a required element of its own (`(?:\\.[a-z]+)*`, `(?:fb|yt)\\s*`) is
+    fine. The run's per-document time limit (`run.doc_timeout`) bounds what this check misses.
+    """
+    try:
+        items = list(_sre_parse.parse(pattern))
+    except Exception:
+        return None
+    return _find_nested(items)
+
+
+def _find_nested(items) -> str | None:
+    for op, arg in items:
+        if op in _REPEATS:
+            low, high, body = arg
+            if high == _C.MAXREPEAT and _only_repeats(list(body)):
+                return "an unbounded repeat of a group of repeats, as in (a+)+"
+            found = _find_nested(list(body))
+        elif op is _C.SUBPATTERN:
+            found = _find_nested(list(arg[-1]))
+        elif op is _C.BRANCH:
+            found = next((f for f in (_find_nested(list(b)) for b in arg[1]) if f), None)
+        elif op in (_C.ASSERT, _C.ASSERT_NOT):
+            found = _find_nested(list(arg[1]))
+        else:
+            found = None
+        if found:
+            return found
+    return None
+
+
+def _only_repeats(items) -> bool:
+    """Is a repeat body made of repeats only (each optional or unbounded), one of them unbounded?"""
+    while len(items) == 1 and items[0][0] is _C.SUBPATTERN:  # (a+) -> a+
+        items = list(items[0][1][-1])
+    if len(items) == 1 and items[0][0] is _C.BRANCH:  # (a|b+)+: the b+ branch repeats under the +
+        return any(_only_repeats(list(branch)) for branch in items[0][1][1])
+    unbounded = False
+    for op, arg in items:
+        if op not in _REPEATS:
+            return False
+        low, high, _body = arg
+        if high == _C.MAXREPEAT:
+            unbounded = True
+        elif low > 0:
+            return False
+    return unbounded
+

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pipeline.config import ConfigError, LocatedDict, LocatedList, load_yaml
 
-from pipeline.s3_clean.regex_ends import first_chars, last_chars
+from pipeline.s3_clean.regex_ends import first_chars, last_chars, nested_repeat
 
 SECTIONS = ("end_markers", "end_patterns", "line_phrases", "line_patterns", "teaser_meta", "metadata")
 METADATA_KEYS = ("source_attribution", "byline", "author_line", "credit_line", "signature_suffixes",
@@ -70,6 +70,7 @@ class PatternSet:
             re.compile(rule.pattern)
         except re.error as exc:
             raise ConfigError(f"{rule.source}: {rule.name}: bad regex {rule.pattern!r}: {exc}") from None
+        refuse_catastrophic(rule.pattern, f"{rule.source}: {rule.name}")
         self.rules.append(rule)
         self._bodies = None
 
@@ -160,6 +161,14 @@ def load_rules(paths: list[str | Path]) -> RuleSet:
     return rules
 
 
+def refuse_catastrophic(pattern: str, where: str) -> None:
+    """A user regex that can backtrack exponentially (one 36-character line hung a run) is a config error."""
+    problem = nested_repeat(pattern)
+    if problem:
+        raise ConfigError(f"{where}: regex {pattern!r} can take exponential time ({problem}); "
+                          "rewrite it without the nested repeat") from None
+
+
 def _items(body, where: str, what: str) -> list[tuple[str, str]]:
     """(value, file:line) for each string in a list."""
     if not isinstance(body, list) or not all(isinstance(x, str) for x in body):
@@ -213,4 +222,5 @@ def _load_section(rules: RuleSet, section: str, body, where: str) -> None:
                     regex = re.compile(value, re.IGNORECASE)
                 except re.error as exc:
                     raise ConfigError(f"{src}: metadata.{key}: bad regex {value!r}: {exc}") from None
+                refuse_catastrophic(value, f"{src}: metadata.{key}")
                 getattr(rules, key).append((regex, Rule(key, src, value)))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pipeline.config import ConfigError, LocatedDict, display_path, load_yaml
 from pipeline.document import Document
+from pipeline.s3_clean.rules import refuse_catastrophic
 from pipeline.step import Step
 
 
@@ -43,6 +44,7 @@ def load_pii_patterns(path: str) -> tuple[PiiKind, ...]:
             regex = re.compile(spec["pattern"])
         except re.error as exc:
             raise ConfigError(f"{where}: {name}: bad regex: {exc}") from None
+        refuse_catastrophic(spec["pattern"], f"{where}: {name}")
         out.append(PiiKind(str(name), regex, spec["replace"]))
     return tuple(out)
 
