@@ -47,6 +47,12 @@ def finished_runs(output: str | Path) -> list[Run]:
     return [Run(d, orjson.loads((d / MANIFEST).read_bytes())) for d in run_dirs(output) if is_finished(d)]
 
 
+def latest_run(runs: list[Run]) -> Run:
+    """The run that finished last, by its manifest's time (run ids follow the clock at start, which
+    may have been set back since), then by id."""
+    return max(runs, key=lambda run: (str(run.manifest.get("finished") or ""), run.id))
+
+
 def unfinished_run_dirs(output: str | Path) -> list[Path]:
     return [d for d in run_dirs(output) if not is_finished(d)]
 

@@ -43,7 +43,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-import pickle
 import shutil
 import sys
 import time
@@ -57,7 +56,7 @@ import orjson
 from pipeline import __version__
 from pipeline.config import Config
 from pipeline.corpus import MANIFEST, run_dirs
-from pipeline import sharded_run
+from pipeline import sharded_run, workfile
 from pipeline.engine import make_engine
 from pipeline.engine.local import default_workers
 from pipeline.faults import checkpoint
@@ -65,6 +64,7 @@ from pipeline import ids
 from pipeline.ids import IdCheck
 from pipeline.plan import ORDER_BITS, InputFile, list_inputs, plan_tasks, task_size_for
 from pipeline.registry import step_class
+from pipeline.s6_dedup.near import SCRATCH
 from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
@@ -355,6 +355,7 @@ def prepare_run_dir(output: Path, started: dt.datetime, plan: dict, recovery: Re
     runs.mkdir(parents=True, exist_ok=True)
     for trash in runs.glob(".trash-*"):  # deletions a kill interrupted
         shutil.rmtree(trash, ignore_errors=True)
+    shutil.rmtree(output / "state" / SCRATCH, ignore_errors=True)  # scratch files of a killed run
     resumed: tuple[Path, str] | None = None
     for run_dir in run_dirs(output):
         if (run_dir / MANIFEST).exists():
@@ -519,8 +520,7 @@ def _global_items(work_dir: Path, n_tasks: int, position: int, drops: dict,
                   stats: StepStats) -> Iterator[tuple[DocRef, object]]:
     """(DocRef, key) of every candidate still kept, in input order, streamed from the work files."""
     for index in range(n_tasks):
-        with open(task_paths(work_dir, index)["keys"], "rb") as fh:
-            refs, keys = pickle.load(fh)
+        refs, keys = workfile.load(task_paths(work_dir, index)["keys"])
         for ref, key in zip(refs, keys):
             if ref.order not in drops:
                 stats.docs_in += 1
@@ -531,8 +531,7 @@ def _candidate_refs(work_dir: Path, n_tasks: int, todo: list[InputFile]) -> Iter
     """(DocRef, input key) of every candidate the map tasks wrote, in input order."""
     key_of = {f.index: input_key(f.path) for f in todo}
     for index in range(n_tasks):
-        with open(task_paths(work_dir, index)["keys"], "rb") as fh:
-            refs, _keys = pickle.load(fh)
+        refs, _keys = workfile.load(task_paths(work_dir, index)["keys"])
         for ref in refs:
             yield ref, key_of[ref.order >> ORDER_BITS]
 
@@ -542,8 +541,7 @@ def _follow_dup_chains(work_dir: Path, n_tasks: int, drops: dict[int, tuple[str,
     copy, and near_dedup then drop X as a near-copy of Y; the copy's `dup_of` becomes Y."""
     dropped_id: dict[int, str] = {}
     for index in range(n_tasks):  # ids of the dropped documents (memory: one entry per drop)
-        with open(task_paths(work_dir, index)["keys"], "rb") as fh:
-            refs, _keys = pickle.load(fh)
+        refs, _keys = workfile.load(task_paths(work_dir, index)["keys"])
         dropped_id.update((ref.order, ref.id) for ref in refs if ref.order in drops)
     original_of = {dropped_id[order]: drop.dup_of for order, (_stage, drop) in drops.items()
                    if drop.dup_of is not None and order in dropped_id}

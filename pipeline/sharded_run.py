@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
+from pipeline import workfile
 from pipeline.faults import checkpoint
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
@@ -79,6 +79,7 @@ class FilterJob:
     compresslevel: int
 
 
+@workfile.plain
 @dataclass
 class FilterSummary:
     index: int
@@ -105,12 +106,11 @@ def filter_task(job: FilterJob) -> FilterSummary:
     remove_bytes = mine["remove"].read_bytes()
     digest = hashlib.sha256(remove_bytes).hexdigest()
     if mine["done"].exists():
-        with open(mine["done"], "rb") as fh:
-            done = pickle.load(fh)
+        done = workfile.load(mine["done"])
         out_dir = Path(job.out_dir)
         if done.digest == digest and all((out_dir / s["file"]).exists() for s in done.shards + done.rejects):
             return done  # finished, and its shards not yet moved into the run directory
-    remove = dict(pickle.loads(remove_bytes))  # order -> (stage, Drop)
+    remove = dict(workfile.loads(remove_bytes))  # order -> (stage, Drop)
     summary = FilterSummary(job.index, digest)
     options = (job.shard_size, job.compression, job.compresslevel)
     kept = ShardWriter(Path(job.out_dir), f"part-{job.index:06d}", *options)
@@ -136,7 +136,7 @@ def filter_task(job: FilterJob) -> FilterSummary:
         kept.abort()
         rejects.abort()
         raise
-    write_atomic(mine["done"], pickle.dumps(summary, protocol=pickle.HIGHEST_PROTOCOL))
+    write_atomic(mine["done"], workfile.dumps(summary))
     return summary
 
 
@@ -156,7 +156,7 @@ def filter_sharded(engine, tasks: list, work_dir: Path, run_dir: Path, drops: di
         while position < len(ordered) and ordered[position][0] <= last:
             position += 1
         write_atomic(filter_paths(work_dir, task.index)["remove"],
-                     pickle.dumps(ordered[start:position], protocol=pickle.HIGHEST_PROTOCOL))
+                     workfile.dumps(ordered[start:position]))
     jobs = (FilterJob(task.index, str(work_dir), str(out_dir), tuple(sorted(reseen_paths)),
                       run_options["shard_size"], run_options["compression"], run_options["compresslevel"])
             for task in tasks)

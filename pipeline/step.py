@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Iterable, Iterator
 
 from pipeline.document import Document
+from pipeline.workfile import plain
 from pipeline.timelimit import DocTimeout, doc_timeout, time_limit
 
 
+@plain
 @dataclass
 class StepStats:
     name: str
@@ -85,6 +87,7 @@ class Step:
             self.stats.kept += 1
 
 
+@plain
 @dataclass(frozen=True)
 class DocRef:
     """What a global step knows of a document: its position in the run's input order,
@@ -99,6 +102,7 @@ class DocRef:
         return (self.created is None, self.created or "", self.order)
 
 
+@plain
 @dataclass(frozen=True)
 class Drop:
     order: int

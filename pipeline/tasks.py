@@ -9,7 +9,6 @@ last makes the task resumable. No documents flow through the engine.
 
 from __future__ import annotations
 
-import pickle
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Iterable, Iterator
 
 import orjson
 
+from pipeline import workfile
 from pipeline.document import Document
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.records import kept_record, reject_record
@@ -39,6 +39,7 @@ class BatchResult:
     vanished: set[str] = field(default_factory=set)  # files gone when the task read them
 
 
+@workfile.plain
 @dataclass
 class TaskSummary:
     """What the run loop needs back from a task (small: figures, not documents)."""
@@ -96,8 +97,10 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
 
     paths = task_paths(work_dir, task.index)
     if paths["done"].exists():
-        with open(paths["summary"], "rb") as fh:
-            return pickle.load(fh)
+        try:
+            return workfile.load(paths["summary"])
+        except (OSError, ValueError):  # damaged or not ours (e.g. a planted pickle): the task is redone
+            paths["done"].unlink(missing_ok=True)
     read_stats = StepStats("read")
     result = process_batch(pipeline, task.index, _counted(read_task(task, pipeline.read_options), read_stats))
     write_atomic(paths["kept"], b"".join(result.kept))
@@ -107,10 +110,10 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
         from pipeline.s6_dedup.sharded import write_map_files
 
         keys = write_map_files(pipeline, work_dir, task.index, result.refs, keys)
-    write_atomic(paths["keys"], pickle.dumps((result.refs, keys), protocol=pickle.HIGHEST_PROTOCOL))
+    write_atomic(paths["keys"], workfile.dumps((result.refs, keys)))
     summary = TaskSummary(task.index, read_stats.docs_in, len(result.kept), result.outcome, result.errors,
                           [read_stats] + result.stats, tuple(sorted(result.vanished)))
-    write_atomic(paths["summary"], pickle.dumps(summary, protocol=pickle.HIGHEST_PROTOCOL))
+    write_atomic(paths["summary"], workfile.dumps(summary))
     write_atomic(paths["done"], b"")
     return summary
 
@@ -178,8 +181,7 @@ def candidates_with_drops(paths: dict, drops: dict, reseen_paths) -> Iterator[tu
     run of the same input (`--reprocess`): not a duplicate, the caller keeps it and counts it."""
     from pipeline.corpus import from_input
 
-    with open(paths["keys"], "rb") as fh:
-        refs, _keys = pickle.load(fh)
+    refs, _keys = workfile.load(paths["keys"])
     with open(paths["kept"], "rb") as fh:
         for ref, line in zip(refs, fh):
             hit = drops.get(ref.order)

@@ -495,3 +495,90 @@ def test_backtracking_regex_the_check_lets_through_is_bounded_by_the_time_limit(
     out = run_in_process(tmp_path, inputs, config=config)
     assert [(r["id"], r["reason"], r["stage"]) for r in rejects_of(out)] == [("evil.txt", "timeout", "clean_lines")]
     assert [r["id"] for r in corpus_view(out)] == ["page-001.txt"]
+
+
+# --- L: no pickle from the output tree, temporary files cleaned up, the latest run by time -------
+
+def test_work_files_are_not_pickles_and_a_planted_pickle_is_never_loaded(tmp_path):
+    import pickle
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    write_articles(inputs, range(1, 7))
+    config = small_config(tmp_path)
+    killed = run_cli(config, inputs, out, env={"NEWSCLEAN_TEST_KILL_AT": "task:2"})
+    assert killed.returncode == -9
+    (run_dir,) = (out / "runs").iterdir()
+    work = sorted((run_dir / "_work").glob("task-*.summary"))
+    assert work and all(p.read_bytes()[:4] == b"NCW1" for p in work)
+    assert all(p.read_bytes()[:4] == b"NCW1" for p in (run_dir / "_work").glob("task-*.keys"))
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    work[0].write_bytes(pickle.dumps(Evil()))  # what an attacker with write access to the output could plant
+    done = run_cli(config, inputs, out)
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists()
+    assert [r["id"] for r in corpus_view(out)] == [f"page-{i:03d}.txt" for i in range(1, 7)]
+
+
+def test_sigterm_releases_the_lock_and_leaves_no_temporary_files(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from corpus_helpers import ROOT
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    write_articles(inputs, range(1, 5))
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    flag = tmp_path / "waiting"
+    env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH, "TMPDIR": str(private_tmp),
+           "NEWSCLEAN_TEST_WAIT_AT": "reduced", "NEWSCLEAN_TEST_WAIT_FILE": str(flag)}
+    env.pop("NEWSCLEAN_TEST_KILL_AT", None)
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "-c", str(small_config(tmp_path)), "-i",
+                             str(inputs), "-o", str(out), "-q"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not flag.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert flag.exists(), proc.stderr.read() if proc.poll() is not None else "run did not reach the point"
+    assert any((out / "state" / "tmp").iterdir())  # near_dedup's scratch files exist now, under the output
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 143
+    assert "terminated (SIGTERM)" in proc.stderr.read()
+    assert not (out / "state" / "run.lock").exists()
+    assert not any((out / "state" / "tmp").iterdir())
+    assert list(private_tmp.iterdir()) == []
+    flag.unlink(missing_ok=True)
+    assert run_cli(small_config(tmp_path), inputs, out).returncode == 0
+    assert len(corpus_view(out)) == 4
+
+
+def test_report_of_a_corpus_picks_the_run_that_finished_last(tmp_path, capsys):
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    config = small_config(tmp_path)
+    write_articles(inputs, [1])
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    write_articles(inputs, [2])
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    first, second = sorted((out / "runs").iterdir())
+    # the clock was set back between the runs: the later run got the lower id
+    manifest = json.loads((first / "manifest.json").read_text())
+    manifest["finished"] = "2001-01-01T00:00:00Z"
+    (first / "manifest.json").write_text(json.dumps(manifest))
+    later = json.loads((second / "manifest.json").read_text())
+    later["finished"] = "2002-01-01T00:00:00Z"
+    (second / "manifest.json").write_text(json.dumps(later))
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    assert str(second) in capsys.readouterr().out
+    later["finished"], manifest["finished"] = "2001-01-01T00:00:00Z", "2002-01-01T00:00:00Z"
+    (first / "manifest.json").write_text(json.dumps(manifest))
+    (second / "manifest.json").write_text(json.dumps(later))
+    assert main(["report", str(out)]) == 0
+    assert str(first) in capsys.readouterr().out

@@ -15,7 +15,7 @@ def register(sub) -> None:
 
 
 def cmd_report(args) -> int:
-    from pipeline.corpus import MANIFEST, finished_runs
+    from pipeline.corpus import MANIFEST, finished_runs, latest_run
     from pipeline.report import write_report
 
     run_dir = Path(args.run_dir)
@@ -25,7 +25,7 @@ def cmd_report(args) -> int:
             print(f"newsclean: {run_dir}: not a finished run (no {MANIFEST}) nor a corpus with finished runs",
                   file=sys.stderr)
             return 1
-        run_dir = runs[-1].dir
+        run_dir = latest_run(runs).dir
     manifest = orjson.loads((run_dir / MANIFEST).read_bytes())
     print(f"report: {write_report(run_dir, manifest)}")
     return 0

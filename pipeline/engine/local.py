@@ -56,6 +56,9 @@ def _die_with_parent() -> None:
 
 def _init_child(initializer: Callable | None, *initargs) -> None:
     _die_with_parent()
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the pool stops its workers with SIGTERM: just die
     if initializer:
         initializer(*initargs)
 

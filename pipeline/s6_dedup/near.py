@@ -54,7 +54,7 @@ class NearDedup(GlobalStep):
         "max_bucket": 1000,  # candidates taken per document and band from one LSH bucket
         "persist": True,  # remember kept documents for later runs
         "index_dir": "near_dedup",  # relative to OUTPUT/state/
-        "scratch_dir": "",  # per-run scratch files; "" = the system temp dir
+        "scratch_dir": "",  # per-run scratch files; "" = OUTPUT/state/tmp/
     }
 
     def __init__(self, options=None, context=None):
@@ -118,8 +118,8 @@ class NearDedup(GlobalStep):
         from pipeline.s6_dedup.index import NearIndex
 
         self._discard_scratch()
-        scratch = self._scratch = _Scratch(self.options["scratch_dir"] or None, self.bands, self.rows,
-                                           self.options["num_perm"])
+        scratch = self._scratch = _Scratch(self.options["scratch_dir"] or scratch_parent(state_dir), self.bands,
+                                           self.rows, self.options["num_perm"])
         for ref, key in items:
             if key is not None:
                 scratch.add(ref, *key)
@@ -228,6 +228,19 @@ def _jaccard(a: np.ndarray, b: np.ndarray | None) -> float:
 
 def _estimate(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.count_nonzero(a == b)) / a.size
+
+
+SCRATCH = "tmp"  # OUTPUT/state/tmp/: per-run scratch files; a run starting under the lock removes leftovers
+
+
+def scratch_parent(state_dir) -> str | None:
+    """Scratch files go under the output folder (not the shared /tmp), where the next run finds and
+    removes what a killed run left."""
+    if state_dir is None:
+        return None
+    parent = Path(state_dir) / SCRATCH
+    parent.mkdir(parents=True, exist_ok=True)
+    return str(parent)
 
 
 class _Scratch:

@@ -10,7 +10,7 @@ run, reaches the threshold; keep order = earliest `created`, then input order)
 and the same `dup_of`. The work is split into tasks that any engine runs:
 
 1. map (in `run_map_task`): per input task, the near key of each document goes
-   to files instead of the keys pickle: a docs table (order, date, shingle
+   to files instead of the keys work file: a docs table (order, date, shingle
    offsets), the shingle sets, the signatures, the ids, and per band the band
    keys sorted with their positions. Documents are addressed by (task, position):
    no global id service.
@@ -51,6 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import workfile
 from pipeline.faults import checkpoint
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.step import DocRef, Drop
@@ -120,7 +121,7 @@ def write_map_files(pipeline, work_dir: Path, task_index: int, refs: list[DocRef
         _save(paths["sig"], sig)
         _save(paths["keys"], np.ascontiguousarray(np.take_along_axis(bk, order, axis=1)))
         _save(paths["pos"], order.astype(np.uint32))
-        write_atomic(paths["ids"], pickle.dumps(ids, protocol=pickle.HIGHEST_PROTOCOL))
+        write_atomic(paths["ids"], workfile.dumps(ids))
     return [tuple(k) for k in keys]
 
 
@@ -164,8 +165,7 @@ class _DocFiles:
 
     def id(self, pos: int) -> str:
         if self._ids is None:
-            with open(self.paths["ids"], "rb") as fh:
-                self._ids = pickle.load(fh)
+            self._ids = workfile.load(self.paths["ids"])
         return self._ids[pos]
 
 
@@ -187,6 +187,7 @@ class MergeJob:
         return {"edges": Path(f"{stem}.edges.pkl"), "done": Path(f"{stem}.done")}
 
 
+@workfile.plain
 @dataclass
 class MergeResult:
     counters: Counter = field(default_factory=Counter)
@@ -285,8 +286,7 @@ def merge_task(job: MergeJob) -> MergeResult:
     threshold (and matches in the cross-run index) to one file."""
     paths = job.paths
     if paths["done"].exists():
-        with open(paths["done"], "rb") as fh:
-            done = pickle.load(fh)
+        done = workfile.load(paths["done"])
         done.resumed = True
         return done
     lo, hi = key_range(job.range_index, job.n_ranges)
@@ -298,10 +298,9 @@ def merge_task(job: MergeJob) -> MergeResult:
         _save(rows_path(work_dir, job.step_name, band, job.range_index, job.n_ranges), rows)
         index, seg_dirs = _index_rows(job, band, lo, hi)
         merger.band(rows, index, seg_dirs)
-    write_atomic(paths["edges"], pickle.dumps({"edges": merger.edges, "hits": merger.hits, "nodes": merger.nodes},
-                                              protocol=pickle.HIGHEST_PROTOCOL))
+    write_atomic(paths["edges"], workfile.dumps({"edges": merger.edges, "hits": merger.hits, "nodes": merger.nodes}))
     result = MergeResult(merger.counters)
-    write_atomic(paths["done"], pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    write_atomic(paths["done"], workfile.dumps(result))
     return result
 
 
@@ -406,8 +405,7 @@ def resolve(edge_files: list[Path], exact: bool, reason: str, counters: Counter)
         return root
 
     for path in edge_files:
-        with open(path, "rb") as fh:
-            part = pickle.load(fh)
+        part = workfile.load(path)
         nodes.update(part["nodes"])
         for later, earlier, sim in part["edges"]:
             earlier_of.setdefault(later, []).append((sim, earlier))

@@ -1,0 +1,124 @@
+"""A plain format for the work files a run writes and reads back (task summaries, dedup keys,
+done markers of resumable tasks), instead of pickle.
+
+Work files live in the output tree (OUTPUT/runs/<run>/_work/), which other people may be able
+to write; unpickling one would run whatever code it names. This format only ever builds
+plain values: a JSON header (orjson) for the structure, and one binary blob for the numpy
+arrays it holds (MinHash signatures, shingle hashes), read back with `np.frombuffer`.
+
+    magic b"NCW1" | header length (8 bytes, little endian) | JSON header | array blob
+
+Values: None, bool, int, float, str, list, and tagged objects for tuple, bytes, set,
+Counter, dicts with non-string keys, numpy arrays, and the dataclasses registered with
+`@plain` (their fields, by name; an unknown class name is an error, never imported).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+MAGIC = b"NCW1"
+_CLASSES: dict[str, type] = {}
+
+
+class WorkFileError(ValueError):
+    """Not a work file of this format, or one naming a class that is not allowed."""
+
+
+def plain(cls: type) -> type:
+    """Class decorator: allow this dataclass in work files."""
+    _CLASSES[cls.__name__] = cls
+    return cls
+
+
+def dumps(value: Any) -> bytes:
+    chunks: list[bytes] = []
+    offset = [0]
+
+    def enc(v: Any) -> Any:
+        if isinstance(v, np.generic):  # before int/float: np.float64 is a float
+            return enc(v.item())
+        if v is None or isinstance(v, (bool, str)):
+            return v
+        if isinstance(v, (int, float)):
+            return v if isinstance(v, float) or -(1 << 63) <= v < (1 << 63) else {"$i": str(v)}
+        if isinstance(v, np.ndarray):
+            if v.dtype.fields is not None or v.dtype.hasobject:
+                raise TypeError(f"work files hold plain numeric arrays, not {v.dtype}")
+            data = np.ascontiguousarray(v).tobytes()
+            chunks.append(data)
+            offset[0] += len(data)
+            return {"$nd": [v.dtype.str, list(v.shape), offset[0] - len(data)]}
+        if isinstance(v, (bytes, bytearray)):
+            return {"$b": bytes(v).hex()}
+        if isinstance(v, tuple):
+            return {"$t": [enc(x) for x in v]}
+        if isinstance(v, list):
+            return [enc(x) for x in v]
+        if isinstance(v, (set, frozenset)):
+            return {"$s": [enc(x) for x in v]}
+        if isinstance(v, Counter):
+            return {"$c": [[enc(k), enc(n)] for k, n in v.items()]}
+        if isinstance(v, dict):
+            if all(isinstance(k, str) and not k.startswith("$") for k in v):
+                return {k: enc(x) for k, x in v.items()}
+            return {"$d": [[enc(k), enc(x)] for k, x in v.items()]}
+        if dataclasses.is_dataclass(v) and _CLASSES.get(type(v).__name__) is type(v):
+            return {"$o": type(v).__name__,
+                    "f": {f.name: enc(getattr(v, f.name)) for f in dataclasses.fields(v)}}
+        raise TypeError(f"cannot write a {type(v).__name__} to a work file")
+
+    header = orjson.dumps(enc(value))
+    return MAGIC + struct.pack("<Q", len(header)) + header + b"".join(chunks)
+
+
+def loads(data: bytes) -> Any:
+    if data[:4] != MAGIC or len(data) < 12:
+        raise WorkFileError("not a newsclean work file")
+    (length,) = struct.unpack("<Q", data[4:12])
+    header = orjson.loads(data[12:12 + length])
+    blob = memoryview(data)[12 + length:]
+
+    def dec(v: Any) -> Any:
+        if isinstance(v, list):
+            return [dec(x) for x in v]
+        if not isinstance(v, dict):
+            return v
+        if "$nd" in v:
+            dtype, shape, start = v["$nd"]
+            dtype = np.dtype(dtype)
+            if dtype.hasobject or dtype.fields is not None:
+                raise WorkFileError(f"array of {dtype} not allowed")
+            count = int(np.prod(shape)) if shape else 1
+            return np.frombuffer(blob, dtype, count, start).reshape(shape).copy()
+        if "$b" in v:
+            return bytes.fromhex(v["$b"])
+        if "$t" in v:
+            return tuple(dec(x) for x in v["$t"])
+        if "$s" in v:
+            return {dec(x) for x in v["$s"]}
+        if "$c" in v:
+            return Counter({dec(k): dec(n) for k, n in v["$c"]})
+        if "$d" in v:
+            return {dec(k): dec(x) for k, x in v["$d"]}
+        if "$i" in v:
+            return int(v["$i"])
+        if "$o" in v:
+            cls = _CLASSES.get(v["$o"])
+            if cls is None:
+                raise WorkFileError(f"class {v['$o']!r} not allowed in a work file")
+            return cls(**{k: dec(x) for k, x in v["f"].items()})
+        return {k: dec(x) for k, x in v.items()}
+
+    return dec(header)
+
+
+def load(path: str | Path) -> Any:
+    return loads(Path(path).read_bytes())
