@@ -1,4 +1,4 @@
-"""Document ids unique across the corpus: a collision is a reject record, never a second record.
+"""Document ids unique across the corpus: a collision is an error record, never a second record.
 
 Ids come from the inputs (see README, "Document ids"): a file's path relative to its input
 folder, a JSONL record's own id field, a WARC record id. Two inputs can still give the same
@@ -6,11 +6,12 @@ id: JSONL files that reuse record ids, or `-i crawl/day1` tonight and `-i crawl/
 tomorrow, each holding `index.txt`. Kept twice, such ids would make one article shadow the
 other in every reader keyed by id. So before deduplication the run checks every candidate's
 id against the candidates before it in this run and against the ids earlier runs kept
-(OUTPUT/state/ids.sqlite); a document whose id belongs to another input is dropped with
-reason `duplicate_id`, naming that input. An input processed again (changed, or
+(OUTPUT/state/ids.sqlite); a document whose id belongs to another input becomes an error
+record `duplicate_id`, naming that input. An input processed again (changed, or
 `--reprocess`) owns its ids: its new records replace its old ones.
 
-The registry stores 64-bit hashes of ids and input keys (about 30 bytes a document); it is
+The registry stores 64-bit hashes of ids and input keys (about 50 bytes a document; a
+lookup costs ~20 µs, 2 s per 100k candidates against a registry of 100k); it is
 staged and committed with the run like the dedup indexes (`pipeline/runner.py`).
 """
 
@@ -89,6 +90,11 @@ class IdCheck:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def is_error(drop: Drop) -> bool:
+    """A collision is an error record (the input is at fault), not a filter decision."""
+    return drop.reason == REASON
 
 
 def commit(state_dir: Path, delta_root: Path) -> None:

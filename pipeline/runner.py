@@ -249,7 +249,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
                 else:
                     stage, drop = hit
                     rejects.write(_dedup_reject(orjson.loads(line), stage, drop))
-                    outcome["dropped"] += 1
+                    outcome["errors" if ids.is_error(drop) else "dropped"] += 1
                     reasons[f"{stage}:{drop.reason}"] += 1
         shards, reject_shards = kept.close(), rejects.close()
         if sharded:
@@ -556,7 +556,8 @@ def _follow_dup_chains(work_dir: Path, n_tasks: int, drops: dict[int, tuple[str,
 
 def _dedup_reject(record: dict, stage: str, drop: Drop) -> dict:
     meta = record.get("metadata", {})
-    out = {"id": record["id"], "reason": drop.reason, "stage": stage, "detail": drop.detail, "error": False}
+    out = {"id": record["id"], "reason": drop.reason, "stage": stage, "detail": drop.detail,
+           "error": ids.is_error(drop)}
     if drop.dup_of is not None:
         out["dup_of"] = drop.dup_of
     out["source"] = record.get("source")

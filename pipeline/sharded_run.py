@@ -24,7 +24,7 @@ from pathlib import Path
 
 import orjson
 
-from pipeline import workfile
+from pipeline import ids, workfile
 from pipeline.faults import checkpoint
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
@@ -182,7 +182,7 @@ def count_filtered(summaries: list[FilterSummary], outcome: Counter, reasons: Co
     for summary in summaries:
         outcome["kept"] += summary.kept
         for reason, n in summary.dropped.items():
-            outcome["dropped"] += n
+            outcome["errors" if reason == f"read:{ids.REASON}" else "dropped"] += n
             reasons[reason] += n
         for (stage, reason), n in summary.reseen.items():  # see runner._same_document_reseen
             stats = totals[stage]

@@ -378,6 +378,9 @@ def test_ids_reused_across_jsonl_files_and_runs_are_rejected_not_kept_twice(tmp_
     assert [r["id"] for r in corpus_view(out)] == ["r1", "r2", "r5"]
     dup = {r["metadata"]["input_path"]: r for r in rejects_of(out) if r["reason"] == "duplicate_id"}
     assert sorted(dup) == ["a.jsonl#3", "b.jsonl#1"]
+    assert all(r["error"] and r["stage"] == "read" for r in dup.values())
+    (manifest,) = [json.loads(p.read_text()) for p in (out / "runs").glob("*/manifest.json")]
+    assert manifest["counts"]["errors"] == 2 and manifest["counts"]["by_reason"]["read:duplicate_id"] == 2
     assert "b.jsonl" not in dup["b.jsonl#1"]["detail"] and "a.jsonl" in dup["b.jsonl#1"]["detail"]
 
     # a later run, another file reusing an id the corpus has: rejected too, naming the first file
@@ -393,6 +396,18 @@ def test_ids_reused_across_jsonl_files_and_runs_are_rejected_not_kept_twice(tmp_
     assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
     assert [r["id"] for r in corpus_view(out)] == ["r1", "r2", "r5", "r5b", "r7"]
     assert "số 8" in {r["id"]: r["text"] for r in corpus_view(out)}["r5"]
+
+
+def test_id_collisions_with_sharded_dedup(tmp_path):
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    jsonl_file(inputs / "a.jsonl", [("r1", 1), ("r2", 2)])
+    jsonl_file(inputs / "b.jsonl", [("r1", 4), ("r3", 3)])
+    assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(inputs), "-o", str(out), "-q",
+                 "--dedup", "sharded"]) == 0
+    assert [r["id"] for r in corpus_view(out)] == ["r1", "r2", "r3"]
+    (manifest,) = [json.loads(p.read_text()) for p in (out / "runs").glob("*/manifest.json")]
+    assert manifest["counts"]["errors"] == 1 and manifest["counts"]["by_reason"] == {"read:duplicate_id": 1}
+    assert [(r["metadata"]["input_path"], r["error"]) for r in rejects_of(out)] == [("b.jsonl#1", True)]
 
 
 def test_same_relative_path_under_inputs_of_two_runs_is_not_kept_twice(tmp_path):
