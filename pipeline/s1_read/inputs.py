@@ -61,7 +61,7 @@ def iter_input_files(inputs: list[str | Path], follow_symlinks: bool = True
         root = Path(given)
         problem, is_dir = _check(root, follow_symlinks=True)  # a folder named on the command line is followed
         if is_dir:
-            yield from _walk(root, root, follow_symlinks, [_identity(root)], set())
+            yield from _walk(root, follow_symlinks)
         else:
             yield root, root.parent, problem
 
@@ -102,36 +102,42 @@ def _os_reason(exc: OSError, path: Path) -> str:
     return "unreadable"
 
 
-def _walk(directory: Path, root: Path, follow_symlinks: bool, ancestors: list[tuple[int, int]],
-          visited: set[tuple[int, int]]) -> Iterator[tuple[Path, Path, tuple[str, str] | None]]:
-    visited.add(ancestors[-1])
-    try:
-        names = sorted(name for name in os.listdir(directory) if not name.startswith("."))
-    except OSError as exc:
-        reason = "path_too_long" if exc.errno == errno.ENAMETOOLONG else "unreadable_directory"
-        yield directory, root, (reason, f"{directory}: cannot list the directory: {exc.strerror or exc}")
-        return
-    folders = []
-    for name in names:
-        path = directory / name
-        problem, is_dir = _check(path, follow_symlinks)
-        if is_dir:
-            folders.append(path)
-        else:
-            yield path, root, problem
-    for path in folders:
+def _walk(root: Path, follow_symlinks: bool) -> Iterator[tuple[Path, Path, tuple[str, str] | None]]:
+    """Depth first, a folder's files before its sub-folders, without recursion (a crawl may nest
+    folders deeper than Python's recursion limit)."""
+    visited: set[tuple[int, int]] = set()
+    stack: list[tuple[Path, tuple[tuple[int, int], ...]]] = [(root, ())]
+    while stack:
+        directory, ancestors = stack.pop()
         try:
-            ident = _identity(path)
+            ident = _identity(directory)
         except OSError as exc:
-            yield path, root, (_os_reason(exc, path), f"{path}: {exc.strerror or exc}")
+            yield directory, root, (_os_reason(exc, directory), f"{directory}: {exc.strerror or exc}")
             continue
         if ident in ancestors:  # a symlink back up the tree: walking it would never end
-            yield path, root, ("symlink_loop", f"{path}: a symbolic link loop (leads back to "
-                                               f"{os.path.realpath(path)})")
-        elif ident in visited:  # a second way into a folder already read: its files would be read twice
-            yield path, root, ("already_read", f"{path}: leads to {os.path.realpath(path)}, already read")
-        else:
-            yield from _walk(path, root, follow_symlinks, ancestors + [ident], visited)
+            yield directory, root, ("symlink_loop", f"{directory}: a symbolic link loop (leads back to "
+                                                    f"{os.path.realpath(directory)})")
+            continue
+        if ident in visited:  # a second way into a folder already read: its files would be read twice
+            yield directory, root, ("already_read", f"{directory}: leads to {os.path.realpath(directory)}, "
+                                                    "already read")
+            continue
+        visited.add(ident)
+        try:
+            names = sorted(name for name in os.listdir(directory) if not name.startswith("."))
+        except OSError as exc:
+            reason = "path_too_long" if exc.errno == errno.ENAMETOOLONG else "unreadable_directory"
+            yield directory, root, (reason, f"{directory}: cannot list the directory: {exc.strerror or exc}")
+            continue
+        folders = []
+        for name in names:
+            path = directory / name
+            problem, is_dir = _check(path, follow_symlinks)
+            if is_dir:
+                folders.append(path)
+            else:
+                yield path, root, problem
+        stack.extend((folder, ancestors + (ident,)) for folder in reversed(folders))
 
 
 def read_inputs(inputs: list[str | Path], options: dict) -> Iterator[Document]:
