@@ -144,21 +144,26 @@ def test_read_only_output_is_one_line_and_exit_73(tmp_path, capsys):
     assert err.startswith("newsclean: cannot write the output") and len(err.strip().splitlines()) == 1
 
 
-def test_read_only_file_system_is_one_line_and_exit_73(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("code,text", [("EROFS", "Read-only file system"), ("EACCES", "Permission denied")])
+def test_output_not_writable_is_one_line_exit_73_and_the_next_run_recovers(tmp_path, capsys, monkeypatch,
+                                                                            code, text):
     import errno
 
     from pipeline import runner
 
-    def read_only(path, data):
-        raise OSError(errno.EROFS, "Read-only file system", str(path))
+    def not_writable(path, data):
+        raise OSError(getattr(errno, code), text, str(path))
 
     write_articles(tmp_path / "in", [1])
-    monkeypatch.setattr(runner, "write_atomic", read_only)
-    assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
-                 "-q"]) == 73
+    args = ["run", "-c", str(small_config(tmp_path)), "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-q"]
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "write_atomic", not_writable)
+        assert main(args) == 73
     err = capsys.readouterr().err
-    assert err.startswith("newsclean: cannot write the output, nothing committed: ")
+    assert err.startswith("newsclean: cannot write the output, nothing committed: ") and text in err
     assert len(err.strip().splitlines()) == 1
+    assert main(args) == 0
+    assert [r["id"] for r in corpus_view(tmp_path / "out")] == ["page-001.txt"]
 
 
 # --- H1 / C4: special files, symlinked and unreadable directories, loops, over-long paths ---
