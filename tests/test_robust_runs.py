@@ -621,22 +621,19 @@ def test_report_of_a_corpus_picks_the_run_that_finished_last(tmp_path, capsys):
 
 
 def test_folders_nested_deeper_than_the_recursion_limit_are_walked(tmp_path):
+    import inspect
     import sys
 
     from pipeline.s1_read.inputs import iter_input_files
 
     inputs = tmp_path / "in"
-    inputs.mkdir()
-    fd = os.open(inputs, os.O_RDONLY)
+    deep = inputs.joinpath(*["a"] * 300)
+    deep.mkdir(parents=True)
+    (deep / "deep.txt").write_text("x")
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 150)  # a crawl nested deeper than the limit, made cheap
     try:
-        for _ in range(sys.getrecursionlimit() + 50):  # "a/a/a/...": 2 characters a level, under PATH_MAX
-            os.mkdir("a", dir_fd=fd)
-            new = os.open("a", os.O_RDONLY, dir_fd=fd)
-            os.close(fd)
-            fd = new
-        with open(os.open("deep.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "w") as fh:
-            fh.write("x")
+        found = list(iter_input_files([inputs]))
     finally:
-        os.close(fd)
-    found = list(iter_input_files([inputs]))
+        sys.setrecursionlimit(limit)
     assert len(found) == 1 and found[0][0].name == "deep.txt" and found[0][2] is None
