@@ -56,11 +56,10 @@ import orjson
 from pipeline import __version__
 from pipeline.config import Config
 from pipeline.corpus import MANIFEST, run_dirs
-from pipeline import sharded_run, workfile
+from pipeline import ids, sharded_run, workfile
 from pipeline.engine import make_engine
 from pipeline.engine.local import default_workers
 from pipeline.faults import checkpoint
-from pipeline import ids
 from pipeline.ids import IdCheck
 from pipeline.plan import ORDER_BITS, InputFile, list_inputs, plan_tasks, task_size_for
 from pipeline.registry import step_class
@@ -414,6 +413,8 @@ def _discard(run_dir: Path) -> None:
 
 # --- commit: apply finished runs to the shared state -----------------------------------
 
+MANIFEST_COPIES = "manifests"  # OUTPUT/state/manifests/<run-id>.json: what an applied run committed
+
 
 def apply_run(run_dir: Path, manifest: dict, state_dir: Path, store: InputStore, global_steps: list) -> None:
     """Apply a finished run to the state: global steps' deltas, then the processed inputs
@@ -430,13 +431,10 @@ def apply_run(run_dir: Path, manifest: dict, state_dir: Path, store: InputStore,
     entries = [{**entry, "key": entry.get("key") or input_key(entry["path"]),
                 "input_path": entry.get("input_path") or Path(entry["path"]).name}
                for entry in manifest.get("inputs", [])]
-    for entry in entries:  # recorded with no hash, so the next run reads it again and supersedes this one
+    for entry in entries:  # recorded with an empty hash: the next run reads it again and supersedes this one
         if entry.get("changed_during_run") and entry.get("xxh3_128") is not None:
             entry["xxh3_128"] = ""
     store.apply_run(manifest["run_id"], entries)
-
-
-MANIFEST_COPIES = "manifests"  # OUTPUT/state/manifests/<run-id>.json: what an applied run committed
 
 
 def check_applied_runs(output: Path, store: InputStore) -> None:
