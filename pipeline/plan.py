@@ -52,7 +52,7 @@ class InputFile:
     @property
     def rel(self) -> str:
         p, r = Path(self.path), Path(self.root)
-        return p.relative_to(r).as_posix() if p.is_relative_to(r) else p.name
+        return p.relative_to(r).as_posix() if p.is_relative_to(r) and p != r else p.name
 
     def manifest_entry(self) -> dict:
         entry = {"path": self.path, "size": self.size, "xxh3_128": self.xxh3_128}

@@ -637,3 +637,19 @@ def test_folders_nested_deeper_than_the_recursion_limit_are_walked(tmp_path):
     finally:
         sys.setrecursionlimit(limit)
     assert len(found) == 1 and found[0][0].name == "deep.txt" and found[0][2] is None
+
+
+def test_unreadable_input_folder_itself_is_an_error_record_named_after_it(tmp_path, monkeypatch):
+    from pipeline.s1_read import inputs as inputs_module
+
+    good, locked = tmp_path / "good", tmp_path / "locked"
+    write_articles(good, [1])
+    write_articles(locked, [2])
+    real_listdir = os.listdir
+    monkeypatch.setattr(inputs_module.os, "listdir",
+                        lambda path: (_ for _ in ()).throw(PermissionError(13, "Permission denied", str(path)))
+                        if Path(path).name == "locked" else real_listdir(path))
+    out = tmp_path / "out"
+    assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(good), str(locked), "-o", str(out), "-q"]) == 0
+    assert reasons_by_path(out) == {"locked": "unreadable_directory"}
+    assert [r["id"] for r in corpus_view(out)] == ["page-001.txt"]

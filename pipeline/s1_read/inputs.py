@@ -151,7 +151,8 @@ def read_inputs(inputs: list[str | Path], options: dict) -> Iterator[Document]:
 
 def input_problem(path: Path, root: Path, reason: str, detail: str) -> Document:
     """The error record of an input the walk found unreadable or unfit to read (never opened)."""
-    rel = safe_str(path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name)
+    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) and path != root else path.name
+    rel = safe_str(rel)
     return error_document(rel, {"input_path": rel, "input_root": str(root), "file": safe_str(str(path))},
                           reason, safe_str(detail))
 
