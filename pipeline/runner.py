@@ -529,7 +529,8 @@ def _candidate_refs(work_dir: Path, n_tasks: int, todo: list[InputFile]) -> Iter
     """(DocRef, input key) of every candidate the map tasks wrote, in input order."""
     key_of = {f.index: input_key(f.path) for f in todo}
     for index in range(n_tasks):
-        refs, _keys = workfile.load(task_paths(work_dir, index)["keys"])
+        paths = task_paths(work_dir, index)
+        refs = workfile.load(paths["refs"]) if paths["refs"].exists() else workfile.load(paths["keys"])[0]
         for ref in refs:
             yield ref, key_of[ref.order >> ORDER_BITS]
 

@@ -75,7 +75,7 @@ class Pipeline:
 
 def task_paths(work_dir: Path, index: int) -> dict[str, Path]:
     stem = work_dir / f"task-{index:06d}"
-    return {name: Path(f"{stem}.{name}") for name in ("kept", "rejects", "keys", "summary", "done")}
+    return {name: Path(f"{stem}.{name}") for name in ("kept", "rejects", "keys", "refs", "summary", "done")}
 
 
 _WORKER_PIPELINE: Pipeline | None = None  # one per process, set by init_worker
@@ -111,6 +111,7 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
 
         keys = write_map_files(pipeline, work_dir, task.index, result.refs, keys)
     write_atomic(paths["keys"], workfile.dumps((result.refs, keys)))
+    write_atomic(paths["refs"], workfile.dumps(result.refs))  # the ids alone, for the id check (small)
     summary = TaskSummary(task.index, read_stats.docs_in, len(result.kept), result.outcome, result.errors,
                           [read_stats] + result.stats, tuple(sorted(result.vanished)))
     write_atomic(paths["summary"], workfile.dumps(summary))
