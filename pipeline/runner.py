@@ -27,12 +27,20 @@ global steps' indexes, and `run.lock` (one writer at a time). The commit protoco
    (finished map tasks are kept), the others are deleted;
 2. select the inputs: those whose (path, size, content hash) the store does not
    hold, or all of them with `reprocess`; earlier records of a reprocessed input
-   are superseded (the manifest's `supersedes`, see `pipeline/corpus.py`);
+   are superseded (the manifest's `supersedes`, see `pipeline/corpus.py`): they
+   are retired, i.e. ignored by the dedup steps from now on, so that their new
+   versions are deduplicated like new documents;
+   then each global step checks that its index describes the corpus (the corpus
+   digest of `pipeline/s6_dedup/corpus_state.py`) and is rebuilt from the corpus
+   when it does not (missing, stale, corrupt), all before the map phase;
 3. map, reduce, filter into the run directory; global steps read the state but
    do not change it; the accounting check;
-4. each global step stages what it adds to the state in `<run>/delta/<step>/`;
+4. each global step stages what it adds to the state in `<run>/delta/<step>/`
+   (the run's kept documents only), beside `<run>/delta/corpus.json` (the ids
+   retired and the corpus digest after the run);
 5. the manifest, written atomically: the commit point;
-6. apply: each global step's `commit(state_dir, delta_dir)` (idempotent), then
+6. apply: each global step's `commit(state_dir, delta_dir)` (idempotent: retired
+   ids out, the run's kept documents in, the new digest, in one transaction), then
    the store records the run's inputs and marks the run applied, in one
    transaction. A kill before 5 loses the run (it is redone); a kill after 5 is
    completed by step 1 of the next run, so nothing is processed twice.
@@ -66,6 +74,7 @@ from pipeline.registry import step_class
 from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
+from pipeline.s6_dedup.corpus_state import Digest, expected_digest, retired_records, write_change
 from pipeline.state import LOCK_FILE, InputStore, RunLock, input_key
 from pipeline.step import DocRef, Drop, StepStats
 from pipeline.tasks import Pipeline, candidates_with_drops, init_worker, run_map_task_in_worker, task_paths
@@ -75,6 +84,10 @@ MANIFEST_VERSION = 1
 
 class AccountingError(RuntimeError):
     pass
+
+
+class StateError(RuntimeError):
+    """The corpus state (OUTPUT/state/) cannot be made to describe the corpus; nothing was run."""
 
 
 @dataclass
@@ -92,6 +105,7 @@ class Recovery:
     rolled_forward: list[str] = field(default_factory=list)  # finished runs applied to the state now
     discarded: list[str] = field(default_factory=list)  # unfinished runs deleted
     resumed: str | None = None  # the unfinished run this run completes
+    rebuilt: list[str] = field(default_factory=list)  # state indexes rebuilt from the corpus, and why
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v}
@@ -117,7 +131,11 @@ def build_steps(config: Config) -> list:
 
 
 def build_pipeline(config: Config, added: str, collection: str, dedup: str = "driver") -> Pipeline:
-    return Pipeline(build_steps(config), added, collection, dict(config.read), dedup)
+    steps = build_steps(config)
+    for step in steps:
+        if sharded_run.handles(step):
+            step.mode = dedup  # which cross-run index it checks and rebuilds
+    return Pipeline(steps, added, collection, dict(config.read), dedup)
 
 
 class _Progress:
@@ -167,6 +185,8 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
         else config.run["task_size"]
     tasks = plan_tasks(todo, task_size, config.read)
     dedup = sharded_run.dedup_mode(config.run["dedup"], config.run["engine"], build_steps(config), state_dir)
+    retired = _retired(output, supersedes)
+    before = ensure_state(output, build_pipeline(config, "", collection, dedup).global_steps, recovery)
     plan = {"config_hash": config.hash, "collection": collection, "version": __version__,
             "inputs": [[safe_json.safe_str(f.path), f.size, f.xxh3_128, f.error] for f in todo],
             "task_size": task_size, "dedup": dedup}
@@ -175,11 +195,13 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
     work_dir = run_dir / "_work"
 
     pipeline = build_pipeline(config, added, collection, dedup)  # the main process's copy: stats and reduce
+    for step in pipeline.global_steps:  # the records this run replaces are no match for their new versions
+        step.retired, step.retired_runs = frozenset(retired), frozenset(e["run_id"] for e in supersedes)
     sharded = dedup == "sharded"
     engine = make_engine(config.run["engine"], workers, config.run["address"])
     workers = engine.workers
     totals = {name: StepStats(name) for name in ["read"] + [step.name for step in pipeline.steps]}
-    reseen_paths = {entry["input_path"] for entry in supersedes}
+    kept_ids: list[str] = []
     rejects = ShardWriter(run_dir, "rejects", config.run["shard_size"], config.run["compression"],
                           config.run["compresslevel"])
     kept = ShardWriter(run_dir, "part", config.run["shard_size"], config.run["compression"],
@@ -227,14 +249,13 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
 
         # 3. filter
         if sharded:
-            filtered = sharded_run.filter_sharded(engine, tasks, work_dir, run_dir, drops, reseen_paths, config.run)
-            sharded_run.count_filtered(filtered, outcome, reasons, totals)
+            filtered = sharded_run.filter_sharded(engine, tasks, work_dir, run_dir, drops, config.run)
+            added_digest = sharded_run.count_filtered(filtered, outcome, reasons)
         for task in ([] if sharded else tasks):
-            for line, hit, reseen in candidates_with_drops(task_paths(work_dir, task.index), drops, reseen_paths):
-                if reseen:
-                    hit = _same_document_reseen(totals[hit[0]], hit[1])
+            for line, hit, doc_id in candidates_with_drops(task_paths(work_dir, task.index), drops):
                 if hit is None:
                     kept.write_line(line)
+                    kept_ids.append(doc_id)
                     outcome["kept"] += 1
                     checkpoint("kept")
                 else:
@@ -245,6 +266,8 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
         shards, reject_shards = kept.close(), rejects.close()
         if sharded:
             shards, reject_shards = sharded_run.shard_lists(filtered)
+        else:
+            added_digest = Digest.of(kept_ids)
     except BaseException:
         kept.abort()
         rejects.abort()
@@ -254,10 +277,15 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
         progress.close()
     total = outcome["documents"]
     accounting = check_accounting(run_id, outcome, reasons, shards, reject_shards)
+    retired_digest = Digest.of(retired)
+    corpus_change = {"added": added_digest.as_dict(), "retired": retired_digest.as_dict(),
+                     "after": (before + added_digest - retired_digest).as_dict()}
+    write_change(run_dir / "delta", retired, {e["run_id"] for e in supersedes},
+                 before + added_digest - retired_digest)
     for step in pipeline.global_steps:  # what this run adds to the shared state, inside the run dir
         delta_dir = run_dir / "delta" / step.name
         delta_dir.mkdir(parents=True, exist_ok=True)
-        step.stage(delta_dir)
+        step.stage(delta_dir, frozenset(drops))
         if sharded and sharded_run.handles(step):
             sharded_run.stage(step, engine, work_dir, delta_dir, run_id)
     engine.close()
@@ -282,6 +310,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
         "skipped_inputs": len(files) - len(todo),  # processed by earlier runs, unchanged
         "reprocess": reprocess,
         "supersedes": supersedes,
+        "corpus_change": corpus_change,  # kept documents added and superseded (s6_dedup/corpus_state.py)
         "recovery": recovery.as_dict(),
         "tasks": len(tasks),
         "counts": {"documents": total, "kept": outcome["kept"], "dropped": outcome["dropped"],
@@ -438,6 +467,37 @@ def _global_steps_of(run_dir: Path, manifest: dict) -> list:
     return steps
 
 
+# --- the state describes the corpus ------------------------------------------------------
+
+
+def _retired(output: Path, supersedes: list[dict]) -> list[str]:
+    """Ids of the kept records this run supersedes: they leave the corpus and the indexes."""
+    return [record["id"] for record in retired_records(output, supersedes)] if supersedes else []
+
+
+def ensure_state(output: Path, global_steps: list, recovery: Recovery) -> Digest:
+    """Before the map phase: every global step's index must describe the corpus (its digest, from
+    the manifests); one that does not (missing, stale, corrupt) is rebuilt from the corpus, or
+    the run is refused (StateError). Returns the corpus digest."""
+    state_dir = output / "state"
+    expected = expected_digest(output)
+    for step in global_steps:
+        problem = step.state_problem(state_dir, expected)
+        if problem is None:
+            continue
+        try:
+            step.rebuild(state_dir, output)
+        except Exception as exc:  # e.g. unreadable shards: refuse rather than run on a wrong index
+            raise StateError(f"{step.name}: {problem}; rebuilding it from the corpus failed: "
+                             f"{type(exc).__name__}: {exc}") from None
+        still = step.state_problem(state_dir, expected)
+        if still is not None:
+            raise StateError(f"{step.name}: {problem}; rebuilt from the corpus, it still does not match "
+                             f"({still}); run `newsclean verify {output}`")
+        recovery.rebuilt.append(f"{step.name}: {problem}")
+    return expected
+
+
 # --- accounting --------------------------------------------------------------------------
 
 
@@ -463,15 +523,6 @@ def check_accounting(run_id: str, outcome: Counter, reasons: Counter, shards: li
     return {"documents": total, "kept": kept, "dropped": dropped, "errors": errors,
             "records_written": {"kept": written_kept, "rejects": written_rejects},
             "check": f"{total} = {kept} kept + {dropped} dropped + {errors} errors"}
-
-
-def _same_document_reseen(stats: StepStats, drop: Drop) -> None:
-    """A reprocessed input's document matched its own earlier record in a global step's index:
-    not a duplicate, it replaces that record (which the manifest's `supersedes` retires)."""
-    stats.dropped[drop.reason] -= 1
-    stats.kept += 1
-    stats.counters["same_document_reseen"] += 1
-    return None
 
 
 def _global_items(work_dir: Path, n_tasks: int, position: int, drops: dict,
