@@ -69,7 +69,7 @@ from pipeline import sharded_run
 from pipeline.engine import make_engine
 from pipeline.engine.local import default_workers
 from pipeline.faults import checkpoint
-from pipeline.plan import InputFile, list_inputs, plan_tasks, task_size_for
+from pipeline.plan import ORDER_BITS, InputFile, list_inputs, plan_tasks, task_size_for
 from pipeline.registry import step_class
 from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
@@ -80,6 +80,7 @@ from pipeline.step import DocRef, Drop, StepStats
 from pipeline.tasks import Pipeline, candidates_with_drops, init_worker, run_map_task_in_worker, task_paths
 
 MANIFEST_VERSION = 1
+COPIES_FILE = "copies.json"  # in <run>/delta/: (dup_of, input key) of the duplicates the run dropped
 
 
 class AccountingError(RuntimeError):
@@ -181,11 +182,14 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
 
     files = list_inputs(inputs)
     todo, supersedes = select_inputs(files, store, reprocess)
+    vanished = vanished_inputs(inputs, files, store) if config.run["vanished_inputs"] == "retire" else []
+    supersedes += [{k: v for k, v in entry.items() if k != "key"} for entry in vanished]
+    retired = _retired(output, supersedes)
+    todo, supersedes, retired, reconsidered = with_copies_of_retired(output, files, todo, supersedes, retired, store)
     task_size = task_size_for(todo, config.run["partitions"], config.read) if config.run["partitions"] \
         else config.run["task_size"]
     tasks = plan_tasks(todo, task_size, config.read)
     dedup = sharded_run.dedup_mode(config.run["dedup"], config.run["engine"], build_steps(config), state_dir)
-    retired = _retired(output, supersedes)
     before = ensure_state(output, build_pipeline(config, "", collection, dedup).global_steps, recovery)
     plan = {"config_hash": config.hash, "collection": collection, "version": __version__,
             "inputs": [[safe_json.safe_str(f.path), f.size, f.xxh3_128, f.error] for f in todo],
@@ -245,6 +249,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
             stats.seconds += time.perf_counter() - start
         if len({stage for stage, _drop in drops.values()}) > 1:  # a chain needs drops of two steps
             _follow_dup_chains(work_dir, len(tasks), drops)
+        copies = _copies(drops, files)
         checkpoint("reduced")
 
         # 3. filter
@@ -282,6 +287,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
                      "after": (before + added_digest - retired_digest).as_dict()}
     write_change(run_dir / "delta", retired, {e["run_id"] for e in supersedes},
                  before + added_digest - retired_digest)
+    write_atomic(run_dir / "delta" / COPIES_FILE, safe_json.dumps(copies))
     for step in pipeline.global_steps:  # what this run adds to the shared state, inside the run dir
         delta_dir = run_dir / "delta" / step.name
         delta_dir.mkdir(parents=True, exist_ok=True)
@@ -310,6 +316,8 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
         "skipped_inputs": len(files) - len(todo),  # processed by earlier runs, unchanged
         "reprocess": reprocess,
         "supersedes": supersedes,
+        "vanished_inputs": vanished,  # gone from the input folder, retired (run.vanished_inputs: retire)
+        "reconsidered_inputs": reconsidered,  # unchanged, processed again: they held copies of retired records
         "corpus_change": corpus_change,  # kept documents added and superseded (s6_dedup/corpus_state.py)
         "recovery": recovery.as_dict(),
         "tasks": len(tasks),
@@ -352,6 +360,51 @@ def select_inputs(files: list[InputFile], store: InputStore, reprocess: bool) ->
             supersedes.append({"path": safe_json.safe_str(f.path), "input_path": seen.input_path,
                                "run_id": seen.run_id})
     return todo, supersedes
+
+
+def vanished_inputs(inputs: list[str | Path], files: list[InputFile], store: InputStore) -> list[dict]:
+    """Inputs earlier runs processed under this run's input folders that are gone from them now."""
+    listed = {input_key(f.path) for f in files}
+    roots = [input_key(p).rstrip("/") + "/" for p in inputs if Path(p).is_dir()]
+    return [{"path": seen.key, "input_path": seen.input_path, "run_id": seen.run_id, "key": seen.key}
+            for seen in store.keys() if seen.key not in listed and any(seen.key.startswith(r) for r in roots)]
+
+
+def with_copies_of_retired(output: Path, files: list[InputFile], todo: list[InputFile], supersedes: list[dict],
+                           retired: list[str], store: InputStore):
+    """Inputs holding copies (dropped duplicates) of retired records are processed again too: with
+    their original gone or changed, a copy may be the document the corpus keeps now, as in a fresh
+    run. Their own kept records are retired in turn, so this repeats until nothing is added.
+    Returns (todo, supersedes, retired, input_paths reconsidered)."""
+    by_key = {input_key(f.path): f for f in files if not f.error}
+    chosen = {input_key(f.path) for f in todo}
+    todo, supersedes, retired, reconsidered = list(todo), list(supersedes), list(retired), []
+    new_ids = retired
+    while new_ids:
+        keys = store.inputs_with_copies_of(new_ids) - chosen
+        chosen |= keys
+        extra = [by_key[key] for key in sorted(keys) if key in by_key]  # inputs not listed now stay as they are
+        entries = []
+        for f in extra:
+            seen = store.get(input_key(f.path))
+            if seen is not None:
+                entries.append({"path": safe_json.safe_str(f.path), "input_path": seen.input_path,
+                                "run_id": seen.run_id})
+            reconsidered.append(f.rel)
+        supersedes += entries
+        todo += extra
+        new_ids = _retired(output, entries)
+        retired += new_ids
+    return sorted(todo, key=lambda f: f.index), supersedes, retired, sorted(reconsidered)
+
+
+def _copies(drops: dict, files: list[InputFile]) -> list[list[str]]:
+    """(dup_of, input key) of every duplicate the run dropped: the inputs to process again if
+    that original leaves the corpus (see with_copies_of_retired)."""
+    key_of = {f.index: input_key(f.path) for f in files}
+    pairs = {(drop.dup_of, key_of[order >> ORDER_BITS]) for order, (_stage, drop) in drops.items()
+             if drop.dup_of is not None and (order >> ORDER_BITS) in key_of}
+    return [list(pair) for pair in sorted(pairs)]
 
 
 def _input_entry(f: InputFile) -> dict:
@@ -439,7 +492,9 @@ def apply_run(run_dir: Path, manifest: dict, state_dir: Path, store: InputStore,
     entries = [{**entry, "key": entry.get("key") or input_key(entry["path"]),
                 "input_path": entry.get("input_path") or Path(entry["path"]).name}
                for entry in manifest.get("inputs", [])]
-    store.apply_run(manifest["run_id"], entries)
+    copies_file = run_dir / "delta" / COPIES_FILE
+    copies = [tuple(pair) for pair in orjson.loads(copies_file.read_bytes())] if copies_file.exists() else []
+    store.apply_run(manifest["run_id"], entries, copies, [e["key"] for e in manifest.get("vanished_inputs", [])])
 
 
 def roll_forward(output: Path, store: InputStore) -> list[str]:
