@@ -1,0 +1,156 @@
+"""The dedup state always matches the corpus (issue 18: C1, D1, C2, K2).
+
+The exact and near indexes hold exactly the kept documents of applied runs: a
+changed input, `--reprocess`, a removed record or a damaged index give the
+corpus one fresh run over the final input folder gives.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from corpus_helpers import EPOCH, ROOT
+from state_helpers import dedup_config, dup_of, run, text, view, write_jsonl
+
+MODES = ["driver", "sharded"]
+
+
+@pytest.fixture(autouse=True)
+def no_report(monkeypatch):
+    """report.html is not what these tests look at, and matplotlib is most of a small run's time."""
+    import pipeline.report
+
+    monkeypatch.setattr(pipeline.report, "write_report", lambda *args, **kwargs: None)
+
+
+def fresh(config: Path, inputs: Path, tmp: Path, dedup: str) -> Path:
+    out = tmp / "fresh"
+    shutil.rmtree(out, ignore_errors=True)
+    run(config, inputs, out, dedup)
+    return out
+
+
+def assert_same_corpus(output: Path, reference: Path) -> None:
+    assert view(output) == view(reference)
+    assert dup_of(output) == dup_of(reference)
+
+
+@pytest.mark.parametrize("dedup", MODES)
+def test_changed_input_and_reprocess_do_not_readmit_near_duplicates(tmp_path: Path, dedup: str):
+    """C1: near_dedup's drops of the first run stay dropped when the file grows or is reprocessed."""
+    config, inputs, out = dedup_config(tmp_path), tmp_path / "in", tmp_path / "out"
+    records = [(f"a{b}v{v}", text(b, v)) for b in range(6) for v in range(3)]  # 6 articles, 3 near-copies each
+    write_jsonl(inputs / "g.jsonl", records)
+    first = run(config, inputs, out, dedup)
+    assert first["counts"]["by_reason"] == {"near_dedup:near_duplicate": 12}
+    assert len(view(out)) == 6
+
+    write_jsonl(inputs / "g.jsonl", records + [(f"a{b}v0", text(b)) for b in (6, 7)] + [("late", text(0, 5))])
+    grown = run(config, inputs, out, dedup)
+    assert_same_corpus(out, fresh(config, inputs, tmp_path, dedup))
+    assert len(view(out)) == 8 and dup_of(out)["late"] == "a0v0"
+    assert grown["supersedes"] and grown["corpus_change"]["after"]["documents"] == 8
+
+    again = run(config, inputs, out, dedup, reprocess=True)
+    assert again["counts"]["kept"] == 8
+    assert_same_corpus(out, fresh(config, inputs, tmp_path, dedup))
+
+
+@pytest.mark.parametrize("dedup", MODES)
+def test_removed_record_leaves_the_indexes(tmp_path: Path, dedup: str):
+    """D1: a record removed from a changed file no longer makes copies of it duplicates: a new
+    exact copy, a new near copy and an old copy in an unchanged file are kept, as in a fresh run."""
+    config, inputs, out = dedup_config(tmp_path), tmp_path / "in", tmp_path / "out"
+    write_jsonl(inputs / "g.jsonl", [(f"g{b}", text(b)) for b in range(6)])
+    write_jsonl(inputs / "old.jsonl", [("old5", text(5, 1))])  # a near copy of g5, dropped
+    run(config, inputs, out, dedup)
+    assert set(view(out)) == {f"g{b}" for b in range(6)}
+
+    write_jsonl(inputs / "g.jsonl", [(f"g{b}", text(b)) for b in (0, 1, 2)])  # g3, g4, g5 removed
+    write_jsonl(inputs / "h.jsonl", [("copy3", text(3)), ("near4", text(4, 2))])
+    changed = run(config, inputs, out, dedup)
+    assert set(view(out)) == {"g0", "g1", "g2", "copy3", "near4", "old5"}
+    assert_same_corpus(out, fresh(config, inputs, tmp_path, dedup))
+    assert changed["reconsidered_inputs"] == ["old.jsonl"]  # it held a copy of g5
+
+
+def _index_paths(out: Path, dedup: str) -> dict[str, Path]:
+    near = out / "state" / "near_dedup" / ("bands" if dedup == "sharded" else "index.sqlite")
+    return {"exact_dedup": out / "state" / "exact_dedup.sqlite", "near_dedup": near}
+
+
+def _remove(path: Path) -> None:
+    shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+@pytest.mark.parametrize("dedup", MODES)
+@pytest.mark.parametrize("damage", ["deleted", "stale"])
+def test_missing_or_stale_index_is_rebuilt_before_the_map_phase(tmp_path: Path, dedup: str, damage: str):
+    """C2: an index deleted, or restored from an older state, is rebuilt from the corpus; the
+    copies of earlier runs' documents are still dropped."""
+    config, inputs, out = dedup_config(tmp_path), tmp_path / "in", tmp_path / "out"
+    write_jsonl(inputs / "a.jsonl", [(f"a{b}", text(b)) for b in range(4)])
+    run(config, inputs, out, dedup)
+    saved = tmp_path / "saved"
+    shutil.copytree(out / "state", saved)
+    write_jsonl(inputs / "b.jsonl", [(f"b{b}", text(b)) for b in range(4, 8)])
+    run(config, inputs, out, dedup)
+    for step, path in _index_paths(out, dedup).items():
+        _remove(path)
+        if damage == "stale":  # the state of before the second run
+            copy = shutil.copytree if path.name == "bands" else shutil.copyfile
+            copy(saved / path.relative_to(out / "state"), path)
+    write_jsonl(inputs / "c.jsonl", [("c-exact", text(5)), ("c-near", text(6, 1)), ("c-new", text(9))])
+    third = run(config, inputs, out, dedup)
+    assert third["counts"]["by_reason"] == {"exact_dedup:exact_duplicate": 1, "near_dedup:near_duplicate": 1}
+    assert_same_corpus(out, fresh(config, inputs, tmp_path, dedup))
+    rebuilt = third["recovery"]["rebuilt"]
+    assert [line.split(":")[0] for line in rebuilt] == ["exact_dedup", "near_dedup"]
+    assert all(("missing" if damage == "deleted" else "another state of the corpus") in line for line in rebuilt)
+    assert run(config, inputs, out, dedup)["recovery"].get("rebuilt") is None  # and it matches from then on
+
+
+def _cli(config: Path, inputs: Path, out: Path) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "pipeline", "run", "-c", str(config), "-i", str(inputs),
+                           "-o", str(out), "-q"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "SOURCE_DATE_EPOCH": EPOCH})
+
+
+def test_corrupt_state_is_rebuilt_or_refused_in_one_line(tmp_path: Path):
+    """K2: a corrupt index is rebuilt (exit 0); a corrupt inputs store, or an index that cannot be
+    rebuilt (a shard of the corpus is gone), is refused with one line and exit 65, before any run
+    directory is made; never a traceback."""
+    config, inputs, out = dedup_config(tmp_path), tmp_path / "in", tmp_path / "out"
+    write_jsonl(inputs / "a.jsonl", [(f"a{b}", text(b)) for b in range(4)])
+    run(config, inputs, out)
+    (out / "state" / "exact_dedup.sqlite").write_bytes(b"this is not a database" * 100)
+    write_jsonl(inputs / "b.jsonl", [("b-copy", text(1))])
+    done = _cli(config, inputs, out)
+    assert done.returncode == 0, done.stderr
+    assert "rebuilt from the corpus: exact_dedup:" in done.stderr and "unreadable" in done.stderr
+    last = json.loads(sorted((out / "runs").glob("*/manifest.json"))[-1].read_text())
+    assert last["counts"]["by_reason"] == {"exact_dedup:exact_duplicate": 1}
+
+    runs_before = sorted(p.name for p in (out / "runs").iterdir())
+    first_run = out / "runs" / runs_before[0]
+    for shard in first_run.glob("part-*"):
+        shard.unlink()
+    (out / "state" / "exact_dedup.sqlite").unlink()
+    write_jsonl(inputs / "c.jsonl", [("c", text(7))])
+    refused = _cli(config, inputs, out)
+    assert refused.returncode == 65 and "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and "exact_dedup" in refused.stderr
+    assert sorted(p.name for p in (out / "runs").iterdir()) == runs_before  # refused before the map phase
+
+    (out / "state" / "inputs.sqlite").write_bytes(b"garbage" * 1000)
+    refused = _cli(config, inputs, out)
+    assert refused.returncode == 65 and "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and "state database" in refused.stderr
