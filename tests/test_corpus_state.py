@@ -154,3 +154,92 @@ def test_corrupt_state_is_rebuilt_or_refused_in_one_line(tmp_path: Path):
     refused = _cli(config, inputs, out)
     assert refused.returncode == 65 and "Traceback" not in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1 and "state database" in refused.stderr
+
+
+# --- verify checks the state ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """A sound corpus of two runs (the second changes a file), and the state saved after the first."""
+    import pipeline.report
+
+    write_report = pipeline.report.write_report
+    pipeline.report.write_report = lambda *args, **kwargs: None
+    try:
+        tmp = tmp_path_factory.mktemp("verify-state")
+        config, inputs, out = dedup_config(tmp), tmp / "in", tmp / "out"
+        write_jsonl(inputs / "a.jsonl", [(f"a{b}", text(b)) for b in range(5)] + [("a-near", text(1, 1))])
+        run(config, inputs, out)
+        shutil.copytree(out / "state", tmp / "state-after-first")
+        write_jsonl(inputs / "a.jsonl", [(f"a{b}", text(b)) for b in range(4)])
+        write_jsonl(inputs / "b.jsonl", [(f"b{b}", text(b)) for b in range(6, 9)])
+        run(config, inputs, out)
+    finally:
+        pipeline.report.write_report = write_report
+    return tmp
+
+
+def _damaged(two_runs: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    shutil.copytree(two_runs / "out", out)
+    return out
+
+
+def _problems(out: Path) -> list[str]:
+    from pipeline.commands.verify import verify
+
+    return verify(out).problems
+
+
+def test_verify_passes_a_sound_corpus_with_changed_inputs(two_runs):
+    assert _problems(two_runs / "out") == []
+
+
+@pytest.mark.parametrize("fault, expected", [
+    ("near index deleted", "near_dedup/index.sqlite: missing"),
+    ("exact index of an older state", "exact_dedup.sqlite: describes another state of the corpus"),
+    ("retired id left in the exact index", "holds 1 documents the corpus does not keep"),
+    ("manifest of an applied run lost", "is applied but its directory or manifest.json is gone"),
+    ("store input not in its run's manifest", "whose manifest does not list it"),
+])
+def test_verify_fails_on_each_state_fault(two_runs, tmp_path: Path, fault: str, expected: str):
+    import sqlite3
+
+    out = _damaged(two_runs, tmp_path)
+    state = out / "state"
+    if fault == "near index deleted":
+        (state / "near_dedup" / "index.sqlite").unlink()
+    elif fault == "exact index of an older state":
+        shutil.copyfile(two_runs / "state-after-first" / "exact_dedup.sqlite", state / "exact_dedup.sqlite")
+    elif fault == "retired id left in the exact index":
+        with sqlite3.connect(state / "exact_dedup.sqlite") as db:
+            db.execute("INSERT INTO kept VALUES (?, ?)", (b"\x01" * 16, "a4"))  # a4 left the corpus
+    elif fault == "manifest of an applied run lost":
+        first = sorted((out / "runs").iterdir())[0]
+        (first / "manifest.json").unlink()
+    else:
+        with sqlite3.connect(state / "inputs.sqlite") as db:
+            run_id = db.execute("SELECT run_id FROM runs").fetchone()[0]
+            db.execute("INSERT INTO inputs VALUES ('/nowhere/x.jsonl', 1, 'ab', ?, 'x.jsonl')", (run_id,))
+    problems = _problems(out)
+    assert any(expected in line for line in problems), problems
+
+
+def test_verify_finds_near_duplicates_among_kept_documents(tmp_path: Path):
+    """A corpus whose first run had no near_dedup keeps near-copies; once near_dedup is on (its index
+    rebuilt from the corpus), verify names the pairs."""
+    import yaml
+
+    config, inputs, out = dedup_config(tmp_path), tmp_path / "in", tmp_path / "out"
+    loaded = yaml.safe_load(config.read_text(encoding="utf-8"))
+    loaded["steps"] = [step for step in loaded["steps"] if step["step"] != "near_dedup"]
+    without_near = config.with_name("no-near.yaml")
+    without_near.write_text(yaml.safe_dump(loaded), encoding="utf-8")
+    write_jsonl(inputs / "a.jsonl", [("x", text(3)), ("x-near", text(3, 2)), ("y", text(4))])
+    run(without_near, inputs, out)
+    write_jsonl(inputs / "b.jsonl", [("z", text(5))])
+    assert run(config, inputs, out)["recovery"]["rebuilt"]
+    problems = _problems(out)
+    assert any("'x-near' and 'x' are near-duplicates" in line or "'x' and 'x-near' are near-duplicates" in line
+               for line in problems), problems
