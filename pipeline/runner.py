@@ -74,7 +74,7 @@ from pipeline.registry import step_class
 from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
-from pipeline.s6_dedup.corpus_state import Digest, expected_digest, retired_records, write_change
+from pipeline.s6_dedup.corpus_state import Digest, expected_digest, id_hash, retired_records, write_change
 from pipeline.state import LOCK_FILE, InputStore, RunLock, input_key
 from pipeline.step import DocRef, Drop, StepStats
 from pipeline.tasks import Pipeline, candidates_with_drops, init_worker, run_map_task_in_worker, task_paths
@@ -205,7 +205,8 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
     engine = make_engine(config.run["engine"], workers, config.run["address"])
     workers = engine.workers
     totals = {name: StepStats(name) for name in ["read"] + [step.name for step in pipeline.steps]}
-    kept_ids: list[str] = []
+    added_digest = Digest()
+    kept_n, kept_sum = 0, 0  # the kept documents' Digest, summed as they are written
     rejects = ShardWriter(run_dir, "rejects", config.run["shard_size"], config.run["compression"],
                           config.run["compresslevel"])
     kept = ShardWriter(run_dir, "part", config.run["shard_size"], config.run["compression"],
@@ -260,7 +261,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
             for line, hit, doc_id in candidates_with_drops(task_paths(work_dir, task.index), drops):
                 if hit is None:
                     kept.write_line(line)
-                    kept_ids.append(doc_id)
+                    kept_n, kept_sum = kept_n + 1, kept_sum + id_hash(doc_id)
                     outcome["kept"] += 1
                     checkpoint("kept")
                 else:
@@ -272,7 +273,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
         if sharded:
             shards, reject_shards = sharded_run.shard_lists(filtered)
         else:
-            added_digest = Digest.of(kept_ids)
+            added_digest = Digest(kept_n, kept_sum % (1 << 128))
     except BaseException:
         kept.abort()
         rejects.abort()

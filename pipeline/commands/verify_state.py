@@ -30,7 +30,7 @@ def state_problems(output: Path, runs: list[Run], kept_ids: list[str]) -> Iterat
     state = output / "state"
     yield from _store_problems(state, runs)
     digest = Digest.of(kept_ids)
-    from_manifests = expected_digest(output, runs)
+    from_manifests = expected_digest(output, runs, write_cache=False)  # verify changes nothing
     if digest != from_manifests:
         yield output / "runs", (f"the kept records ({digest}) do not match what the manifests say "
                                 f"({from_manifests}): a shard or a run was changed or lost")
@@ -189,9 +189,13 @@ def _near_entries(step, path: Path, sharded: bool) -> Iterator[tuple[str, np.nda
     for segment in sorted((path / "segments").iterdir()) if (path / "segments").is_dir() else []:
         refs = [np.load(f) for f in sorted(segment.glob("band-000/range-*.refs.npy"))]  # band 0 reaches them all
         refs = np.concatenate(refs) if refs else np.zeros(0, np.uint64)
+        opened: dict[int, _DocFiles] = {}
         for ref in sorted(refs.tolist()):
             task, pos = ref >> 32, ref & 0xFFFFFFFF
-            files = _DocFiles(near_files(segment / "docs", task, step.name))
+            if task not in opened:
+                opened.clear()  # refs are sorted by task: one task's files open at a time
+                opened[task] = _DocFiles(near_files(segment / "docs", task, step.name))
+            files = opened[task]
             yield files.id(pos), files.signature(pos), files.shingles(pos)
 
 

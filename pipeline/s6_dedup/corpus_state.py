@@ -109,12 +109,29 @@ def _records_of(runs: list[Run], supersedes: list[dict]) -> Iterator[dict]:
             yield from (r for r in read_jsonl(run.dir / shard["file"]) if from_input(r, paths))
 
 
-def expected_digest(output: Path, runs: list[Run] | None = None) -> Digest:
-    """The digest of the corpus view, from the finished runs' manifests."""
+LEGACY_CACHE = "legacy_run_changes.json"  # in OUTPUT/state/: run_change of runs without `corpus_change`
+
+
+def expected_digest(output: Path, runs: list[Run] | None = None, write_cache: bool = True) -> Digest:
+    """The digest of the corpus view, from the finished runs' manifests. Runs made before manifests
+    recorded it are read once; their change is cached in the state directory (runs never change)."""
     runs = finished_runs(output) if runs is None else runs
-    digest = Digest()
+    cache_path = Path(output) / "state" / LEGACY_CACHE
+    try:
+        cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    except (OSError, ValueError):
+        cache = {}
+    digest, cached = Digest(), len(cache)
     for run in runs:
-        digest = digest + run_change(run, runs)
+        if run.manifest.get("corpus_change") is None and run.id in cache:
+            change = Digest.from_dict(cache[run.id]) or run_change(run, runs)
+        else:
+            change = run_change(run, runs)
+            if run.manifest.get("corpus_change") is None:
+                cache[run.id] = {"documents": change.documents, "sum": f"{change.total:032x}"}
+        digest = digest + change
+    if write_cache and len(cache) != cached and cache_path.parent.is_dir():
+        write_atomic(cache_path, json.dumps(cache, sort_keys=True).encode())
     return digest
 
 
