@@ -141,8 +141,12 @@ class Verifier:
         if (self.output / "state").is_dir() and not pending:
             from pipeline.commands.verify_state import state_problems
 
-            for where, message in state_problems(self.output, runs, self.kept_ids):
-                self.problem(where, message)
+            try:
+                for where, message in state_problems(self.output, runs, self.kept_ids):
+                    self.problem(where, message)
+            except (OSError, EOFError, zlib.error, orjson.JSONDecodeError) as exc:  # reported above
+                self.problem(self.output / "state", f"not checked, the corpus is unreadable: "
+                                                    f"{type(exc).__name__}: {exc}")
 
     def check_files(self, run: Run) -> None:
         m = run.manifest
