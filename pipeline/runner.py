@@ -53,6 +53,7 @@ import datetime as dt
 import os
 import pickle
 import shutil
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -64,7 +65,7 @@ import orjson
 
 from pipeline import __version__
 from pipeline.config import Config
-from pipeline.corpus import MANIFEST, run_dirs
+from pipeline.corpus import MANIFEST, finished_runs, run_dirs
 from pipeline import sharded_run
 from pipeline.engine import make_engine
 from pipeline.engine.local import default_workers
@@ -75,7 +76,7 @@ from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
 from pipeline.s6_dedup.corpus_state import Digest, expected_digest, id_hash, retired_records, write_change
-from pipeline.state import LOCK_FILE, InputStore, RunLock, input_key
+from pipeline.state import LOCK_FILE, STORE_FILE, InputStore, RunLock, input_key
 from pipeline.step import DocRef, Drop, StepStats
 from pipeline.tasks import Pipeline, candidates_with_drops, init_worker, run_map_task_in_worker, task_paths
 
@@ -160,16 +161,42 @@ def run_pipeline(config: Config, inputs: list[str | Path], output: str | Path,
     """Process the inputs not yet in the corpus at `output` (all of them with `reprocess`).
 
     Raises LockHeld when another run holds the corpus, AccountingError when the
-    documents do not add up (nothing is committed then).
+    documents do not add up (nothing is committed then), StateError when the state
+    cannot be made to describe the corpus (nothing is run then).
     """
     output = Path(output)
     build_steps(config)  # rule files and regexes are checked before anything is touched
     state_dir = output / "state"
     state_dir.mkdir(parents=True, exist_ok=True)
-    with RunLock(state_dir / LOCK_FILE) as lock, InputStore(state_dir) as store:
+    with RunLock(state_dir / LOCK_FILE) as lock:
         recovery = Recovery(stale_lock=lock.stale)
-        recovery.rolled_forward = roll_forward(output, store)
-        return _run_locked(config, inputs, output, store, workers, reprocess, recovery)
+        with open_store(output, recovery) as store:
+            recovery.rolled_forward = roll_forward(output, store)
+            return _run_locked(config, inputs, output, store, workers, reprocess, recovery)
+
+
+def open_store(output: Path, recovery: Recovery) -> InputStore:
+    """The processed-inputs store; a corrupt one is set aside (`inputs.sqlite.corrupt-<time>`) and
+    rebuilt from the manifests of the finished runs, which list the inputs each one processed."""
+    state_dir = output / "state"
+    path = state_dir / STORE_FILE
+    try:
+        store = InputStore(state_dir)
+        if store.check() == "ok":
+            return store
+        problem = f"{path} fails its integrity check"
+        store.close()
+    except sqlite3.DatabaseError as exc:
+        problem = f"{path} is unreadable ({exc})"
+    aside = path.with_name(f"{STORE_FILE}.corrupt-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}")
+    os.replace(path, aside)
+    for suffix in ("-journal", "-wal", "-shm"):
+        path.with_name(STORE_FILE + suffix).unlink(missing_ok=True)
+    store = InputStore(state_dir)
+    for run in finished_runs(output):  # in run order, as the runs' commits applied them
+        apply_run_to_store(run.dir, run.manifest, store)
+    recovery.rebuilt.append(f"inputs: {problem}; set aside as {aside.name}")
+    return store
 
 
 def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: InputStore,
@@ -490,6 +517,11 @@ def apply_run(run_dir: Path, manifest: dict, state_dir: Path, store: InputStore,
         checkpoint("commit")
         step.commit(state_dir, run_dir / "delta" / step.name)
     checkpoint("committed")
+    apply_run_to_store(run_dir, manifest, store)
+
+
+def apply_run_to_store(run_dir: Path, manifest: dict, store: InputStore) -> None:
+    """The processed-inputs part of a run's commit (also what rebuilds a lost store)."""
     entries = [{**entry, "key": entry.get("key") or input_key(entry["path"]),
                 "input_path": entry.get("input_path") or Path(entry["path"]).name}
                for entry in manifest.get("inputs", [])]

@@ -74,6 +74,10 @@ class InputStore:
                                (key,)).fetchone()
         return Processed(*row) if row else None
 
+    def check(self) -> str:
+        """SQLite's quick integrity check: "ok", or what is wrong (the store is small: one row per input)."""
+        return self._db.execute("PRAGMA quick_check").fetchone()[0]
+
     def is_applied(self, run_id: str) -> bool:
         return self._db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus_helpers import EPOCH, ROOT
+from corpus_helpers import ROOT
 from state_helpers import dedup_config, dup_of, run, text, view, write_jsonl
 
 MODES = ["driver", "sharded"]
@@ -121,13 +121,13 @@ def _cli(config: Path, inputs: Path, out: Path) -> subprocess.CompletedProcess:
 
     return subprocess.run([sys.executable, "-m", "pipeline", "run", "-c", str(config), "-i", str(inputs),
                            "-o", str(out), "-q"], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "SOURCE_DATE_EPOCH": EPOCH})
+                          env={k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"})
 
 
 def test_corrupt_state_is_rebuilt_or_refused_in_one_line(tmp_path: Path):
-    """K2: a corrupt index is rebuilt (exit 0); a corrupt inputs store, or an index that cannot be
-    rebuilt (a shard of the corpus is gone), is refused with one line and exit 65, before any run
-    directory is made; never a traceback."""
+    """K2: a corrupt index is rebuilt (exit 0); an index that cannot be rebuilt (a shard of the
+    corpus is gone) is refused with one line and exit 65, before any run directory is made; never
+    a traceback."""
     config, inputs, out = dedup_config(tmp_path), tmp_path / "in", tmp_path / "out"
     write_jsonl(inputs / "a.jsonl", [(f"a{b}", text(b)) for b in range(4)])
     run(config, inputs, out)
@@ -150,10 +150,26 @@ def test_corrupt_state_is_rebuilt_or_refused_in_one_line(tmp_path: Path):
     assert len(refused.stderr.strip().splitlines()) == 1 and "exact_dedup" in refused.stderr
     assert sorted(p.name for p in (out / "runs").iterdir()) == runs_before  # refused before the map phase
 
+
+def test_corrupt_inputs_store_is_rebuilt_from_the_manifests(tmp_path: Path):
+    """K2: a corrupt inputs.sqlite is set aside and rebuilt from the manifests: nothing is processed
+    twice, nothing is skipped, and the corpus verifies."""
+    from pipeline.commands.verify import verify
+
+    config, inputs, out = dedup_config(tmp_path), tmp_path / "in", tmp_path / "out"
+    write_jsonl(inputs / "a.jsonl", [(f"a{b}", text(b)) for b in range(4)])
+    run(config, inputs, out)
+    write_jsonl(inputs / "a.jsonl", [(f"a{b}", text(b)) for b in range(3)])  # changed: a3 removed
+    run(config, inputs, out)
     (out / "state" / "inputs.sqlite").write_bytes(b"garbage" * 1000)
-    refused = _cli(config, inputs, out)
-    assert refused.returncode == 65 and "Traceback" not in refused.stderr
-    assert len(refused.stderr.strip().splitlines()) == 1 and "state database" in refused.stderr
+    write_jsonl(inputs / "b.jsonl", [("b-copy", text(1)), ("b-new", text(8))])
+    third = run(config, inputs, out)
+    assert [e["input_path"] for e in third["inputs"]] == ["b.jsonl"] and third["skipped_inputs"] == 1
+    assert third["counts"]["by_reason"] == {"exact_dedup:exact_duplicate": 1}
+    assert third["recovery"]["rebuilt"][0].startswith("inputs: ")
+    assert list((out / "state").glob("inputs.sqlite.corrupt-*"))
+    assert set(view(out)) == {"a0", "a1", "a2", "b-new"}
+    assert verify(out).problems == []
 
 
 # --- verify checks the state ------------------------------------------------------------------
