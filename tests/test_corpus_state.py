@@ -259,3 +259,32 @@ def test_verify_finds_near_duplicates_among_kept_documents(tmp_path: Path):
     problems = _problems(out)
     assert any("'x-near' and 'x' are near-duplicates" in line or "'x' and 'x-near' are near-duplicates" in line
                for line in problems), problems
+
+
+@pytest.mark.parametrize("dedup", MODES)
+def test_vanished_input_is_kept_or_retired_as_configured(tmp_path: Path, dedup: str):
+    """run.vanished_inputs: keep (default) leaves a deleted file's documents in the corpus; retire takes
+    them out of the corpus and the indexes, so a copy of one of them elsewhere is kept, as in a fresh run."""
+    from pipeline.commands.verify import verify
+    from pipeline.config import ConfigError, load_config
+
+    inputs = tmp_path / "in"
+    write_jsonl(inputs / "a.jsonl", [("a1", text(1)), ("a2", text(2))])
+    write_jsonl(inputs / "b.jsonl", [("b3", text(3))])
+    for policy in ("keep", "retire"):
+        config, out = dedup_config(tmp_path, vanished_inputs=policy), tmp_path / f"out-{policy}"
+        shutil.copytree(inputs, tmp_path / "crawl", dirs_exist_ok=True)
+        (tmp_path / "crawl" / "b.jsonl").write_text((inputs / "b.jsonl").read_text())
+        run(config, tmp_path / "crawl", out, dedup)
+        (tmp_path / "crawl" / "a.jsonl").unlink()
+        write_jsonl(tmp_path / "crawl" / "c.jsonl", [("c-copy1", text(1))])
+        manifest = run(config, tmp_path / "crawl", out, dedup)
+        if policy == "keep":
+            assert set(view(out)) == {"a1", "a2", "b3"} and manifest["vanished_inputs"] == []
+        else:
+            assert set(view(out)) == {"b3", "c-copy1"}
+            assert [e["input_path"] for e in manifest["vanished_inputs"]] == ["a.jsonl"]
+        assert verify(out).problems == []
+        shutil.rmtree(tmp_path / "crawl")
+    with pytest.raises(ConfigError, match="vanished_inputs must be keep or retire"):
+        load_config(dedup_config(tmp_path, vanished_inputs="forget"))
