@@ -288,3 +288,34 @@ def test_vanished_input_is_kept_or_retired_as_configured(tmp_path: Path, dedup: 
         shutil.rmtree(tmp_path / "crawl")
     with pytest.raises(ConfigError, match="vanished_inputs must be keep or retire"):
         load_config(dedup_config(tmp_path, vanished_inputs="forget"))
+
+
+@pytest.mark.parametrize("dedup, kill_at", [("driver", "index_commit:1"), ("driver", "commit:2"),
+                                            ("sharded", "commit:1")])
+def test_killed_commit_of_a_changed_input_is_completed_by_the_next_run(tmp_path: Path, dedup: str, kill_at: str):
+    """A run that retires records, SIGKILLed inside its commit (some indexes updated, some not), is
+    completed by the next run: the same corpus and state as an uninterrupted run, verify ok."""
+    import os
+    import signal
+
+    from pipeline.commands.verify import verify
+
+    config, inputs, out = dedup_config(tmp_path), tmp_path / "in", tmp_path / "out"
+    write_jsonl(inputs / "g.jsonl", [(f"g{b}", text(b)) for b in range(5)] + [("g-near", text(2, 1))])
+    run(config, inputs, out, dedup)
+    write_jsonl(inputs / "g.jsonl", [(f"g{b}", text(b)) for b in (0, 1, 3, 4)] + [("g-near", text(2, 1))])
+    write_jsonl(inputs / "h.jsonl", [("h-copy4", text(4))])
+
+    def cli(*extra: str, env: dict | None = None):
+        return subprocess.run([sys.executable, "-m", "pipeline", "run", "-c", str(config), "-i", str(inputs),
+                               "-o", str(out), "-q", "--dedup", dedup, *extra], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120, env={**os.environ, **(env or {})})
+
+    killed = cli(env={"NEWSCLEAN_TEST_KILL_AT": kill_at})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    done = cli()
+    assert done.returncode == 0, done.stderr
+    assert "completed the commit of" in done.stderr and "rebuilt" not in done.stderr
+    assert set(view(out)) == {"g0", "g1", "g-near", "g3", "g4"}  # g-near kept now that g2 is gone
+    assert_same_corpus(out, fresh(config, inputs, tmp_path, dedup))
+    assert verify(out).problems == []
