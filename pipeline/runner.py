@@ -187,6 +187,8 @@ def open_store(output: Path, recovery: Recovery) -> InputStore:
         problem = f"{path} fails its integrity check"
         store.close()
     except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):  # in use, not damaged
+            raise
         problem = f"{path} is unreadable ({exc})"
     aside = path.with_name(f"{STORE_FILE}.corrupt-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}")
     os.replace(path, aside)
@@ -208,11 +210,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
     workers = workers or config.run["workers"] or default_workers()
 
     files = list_inputs(inputs)
-    todo, supersedes = select_inputs(files, store, reprocess)
-    vanished = vanished_inputs(inputs, files, store) if config.run["vanished_inputs"] == "retire" else []
-    supersedes += [{k: v for k, v in entry.items() if k != "key"} for entry in vanished]
-    retired = _retired(output, supersedes)
-    todo, supersedes, retired, reconsidered = with_copies_of_retired(output, files, todo, supersedes, retired, store)
+    todo, supersedes, retired, vanished, reconsidered = _selection(config, inputs, output, files, store, reprocess)
     task_size = task_size_for(todo, config.run["partitions"], config.read) if config.run["partitions"] \
         else config.run["task_size"]
     tasks = plan_tasks(todo, task_size, config.read)
@@ -232,7 +230,6 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
     engine = make_engine(config.run["engine"], workers, config.run["address"])
     workers = engine.workers
     totals = {name: StepStats(name) for name in ["read"] + [step.name for step in pipeline.steps]}
-    added_digest = Digest()
     kept_n, kept_sum = 0, 0  # the kept documents' Digest, summed as they are written
     rejects = ShardWriter(run_dir, "rejects", config.run["shard_size"], config.run["compression"],
                           config.run["compresslevel"])
@@ -388,6 +385,18 @@ def select_inputs(files: list[InputFile], store: InputStore, reprocess: bool) ->
             supersedes.append({"path": safe_json.safe_str(f.path), "input_path": seen.input_path,
                                "run_id": seen.run_id})
     return todo, supersedes
+
+
+def _selection(config: Config, inputs: list, output: Path, files: list[InputFile], store: InputStore,
+               reprocess: bool):
+    """(inputs to process, earlier records they supersede, ids of the kept records that leaves out,
+    vanished inputs retired, unchanged inputs processed again)."""
+    todo, supersedes = select_inputs(files, store, reprocess)
+    vanished = vanished_inputs(inputs, files, store) if config.run["vanished_inputs"] == "retire" else []
+    supersedes += [{k: v for k, v in entry.items() if k != "key"} for entry in vanished]
+    retired = _retired(output, supersedes)
+    todo, supersedes, retired, reconsidered = with_copies_of_retired(output, files, todo, supersedes, retired, store)
+    return todo, supersedes, retired, vanished, reconsidered
 
 
 def vanished_inputs(inputs: list[str | Path], files: list[InputFile], store: InputStore) -> list[dict]:
