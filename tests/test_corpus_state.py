@@ -218,6 +218,7 @@ def test_verify_passes_a_sound_corpus_with_changed_inputs(two_runs):
     ("retired id left in the exact index", "holds 1 documents the corpus does not keep"),
     ("manifest of an applied run lost", "is applied but its directory or manifest.json is gone"),
     ("store input not in its run's manifest", "whose manifest does not list it"),
+    ("near index corrupt", "near_dedup/index.sqlite: unreadable"),
 ])
 def test_verify_fails_on_each_state_fault(two_runs, tmp_path: Path, fault: str, expected: str):
     import sqlite3
@@ -231,6 +232,8 @@ def test_verify_fails_on_each_state_fault(two_runs, tmp_path: Path, fault: str, 
     elif fault == "retired id left in the exact index":
         with sqlite3.connect(state / "exact_dedup.sqlite") as db:
             db.execute("INSERT INTO kept VALUES (?, ?)", (b"\x01" * 16, "a4"))  # a4 left the corpus
+    elif fault == "near index corrupt":
+        (state / "near_dedup" / "index.sqlite").write_bytes(b"not a database" * 500)
     elif fault == "manifest of an applied run lost":
         first = sorted((out / "runs").iterdir())[0]
         (first / "manifest.json").unlink()
