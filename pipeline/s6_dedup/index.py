@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.config import ConfigError
 from pipeline.faults import checkpoint
 
 INDEX_FILE = "index.sqlite"
@@ -47,8 +48,8 @@ CREATE TABLE IF NOT EXISTS corpus (one INTEGER PRIMARY KEY CHECK (one = 1), docu
 """
 
 
-class IndexMismatch(RuntimeError):
-    """The index on disk was built with other parameters."""
+class IndexMismatch(ConfigError):
+    """The index on disk was built with other parameters (a config error: reported in one line)."""
 
 
 def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:

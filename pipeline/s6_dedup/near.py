@@ -225,14 +225,18 @@ class NearDedup(GlobalStep):
 
     def state_problem(self, state_dir, expected) -> str | None:
         from pipeline.s6_dedup.exact import index_problem
-        from pipeline.s6_dedup.index import INDEX_FILE
-        from pipeline.s6_dedup.sharded import segments_problem
+        from pipeline.s6_dedup.index import INDEX_FILE, NearIndex
+        from pipeline.s6_dedup.sharded import check_index, segments_problem
 
         if not self.options["persist"]:
             return None
         if self.mode == "sharded":
+            check_index(self, state_dir)  # other parameters: refused before the map phase (IndexMismatch)
             return segments_problem(self, state_dir, expected)
-        return index_problem(self.index_dir(state_dir) / INDEX_FILE, expected)
+        problem = index_problem(self.index_dir(state_dir) / INDEX_FILE, expected)
+        if problem is None and (self.index_dir(state_dir) / INDEX_FILE).exists():
+            NearIndex(self.index_dir(state_dir), self.params).close()  # IndexMismatch, as above
+        return problem
 
     def rebuild(self, state_dir, output) -> None:
         """The index from the corpus: the near key of every kept record (title and text, as in the map
