@@ -322,3 +322,25 @@ def test_killed_commit_of_a_changed_input_is_completed_by_the_next_run(tmp_path:
     assert set(view(out)) == {"g0", "g1", "g-near", "g3", "g4"}  # g-near kept now that g2 is gone
     assert_same_corpus(out, fresh(config, inputs, tmp_path, dedup))
     assert verify(out).problems == []
+
+
+@pytest.mark.parametrize("dedup", MODES)
+def test_index_with_other_parameters_is_refused_before_the_map_phase(tmp_path: Path, dedup: str):
+    import yaml
+
+    from pipeline.config import ConfigError
+
+    config, inputs, out = dedup_config(tmp_path), tmp_path / "in", tmp_path / "out"
+    write_jsonl(inputs / "a.jsonl", [("a", text(1))])
+    run(config, inputs, out, dedup)
+    loaded = yaml.safe_load(config.read_text(encoding="utf-8"))
+    for step in loaded["steps"]:
+        if step["step"] == "near_dedup":
+            step["num_perm"] = 64
+    other = config.with_name("num-perm-64.yaml")
+    other.write_text(yaml.safe_dump(loaded), encoding="utf-8")
+    write_jsonl(inputs / "b.jsonl", [("b", text(2))])
+    runs_before = sorted((out / "runs").iterdir())
+    with pytest.raises(ConfigError, match="built with other parameters"):
+        run(other, inputs, out, dedup)
+    assert sorted((out / "runs").iterdir()) == runs_before
