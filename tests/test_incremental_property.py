@@ -2,7 +2,7 @@
 fresh run over the final folder gives: the same kept ids and texts, the same `dup_of`.
 
 Hypothesis generates the edits between runs: records appended, records removed, a file
-renamed, a run with --reprocess. Texts are near-copies of a few articles
+renamed, a run with --reprocess; in either dedup mode (driver, sharded). Texts are near-copies of a few articles
 (`state_helpers.text`), so most records are exact or near duplicates of others.
 Incremental runs rank documents of earlier runs first (README, "Scheduled runs"), so
 new records go where a fresh run ranks them last too: appended to the last file, or
@@ -29,7 +29,7 @@ EDIT = st.one_of(
     st.tuples(st.just("rename"), st.integers(0, 99), st.just(0)),
 )
 RUN = st.tuples(st.lists(EDIT, min_size=1, max_size=3), st.booleans())  # (edits, --reprocess)
-EXAMPLES = {"run": 0, "runs": 0, "documents": 0}
+EXAMPLES = {"run": 0, "runs": 0, "documents": 0, "driver": 0, "sharded": 0}
 
 
 class Crawl:
@@ -80,25 +80,26 @@ def no_report(monkeypatch):
 @settings(max_examples=12, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(first=st.lists(st.lists(RECORD, min_size=1, max_size=4), min_size=1, max_size=3),
-       runs=st.lists(RUN, min_size=1, max_size=3))
-def test_incremental_runs_equal_one_fresh_run(first, runs):
+       runs=st.lists(RUN, min_size=1, max_size=3), dedup=st.sampled_from(["driver", "sharded"]))
+def test_incremental_runs_equal_one_fresh_run(first, runs, dedup):
     with tempfile.TemporaryDirectory(prefix="newsclean-property-") as tmp:
         tmp = Path(tmp)
         config = dedup_config(tmp, vanished_inputs="retire")
         crawl, out = Crawl(tmp / "crawl", first), tmp / "out"
-        run(config, crawl.dir, out)
+        run(config, crawl.dir, out, dedup)
         for edits, reprocess in runs:
             for edit in edits:
                 crawl.apply(edit)
-            run(config, crawl.dir, out, reprocess=reprocess)
+            run(config, crawl.dir, out, dedup, reprocess=reprocess)
         reference = tmp / "fresh"
-        run(config, crawl.dir, reference)
+        run(config, crawl.dir, reference, dedup)
         assert view(out) == view(reference)
         assert dup_of(out) == dup_of(reference)
         from pipeline.commands.verify import verify
 
         assert verify(out).problems == []
         EXAMPLES["run"] += 1
+        EXAMPLES[dedup] += 1
         EXAMPLES["runs"] += 1 + len(runs)
         EXAMPLES["documents"] += len(view(reference))
 
@@ -106,4 +107,4 @@ def test_incremental_runs_equal_one_fresh_run(first, runs):
 def test_property_ran_its_examples():
     """The budget is spent on real examples (printed with -s: examples, runs, kept documents)."""
     print(f"\nincremental property: {EXAMPLES}")
-    assert EXAMPLES["run"] >= 10
+    assert EXAMPLES["run"] >= 10 and EXAMPLES["driver"] and EXAMPLES["sharded"]
