@@ -153,7 +153,9 @@ def _near_problems(state: Path, step, runs: list[Run], digest: Digest, ids: set[
     from pipeline.s6_dedup.index import INDEX_FILE
     from pipeline.s6_dedup.sharded import index_root, read_digest
 
-    sharded = step.mode == "sharded"
+    # the index the corpus has (a refilter run's manifest does not say which mode built it)
+    sharded = index_root(step, state).is_dir() or (step.mode == "sharded" and
+                                                    not (step.index_dir(state) / INDEX_FILE).exists())
     path = index_root(step, state) if sharded else step.index_dir(state) / INDEX_FILE
     if not path.exists():
         if ids:
