@@ -344,3 +344,28 @@ def test_index_with_other_parameters_is_refused_before_the_map_phase(tmp_path: P
     with pytest.raises(ConfigError, match="built with other parameters"):
         run(other, inputs, out, dedup)
     assert sorted((out / "runs").iterdir()) == runs_before
+
+
+def test_refilter_leaves_the_dedup_state_describing_the_corpus(tmp_path: Path):
+    """refilter drops documents from the corpus view; the indexes follow (rebuilt), so verify passes
+    and a copy of a refiltered document is kept by the next run, as in the corpus it describes."""
+    from pipeline.commands.refilter import refilter
+    from pipeline.commands.verify import verify
+    from pipeline.config import load_config
+
+    config, inputs, out = dedup_config(tmp_path), tmp_path / "in", tmp_path / "out"
+    long_one = text(3) + " " + text(53)  # 400 words: the refilter below drops it
+    write_jsonl(inputs / "a.jsonl", [("a1", text(1)), ("a2", text(2)), ("a3-long", long_one)])
+    run(config, inputs, out)
+    strict = config.parent
+    (strict / "short.yaml").write_text(f"stop_words: []\ncommon_bigrams: {ROOT}/config/quality/vi-bigrams.txt\n"
+                                       "thresholds:\n  n_words: {max: 300}\n", encoding="utf-8")
+    (strict / "refilter.yaml").write_text("steps:\n  - step: quality_filter\n    fallback: short.yaml\n"
+                                          "  - step: exact_dedup\n  - step: near_dedup\n", encoding="utf-8")
+    manifest = refilter(load_config(strict / "refilter.yaml"), out)
+    assert manifest["counts"]["dropped"] == 1 and set(view(out)) == {"a1", "a2"}
+    assert verify(out).problems == []
+    write_jsonl(inputs / "b.jsonl", [("b-copy", long_one), ("b-copy1", text(1))])
+    after = run(config, inputs, out)
+    assert after["recovery"].get("rebuilt") is None
+    assert set(view(out)) == {"a1", "a2", "b-copy"}

@@ -142,8 +142,6 @@ def _refilter_locked(config, step: QualityFilter, source: Path, target: Path, st
         "source_runs": sources,
         "inputs": inputs,
         "supersedes": supersedes,
-        # the dedup indexes still hold the documents dropped here: the next run finds its digest
-        # changed and rebuilds them from the corpus (pipeline/s6_dedup/corpus_state.py)
         "corpus_change": {"added": Digest.of(kept_ids).as_dict(), "retired": Digest.of(read_ids).as_dict()},
         "counts": {"documents": outcome["documents"], "kept": outcome["kept"], "dropped": outcome["dropped"],
                    "errors": 0, "by_reason": dict(sorted(reasons.items()))},
@@ -154,7 +152,18 @@ def _refilter_locked(config, step: QualityFilter, source: Path, target: Path, st
     }
     write_atomic(run_dir / MANIFEST, safe_json.dumps(manifest, option=orjson.OPT_INDENT_2))
     store.apply_run(run_id, inputs)  # the store now points these inputs at the refilter run
+    _update_dedup_state(config, target)
     return manifest
+
+
+def _update_dedup_state(config, target: Path) -> None:
+    """The dedup indexes still hold the documents dropped here: rebuild them from the corpus (a kill
+    before this is caught by the next run, which finds the corpus digest changed and rebuilds them)."""
+    from pipeline import sharded_run
+    from pipeline.runner import Recovery, build_pipeline, build_steps, ensure_state
+
+    dedup = sharded_run.dedup_mode(config.run["dedup"], config.run["engine"], build_steps(config), target / "state")
+    ensure_state(target, build_pipeline(config, "", "", dedup).global_steps, Recovery())
 
 
 def _documents(records, read_stats: StepStats):
