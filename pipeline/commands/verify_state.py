@@ -175,7 +175,7 @@ def _near_problems(state: Path, step, runs: list[Run], digest: Digest, ids: set[
         return
     yield from _digest_problems(path, carried, digest)
     yield from _id_problems(path, [doc_id for doc_id, _sig, _sh in entries], ids)
-    yield from _near_pairs(path, step, sample, entries)
+    yield from _near_pairs(path, step, sample, [e for e in entries if e[0] in ids])  # strangers: reported above
 
 
 def _near_entries(step, path: Path, sharded: bool) -> Iterator[tuple[str, np.ndarray, np.ndarray | None]]:
