@@ -44,7 +44,7 @@ MANIFEST_FIELDS = ("run_id", "config_hash", "inputs", "counts", "shards", "rejec
 
 def register(sub) -> None:
     p = sub.add_parser("verify", help="check a corpus: manifests, shard hashes and counts, schema, unique ids, "
-                                      "no exact duplicates")
+                                      "no exact duplicates, the state (inputs store, dedup indexes) against it")
     p.add_argument("output", nargs="?", default="corpus", help="corpus directory (default: corpus)")
     p.set_defaults(func=cmd_verify)
 
