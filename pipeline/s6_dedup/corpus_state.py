@@ -74,17 +74,7 @@ class Digest:
 
 def retired_records(output: Path, supersedes: list[dict]) -> Iterator[dict]:
     """The kept records of earlier runs that `supersedes` replaces (they leave the corpus view)."""
-    gone: dict[str, set[str]] = {}
-    for entry in supersedes:
-        gone.setdefault(entry["run_id"], set()).add(entry["input_path"])
-    for run in finished_runs(output):
-        paths = gone.get(run.id)
-        if not paths:
-            continue
-        for shard in run.manifest.get("shards", []):
-            for record in read_jsonl(run.dir / shard["file"]):
-                if from_input(record, paths):
-                    yield record
+    return _records_of(finished_runs(output), supersedes)
 
 
 def run_change(run: Run, runs: list[Run]) -> Digest:
@@ -102,6 +92,7 @@ def run_change(run: Run, runs: list[Run]) -> Digest:
 
 
 def _records_of(runs: list[Run], supersedes: list[dict]) -> Iterator[dict]:
+    """The records of `runs` that come from the (run, input) pairs `supersedes` names."""
     gone = superseded([Run(Path("."), {"supersedes": supersedes})])
     for run in runs:
         paths = gone.get(run.id)
