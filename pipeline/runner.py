@@ -267,7 +267,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
                                                      config.run["dedup_ranges"], stats)
             else:
                 reduced = step.reduce(items, state_dir)
-            for drop in reduced:
+            for drop in _damage_checked(step, state_dir, reduced):
                 drops[drop.order] = (step.name, drop)
                 stats.dropped[drop.reason] += 1
             stats.kept = stats.docs_in - sum(n for r, n in stats.dropped.items() if r != "error")
@@ -593,6 +593,21 @@ def ensure_state(output: Path, global_steps: list, recovery: Recovery) -> Digest
                              f"({still}); run `newsclean verify {output}`")
         recovery.rebuilt.append(f"{step.name}: {problem}")
     return expected
+
+
+def _damage_checked(step, state_dir: Path, drops: Iterator[Drop]) -> Iterator[Drop]:
+    """The step's drops; a damaged index found while reading it (too large for the start-up
+    check) is set aside, and the run stops with a StateError: the next run rebuilds it."""
+    try:
+        yield from drops
+    except sqlite3.DatabaseError as exc:
+        path = step.state_file(state_dir)
+        if path is None or not Path(path).exists():
+            raise
+        aside = Path(path).with_name(f"{Path(path).name}.corrupt-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}")
+        os.replace(path, aside)
+        raise StateError(f"{step.name}: {path} is damaged ({exc}); set aside as {aside.name}, the next run "
+                         "rebuilds it from the corpus") from None
 
 
 # --- accounting --------------------------------------------------------------------------

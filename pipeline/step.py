@@ -161,5 +161,9 @@ class GlobalStep(Step):
     def rebuild(self, state_dir, output) -> None:
         """Rebuild the persistent state from the corpus at `output` (default: no state)."""
 
+    def state_file(self, state_dir):
+        """The SQLite file of the persistent state, if any (set aside when found damaged)."""
+        return None
+
     def process(self, doc: Document) -> None:  # a global step does its work in reduce()
         return None

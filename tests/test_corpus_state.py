@@ -369,3 +369,44 @@ def test_refilter_leaves_the_dedup_state_describing_the_corpus(tmp_path: Path):
     after = run(config, inputs, out)
     assert after["recovery"].get("rebuilt") is None
     assert set(view(out)) == {"a1", "a2", "b-copy"}
+
+
+def _damage_deep_inside(index: Path) -> None:
+    """Grow the index past one page of rows and overwrite pages in its middle: its header and its
+    corpus digest still read fine, lookups fail."""
+    import random
+    import sqlite3
+
+    rng = random.Random(18)
+    with sqlite3.connect(index) as db:
+        db.executemany("INSERT INTO kept VALUES (?, ?)", ((rng.randbytes(16), f"filler-{i}") for i in range(20000)))
+    size = index.stat().st_size
+    with open(index, "r+b") as fh:
+        fh.seek(size // 2)
+        fh.write(rng.randbytes(size // 4))
+
+
+@pytest.mark.parametrize("found", ["at start", "in reduce"])
+def test_index_damaged_deep_inside_is_rebuilt_or_set_aside(tmp_path: Path, monkeypatch, found: str):
+    """K2: damage past the header is found by the start-up integrity check (rebuilt, the run goes on),
+    or, for an index too large for that check, in reduce: set aside, the run stops with a one-line
+    StateError, and the next run rebuilds it and resumes the run's map tasks."""
+    import pipeline.s6_dedup.exact as exact
+    from pipeline.runner import StateError
+
+    config, inputs, out = dedup_config(tmp_path), tmp_path / "in", tmp_path / "out"
+    write_jsonl(inputs / "a.jsonl", [(f"a{b}", text(b)) for b in range(4)])
+    run(config, inputs, out)
+    _damage_deep_inside(out / "state" / "exact_dedup.sqlite")
+    write_jsonl(inputs / "b.jsonl", [("b-copy", text(1)), ("b-new", text(7))])
+    if found == "at start":
+        manifest = run(config, inputs, out)
+        assert "fails its integrity check" in manifest["recovery"]["rebuilt"][0]
+    else:
+        monkeypatch.setattr(exact, "QUICK_CHECK_BYTES", 0)
+        with pytest.raises(StateError, match="is damaged .*set aside as exact_dedup.sqlite.corrupt-"):
+            run(config, inputs, out)
+        manifest = run(config, inputs, out)
+        assert "missing" in manifest["recovery"]["rebuilt"][0] and manifest["recovery"]["resumed"]
+    assert manifest["counts"]["by_reason"] == {"exact_dedup:exact_duplicate": 1}
+    assert set(view(out)) == {"a0", "a1", "a2", "a3", "b-new"}

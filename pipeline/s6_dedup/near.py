@@ -238,6 +238,11 @@ class NearDedup(GlobalStep):
             NearIndex(self.index_dir(state_dir), self.params).close()  # IndexMismatch, as above
         return problem
 
+    def state_file(self, state_dir) -> Path | None:
+        from pipeline.s6_dedup.index import INDEX_FILE
+
+        return self.index_dir(state_dir) / INDEX_FILE if self.mode == "driver" else None
+
     def rebuild(self, state_dir, output) -> None:
         """The index from the corpus: the near key of every kept record (title and text, as in the map
         phase), per run in keep order, as the runs' commits would have made it."""
