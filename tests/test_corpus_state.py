@@ -294,7 +294,7 @@ def test_vanished_input_is_kept_or_retired_as_configured(tmp_path: Path, dedup: 
 
 
 @pytest.mark.parametrize("dedup, kill_at", [("driver", "index_commit:1"), ("driver", "commit:2"),
-                                            ("sharded", "commit:1")])
+                                            ("sharded", "segments_commit:1"), ("sharded", "commit:1")])
 def test_killed_commit_of_a_changed_input_is_completed_by_the_next_run(tmp_path: Path, dedup: str, kill_at: str):
     """A run that retires records, SIGKILLed inside its commit (some indexes updated, some not), is
     completed by the next run: the same corpus and state as an uninterrupted run, verify ok."""

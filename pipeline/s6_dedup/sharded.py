@@ -632,6 +632,7 @@ def commit_segments(state_dir: Path, delta_root: Path) -> None:
         if segment.is_dir() and not target.exists():
             os.replace(segment, target)
         shutil.rmtree(segment, ignore_errors=True)
+        checkpoint("segments_commit")  # tests kill here: segment moved in, retired entries not yet out
         retired, after = read_change(commit_file.parent)
         change = json.loads((Path(delta_root) / "corpus.json").read_text()) \
             if (Path(delta_root) / "corpus.json").exists() else {}
