@@ -293,9 +293,10 @@ def _without_retired(job: MergeJob, rows: np.ndarray, seg_dirs: list[Path]) -> n
         s, t = task_field >> 32, task_field & 0xFFFFFFFF
         if seg_dirs[s].name not in runs:
             continue
-        files = _DocFiles(near_files(seg_dirs[s] / "docs", t, job.step_name))
-        for i in np.flatnonzero(rows["task"] == task_field).tolist():
-            keep[i] = files.id(int(rows["pos"][i])) not in ids
+        with open(near_files(seg_dirs[s] / "docs", t, job.step_name)["ids"], "rb") as fh:
+            gone = np.array([doc_id in ids for doc_id in pickle.load(fh)], dtype=bool)  # by position
+        mine = rows["task"] == task_field
+        keep[mine] = ~gone[rows["pos"][mine]]
     return rows[keep]
 
 
