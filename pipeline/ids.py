@@ -17,6 +17,8 @@ staged and committed with the run like the dedup indexes (`pipeline/runner.py`).
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import sqlite3
 from pathlib import Path
 from typing import Iterable
@@ -97,6 +99,64 @@ def is_error(drop: Drop) -> bool:
     return drop.reason == REASON
 
 
+_SCHEMA = """
+    CREATE TABLE IF NOT EXISTS ids (id INTEGER PRIMARY KEY, key INTEGER NOT NULL);
+    CREATE INDEX IF NOT EXISTS ids_by_key ON ids (key);
+    CREATE TABLE IF NOT EXISTS keys (key INTEGER PRIMARY KEY, path TEXT NOT NULL);
+"""
+
+
+def registry_problem(state_dir: Path, corpus_has_runs: bool) -> str | None:
+    """Why the registry cannot be used (missing while the corpus has runs, unreadable, damaged), or None."""
+    path = Path(state_dir) / REGISTRY
+    if not path.exists():
+        return f"{path} is missing" if corpus_has_runs else None
+    from pipeline.s6_dedup.exact import QUICK_CHECK_BYTES
+
+    verdict = "ok"
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            db.execute("SELECT 1 FROM ids JOIN keys ON keys.key = ids.key LIMIT 1").fetchone()
+            if path.stat().st_size <= QUICK_CHECK_BYTES:  # a bounded cost at start, as for the dedup indexes
+                verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+        db.close()
+    except sqlite3.DatabaseError as exc:
+        return f"{path} is unreadable ({exc})"
+    return None if verdict == "ok" else f"{path} fails its integrity check ({verdict})"
+
+
+def rebuild(output: Path, state_dir: Path) -> None:
+    """The registry from the corpus: the id of every kept record and the key of the input it came
+    from (the run's manifest lists each input's path relative to its root and its key). A damaged
+    registry is set aside first (`ids.sqlite.corrupt-<time>`)."""
+    from pipeline.corpus import iter_kept
+
+    path = Path(state_dir) / REGISTRY
+    if path.exists():
+        os.replace(path, path.with_name(f"{REGISTRY}.corrupt-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}"))
+    keys_of_run: dict[str, dict[str, str]] = {}
+    ids, keys = {}, {}
+    for run, record in iter_kept(output):
+        key_of = keys_of_run.get(run.id)
+        if key_of is None:
+            key_of = keys_of_run[run.id] = {e.get("input_path"): e.get("key") or e.get("path")
+                                            for e in run.manifest.get("inputs", [])}
+        input_path = (record.get("metadata") or {}).get("input_path") or ""
+        key = key_of.get(input_path) or key_of.get(input_path.rpartition("#")[0]) or input_path
+        ids[_h(record["id"])] = _h(key)
+        keys[_h(key)] = key
+    tmp = path.with_name(f".{REGISTRY}.rebuild-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    with sqlite3.connect(tmp, isolation_level=None) as db:
+        db.executescript(_SCHEMA)
+        db.execute("BEGIN")
+        db.executemany("INSERT OR REPLACE INTO keys VALUES (?, ?)", keys.items())
+        db.executemany("INSERT OR REPLACE INTO ids VALUES (?, ?)", ids.items())
+        db.execute("COMMIT")
+    db.close()
+    os.replace(tmp, path)
+
+
 def commit(state_dir: Path, delta_root: Path) -> None:
     """Apply a finished run's staged ids (idempotent: the same rows replace themselves)."""
     staged = Path(delta_root) / DELTA / "ids.json"
@@ -104,11 +164,7 @@ def commit(state_dir: Path, delta_root: Path) -> None:
         return
     data = orjson.loads(staged.read_bytes())
     with sqlite3.connect(Path(state_dir) / REGISTRY, isolation_level=None) as db:
-        db.executescript("""
-            CREATE TABLE IF NOT EXISTS ids (id INTEGER PRIMARY KEY, key INTEGER NOT NULL);
-            CREATE INDEX IF NOT EXISTS ids_by_key ON ids (key);
-            CREATE TABLE IF NOT EXISTS keys (key INTEGER PRIMARY KEY, path TEXT NOT NULL);
-        """)
+        db.executescript(_SCHEMA)
         db.execute("BEGIN IMMEDIATE")
         try:
             # an input read again replaces all its ids: those its new version no longer has are freed

@@ -96,13 +96,33 @@ def test_symlinked_lock_is_refused_and_its_target_untouched(tmp_path, capsys):
 
 # --- K3: operating errors are one line and a documented exit status; the next run recovers --
 
-def test_corrupt_state_sqlite_is_one_line_and_exit_65(tmp_path, capsys):
-    write_articles(tmp_path / "in", [1, 2])
-    config, out = small_config(tmp_path), tmp_path / "out"
-    assert main(["run", "-c", str(config), "-i", str(tmp_path / "in"), "-o", str(out), "-q"]) == 0
-    (out / "state" / "inputs.sqlite").write_bytes(b"this is not a database" * 100)
+def test_corrupt_id_registry_is_rebuilt_and_collisions_are_still_found(tmp_path, capsys):
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    jsonl_file(inputs / "a.jsonl", [("r1", 1), ("r2", 2)])
+    config = small_config(tmp_path)
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    (out / "state" / "ids.sqlite").write_bytes(b"this is not a database" * 100)
+    jsonl_file(inputs / "b.jsonl", [("r2", 3), ("r3", 4)])  # r2 is a.jsonl's
     capsys.readouterr()
-    assert main(["run", "-c", str(config), "-i", str(tmp_path / "in"), "-o", str(out), "-q"]) == 65
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "newsclean: rebuilt from the corpus: ids: " in err and "is unreadable" in err
+    assert [r["id"] for r in corpus_view(out)] == ["r1", "r2", "r3"]
+    assert [(r["metadata"]["input_path"], r["reason"]) for r in rejects_of(out)] == [("b.jsonl#1", "duplicate_id")]
+    assert "a.jsonl (an earlier run)" in rejects_of(out)[0]["detail"]
+
+
+def test_id_registry_that_cannot_be_rebuilt_is_one_line_and_exit_65(tmp_path, capsys):
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    jsonl_file(inputs / "a.jsonl", [("r1", 1)])
+    config = small_config(tmp_path)
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    (out / "state" / "ids.sqlite").unlink()
+    for shard in out.glob("runs/*/part-*"):  # the corpus it would be rebuilt from is damaged too
+        shard.unlink()
+    jsonl_file(inputs / "b.jsonl", [("r2", 2)])
+    capsys.readouterr()
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 65
     err = capsys.readouterr().err
     assert err.startswith("newsclean: damaged corpus state: ") and len(err.strip().splitlines()) == 1
     assert "Traceback" not in err

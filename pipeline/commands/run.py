@@ -9,6 +9,7 @@ import sys
 from pipeline.config import check_range, load_config
 from pipeline.runner import AccountingError, run_pipeline
 from pipeline.state import LockHeld, StateError
+from pipeline.workfile import WorkFileError
 from pipeline.summary import summary_table
 
 # Exit statuses (README, "Scheduled runs"); after any of them nothing is committed and the next run
@@ -63,8 +64,12 @@ def cmd_run(args) -> int:
             return EXIT_STATE
         print(f"newsclean: cannot write the output, nothing committed: {_one_line(exc)}", file=sys.stderr)
         return EXIT_CANTWRITE
-    except (StateError, sqlite3.DatabaseError) as exc:
+    except (StateError, WorkFileError) as exc:
         print(f"newsclean: damaged corpus state: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_STATE
+    except sqlite3.DatabaseError as exc:  # e.g. a corrupt dedup index that could not be set aside
+        print(f"newsclean: damaged corpus state: a state database in {args.output}/state is damaged "
+              f"({_one_line(exc)}); restore it from a backup, or move it aside to rebuild it", file=sys.stderr)
         return EXIT_STATE
     except OSError as exc:
         status = EXIT_CANTWRITE if exc.errno in _CANT_WRITE else EXIT_IOERR
@@ -77,6 +82,8 @@ def cmd_run(args) -> int:
         lock = recovery["stale_lock"]
         print(f"newsclean: took over a stale lock (pid {lock.get('pid')} on {lock.get('host')}, "
               f"started {lock.get('started')}, is gone)", file=sys.stderr)
+    for problem in recovery.get("rebuilt", []):
+        print(f"newsclean: rebuilt from the corpus: {problem}", file=sys.stderr)
     for key, what in (("rolled_forward", "completed the commit of"), ("discarded", "discarded unfinished"),
                       ("resumed", "resumed unfinished")):
         if recovery.get(key):
