@@ -5,6 +5,7 @@ template lines found across pages of one source."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -149,7 +150,14 @@ def _kept_records(out: Path) -> list[dict]:
 
 
 def _run(inputs: Path, out: Path, workers: int) -> list[dict]:
-    cmd = [sys.executable, "-m", "pipeline", "run", "-i", str(inputs), "-o", str(out), "-w", str(workers), "-q"]
+    folder = out.parent / f"config-{out.name}"  # the shipped config with template_lines switched on
+    shutil.copytree(CONFIG_DIR, folder)
+    config = folder / "default.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("    enabled: false\n    min_docs: 2", "    min_docs: 2"), encoding="utf-8")
+    assert config.read_text(encoding="utf-8") != text
+    cmd = [sys.executable, "-m", "pipeline", "run", "-c", str(config), "-i", str(inputs), "-o", str(out),
+           "-w", str(workers), "-q"]
     subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
     return _kept_records(out)
 
