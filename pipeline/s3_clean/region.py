@@ -32,6 +32,7 @@ from pipeline.step import Step
 
 _COL = {name: k for k, name in enumerate(BASE)}
 _FEATURE_COL = {name: k for k, name in enumerate(FEATURES)}
+_FIRST_PART = re.compile(r"\s*[,|–—]\s*|\s+-\s+")
 _BREADCRUMB = re.compile(r"^[^>»›/|]{1,40}(?:\s*[>»›/|]\s*[^>»›/|]{1,40}){1,5}$")
 
 
@@ -197,6 +198,10 @@ class ArticleRegion(Step):
                 taken.add(i)
             elif parse_datetime(text) and (is_date_line(text) or len(words(text)) <= 12):
                 dates.append((k, text))
+                # "Thế Duyệt, Đời sống Pháp luật 16/07/2026 16:35": a name before the first separator
+                name = self.meta.name_in(_FIRST_PART.split(text, 1)[0]) if not is_date_line(text) else None
+                if name and not meta.get("author") and (title_k is None or k > title_k):
+                    meta["author"] = name
                 self._remove_meta(doc, lines, i, "byline")
                 taken.add(i)
             elif title_k is not None and k > title_k and self.meta.name_in(text):
@@ -228,7 +233,8 @@ class ArticleRegion(Step):
             text = lines[idx[k]].strip()
             n_words = len(words(text))
             if (not row[_COL["title_like"]] or row[_COL["bullet"]] or row[_COL["date"]] or n_words < 4
-                    or len(text) < 15 or text.endswith(":") or self.meta.name_in(text)):
+                    or len(text) < 15 or text.endswith(":") or self.meta.name_in(text)
+                    or parse_datetime(text)):
                 continue
             own = {w for w in words(text.casefold()) if len(w) > 1}
             shared = len(own & opening) / max(len(own), 1)
