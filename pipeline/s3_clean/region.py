@@ -25,7 +25,7 @@ import numpy as np
 from pipeline.document import Document
 from pipeline.s3_clean.dates import has_seconds, has_time, is_date_line, parse_datetime
 from pipeline.s3_clean.dump_metadata import DumpMetadata
-from pipeline.s3_clean.line_features import BASE, FEATURES, line_features
+from pipeline.s3_clean.line_features import _FULL_STOP, BASE, FEATURES, PROSE_CHARS, densest_window, line_features
 from pipeline.s3_clean.line_model import MODEL_PATH, load_model
 from pipeline.s3_clean.lines import remove_line, split_lines, words
 from pipeline.step import Step
@@ -135,8 +135,16 @@ class ArticleRegion(Step):
         return cards
 
     def _may_be_page(self, lines: list[str]) -> bool:
-        """The cheap half of _is_page, before any feature is computed."""
-        return sum(1 for line in lines if line.strip()) >= self.options["min_page_lines"]
+        """_is_page's test on a cheap prose flag, before any feature is computed (most texts of a
+        crawl's text field stop here)."""
+        texts = [t for t in (line.strip() for line in lines) if t]
+        n = len(texts)
+        if n < self.options["min_page_lines"]:
+            return False
+        prose = [len(t) >= PROSE_CHARS and bool(_FULL_STOP.search(t)) for t in texts]
+        start, end = densest_window(prose)
+        outside = n - (end - start)
+        return outside >= self.options["min_outside_lines"] and outside >= self.options["min_outside_share"] * n
 
     def _is_page(self, features: np.ndarray) -> bool:
         """A whole page around an article: enough lines, most of them not prose (menus, lists,
