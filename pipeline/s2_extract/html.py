@@ -19,6 +19,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pipeline.document import Document
+from pipeline.s2_extract import paragraphs
+from pipeline.s2_extract.page_type import classify
 from pipeline.s2_extract.site_rules import load_site_rules, prune
 from pipeline.s3_clean.dates import parse_datetime
 from pipeline.step import Step
@@ -58,6 +60,13 @@ class ExtractHtml(Step):
         "fast": False,  # trafilatura without its fallback extractors (faster, a little less recall)
         # less text than this is a menu or a caption that trafilatura's fallbacks scraped up, not an article
         "min_article_chars": 50,
+        # page type before extraction (page_type.py): a home/category/tag/search page is dropped `not_article`
+        "page_type": True,
+        "min_teaser_words": 5,  # a link this long is a headline (a teaser)
+        "min_teasers": 10,  # this many teasers and no prose block of max_listing_prose chars: a listing
+        "max_listing_prose": 500,
+        # captions, the lead, one-column tables and table rows as paragraphs (paragraphs.py)
+        "paragraphs": True,
     }
 
     def __init__(self, options=None, context=None):
@@ -81,14 +90,20 @@ class ExtractHtml(Step):
                      error=True)
             return
         url = doc.metadata.get("url") or page_url(tree)
-        if self.options["preclean"]:
+        opts = self.options
+        if opts["page_type"]:
+            kind = classify(tree, url, opts)
+            if not kind.article:  # dropped before the costly part: pruning and extraction
+                doc.drop(self.name, "not_article", f"a listing, not an article: {kind.detail()}")
+                return
+        if opts["preclean"]:
             removed, guarded = prune(tree, self.rules, _domain(url))
             for rule, n in removed.items():
                 self.stats.counters[f"dropped:{rule}"] += n
                 doc.metadata.setdefault("html_removed", {})[rule] = n
             for rule, n in guarded.items():
                 self.stats.counters[f"guarded:{rule}"] += n
-        opts = self.options
+        extras = self._page_extras(tree) if opts["paragraphs"] else None
         result = self._extract(tree, url=url, with_metadata=True, include_comments=opts["include_comments"],
                                include_tables=opts["include_tables"], favor_precision=opts["favor_precision"],
                                favor_recall=opts["favor_recall"], fast=opts["fast"])
@@ -97,12 +112,34 @@ class ExtractHtml(Step):
             doc.drop(self.name, "no_article", f"no main text on the page ({len(text)} chars extracted, "
                                               f"min_article_chars={opts['min_article_chars']})")
             return
+        if extras is not None:
+            text = self._paragraphs(text, extras)
         doc.metadata["n_chars_html"] = len(doc.text)
         doc.text = _BLANK_LINES.sub("\n", text)  # one paragraph per line, as in page dumps
         doc.media_type = "text"
         doc.provenance["extractor"] = "trafilatura"  # dump_metadata: no page header to parse in this text
         doc.metadata["n_chars_raw"] = len(doc.text)  # the report compares cleaned text with this
         self._metadata(doc, result, url)
+
+    def _page_extras(self, tree) -> paragraphs.PageExtras:
+        """Layout tables made paragraphs in the tree; captions and the lead noted for after extraction."""
+        layout_tables = paragraphs.layout_tables_to_paragraphs(tree)  # first: their cells become paragraphs
+        if layout_tables:
+            self.stats.counters["layout_tables"] += layout_tables
+        extras = paragraphs.find_extras(tree, paragraphs.selector_test(self.rules.captions, tree),
+                                        paragraphs.selector_test(self.rules.leads, tree),
+                                        paragraphs.meta_description(tree), self.options["min_teaser_words"])
+        extras.layout_tables = layout_tables
+        return extras
+
+    def _paragraphs(self, text: str, extras: paragraphs.PageExtras) -> str:
+        lines, n_rows = paragraphs.table_rows([line for line in text.split("\n") if line.strip()])
+        if n_rows:
+            self.stats.counters["table_rows"] += n_rows
+        lines, counts = paragraphs.restore(lines, extras)
+        for name, n in counts.items():
+            self.stats.counters[name] += n
+        return "\n".join(lines)
 
     @staticmethod
     def _metadata(doc: Document, result, url: str | None) -> None:

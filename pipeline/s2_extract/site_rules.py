@@ -22,7 +22,7 @@ from pipeline.config import ConfigError, LocatedDict, LocatedList, load_yaml
 _TRANSLATOR = HTMLTranslator()
 # containers that are the page or the article itself: a generic rule never removes them
 _NEVER_GENERIC = {"html", "body", "main", "article"}
-_TOP_KEYS = {"max_text_share", "link_teaser", "generic", "sites"}
+_TOP_KEYS = {"max_text_share", "link_teaser", "generic", "sites", "captions", "leads"}
 _LINK_TEASER_KEYS = {"tags": ["p"], "min_link_share": 0.8, "max_label_words": 3, "max_chars": 200}
 _SITE_KEYS = {"domains", "keep", "drop"}
 # tag, then at most one of .class / #id / [attr=value]
@@ -99,6 +99,8 @@ class SiteRules:
     max_text_share: float
     generic: list[SelectorRule]
     link_teaser: dict | None = None  # see config/sites.yaml; None: off
+    captions: list[SelectorRule] = field(default_factory=list)  # photo captions kept as paragraphs
+    leads: list[SelectorRule] = field(default_factory=list)  # the lead (sapo) kept as the first paragraph
     sites: dict[str, tuple[list[SelectorRule], etree.XPath | None]] = field(default_factory=dict)  # domain -> (drop, keep)
     _compiled: dict = field(default_factory=dict)
 
@@ -183,6 +185,9 @@ def _load_site_rules(path: str, version) -> SiteRules:
         raise ConfigError(f"{data.where('max_text_share')}: max_text_share: expected a number in (0, 1]")
     rules = SiteRules(float(share), _rules(data.get("generic") or LocatedDict(), data.where("generic"), False))
     rules.link_teaser = _link_teaser_options(data.get("link_teaser"), data.where("link_teaser"))
+    for key in ("captions", "leads"):  # one rule each, named after the key
+        if data.get(key) is not None:
+            setattr(rules, key, _rules({key: data[key]}, data.where(key), False))
     sites = data.get("sites") or []
     if not isinstance(sites, list):
         raise ConfigError(f"{data.where('sites')}: sites: expected a list")

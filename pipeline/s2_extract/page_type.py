@@ -1,0 +1,159 @@
+"""Page type before extraction: is this page an article, or a home / category / tag / search / list page?
+
+Decided from the markup, cheaply (one pass over links and paragraphs, no extraction):
+
+- what the page says it is: `og:type` (article vs website) and JSON-LD `@type` (NewsArticle, Article,
+  LiveBlogPosting… vs CollectionPage, ItemList, SearchResultsPage);
+- its URL shape: the site's root, a one-word section path (`/kinh-doanh/`), `/tag/…`, `/search?q=…`;
+- its structure: teaser links (a headline-long link text) against the largest block of prose (paragraph
+  text under one parent, link text left out). A listing is many teasers and no long prose; an article,
+  however many sidebars it has, holds one block of prose longer than any teaser summary.
+
+Conservative on purpose: the structure alone drops a page only when it is a listing beyond doubt; a page
+that says it is an article by og:type is dropped only when its URL and its structure both say listing
+beyond doubt (some CMS stamp og:type=article on every page); a JSON-LD article type is never dropped. A live blog or a photo story is an article.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+ARTICLE_TYPES = {
+    "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
+    "reviewnewsarticle", "backgroundnewsarticle", "askpublicnewsarticle", "liveblogposting",
+    "blogposting", "socialmediaposting", "report", "scholarlyarticle", "techarticle", "review", "recipe",
+    "imagegallery", "mediagallery", "photograph",  # a photo story is an article
+}
+LISTING_TYPES = {"collectionpage", "itemlist", "searchresultspage", "profilepage"}
+# a path segment that names a listing wherever it stands (/tag/x, /chu-de/x, /search?q=)
+_LISTING_SEGMENTS = {"tag", "tags", "topic", "topics", "category", "categories", "chu-de", "tim-kiem", "search",
+                     "tu-khoa", "su-kien", "chuyen-muc", "archive", "archives", "author", "tac-gia", "page"}
+_ARTICLE_URL = re.compile(r"\d{4,}|\.(?:s?html?|php|aspx?|ghtml|ece)$|/\d{4}/\d{1,2}/")
+_JSONLD_TYPE = re.compile(r'"@type"\s*:\s*(\[[^\]]*\]|"[^"]*")')
+
+
+@dataclass
+class PageType:
+    article: bool
+    signals: dict = field(default_factory=dict)  # what was measured, for the drop detail
+
+    def detail(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.signals.items())
+
+
+def _meta_types(tree) -> tuple[str | None, set[str]]:
+    """(og:type, JSON-LD @type values, lower case)."""
+    og = tree.xpath('string(//meta[@property="og:type"]/@content)').strip().lower() or None
+    types: set[str] = set()
+    for script in tree.xpath('//script[@type="application/ld+json"]'):
+        text = script.text or ""
+        # @type values by regex: JSON-LD in the wild is often invalid JSON, and a regex is cheaper
+        for value in _JSONLD_TYPE.findall(text):
+            try:
+                found = json.loads(value)
+            except ValueError:
+                continue
+            for t in found if isinstance(found, list) else [found]:
+                if isinstance(t, str):
+                    types.add(t.rsplit("/", 1)[-1].lower())
+    return og, types
+
+
+def url_shape(url: str | None) -> str | None:
+    """'home', 'section', 'listing' (tag/search/topic…), 'article' (an id, a date or .html), or None."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    segments = [s for s in parts.path.split("/") if s]
+    if segments and segments[-1].lower() in ("index.html", "index.htm", "index.php", "default.aspx"):
+        segments.pop()
+    if _ARTICLE_URL.search(parts.path) and not any(s.lower() in _LISTING_SEGMENTS for s in segments[:-1]):
+        return "article"
+    if not segments:
+        return "listing" if parts.query and "=" in parts.query else "home"
+    if any(s.lower() in _LISTING_SEGMENTS for s in segments):
+        return "listing"
+    if len(segments) <= 2 and all(len(s) <= 30 and s.count("-") <= 3 for s in segments):
+        return "section"
+    return None
+
+
+# elements that start a block of text; text inside any other element belongs to the nearest block around it
+_BLOCKS = {"p", "div", "td", "th", "li", "dd", "blockquote", "section", "article", "main", "body", "pre",
+           "h1", "h2", "h3", "h4", "h5", "h6", "figcaption", "header", "footer", "aside", "nav", "ul", "ol",
+           "table", "tr", "form", "center", "font"}
+_SKIP = {"script", "style", "noscript", "template", "select", "option", "button", "svg"}
+
+
+def structure(tree, min_teaser_words: int) -> tuple[int, int, int]:
+    """(teaser links, largest prose block in chars, prose chars in all) of the page.
+
+    A teaser link is a link whose text is headline-long (>= min_teaser_words words). Prose is text
+    outside links and headings, counted for its nearest block element; a <p> counts for its parent
+    (the article's paragraphs share a parent, a listing's summaries each sit in their own teaser box),
+    any other block for itself (old pages write paragraphs as text and <br> in one <div> or <td>).
+    One walk over the tree with an explicit stack (no recursion limit on deep markup).
+    """
+    teasers = 0
+    tally: dict = {}
+    stack = [(tree.getroot() if hasattr(tree, "getroot") else tree, None, False)]
+    while stack:
+        el, block, quiet = stack.pop()
+        tag = el.tag if isinstance(el.tag, str) else None
+        if tag is None or tag in _SKIP:
+            continue
+        if tag == "a":
+            text = el.text_content()
+            if len(text) > 20 and len(text.split()) >= min_teaser_words:
+                teasers += 1
+            quiet = True  # link text is not prose
+        elif tag in _BLOCKS:
+            block = el.getparent() if tag == "p" and el.getparent() is not None else el
+            quiet = quiet or tag[0] == "h" and tag[1:].isdigit()
+        if el.text and not quiet:
+            n = len(el.text.strip())
+            if n:
+                tally[block] = tally.get(block, 0) + n
+        for child in reversed(el):
+            tail = child.tail
+            if tail and block is not None:
+                n = len(tail.strip())
+                if n and not quiet:
+                    tally[block] = tally.get(block, 0) + n
+            stack.append((child, block, quiet))
+    return teasers, max(tally.values(), default=0), sum(tally.values())
+
+
+def classify(tree, url: str | None, opts: dict) -> PageType:
+    og, types = _meta_types(tree)
+    shape = url_shape(url)
+    teasers, prose, total = structure(tree, opts["min_teaser_words"])
+    signals = {}
+    if og:
+        signals["og:type"] = og
+    if types:
+        signals["json-ld"] = ",".join(sorted(types))
+    if shape:
+        signals["url"] = shape
+    signals.update(teasers=teasers, largest_prose=prose, prose=total)
+    says_article = og == "article" or bool(types & ARTICLE_TYPES)
+    # a listing by its own word (JSON-LD, a home / tag / search URL), or by weaker hints (og:type website, a
+    # short section-like path) that an article-shaped URL (an id, a date, .html) overrides
+    says_listing = bool(types & LISTING_TYPES) or shape in ("home", "listing") or (
+        (og in ("website", "object") or shape == "section") and shape != "article")
+    # listing structure: many teasers, and no block of prose longer than a few teaser summaries
+    listing = teasers >= opts["min_teasers"] and prose < opts["max_listing_prose"]
+    sure_listing = teasers >= 3 * opts["min_teasers"] and prose < opts["max_listing_prose"] / 2
+    if types & ARTICLE_TYPES:
+        is_article = True
+    elif says_article:  # og:type=article: some CMS stamp it on every page, so a sure listing at a listing URL goes
+        is_article = not (sure_listing and shape in ("home", "section", "listing"))
+    else:
+        is_article = not (sure_listing or (listing and says_listing))
+    return PageType(is_article, signals)
