@@ -31,7 +31,10 @@ LISTING_TYPES = {"collectionpage", "itemlist", "searchresultspage", "profilepage
 # a path segment that names a listing wherever it stands (/tag/x, /chu-de/x, /search?q=)
 _LISTING_SEGMENTS = {"tag", "tags", "topic", "topics", "category", "categories", "chu-de", "tim-kiem", "search",
                      "tu-khoa", "su-kien", "chuyen-muc", "archive", "archives", "author", "tac-gia", "page"}
-_ARTICLE_URL = re.compile(r"\d{4,}|\.(?:s?html?|php|aspx?|ghtml|ece)$|/\d{4}/\d{1,2}/")
+# an id, a date path, or a long slug with a page extension
+_ARTICLE_URL = re.compile(r"\d{4,}|/\d{4}/\d{1,2}/|(?:-[^/-]+){3,}\.(?:s?html?|php|aspx?|ghtml|ece)$")
+_SEARCH_QUERY = re.compile(r"(?:^|&)(?:q|s|query|search|keywords?|tag|tu-khoa)=", re.I)
+_ID_QUERY = re.compile(r"(?:^|&)(?:p|id|newsid|article_?id)=\d+", re.I)
 _JSONLD_TYPE = re.compile(r'"@type"\s*:\s*(\[[^\]]*\]|"[^"]*")')
 
 
@@ -71,14 +74,15 @@ def url_shape(url: str | None) -> str | None:
     except ValueError:
         return None
     segments = [s for s in parts.path.split("/") if s]
+    names = [s.lower().rsplit(".", 1)[0] for s in segments]  # tim-kiem.htm -> tim-kiem
     if segments and segments[-1].lower() in ("index.html", "index.htm", "index.php", "default.aspx"):
         segments.pop()
-    if _ARTICLE_URL.search(parts.path) and not any(s.lower() in _LISTING_SEGMENTS for s in segments[:-1]):
+    if any(s in _LISTING_SEGMENTS for s in names) or _SEARCH_QUERY.search(parts.query):
+        return "listing"
+    if _ARTICLE_URL.search(parts.path) or _ID_QUERY.search(parts.query):
         return "article"
     if not segments:
-        return "listing" if parts.query and "=" in parts.query else "home"
-    if any(s.lower() in _LISTING_SEGMENTS for s in segments):
-        return "listing"
+        return "home"
     if len(segments) <= 2 and all(len(s) <= 30 and s.count("-") <= 3 for s in segments):
         return "section"
     return None
@@ -130,6 +134,34 @@ def structure(tree, min_teaser_words: int) -> tuple[int, int, int]:
     return teasers, max(tally.values(), default=0), sum(tally.values())
 
 
+def teaser_boxes(tree, min_words: int, max_box_chars: int = 700, min_summary_chars: int = 60) -> int:
+    """Teaser boxes: a headline link with a summary next to it (a small box, within three levels up,
+    holding >= min_summary_chars of text outside links). Home and category pages are grids of them; an
+    article's sidebars mostly list bare headlines."""
+    n, seen = 0, set()
+    for a in tree.iter("a"):
+        text = a.text_content()
+        if len(text) <= 20 or len(text.split()) < min_words:
+            continue
+        box = a
+        for _ in range(3):
+            box = box.getparent()
+            if box is None or box in seen:
+                break
+            chars = _chars(box)
+            if chars > max_box_chars:
+                break
+            if chars - sum(_chars(link) for link in box.iter("a")) >= min_summary_chars:
+                n += 1
+                seen.add(box)
+                break
+    return n
+
+
+def _chars(el) -> int:
+    return len(" ".join(el.text_content().split()))
+
+
 def classify(tree, url: str | None, opts: dict) -> PageType:
     og, types = _meta_types(tree)
     shape = url_shape(url)
@@ -141,19 +173,28 @@ def classify(tree, url: str | None, opts: dict) -> PageType:
         signals["json-ld"] = ",".join(sorted(types))
     if shape:
         signals["url"] = shape
-    signals.update(teasers=teasers, largest_prose=prose, prose=total)
-    says_article = og == "article" or bool(types & ARTICLE_TYPES)
-    # a listing by its own word (JSON-LD, a home / tag / search URL), or by weaker hints (og:type website, a
-    # short section-like path) that an article-shaped URL (an id, a date, .html) overrides
-    says_listing = bool(types & LISTING_TYPES) or shape in ("home", "listing") or (
-        (og in ("website", "object") or shape == "section") and shape != "article")
-    # listing structure: many teasers, and no block of prose longer than a few teaser summaries
-    listing = teasers >= opts["min_teasers"] and prose < opts["max_listing_prose"]
-    sure_listing = teasers >= 3 * opts["min_teasers"] and prose < opts["max_listing_prose"] / 2
+    signals.update(teasers=teasers, largest_prose=prose)
     if types & ARTICLE_TYPES:
-        is_article = True
-    elif says_article:  # og:type=article: some CMS stamp it on every page, so a sure listing at a listing URL goes
-        is_article = not (sure_listing and shape in ("home", "section", "listing"))
-    else:
-        is_article = not (sure_listing or (listing and says_listing))
-    return PageType(is_article, signals)
+        return PageType(True, signals)  # the page's own structured data says article: never dropped
+    says_article = og == "article"
+    # hints of a listing the page gives about itself; an article-shaped URL (an id, a date, a long
+    # .html slug) outweighs the weak ones (some sites say og:type=website on every page)
+    hints = 0
+    if shape != "article":
+        hints = (og == "website") + bool(types & LISTING_TYPES) + (shape == "section")
+    min_teasers, max_prose = opts["min_teasers"], opts["max_listing_prose"]
+    listing = teasers >= min_teasers and prose < max_prose  # many teasers, no prose longer than a few summaries
+    many_teasers = teasers >= 2 * min_teasers
+    if shape in ("home", "listing") and (listing or many_teasers):
+        return PageType(False, signals)  # a site root, a tag or search page full of teasers
+    if not says_article and ((hints and listing) or (hints >= 2 and many_teasers)):
+        return PageType(False, signals)
+    if shape != "article" and teasers >= min_teasers:
+        # headline + summary boxes (the costly count, only for pages still in doubt)
+        boxes = teaser_boxes(tree, opts["min_teaser_words"])
+        signals["teaser_boxes"] = boxes
+        if boxes >= 2 * min_teasers and prose < max_prose:
+            return PageType(False, signals)
+    if not says_article and shape != "article" and teasers >= 3 * min_teasers and prose < max_prose / 2:
+        return PageType(False, signals)  # a page of headlines and nothing else
+    return PageType(True, signals)

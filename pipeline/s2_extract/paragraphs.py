@@ -50,6 +50,7 @@ class Caption:
 class PageExtras:
     captions: list[Caption] = field(default_factory=list)
     lead: str | None = None
+    blocks: dict[str, str] = field(default_factory=dict)  # key -> text of every paragraph and caption, in order
     layout_tables: int = 0
 
 
@@ -92,6 +93,31 @@ def selector_test(rules, tree):
     return lambda el: el in by_xpath or matcher.match(el) is not None
 
 
+_VI_LETTERS = re.compile("[đĐưƯơƠăĂ]")
+
+
+def page_language(tree) -> str | None:
+    """Primary language subtag the page declares (<html lang>, Content-Language, og:locale), lower case."""
+    for xpath in ("string(/html/@lang)", 'string(//meta[@http-equiv="content-language"]/@content)',
+                  'string(//meta[@property="og:locale"]/@content)'):
+        value = tree.xpath(xpath).strip().lower()
+        if value:
+            return re.split(r"[-_,; ]", value)[0] or None
+    return None
+
+
+def captions_wanted(tree, languages: list[str], sample: str = "") -> bool:
+    """Whether captions count as article text on this page: `languages` lists language codes ("*": any)
+    matched against the page's declared language; an undeclared page counts as Vietnamese when `sample`
+    (e.g. the title) has Vietnamese letters."""
+    if "*" in languages:
+        return True
+    language = page_language(tree)
+    if language is None:
+        return "vi" in languages and bool(_VI_LETTERS.search(sample))
+    return language in languages
+
+
 def meta_description(tree) -> str | None:
     for xpath in ('string(//meta[@name="description"]/@content)', 'string(//meta[@property="og:description"]/@content)'):
         text = " ".join(tree.xpath(xpath).split())
@@ -129,6 +155,7 @@ def find_extras(tree, caption_match, lead_match, description: str | None, min_te
                 extras.captions.append(caption)
                 pending.append((caption, len(items)))
             items.append(k)
+            extras.blocks.setdefault(k, text)
             if meta_key and meta_hit is None and k == meta_key:
                 meta_hit = text
         if lead_match(el):
@@ -153,19 +180,37 @@ def find_extras(tree, caption_match, lead_match, description: str | None, min_te
     return extras
 
 
+def split_collapsed(lines: list[str], blocks: dict[str, str], min_chars: int = 200) -> tuple[list[str], int]:
+    """A line that is several of the page's paragraphs run together (trafilatura's fallback extractors
+    flatten a photo story into one line, title included) becomes those paragraphs, in page order; what
+    is left over (the title, a credit) goes with the split."""
+    out, n = [], 0
+    for line in lines:
+        k = key(line)
+        if len(k) >= min_chars:
+            parts = [(kb, text) for kb, text in blocks.items() if 20 <= len(kb) < len(k) and kb in k]
+            if len(parts) >= 2 and sum(len(kb) for kb, _ in parts) >= 0.8 * len(k):
+                out.extend(sorted((text for kb, text in parts), key=lambda t: k.find(key(t))))
+                n += 1
+                continue
+        out.append(line)
+    return out, n
+
+
 def restore(lines: list[str], extras: PageExtras) -> tuple[list[str], dict[str, int]]:
-    """`lines` with the lead first and the captions next to a kept neighbour. Returns (lines, counts)."""
-    lines = list(lines)
+    """`lines` with collapsed paragraphs split, the lead first and the captions next to a kept neighbour.
+    Returns (lines, counts)."""
+    lines, n_split = split_collapsed(lines, extras.blocks)
     keys = [key(line) for line in lines]
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = {"collapsed_split": n_split} if n_split else {}
     if extras.lead and key(extras.lead) not in keys:
         lines.insert(0, extras.lead)
         keys.insert(0, key(extras.lead))
         counts["lead_restored"] = 1
     for caption in extras.captions:
         k = key(caption.text)
-        if k in keys:
-            continue  # already there: kept once
+        if k in keys or any(len(kl) >= 30 and (kl in k or k in kl) for kl in keys):
+            continue  # already there (kept once), or a caption repeating the article's own sentences
         where = None
         for neighbour in caption.before:
             if neighbour in keys:
