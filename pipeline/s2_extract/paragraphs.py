@@ -171,8 +171,8 @@ def find_extras(tree, caption_match, lead_match, description: str | None, min_te
         if not 40 <= len(text) <= 1500 or any(a.tag == "a" for a in el.iterancestors()):
             continue
         box = el.getparent()
-        if box is not None and _has_headline_link(box, min_teaser_words):
-            continue  # a teaser's summary next to its headline link
+        if box is not None and _has_headline_link(box, min_teaser_words) and len(_text(box)) <= len(text) + 300:
+            continue  # a teaser's summary next to its headline link, in a box holding little else
         extras.lead = text
         break
     if extras.lead is None and meta_hit:
