@@ -198,3 +198,42 @@ def test_bad_caption_selector_is_a_config_error_with_file_and_line(tmp_path):
     path.write_text("generic: {}\ncaptions:\n  - figcaption\n  - 'p[['\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"sites\.yaml:4: bad CSS selector"):
         load_site_rules(str(path))
+
+
+def test_captions_only_for_the_configured_languages():
+    # the extraction benchmark's gold (German, English…) counts captions as boilerplate; Vietnamese gold
+    # counts them as article text: caption_languages decides, by the page's declared language
+    caption = "The mayor speaks to reporters outside the city hall after the council meeting on Tuesday."
+    english = ["The city council approved the new budget on Tuesday after a long debate about public transport.",
+               "Officials said the plan would add three new bus lines and extend the tram network by four kilometres.",
+               "Residents who spoke at the meeting welcomed the investment but asked for more frequent night services."]
+    body = "".join(f"<p>{s}</p>" for s in english)
+    html = (f"<html lang='en-GB'><head><title>Budget approved</title></head><body><article><h1>Budget approved</h1>"
+            f"{body}<figure><img src='a.jpg'><figcaption>{caption}</figcaption></figure>{body}</article></body></html>")
+    doc, _ = extract(html)
+    assert not doc.dropped and caption not in doc.text
+    doc, step = extract(html, options={"caption_languages": ["*"]})
+    assert caption in lines(doc) and step.stats.counters["caption_restored"] == 1
+
+
+def test_lead_by_class_substring_or_meta_description():
+    lead = "Sau hơn một năm tạm đình chỉ, cơ quan điều tra đã phục hồi điều tra vụ tai nạn giao thông."
+    header = f"<div class='top'><h1>Tiêu đề</h1><h2 class='content-detail-sapo sm-mb-0'>{lead}</h2></div>"
+    doc, step = extract(page(header + f"<article>{body_paragraphs()}</article>"))
+    assert lines(doc)[0] == lead and step.stats.counters["lead_restored"] == 1
+    # no lead class: the visible element holding the meta description is the lead
+    header = f"<div class='top'><h1>Tiêu đề</h1><div class='intro'><strong>{lead}</strong></div></div>"
+    doc, _ = extract(page(header + f"<article>{body_paragraphs()}</article>",
+                          head=f"<meta name='description' content='{lead}'>"))
+    assert lines(doc)[0] == lead
+
+
+def test_title_is_the_only_h1():
+    html = page(f"<article><h1>Người dân phấn khởi đón tết</h1>{body_paragraphs()}</article>",
+                head="<meta property='og:title' content='Người dân phấn khởi đón tết | Báo Mẫu'>",
+                title="Người dân phấn khởi đón tết - Báo Mẫu")
+    doc, _ = extract(html)
+    assert doc.metadata["title"] == "Người dân phấn khởi đón tết"
+    # two h1 (a logo and the headline): not trusted, trafilatura's choice stands
+    doc, _ = extract(html.replace("<article>", "<article><h1>Báo Mẫu</h1>"))
+    assert doc.metadata["title"] != "Báo Mẫu"
