@@ -92,6 +92,9 @@ class ExtractHtml(Step):
         if not sites.is_absolute():
             sites = Path(self.context.get("config_dir", "config")) / sites
         self.rules = load_site_rules(str(sites))
+        self._captions = paragraphs.SelectorSet(self.rules.captions)
+        self._leads = paragraphs.SelectorSet(self.rules.leads)
+        self._no_captions = paragraphs.SelectorSet([])
         logging.getLogger("trafilatura").setLevel(logging.CRITICAL)  # its parse errors become our error records
         # imported here: trafilatura is heavy and only HTML inputs need it
         from trafilatura import bare_extraction
@@ -145,10 +148,9 @@ class ExtractHtml(Step):
         if layout_tables:
             self.stats.counters["layout_tables"] += layout_tables
         title = tree.findtext(".//title") or ""
-        captions = self.rules.captions if paragraphs.captions_wanted(tree, self.options["caption_languages"],
-                                                                     title) else []
-        extras = paragraphs.find_extras(tree, paragraphs.selector_test(captions, tree),
-                                        paragraphs.selector_test(self.rules.leads, tree),
+        wanted = paragraphs.captions_wanted(tree, self.options["caption_languages"], title)
+        captions = self._captions if wanted else self._no_captions
+        extras = paragraphs.find_extras(tree, captions.test(tree), self._leads.test(tree),
                                         paragraphs.meta_description(tree), self.options["min_teaser_words"])
         extras.layout_tables = layout_tables
         return extras

@@ -84,13 +84,23 @@ def _has_headline_link(box, min_words: int) -> bool:
     return any(len(a.text_content().split()) >= min_words for a in box.iter("a"))
 
 
-def selector_test(rules, tree):
-    """el -> bool for a list of SelectorRule (simple selectors by lookup, the others by XPath on `tree`)."""
-    from pipeline.s2_extract.site_rules import Matcher  # here: site_rules is the heavier import
+class SelectorSet:
+    """A list of SelectorRule as one test: simple selectors by lookup (built once), the others by XPath."""
 
-    matcher = Matcher.of(rules)
-    by_xpath = {el for rule in rules if rule.xpath is not None for el in rule.xpath(tree)}
-    return lambda el: el in by_xpath or matcher.match(el) is not None
+    def __init__(self, rules):
+        from pipeline.s2_extract.site_rules import Matcher  # here: site_rules imports this module's users
+
+        self.matcher = Matcher.of(rules)
+        self.xpaths = [rule.xpath for rule in rules if rule.xpath is not None]
+
+    def test(self, tree):
+        """el -> bool on `tree`."""
+        if not self.matcher.by_class and not self.matcher.by_tag and not self.matcher.by_id \
+                and not self.matcher.by_attr and not self.xpaths:
+            return lambda el: False
+        by_xpath = {el for xpath in self.xpaths for el in xpath(tree)}
+        match = self.matcher.match
+        return lambda el: el in by_xpath or match(el) is not None
 
 
 _VI_LETTERS = re.compile("[đĐưƯơƠăĂ]")
@@ -130,7 +140,7 @@ def find_extras(tree, caption_match, lead_match, description: str | None, min_te
                 ) -> PageExtras:
     """Captions with their neighbours, and the lead, in one walk over the (pruned) tree.
 
-    `caption_match` / `lead_match`: el -> bool (see selector_test); `description`: the page's meta description.
+    `caption_match` / `lead_match`: el -> bool (see SelectorSet.test); `description`: the page's meta description.
     """
     extras = PageExtras()
     items: list[str] = []  # keys of paragraphs and captions in document order
@@ -160,8 +170,9 @@ def find_extras(tree, caption_match, lead_match, description: str | None, min_te
                 meta_hit = text
         if lead_match(el):
             lead_candidates.append(el)
-        elif meta_key and meta_hit is None and tag in ("h2", "div", "span", "strong", "b") and len(el) <= 3:
-            text = _text(el)
+        elif meta_key and meta_hit is None and tag in ("h2", "div", "span", "strong", "b") and len(el) <= 3 \
+                and key(el.text or (el[0].text if len(el) else "") or "")[:12] == meta_key[:12]:
+            text = _text(el)  # (the cheap prefix test above spares a text_content of every div)
             if key(text) == meta_key:
                 meta_hit = text
     for caption, at in pending:
