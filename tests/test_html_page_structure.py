@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from lxml import html as lxml_html
 
 from corpus_helpers import SENTENCES
 from pipeline.config import ConfigError
 from pipeline.document import Document
 from pipeline.s2_extract.html import ExtractHtml
 from pipeline.s2_extract.page_type import url_shape
-from pipeline.s2_extract.site_rules import load_site_rules
+from pipeline.s2_extract.site_rules import drop_link_lists, load_site_rules
 
 from test_extract_html import CONTEXT
 
@@ -237,3 +238,16 @@ def test_title_is_the_only_h1():
     # two h1 (a logo and the headline): not trusted, trafilatura's choice stands
     doc, _ = extract(html.replace("<article>", "<article><h1>Báo Mẫu</h1>"))
     assert doc.metadata["title"] != "Báo Mẫu"
+
+
+def test_list_of_headline_links_inside_the_body_is_removed_by_its_rule():
+    related = "".join(f"<li><h4><a href='/r{i}.html'>{HEADLINES[i]}</a></h4></li>" for i in range(3))
+    sources = "<ul><li><a href='/a'>Bộ Tài chính</a></li><li><a href='/b'>Tổng cục Thống kê</a></li></ul>"
+    html = page(f"<article><h1>Tiêu đề</h1>{body_paragraphs(3)}<ul class='list-concern'>{related}</ul>"
+                f"{body_paragraphs(6)[200:]}<p>Nguồn:</p>{sources}</article>")
+    doc, step = extract(html)
+    assert not doc.dropped, doc.drop_detail
+    assert HEADLINES[0] not in doc.text and SENTENCES[0] in doc.text
+    # one list removed: the list of short source links is not a related list (trafilatura may still drop it)
+    assert step.stats.counters["dropped:link_list"] == 1 and doc.metadata["html_removed"]["link_list"] == 1
+    assert drop_link_lists(lxml_html.fromstring(f"<div>{sources}</div>"), 5) == 0

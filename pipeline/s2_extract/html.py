@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from pipeline.document import Document
 from pipeline.s2_extract import paragraphs
 from pipeline.s2_extract.page_type import classify
-from pipeline.s2_extract.site_rules import load_site_rules, prune
+from pipeline.s2_extract.site_rules import drop_link_lists, load_site_rules, prune
 from pipeline.s3_clean.dates import parse_datetime
 from pipeline.step import Step
 
@@ -84,6 +84,8 @@ class ExtractHtml(Step):
         # gold counts captions as body; the extraction benchmark (trafilatura's gold, mostly German and
         # English) counts them as boilerplate, so other languages keep trafilatura's choice
         "caption_languages": ["vi"],
+        # lists whose every item is one headline link (related news inside the body), rule `link_list`
+        "drop_link_lists": True,
     }
 
     def __init__(self, options=None, context=None):
@@ -124,6 +126,11 @@ class ExtractHtml(Step):
                 doc.metadata.setdefault("html_removed", {})[rule] = n
             for rule, n in guarded.items():
                 self.stats.counters[f"guarded:{rule}"] += n
+            if opts["drop_link_lists"]:
+                n = drop_link_lists(tree, opts["min_teaser_words"])
+                if n:
+                    self.stats.counters["dropped:link_list"] += n
+                    doc.metadata.setdefault("html_removed", {})["link_list"] = n
         extras = self._page_extras(tree) if opts["paragraphs"] else None
         result = self._extract(tree, url=url, with_metadata=True, include_comments=opts["include_comments"],
                                include_tables=opts["include_tables"], favor_precision=opts["favor_precision"],

@@ -244,6 +244,30 @@ def _is_link_teaser(el, opts: dict) -> bool:
     return len(text.split()) - sum(len(a.text_content().split()) for a in links) <= opts["max_label_words"]
 
 
+def drop_link_lists(tree, min_words: int, min_items: int = 2) -> int:
+    """Remove lists whose every item is one headline link and nothing else (related-news lists inside
+    the article body: "- Ukraine tung video …"). A list of short links (a menu, sources with labels)
+    stays. Returns how many lists went."""
+    gone = []
+    for lst in tree.iter("ul", "ol"):
+        items = [li for li in lst if li.tag == "li"]
+        if len(items) < min_items or len(items) != len(lst):
+            continue
+        for li in items:
+            links = li.findall(".//a")
+            text = " ".join(li.text_content().split())
+            if len(links) != 1 or len(text.split()) < min_words:
+                break
+            if len(" ".join(links[0].text_content().split())) < 0.9 * len(text):
+                break
+        else:
+            gone.append(lst)
+    for lst in gone:
+        if lst.getparent() is not None:
+            lst.drop_tree()
+    return len(gone)
+
+
 def _paragraph_chars(el) -> int:
     # text in <p>: a cheap measure of article prose (scripts and menus left out)
     return sum(len(t) for t in el.xpath(".//p//text()"))
