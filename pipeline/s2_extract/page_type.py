@@ -9,9 +9,17 @@ Decided from the markup, cheaply (one pass over links and paragraphs, no extract
   text under one parent, link text left out). A listing is many teasers and no long prose; an article,
   however many sidebars it has, holds one block of prose longer than any teaser summary.
 
-Conservative on purpose: the structure alone drops a page only when it is a listing beyond doubt; a page
-that says it is an article by og:type is dropped only when its URL and its structure both say listing
-beyond doubt (some CMS stamp og:type=article on every page); a JSON-LD article type is never dropped. A live blog or a photo story is an article.
+Conservative on purpose. A JSON-LD article type (NewsArticle, LiveBlogPosting, ImageGallery…) is never
+dropped. Otherwise a page is a listing when
+- its URL is a site root, a tag or search page, and it is full of teasers (>= min_teasers headline links
+  and no prose block of max_listing_prose chars, or twice min_teasers headline links);
+- it does not say og:type=article, gives a listing hint (og:type=website, JSON-LD CollectionPage/ItemList,
+  a short section-like path — ignored when the URL looks like an article's: an id, a date, a long slug)
+  and is full of teasers (two hints: twice min_teasers headline links are enough);
+- its URL does not look like an article's and it holds 2 x min_teasers teaser boxes (headline + summary)
+  and no prose block of max_listing_prose chars;
+- nothing says article and it is 3 x min_teasers headline links and hardly any prose.
+Measured on the 495 extraction-benchmark articles (none dropped) and the HTML dev pages.
 """
 
 from __future__ import annotations
