@@ -115,8 +115,8 @@ def main(argv=None) -> int:
         for path in sorted((directory / "gold").glob("*.gold.json")):
             k = path.name.split(".")[0]
             html = directory / "html" / f"{k}.html.gz"
-            if not html.exists():
-                continue
+            if not html.exists() or k in gold:
+                continue  # no page, or the same page in an earlier folder
             gold[k] = (path, json.loads(path.read_text(encoding="utf-8")))
             (inputs / html.name).symlink_to(html.resolve())
             pages.append(inputs / html.name)
