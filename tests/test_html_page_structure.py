@@ -251,3 +251,14 @@ def test_list_of_headline_links_inside_the_body_is_removed_by_its_rule():
     # one list removed: the list of short source links is not a related list (trafilatura may still drop it)
     assert step.stats.counters["dropped:link_list"] == 1 and doc.metadata["html_removed"]["link_list"] == 1
     assert drop_link_lists(lxml_html.fromstring(f"<div>{sources}</div>"), 5) == 0
+
+
+def test_author_without_the_by_word():
+    html = page(f"<article><h1>Tiêu đề bài</h1><p class='author'>Theo Phạm Trường</p>{body_paragraphs()}</article>",
+                head="<meta name='author' content='Theo Phạm Trường'>")
+    doc, _ = extract(html)
+    assert doc.metadata["author"] == "Phạm Trường"
+    english = ("<html lang='de'><head><title>Bericht</title><meta name='author' content='Theo Müller'></head><body>"
+               f"<article><h1>Ein Bericht aus der Stadt</h1>{body_paragraphs()}</article></body></html>")
+    doc, _ = extract(english)
+    assert doc.metadata["author"] == "Theo Müller"  # a first name on a German page

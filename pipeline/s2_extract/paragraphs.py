@@ -116,6 +116,14 @@ def page_language(tree) -> str | None:
     return None
 
 
+def is_vietnamese(tree) -> bool:
+    """The page says lang=vi, or says nothing and its title has Vietnamese letters."""
+    language = page_language(tree)
+    if language is None:
+        return bool(_VI_LETTERS.search(tree.findtext(".//title") or ""))
+    return language == "vi"
+
+
 def captions_wanted(tree, languages: list[str], sample: str = "") -> bool:
     """Whether captions count as article text on this page: `languages` lists language codes ("*": any)
     matched against the page's declared language; an undeclared page counts as Vietnamese when `sample`
