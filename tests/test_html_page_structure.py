@@ -262,3 +262,16 @@ def test_author_without_the_by_word():
                f"<article><h1>Ein Bericht aus der Stadt</h1>{body_paragraphs()}</article></body></html>")
     doc, _ = extract(english)
     assert doc.metadata["author"] == "Theo Müller"  # a first name on a German page
+
+
+@pytest.mark.parametrize("body", [
+    "<table></table><table><tr></tr></table><table><caption>Bảng</caption><tr><td></td></tr></table>",
+    "<figure><figcaption><figcaption>Chú thích lồng nhau trong một chú thích khác</figcaption></figcaption></figure>",
+    "<p class='sapo'><a href='/x'>Một đường dẫn dài làm lead giả mạo cho bài viết này</a></p>",
+    "<table><tr><td><table><tr><td>a</td><td>b</td></tr></table></td></tr></table>",
+    "<!-- chú thích --><ul></ul><ol><li></li></ol>",
+])
+def test_odd_markup_is_handled(body):
+    doc, _ = extract(page(f"<article><h1>Tiêu đề</h1>{body_paragraphs(3)}{body}{body_paragraphs(3)}</article>"))
+    assert not doc.dropped, doc.drop_detail
+    assert SENTENCES[0] in doc.text
