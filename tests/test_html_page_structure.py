@@ -275,3 +275,11 @@ def test_odd_markup_is_handled(body):
     doc, _ = extract(page(f"<article><h1>Tiêu đề</h1>{body_paragraphs(3)}{body}{body_paragraphs(3)}</article>"))
     assert not doc.dropped, doc.drop_detail
     assert SENTENCES[0] in doc.text
+
+
+def test_modal_dialog_is_removed_by_its_rule():
+    modal = ("<div class='modal__payment'><div class='modal__content'><p>1 sao = 1000đ. Mua thêm sao để tham gia "
+             "hoạt động tương tác trên báo như đổi quà lưu niệm.</p><p>Tổng số tiền thanh toán: 0đ</p></div></div>")
+    doc, step = extract(page(f"<main>{modal}<article><h1>Tiêu đề</h1>{body_paragraphs()}</article></main>"))
+    assert not doc.dropped and SENTENCES[0] in doc.text
+    assert "thanh toán" not in doc.text and step.stats.counters["dropped:modal_dialog"] == 1
