@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from pipeline.s1_read.decode import declared_charset, decode_bytes  # noqa: E402
 from pipeline.s3_clean.dates import parse_datetime  # noqa: E402
 
+LISTING_TYPES = {"home", "category", "tag", "search", "list", "section"}
 SETTINGS = {"default": {}, "precision": {"favor_precision": True}, "recall": {"favor_recall": True}}
 _MICRO = re.compile(r"micro: P=([\d.]+) R=([\d.]+) F1=([\d.]+) metadata=(\d+)/(\d+)")
 _KEY = re.compile(r"(\d{3}_[0-9a-f]{16})")
@@ -149,13 +150,17 @@ def main(argv=None) -> int:
             s = score(scorer, golds / site, pred)
             cells.append(f"{s['P']:.3f}/{s['R']:.3f}/**{s['F1']:.3f}** {s['meta']}")
         print(f"| {site} | {len(sites[site])} | " + " | ".join(cells) + " |")
+    listings = [k for k in non_articles if gold[k][1].get("page_type") in LISTING_TYPES]
     for name, (_, drops, cpu) in rows.items():
         if name.startswith("newsclean"):
-            dropped = [k for k in non_articles if drops.get(k) == "not_article"]
+            dropped = [k for k in listings if drops.get(k) == "not_article"]
             wrong = [k for k in gold if k not in non_articles and drops.get(k) == "not_article"]
-            print(f"{name}: non-articles dropped not_article {len(dropped)}/{len(non_articles)}; "
-                  f"articles dropped not_article {len(wrong)} {wrong}; other drops "
-                  f"{ {k: r for k, r in drops.items() if r != 'not_article'} }; CPU {cpu:.1f}s")
+            others = {k: f"{gold[k][1].get('page_type')}:{drops.get(k, 'KEPT')}" for k in non_articles
+                      if k not in listings}
+            print(f"{name}: home/category/list pages dropped not_article {len(dropped)}/{len(listings)} "
+                  f"(kept: {[k for k in listings if k not in dropped]}); articles dropped not_article "
+                  f"{len(wrong)} {wrong}; other non-articles {others}; article drops "
+                  f"{ {k: r for k, r in drops.items() if k not in non_articles} }; CPU {cpu:.1f}s")
     return 0
 
 
