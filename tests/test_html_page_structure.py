@@ -283,3 +283,22 @@ def test_modal_dialog_is_removed_by_its_rule():
     doc, step = extract(page(f"<main>{modal}<article><h1>Tiêu đề</h1>{body_paragraphs()}</article></main>"))
     assert not doc.dropped and SENTENCES[0] in doc.text
     assert "thanh toán" not in doc.text and step.stats.counters["dropped:modal_dialog"] == 1
+
+
+def test_vietnamese_date_as_shown_by_the_headline():
+    # htmldate misreads "Thứ hai, 20/7/2026, 06:33 (GMT+7)"; the header clock (with seconds) and a teaser's
+    # date farther from the headline are not the publication time
+    html = ("<html lang='vi'><head><title>Tiêu đề</title></head><body>"
+            "<div class='clock'><span class='time'>Thứ hai, 20/7/2026 09:25:27</span></div>"
+            "<span class='date'>Thứ hai, 20/7/2026, 06:33 (GMT+7)</span><h1>Tiêu đề bài viết ở đây</h1>"
+            f"<article>{body_paragraphs()}</article>"
+            "<div class='other'><p class='time-ago'>19/7/2026 10:00</p></div></body></html>")
+    doc, _ = extract(html)
+    assert doc.metadata["created"] == "2026-07-20T06:33:00"
+
+
+def test_author_repeated_twice_is_given_once():
+    html = page(f"<article><h1>Tiêu đề bài</h1>{body_paragraphs()}</article>",
+                head="<meta name='author' content='ĐAN THUẦN ĐAN THUẦN'>")
+    doc, _ = extract(html)
+    assert doc.metadata["author"] == "ĐAN THUẦN"
