@@ -302,3 +302,11 @@ def test_author_repeated_twice_is_given_once():
                 head="<meta name='author' content='ĐAN THUẦN ĐAN THUẦN'>")
     doc, _ = extract(html)
     assert doc.metadata["author"] == "ĐAN THUẦN"
+
+
+def test_lead_already_inside_a_longer_line_is_not_added_again():
+    lead = "Năm nay thành phố thu ngân sách vượt dự toán, nhiều công trình trọng điểm hoàn thành trước hạn."
+    html = page(f"<div class='top'><h1>Tiêu đề</h1></div><article><p><span class='sapo'>{lead}</span> "
+                f"{SENTENCES[0]}</p>{body_paragraphs()}</article>")
+    doc, step = extract(html)
+    assert doc.text.count(lead) == 1 and step.stats.counters["lead_restored"] == 0

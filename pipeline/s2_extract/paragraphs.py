@@ -222,7 +222,8 @@ def restore(lines: list[str], extras: PageExtras) -> tuple[list[str], dict[str, 
     lines, n_split = split_collapsed(lines, extras.blocks)
     keys = [key(line) for line in lines]
     counts: dict[str, int] = {"collapsed_split": n_split} if n_split else {}
-    if extras.lead and key(extras.lead) not in keys:
+    lead_key = key(extras.lead) if extras.lead else ""
+    if lead_key and not any(lead_key in kl or (len(kl) >= 30 and kl in lead_key) for kl in keys):
         lines.insert(0, extras.lead)
         keys.insert(0, key(extras.lead))
         counts["lead_restored"] = 1
