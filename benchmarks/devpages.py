@@ -158,7 +158,8 @@ def main(argv=None) -> int:
             others = {k: f"{gold[k][1].get('page_type')}:{drops.get(k, 'KEPT')}" for k in non_articles
                       if k not in listings}
             print(f"{name}: home/category/list pages dropped not_article {len(dropped)}/{len(listings)} "
-                  f"(kept: {[k for k in listings if k not in dropped]}); articles dropped not_article "
+                  f"(others: { {k: drops.get(k, 'KEPT') for k in listings if k not in dropped} }); "
+                  f"articles dropped not_article "
                   f"{len(wrong)} {wrong}; other non-articles {others}; article drops "
                   f"{ {k: r for k, r in drops.items() if k not in non_articles} }; CPU {cpu:.1f}s")
     return 0
