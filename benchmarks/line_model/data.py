@@ -56,6 +56,19 @@ def load_pages(dirs: list[Path]) -> list[Page]:
     return pages
 
 
+def seed_pages() -> list[Page]:
+    """The seeds that have gold (../shared/seeds + ../shared/gold), each its own site."""
+    pages = []
+    for gold_path in sorted((SHARED / "gold").glob("*.gold.json")):
+        stem = gold_path.name.split(".")[0]
+        dump = SHARED / "seeds" / f"{stem}.txt"
+        if dump.exists():
+            gold = json.loads(gold_path.read_text(encoding="utf-8"))
+            pages.append(Page(stem, f"seed-{stem[:3]}", "article", dump.read_text(encoding="utf-8").split("\n"),
+                              {n - 1 for n in gold["body_lines"]}, gold))
+    return pages
+
+
 def load_articles(limit: int = 3000, seed: int = 7) -> list[list[str]]:
     """Articles as [title, paragraph, ...], a fixed random sample of articles-30k."""
     with gzip.open(ARTICLES, "rt", encoding="utf-8") as f:

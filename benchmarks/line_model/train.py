@@ -30,66 +30,107 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from data import DEVPAGES, Page, load_articles, load_pages, norm, synthesize  # noqa: E402
+from baselines import BASELINES  # noqa: E402
+from data import DEVPAGES, Page, load_articles, load_pages, norm, seed_pages, synthesize  # noqa: E402
 
 from pipeline.s3_clean.line_features import line_features  # noqa: E402
 from pipeline.s3_clean.line_model import MODEL_PATH, LineModel  # noqa: E402
 
 SYNTHETIC_PER_PAGE = 12
+SYNTHETIC_PER_SILVER = 1
+SILVER_WEIGHT = 0.3
 HIDDEN = 16
 
 
-def featurize(pages: list[Page]) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = [], []
+def featurize(pages: list[Page]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Features, labels, a weight and the site per line (after the rules): silver pages (labeled by trafilatura, see silver.py)
+    count SILVER_WEIGHT of a hand-labeled or synthetic page."""
+    xs, ys, ws, sites = [], [], [], []
+    rules = rule_cleaner()
     for page in pages:
-        idx, x = line_features(page.lines)
+        idx, x = line_features(after_rules(rules, page.lines))
         xs.append(x)
         ys.append(np.array([i in page.body for i in idx], dtype=np.float64))
-    return np.vstack(xs), np.concatenate(ys)
+        ws.append(np.full(len(idx), SILVER_WEIGHT if page.gold.get("silver") else 1.0))
+        sites.append(np.full(len(idx), page.site, dtype=object))
+    return np.vstack(xs), np.concatenate(ys), np.concatenate(ws), np.concatenate(sites)
+
+
+def rule_cleaner():
+    """clean_lines as the default config runs it: the model sees pages after the rules."""
+    from pipeline.registry import step_class
+
+    return step_class("clean_lines")({"rules": ["rules/vi.yaml", "rules/en.yaml", "rules/web.yaml"]},
+                                     {"config_dir": str(ROOT / "config")})
+
+
+def after_rules(rules, lines: list[str]) -> list[str]:
+    from pipeline.document import Document
+
+    doc = Document(id="page", text="\n".join(lines))
+    rules.process(doc)
+    return doc.text.split("\n")
 
 
 def with_synthetic(pages: list[Page], articles: list[list[str]], seed: int = 11) -> list[Page]:
+    """Each page, plus synthetic pages made of its template and other articles: SYNTHETIC_PER_PAGE for
+    a hand-labeled page, SYNTHETIC_PER_SILVER for a silver one; a page without an article counts twice."""
     rng = random.Random(seed)
     out = list(pages)
     for page in pages:
-        for _ in range(SYNTHETIC_PER_PAGE if page.body else 2):
+        silver = page.gold.get("silver")
+        for _ in range(SYNTHETIC_PER_SILVER if silver else SYNTHETIC_PER_PAGE if page.body else 2):
             synth = synthesize(page, rng.choice(articles), rng)
-            out.append(synth if synth else page)  # pages without an article count again as they are
+            if synth and silver:
+                synth.gold["silver"] = True
+            out.append(synth if synth else page)
     return out
 
 
-def fit(x: np.ndarray, y: np.ndarray, hidden: int = HIDDEN, epochs: int = 400, lr: float = 0.02,
-        l2: float = 1e-4, seed: int = 3) -> LineModel:
-    """One-hidden-layer perceptron, full-batch Adam on the log loss, classes weighted equally."""
+def fit(x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, hidden: int = HIDDEN, epochs: int = 12,
+        batch: int = 1024, lr: float = 0.005, l2: float = 1e-5, seed: int = 3) -> LineModel:
+    """One-hidden-layer perceptron, minibatch Adam on the weighted log loss, classes weighted equally."""
     mean, scale = x.mean(0), x.std(0) + 1e-6
-    z = (x - mean) / scale
+    z = ((x - mean) / scale).astype(np.float32)
     rng = np.random.default_rng(seed)
-    params = [rng.normal(0, 1 / np.sqrt(z.shape[1]), (z.shape[1], hidden)), np.zeros(hidden),
-              rng.normal(0, 1 / np.sqrt(hidden), hidden), np.zeros(1)]
-    pos = y.mean()
-    weight = np.where(y > 0, 0.5 / pos, 0.5 / (1 - pos)) / len(y)
+    params = [rng.normal(0, 1 / np.sqrt(z.shape[1]), (z.shape[1], hidden)).astype(np.float32),
+              np.zeros(hidden, np.float32), rng.normal(0, 1 / np.sqrt(hidden), hidden).astype(np.float32),
+              np.zeros(1, np.float32)]
+    pos = np.average(y, weights=sample_weight)
+    weight = np.where(y > 0, 0.5 / pos, 0.5 / (1 - pos)) * sample_weight
+    weight = (weight / weight.mean()).astype(np.float32)
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
-    for step in range(1, epochs + 1):
-        w1, b1, w2, b2 = params
-        h = np.tanh(z @ w1 + b1)
-        p = 1 / (1 + np.exp(-(h @ w2 + b2[0])))
-        g_out = (p - y) * weight
-        grads = [None, None, h.T @ g_out + l2 * w2, np.array([g_out.sum()])]
-        g_h = np.outer(g_out, w2) * (1 - h * h)
-        grads[0] = z.T @ g_h + l2 * w1
-        grads[1] = g_h.sum(0)
-        for k, g in enumerate(grads):
-            m[k] = 0.9 * m[k] + 0.1 * g
-            v[k] = 0.999 * v[k] + 0.001 * g * g
-            params[k] -= lr * (m[k] / (1 - 0.9 ** step)) / (np.sqrt(v[k] / (1 - 0.999 ** step)) + 1e-8)
-    w1, b1, w2, b2 = params
+    step = 0
+    for _epoch in range(epochs):
+        order = rng.permutation(len(y))
+        for start in range(0, len(y), batch):
+            rows = order[start:start + batch]
+            zb, yb, wb = z[rows], y[rows], weight[rows]
+            w1, b1, w2, b2 = params
+            h = np.tanh(zb @ w1 + b1)
+            p = 1 / (1 + np.exp(-(h @ w2 + b2[0])))
+            g_out = (p - yb) * wb / len(rows)
+            g_h = np.outer(g_out, w2) * (1 - h * h)
+            grads = [zb.T @ g_h + l2 * w1, g_h.sum(0), h.T @ g_out + l2 * w2, np.array([g_out.sum()])]
+            step += 1
+            for k, g in enumerate(grads):
+                m[k] = 0.9 * m[k] + 0.1 * g
+                v[k] = 0.999 * v[k] + 0.001 * g * g
+                params[k] -= (lr * (m[k] / (1 - 0.9 ** step)) / (np.sqrt(v[k] / (1 - 0.999 ** step)) + 1e-8)
+                              ).astype(np.float32)
+    w1, b1, w2, b2 = (p.astype(np.float64) for p in params)
     return LineModel(mean, scale, w1, b1, w2, float(b2[0]))
 
 
 def train(pages: list[Page], articles) -> LineModel:
-    x, y = featurize(with_synthetic(pages, articles))
-    return fit(x, y)
+    x, y, w, _ = training_set(pages, articles)
+    return fit(x, y, w)
+
+
+def training_set(pages: list[Page], articles) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Features, labels, weights and the site of each line, real and synthetic pages together."""
+    return featurize(with_synthetic(pages, articles))
 
 
 # -- scoring the whole text pipeline -------------------------------------------------------------
@@ -108,16 +149,14 @@ def run_pipeline(pages: list[Page], model_path: str | None) -> dict[str, dict]:
                 options["model"] = model_path
     pipeline = build_pipeline(config, "2024-01-01T00:00:00Z", "bench")
     steps = [s for s in pipeline.per_document if not isinstance(s, GlobalStep)]
-    out = {}
-    for page in pages:
-        doc = Document(id=page.stem, text="\n".join(page.lines),
-                       provenance={"input_path": f"{page.stem}.txt"})
-        docs = iter([doc])
-        for step in steps:
-            docs = step.run(docs)
-        doc = next(docs)
-        out[page.stem] = {"text": doc.text, "meta": doc.metadata, "dropped": doc.drop_reason}
-    return out
+    # the pages of one site go through together, like a crawl folder in one task (template_lines counts
+    # lines across them)
+    docs = [Document(id=page.stem, text="\n".join(page.lines), provenance={"input_path": f"{page.stem}.txt"})
+            for page in pages]
+    stream = iter(docs)
+    for step in steps:
+        stream = step.run(stream)
+    return {doc.id: {"text": doc.text, "meta": doc.metadata, "dropped": doc.drop_reason} for doc in stream}
 
 
 def score(pages: list[Page], results: dict[str, dict]) -> dict:
@@ -155,25 +194,29 @@ def score(pages: list[Page], results: dict[str, dict]) -> dict:
             "not_article_dropped": dropped_non_articles, "articles_dropped": articles_dropped}
 
 
-def loso(pages: list[Page], articles) -> dict:
+def loso(pages: list[Page], articles, with_baselines: bool = False) -> dict:
     by_site = defaultdict(list)
     for page in pages:
-        by_site[page.site].append(page)
+        if not page.gold.get("silver"):  # silver pages train, never score
+            by_site[page.site].append(page)
     report = {}
+    x, y, w, sites = training_set(pages, articles)  # featurized once; each fold masks one site out
     with tempfile.TemporaryDirectory() as tmp:
         for site in sorted(by_site):
-            rest = [p for p in pages if p.site != site]
-            model = train(rest, articles)
+            rest = sites != site
+            model = fit(x[rest], y[rest], w[rest])
             path = Path(tmp) / f"{site}.json"
             path.write_text(json.dumps(model.to_json()))
-            report[site] = score(by_site[site], run_pipeline(by_site[site], str(path)))
+            report[site] = {"newsclean": score(by_site[site], run_pipeline(by_site[site], str(path)))}
+            for name, baseline in (BASELINES.items() if with_baselines else ()):
+                report[site][name] = score(by_site[site], baseline(by_site[site]))
             print(site, report[site], flush=True)
     return report
 
 
-def total(report: dict) -> dict:
+def total(rows: list[dict]) -> dict:
     keys = ("tp", "fp", "fn", "meta_ok", "meta_n", "non_articles", "not_article_dropped", "articles_dropped")
-    t = {k: sum(r[k] for r in report.values()) for k in keys}
+    t = {k: sum(r[k] for r in rows) for k in keys}
     p = t["tp"] / (t["tp"] + t["fp"]) if t["tp"] + t["fp"] else 0.0
     rc = t["tp"] / (t["tp"] + t["fn"]) if t["tp"] + t["fn"] else 0.0
     return {"P": round(p, 4), "R": round(rc, 4), "F1": round(2 * p * rc / (p + rc), 4) if p + rc else 0.0, **t}
@@ -183,10 +226,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("command", choices=["train", "loso"])
     ap.add_argument("--pages", nargs="*", type=Path, default=[DEVPAGES])
+    ap.add_argument("--silver", nargs="*", type=Path, default=[],
+                    help="silver-labeled pages (silver.py writes benchmarks/cache/silver)")
+    ap.add_argument("--no-seeds", action="store_true", help="leave out the seeds with gold (../shared/gold)")
     ap.add_argument("--out", type=Path, default=MODEL_PATH)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--baselines", action="store_true", help="also score trafilatura, jusText, all lines")
     a = ap.parse_args()
-    pages = load_pages(a.pages)
+    pages = load_pages(a.pages + a.silver) + ([] if a.no_seeds else seed_pages())
     articles = load_articles()
     sites = sorted({p.site for p in pages})
     print(f"{len(pages)} pages from {len(sites)} sites: {', '.join(sites)}", flush=True)
@@ -196,9 +243,11 @@ def main() -> None:
         a.out.write_text(json.dumps(model.to_json(), separators=(",", ":")) + "\n")
         print(f"wrote {a.out} ({a.out.stat().st_size} bytes) in {time.process_time() - t:.1f} s CPU")
     else:
-        report = loso(pages, articles)
-        report["TOTAL"] = total(report)
-        print("TOTAL", report["TOTAL"])
+        report = loso(pages, articles, a.baselines)
+        systems = list(next(iter(report.values())))
+        report["TOTAL"] = {name: total([r[name] for r in report.values()]) for name in systems}
+        for name in systems:
+            print("TOTAL", name, report["TOTAL"][name])
         if a.json:
             a.json.write_text(json.dumps(report, indent=1) + "\n")
 

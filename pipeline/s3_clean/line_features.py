@@ -40,7 +40,7 @@ NEIGHBOURS = (-3, -2, -1, 1, 2, 3)
 
 BASE = ("len", "words", "sentence_end", "full_stop", "prose", "ellipsis", "bullet", "numbered",
         "indent", "upper", "digits", "stop", "commas", "date", "separator", "linkish", "colon_end",
-        "short", "title_like", "repeated", "repeated_near", "quote")
+        "short", "title_like", "repeated", "repeated_near", "head_repeat", "quote")
 CONTEXT = ("pos", "in_dense", "before_dense", "after_dense", "dense_share", "window_prose",
            "short_run", "bullet_run", "gap_above", "gap_below", "prose_above", "prose_below")
 NEIGHBOUR_FEATURES = ("prose", "len", "bullet", "title_like", "full_stop")
@@ -72,7 +72,7 @@ def base_features(raw: str) -> list[float]:
         float(bool(_BULLET.match(raw))), float(bool(_NUMBERED.match(raw))), float(raw[:1].isspace()),
         upper, digits, stop, min(text.count(",") / nw, 1.0), float(n <= 80 and is_date_line(text)),
         float(bool(_SEPARATOR.search(text))), float(bool(_LINKISH.search(text))), float(text.endswith(":")),
-        float(n < 30), float(2 <= nw <= 40 and not full_stop), 0.0, 0.0,
+        float(n < 30), float(2 <= nw <= 40 and not full_stop), 0.0, 0.0, 0.0,
         float(text[:1] in "\"“'‘«-–—"),
     ]
 
@@ -123,6 +123,16 @@ def line_features(lines: list[str]) -> tuple[list[int], np.ndarray]:
             base[positions, col["repeated"]] = min(len(positions) - 1, 3) / 3.0
             near = [p for p in positions if any(0 < abs(p - q) <= 3 for q in positions)]
             base[near, col["repeated_near"]] = 1.0
+    # the same first words as another, different line: alt text repeating the title or a caption
+    # ("<title> - Ảnh 2"), a teaser repeating its headline
+    heads: dict[str, set[str]] = {}
+    for key in keys:
+        head = " ".join(key.split()[:5])
+        if key.count(" ") >= 3:
+            heads.setdefault(head, set()).add(key)
+    for k, key in enumerate(keys):
+        if len(heads.get(" ".join(key.split()[:5]), ())) > 1:
+            base[k, col["head_repeat"]] = 1.0
     # blank lines between blocks: w3m leaves a blank line between paragraphs, none inside a menu
     gap_above = np.array([float(k > 0 and idx[k] - idx[k - 1] > 1) for k in range(n)])
     gap_below = np.array([float(k < n - 1 and idx[k + 1] - idx[k] > 1) for k in range(n)])
@@ -135,8 +145,8 @@ def line_features(lines: list[str]) -> tuple[list[int], np.ndarray]:
     after = np.log1p(np.maximum(pos - end + 1, 0)) / 4.0
     total_prose = max(prose.sum(), 1)
     dense_share = np.full(n, prose[start:end].sum() / total_prose)
-    kernel = np.ones(7) / 7.0
-    window_prose = np.convolve(prose.astype(float), kernel, mode="same")
+    padded = np.concatenate([[0.0], np.cumsum(prose)])  # share of prose lines in a window of 7
+    window_prose = (padded[np.minimum(pos + 4, n)] - padded[np.maximum(pos - 3, 0)]) / 7.0
     short = (base[:, col["len"]] < np.log1p(50) / 6.0) & ~prose
     short_run = np.minimum(np.log1p(_runs(short)) / 3.0, 1.5)
     bullet_run = np.minimum(np.log1p(_runs(base[:, col["bullet"]] > 0)) / 3.0, 1.5)

@@ -58,7 +58,7 @@ def simhash(keys: list[int], weights: list[float]) -> int:
 class TemplateLines(Step):
     name = "template_lines"
     defaults = {
-        "min_docs": 3,  # a line in at least this many different documents of one source is template
+        "min_docs": 2,  # a line in at least this many different documents of one source is template
         "max_chars": 200,  # longer lines are never counted (article paragraphs)
         "copy_bits": 8,  # SimHashes this close (of 64 bits) are copies of one document
     }
