@@ -112,7 +112,8 @@ class ArticleRegion(Step):
         zone += [k for k in range(start, min(end, start + 6)) if proba[k] < threshold]
         taken = self._header(doc, lines, idx, features, zone, start)
         taken |= self._signature(doc, lines, idx, end)
-        teaser_cards = self._teaser_cards(features, start, end)
+        teaser_cards = self._teaser_cards(features, start, end) | self._trailing_headlines(lines, idx, features,
+                                                                                          start, end, taken)
         for k, i in enumerate(idx):
             if i in taken or not lines[i].strip():
                 continue
@@ -133,6 +134,21 @@ class ArticleRegion(Step):
             if features[k, _COL["ellipsis"]] and features[k - 1, _COL["title_like"]]:
                 cards |= {k - 1, k}
         return cards
+
+    def _trailing_headlines(self, lines, idx, features, start, end, taken) -> set[int]:
+        """Headline-like lines after the article's last paragraph: the first items of a list of other
+        articles (an article ends with a paragraph, a caption or the author's name, not a headline)."""
+        trailing = set()
+        for k in range(end - 1, start, -1):
+            row = features[k]
+            if row[_COL["prose"]] or row[_COL["full_stop"]] or idx[k] in taken:
+                break
+            text = lines[idx[k]].strip()
+            if row[_COL["title_like"]] and len(words(text)) >= 5 and not self.meta.name_in(text):
+                trailing.add(k)
+            else:
+                break
+        return trailing
 
     def _may_be_page(self, lines: list[str]) -> bool:
         """_is_page's test on a cheap prose flag, before any feature is computed (most texts of a
