@@ -189,3 +189,19 @@ def test_same_output_for_one_and_two_workers(tmp_path, workers):
     two = _run(tmp_path / "in", tmp_path / "out2", workers)
     strip = [{k: v for k, v in r.items() if k != "added"} for r in one]
     assert strip == [{k: v for k, v in r.items() if k != "added"} for r in two]
+
+
+@pytest.mark.parametrize("line, rule", [
+    ("[tp-2]", "image_filename"),  # an image without alt text, as w3m prints it
+    (f"{TITLE} - Ảnh 2.", "image_alt"),
+    (f"{TITLE}- Ảnh 1.", "image_alt"),
+])
+def test_image_names_and_alt_text_are_removed_by_their_rules(line, rule):
+    doc = run_steps("\n\n".join([LEAD, P1, line, P2]), names=("clean_lines",))
+    assert [(r.rule, r.text) for r in doc.removed] == [(rule, line)]
+
+
+def test_caption_with_a_credit_is_kept():
+    caption = "Người dân đi lại trên tuyến đường mới. Ảnh: Minh Hoàng"
+    doc = run_steps("\n\n".join([LEAD, P1, caption, P2]), names=("clean_lines",))
+    assert not doc.removed
