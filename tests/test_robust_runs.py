@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus_helpers import EPOCH, article, corpus_view, run_cli, write_articles
-from corpus_helpers import small_config as corpus_small_config
+from corpus_helpers import EPOCH, article, corpus_view, run_cli, small_config, write_articles
 from pipeline.cli import main
 
 
@@ -27,18 +26,6 @@ def set_option(config: Path, key: str, value: str, step: str | None = None) -> N
     tail, n = re.subn(rf"(?m)^(\s+{key}:)[^\n#]*", rf"\g<1> {value}  ", tail, count=1)
     assert n == 1, key
     config.write_text(head + tail, encoding="utf-8")
-
-
-def small_config(tmp: Path, **run_options) -> Path:
-    """corpus_helpers.small_config without the article-region steps, if the default config has them:
-    these tests are about how runs treat inputs and state, on generated pages those steps are not
-    made for (article_region on main raised a ValueError on them when this was written)."""
-    config = corpus_small_config(tmp, **run_options)
-    text = config.read_text(encoding="utf-8")
-    for step in ("article_region", "template_lines"):
-        text = text.replace(f"  - step: {step}\n", f"  - step: {step}\n    enabled: false\n")
-    config.write_text(text, encoding="utf-8")
-    return config
 
 
 def rejects_of(output: Path) -> list[dict]:
