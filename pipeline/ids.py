@@ -39,6 +39,11 @@ def _h(text: str) -> int:
     return xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass")) - (1 << 63)
 
 
+def text_hash(text: str) -> int:
+    """Hash of a document's final text: the same id with the same text is one document, not a collision."""
+    return _h(text)
+
+
 class IdCheck:
     """One run's id check: `check(refs)` names the collisions, `stage()` what the registry gains."""
 
@@ -46,35 +51,43 @@ class IdCheck:
         self.path = Path(state_dir) / REGISTRY
         self.owned = {_h(key) for key in owned_keys}  # inputs this run reads: their old ids are theirs to reuse
         self.keys: dict[int, str] = {}
-        self.seen: dict[int, int] = {}  # id hash -> key hash, for this run's candidates
+        self.seen: dict[int, tuple[int, int]] = {}  # id hash -> (key hash, text hash), this run's candidates
         self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) if self.path.exists() else None
 
-    def check(self, refs: Iterable[tuple[DocRef, str]]) -> list[Drop]:
-        """Drops for the (ref, input key) pairs, in input order, whose id another input already has."""
+    def check(self, refs: Iterable[tuple[DocRef, str, int]]) -> list[Drop]:
+        """Drops for the (ref, input key, text hash) triples, in input order, whose id another input
+        (or an earlier record of the same input) already has for another text. The same id with the
+        same text is the same document again (a WARC record copied into two archives): not a
+        collision, exact_dedup drops the copy."""
         drops = []
-        for ref, key in refs:
+        for ref, key, text in refs:
             id_hash, key_hash = _h(ref.id), _h(key)
             self.keys.setdefault(key_hash, key)
             other = self.seen.get(id_hash)
             if other is None:
                 registered = self._registered(id_hash)
                 if registered is None or registered[0] == key_hash or registered[0] in self.owned:
-                    self.seen[id_hash] = key_hash  # new, its own id again, or freed by an input read again
+                    self.seen[id_hash] = (key_hash, text)  # new, its own id again, or freed by an input read again
+                    continue
+                if registered[2] == text:
                     continue
                 where = f"{registered[1]} (an earlier run)"
-            elif other == key_hash:  # twice in one input (a JSONL file repeating an id): the first keeps it
+            elif other[1] == text:
+                continue
+            elif other[0] == key_hash:  # twice in one input (a JSONL file repeating an id): the first keeps it
                 where = f"an earlier record of {key}"
             else:
-                where = self.keys[other]
-            drops.append(Drop(ref.order, REASON, f"id {ref.id!r} is already the id of a document from {where}"))
+                where = self.keys[other[0]]
+            drops.append(Drop(ref.order, REASON, f"id {ref.id!r} is already the id of another document, "
+                                                 f"from {where}"))
         return drops
 
-    def _registered(self, id_hash: int) -> tuple[int, str] | None:
+    def _registered(self, id_hash: int) -> tuple[int, str, int | None] | None:
         if self._db is None:
             return None
-        row = self._db.execute("SELECT ids.key, keys.path FROM ids JOIN keys ON keys.key = ids.key "
+        row = self._db.execute("SELECT ids.key, keys.path, ids.text FROM ids JOIN keys ON keys.key = ids.key "
                                "WHERE ids.id = ?", (id_hash,)).fetchone()
-        return (row[0], row[1]) if row else None
+        return (row[0], row[1], row[2]) if row else None
 
     def stage(self, delta_root: Path) -> None:
         """Write what the registry gains: every id this run checked (collisions excluded), and the
@@ -86,7 +99,7 @@ class IdCheck:
         delta.mkdir(parents=True, exist_ok=True)
         write_atomic(delta / "ids.json", orjson.dumps({
             "owned": sorted(self.owned), "keys": {str(k): v for k, v in self.keys.items()},
-            "ids": sorted(self.seen.items())}))
+            "ids": sorted([id_hash, key, text] for id_hash, (key, text) in self.seen.items())}))
 
     def close(self) -> None:
         if self._db is not None:
@@ -100,7 +113,7 @@ def is_error(drop: Drop) -> bool:
 
 
 _SCHEMA = """
-    CREATE TABLE IF NOT EXISTS ids (id INTEGER PRIMARY KEY, key INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS ids (id INTEGER PRIMARY KEY, key INTEGER NOT NULL, text INTEGER);
     CREATE INDEX IF NOT EXISTS ids_by_key ON ids (key);
     CREATE TABLE IF NOT EXISTS keys (key INTEGER PRIMARY KEY, path TEXT NOT NULL);
 """
@@ -143,7 +156,7 @@ def rebuild(output: Path, state_dir: Path) -> None:
                                             for e in run.manifest.get("inputs", [])}
         input_path = (record.get("metadata") or {}).get("input_path") or ""
         key = key_of.get(input_path) or key_of.get(input_path.rpartition("#")[0]) or input_path
-        ids[_h(record["id"])] = _h(key)
+        ids[_h(record["id"])] = (_h(key), text_hash(record.get("text") or ""))
         keys[_h(key)] = key
     tmp = path.with_name(f".{REGISTRY}.rebuild-{os.getpid()}")
     tmp.unlink(missing_ok=True)
@@ -151,7 +164,7 @@ def rebuild(output: Path, state_dir: Path) -> None:
         db.executescript(_SCHEMA)
         db.execute("BEGIN")
         db.executemany("INSERT OR REPLACE INTO keys VALUES (?, ?)", keys.items())
-        db.executemany("INSERT OR REPLACE INTO ids VALUES (?, ?)", ids.items())
+        db.executemany("INSERT OR REPLACE INTO ids VALUES (?, ?, ?)", [(i, k, t) for i, (k, t) in ids.items()])
         db.execute("COMMIT")
     db.close()
     os.replace(tmp, path)
@@ -171,7 +184,7 @@ def commit(state_dir: Path, delta_root: Path) -> None:
             db.executemany("DELETE FROM ids WHERE key = ?", [(k,) for k in data["owned"]])
             db.executemany("INSERT OR REPLACE INTO keys VALUES (?, ?)",
                            [(int(k), v) for k, v in data["keys"].items()])
-            db.executemany("INSERT OR REPLACE INTO ids VALUES (?, ?)", [tuple(row) for row in data["ids"]])
+            db.executemany("INSERT OR REPLACE INTO ids VALUES (?, ?, ?)", [tuple(row) for row in data["ids"]])
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

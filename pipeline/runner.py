@@ -700,14 +700,18 @@ def _global_items(work_dir: Path, n_tasks: int, position: int, drops: dict,
                 yield ref, key[position]
 
 
-def _candidate_refs(work_dir: Path, n_tasks: int, todo: list[InputFile]) -> Iterator[tuple[DocRef, str]]:
-    """(DocRef, input key) of every candidate the map tasks wrote, in input order."""
+def _candidate_refs(work_dir: Path, n_tasks: int, todo: list[InputFile]) -> Iterator[tuple[DocRef, str, int]]:
+    """(DocRef, input key, text hash) of every candidate the map tasks wrote, in input order."""
     key_of = {f.index: input_key(f.path) for f in todo}
     for index in range(n_tasks):
         paths = task_paths(work_dir, index)
-        refs = workfile.load(paths["refs"]) if paths["refs"].exists() else workfile.load(paths["keys"])[0]
-        for ref in refs:
-            yield ref, key_of[ref.order >> ORDER_BITS]
+        if paths["refs"].exists():
+            refs, text_hashes = workfile.load(paths["refs"])
+        else:  # a map task resumed from a version without refs files: ids alone
+            refs = workfile.load(paths["keys"])[0]
+            text_hashes = [None] * len(refs)
+        for ref, text in zip(refs, text_hashes):
+            yield ref, key_of[ref.order >> ORDER_BITS], text
 
 
 def _follow_dup_chains(work_dir: Path, n_tasks: int, drops: dict[int, tuple[str, Drop]]) -> None:

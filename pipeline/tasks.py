@@ -22,6 +22,7 @@ from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.records import kept_record, reject_record
 from pipeline.s7_write.safe_json import json_line
 from pipeline.step import DocRef, GlobalStep, Step, StepStats
+from pipeline.ids import text_hash
 from pipeline.timelimit import set_doc_timeout
 
 
@@ -30,6 +31,7 @@ class BatchResult:
     index: int
     kept: list[bytes] = field(default_factory=list)  # JSON lines of candidate kept records
     refs: list[DocRef] = field(default_factory=list)  # aligned with kept
+    text_hashes: list[int] = field(default_factory=list)  # aligned with kept: ids.text_hash of each text
     keys: list[tuple] = field(default_factory=list)  # per kept document, one key per global step
     rejects: list[bytes] = field(default_factory=list)
     outcome: Counter = field(default_factory=Counter)  # "stage:reason" -> count of dropped/errors
@@ -110,7 +112,7 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
 
         keys = write_map_files(pipeline, work_dir, task.index, result.refs, keys)
     write_atomic(paths["keys"], workfile.dumps((result.refs, keys)))
-    write_atomic(paths["refs"], workfile.dumps(result.refs))  # the ids alone, for the id check (small)
+    write_atomic(paths["refs"], workfile.dumps((result.refs, result.text_hashes)))  # for the id check (small)
     summary = TaskSummary(task.index, read_stats.docs_in, len(result.kept), result.outcome, result.errors,
                           [read_stats] + result.stats, tuple(sorted(result.vanished)))
     write_atomic(paths["summary"], workfile.dumps(summary))
@@ -153,6 +155,7 @@ def process_batch(pipeline: Pipeline, index: int, docs: Iterable[Document]) -> B
             continue
         result.kept.append(json_line(kept_record(doc, pipeline.added, pipeline.collection)))
         result.refs.append(DocRef(doc.provenance["order"], doc.id, doc.metadata.get("created")))
+        result.text_hashes.append(text_hash(doc.text))
         result.keys.append(keys)
     result.stats = [step.stats for step in pipeline.steps]
     return result

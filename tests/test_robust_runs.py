@@ -660,3 +660,17 @@ def test_unreadable_input_folder_itself_is_an_error_record_named_after_it(tmp_pa
     assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(good), str(locked), "-o", str(out), "-q"]) == 0
     assert reasons_by_path(out) == {"locked": "unreadable_directory"}
     assert [r["id"] for r in corpus_view(out)] == ["page-001.txt"]
+
+
+def test_same_id_with_the_same_text_is_a_duplicate_not_a_collision(tmp_path):
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    jsonl_file(inputs / "a.jsonl", [("r1", 1)])
+    jsonl_file(inputs / "b.jsonl", [("r1", 1), ("r2", 2)])  # the same record copied into another file
+    config = small_config(tmp_path)
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    assert [r["id"] for r in corpus_view(out)] == ["r1", "r2"]
+    assert [(r["metadata"]["input_path"], r["reason"], r.get("dup_of")) for r in rejects_of(out)] == [
+        ("b.jsonl#1", "exact_duplicate", "r1")]
+    jsonl_file(inputs / "c.jsonl", [("r1", 1)])  # and in a later run
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    assert [(r["metadata"]["input_path"], r["reason"]) for r in rejects_of(out)][-1] == ("c.jsonl#1", "exact_duplicate")
