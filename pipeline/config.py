@@ -133,7 +133,7 @@ def config_hash(config: Any) -> str:
 RUN_DEFAULTS = {
     "collection": "",  # `source` of documents whose site is unknown; "" = name of the input folder
     "shard_size": 50_000,
-    "compression": "gzip",  # gzip | none
+    "compression": "gzip",  # gzip | zstd | none
     "compresslevel": 6,
     "progress": "auto",  # auto (on a terminal) | on | off
     "workers": 0,  # processes for the per-document steps; 0 = all cores
@@ -203,8 +203,8 @@ def load_config(path: str | Path, overrides: dict | None = None) -> Config:
         raise ConfigError(f"{shown}: run.dedup must be auto, driver or sharded, not {config.run['dedup']!r}")
     if config.run["progress"] not in ("auto", "on", "off"):
         raise ConfigError(f"{shown}: run.progress must be auto, on or off, not {config.run['progress']!r}")
-    if config.run["compression"] not in ("gzip", "none"):
-        raise ConfigError(f"{shown}: run.compression must be gzip or none, not {config.run['compression']!r}")
+    if config.run["compression"] not in ("gzip", "zstd", "none"):
+        raise ConfigError(f"{shown}: run.compression must be gzip, zstd or none, not {config.run['compression']!r}")
     steps = raw.get("steps")
     if steps is None:
         raise ConfigError(f"{shown}: missing 'steps' (the ordered list of pipeline steps)")

@@ -27,7 +27,7 @@ from pipeline.state import STORE_FILE
 MAX_SHOWN = 100  # problems printed; the count says how many there were
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 ISO_DATE = re.compile(r"^\d{4}-\d\d-\d\d")
-SHARD_NAME = re.compile(r"^(part|rejects)-\d+\.jsonl(\.gz)?$")
+SHARD_NAME = re.compile(r"^(part|rejects)-\d+\.jsonl(\.gz|\.zst)?$")
 
 STR, OPT_STR, INT, OPT_NUM, BOOL, DICT = "str", "str|null", "int", "number|null", "bool", "dict"
 KEPT_FIELDS = {"id": STR, "text": STR, "source": STR, "added": STR, "created": OPT_STR, "metadata": DICT}
