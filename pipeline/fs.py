@@ -246,19 +246,18 @@ def _stage(url: str, cache_dir: Path) -> Path:
     scheme = url.split("://", 1)[0].lower()
     local_root = cache_dir / scheme / _safe_rel(root)
     try:
+        fs.invalidate_cache()  # a long-lived process must see the bucket as it is now
         if fs.isfile(root):
             _download(fs, root, fs.info(root), local_root)
             return local_root
         found = fs.find(root, detail=True)
-    except (OSError, PermissionError) as exc:
-        raise StorageError(f"{url}: cannot list: {type(exc).__name__}: {exc}") from None
-    if not found:
-        return local_root  # nothing there: read as a missing input, i.e. an error record, not silence
-    prefix = root.rstrip("/") + "/"
-    for path, info in sorted(found.items()):
-        if info.get("type") == "directory" or not path.startswith(prefix):
-            continue
-        _download(fs, path, info, local_root / _safe_rel(path[len(prefix):]))
+        prefix = root.rstrip("/") + "/"
+        for path, info in sorted(found.items()):
+            if info.get("type") != "directory" and path.startswith(prefix):
+                _download(fs, path, info, local_root / _safe_rel(path[len(prefix):]))
+    except Exception as exc:  # the backends' errors (credentials, network, access) in one line
+        raise StorageError(f"{url}: cannot read: {type(exc).__name__}: {exc}") from None
+    # nothing there: local_root does not exist and is read as a missing input (an error record)
     return local_root
 
 

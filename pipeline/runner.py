@@ -61,6 +61,7 @@ from pipeline import sharded_run
 from pipeline.engine import make_engine
 from pipeline.engine.local import default_workers
 from pipeline.faults import checkpoint
+from pipeline.fs import StorageError, is_url, local_path, stage_inputs
 from pipeline.plan import InputFile, list_inputs, plan_tasks, task_size_for
 from pipeline.registry import step_class
 from pipeline.s7_write import safe_json
@@ -71,6 +72,7 @@ from pipeline.step import DocRef, Drop, StepStats
 from pipeline.tasks import Pipeline, candidates_with_drops, init_worker, run_map_task_in_worker, task_paths
 
 MANIFEST_VERSION = 1
+REMOTE_INPUTS = "remote-inputs"  # OUTPUT/state/remote-inputs/<scheme>/<bucket>/<key>: inputs read from URLs
 
 
 class AccountingError(RuntimeError):
@@ -143,13 +145,17 @@ def run_pipeline(config: Config, inputs: list[str | Path], output: str | Path,
     Raises LockHeld when another run holds the corpus, AccountingError when the
     documents do not add up (nothing is committed then).
     """
-    output = Path(output)
+    if is_url(output):
+        raise StorageError(f"{output}: a run writes its corpus (shards, state, lock) to a local folder; "
+                           "run into one, then `newsclean export` it to the URL")
+    output = local_path(output)
     build_steps(config)  # rule files and regexes are checked before anything is touched
     state_dir = output / "state"
     state_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(state_dir / LOCK_FILE) as lock, InputStore(state_dir) as store:
         recovery = Recovery(stale_lock=lock.stale)
         recovery.rolled_forward = roll_forward(output, store)
+        inputs = stage_inputs(inputs, state_dir / REMOTE_INPUTS)  # URLs: local copies, kept for the next run
         return _run_locked(config, inputs, output, store, workers, reprocess, recovery)
 
 

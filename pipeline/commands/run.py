@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from pipeline.config import load_config
+from pipeline.fs import StorageError
 from pipeline.runner import AccountingError, run_pipeline
 from pipeline.state import LockHeld
 
@@ -15,7 +16,8 @@ from pipeline.summary import summary_table
 def register(sub) -> None:
     p = sub.add_parser("run", help="run the pipeline (defaults: config/default.yaml, seeds/, corpus/)")
     p.add_argument("-c", "--config", default="config/default.yaml", help="pipeline config (YAML)")
-    p.add_argument("-i", "--input", nargs="+", default=["seeds"], help="input files or directories")
+    p.add_argument("-i", "--input", nargs="+", default=["seeds"],
+                   help="input files or directories, or URLs (s3://bucket/prefix, gs://…, hf://…)")
     p.add_argument("-o", "--output", default="corpus", help="output corpus directory")
     p.add_argument("--progress", choices=["auto", "on", "off"], help="progress bar (default from config)")
     p.add_argument("-w", "--workers", type=int, help="worker processes (default from config; 0 = all cores)")
@@ -45,7 +47,7 @@ def cmd_run(args) -> int:
     except AccountingError as exc:
         print(f"newsclean: run failed, nothing committed: {exc}", file=sys.stderr)
         return 1
-    except OSError as exc:
+    except (OSError, StorageError) as exc:
         print(f"newsclean: cannot run: {exc}", file=sys.stderr)
         return 1
     recovery = result.manifest.get("recovery", {})
