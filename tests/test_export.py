@@ -1,0 +1,103 @@
+"""`newsclean export OUTPUT DEST`: the corpus view (superseded records left out) as fresh shards
+with a manifest; a killed export leaves no manifest; DEST is refused when it holds other files."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from corpus_helpers import EPOCH, ROOT, corpus_view, small_config, write_articles
+from pipeline.cli import main
+from pipeline.commands.export import ExportError, export_corpus
+
+
+@pytest.fixture(autouse=True)
+def fixed_epoch(monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+
+
+def superseded_corpus(tmp_path):
+    """A corpus whose runs hold 5 records of which 4 count: one input changed and was read again."""
+    config = small_config(tmp_path)
+    inputs = tmp_path / "in"
+    write_articles(inputs, range(4))
+    out = tmp_path / "out"
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    changed = inputs / "page-002.txt"
+    changed.write_text(changed.read_text(encoding="utf-8").replace("Mã tin", "Mã tin đã sửa"), encoding="utf-8")
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    in_files = [line for shard in out.glob("runs/*/part-*.jsonl.gz") for line in gzip.open(shard).read().splitlines()]
+    assert len(in_files) == 5  # what `runs/*/part-*` globbing reads
+    return out
+
+
+def read_export(dest) -> tuple[dict, list[dict]]:
+    manifest = orjson.loads((dest / "manifest.json").read_bytes())
+    records = []
+    for shard in manifest["shards"]:
+        data = (dest / shard["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == shard["sha256"] and len(data) == shard["bytes"]
+        lines = gzip.decompress(data).splitlines()
+        assert len(lines) == shard["records"]
+        records += [orjson.loads(line) for line in lines]
+    return manifest, records
+
+
+def test_export_writes_the_corpus_view_not_the_files(tmp_path, capsys):
+    out = superseded_corpus(tmp_path)
+    dest = tmp_path / "export"
+    assert main(["export", str(out), str(dest), "--shard-size", "3"]) == 0
+    assert "exported 4 documents from 2 run(s) in 2 shard(s)" in capsys.readouterr().out
+    manifest, records = read_export(dest)
+    assert sorted(records, key=lambda r: r["id"]) == corpus_view(out) and len({r["id"] for r in records}) == 4
+    assert "Mã tin đã sửa" in next(r["text"] for r in records if r["id"] == "page-002.txt")
+    assert manifest["records"] == 4 and manifest["source"]["left_out"] == 1
+    assert manifest["source"]["corpus"] == str(out.resolve())
+    assert manifest["source"]["runs"] == sorted(p.name for p in (out / "runs").iterdir())
+    assert sorted(p.name for p in dest.iterdir()) == ["manifest.json", "part-00000.jsonl.gz", "part-00001.jsonl.gz"]
+
+
+def test_a_killed_export_leaves_no_manifest_and_a_rerun_completes_it(tmp_path):
+    out = superseded_corpus(tmp_path)
+    dest = tmp_path / "export"
+    export_corpus(out, dest, shard_size=4)  # a previous export: one shard of 4
+    assert (dest / "manifest.json").exists()
+    killed = subprocess.run([sys.executable, "-m", "pipeline", "export", str(out), str(dest), "--shard-size", "1"],
+                            cwd=ROOT, env={**__import__("os").environ, "NEWSCLEAN_TEST_KILL_AT": "export_shard:2"},
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9
+    assert not (dest / "manifest.json").exists()  # neither the old one (stale) nor a half-written new one
+    assert not any(p.name.startswith(".manifest") for p in dest.iterdir())
+
+    manifest = export_corpus(out, dest, shard_size=1)
+    assert [s["file"] for s in manifest["shards"]] == [f"part-{i:05d}.jsonl.gz" for i in range(4)]
+    _manifest, records = read_export(dest)
+    assert sorted(records, key=lambda r: r["id"]) == corpus_view(out)
+    assert sorted(p.name for p in dest.iterdir()) == ["manifest.json"] + [s["file"] for s in manifest["shards"]]
+
+
+def test_a_smaller_export_removes_the_shards_it_does_not_rewrite(tmp_path):
+    out = superseded_corpus(tmp_path)
+    dest = tmp_path / "export"
+    export_corpus(out, dest, shard_size=1, compression="none")
+    manifest = export_corpus(out, dest, shard_size=10, compression="zstd")
+    assert sorted(p.name for p in dest.iterdir()) == ["manifest.json", "part-00000.jsonl.zst"]
+    assert manifest["compression"] == "zstd" and manifest["records"] == 4
+
+
+def test_export_refuses_a_folder_with_other_files_and_a_missing_corpus(tmp_path, capsys):
+    out = superseded_corpus(tmp_path)
+    dest = tmp_path / "mine"
+    dest.mkdir()
+    (dest / "notes.txt").write_text("keep me")
+    assert main(["export", str(out), str(dest)]) == 1
+    err = capsys.readouterr().err
+    assert "not empty and not a newsclean export" in err and "notes.txt" in err and err.count("\n") == 1
+    assert sorted(p.name for p in dest.iterdir()) == ["notes.txt"]
+    with pytest.raises(ExportError, match="no finished run"):
+        export_corpus(tmp_path / "nothing", tmp_path / "e2")
