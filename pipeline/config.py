@@ -174,7 +174,7 @@ class Config:
 
 def load_config(path: str | Path, overrides: dict | None = None) -> Config:
     """Load and validate a pipeline config; raise ConfigError naming file, key and reason."""
-    from pipeline.registry import STEPS, step_class
+    from pipeline.registry import StepImportError, step_class
 
     path = Path(path)
     raw = load_yaml(path)
@@ -215,14 +215,18 @@ def load_config(path: str | Path, overrides: dict | None = None) -> Config:
         if not isinstance(item, dict) or "step" not in item:
             raise ConfigError(f"{where}: steps[{index}] must be a mapping with a 'step' name")
         name = item["step"]
-        if name not in STEPS:
-            raise ConfigError(f"{where}: unknown step {name!r} (known: {', '.join(STEPS)})")
+        try:
+            cls = step_class(name) if isinstance(name, str) else None
+        except StepImportError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        if cls is None:
+            raise ConfigError(f"{where}: steps[{index}].step must be a step name, not {name!r}")
         options = LocatedDict({k: v for k, v in item.items() if k not in ("step", "enabled")})
         options.file, options.lines = item.file, item.lines
         enabled = item.get("enabled", True)
         if not isinstance(enabled, bool):
             raise ConfigError(f"{item.where('enabled')}: {name}.enabled must be true or false")
-        merged = check_options(options, step_class(name).defaults, name)
+        merged = check_options(options, cls.defaults, name)
         if enabled:
             config.steps.append((name, merged))
     return config
