@@ -205,6 +205,10 @@ def load_config(path: str | Path, overrides: dict | None = None) -> Config:
         raise ConfigError(f"{shown}: run.progress must be auto, on or off, not {config.run['progress']!r}")
     if config.run["compression"] not in ("gzip", "zstd", "none"):
         raise ConfigError(f"{shown}: run.compression must be gzip, zstd or none, not {config.run['compression']!r}")
+    levels = {"gzip": range(0, 10), "zstd": range(1, 23)}.get(config.run["compression"])
+    if levels and config.run["compresslevel"] not in levels:
+        raise ConfigError(f"{shown}: run.compresslevel must be {levels.start}-{levels.stop - 1} for "
+                          f"{config.run['compression']}, not {config.run['compresslevel']!r}")
     steps = raw.get("steps")
     if steps is None:
         raise ConfigError(f"{shown}: missing 'steps' (the ordered list of pipeline steps)")

@@ -261,6 +261,16 @@ def _stage(url: str, cache_dir: Path) -> Path:
     return local_root
 
 
+def remote_url(path: str | Path, cache_dir: Path) -> str | None:
+    """The URL a staged local copy was fetched from (None for a file outside the cache)."""
+    try:
+        rel = Path(path).resolve().relative_to(Path(cache_dir).resolve())
+    except ValueError:
+        return None
+    scheme, *rest = rel.parts
+    return f"{scheme}://{'/'.join(rest)}" if rest else None
+
+
 def _safe_rel(path: str) -> str:
     """A remote key as a relative local path (no absolute parts, no `..`)."""
     parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".", "..")]

@@ -61,7 +61,7 @@ from pipeline import sharded_run
 from pipeline.engine import make_engine
 from pipeline.engine.local import default_workers
 from pipeline.faults import checkpoint
-from pipeline.fs import StorageError, is_url, local_path, stage_inputs
+from pipeline.fs import StorageError, is_url, local_path, remote_url, stage_inputs
 from pipeline.plan import InputFile, list_inputs, plan_tasks, task_size_for
 from pipeline.registry import step_class
 from pipeline.s7_write import safe_json
@@ -284,7 +284,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
         "config_file": str(config.path),
         "config_hash": config.hash,
         "config": config.as_dict(),
-        "inputs": [_input_entry(f) for f in todo],
+        "inputs": [_input_entry(f, state_dir / REMOTE_INPUTS) for f in todo],
         "skipped_inputs": len(files) - len(todo),  # processed by earlier runs, unchanged
         "reprocess": reprocess,
         "supersedes": supersedes,
@@ -331,8 +331,11 @@ def select_inputs(files: list[InputFile], store: InputStore, reprocess: bool) ->
     return todo, supersedes
 
 
-def _input_entry(f: InputFile) -> dict:
+def _input_entry(f: InputFile, remote_cache: Path) -> dict:
     entry = {**f.manifest_entry(), "input_path": f.rel, "key": input_key(f.path)}
+    url = remote_url(f.path, remote_cache)
+    if url:  # read from object storage: `path` is the local copy
+        entry["url"] = url
     return {k: safe_json.safe_str(v) if isinstance(v, str) else v for k, v in entry.items()}
 
 

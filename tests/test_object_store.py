@@ -109,9 +109,19 @@ def test_s3_inputs_are_incremental_and_a_changed_object_is_read_again(s3, tmp_pa
         "Mã tin".encode(), "Mã tin đã sửa".encode()))
     assert newsclean(*run) == 0
     last = orjson.loads(sorted((out / "runs").glob("*/manifest.json"))[-1].read_bytes())
-    assert [e["input_path"] for e in last["inputs"]] == ["2025/page-001.txt"]
+    assert [(e["input_path"], e["url"]) for e in last["inputs"]] == [
+        ("2025/page-001.txt", "s3://crawl/news/2025/page-001.txt")]
     view = corpus_view(out)
     assert len(view) == 4 and "Mã tin đã sửa" in next(r["text"] for r in view if r["id"] == "2025/page-001.txt")
+
+
+def test_one_object_as_input(s3, tmp_path):
+    fs, _env = s3
+    put_crawl(fs, tmp_path)
+    out = tmp_path / "out"
+    assert newsclean("run", "-c", small_config(tmp_path), "-i", "s3://crawl/news/2025/page-003.txt", "-o", out,
+                     "-q") == 0
+    assert [r["id"] for r in corpus_view(out)] == ["page-003.txt"]
 
 
 def test_a_run_refuses_an_s3_output_in_one_line(s3, tmp_path, capsys):

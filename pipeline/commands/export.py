@@ -72,6 +72,9 @@ def export_corpus(output: str | Path, dest: str | Path, shard_size: int = 50_000
     if shard_size < 1:
         raise ExportError(f"--shard-size must be at least 1, not {shard_size}")
     level = compresslevel if compresslevel is not None else (3 if compression == "zstd" else 6)
+    levels = {"gzip": range(0, 10), "zstd": range(1, 23)}.get(compression)
+    if levels and level not in levels:
+        raise ExportError(f"--compresslevel must be {levels.start}-{levels.stop - 1} for {compression}, not {level}")
     runs = finished_runs(output)
     if not runs:
         raise ExportError(f"{output}: no finished run (no runs/*/{MANIFEST})")
