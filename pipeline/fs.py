@@ -31,6 +31,10 @@ class StorageError(Exception):
     """A storage URL that cannot be used (backend missing, bad URL, access refused): one line."""
 
 
+class RemoteInputNotFound(StorageError):
+    """An input URL with nothing behind it (no object, no object under the prefix)."""
+
+
 # --- compression ---------------------------------------------------------------------------
 
 
@@ -232,6 +236,21 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> str:
 
 
 # --- reading inputs from a URL -----------------------------------------------------------------
+
+
+def check_remote_inputs(inputs: list[str | Path]) -> None:
+    """Raise RemoteInputNotFound (before anything is written) for an input URL naming nothing."""
+    for given in inputs:
+        if not is_url(given):
+            continue
+        fs, path = filesystem(str(given))
+        try:
+            fs.invalidate_cache()
+            found = fs.exists(path)
+        except Exception as exc:  # the backends' errors (credentials, network, access) in one line
+            raise StorageError(f"{given}: cannot read: {type(exc).__name__}: {exc}") from None
+        if not found:
+            raise RemoteInputNotFound(f"input not found: {given}")
 
 
 def stage_inputs(inputs: list[str | Path], cache_dir: Path) -> list[str | Path]:

@@ -61,7 +61,7 @@ from pipeline import sharded_run
 from pipeline.engine import make_engine
 from pipeline.engine.local import default_workers
 from pipeline.faults import checkpoint
-from pipeline.fs import StorageError, is_url, local_path, remote_url, stage_inputs
+from pipeline.fs import StorageError, check_remote_inputs, is_url, local_path, remote_url, stage_inputs
 from pipeline.plan import InputFile, list_inputs, plan_tasks, task_size_for
 from pipeline.registry import step_class
 from pipeline.s7_write import safe_json
@@ -149,6 +149,7 @@ def run_pipeline(config: Config, inputs: list[str | Path], output: str | Path,
         raise StorageError(f"{output}: a run writes its corpus (shards, state, lock) to a local folder; "
                            "run into one, then `newsclean export` it to the URL")
     output = local_path(output)
+    check_remote_inputs(inputs)
     build_steps(config)  # rule files and regexes are checked before anything is touched
     state_dir = output / "state"
     state_dir.mkdir(parents=True, exist_ok=True)

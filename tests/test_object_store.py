@@ -124,6 +124,16 @@ def test_one_object_as_input(s3, tmp_path):
     assert [r["id"] for r in corpus_view(out)] == ["page-003.txt"]
 
 
+def test_a_url_naming_nothing_is_a_one_line_error_before_anything_is_written(s3, tmp_path, capsys):
+    fs, _env = s3
+    put_crawl(fs, tmp_path)
+    out = tmp_path / "out"
+    assert newsclean("run", "-c", small_config(tmp_path), "-i", "s3://crawl/newz", "-o", out) == 2
+    err = capsys.readouterr().err
+    assert err == "newsclean: cannot run: input not found: s3://crawl/newz\n"
+    assert not out.exists()
+
+
 def test_a_run_refuses_an_s3_output_in_one_line(s3, tmp_path, capsys):
     fs, _env = s3
     write_articles(tmp_path / "in", range(1))

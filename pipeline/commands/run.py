@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from pipeline.config import load_config
-from pipeline.fs import StorageError
+from pipeline.fs import RemoteInputNotFound, StorageError
 from pipeline.runner import AccountingError, run_pipeline
 from pipeline.state import LockHeld
 
@@ -47,6 +47,9 @@ def cmd_run(args) -> int:
     except AccountingError as exc:
         print(f"newsclean: run failed, nothing committed: {exc}", file=sys.stderr)
         return 1
+    except RemoteInputNotFound as exc:  # a typo'd URL is a usage error, not a silent empty run
+        print(f"newsclean: cannot run: {exc}", file=sys.stderr)
+        return 2
     except (OSError, StorageError) as exc:
         print(f"newsclean: cannot run: {exc}", file=sys.stderr)
         return 1
