@@ -19,12 +19,15 @@ from typing import Iterable, Iterator
 
 import orjson
 
+from pipeline import config as config_module
 from pipeline.config import Config, ConfigError, check_options, load_config
 from pipeline.document import Document
 from pipeline.registry import StepImportError, import_path_of, step_class
 from pipeline.step import Step
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.yaml"
+# the shipped default config where the package has one, else the repository's
+DEFAULT_CONFIG = getattr(config_module, "DEFAULT_CONFIG",
+                         Path(__file__).resolve().parent.parent / "config" / "default.yaml")
 
 class Pipeline:
     """Steps in order, run over inputs into a corpus folder exactly like `newsclean run`."""
