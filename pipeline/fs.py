@@ -71,7 +71,7 @@ class ZstdReader(io.RawIOBase):
         self._raw = raw
         self._dctx = zstandard.ZstdDecompressor()
         self._dobj = self._dctx.decompressobj()
-        self._pending = b""
+        self._pending = memoryview(b"")  # inflated, not yet read (a view: no copying of what is left)
         self._in_frame = False
         self._pos = 0
 
@@ -85,22 +85,24 @@ class ZstdReader(io.RawIOBase):
                 if self._in_frame:
                     raise EOFError("zstd stream ended before the end of its last frame (truncated)")
                 return 0
-            self._inflate(chunk)
+            self._pending = memoryview(self._inflate(chunk))
         n = min(len(buffer), len(self._pending))
         buffer[:n] = self._pending[:n]
         self._pending = self._pending[n:]
         self._pos += n
         return n
 
-    def _inflate(self, data: bytes) -> None:
+    def _inflate(self, data: bytes) -> bytes:
+        out = []
         while data:
             self._in_frame = True
-            self._pending += self._dobj.decompress(data)
+            out.append(self._dobj.decompress(data))
             if not self._dobj.eof:
-                return
+                break
             data = self._dobj.unused_data  # the next frame starts here
             self._dobj = self._dctx.decompressobj()
             self._in_frame = False
+        return b"".join(out)
 
     def tell(self) -> int:
         return self._pos

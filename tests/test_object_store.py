@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import orjson
 import pytest
@@ -140,7 +141,9 @@ def test_a_run_refuses_an_s3_output_in_one_line(s3, tmp_path, capsys):
     assert newsclean("run", "-c", small_config(tmp_path), "-i", tmp_path / "in", "-o", "s3://exports/corpus") == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "local folder" in err and "export" in err
-    assert fs.ls("exports") == []
+    assert newsclean("refilter", tmp_path / "in", "-c", small_config(tmp_path), "-o", "s3://exports/corpus") == 1
+    assert "local folder" in capsys.readouterr().err
+    assert fs.ls("exports") == [] and not (ROOT / "s3:").exists() and not Path("s3:").exists()
 
 
 def test_export_to_s3_and_a_killed_export_leaves_no_manifest(s3, tmp_path):
