@@ -1,7 +1,6 @@
 """Files: compression by name (`.gz`, `.zst`) and storage by URL (fsspec).
 
-Local paths are the default and need nothing more than the standard library.
-A URL (`s3://bucket/prefix`, `gs://…`, `hf://…`, `memory://…`) goes through
+Local paths are the default and never touch fsspec. A URL (`s3://bucket/prefix`, `gs://…`, `hf://…`, `memory://…`) goes through
 fsspec; the backend for its scheme is an optional extra (`pip install
 'newsclean[s3]'`), and a missing one is reported in one line.
 
