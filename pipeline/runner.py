@@ -63,7 +63,7 @@ from pipeline.engine.local import default_workers
 from pipeline.faults import checkpoint
 from pipeline.fs import StorageError, check_remote_inputs, is_url, local_path, remote_url, stage_inputs
 from pipeline.plan import InputFile, list_inputs, plan_tasks, task_size_for
-from pipeline.registry import step_class
+from pipeline.registry import STEPS, step_class
 from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
@@ -443,7 +443,8 @@ def _global_steps_of(run_dir: Path, manifest: dict) -> list:
     steps = []
     for item in manifest.get("config", {}).get("steps", []):
         name = item["step"]
-        if (run_dir / "delta" / name).is_dir():
+        staged = name if name in STEPS else step_class(name).name  # a custom step (import path) stages
+        if (run_dir / "delta" / staged).is_dir():                 # under its own `name`
             steps.append(step_class(name)({k: v for k, v in item.items() if k != "step"}, context))
     return steps
 

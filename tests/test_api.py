@@ -16,7 +16,9 @@ import pytest
 from corpus_helpers import EPOCH, ROOT, small_config, write_articles
 from pipeline.config import ConfigError, load_config
 
-MY_STEPS = '''
+MY_STEPS = r'''
+from pathlib import Path
+
 from pipeline import GlobalStep, Step
 
 
@@ -29,6 +31,38 @@ class DropIds(Step):
             doc.drop(self.name, "unwanted", f"{doc.id} is listed")
         else:
             doc.metadata["checked_by"] = f"pid-{__import__('os').getpid()}"
+
+
+class SeenIds(GlobalStep):
+    """Drops a document whose id an earlier run kept; the ids live in OUTPUT/state/seen_ids.txt."""
+    name = "seen_ids"
+
+    def key(self, doc):
+        return doc.id
+
+    def reduce(self, items, state_dir):
+        from pipeline.step import Drop
+
+        seen = _ids(Path(state_dir) / "seen_ids.txt")
+        self.new = []
+        for ref, key in items:
+            if key in seen:
+                yield Drop(ref.order, "seen_before", key)
+            else:
+                self.new.append(key)
+
+    def stage(self, delta_dir):
+        (Path(delta_dir) / "ids.txt").write_text("\n".join(self.new))
+
+    def commit(self, state_dir, delta_dir):  # idempotent: a union, written whole
+        state = Path(state_dir) / "seen_ids.txt"
+        ids = _ids(state) | _ids(Path(delta_dir) / "ids.txt")
+        state.with_suffix(".tmp").write_text("\n".join(sorted(ids)))
+        state.with_suffix(".tmp").replace(state)
+
+
+def _ids(path):
+    return set(path.read_text().split()) if path.exists() else set()
 
 
 class NotAStep:
@@ -107,6 +141,23 @@ def test_a_custom_step_by_import_path_runs_in_the_workers(tmp_path):
     assert all(r["metadata"]["checked_by"].startswith("pid-") for r in kept)  # the step ran on every kept one
     docs = list(read_corpus(out, as_documents=True))
     assert sorted(d.id for d in docs) == sorted(r["id"] for r in kept) and docs[0].metadata["source"] == "in"
+
+
+def test_a_custom_global_step_is_committed_by_roll_forward_after_a_kill(tmp_path):
+    """Killed between the manifest and the commit: the next run applies the custom step's delta."""
+    write_my_steps(tmp_path)
+    inputs = tmp_path / "in"
+    write_articles(inputs, range(3))
+    config = config_with(tmp_path, "  - step: mypkg.steps:SeenIds\n")
+    out = tmp_path / "out"
+    command = ["-m", "pipeline", "run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]
+    env = {"PYTHONPATH": str(tmp_path)}
+    killed = python(command, ROOT, env={**env, "NEWSCLEAN_TEST_KILL_AT": "manifest"})
+    assert killed.returncode == -9 and not (out / "state" / "seen_ids.txt").exists()
+    done = python(command, ROOT, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "completed the commit of run" in done.stderr
+    assert (out / "state" / "seen_ids.txt").read_text().split() == ["page-000.txt", "page-001.txt", "page-002.txt"]
 
 
 @pytest.mark.parametrize("step, message", [
