@@ -272,13 +272,26 @@ def _stage(url: str, cache_dir: Path) -> Path:
             return local_root
         found = fs.find(root, detail=True)
         prefix = root.rstrip("/") + "/"
+        wanted = set()
         for path, info in sorted(found.items()):
             if info.get("type") != "directory" and path.startswith(prefix):
-                _download(fs, path, info, local_root / _safe_rel(path[len(prefix):]))
+                target = local_root / _safe_rel(path[len(prefix):])
+                _download(fs, path, info, target)
+                wanted.add(target)
     except Exception as exc:  # the backends' errors (credentials, network, access) in one line
         raise StorageError(f"{url}: cannot read: {type(exc).__name__}: {exc}") from None
-    # nothing there: local_root does not exist and is read as a missing input (an error record)
+    _prune(local_root, wanted)
     return local_root
+
+
+def _prune(local_root: Path, wanted: set[Path]) -> None:
+    """Delete copies of objects that are gone from the bucket: the input is what is there now."""
+    if not local_root.is_dir():
+        return
+    for path in sorted(local_root.rglob("*"), reverse=True):
+        if path.is_file() and not path.name.startswith(".") and path not in wanted:
+            path.unlink()
+            path.with_name(f".{path.name}.remote").unlink(missing_ok=True)
 
 
 def remote_url(path: str | Path, cache_dir: Path) -> str | None:

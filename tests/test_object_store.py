@@ -115,6 +115,12 @@ def test_s3_inputs_are_incremental_and_a_changed_object_is_read_again(s3, tmp_pa
     view = corpus_view(out)
     assert len(view) == 4 and "Mã tin đã sửa" in next(r["text"] for r in view if r["id"] == "2025/page-001.txt")
 
+    fs.rm_file("crawl/news/2025/page-003.txt")  # gone from the bucket: no longer an input
+    assert newsclean(*run, "--reprocess") == 0
+    last = orjson.loads(sorted((out / "runs").glob("*/manifest.json"))[-1].read_bytes())
+    assert [e["input_path"] for e in last["inputs"]] == [f"2025/page-00{i}.txt" for i in (0, 1, 2, 4)]
+    assert not list((out / "state" / "remote-inputs").rglob("*page-003*"))
+
 
 def test_one_object_as_input(s3, tmp_path):
     fs, _env = s3
