@@ -311,17 +311,20 @@ def _safe_rel(path: str) -> str:
 
 
 def _version_tag(info: dict) -> str:
-    for key in ("ETag", "etag", "md5Hash", "LastModified", "mtime", "last_modified"):
+    """What changes when the object changes: S3 ETag, GCS md5/crc, the Hub's blob id, else a time."""
+    for key in ("ETag", "etag", "md5Hash", "crc32c", "blob_id", "LastModified", "mtime", "last_modified",
+                "updated"):
         if info.get(key) is not None:
             return f"{key}={info[key]}"
     return ""
 
 
 def _download(fs, path: str, info: dict, target: Path) -> None:
-    tag = f"{info.get('size')} {_version_tag(info)}"
+    version = _version_tag(info)
+    tag = f"{info.get('size')} {version}"
     marker = target.with_name(f".{target.name}.remote")
-    if target.is_file() and marker.is_file() and marker.read_text(encoding="utf-8") == tag:
-        return
+    if version and target.is_file() and marker.is_file() and marker.read_text(encoding="utf-8") == tag:
+        return  # the same version as the copy (without a version tag: always fetched)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.part-{os.getpid()}")
     try:
