@@ -11,7 +11,8 @@ from pathlib import Path
 import orjson
 import zstandard
 
-from corpus_helpers import article, corpus_view, run_cli, small_config, write_articles
+from corpus_helpers import EPOCH, article, corpus_view, run_cli, small_config, write_articles
+from pipeline.cli import main
 from pipeline.commands.verify import verify
 from pipeline.s1_read.inputs import read_file
 
@@ -27,16 +28,12 @@ def read_all(path: Path) -> list:
     return [doc for _n, doc in read_file(path, path.parent, OPTIONS)]
 
 
-def test_zstd_shards_hold_the_same_records_as_gzip_shards(tmp_path):
+def test_zstd_shards_hold_the_same_records_as_gzip_shards(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
     inputs = tmp_path / "in"
     write_articles(inputs, range(7), dup_of={6: 1})
-    corpora = {}
-    for compression in ("gzip", "zstd"):
-        out = tmp_path / compression
-        config = small_config(tmp_path / f"cfg-{compression}", compression=compression)
-        done = run_cli(config, inputs, out)
-        assert done.returncode == 0, done.stderr
-        corpora[compression] = out
+    corpora = {name: run_into(tmp_path, inputs, name, compression, capsys)
+               for name, compression in (("gzip", "gzip"), ("zstd", "zstd"))}
     [run_dir] = list((corpora["zstd"] / "runs").iterdir())
     manifest = orjson.loads((run_dir / "manifest.json").read_bytes())
     assert [s["file"] for s in manifest["shards"]] == ["part-00000.jsonl.zst", "part-00001.jsonl.zst"]
@@ -47,7 +44,28 @@ def test_zstd_shards_hold_the_same_records_as_gzip_shards(tmp_path):
         assert len(lines) == shard["records"]
     assert corpus_view(corpora["zstd"]) == corpus_view(corpora["gzip"])
     assert len(corpus_view(corpora["zstd"])) == 6  # one exact duplicate dropped, in both
+    assert (run_dir / "report.html").stat().st_size > 0
     assert verify(corpora["zstd"]).problems == []
+
+
+def test_zstd_shards_of_the_sharded_dedup_path(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    inputs = tmp_path / "in"
+    write_articles(inputs, range(7), dup_of={6: 1})
+    out = run_into(tmp_path, inputs, "sharded", "zstd", capsys, "--dedup", "sharded")
+    manifest = orjson.loads(next((out / "runs").glob("*/manifest.json")).read_bytes())
+    assert manifest["dedup"] == "sharded" and manifest["shards"]
+    assert all(s["file"].endswith(".jsonl.zst") for s in manifest["shards"] + manifest["rejects"])
+    assert [r["id"] for r in corpus_view(out)] == [f"page-00{i}.txt" for i in range(6)]
+    assert verify(out).problems == []
+
+
+def run_into(tmp_path, inputs, name: str, compression: str, capsys, *extra: str):
+    out = tmp_path / name
+    config = small_config(tmp_path / f"cfg-{name}", compression=compression)
+    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q", *extra]) == 0
+    assert "report not written" not in capsys.readouterr().err
+    return out
 
 
 def test_zst_inputs_read_like_their_plain_twins(tmp_path):
