@@ -59,6 +59,21 @@ class Pipeline:
         return run_pipeline(self.config, list(inputs), output, workers=workers, reprocess=reprocess)
 
 
+    def process(self, docs: Iterable[Document | str]) -> Iterator[Document]:
+        """The per-document steps over documents in memory, lazily (a text becomes a Document with
+        id "0", "1", …). Dropped documents come out too, with `drop_reason`; deduplication needs a
+        corpus and is left out (use `run`)."""
+        from pipeline.runner import build_steps
+        from pipeline.step import GlobalStep
+
+        stream: Iterator[Document] = (Document(id=str(n), text=d) if isinstance(d, str) else d
+                                      for n, d in enumerate(docs))
+        for step in build_steps(self.config):
+            if not isinstance(step, GlobalStep):
+                stream = step.run(stream)
+        return stream
+
+
 def _entry(spec, configured: dict) -> tuple[str, dict]:
     """One step of the list as (name or import path, validated options)."""
     if isinstance(spec, Step):

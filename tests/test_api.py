@@ -208,3 +208,19 @@ def test_read_corpus_reads_an_export(tmp_path):
     export_corpus(tmp_path / "out", tmp_path / "export", compression="zstd")
     assert sorted(r["id"] for r in read_corpus(tmp_path / "export")) == [f"page-00{i}.txt" for i in range(3)]
     assert list(read_corpus(tmp_path / "export")) == list(read_corpus(tmp_path / "out"))
+
+
+def test_process_cleans_documents_in_memory_as_a_run_does(tmp_path):
+    from pipeline import Pipeline, read_corpus
+
+    seed = sorted((ROOT / "seeds").glob("*.txt"))[0]
+    pipeline = Pipeline(workers=1, progress="off")
+    cleaned, short = pipeline.process([seed.read_text(encoding="utf-8"), "Tin ngắn."])
+    assert short.drop_reason == "too_short" and short.drop_stage == "length_filter"
+    assert not cleaned.dropped and cleaned.removed_counts()["weather_widget"] > 0
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(seed, inputs / seed.name)
+    pipeline.run(inputs, tmp_path / "out")
+    [record] = read_corpus(tmp_path / "out")
+    assert cleaned.text == record["text"] and cleaned.metadata["title"] == record["metadata"]["title"]
