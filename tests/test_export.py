@@ -11,7 +11,7 @@ import sys
 import orjson
 import pytest
 
-from corpus_helpers import EPOCH, ROOT, corpus_view, small_config, write_articles
+from corpus_helpers import EPOCH, ROOT, article, corpus_view, small_config, write_articles
 from pipeline.cli import main
 from pipeline.commands.export import ExportError, export_corpus
 
@@ -101,3 +101,29 @@ def test_export_refuses_a_folder_with_other_files_and_a_missing_corpus(tmp_path,
     assert sorted(p.name for p in dest.iterdir()) == ["notes.txt"]
     with pytest.raises(ExportError, match="no finished run"):
         export_corpus(tmp_path / "nothing", tmp_path / "e2")
+
+
+def test_records_a_refilter_dropped_are_not_exported(tmp_path, monkeypatch):
+    from pipeline.commands.refilter import refilter
+    from pipeline.config import load_config
+
+    inputs = tmp_path / "in"
+    write_articles(inputs, range(3))
+    longer = inputs / "page-000.txt"  # twice the words of the others: the only one over the new limit
+    text = longer.read_text(encoding="utf-8")
+    longer.write_text(text + "\n" + article(10).split("\n\n", 1)[1], encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(inputs), "-o", str(out), "-q"]) == 0
+    strict = tmp_path / "strict"
+    strict.mkdir()
+    (strict / "vi.yaml").write_text(f"stop_words: [và]\ncommon_bigrams: {ROOT}/config/quality/vi-bigrams.txt\n"
+                                    "thresholds:\n  n_words: {min: 250}\n", encoding="utf-8")
+    (strict / "config.yaml").write_text("steps:\n  - step: quality_filter\n    profiles: {vi: vi.yaml}\n",
+                                        encoding="utf-8")
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")  # refilter would take the first run's id (a run id of that epoch)
+    assert refilter(load_config(strict / "config.yaml"), out)["counts"]["kept"] == 1
+
+    manifest = export_corpus(out, tmp_path / "export")
+    _manifest, records = read_export(tmp_path / "export")
+    assert [r["id"] for r in records] == ["page-000.txt"] and manifest["records"] == 1
+    assert manifest["source"]["left_out"] == 3  # the first run's 3 records, replaced by the refilter run's 1
