@@ -36,6 +36,10 @@ class Pipeline:
         """`steps`: None for the config's steps, else a list of step names, (name, options) pairs,
         Step objects or Step classes. `run_options`: any `run:` key of the config (workers, shard_size,
         compression, progress, …)."""
+        unknown = sorted(set(run_options) - set(config_module.RUN_DEFAULTS))
+        if unknown:
+            raise ConfigError(f"Pipeline: unknown run option {unknown[0]!r} "
+                              f"(known: {', '.join(sorted(config_module.RUN_DEFAULTS))})")
         overrides = {f"run.{key}": value for key, value in run_options.items()}
         self.config: Config = load_config(config or DEFAULT_CONFIG, overrides)
         if steps is not None:

@@ -196,6 +196,8 @@ def test_api_refuses_unusable_steps_clearly(tmp_path):
         Pipeline([("length_filter", {"min_word": 3})])
     with pytest.raises(ConfigError, match="unknown step 'normalise'"):
         Pipeline(["normalise"])
+    with pytest.raises(ConfigError, match="unknown run option 'worker'"):
+        Pipeline(worker=2)
 
 
 def test_read_corpus_reads_an_export(tmp_path):
