@@ -172,6 +172,9 @@ def test_export_to_s3_and_a_killed_export_leaves_no_manifest(s3, tmp_path):
         records += [orjson.loads(line) for line in zstandard.ZstdDecompressor().stream_reader(data).read().splitlines()]
     assert sorted(records, key=lambda r: r["id"]) == corpus_view(out)
     assert manifest["source"]["runs"] == [p.name for p in sorted((out / "runs").iterdir())]
+    from pipeline import read_corpus
+
+    assert list(read_corpus("s3://exports/v1")) == records  # the Python API reads an export from the bucket
 
     killed = cli("export", str(out), "s3://exports/v1", "--shard-size", "1", env=env, kill_at="export_shard:2")
     assert killed.returncode == -9
