@@ -176,6 +176,8 @@ def test_export_to_s3_and_a_killed_export_leaves_no_manifest(s3, tmp_path):
 
     assert list(read_corpus("s3://exports/v1")) == records  # the Python API reads an export from the bucket
 
+    assert newsclean("export", out, "s3://no-such-bucket/v1") == 1  # one line, no traceback
+
     killed = cli("export", str(out), "s3://exports/v1", "--shard-size", "1", env=env, kill_at="export_shard:2")
     assert killed.returncode == -9
     fs.invalidate_cache()

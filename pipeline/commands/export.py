@@ -54,7 +54,7 @@ def register(sub) -> None:
 def cmd_export(args) -> int:
     try:
         manifest = export_corpus(args.output, args.dest, args.shard_size, args.compression, args.compresslevel)
-    except (ExportError, StorageError) as exc:
+    except (ExportError, StorageError, OSError) as exc:  # OSError: the backends' (no bucket, access denied)
         print(f"newsclean: cannot export: {exc}", file=sys.stderr)
         return 1
     print(f"exported {manifest['records']} documents from {len(manifest['source']['runs'])} run(s) "
