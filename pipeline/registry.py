@@ -4,7 +4,9 @@ unused heavy step (or optional extra) is never imported.
 A step of one's own is named by its import path, `package.module:ClassName`
 (in the YAML, `- step: mypkg.steps:MyStep`, or a Step object given to
 `pipeline.Pipeline`): any subclass of `pipeline.step.Step` with a `name` and its
-options declared in `defaults`. Worker processes import it by that path too.
+options declared in `defaults`. Worker processes import it by that path too. An
+installed package may also register its steps by name, in its pyproject.toml:
+`[project.entry-points."newsclean.steps"]` `my_step = "mypkg.steps:MyStep"`.
 """
 
 from __future__ import annotations
@@ -44,14 +46,31 @@ def is_import_path(name: str) -> bool:
     return isinstance(name, str) and ":" in name
 
 
+ENTRY_POINTS = "newsclean.steps"  # a package's own steps by name: [project.entry-points."newsclean.steps"]
+
+
 def step_class(name: str):
-    """The class of a built-in step (by its name) or of one's own (by `package.module:Class`)."""
+    """The class of a built-in step (by its name), of one's own (by `package.module:Class`), or of
+    an installed package that registers it by name in the `newsclean.steps` entry points."""
     if name in STEPS:
         return load_object(STEPS[name])
     if not is_import_path(name):
-        raise StepImportError(f"unknown step {name!r} (known: {', '.join(STEPS)}; "
-                              "or a class of your own as 'package.module:ClassName')")
+        registered = _entry_point(name)
+        if registered is None:
+            raise StepImportError(f"unknown step {name!r} (known: {', '.join(STEPS)}; "
+                                  "or a class of your own as 'package.module:ClassName')")
+        return custom_step_class(registered)
     return custom_step_class(name)
+
+
+def _entry_point(name: str) -> str | None:
+    """The import path an installed package registers for step `name`, if any."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=ENTRY_POINTS):
+        if entry.name == name:
+            return entry.value.replace(" ", "")
+    return None
 
 
 def custom_step_class(path: str):

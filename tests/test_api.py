@@ -160,6 +160,20 @@ def test_a_custom_global_step_is_committed_by_roll_forward_after_a_kill(tmp_path
     assert (out / "state" / "seen_ids.txt").read_text().split() == ["page-000.txt", "page-001.txt", "page-002.txt"]
 
 
+def test_a_step_registered_by_an_installed_package_is_found_by_name(tmp_path, monkeypatch):
+    site = write_my_steps(tmp_path)
+    dist = site / "mysteps-0.1.dist-info"  # what `pip install` of a package with the entry point leaves
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mysteps\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[newsclean.steps]\ndrop_ids = mypkg.steps:DropIds\n")
+    monkeypatch.syspath_prepend(str(site))
+    config = config_with(tmp_path, "  - step: drop_ids\n    ids: [x]\n")
+    assert ("drop_ids", {"ids": ["x"]}) in load_config(config).steps
+    from pipeline.registry import step_class
+
+    assert step_class("drop_ids").__name__ == "DropIds"
+
+
 @pytest.mark.parametrize("step, message", [
     ("nomodule_xyz.steps:Thing", "cannot import 'nomodule_xyz.steps'"),
     ("mypkg.steps:Missing", "module 'mypkg.steps' has no 'Missing'"),
