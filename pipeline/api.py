@@ -29,6 +29,7 @@ from pipeline.step import Step
 DEFAULT_CONFIG = getattr(config_module, "DEFAULT_CONFIG",
                          Path(__file__).resolve().parent.parent / "config" / "default.yaml")
 
+
 class Pipeline:
     """Steps in order, run over inputs into a corpus folder exactly like `newsclean run`."""
 
@@ -61,7 +62,6 @@ class Pipeline:
         if isinstance(inputs, (str, Path)):
             inputs = [inputs]
         return run_pipeline(self.config, list(inputs), output, workers=workers, reprocess=reprocess)
-
 
     def process(self, docs: Iterable[Document | str]) -> Iterator[Document]:
         """The per-document steps over documents in memory, lazily (a text becomes a Document with
