@@ -1,8 +1,9 @@
 """Files: compression by name (`.gz`, `.zst`) and storage by URL (fsspec).
 
-Local paths are the default and never touch fsspec. A URL (`s3://bucket/prefix`, `gs://…`, `hf://…`, `memory://…`) goes through
-fsspec; the backend for its scheme is an optional extra (`pip install
-'newsclean[s3]'`), and a missing one is reported in one line.
+Local paths are the default and never touch fsspec. A URL (`s3://bucket/prefix`,
+`gs://…`, `hf://…`, `memory://…`) goes through fsspec; the backend for its scheme
+is an optional extra (`pip install 'newsclean[s3]'`), and a missing one is
+reported in one line.
 
 Remote inputs are downloaded, file by file, into a local cache before a run
 (`stage_inputs`): the readers, the content hashes of incremental runs and the
