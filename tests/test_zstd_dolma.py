@@ -133,7 +133,7 @@ def test_dolma_documents_as_input(tmp_path):
     records = {r["id"]: r for r in corpus_view(out)}
     assert sorted(records) == ["cc-0", "cc-1", "cc-2", "cc-3"]
     first = records["cc-0"]
-    assert first["metadata"]["input_metadata"] == {"warc_id": "<urn:uuid:0>", "lang": "vi"}
+    assert json.loads(first["metadata"]["input_metadata"]) == {"warc_id": "<urn:uuid:0>", "lang": "vi"}
     assert first["metadata"]["input_added"] == "2024-05-01T00:00:00.000Z"
     assert first["metadata"]["input_path"] == "part-0.json.gz#1"
     assert first["source"] == "common-crawl"  # no url: the dolma source names the collection

@@ -234,12 +234,13 @@ def _document(line: bytes | None, line_no: int, rel: str, provenance: dict, fiel
 
 def _carry_dolma_fields(doc: Document, data: dict) -> None:
     """What a dolma-style record (`metadata`, `source`, `added`) says is kept: its `metadata` object
-    whole as `metadata.input_metadata` (url and title taken from it when the record has none at
-    top level), its `added` as `metadata.input_added`, and its `source` becomes the record's
-    `source` when the page's site is unknown (the input collection's name in dolma's convention)."""
+    whole, as a JSON string in `metadata.input_metadata` (one Arrow type for every record, whatever
+    keys each source uses; url and title are taken from it when the record has none at top level),
+    its `added` as `metadata.input_added`, and its `source` becomes the record's `source` when the
+    page's site is unknown (the input collection's name in dolma's convention)."""
     meta = data.get("metadata")
     if isinstance(meta, dict) and meta:
-        doc.metadata["input_metadata"] = meta
+        doc.metadata["input_metadata"] = orjson.dumps(meta).decode()
         for key in ("url", "title"):
             value = meta.get(key)
             if key not in doc.metadata and isinstance(value, str) and value.strip():
