@@ -17,8 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import orjson
-
 from pipeline import config as config_module
 from pipeline.config import Config, ConfigError, check_options, load_config
 from pipeline.document import Document
@@ -111,7 +109,9 @@ def _class_path(cls: type) -> str:
 def read_corpus(path: str | Path, as_documents: bool = False) -> Iterator[dict] | Iterator[Document]:
     """The kept records of a corpus folder (finished runs, superseded records left out) or of an
     export (`newsclean export`, a folder or a URL), as dicts (the JSONL schema), or as Documents."""
-    records = _export_records(str(path)) if _is_export(str(path)) else _corpus_records(path)
+    from pipeline.commands.export import is_export, iter_export
+
+    records = iter_export(str(path)) if is_export(str(path)) else _corpus_records(path)
     for record in records:
         yield _as_document(record) if as_documents else record
 
@@ -123,34 +123,6 @@ def _corpus_records(output) -> Iterator[dict]:
         raise FileNotFoundError(f"{output}: neither a corpus (no runs/) nor an export (no manifest.json)")
     for _run, record in iter_kept(output):
         yield record
-
-
-def _is_export(path: str) -> bool:
-    from pipeline.fs import filesystem, is_url, join
-
-    manifest = join(path, "manifest.json")
-    if not is_url(path):
-        return Path(manifest).is_file() and not (Path(path) / "runs").is_dir()
-    fs, inner = filesystem(manifest)
-    return fs.exists(inner)
-
-
-def _export_records(dest: str) -> Iterator[dict]:
-    from pipeline.fs import filesystem, is_url, join, open_decompressed
-
-    def opened(name: str):
-        if not is_url(dest):
-            return open(join(dest, name), "rb")
-        fs, inner = filesystem(join(dest, name))
-        return fs.open(inner, "rb")
-
-    with opened("manifest.json") as fh:
-        manifest = orjson.loads(fh.read())
-    for shard in manifest["shards"]:
-        with opened(shard["file"]) as raw, open_decompressed(shard["file"], raw) as fh:
-            for line in fh:
-                if line.strip():
-                    yield orjson.loads(line)
 
 
 def _as_document(record: dict) -> Document:

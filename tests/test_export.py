@@ -127,3 +127,22 @@ def test_records_a_refilter_dropped_are_not_exported(tmp_path, monkeypatch):
     _manifest, records = read_export(tmp_path / "export")
     assert [r["id"] for r in records] == ["page-000.txt"] and manifest["records"] == 1
     assert manifest["source"]["left_out"] == 3  # the first run's 3 records, replaced by the refilter run's 1
+
+
+def test_verify_checks_an_export_against_its_manifest(tmp_path, capsys):
+    out = superseded_corpus(tmp_path)
+    dest = tmp_path / "export"
+    export_corpus(out, dest, shard_size=2)
+    capsys.readouterr()
+    assert main(["verify", str(dest)]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"{dest}: ok (export, 4 documents)")
+
+    shard = dest / "part-00001.jsonl.gz"
+    shard.write_bytes(shard.read_bytes()[:-8])  # cut: its gzip trailer gone
+    manifest = orjson.loads((dest / "manifest.json").read_bytes())
+    manifest["records"] = 5
+    (dest / "manifest.json").write_bytes(orjson.dumps(manifest))
+    assert main(["verify", str(dest)]) == 1
+    out_text = capsys.readouterr().out
+    assert "part-00001.jsonl.gz: unreadable: EOFError" in out_text
+    assert "2 records in the shards, manifest says 5" in out_text

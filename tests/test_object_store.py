@@ -175,6 +175,7 @@ def test_export_to_s3_and_a_killed_export_leaves_no_manifest(s3, tmp_path):
     from pipeline import read_corpus
 
     assert list(read_corpus("s3://exports/v1")) == records  # the Python API reads an export from the bucket
+    assert newsclean("verify", "s3://exports/v1") == 0
 
     assert newsclean("export", out, "s3://no-such-bucket/v1") == 1  # one line, no traceback
 

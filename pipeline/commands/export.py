@@ -1,4 +1,5 @@
-"""`newsclean export OUTPUT DEST`: the corpus as it stands, as one clean set of shards.
+"""`newsclean export OUTPUT DEST`: the corpus as it stands, as one clean set of shards
+(and `newsclean verify DEST`: an export checked against its manifest).
 
 A corpus folder holds every run's shards, including records that a later run
 superseded (a changed input, `--reprocess`, `refilter`); globbing
@@ -20,6 +21,8 @@ manifest is written.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
 import re
 import sys
 from pathlib import Path
@@ -29,7 +32,8 @@ import orjson
 from pipeline import __version__
 from pipeline.corpus import MANIFEST, finished_runs, iter_kept
 from pipeline.faults import checkpoint
-from pipeline.fs import COMPRESSIONS, StorageError, filesystem, is_url, join, local_path, write_bytes_atomic
+from pipeline.fs import (COMPRESSIONS, StorageError, filesystem, is_url, join, local_path, open_decompressed,
+                         write_bytes_atomic)
 from pipeline.s7_write.jsonl import ShardWriter
 
 EXPORT_VERSION = 1
@@ -147,3 +151,72 @@ def _remove_files(dest: str, names: set[str]) -> None:
             fs.rm_file(path)
         else:
             (local_path(dest) / name).unlink(missing_ok=True)
+
+
+# --- reading and checking an export (`read_corpus`, `newsclean verify DEST`) -------------------------
+
+
+def is_export(path: str | Path) -> bool:
+    """Does `path` (folder or URL) hold an export's manifest (and is not a corpus folder)?"""
+    path = str(path)
+    if not is_url(path):
+        folder = local_path(path)
+        return (folder / MANIFEST).is_file() and not (folder / "runs").is_dir()
+    fs, inner = filesystem(join(path, MANIFEST))
+    return fs.exists(inner)
+
+
+def _open(dest: str, name: str):
+    if not is_url(dest):
+        return open(local_path(dest) / name, "rb")
+    fs, inner = filesystem(join(dest, name))
+    return fs.open(inner, "rb")
+
+
+def read_manifest(dest: str) -> dict:
+    with _open(dest, MANIFEST) as fh:
+        return orjson.loads(fh.read())
+
+
+def iter_export(dest: str, manifest: dict | None = None):
+    """The records of an export, shard by shard in the manifest's order."""
+    for shard in (manifest or read_manifest(dest))["shards"]:
+        with _open(dest, shard["file"]) as raw, open_decompressed(shard["file"], raw) as fh:
+            for line in fh:
+                if line.strip():
+                    yield orjson.loads(line)
+
+
+def verify_export(dest: str) -> tuple[list[str], int]:
+    """(problems, records) of an export: every shard's sha256, size and record count as its
+    manifest says, the total as well, and ids unique."""
+    problems: list[str] = []
+    try:
+        manifest = read_manifest(dest)
+    except (OSError, orjson.JSONDecodeError) as exc:
+        return [f"{join(dest, MANIFEST)}: unreadable: {type(exc).__name__}: {exc}"], 0
+    ids: set[str] = set()
+    total = 0
+    for shard in manifest.get("shards", []):
+        where = join(dest, shard["file"])
+        try:
+            with _open(dest, shard["file"]) as fh:
+                data = fh.read()
+            lines = [line for line in open_decompressed(shard["file"], io.BytesIO(data)) if line.strip()]
+        except Exception as exc:  # missing, truncated, not the compression its name says
+            problems.append(f"{where}: unreadable: {type(exc).__name__}: {exc}")
+            continue
+        if hashlib.sha256(data).hexdigest() != shard.get("sha256") or len(data) != shard.get("bytes"):
+            problems.append(f"{where}: sha256 or size differs from the manifest")
+        if len(lines) != shard.get("records"):
+            problems.append(f"{where}: {len(lines)} records, manifest says {shard.get('records')}")
+        for n, line in enumerate(lines, 1):
+            record_id = orjson.loads(line).get("id")
+            if record_id in ids:
+                problems.append(f"{where}:{n}: duplicate id {record_id!r}")
+            ids.add(record_id)
+        total += len(lines)
+    if total != manifest.get("records"):
+        problems.append(f"{join(dest, MANIFEST)}: {total} records in the shards, "
+                        f"manifest says {manifest.get('records')}")
+    return problems, total
