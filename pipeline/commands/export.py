@@ -157,13 +157,14 @@ def _remove_files(dest: str, names: set[str]) -> None:
 
 
 def is_export(path: str | Path) -> bool:
-    """Does `path` (folder or URL) hold an export's manifest (and is not a corpus folder)?"""
+    """Does `path` (folder or URL) hold an export's manifest (not a run's, not a corpus)?"""
     path = str(path)
-    if not is_url(path):
-        folder = local_path(path)
-        return (folder / MANIFEST).is_file() and not (folder / "runs").is_dir()
-    fs, inner = filesystem(join(path, MANIFEST))
-    return fs.exists(inner)
+    if not is_url(path) and not (local_path(path) / MANIFEST).is_file():
+        return False
+    try:
+        return read_manifest(path).get("kind") == "export"
+    except (OSError, orjson.JSONDecodeError, AttributeError):
+        return False
 
 
 def _open(dest: str, name: str):
