@@ -11,6 +11,7 @@ file can be cut into tasks (`start`/`stop`) and `count_jsonl_records` agrees wit
 
 from __future__ import annotations
 
+import re
 import zlib
 from pathlib import Path
 from typing import IO, Iterator
@@ -23,6 +24,7 @@ from pipeline.s1_read.files import ZSTD_ERRORS, read_error_reason
 from pipeline.s3_clean.dates import parse_datetime
 
 READ_ERRORS = (OSError, EOFError, zlib.error, *ZSTD_ERRORS)
+_FRACTION = re.compile(r"(\d\d:\d\d:\d\d)[.,]\d+")
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -228,7 +230,8 @@ def _document(line: bytes | None, line_no: int, rel: str, provenance: dict, fiel
             doc.metadata[key] = value.strip()
     _carry_dolma_fields(doc, data)
     if "created" in doc.metadata:  # ISO 8601 like every other path, or unknown
-        doc.metadata["created"] = parse_datetime(doc.metadata["created"])
+        # fractional seconds ("11:40:22.000Z", as dolma writes) would hide the zone after them
+        doc.metadata["created"] = parse_datetime(_FRACTION.sub(r"\1", doc.metadata["created"]))
     return doc
 
 
