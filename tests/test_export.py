@@ -146,3 +146,12 @@ def test_verify_checks_an_export_against_its_manifest(tmp_path, capsys):
     out_text = capsys.readouterr().out
     assert "part-00001.jsonl.gz: unreadable: EOFError" in out_text
     assert "2 records in the shards, manifest says 5" in out_text
+
+
+def test_datasets_loads_an_export(tmp_path):
+    datasets = pytest.importorskip("datasets", reason="datasets not installed (a test extra)")
+    out = superseded_corpus(tmp_path)
+    manifest = export_corpus(out, tmp_path / "export", shard_size=3, compression="zstd")
+    files = [str(tmp_path / "export" / shard["file"]) for shard in manifest["shards"]]
+    ds = datasets.load_dataset("json", data_files=files, split="train", cache_dir=str(tmp_path / "hf-cache"))
+    assert ds.num_rows == 4 and sorted(ds["id"]) == [r["id"] for r in corpus_view(out)]
