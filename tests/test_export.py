@@ -155,3 +155,26 @@ def test_datasets_loads_an_export(tmp_path):
     files = [str(tmp_path / "export" / shard["file"]) for shard in manifest["shards"]]
     ds = datasets.load_dataset("json", data_files=files, split="train", cache_dir=str(tmp_path / "hf-cache"))
     assert ds.num_rows == 4 and sorted(ds["id"]) == [r["id"] for r in corpus_view(out)]
+
+
+def test_any_fsspec_filesystem_works_for_inputs_and_exports(tmp_path):
+    """The generic path (no ETag: objects are always fetched), on fsspec's in-process memory:// store."""
+    import fsspec
+
+    from pipeline import read_corpus
+
+    memory = fsspec.filesystem("memory")
+    local = tmp_path / "crawl"
+    write_articles(local, range(3))
+    for page in sorted(local.iterdir()):
+        memory.pipe(f"/nc-test/crawl/{page.name}", page.read_bytes())
+    try:
+        out = tmp_path / "out"
+        assert main(["run", "-c", str(small_config(tmp_path)), "-i", "memory://nc-test/crawl", "-o", str(out),
+                     "-q"]) == 0
+        assert [r["id"] for r in corpus_view(out)] == ["page-000.txt", "page-001.txt", "page-002.txt"]
+        manifest = export_corpus(out, "memory://nc-test/export")
+        assert memory.exists("/nc-test/export/manifest.json") and manifest["records"] == 3
+        assert list(read_corpus("memory://nc-test/export")) == corpus_view(out)
+    finally:
+        memory.rm("/nc-test", recursive=True)
