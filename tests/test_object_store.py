@@ -32,7 +32,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def s3(monkeypatch):  # noqa: C901
+def s3(monkeypatch):
     """A local S3 endpoint; yields (s3fs filesystem, environment for the CLI subprocesses)."""
     import fsspec.config
     import s3fs
