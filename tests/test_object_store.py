@@ -132,6 +132,17 @@ def test_one_object_as_input(s3, tmp_path):
     assert [r["id"] for r in corpus_view(out)] == ["page-003.txt"]
 
 
+def test_explain_reads_one_object(s3, tmp_path, capsys):
+    fs, _env = s3
+    local = put_crawl(fs, tmp_path)
+    assert newsclean("explain", "s3://crawl/news/2025/page-001.txt", "-c", small_config(tmp_path),
+                     "--color", "never") == 0
+    first_line = (local / "2025" / "page-001.txt").read_text(encoding="utf-8").splitlines()[0]
+    assert first_line in capsys.readouterr().out
+    assert newsclean("explain", "s3://crawl/news", "-c", small_config(tmp_path)) == 1
+    assert "names a prefix, not one object" in capsys.readouterr().err
+
+
 def test_a_url_naming_nothing_is_a_one_line_error_before_anything_is_written(s3, tmp_path, capsys):
     fs, _env = s3
     put_crawl(fs, tmp_path)
