@@ -51,7 +51,7 @@ class SeenIds(GlobalStep):
             else:
                 self.new.append(key)
 
-    def stage(self, delta_dir):
+    def stage(self, delta_dir, *_more):  # (later versions also pass what the run dropped)
         (Path(delta_dir) / "ids.txt").write_text("\n".join(self.new))
 
     def commit(self, state_dir, delta_dir):  # idempotent: a union, written whole

@@ -20,7 +20,7 @@ class ShardWriter:
         self.directory, self.prefix, self.shard_size = directory, prefix, shard_size
         self.compression, self.compresslevel = compression, compresslevel
         self.shards: list[dict] = []
-        self._file: HashingFile | None = None
+        self._file = None  # a HashingFile, local or remote (pipeline/fs.py: hashing_file)
         self._stream = None
         self._count = 0
 
