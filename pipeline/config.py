@@ -143,6 +143,9 @@ RUN_DEFAULTS = {
     "address": "",  # ray: "" = start a local Ray, auto = the cluster of this node, ray://HOST:PORT
     "dedup": "auto",  # near-dup reduce: driver (in the run process) | sharded (tasks) | auto
     "dedup_ranges": 0,  # sharded: key ranges per band (0 = one per ~400k documents)
+    # an input an earlier run processed that is gone from the input folder: keep its documents in the
+    # corpus, or retire them (the corpus then follows the folder, as a fresh run over it would)
+    "vanished_inputs": "keep",
 }
 READ_DEFAULTS = {
     "max_bytes": 50 * 1024 * 1024,  # a larger input (after gunzip) becomes an error record
@@ -201,6 +204,8 @@ def load_config(path: str | Path, overrides: dict | None = None) -> Config:
         raise ConfigError(f"{shown}: run.engine must be local or ray, not {config.run['engine']!r}")
     if config.run["dedup"] not in ("auto", "driver", "sharded"):
         raise ConfigError(f"{shown}: run.dedup must be auto, driver or sharded, not {config.run['dedup']!r}")
+    if config.run["vanished_inputs"] not in ("keep", "retire"):
+        raise ConfigError(f"{shown}: run.vanished_inputs must be keep or retire, not {config.run['vanished_inputs']!r}")
     if config.run["progress"] not in ("auto", "on", "off"):
         raise ConfigError(f"{shown}: run.progress must be auto, on or off, not {config.run['progress']!r}")
     if config.run["compression"] not in ("gzip", "zstd", "none"):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 
 from pipeline.config import load_config
 from pipeline.fs import RemoteInputNotFound, StorageError
-from pipeline.runner import AccountingError, run_pipeline
+from pipeline.runner import AccountingError, StateError, run_pipeline
 from pipeline.state import LockHeld
 
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another run holds the corpus; try again later
+EXIT_STATE = 65  # EX_DATAERR: OUTPUT/state/ is damaged and could not be rebuilt from the corpus
 from pipeline.summary import summary_table
 
 
@@ -50,6 +52,13 @@ def cmd_run(args) -> int:
     except RemoteInputNotFound as exc:  # a typo'd URL is a usage error, not a silent empty run
         print(f"newsclean: cannot run: {exc}", file=sys.stderr)
         return 2
+    except StateError as exc:
+        print(f"newsclean: cannot run: the corpus state is damaged: {exc}", file=sys.stderr)
+        return EXIT_STATE
+    except sqlite3.DatabaseError as exc:  # e.g. a corrupt state/inputs.sqlite
+        print(f"newsclean: cannot run: a state database in {args.output}/state is damaged ({exc}); "
+              "restore it from a backup, or move it aside to rebuild it", file=sys.stderr)
+        return EXIT_STATE
     except (OSError, StorageError) as exc:
         print(f"newsclean: cannot run: {exc}", file=sys.stderr)
         return 1
@@ -58,6 +67,8 @@ def cmd_run(args) -> int:
         lock = recovery["stale_lock"]
         print(f"newsclean: took over a stale lock (pid {lock.get('pid')} on {lock.get('host')}, "
               f"started {lock.get('started')}, is gone)", file=sys.stderr)
+    for problem in recovery.get("rebuilt", []):
+        print(f"newsclean: rebuilt from the corpus: {problem}", file=sys.stderr)
     for key, what in (("rolled_forward", "completed the commit of"), ("discarded", "discarded unfinished"),
                       ("resumed", "resumed unfinished")):
         if recovery.get(key):

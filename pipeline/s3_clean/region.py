@@ -25,13 +25,15 @@ import numpy as np
 from pipeline.document import Document
 from pipeline.s3_clean.dates import has_seconds, has_time, is_date_line, parse_datetime
 from pipeline.s3_clean.dump_metadata import DumpMetadata
-from pipeline.s3_clean.line_features import BASE, FEATURES, line_features
+from pipeline.s3_clean.line_features import _FULL_STOP, BASE, FEATURES, PROSE_CHARS, densest_window, line_features
 from pipeline.s3_clean.line_model import MODEL_PATH, load_model
 from pipeline.s3_clean.lines import remove_line, split_lines, words
 from pipeline.step import Step
 
 _COL = {name: k for k, name in enumerate(BASE)}
 _FEATURE_COL = {name: k for k, name in enumerate(FEATURES)}
+_CREDIT = re.compile(r"\b(?:ảnh|photo|foto)\s*:", re.IGNORECASE)  # a caption's credit
+_FIRST_PART = re.compile(r"\s*[,|–—]\s*|\s+-\s+")
 _BREADCRUMB = re.compile(r"^[^>»›/|]{1,40}(?:\s*[>»›/|]\s*[^>»›/|]{1,40}){1,5}$")
 
 
@@ -54,7 +56,10 @@ class ArticleRegion(Step):
         "threshold": 0.5,  # P(article line) above which a line counts for the article
         "header_lines": 20,  # non-blank lines above the article searched for title, date, author
         "footer_lines": 3,  # lines below it searched for a signature
-        "min_article_chars": 250,  # prose in the segment below this: the page has no article
+        # prose in the best segment below this: the page has no article (dev pages: articles hold
+        # 727+ chars, home/category pages at most 286, one category page 1,053)
+        "min_article_chars": 400,
+        "max_teaser_share": 0.5,  # more of its prose lines cut short ("…"): a list of teasers
         "min_prose_lines": 2,
         "min_lines_not_article": 40,  # a page this long with no article segment is a home/list page
         # a text is taken for a whole page (and cleaned by the model) when, after the rules, it has at
@@ -90,11 +95,15 @@ class ArticleRegion(Step):
         prose = features[start:end, _COL["prose"]] > 0
         kept_chars = sum(len(lines[idx[k]].strip()) for k in range(start, end)
                          if prose[k - start] and proba[k] >= threshold)
-        if kept_chars < self.options["min_article_chars"] or prose.sum() < self.options["min_prose_lines"]:
+        kept_prose = [k for k in range(start, end) if prose[k - start] and proba[k] >= threshold]
+        teasers = sum(features[k, _COL["ellipsis"]] > 0 for k in kept_prose)  # cut summaries "…"
+        if (kept_chars < self.options["min_article_chars"] or prose.sum() < self.options["min_prose_lines"]
+                or teasers > self.options["max_teaser_share"] * len(kept_prose)):
             if len(idx) < self.options["min_lines_not_article"]:
                 return  # too small a page to call it a home or list page: left to the rules
             doc.drop(self.name, "not_article",
-                     f"densest article segment holds {kept_chars} chars of prose in {int(prose.sum())} lines "
+                     f"densest article segment holds {kept_chars} chars of prose in {int(prose.sum())} lines, "
+                     f"{teasers} of them cut short like teasers "
                      f"(min {self.options['min_article_chars']}); {len(idx)} lines on the page")
             return
         doc.provenance["region"] = (idx[start] + 1, idx[end - 1] + 1)
@@ -104,18 +113,55 @@ class ArticleRegion(Step):
         zone += [k for k in range(start, min(end, start + 6)) if proba[k] < threshold]
         taken = self._header(doc, lines, idx, features, zone, start)
         taken |= self._signature(doc, lines, idx, end)
+        teaser_cards = self._teaser_cards(features, start, end) | self._trailing_headlines(lines, idx, features,
+                                                                                          start, end, taken)
         for k, i in enumerate(idx):
             if i in taken or not lines[i].strip():
                 continue
-            if k < start or k >= end:
+            if k in teaser_cards:
+                self._remove(doc, lines, i, "headline_list", proba[k])
+            elif k < start or k >= end:
                 self._remove(doc, lines, i, self._block_kind(features, k, inside=False), proba[k])
             elif proba[k] < threshold:
                 self._remove(doc, lines, i, self._block_kind(features, k, inside=True), proba[k])
         doc.text = "\n".join(lines)
 
+    @staticmethod
+    def _teaser_cards(features: np.ndarray, start: int, end: int) -> set[int]:
+        """Headline + summary cut short ("…") pairs: a card of a list of other articles, wherever it
+        stands (an article's own paragraphs are not cut short)."""
+        cards = set()
+        for k in range(max(start, 1), end):
+            if features[k, _COL["ellipsis"]] and features[k - 1, _COL["title_like"]]:
+                cards |= {k - 1, k}
+        return cards
+
+    def _trailing_headlines(self, lines, idx, features, start, end, taken) -> set[int]:
+        """Headline-like lines after the article's last paragraph: the first items of a list of other
+        articles (an article ends with a paragraph, a caption or the author's name, not a headline)."""
+        trailing = set()
+        for k in range(end - 1, start, -1):
+            row = features[k]
+            if row[_COL["prose"]] or row[_COL["full_stop"]] or idx[k] in taken:
+                break
+            text = lines[idx[k]].strip()
+            if row[_COL["title_like"]] and len(words(text)) >= 5 and not self.meta.name_in(text):
+                trailing.add(k)
+            else:
+                break
+        return trailing
+
     def _may_be_page(self, lines: list[str]) -> bool:
-        """The cheap half of _is_page, before any feature is computed."""
-        return sum(1 for line in lines if line.strip()) >= self.options["min_page_lines"]
+        """_is_page's test on a cheap prose flag, before any feature is computed (most texts of a
+        crawl's text field stop here)."""
+        texts = [t for t in (line.strip() for line in lines) if t]
+        n = len(texts)
+        if n < self.options["min_page_lines"]:
+            return False
+        prose = [len(t) >= PROSE_CHARS and bool(_FULL_STOP.search(t)) for t in texts]
+        start, end = densest_window(prose)
+        outside = n - (end - start)
+        return outside >= self.options["min_outside_lines"] and outside >= self.options["min_outside_share"] * n
 
     def _is_page(self, features: np.ndarray) -> bool:
         """A whole page around an article: enough lines, most of them not prose (menus, lists,
@@ -177,6 +223,10 @@ class ArticleRegion(Step):
                 taken.add(i)
             elif parse_datetime(text) and (is_date_line(text) or len(words(text)) <= 12):
                 dates.append((k, text))
+                # "Thế Duyệt, Đời sống Pháp luật 16/07/2026 16:35": a name before the first separator
+                name = self.meta.name_in(_FIRST_PART.split(text, 1)[0]) if not is_date_line(text) else None
+                if name and not meta.get("author") and (title_k is None or k > title_k):
+                    meta["author"] = name
                 self._remove_meta(doc, lines, i, "byline")
                 taken.add(i)
             elif title_k is not None and k > title_k and self.meta.name_in(text):
@@ -184,7 +234,8 @@ class ArticleRegion(Step):
                     meta["author"] = self.meta.name_in(text)
                 self._remove_meta(doc, lines, i, "byline")
                 taken.add(i)
-            elif _BREADCRUMB.match(text) or (self.meta.rules.is_section(text) and len(words(text)) <= 6):
+            elif features[k, _COL["bullet"]] == 0 and (
+                    _BREADCRUMB.match(text) or (self.meta.rules.is_section(text) and len(words(text)) <= 6)):
                 if not meta.get("section") and (title_k is None or k < title_k):
                     crumbs = re.split(r"\s*[>»›/|]\s*", text)
                     meta["section"] = crumbs[-1].strip()
@@ -207,13 +258,14 @@ class ArticleRegion(Step):
             text = lines[idx[k]].strip()
             n_words = len(words(text))
             if (not row[_COL["title_like"]] or row[_COL["bullet"]] or row[_COL["date"]] or n_words < 4
-                    or len(text) < 15 or text.endswith(":") or self.meta.name_in(text)):
+                    or len(text) < 15 or text.endswith(":") or self.meta.name_in(text)
+                    or parse_datetime(text) or _CREDIT.search(text)):
                 continue
             own = {w for w in words(text.casefold()) if len(w) > 1}
             shared = len(own & opening) / max(len(own), 1)
             repeated = row[_COL["repeated"]] > 0 or row[_COL["head_repeat"]] > 0
             block = row[_FEATURE_COL["gap_above"]] + row[_FEATURE_COL["gap_below"]]
-            score = (1.0 + 0.15 * min(n_words, 20) / 20 + 0.4 * repeated + 0.25 * block + 1.5 * shared
+            score = (1.0 + 0.6 * min(n_words, 20) / 20 + 0.4 * repeated + 0.25 * block + 1.5 * shared
                      - 0.03 * (zone[-1] - k) - 0.5 * (row[_COL["separator"]] > 0))
             if score > best_score:
                 best, best_score = k, score
