@@ -18,6 +18,7 @@ COMMANDS = [
     "pipeline.commands.stats",
     "pipeline.commands.verify",
     "pipeline.commands.refilter",
+    "pipeline.commands.export",
 ]
 
 

@@ -179,7 +179,7 @@ def config_hash(config: Any) -> str:
 RUN_DEFAULTS = {
     "collection": "",  # `source` of documents whose site is unknown; "" = name of the input folder
     "shard_size": 50_000,
-    "compression": "gzip",  # gzip | none
+    "compression": "gzip",  # gzip | zstd | none
     "compresslevel": 6,
     "progress": "auto",  # auto (on a terminal) | on | off
     "workers": 0,  # processes for the per-document steps; 0 = all cores
@@ -226,7 +226,7 @@ class Config:
 
 def load_config(path: str | Path, overrides: dict | None = None) -> Config:
     """Load and validate a pipeline config; raise ConfigError naming file, key and reason."""
-    from pipeline.registry import STEPS, step_class
+    from pipeline.registry import StepImportError, step_class
 
     path = Path(path)
     raw = load_yaml(path)
@@ -258,8 +258,12 @@ def load_config(path: str | Path, overrides: dict | None = None) -> Config:
         raise ConfigError(f"{shown}: run.vanished_inputs must be keep or retire, not {config.run['vanished_inputs']!r}")
     if config.run["progress"] not in ("auto", "on", "off"):
         raise ConfigError(f"{shown}: run.progress must be auto, on or off, not {config.run['progress']!r}")
-    if config.run["compression"] not in ("gzip", "none"):
-        raise ConfigError(f"{shown}: run.compression must be gzip or none, not {config.run['compression']!r}")
+    if config.run["compression"] not in ("gzip", "zstd", "none"):
+        raise ConfigError(f"{shown}: run.compression must be gzip, zstd or none, not {config.run['compression']!r}")
+    levels = {"gzip": range(0, 10), "zstd": range(1, 23)}.get(config.run["compression"])
+    if levels and config.run["compresslevel"] not in levels:
+        raise ConfigError(f"{shown}: run.compresslevel must be {levels.start}-{levels.stop - 1} for "
+                          f"{config.run['compression']}, not {config.run['compresslevel']!r}")
     steps = raw.get("steps")
     if steps is None:
         raise ConfigError(f"{shown}: missing 'steps' (the ordered list of pipeline steps)")
@@ -270,14 +274,18 @@ def load_config(path: str | Path, overrides: dict | None = None) -> Config:
         if not isinstance(item, dict) or "step" not in item:
             raise ConfigError(f"{where}: steps[{index}] must be a mapping with a 'step' name")
         name = item["step"]
-        if name not in STEPS:
-            raise ConfigError(f"{where}: unknown step {name!r} (known: {', '.join(STEPS)})")
+        try:
+            cls = step_class(name) if isinstance(name, str) else None
+        except StepImportError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        if cls is None:
+            raise ConfigError(f"{where}: steps[{index}].step must be a step name, not {name!r}")
         options = LocatedDict({k: v for k, v in item.items() if k not in ("step", "enabled")})
         options.file, options.lines = item.file, item.lines
         enabled = item.get("enabled", True)
         if not isinstance(enabled, bool):
             raise ConfigError(f"{item.where('enabled')}: {name}.enabled must be true or false")
-        merged = check_options(options, step_class(name).defaults, name)
+        merged = check_options(options, cls.defaults, name)
         if enabled:
             config.steps.append((name, merged))
     return config

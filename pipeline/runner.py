@@ -69,9 +69,10 @@ from pipeline import ids, sharded_run, workfile
 from pipeline.engine import make_engine
 from pipeline.engine.local import default_workers
 from pipeline.faults import checkpoint
+from pipeline.fs import StorageError, check_remote_inputs, is_url, local_path, remote_url, stage_inputs
 from pipeline.ids import IdCheck
 from pipeline.plan import ORDER_BITS, InputFile, list_inputs, plan_tasks, task_size_for
-from pipeline.registry import step_class
+from pipeline.registry import STEPS, step_class
 from pipeline.s6_dedup.near import SCRATCH
 from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
@@ -82,6 +83,7 @@ from pipeline.step import DocRef, Drop, StepStats
 from pipeline.tasks import Pipeline, candidates_with_drops, init_worker, run_map_task_in_worker, task_paths
 
 MANIFEST_VERSION = 1
+REMOTE_INPUTS = "remote-inputs"  # OUTPUT/state/remote-inputs/<scheme>/<bucket>/<key>: inputs read from URLs
 COPIES_FILE = "copies.json"  # in <run>/delta/: (dup_of, input key) of the duplicates the run dropped
 
 
@@ -161,7 +163,11 @@ def run_pipeline(config: Config, inputs: list[str | Path], output: str | Path,
     documents do not add up (nothing is committed then), StateError when the state
     cannot be made to describe the corpus (nothing is run then).
     """
-    output = Path(output)
+    if is_url(output):
+        raise StorageError(f"{output}: a run writes its corpus (shards, state, lock) to a local folder; "
+                           "run into one, then `newsclean export` it to the URL")
+    output = local_path(output)
+    check_remote_inputs(inputs)
     build_steps(config)  # rule files and regexes are checked before anything is touched
     state_dir = output / "state"
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -170,6 +176,7 @@ def run_pipeline(config: Config, inputs: list[str | Path], output: str | Path,
         with open_store(output, recovery) as store:
             check_applied_runs(output, store)
             recovery.rolled_forward = roll_forward(output, store)
+            inputs = stage_inputs(inputs, state_dir / REMOTE_INPUTS)  # URLs: local copies, kept for the next run
             return _run_locked(config, inputs, output, store, workers, reprocess, recovery)
 
 
@@ -343,7 +350,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
         "config_file": str(config.path),
         "config_hash": config.hash,
         "config": config.as_dict(),
-        "inputs": [_input_entry(f, gone_when_read) for f in todo],
+        "inputs": [_input_entry(f, gone_when_read, state_dir / REMOTE_INPUTS) for f in todo],
         "skipped_inputs": len(files) - len(todo),  # processed by earlier runs, unchanged
         "reprocess": reprocess,
         "supersedes": supersedes,
@@ -450,8 +457,11 @@ def _copies(drops: dict, files: list[InputFile]) -> list[list[str]]:
     return [list(pair) for pair in sorted(pairs)]
 
 
-def _input_entry(f: InputFile, gone_when_read: set[str]) -> dict:
+def _input_entry(f: InputFile, gone_when_read: set[str], remote_cache: Path) -> dict:
     entry = {**f.manifest_entry(), "input_path": f.rel, "key": input_key(f.path)}
+    url = remote_url(f.path, remote_cache)
+    if url:  # read from object storage: `path` is the local copy
+        entry["url"] = url
     # a file moved away or rewritten while the run read it: its records may not be those of the version
     # hashed, so it is not recorded as processed (apply_run), and the next run reads it again
     changed = "gone when read" if safe_json.safe_str(f.path) in gone_when_read else f.changed_since_listed()
@@ -596,7 +606,8 @@ def _global_steps_of(run_dir: Path, manifest: dict) -> list:
     steps = []
     for item in manifest.get("config", {}).get("steps", []):
         name = item["step"]
-        if (run_dir / "delta" / name).is_dir():
+        staged = name if name in STEPS else step_class(name).name  # a custom step (import path) stages
+        if (run_dir / "delta" / staged).is_dir():                 # under its own `name`
             steps.append(step_class(name)({k: v for k, v in item.items() if k != "step"}, context))
     return steps
 

@@ -7,6 +7,7 @@ import sqlite3
 import sys
 
 from pipeline.config import check_range, load_config
+from pipeline.fs import RemoteInputNotFound, StorageError
 from pipeline.runner import AccountingError, run_pipeline
 from pipeline.state import LockHeld, StateError
 from pipeline.workfile import WorkFileError
@@ -26,7 +27,8 @@ _CANT_WRITE = {errno.EROFS, errno.EACCES, errno.EPERM}
 def register(sub) -> None:
     p = sub.add_parser("run", help="run the pipeline (defaults: config/default.yaml, seeds/, corpus/)")
     p.add_argument("-c", "--config", default="config/default.yaml", help="pipeline config (YAML)")
-    p.add_argument("-i", "--input", nargs="+", default=["seeds"], help="input files or directories")
+    p.add_argument("-i", "--input", nargs="+", default=["seeds"],
+                   help="input files or directories, or URLs (s3://bucket/prefix, gs://…, hf://…)")
     p.add_argument("-o", "--output", default="corpus", help="output corpus directory")
     p.add_argument("--progress", choices=["auto", "on", "off"], help="progress bar (default from config)")
     p.add_argument("-w", "--workers", type=int, help="worker processes (default from config; 0 = all cores)")
@@ -58,6 +60,9 @@ def cmd_run(args) -> int:
     except AccountingError as exc:
         print(f"newsclean: run failed, nothing committed: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except RemoteInputNotFound as exc:  # a typo'd URL is a usage error, not a silent empty run
+        print(f"newsclean: cannot run: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except sqlite3.OperationalError as exc:  # read-only or unreachable state files: not damage
         if "readonly" not in str(exc) and "unable to open" not in str(exc):
             print(f"newsclean: damaged corpus state: {_one_line(exc)}", file=sys.stderr)
@@ -71,6 +76,9 @@ def cmd_run(args) -> int:
         print(f"newsclean: damaged corpus state: a state database in {args.output}/state is damaged "
               f"({_one_line(exc)}); restore it from a backup, or move it aside to rebuild it", file=sys.stderr)
         return EXIT_STATE
+    except StorageError as exc:  # a storage URL that cannot be used (backend, bad URL, access refused)
+        print(f"newsclean: cannot run: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except OSError as exc:
         status = EXIT_CANTWRITE if exc.errno in _CANT_WRITE else EXIT_IOERR
         what = "disk full" if exc.errno == errno.ENOSPC else "cannot write the output" \

@@ -31,7 +31,7 @@ from pipeline.state import STORE_FILE
 MAX_SHOWN = 100  # problems printed; the count says how many there were
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 ISO_DATE = re.compile(r"^\d{4}-\d\d-\d\d")
-SHARD_NAME = re.compile(r"^(part|rejects)-\d+\.jsonl(\.gz)?$")
+SHARD_NAME = re.compile(r"^(part|rejects)-\d+\.jsonl(\.gz|\.zst)?$")
 
 STR, OPT_STR, INT, OPT_NUM, BOOL, DICT = "str", "str|null", "int", "number|null", "bool", "dict"
 KEPT_FIELDS = {"id": STR, "text": STR, "source": STR, "added": STR, "created": OPT_STR, "metadata": DICT}
@@ -241,6 +241,17 @@ def verify(output: str | Path) -> Verifier:
 
 
 def cmd_verify(args) -> int:
+    from pipeline.commands.export import is_export, verify_export
+
+    if is_export(args.output):  # an export (`newsclean export`): its shards against its manifest
+        problems, records = verify_export(args.output)
+        for line in problems[:MAX_SHOWN]:
+            print(f"problem: {line}")
+        if problems:
+            print(f"newsclean verify: {args.output}: {len(problems)} problems", file=sys.stderr)
+            return 1
+        print(f"newsclean verify: {args.output}: ok (export, {records} documents)")
+        return 0
     result = verify(args.output)
     for note in result.notes:
         print(f"note: {note}")

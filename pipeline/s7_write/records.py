@@ -15,7 +15,7 @@ def source_of(doc: Document, collection: str) -> str:
         host = urlsplit(url).hostname
         if host:
             return host.removeprefix("www.")
-    return doc.metadata.get("sitename") or collection
+    return doc.metadata.get("sitename") or doc.provenance.get("collection") or collection
 
 
 def _n_words(doc: Document) -> int:
