@@ -459,7 +459,7 @@ def _copies(drops: dict, files: list[InputFile]) -> list[list[str]]:
 
 def _input_entry(f: InputFile, gone_when_read: set[str], remote_cache: Path) -> dict:
     entry = {**f.manifest_entry(), "input_path": f.rel, "key": input_key(f.path)}
-    url = remote_url(f.path, remote_cache)
+    url = None if f.reason else remote_url(f.path, remote_cache)  # (resolve() raises on a symlink loop)
     if url:  # read from object storage: `path` is the local copy
         entry["url"] = url
     # a file moved away or rewritten while the run read it: its records may not be those of the version
