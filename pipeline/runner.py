@@ -120,19 +120,30 @@ def build_pipeline(config: Config, added: str, collection: str, dedup: str = "dr
     return Pipeline(build_steps(config), added, collection, dict(config.read), dedup)
 
 
+def _terminal_columns() -> int:
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
 class _Progress:
     def __init__(self, mode: str):
         self.bar = None
         if mode == "on" or (mode == "auto" and sys.stderr.isatty()):
             from tqdm import tqdm
-            self.bar = tqdm(unit="doc", desc="newsclean", file=sys.stderr, dynamic_ncols=True)
+            # a terminal that reports 0 columns (a bare pty, `script` without a size) would get an empty bar
+            sized = _terminal_columns() > 0
+            self.bar = tqdm(unit="doc", desc="newsclean", file=sys.stderr, dynamic_ncols=sized,
+                            **({} if sized else {"ncols": 80, "nrows": 24}))
 
+    # `is not None`: a tqdm bar without a total raises TypeError on bool()
     def update(self, n: int) -> None:
-        if self.bar:
+        if self.bar is not None:
             self.bar.update(n)
 
     def close(self) -> None:
-        if self.bar:
+        if self.bar is not None:
             self.bar.close()
 
 
