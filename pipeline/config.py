@@ -8,10 +8,31 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+
+# The shipped config and its rule files live inside the package (the repository's `config/` is a
+# link to this folder), so an installed newsclean finds them from any working directory.
+DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
+DEFAULT_CONFIG = DEFAULTS_DIR / "default.yaml"
+
+
+def data_file(base: str | Path, name: str | Path) -> Path:
+    """A file a config names (rule file, profile, sites.yaml): absolute as given; relative to the
+    config's folder `base` when it is there, else the packaged file of that name (a user's config
+    may use the shipped rules without copying them); else the path under `base`, for the error."""
+    name = Path(name)
+    if name.is_absolute():
+        return name
+    local = Path(base) / name
+    if local.exists():
+        return local
+    shipped = DEFAULTS_DIR / name
+    return shipped if shipped.exists() else local
 
 
 class ConfigError(Exception):
@@ -65,8 +86,9 @@ def _make_loader(file: str):
 
 
 def display_path(path: Path) -> str:
+    # abspath, not resolve(): `config/rules/vi.yaml` stays that, not the package folder it links to
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(Path(os.path.abspath(path)).relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
 
@@ -172,11 +194,12 @@ class Config:
                 "steps": [{"step": name, **opts} for name, opts in self.steps]}
 
 
-def load_config(path: str | Path, overrides: dict | None = None) -> Config:
-    """Load and validate a pipeline config; raise ConfigError naming file, key and reason."""
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
+    """Load and validate a pipeline config (None: the shipped default); raise ConfigError naming
+    file, key and reason."""
     from pipeline.registry import STEPS, step_class
 
-    path = Path(path)
+    path = Path(path) if path is not None else DEFAULT_CONFIG
     raw = load_yaml(path)
     shown = display_path(path)
     if raw is None:

@@ -77,10 +77,14 @@ class AccountingError(RuntimeError):
     pass
 
 
+class InputNotFound(FileNotFoundError):
+    """An input named on the command line does not exist (a typo must not be a silent empty run)."""
+
+
 @dataclass
 class RunResult:
-    run_dir: Path
-    manifest: dict
+    run_dir: Path | None  # None: nothing new to process, no run written
+    manifest: dict  # the run's manifest; when nothing was new only `skipped_inputs` and `recovery`
     stats: list[StepStats] = field(default_factory=list)
 
 
@@ -155,6 +159,7 @@ def run_pipeline(config: Config, inputs: list[str | Path], output: str | Path,
     documents do not add up (nothing is committed then).
     """
     output = Path(output)
+    check_inputs_exist(inputs)
     build_steps(config)  # rule files and regexes are checked before anything is touched
     state_dir = output / "state"
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -162,6 +167,15 @@ def run_pipeline(config: Config, inputs: list[str | Path], output: str | Path,
         recovery = Recovery(stale_lock=lock.stale)
         recovery.rolled_forward = roll_forward(output, store)
         return _run_locked(config, inputs, output, store, workers, reprocess, recovery)
+
+
+def check_inputs_exist(inputs: list[str | Path]) -> None:
+    """Raise InputNotFound before anything is written when an input path does not exist."""
+    missing = [str(p) for p in inputs if not os.path.lexists(p)]
+    if not inputs:
+        raise InputNotFound("no input given")
+    if missing:
+        raise InputNotFound(f"input not found: {', '.join(missing)}")
 
 
 def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: InputStore,
@@ -174,6 +188,9 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
 
     files = list_inputs(inputs)
     todo, supersedes = select_inputs(files, store, reprocess)
+    if not todo:  # nothing new: no run directory (an empty run would only clutter the corpus)
+        recovery.discarded += discard_unfinished(output)
+        return RunResult(None, {"skipped_inputs": len(files), "recovery": recovery.as_dict()})
     task_size = task_size_for(todo, config.run["partitions"], config.read) if config.run["partitions"] \
         else config.run["task_size"]
     tasks = plan_tasks(todo, task_size, config.read)
@@ -374,6 +391,14 @@ def prepare_run_dir(output: Path, started: dt.datetime, plan: dict, recovery: Re
     added = started.strftime("%Y-%m-%dT%H:%M:%SZ")
     write_atomic(run_dir / "_work" / "run.json", safe_json.dumps({"plan": plan, "added": added}))
     return run_dir, added
+
+
+def discard_unfinished(output: Path) -> list[str]:
+    """Delete unfinished run directories (no run resumes them); their ids."""
+    gone = [d for d in run_dirs(output) if not (d / MANIFEST).exists()]
+    for run_dir in gone:
+        _discard(run_dir)
+    return [d.name for d in gone]
 
 
 def _next_id(run_id: str) -> str:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def plural(n: int, noun: str) -> str:
+    """"1 input file", "2 input files", "1,204 problems"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def summary_table(manifest: dict) -> str:
     counts = manifest["counts"]
     rows = [("stage", "in", "kept", "dropped", "errors", "seconds")]

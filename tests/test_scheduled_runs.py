@@ -150,7 +150,7 @@ def test_changed_input_is_processed_again_and_supersedes_its_old_records(tmp_pat
     out = tmp_path / "out"
     assert run_cli(config, inputs, out).returncode == 0
     assert run_cli(config, inputs, out).returncode == 0
-    assert manifests(out)[-1]["counts"]["documents"] == 0 and manifests(out)[-1]["skipped_inputs"] == 4
+    assert len(manifests(out)) == 1  # nothing new: no (empty) second run
 
     changed = inputs / "page-002.txt"
     changed.write_text(changed.read_text(encoding="utf-8").replace("Mã tin", "Mã tin đã sửa"), encoding="utf-8")

@@ -11,7 +11,7 @@ from pipeline.config import load_config
 def register(sub) -> None:
     p = sub.add_parser("explain", help="show why each line of one input page was kept or removed")
     p.add_argument("input", help="one input file (a page dump, HTML page, WARC or JSONL file)")
-    p.add_argument("-c", "--config", default="config/default.yaml", help="pipeline config (YAML)")
+    p.add_argument("-c", "--config", help="pipeline config (YAML; default: the shipped config/default.yaml)")
     p.add_argument("--record", type=int, default=1, help="which record of a multi-record file (1-based)")
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto",
                    help="ANSI colours (auto: only on a terminal)")

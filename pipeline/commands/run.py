@@ -5,16 +5,16 @@ from __future__ import annotations
 import sys
 
 from pipeline.config import load_config
-from pipeline.runner import AccountingError, run_pipeline
+from pipeline.runner import AccountingError, InputNotFound, run_pipeline
 from pipeline.state import LockHeld
+from pipeline.summary import plural, summary_table
 
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another run holds the corpus; try again later
-from pipeline.summary import summary_table
 
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="run the pipeline (defaults: config/default.yaml, seeds/, corpus/)")
-    p.add_argument("-c", "--config", default="config/default.yaml", help="pipeline config (YAML)")
+    p.add_argument("-c", "--config", help="pipeline config (YAML; default: the shipped config/default.yaml)")
     p.add_argument("-i", "--input", nargs="+", default=["seeds"], help="input files or directories")
     p.add_argument("-o", "--output", default="corpus", help="output corpus directory")
     p.add_argument("--progress", choices=["auto", "on", "off"], help="progress bar (default from config)")
@@ -39,6 +39,9 @@ def cmd_run(args) -> int:
     config = load_config(args.config, overrides)
     try:
         result = run_pipeline(config, args.input, args.output, workers=args.workers, reprocess=args.reprocess)
+    except InputNotFound as exc:
+        print(f"newsclean: cannot run: {exc}", file=sys.stderr)
+        return 2
     except LockHeld as exc:
         print(f"newsclean: cannot run: {exc}", file=sys.stderr)
         return EXIT_LOCKED
@@ -58,10 +61,16 @@ def cmd_run(args) -> int:
         if recovery.get(key):
             runs = recovery[key] if isinstance(recovery[key], list) else [recovery[key]]
             print(f"newsclean: {what} run {', '.join(runs)}", file=sys.stderr)
+    skipped = result.manifest.get("skipped_inputs", 0)
+    if result.run_dir is None:
+        if not args.quiet:
+            print(f"nothing new: {plural(skipped, 'input')} unchanged since earlier runs, no run written "
+                  "(--reprocess to process them again)")
+        return 0
     if not args.quiet:
         print(summary_table(result.manifest))
-        if result.manifest.get("skipped_inputs"):
-            print(f"skipped {result.manifest['skipped_inputs']} inputs processed unchanged by earlier runs "
+        if skipped:
+            print(f"skipped {plural(skipped, 'input')} processed unchanged by earlier runs "
                   "(--reprocess to process them again)")
         print(f"output: {result.run_dir}")
     return 0

@@ -12,6 +12,7 @@ from html import escape
 
 from pipeline.report import plots
 from pipeline.report.collect import DROPPED_EXAMPLES_PER_REASON, KEPT_EXAMPLES, RunFigures
+from pipeline.summary import plural
 
 TOP_RULES = 25
 TOP_LANGUAGES = 15
@@ -79,11 +80,11 @@ def _pct(part: int, whole: int) -> str:
 def _header(f: RunFigures) -> str:
     m, counts = f.manifest, f.manifest.get("counts", {})
     inputs = m.get("inputs") or []
-    size = sum(i.get("size", 0) for i in inputs)
+    size = sum(i.get("size") or 0 for i in inputs)  # an unreadable input has no size (None)
     meta = (f"{escape(m.get('started', '?'))} → {escape(m.get('finished', '?'))} · {m.get('seconds', 0):.1f} s · "
             f"newsclean {escape(str(m.get('pipeline_version', '?')))} · "
             f"config <code>{escape(str(m.get('config_file')))}</code> ({escape(str(m.get('config_hash')))}) · "
-            f"{len(inputs):,} input files, {size / 1e6:,.1f} MB")
+            f"{plural(len(inputs), 'input file')}, {size / 1e6:,.1f} MB")
     docs = counts.get("documents", 0)
     cards = [("documents in", docs, ""), ("kept", counts.get("kept", 0), "kept"),
              ("dropped", counts.get("dropped", 0), "dropped"), ("errors", counts.get("errors", 0), "errors")]
@@ -219,7 +220,7 @@ def _throughput(f: RunFigures) -> str:
         rows.append([name, s.get("in", 0), f"{secs:.3f}", f"{s.get('in', 0) / secs:,.0f}" if secs else "–"])
     m = f.manifest
     docs, secs = m.get("counts", {}).get("documents", 0), m.get("seconds", 0)
-    size = sum(i.get("size", 0) for i in m.get("inputs") or [])
+    size = sum(i.get("size") or 0 for i in m.get("inputs") or [])
     rows.append(["whole run", docs, f"{secs:.3f}", f"{docs / secs:,.0f}" if secs else "–"])
     chart = ""
     if timed:

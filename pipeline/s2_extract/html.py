@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
+from pipeline.config import data_file
 from pipeline.document import Document
 from pipeline.s2_extract.site_rules import load_site_rules, prune
 from pipeline.s3_clean.dates import parse_datetime
@@ -62,9 +62,7 @@ class ExtractHtml(Step):
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)
-        sites = Path(self.options["sites"])
-        if not sites.is_absolute():
-            sites = Path(self.context.get("config_dir", "config")) / sites
+        sites = data_file(self.context.get("config_dir", "."), self.options["sites"])
         self.rules = load_site_rules(str(sites))
         logging.getLogger("trafilatura").setLevel(logging.CRITICAL)  # its parse errors become our error records
         # imported here: trafilatura is heavy and only HTML inputs need it
