@@ -48,8 +48,9 @@ def removed_lines(manifests: list[dict]) -> dict[str, int]:
     return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def runs_table(manifests: list[dict]) -> str:
-    """One row per run and a total row (`newsclean stats` on a corpus), then reasons and removed lines."""
+def runs_table(manifests: list[dict], corpus: dict | None = None) -> str:
+    """One row per run, a total row and the corpus row (`newsclean stats` on a corpus: kept documents in
+    the corpus view, `pipeline.corpus.corpus_counts`), then reasons and removed lines."""
     rows = [("run", "started", "documents", "kept", "dropped", "errors", "seconds")]
     totals = {"documents": 0, "kept": 0, "dropped": 0, "errors": 0, "seconds": 0.0}
     reasons: dict[str, int] = {}
@@ -65,9 +66,14 @@ def runs_table(manifests: list[dict]) -> str:
     label = f"total ({len(manifests)} run{'s' if len(manifests) != 1 else ''})"
     rows.append((label, "", totals["documents"], totals["kept"], totals["dropped"], totals["errors"],
                  f"{totals['seconds']:.2f}"))
+    if corpus is not None:  # superseded records (reprocessed inputs, refilter) are not in the corpus
+        rows.append(("corpus", "", "", corpus["documents"], "", "", ""))
     lines = format_rows(rows)
-    lines.insert(len(lines) - 1, lines[1])  # a rule above the total row
+    lines.insert(len(lines) - (2 if corpus is not None else 1), lines[1])  # a rule above the total row
     out = lines
+    if corpus is not None and corpus["superseded"]:
+        out += ["", f"corpus: {plural(corpus['documents'], 'document')}; {plural(corpus['superseded'], 'record')} "
+                    "the runs kept were superseded by later runs (reprocessed inputs, refilter) and are not in it"]
     if reasons:
         out += ["", "dropped/errors by reason:"]
         out += [f"  {reason}: {n}" for reason, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))]

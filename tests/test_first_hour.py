@@ -92,3 +92,24 @@ def test_user_config_uses_its_own_rule_file_and_shipped_ones(tmp_path):
     explanation = explain(load_config(conf / "my.yaml"), str(page), 1)
     rules = {line.rule for line in explanation.lines if line.rule}
     assert "my_widget" in rules
+
+
+# --- defect 2: stats and verify count the corpus, not the files -----------------------------
+
+
+def test_stats_and_verify_count_the_corpus_not_superseded_records(tmp_path, capsys):
+    inputs = tmp_path / "in"
+    write_articles(inputs, range(3))
+    out = tmp_path / "out"
+    for extra in ([], ["--reprocess"]):  # the second run supersedes every record of the first
+        assert main(["run", "-i", str(inputs), "-o", str(out), "-q", "-w", "1", "--progress", "off", *extra]) == 0
+    assert sum(m["counts"]["kept"] for m in manifests(out)) == 6
+    capsys.readouterr()
+    assert main(["stats", str(out)]) == 0
+    text = capsys.readouterr().out
+    corpus_row = next(line for line in text.splitlines() if line.startswith("corpus "))
+    assert corpus_row.split() == ["corpus", "3"]
+    assert "3 records the runs kept were superseded" in text
+    assert main(["verify", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "ok (3 documents in the corpus, 3 superseded records left out, 0 rejects)" in said, said

@@ -57,7 +57,7 @@ def rewrite_shard(run: Path, name: str, edit) -> None:
 def test_sound_corpus_passes(corpus, capsys):
     status, out = verify_output(corpus, capsys)
     assert status == 0, out
-    assert "ok (6 documents, 1 rejects)" in out
+    assert "ok (6 documents in the corpus, 1 reject)" in out
 
 
 def test_corrupted_shard_is_found(corpus, capsys):

@@ -23,6 +23,7 @@ import orjson
 from pipeline.corpus import MANIFEST, Run, from_input, read_jsonl, run_dirs, superseded
 from pipeline.s6_dedup.exact import content_hash
 from pipeline.state import STORE_FILE
+from pipeline.summary import plural
 
 MAX_SHOWN = 100  # problems printed; the count says how many there were
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -105,7 +106,8 @@ class Verifier:
         self.output = output
         self.problems: list[str] = []
         self.notes: list[str] = []
-        self.documents = self.rejects = 0
+        self.documents = self.rejects = 0  # kept documents in the corpus view, reject records
+        self.superseded = 0  # kept records of earlier runs replaced by later runs (not in the corpus)
 
     def problem(self, where, message: str) -> None:
         self.problems.append(f"{where}: {message}")
@@ -190,15 +192,19 @@ class Verifier:
                             problems = check(record)
                             for message in problems:
                                 self.problem(f"{path}:{n}", message)
-                            if kind == "shards" and not problems and not (gone and from_input(record, gone)):
-                                self.check_unique(record, f"{path}:{n}", ids, texts)
+                            if kind != "shards":
+                                continue
+                            if gone and isinstance(record, dict) and from_input(record, gone):
+                                self.superseded += 1
+                            else:
+                                self.documents += 1
+                                if not problems:
+                                    self.check_unique(record, f"{path}:{n}", ids, texts)
                     except (OSError, EOFError, zlib.error, orjson.JSONDecodeError) as exc:
                         self.problem(f"{path}:{n + 1}", f"unreadable: {type(exc).__name__}: {exc}")
                     if n != shard.get("records"):
                         self.problem(path, f"{n} records, manifest says {shard.get('records')}")
-                    if kind == "shards":
-                        self.documents += n
-                    else:
+                    if kind == "rejects":
                         self.rejects += n
 
     def check_unique(self, record: dict, where: str, ids: dict, texts: dict) -> None:
@@ -224,9 +230,11 @@ def cmd_verify(args) -> int:
     for line in result.problems[:MAX_SHOWN]:
         print(f"problem: {line}")
     if len(result.problems) > MAX_SHOWN:
-        print(f"... and {len(result.problems) - MAX_SHOWN} more problems")
+        print(f"... and {plural(len(result.problems) - MAX_SHOWN, 'more problem')}")
     if result.problems:
-        print(f"newsclean verify: {args.output}: {len(result.problems)} problems", file=sys.stderr)
+        print(f"newsclean verify: {args.output}: {plural(len(result.problems), 'problem')}", file=sys.stderr)
         return 1
-    print(f"newsclean verify: {args.output}: ok ({result.documents} documents, {result.rejects} rejects)")
+    left_out = f", {plural(result.superseded, 'superseded record')} left out" if result.superseded else ""
+    print(f"newsclean verify: {args.output}: ok ({plural(result.documents, 'document')} in the corpus{left_out}, "
+          f"{plural(result.rejects, 'reject')})")
     return 0
