@@ -61,6 +61,7 @@ from pipeline import sharded_run
 from pipeline.engine import make_engine
 from pipeline.engine.local import default_workers
 from pipeline.faults import checkpoint
+from pipeline.log import log
 from pipeline.plan import InputFile, list_inputs, plan_tasks, task_size_for
 from pipeline.registry import step_class
 from pipeline.s7_write import safe_json
@@ -324,7 +325,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
 
         write_report(run_dir, manifest)
     except Exception as exc:  # the report must never fail a run
-        print(f"newsclean: report not written: {type(exc).__name__}: {exc}", file=sys.stderr)
+        log.warning(f"report not written: {type(exc).__name__}: {exc}")
     write_atomic(run_dir / MANIFEST, safe_json.dumps(manifest, option=orjson.OPT_INDENT_2))
     checkpoint("manifest")
     shutil.rmtree(work_dir, ignore_errors=True)

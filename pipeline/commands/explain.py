@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from pipeline.config import load_config
+from pipeline.log import log
 
 
 def register(sub) -> None:
@@ -24,13 +25,13 @@ def cmd_explain(args) -> int:
     from pipeline.s7_write.atomic import write_atomic
 
     if args.record < 1:
-        print("newsclean: --record counts from 1", file=sys.stderr)
+        log.error("--record counts from 1")
         return 2
     config = load_config(args.config)
     try:
         explanation = explain(config, args.input, args.record)
     except ExplainError as exc:
-        print(f"newsclean: {exc}", file=sys.stderr)
+        log.error(str(exc))
         return 1
     sys.stdout.write(render_text(explanation, use_color(args.color, sys.stdout)))
     if args.html:

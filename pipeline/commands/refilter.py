@@ -18,7 +18,6 @@ and does not come back; to loosen limits, rerun the pipeline with `--reprocess`.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -30,6 +29,7 @@ from pipeline.commands.run import EXIT_LOCKED
 from pipeline.config import ConfigError, load_config
 from pipeline.corpus import MANIFEST, finished_runs, iter_kept, superseded
 from pipeline.document import Document
+from pipeline.log import log
 from pipeline.runner import MANIFEST_VERSION, check_accounting, new_run_id, roll_forward, run_started
 from pipeline.s5_filter.quality_filter import QualityFilter
 from pipeline.s7_write import safe_json
@@ -56,10 +56,10 @@ def cmd_refilter(args) -> int:
     try:
         result = refilter(config, args.output, args.target)
     except LockHeld as exc:  # the same exit status as a run that finds the corpus locked
-        print(f"newsclean: cannot refilter: {exc}", file=sys.stderr)
+        log.error(f"cannot refilter: {exc}")
         return EXIT_LOCKED
     except OSError as exc:
-        print(f"newsclean: cannot refilter: {exc}", file=sys.stderr)
+        log.error(f"cannot refilter: {exc}")
         return 1
     if not args.quiet:
         print(summary_table(result))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import orjson
+
+from pipeline.log import log
 
 
 def register(sub) -> None:
@@ -26,7 +27,7 @@ def cmd_stats(args) -> int:
         return 0
     runs = finished_runs(output)
     if not runs:
-        print(f"newsclean: {output}: no finished run (no runs/*/{MANIFEST})", file=sys.stderr)
+        log.error(f"{output}: no finished run (no runs/*/{MANIFEST})")
         return 1
     print(runs_table([run.manifest for run in runs], corpus_counts(output, runs)))
     unfinished = unfinished_run_dirs(output)

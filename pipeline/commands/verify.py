@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-import sys
 import zlib
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from pipeline.corpus import MANIFEST, Run, from_input, read_jsonl, run_dirs, sup
 from pipeline.s6_dedup.exact import content_hash
 from pipeline.state import STORE_FILE
 from pipeline.summary import plural
+from pipeline.log import log
 
 MAX_SHOWN = 100  # problems printed; the count says how many there were
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -232,7 +232,8 @@ def cmd_verify(args) -> int:
     if len(result.problems) > MAX_SHOWN:
         print(f"... and {plural(len(result.problems) - MAX_SHOWN, 'more problem')}")
     if result.problems:
-        print(f"newsclean verify: {args.output}: {plural(len(result.problems), 'problem')}", file=sys.stderr)
+        log.error(f"verify: {args.output}: {plural(len(result.problems), 'problem')}",
+                  extra={"fields": {"event": "verify_failed", "problems": len(result.problems)}})
         return 1
     left_out = f", {plural(result.superseded, 'superseded record')} left out" if result.superseded else ""
     print(f"newsclean verify: {args.output}: ok ({plural(result.documents, 'document')} in the corpus{left_out}, "

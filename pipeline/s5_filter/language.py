@@ -23,10 +23,10 @@ def identify(text: str, sample_chars: int = 3000) -> tuple[str, float]:
 class LanguageFilter(Step):
     name = "language_filter"
     defaults = {
-        "languages": ["vi", "en"],  # keep these; empty list keeps every language (still tagged)
-        "exclude": [],  # drop these even when `languages` is empty
+        "languages": [],  # keep these; empty list keeps every language (still tagged)
+        "exclude": ["la"],  # drop these even when `languages` is empty (Latin: lorem ipsum placeholders)
         "min_score": 0.5,
-        "sample_chars": 3000,
+        "sample_chars": 1000,
     }
 
     def process(self, doc: Document) -> None:
