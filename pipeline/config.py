@@ -260,6 +260,9 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         if not isinstance(enabled, bool):
             raise ConfigError(f"{item.where('enabled')}: {name}.enabled must be true or false")
         merged = check_options(options, step_class(name).defaults, name)
+        validate = getattr(step_class(name), "validate", None)  # a step's own checks of its values
+        if validate is not None:
+            validate(merged, options.where)
         if enabled:
             config.steps.append((name, merged))
     return config

@@ -113,3 +113,47 @@ def test_stats_and_verify_count_the_corpus_not_superseded_records(tmp_path, caps
     assert main(["verify", str(out)]) == 0
     said = capsys.readouterr().out
     assert "ok (3 documents in the corpus, 3 superseded records left out, 0 rejects)" in said, said
+
+
+# --- defect 6: config mistakes that passed silently -------------------------------------------
+
+
+def test_unknown_language_code_is_refused_with_file_line_key_and_valid_codes(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("steps:\n  - step: decode\n  - step: language_filter\n    languages: [vn]\n", encoding="utf-8")
+    assert main(["run", "-c", str(config), "-i", str(ROOT / "seeds"), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "c.yaml:4" in err and "language_filter.languages" in err and "'vn'" in err
+    assert " vi " in err and " en " in err  # the valid codes are listed
+    assert not (tmp_path / "o").exists()
+
+
+def test_known_languages_are_the_models_codes():
+    from pipeline.s5_filter.language import KNOWN_LANGUAGES, _identifier
+
+    assert KNOWN_LANGUAGES == set(_identifier().nb_classes)
+
+
+@pytest.mark.parametrize("content", ["", "# all rules moved elsewhere\n", "line_phrases: {}\nend_markers: {}\n"])
+def test_empty_rule_file_is_refused(tmp_path, content):
+    from pipeline.config import ConfigError, load_config
+    from pipeline.runner import build_steps
+
+    (tmp_path / "empty.yaml").write_text(content, encoding="utf-8")
+    config = tmp_path / "c.yaml"
+    config.write_text("steps:\n  - step: clean_lines\n    rules: [empty.yaml]\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        build_steps(load_config(config))
+    assert "empty.yaml" in str(err.value) and ("empty rule file" in str(err.value) or "no rule" in str(err.value))
+
+
+@pytest.mark.parametrize("phrase, line", [("toà soạn", "Tòa soạn"), ("tòa soạn", "TOÀ SOẠN"),
+                                          ("Thuỷ lợi", "thủy lợi")])
+def test_rule_phrases_match_whatever_the_tone_mark_placement(tmp_path, phrase, line):
+    from pipeline.s3_clean.rules import load_rules
+
+    (tmp_path / "r.yaml").write_text(f"line_phrases:\n  office: ['{phrase}']\n", encoding="utf-8")
+    rules = load_rules([tmp_path / "r.yaml"])
+    hit = rules.line_rule(line)
+    assert hit is not None and hit.name == "office"
