@@ -157,7 +157,7 @@ def config_hash(config: Any) -> str:
 # --- the pipeline configuration (config/default.yaml) ---------------------------------
 
 RUN_DEFAULTS = {
-    "collection": "",  # `source` of documents whose site is unknown; "" = name of the input folder
+    "collection": "",  # `source` of documents whose site is unknown; "" = the JSONL/WARC file's or input folder's name
     "shard_size": 50_000,
     "compression": "gzip",  # gzip | none
     "compresslevel": 1,  # gzip 1-9; 1 writes 4.5x faster than 6, files ~25% larger
@@ -172,6 +172,7 @@ RUN_DEFAULTS = {
 }
 READ_DEFAULTS = {
     "max_bytes": 50 * 1024 * 1024,  # a larger input (after gunzip) becomes an error record
+    "timezone": "",  # UTC offset of publication times that state none ("+07:00"); "" = unknown: date only
     # JSONL crawl records: which field holds what ("" = not used). A record needs html or text.
     "jsonl_fields": {"id": "id", "url": "url", "html": "html", "text": "text", "title": "title",
                      "created": "date"},

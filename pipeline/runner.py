@@ -72,6 +72,7 @@ from pipeline.step import DocRef, Drop, StepStats
 from pipeline.tasks import Pipeline, candidates_with_drops, init_worker, run_map_task_in_worker, task_paths
 
 MANIFEST_VERSION = 1
+ELAPSED_FILE = "elapsed"  # in a run's _work/: seconds spent by its attempts so far
 
 
 class AccountingError(RuntimeError):
@@ -97,6 +98,7 @@ class Recovery:
     rolled_forward: list[str] = field(default_factory=list)  # finished runs applied to the state now
     discarded: list[str] = field(default_factory=list)  # unfinished runs deleted
     resumed: str | None = None  # the unfinished run this run completes
+    earlier_attempts_seconds: float = 0.0  # time the resumed run's killed attempts had spent (in `seconds`)
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v}
@@ -184,7 +186,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
     started = run_started()
     t0 = time.perf_counter()
     state_dir = output / "state"
-    collection = config.run["collection"] or _collection_name(inputs)
+    collection = config.run["collection"]  # "" = per document (pipeline/s7_write/records.py: source_of)
     workers = workers or config.run["workers"] or default_workers()
 
     files = list_inputs(inputs)
@@ -200,6 +202,9 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
             "inputs": [[safe_json.safe_str(f.path), f.size, f.xxh3_128, f.error] for f in todo],
             "task_size": task_size, "dedup": dedup}
     run_dir, added = prepare_run_dir(output, started, plan, recovery)
+    if recovery.resumed:
+        recovery.earlier_attempts_seconds = _elapsed_before(run_dir)
+        t0 -= recovery.earlier_attempts_seconds  # the run's time counts its killed attempts too
     run_id = run_dir.name
     work_dir = run_dir / "_work"
 
@@ -227,6 +232,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
             outcome["errors"] += summary.errors
             outcome["dropped"] += sum(summary.outcome.values()) - summary.errors
             progress.update(summary.n_docs)
+            _record_elapsed(work_dir, time.perf_counter() - t0)
             checkpoint("task")
         for task in ([] if sharded else tasks):  # sharded: the filter tasks write them
             with open(task_paths(work_dir, task.index)["rejects"], "rb") as fh:
@@ -402,6 +408,18 @@ def discard_unfinished(output: Path) -> list[str]:
     return [d.name for d in gone]
 
 
+def _record_elapsed(work_dir: Path, seconds: float) -> None:
+    """Time spent so far, after each map task: a resumed run adds it to its own (kill loses one task's worth)."""
+    write_atomic(work_dir / ELAPSED_FILE, f"{seconds:.3f}".encode())
+
+
+def _elapsed_before(run_dir: Path) -> float:
+    try:
+        return round(float((run_dir / "_work" / ELAPSED_FILE).read_text()), 3)
+    except (OSError, ValueError):
+        return 0.0
+
+
 def _next_id(run_id: str) -> str:
     base, dot, n = run_id.partition(".")
     return f"{base}.{int(n or 0) + 1:03d}"
@@ -553,7 +571,3 @@ def _dedup_reject(record: dict, stage: str, drop: Drop) -> dict:
     out["text"] = record.get("text", "")
     return out
 
-
-def _collection_name(inputs: list[str | Path]) -> str:
-    first = Path(inputs[0]) if inputs else Path(".")
-    return (first if first.is_dir() else first.parent).resolve().name or "newsclean"

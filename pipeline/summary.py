@@ -18,8 +18,8 @@ def summary_table(manifest: dict) -> str:
     lines = ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    out = [f"run {manifest['run_id']}: {counts['documents']} documents in, {counts['kept']} kept, "
-           f"{counts['dropped']} dropped, {counts['errors']} errors in {manifest['seconds']:.2f} s", ""]
+    out = [f"run {manifest['run_id']}: {plural(counts['documents'], 'document')} in, {counts['kept']:,} kept, "
+           f"{counts['dropped']:,} dropped, {plural(counts['errors'], 'error')} in {manifest['seconds']:.2f} s", ""]
     out += lines
     if counts["by_reason"]:
         out += ["", "dropped/errors by reason:"]
@@ -81,9 +81,27 @@ def runs_table(manifests: list[dict], corpus: dict | None = None) -> str:
     return "\n".join(out)
 
 
+def html_blocks_removed(manifests: list[dict]) -> dict[str, int]:
+    """HTML blocks extract_html removed before extraction, by rule (its `dropped:<rule>` counters)."""
+    out: dict[str, int] = {}
+    for manifest in manifests:
+        counters = (manifest.get("stages", {}).get("extract_html") or {}).get("counters") or {}
+        for key, n in counters.items():
+            if key.startswith("dropped:"):
+                rule = key.removeprefix("dropped:")
+                out[rule] = out.get(rule, 0) + n
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def removed_lines_table(manifests: list[dict]) -> list[str]:
+    """Lines removed by rule, then HTML blocks removed by rule (when there are any)."""
+    out = []
     removed = removed_lines(manifests)
-    if not removed:
-        return []
-    return ["", "lines removed by rule:"] + ["  " + line for line in
-                                            format_rows([("rule", "lines")] + list(removed.items()))]
+    if removed:
+        out += ["", "lines removed by rule:"] + ["  " + line for line in
+                                                format_rows([("rule", "lines")] + list(removed.items()))]
+    blocks = html_blocks_removed(manifests)
+    if blocks:
+        out += ["", "HTML blocks removed before extraction, by rule (sites.yaml):"]
+        out += ["  " + line for line in format_rows([("rule", "blocks")] + list(blocks.items()))]
+    return out

@@ -157,3 +157,136 @@ def test_rule_phrases_match_whatever_the_tone_mark_placement(tmp_path, phrase, l
     rules = load_rules([tmp_path / "r.yaml"])
     hit = rules.line_rule(line)
     assert hit is not None and hit.name == "office"
+
+
+# --- defect 7: the smaller ones ---------------------------------------------------------------
+
+
+def test_resumed_run_reports_the_time_of_its_killed_attempt_too(tmp_path):
+    import threading
+    import time
+
+    from corpus_helpers import run_cli, small_config
+
+    config = small_config(tmp_path)  # task_size 2: several map tasks
+    inputs = tmp_path / "in"
+    write_articles(inputs, range(6))
+    out = tmp_path / "out"
+    flag = tmp_path / "waiting"
+    held = 4.0
+
+    def release():  # the first attempt is held at its first task for `held` seconds, then killed at the second
+        deadline = time.monotonic() + 60
+        while not flag.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(held)
+        flag.unlink()
+
+    releaser = threading.Thread(target=release)
+    releaser.start()
+    killed = run_cli(config, inputs, out, env={"NEWSCLEAN_TEST_WAIT_AT": "task", "NEWSCLEAN_TEST_WAIT_FILE": str(flag),
+                                               "NEWSCLEAN_TEST_KILL_AT": "task:2"})
+    releaser.join()
+    assert killed.returncode != 0 and not manifests(out)
+    resumed = run_cli(config, inputs, out)
+    assert resumed.returncode == 0, resumed.stderr
+    (manifest,) = manifests(out)
+    assert manifest["recovery"]["resumed"] == manifest["run_id"]
+    assert manifest["recovery"]["earlier_attempts_seconds"] >= held
+    assert manifest["seconds"] >= held + 0.0
+
+
+def test_refilter_writes_its_report(tmp_path, capsys):
+    inputs = tmp_path / "in"
+    write_articles(inputs, range(3))
+    out = tmp_path / "out"
+    assert main(["run", "-i", str(inputs), "-o", str(out), "-q", "-w", "1", "--progress", "off"]) == 0
+    assert main(["refilter", str(out), "-c", str(ROOT / "config" / "default.yaml"), "-q"]) == 0
+    assert "report not written" not in capsys.readouterr().err
+    refiltered = manifests(out)[-1]
+    assert refiltered["kind"] == "refilter"
+    report = out / "runs" / refiltered["run_id"] / "report.html"
+    assert report.is_file() and refiltered["run_id"] in report.read_text(encoding="utf-8")
+
+
+def test_html_block_removals_show_in_records_stats_report_and_explain(tmp_path, capsys):
+    from test_extract_html import WIDGETS, page, paragraphs
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    html = page(f"<article><h1>Tiêu đề</h1>{paragraphs()}{WIDGETS['share_bar']}{WIDGETS['weather_widget']}</article>")
+    (inputs / "page.html").write_text(html, encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["run", "-i", str(inputs), "-o", str(out), "-q", "-w", "1", "--progress", "off"]) == 0
+    (run,) = manifests(out)
+    run_dir = out / "runs" / run["run_id"]
+    import gzip
+
+    files = [s["file"] for s in run["shards"] + run["rejects"]]  # kept or dropped, the page has its record
+    (record,) = [json.loads(line) for f in files for line in gzip.open(run_dir / f, "rt", encoding="utf-8")]
+    assert sorted(record["metadata"]["html_removed"], key=lambda x: x["rule"]) == [
+        {"rule": "share_bar", "n": 1}, {"rule": "weather_widget", "n": 1}]
+    capsys.readouterr()
+    assert main(["stats", str(out)]) == 0
+    stats = capsys.readouterr().out
+    assert "HTML blocks removed before extraction" in stats and "share_bar" in stats
+    report = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert 'id="html-blocks"' in report and "weather_widget" in report
+    assert main(["explain", str(inputs / "page.html"), "--color", "never"]) == 0
+    explained = capsys.readouterr().out
+    assert "HTML blocks removed before extraction (sites.yaml): " in explained and "share_bar 1" in explained
+
+
+def test_report_sample_text_is_in_a_proportional_font(tmp_path):
+    inputs = tmp_path / "in"
+    write_articles(inputs, range(1))
+    out = tmp_path / "out"
+    assert main(["run", "-i", str(inputs), "-o", str(out), "-q", "-w", "1", "--progress", "off"]) == 0
+    (run,) = manifests(out)
+    html = (out / "runs" / run["run_id"] / "report.html").read_text(encoding="utf-8")
+    assert "<pre>" in html  # the samples
+    import re
+
+    (pre_rule,) = re.findall(r"(?m)^pre\{([^}]*)\}", html)
+    assert "sans-serif" in pre_rule and "monospace" not in pre_rule and "font:" in pre_rule
+
+
+# --- the record schema: created, source ---------------------------------------------------------
+
+
+def _jsonl_corpus(tmp_path, config_text: str = "") -> list[dict]:
+    import gzip
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    def body(i):  # distinct articles (no near-duplicates among them)
+        return article(i).split("\n\n", 1)[1]
+
+    rows = [{"id": "naive", "text": body(1), "date": "2025-01-30T12:24:00"},
+            {"id": "offset", "text": body(2), "date": "2025-01-30T05:24:00Z"},
+            {"id": "date", "text": body(3), "date": "30/01/2025"}]
+    (inputs / "crawl-2025-01.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                                 encoding="utf-8")
+    args = ["run", "-i", str(inputs), "-o", str(tmp_path / "out"), "-q", "-w", "1", "--progress", "off"]
+    if config_text:
+        (tmp_path / "c.yaml").write_text(config_text + (ROOT / "config" / "default.yaml").read_text(
+            encoding="utf-8").split("\nsteps:", 1)[1].join(["steps:", ""]), encoding="utf-8")
+        args += ["-c", str(tmp_path / "c.yaml")]
+    assert main(args) == 0
+    (run,) = manifests(tmp_path / "out")
+    run_dir = tmp_path / "out" / "runs" / run["run_id"]
+    return [json.loads(line) for s in run["shards"] for line in gzip.open(run_dir / s["file"], "rt", encoding="utf-8")]
+
+
+def test_created_has_one_form_and_source_is_the_file_name(tmp_path):
+    records = {r["id"]: r for r in _jsonl_corpus(tmp_path)}
+    assert records["offset"]["created"] == "2025-01-30T05:24:00+00:00"  # the offset the record states
+    assert records["naive"]["created"] == "2025-01-30"  # no offset known: the date alone
+    assert records["date"]["created"] == "2025-01-30"
+    assert {r["source"] for r in records.values()} == {"crawl-2025-01"}  # no URL: the file, not the folder "in"
+
+
+def test_timezone_option_gives_naive_times_their_offset(tmp_path):
+    records = {r["id"]: r for r in _jsonl_corpus(tmp_path, "read:\n  timezone: '+07:00'\n")}
+    assert records["naive"]["created"] == "2025-01-30T12:24:00+07:00"
+    assert records["offset"]["created"] == "2025-01-30T05:24:00+00:00"

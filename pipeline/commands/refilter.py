@@ -35,7 +35,7 @@ from pipeline.s5_filter.quality_filter import QualityFilter
 from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
-from pipeline.s7_write.records import reject_record
+from pipeline.s7_write.records import counts_list, reject_record
 from pipeline.state import LOCK_FILE, InputStore, LockHeld, RunLock
 from pipeline.step import StepStats
 from pipeline.summary import summary_table
@@ -145,6 +145,12 @@ def _refilter_locked(config, step: QualityFilter, source: Path, target: Path, st
         "shards": shards,
         "rejects": reject_shards,
     }
+    try:  # report.html beside the manifest, as a run writes one
+        from pipeline.report import write_report
+
+        write_report(run_dir, manifest)
+    except Exception as exc:  # the report must never fail the refilter
+        log.warning(f"report not written: {type(exc).__name__}: {exc}")
     write_atomic(run_dir / MANIFEST, safe_json.dumps(manifest, option=orjson.OPT_INDENT_2))
     store.apply_run(run_id, inputs)  # the store now points these inputs at the refilter run
     return manifest
@@ -164,7 +170,7 @@ def _documents(records, read_stats: StepStats):
 def _reject(record: dict, doc: Document) -> dict:
     out = reject_record(doc, record.get("source") or "")
     out["source"] = record.get("source") or out["source"]
-    out["metadata"]["removed"] = (record.get("metadata") or {}).get("removed", {})
+    out["metadata"]["removed"] = counts_list((record.get("metadata") or {}).get("removed"))
     out["metadata"]["quality"] = doc.metadata.get("quality")
     return out
 

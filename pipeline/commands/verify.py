@@ -27,14 +27,16 @@ from pipeline.log import log
 
 MAX_SHOWN = 100  # problems printed; the count says how many there were
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
-ISO_DATE = re.compile(r"^\d{4}-\d\d-\d\d")
+# `created`: a date-time with its UTC offset, or a plain date (CONVENTIONS.md)
+ISO_CREATED = re.compile(r"^\d{4}-\d\d-\d\d(T\d\d:\d\d:\d\d[+-]\d\d:\d\d)?$")
 SHARD_NAME = re.compile(r"^(part|rejects)-\d+\.jsonl(\.gz)?$")
 
-STR, OPT_STR, INT, OPT_NUM, BOOL, DICT = "str", "str|null", "int", "number|null", "bool", "dict"
+STR, OPT_STR, INT, OPT_NUM, BOOL, DICT, LIST = "str", "str|null", "int", "number|null", "bool", "dict", "list"
 KEPT_FIELDS = {"id": STR, "text": STR, "source": STR, "added": STR, "created": OPT_STR, "metadata": DICT}
 KEPT_METADATA = {"title": OPT_STR, "author": OPT_STR, "section": OPT_STR, "url": OPT_STR,
                  "language": OPT_STR, "language_score": OPT_NUM, "input_path": STR, "n_chars": INT,
-                 "n_words": INT, "removed": DICT, "content_hash": OPT_STR}
+                 "n_words": INT, "removed": LIST, "content_hash": OPT_STR}
+COUNT_LISTS = ("removed", "html_removed", "pii")  # counts by name: [{"rule": str, "n": int}, ...]
 REJECT_FIELDS = {"id": STR, "reason": STR, "stage": STR, "detail": OPT_STR, "metadata": DICT}
 MANIFEST_FIELDS = ("run_id", "config_hash", "inputs", "counts", "shards", "rejects")
 
@@ -57,7 +59,15 @@ def _type_ok(value, kind: str) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind == BOOL:
         return isinstance(value, bool)
+    if kind == LIST:
+        return isinstance(value, list)
     return isinstance(value, dict)
+
+
+def _count_list_ok(value) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(item, dict) and set(item) == {"rule", "n"} and isinstance(item["rule"], str)
+        and _type_ok(item["n"], INT) for item in value)
 
 
 def _fields(record: dict, schema: dict, prefix: str = "") -> list[str]:
@@ -80,15 +90,16 @@ def kept_problems(record) -> list[str]:
         problems.append("text: empty")
     if not ISO_UTC.match(record["added"]):
         problems.append(f"added: not an ISO 8601 UTC time: {record['added']!r}")
-    if record["created"] is not None and not ISO_DATE.match(record["created"]):
-        problems.append(f"created: not an ISO 8601 date: {record['created']!r}")
+    if record["created"] is not None and not ISO_CREATED.match(record["created"]):
+        problems.append(f"created: not an ISO 8601 date-time with offset nor a date: {record['created']!r}")
     if not problems:
         if meta["n_chars"] != len(record["text"]):
             problems.append(f"metadata.n_chars: {meta['n_chars']}, text has {len(record['text'])}")
         if meta["n_words"] != len(record["text"].split()):
             problems.append(f"metadata.n_words: {meta['n_words']}, text has {len(record['text'].split())}")
-        if not all(isinstance(k, str) and _type_ok(v, INT) for k, v in meta["removed"].items()):
-            problems.append("metadata.removed: expected rule name -> count")
+        for name in COUNT_LISTS:
+            if name in meta and not _count_list_ok(meta[name]):
+                problems.append(f"metadata.{name}: expected a list of {{\"rule\": str, \"n\": int}}")
     return problems
 
 
