@@ -16,6 +16,20 @@ from pipeline.document import Document
 
 META_FIELDS = ("title", "author", "section", "url")
 COUNT_FIELDS = ("html_removed", "pii")  # stage metadata counted by name, written as rule/n lists
+# What stages may learn about a document, written in every kept record (this value when a stage
+# found nothing): Arrow types a record field missing from some rows as JSON, so none may be missing.
+OPTIONAL_FIELDS = {
+    "sitename": None,  # extract_html (trafilatura)
+    "categories": [],  # extract_html
+    "source_attribution": None,  # dump_metadata: "Nguồn: …"
+    "crawl_date": None,  # WARC-Date
+    "n_chars_raw": None,  # length before cleaning (decode / extract_html)
+    "n_chars_html": None,  # length of the HTML (extract_html)
+    "mojibake_repaired": False,  # decode
+    "html_removed": [],  # extract_html: HTML blocks removed by rule
+    "pii": [],  # pii_mask: e-mails, phones, IPs masked, by kind
+    "quality": None,  # quality_signals: the fixed set of signals (SIGNAL_NAMES)
+}
 _CREATED = re.compile(r"^(\d{4}-\d\d-\d\d)(?:T(\d\d:\d\d:\d\d)([+-]\d\d:\d\d)?)?$")
 _RECORD_SUFFIXES = (".gz", ".jsonl", ".ndjson", ".json", ".warc")
 
@@ -87,10 +101,13 @@ def kept_record(doc: Document, added: str, collection: str, timezone: str = "") 
         "removed": counts_list(doc.removed_counts()),
         "content_hash": meta.get("content_hash"),
     })
-    # everything else a stage learned (sitename, categories, source_attribution, quality, ...)
+    for key, empty in OPTIONAL_FIELDS.items():
+        value = meta.get(key)
+        metadata[key] = empty if value is None else counts_list(value) if key in COUNT_FIELDS else value
+    # anything else a stage learned (a custom step's field): kept, after the fixed ones
     for key, value in meta.items():
         if key not in metadata and key not in ("created",):
-            metadata[key] = counts_list(value) if key in COUNT_FIELDS else value
+            metadata[key] = value
     return {
         "id": doc.id,
         "text": doc.text,
