@@ -290,3 +290,20 @@ def test_timezone_option_gives_naive_times_their_offset(tmp_path):
     records = {r["id"]: r for r in _jsonl_corpus(tmp_path, "read:\n  timezone: '+07:00'\n")}
     assert records["naive"]["created"] == "2025-01-30T12:24:00+07:00"
     assert records["offset"]["created"] == "2025-01-30T05:24:00+00:00"
+
+
+def test_empty_input_folder_says_so_and_a_run_of_errors_only_has_its_report(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "out"
+    assert main(["run", "-i", str(empty), "-o", str(out), "-w", "1", "--progress", "off"]) == 0
+    assert "no input files in" in capsys.readouterr().err
+    assert not list(out.glob("runs/*"))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    assert main(["run", "-i", str(broken), "-o", str(out), "-q", "-w", "1", "--progress", "off"]) == 0
+    (run,) = manifests(out)
+    assert run["counts"] == {**run["counts"], "documents": 1, "kept": 0, "errors": 1}
+    assert main(["report", str(out)]) == 0 and main(["stats", str(out)]) == 0
+    assert "Traceback" not in capsys.readouterr().err

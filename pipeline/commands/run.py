@@ -71,6 +71,10 @@ def cmd_run(args) -> int:
         return 1
     report_recovery(result.manifest.get("recovery", {}))
     skipped = result.manifest.get("skipped_inputs", 0)
+    if result.run_dir is None and not skipped:  # an empty folder: maybe nothing was crawled, maybe a wrong path
+        log.warning(f"no input files in {', '.join(map(str, args.input))}: nothing to do, no run written",
+                    extra={"fields": {"event": "no_inputs"}})
+        return 0
     if result.run_dir is None:
         log.info(f"nothing new: {plural(skipped, 'input')} unchanged since earlier runs, no run written",
                  extra={"fields": {"event": "nothing_new", "skipped_inputs": skipped}})
