@@ -4,7 +4,8 @@ One source of truth for defaults: config/default.yaml lists every option of ever
 step with its default, and the code's defaults (`RUN_DEFAULTS`, `READ_DEFAULTS`,
 each step's `defaults`) must equal it (tests/test_config_reference.py checks both
 ways). The meaning of a key is the comment on its line in default.yaml (and comment
-lines under it); its type is that of the default. `newsclean config --reference`
+lines under it); its type is that of the default; a step's description is the first
+line of its module's docstring. `newsclean config --reference`
 prints the page; a test fails when docs/config.md differs from it.
 """
 
@@ -87,19 +88,13 @@ def key_comment(lines: list[str], line_no: int) -> str:
     return " ".join(t for t in text if t)
 
 
-def step_comment(lines: list[str], line_no: int) -> str:
-    """The comment on a `- step:` line, else the comment block right above it."""
-    own = _comment(lines[line_no - 1])
-    if own:
-        return own
-    above = []
-    indent = len(lines[line_no - 1]) - len(lines[line_no - 1].lstrip())
-    for previous in reversed(lines[:line_no - 1]):
-        # a comment line indented deeper continues the previous key's comment
-        if not previous.strip().startswith("#") or len(previous) - len(previous.lstrip()) > indent:
-            break
-        above.insert(0, previous.strip()[1:].strip())
-    return " ".join(above)
+def step_description(cls) -> str:
+    """The first line of the step's module docstring, without its "name: " prefix."""
+    import sys
+
+    first = ((sys.modules[cls.__module__].__doc__ or "").strip().splitlines() or [""])[0]
+    first = first.removeprefix(f"{cls.name}: ")
+    return first[:1].upper() + first[1:]
 
 
 def _cell(text: str) -> str:
@@ -132,12 +127,12 @@ def reference_markdown() -> str:
             out += _table(raw["read"][key], nested, lines)
     out += ["", "## steps", "", "The ordered list of steps; each entry is `- step: NAME` and the options below. "
                                 "The shipped order:", ""]
-    listed = {item["step"]: (item, raw["steps"].lines[i]) for i, item in enumerate(raw["steps"])}
+    listed = {item["step"]: item for item in raw["steps"]}
     out += [f"{n}. `{name}`" + (" (enabled: false)" if item.get("enabled") is False else "")
-            for n, (name, (item, _line)) in enumerate(listed.items(), 1)]
+            for n, (name, item) in enumerate(listed.items(), 1)]
     for name in STEPS:
-        item, line = listed[name]
-        defaults = step_class(name).defaults
-        out += ["", f"### {name}", "", step_comment(lines, line) or "(no description)", ""]
+        item, cls = listed[name], step_class(name)
+        defaults = cls.defaults
+        out += ["", f"### {name}", "", step_description(cls) or "(no description)", ""]
         out += _table(item, defaults, lines) if defaults else ["No options."]
     return "\n".join(out) + "\n"

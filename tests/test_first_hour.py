@@ -307,3 +307,16 @@ def test_empty_input_folder_says_so_and_a_run_of_errors_only_has_its_report(tmp_
     assert run["counts"] == {**run["counts"], "documents": 1, "kept": 0, "errors": 1}
     assert main(["report", str(out)]) == 0 and main(["stats", str(out)]) == 0
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_one_problem_is_said_in_the_singular(tmp_path, capsys):
+    inputs = tmp_path / "in"
+    write_articles(inputs, range(1))
+    out = tmp_path / "out"
+    assert main(["run", "-i", str(inputs), "-o", str(out), "-q", "-w", "1", "--progress", "off"]) == 0
+    (run,) = manifests(out)
+    (out / "runs" / run["run_id"] / run["shards"][0]["file"]).unlink()
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().endswith(": 1 problem"), err
