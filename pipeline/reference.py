@@ -51,8 +51,8 @@ def shown_default(value) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, dict) and value and all(isinstance(v, dict) or v is None for v in value.values()):
         return "(see below)"
-    return yaml.safe_dump(_plain(value), default_flow_style=True, allow_unicode=True, width=1000, sort_keys=False).strip() \
-        .removesuffix("...").strip()
+    flow = yaml.safe_dump(_plain(value), default_flow_style=True, allow_unicode=True, width=1000, sort_keys=False)
+    return flow.strip().removesuffix("...").strip()
 
 
 def _plain(value):

@@ -68,6 +68,7 @@ from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
 from pipeline.state import LOCK_FILE, InputStore, RunLock, input_key
+from pipeline.summary import plural
 from pipeline.step import DocRef, Drop, StepStats
 from pipeline.tasks import Pipeline, candidates_with_drops, init_worker, run_map_task_in_worker, task_paths
 
@@ -207,6 +208,10 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
         t0 -= recovery.earlier_attempts_seconds  # the run's time counts its killed attempts too
     run_id = run_dir.name
     work_dir = run_dir / "_work"
+    log.info(f"run {run_id}: {len(todo):,} of {plural(len(files), 'input')} to process, "
+             f"{plural(len(tasks), 'task')}",
+             extra={"fields": {"event": "run_started", "run_id": run_id, "inputs": len(todo),
+                               "skipped_inputs": len(files) - len(todo), "tasks": len(tasks)}})
 
     pipeline = build_pipeline(config, added, collection, dedup)  # the main process's copy: stats and reduce
     sharded = dedup == "sharded"
@@ -233,6 +238,8 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
             outcome["dropped"] += sum(summary.outcome.values()) - summary.errors
             progress.update(summary.n_docs)
             _record_elapsed(work_dir, time.perf_counter() - t0)
+            log.debug(f"task {summary.index} done: {summary.n_docs} documents",
+                      extra={"fields": {"event": "task_done", "task": summary.index, "documents": summary.n_docs}})
             checkpoint("task")
         for task in ([] if sharded else tasks):  # sharded: the filter tasks write them
             with open(task_paths(work_dir, task.index)["rejects"], "rb") as fh:

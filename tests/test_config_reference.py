@@ -48,7 +48,8 @@ def test_docs_config_md_is_current():
     from pipeline.reference import reference_markdown
 
     current = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
-    assert current == reference_markdown(), "docs/config.md is out of date: newsclean config --reference > docs/config.md"
+    assert current == reference_markdown(), \
+        "docs/config.md is out of date: newsclean config --reference > docs/config.md"
 
 
 def test_reference_names_every_key_with_type_default_and_meaning():
@@ -114,6 +115,8 @@ def test_log_json_lines_with_level_and_run_fields(tmp_path, capsys):
                  "--log-level", "info", "--log-json"]) == 0
     lines = capsys.readouterr().err.strip().splitlines()
     events = [json.loads(line) for line in lines]  # every stderr line is one JSON object
+    started = next(e for e in events if e.get("event") == "run_started")
+    assert started["inputs"] == 2 and started["tasks"] == 1
     finished = next(e for e in events if e.get("event") == "run_finished")
     assert finished["level"] == "info" and finished["logger"] == "newsclean"
     assert finished["documents"] == 2 and finished["kept"] == 2 and finished["errors"] == 0

@@ -83,7 +83,8 @@ def test_user_config_uses_its_own_rule_file_and_shipped_ones(tmp_path):
     (conf / "rules" / "mine.yaml").write_text("line_phrases:\n  my_widget: [Đọc thêm ở chỗ khác]\n",
                                               encoding="utf-8")
     (conf / "my.yaml").write_text(
-        "steps:\n  - step: decode\n  - step: clean_lines\n    rules: [rules/mine.yaml, rules/vi.yaml]\n", encoding="utf-8")
+        "steps:\n  - step: decode\n  - step: clean_lines\n    rules: [rules/mine.yaml, rules/vi.yaml]\n",
+        encoding="utf-8")
     page = tmp_path / "page.txt"
     page.write_text(article(1).replace("\n\n", "\n\nĐọc thêm ở chỗ khác\n\n", 1), encoding="utf-8")
     from pipeline.config import load_config
@@ -214,7 +215,8 @@ def test_html_block_removals_show_in_records_stats_report_and_explain(tmp_path, 
 
     inputs = tmp_path / "in"
     inputs.mkdir()
-    html = page(f"<article><h1>Tiêu đề</h1>{paragraphs()}{WIDGETS['share_bar']}{WIDGETS['weather_widget']}</article>")
+    widgets = WIDGETS["share_bar"] + WIDGETS["weather_widget"]
+    html = page(f"<article><h1>Tiêu đề</h1>{paragraphs()}{widgets}</article>")
     (inputs / "page.html").write_text(html, encoding="utf-8")
     out = tmp_path / "out"
     assert main(["run", "-i", str(inputs), "-o", str(out), "-q", "-w", "1", "--progress", "off"]) == 0

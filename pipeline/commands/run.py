@@ -137,7 +137,8 @@ def dry_run(config, inputs: list[str], output: str, reprocess: bool) -> str:
     lines = ["dry run: nothing is written",
              f"config: {config.path}", f"output: {output}",
              f"inputs: {plural(len(files), 'file')}; to process: {len(todo):,} ({size / 1e6:,.1f} MB), "
-             f"of which {len(replaced):,} changed since an earlier run; unchanged (skipped): {len(files) - len(todo):,}"]
+             f"of which {len(replaced):,} changed since an earlier run; "
+             f"unchanged (skipped): {len(files) - len(todo):,}"]
     for f in files[:DRY_RUN_LISTED]:
         state = "changed" if f.path in replaced else "new" if f.path in new else "unchanged"
         lines.append(f"  {state:<9} {f.path}" + (f"  ({f.error})" if f.error else ""))
