@@ -128,11 +128,12 @@ def build_pipeline(config: Config, added: str, collection: str, dedup: str = "dr
     return Pipeline(build_steps(config), added, collection, dict(config.read), dedup)
 
 
-def _terminal_columns() -> int:
+def _terminal_size() -> tuple[int, int]:
     try:
-        return os.get_terminal_size(sys.stderr.fileno()).columns
+        size = os.get_terminal_size(sys.stderr.fileno())
+        return size.columns, size.lines
     except (OSError, ValueError, AttributeError):
-        return 0
+        return 0, 0
 
 
 class _Progress:
@@ -140,10 +141,11 @@ class _Progress:
         self.bar = None
         if mode == "on" or (mode == "auto" and sys.stderr.isatty()):
             from tqdm import tqdm
-            # a terminal that reports 0 columns (a bare pty, `script` without a size) would get an empty bar
-            sized = _terminal_columns() > 0
+            # a terminal that reports 0 columns or rows (a bare pty, `script` under cron) would get no bar
+            columns, rows = _terminal_size()
+            sized = columns > 0 and rows > 0
             self.bar = tqdm(unit="doc", desc="newsclean", file=sys.stderr, dynamic_ncols=sized,
-                            **({} if sized else {"ncols": 80, "nrows": 24}))
+                            **({} if sized else {"ncols": columns or 80, "nrows": 24}))
 
     # `is not None`: a tqdm bar without a total raises TypeError on bool()
     def update(self, n: int) -> None:

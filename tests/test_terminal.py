@@ -63,6 +63,14 @@ def test_run_in_a_terminal_shows_a_progress_bar_and_exits_0(tmp_path):
     assert "documents in" in out  # the summary table follows the bar
 
 
+def test_progress_bar_on_a_terminal_with_columns_but_no_rows(tmp_path):
+    """`script -qec "stty cols 100; newsclean run"`: 100 columns, 0 rows; tqdm would hide the bar."""
+    status, out = run_in_pty(newsclean() + ["run", "-i", str(ROOT / "seeds"), "-o", str(tmp_path / "c"), "-w", "1"],
+                             cwd=ROOT, size=(0, 100))
+    assert status == 0, out[-3000:]
+    assert "newsclean:5doc" in out.replace(" ", ""), out[:500]
+
+
 def test_run_from_another_directory_without_config(tmp_path):
     """The README's first command, `newsclean run` (no options: the shipped config, seeds/, corpus/), in a
     directory that is not the repository (cron runs in $HOME), on a bare pty as `script` gives under cron."""
