@@ -232,6 +232,9 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         if key not in TOP_LEVEL:
             raise ConfigError(f"{raw.where(key)}: unknown top-level key {key!r} (known: {', '.join(TOP_LEVEL)})")
     config = Config(raw, path)
+    for name in ("run", "read"):
+        if raw.get(name) is not None and not isinstance(raw[name], dict):
+            raise ConfigError(f"{raw.where(name)}: '{name}' must be a mapping of options")
     # command-line values go in before validation, so they are checked like the file's
     run = _overridden(raw.get("run"), overrides, "run", shown)
     if isinstance(run.get("progress"), bool):  # YAML 1.1 reads an unquoted on/off as true/false

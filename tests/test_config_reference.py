@@ -78,6 +78,14 @@ def test_config_command_prints_the_effective_config_that_loads_back(tmp_path, ca
     assert load_config(again).as_dict() == load_config(user).as_dict()
 
 
+def test_a_section_that_is_not_a_mapping_is_a_config_error(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("run: 4\nsteps: []\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert "c.yaml:1" in str(err.value) and "'run' must be a mapping" in str(err.value)
+
+
 def test_command_line_overrides_are_validated_with_the_config(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(None, {"run.workers": ("many", "--workers")})
