@@ -21,6 +21,7 @@ import orjson
 
 from pipeline.corpus import MANIFEST, Run, from_input, read_jsonl, run_dirs, superseded
 from pipeline.s6_dedup.exact import content_hash
+from pipeline.s7_write.records import OPTIONAL_FIELDS
 from pipeline.state import STORE_FILE
 from pipeline.summary import plural
 from pipeline.log import log
@@ -97,6 +98,9 @@ def kept_problems(record) -> list[str]:
             problems.append(f"metadata.n_chars: {meta['n_chars']}, text has {len(record['text'])}")
         if meta["n_words"] != len(record["text"].split()):
             problems.append(f"metadata.n_words: {meta['n_words']}, text has {len(record['text'].split())}")
+        missing = [key for key in OPTIONAL_FIELDS if key not in meta]
+        if missing:  # a field missing from some records makes Arrow/`datasets` type the column as JSON
+            problems.append(f"metadata: missing {', '.join(missing)} (every record holds every field)")
         for name in COUNT_LISTS:
             if name in meta and not _count_list_ok(meta[name]):
                 problems.append(f"metadata.{name}: expected a list of {{\"rule\": str, \"n\": int}}")
