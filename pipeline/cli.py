@@ -23,6 +23,7 @@ COMMANDS = [
 ]
 EXIT_CONFIG = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what `yes | head` reports
+EXIT_BUG = 70  # EX_SOFTWARE: an unexpected exception (its traceback is logged, as JSON with --log-json)
 
 
 def _add_log_options(parser: argparse.ArgumentParser, default) -> None:
@@ -62,3 +63,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
+    except Exception as exc:  # a bug: logged with its traceback, so a JSON log stays one object a line
+        log.exception(f"unexpected error: {type(exc).__name__}: {exc}")
+        return EXIT_BUG

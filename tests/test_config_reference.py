@@ -138,6 +138,19 @@ def test_log_json_lines_with_level_and_run_fields(tmp_path, capsys):
     assert error["level"] == "error" and "typo" in error["message"]
 
 
+def test_an_unexpected_error_is_one_json_line_with_its_traceback(tmp_path, capsys, monkeypatch):
+    import pipeline.commands.stats as stats
+
+    def broken(args):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(stats, "cmd_stats", broken)
+    assert main(["--log-json", "stats", str(tmp_path)]) == 70
+    (event,) = [json.loads(line) for line in capsys.readouterr().err.strip().splitlines()]
+    assert event["level"] == "error" and "disk on fire" in event["message"]
+    assert "Traceback" in event["exception"] and "RuntimeError" in event["exception"]
+
+
 def test_default_log_level_is_quiet_on_success_and_warning_shows_errors(tmp_path, capsys):
     inputs = tmp_path / "in"
     write_articles(inputs, range(1))
