@@ -191,6 +191,7 @@ class Config:
         self.run: dict = {}
         self.read: dict = {}
         self.steps: list[tuple[str, dict]] = []  # enabled steps, in order, options merged over defaults
+        self.listed: list[tuple[str, bool, dict]] = []  # every listed step: (name, enabled, merged options)
 
     @property
     def hash(self) -> str:
@@ -267,6 +268,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         validate = getattr(step_class(name), "validate", None)  # a step's own checks of its values
         if validate is not None:
             validate(merged, options.where)
+        config.listed.append((name, enabled, merged))
         if enabled:
             config.steps.append((name, merged))
     return config

@@ -67,12 +67,14 @@ def test_reference_names_every_key_with_type_default_and_meaning():
 
 def test_config_command_prints_the_effective_config_that_loads_back(tmp_path, capsys):
     user = tmp_path / "user.yaml"
-    user.write_text("run: {workers: 3}\nsteps:\n  - step: length_filter\n    min_chars: 10\n", encoding="utf-8")
+    user.write_text("run: {workers: 3}\nsteps:\n  - step: length_filter\n    min_chars: 10\n"
+                    "  - step: pii_mask\n    enabled: false\n", encoding="utf-8")
     assert main(["config", "-c", str(user)]) == 0
     printed = capsys.readouterr().out
     data = yaml.safe_load(printed)
     assert data["run"]["workers"] == 3 and data["run"]["compresslevel"] == 1  # given, and default
-    assert data["steps"] == [{"step": "length_filter", "min_chars": 10, "min_words": 30, "max_chars": 1_000_000}]
+    assert data["steps"] == [{"step": "length_filter", "min_chars": 10, "min_words": 30, "max_chars": 1_000_000},
+                             {"step": "pii_mask", "enabled": False, "patterns": "pii.yaml"}]
     again = tmp_path / "again.yaml"
     again.write_text(printed, encoding="utf-8")
     assert load_config(again).as_dict() == load_config(user).as_dict()

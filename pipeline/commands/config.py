@@ -29,7 +29,9 @@ def plain(value):
 
 def effective_yaml(config) -> str:
     data = plain(config.as_dict())
-    head = f"# effective config of {config.path}: every option, defaults merged; disabled steps left out\n"
+    data["steps"] = [{"step": name, **({} if enabled else {"enabled": False}), **plain(options)}
+                     for name, enabled, options in config.listed]
+    head = f"# effective config of {config.path}: every option, defaults merged\n"
     return head + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
 
 
