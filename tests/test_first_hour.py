@@ -76,6 +76,14 @@ def test_installed_package_carries_its_config(tmp_path):
     assert run["counts"]["kept"] == 5
 
 
+def test_the_repository_config_folder_is_the_shipped_one():
+    """config/ (what the README and users edit) and pipeline/defaults/ (what the package ships) are one folder."""
+    assert (ROOT / "config").resolve() == (ROOT / "pipeline" / "defaults").resolve()
+    from pipeline.config import DEFAULT_CONFIG
+
+    assert DEFAULT_CONFIG.read_bytes() == (ROOT / "config" / "default.yaml").read_bytes()
+
+
 def test_user_config_uses_its_own_rule_file_and_shipped_ones(tmp_path):
     """A user's config elsewhere: a rule file next to it wins; names it does not have come from the package."""
     conf = tmp_path / "mine"
