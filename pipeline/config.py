@@ -169,6 +169,9 @@ RUN_DEFAULTS = {
     "address": "",  # ray: "" = start a local Ray, auto = the cluster of this node, ray://HOST:PORT
     "dedup": "auto",  # near-dup reduce: driver (in the run process) | sharded (tasks) | auto
     "dedup_ranges": 0,  # sharded: key ranges per band (0 = one per ~400k documents)
+    # an input an earlier run processed that is gone from the input folder: keep its documents in the
+    # corpus, or retire them (the corpus then follows the folder, as a fresh run over it would)
+    "vanished_inputs": "keep",
 }
 READ_DEFAULTS = {
     "max_bytes": 50 * 1024 * 1024,  # a larger input (after gunzip) becomes an error record
@@ -178,7 +181,8 @@ READ_DEFAULTS = {
                      "created": "date"},
 }
 RUN_CHOICES = {"engine": ("local", "ray"), "dedup": ("auto", "driver", "sharded"),
-               "progress": ("auto", "on", "off"), "compression": ("gzip", "none")}
+               "vanished_inputs": ("keep", "retire"), "progress": ("auto", "on", "off"),
+               "compression": ("gzip", "none")}
 TOP_LEVEL = {"run": RUN_DEFAULTS, "read": READ_DEFAULTS, "steps": None}
 
 
@@ -246,7 +250,8 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     config.read["jsonl_fields"] = check_options(fields, READ_DEFAULTS["jsonl_fields"], "read.jsonl_fields")
     for key, allowed in RUN_CHOICES.items():
         if config.run[key] not in allowed:
-            raise ConfigError(f"{run.where(key)}: run.{key} must be {' | '.join(allowed)}, not {config.run[key]!r}")
+            choices = f"{', '.join(allowed[:-1])} or {allowed[-1]}"
+            raise ConfigError(f"{run.where(key)}: run.{key} must be {choices}, not {config.run[key]!r}")
     steps = raw.get("steps")
     if steps is None:
         raise ConfigError(f"{shown}: missing 'steps' (the ordered list of pipeline steps)")

@@ -27,12 +27,20 @@ global steps' indexes, and `run.lock` (one writer at a time). The commit protoco
    (finished map tasks are kept), the others are deleted;
 2. select the inputs: those whose (path, size, content hash) the store does not
    hold, or all of them with `reprocess`; earlier records of a reprocessed input
-   are superseded (the manifest's `supersedes`, see `pipeline/corpus.py`);
+   are superseded (the manifest's `supersedes`, see `pipeline/corpus.py`): they
+   are retired, i.e. ignored by the dedup steps from now on, so that their new
+   versions are deduplicated like new documents;
+   then each global step checks that its index describes the corpus (the corpus
+   digest of `pipeline/s6_dedup/corpus_state.py`) and is rebuilt from the corpus
+   when it does not (missing, stale, corrupt), all before the map phase;
 3. map, reduce, filter into the run directory; global steps read the state but
    do not change it; the accounting check;
-4. each global step stages what it adds to the state in `<run>/delta/<step>/`;
+4. each global step stages what it adds to the state in `<run>/delta/<step>/`
+   (the run's kept documents only), beside `<run>/delta/corpus.json` (the ids
+   retired and the corpus digest after the run);
 5. the manifest, written atomically: the commit point;
-6. apply: each global step's `commit(state_dir, delta_dir)` (idempotent), then
+6. apply: each global step's `commit(state_dir, delta_dir)` (idempotent: retired
+   ids out, the run's kept documents in, the new digest, in one transaction), then
    the store records the run's inputs and marks the run applied, in one
    transaction. A kill before 5 loses the run (it is redone); a kill after 5 is
    completed by step 1 of the next run, so nothing is processed twice.
@@ -45,6 +53,7 @@ import datetime as dt
 import os
 import pickle
 import shutil
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -56,24 +65,26 @@ import orjson
 
 from pipeline import __version__
 from pipeline.config import Config
-from pipeline.corpus import MANIFEST, run_dirs
+from pipeline.corpus import MANIFEST, finished_runs, run_dirs
 from pipeline import sharded_run
 from pipeline.engine import make_engine
 from pipeline.engine.local import default_workers
 from pipeline.faults import checkpoint
 from pipeline.log import log
-from pipeline.plan import InputFile, list_inputs, plan_tasks, task_size_for
+from pipeline.plan import ORDER_BITS, InputFile, list_inputs, plan_tasks, task_size_for
 from pipeline.registry import step_class
 from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
-from pipeline.state import LOCK_FILE, InputStore, RunLock, input_key
+from pipeline.s6_dedup.corpus_state import Digest, expected_digest, id_hash, retired_records, write_change
+from pipeline.state import LOCK_FILE, STORE_FILE, InputStore, RunLock, input_key
 from pipeline.summary import plural
 from pipeline.step import DocRef, Drop, StepStats
 from pipeline.tasks import Pipeline, candidates_with_drops, init_worker, run_map_task_in_worker, task_paths
 
 MANIFEST_VERSION = 1
 ELAPSED_FILE = "elapsed"  # in a run's _work/: seconds spent by its attempts so far
+COPIES_FILE = "copies.json"  # in <run>/delta/: (dup_of, input key) of the duplicates the run dropped
 
 
 class AccountingError(RuntimeError):
@@ -82,6 +93,10 @@ class AccountingError(RuntimeError):
 
 class InputNotFound(FileNotFoundError):
     """An input named on the command line does not exist (a typo must not be a silent empty run)."""
+
+
+class StateError(RuntimeError):
+    """The corpus state (OUTPUT/state/) cannot be made to describe the corpus; nothing was run."""
 
 
 @dataclass
@@ -100,6 +115,7 @@ class Recovery:
     discarded: list[str] = field(default_factory=list)  # unfinished runs deleted
     resumed: str | None = None  # the unfinished run this run completes
     earlier_attempts_seconds: float = 0.0  # time the resumed run's killed attempts had spent (in `seconds`)
+    rebuilt: list[str] = field(default_factory=list)  # state indexes rebuilt from the corpus, and why
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v}
@@ -125,7 +141,11 @@ def build_steps(config: Config) -> list:
 
 
 def build_pipeline(config: Config, added: str, collection: str, dedup: str = "driver") -> Pipeline:
-    return Pipeline(build_steps(config), added, collection, dict(config.read), dedup)
+    steps = build_steps(config)
+    for step in steps:
+        if sharded_run.handles(step):
+            step.mode = dedup  # which cross-run index it checks and rebuilds
+    return Pipeline(steps, added, collection, dict(config.read), dedup)
 
 
 def _terminal_size() -> tuple[int, int]:
@@ -162,17 +182,45 @@ def run_pipeline(config: Config, inputs: list[str | Path], output: str | Path,
     """Process the inputs not yet in the corpus at `output` (all of them with `reprocess`).
 
     Raises LockHeld when another run holds the corpus, AccountingError when the
-    documents do not add up (nothing is committed then).
+    documents do not add up (nothing is committed then), StateError when the state
+    cannot be made to describe the corpus (nothing is run then).
     """
     output = Path(output)
     check_inputs_exist(inputs)
     build_steps(config)  # rule files and regexes are checked before anything is touched
     state_dir = output / "state"
     state_dir.mkdir(parents=True, exist_ok=True)
-    with RunLock(state_dir / LOCK_FILE) as lock, InputStore(state_dir) as store:
+    with RunLock(state_dir / LOCK_FILE) as lock:
         recovery = Recovery(stale_lock=lock.stale)
-        recovery.rolled_forward = roll_forward(output, store)
-        return _run_locked(config, inputs, output, store, workers, reprocess, recovery)
+        with open_store(output, recovery) as store:
+            recovery.rolled_forward = roll_forward(output, store)
+            return _run_locked(config, inputs, output, store, workers, reprocess, recovery)
+
+
+def open_store(output: Path, recovery: Recovery) -> InputStore:
+    """The processed-inputs store; a corrupt one is set aside (`inputs.sqlite.corrupt-<time>`) and
+    rebuilt from the manifests of the finished runs, which list the inputs each one processed."""
+    state_dir = output / "state"
+    path = state_dir / STORE_FILE
+    try:
+        store = InputStore(state_dir)
+        if store.check() == "ok":
+            return store
+        problem = f"{path} fails its integrity check"
+        store.close()
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):  # in use, not damaged
+            raise
+        problem = f"{path} is unreadable ({exc})"
+    aside = path.with_name(f"{STORE_FILE}.corrupt-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}")
+    os.replace(path, aside)
+    for suffix in ("-journal", "-wal", "-shm"):
+        path.with_name(STORE_FILE + suffix).unlink(missing_ok=True)
+    store = InputStore(state_dir)
+    for run in finished_runs(output):  # in run order, as the runs' commits applied them
+        apply_run_to_store(run.dir, run.manifest, store)
+    recovery.rebuilt.append(f"inputs: {problem}; set aside as {aside.name}")
+    return store
 
 
 def check_inputs_exist(inputs: list[str | Path]) -> None:
@@ -193,14 +241,15 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
     workers = workers or config.run["workers"] or default_workers()
 
     files = list_inputs(inputs)
-    todo, supersedes = select_inputs(files, store, reprocess)
-    if not todo:  # nothing new: no run directory (an empty run would only clutter the corpus)
-        recovery.discarded += discard_unfinished(output)
-        return RunResult(None, {"skipped_inputs": len(files), "recovery": recovery.as_dict()})
+    todo, supersedes, retired, vanished, reconsidered = _selection(config, inputs, output, files, store, reprocess)
     task_size = task_size_for(todo, config.run["partitions"], config.read) if config.run["partitions"] \
         else config.run["task_size"]
     tasks = plan_tasks(todo, task_size, config.read)
     dedup = sharded_run.dedup_mode(config.run["dedup"], config.run["engine"], build_steps(config), state_dir)
+    before = ensure_state(output, build_pipeline(config, "", collection, dedup).global_steps, recovery)
+    if not todo and not supersedes:  # nothing new, nothing to retire: no run (an empty one only clutters)
+        recovery.discarded += discard_unfinished(output)
+        return RunResult(None, {"skipped_inputs": len(files), "recovery": recovery.as_dict()})
     plan = {"config_hash": config.hash, "collection": collection, "version": __version__,
             "inputs": [[safe_json.safe_str(f.path), f.size, f.xxh3_128, f.error] for f in todo],
             "task_size": task_size, "dedup": dedup}
@@ -216,11 +265,13 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
                                "skipped_inputs": len(files) - len(todo), "tasks": len(tasks)}})
 
     pipeline = build_pipeline(config, added, collection, dedup)  # the main process's copy: stats and reduce
+    for step in pipeline.global_steps:  # the records this run replaces are no match for their new versions
+        step.retired, step.retired_runs = frozenset(retired), frozenset(e["run_id"] for e in supersedes)
     sharded = dedup == "sharded"
     engine = make_engine(config.run["engine"], workers, config.run["address"])
     workers = engine.workers
     totals = {name: StepStats(name) for name in ["read"] + [step.name for step in pipeline.steps]}
-    reseen_paths = {entry["input_path"] for entry in supersedes}
+    kept_n, kept_sum = 0, 0  # the kept documents' Digest, summed as they are written
     rejects = ShardWriter(run_dir, "rejects", config.run["shard_size"], config.run["compression"],
                           config.run["compresslevel"])
     kept = ShardWriter(run_dir, "part", config.run["shard_size"], config.run["compression"],
@@ -260,25 +311,25 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
                                                      config.run["dedup_ranges"], stats)
             else:
                 reduced = step.reduce(items, state_dir)
-            for drop in reduced:
+            for drop in _damage_checked(step, state_dir, reduced):
                 drops[drop.order] = (step.name, drop)
                 stats.dropped[drop.reason] += 1
             stats.kept = stats.docs_in - sum(n for r, n in stats.dropped.items() if r != "error")
             stats.seconds += time.perf_counter() - start
         if len({stage for stage, _drop in drops.values()}) > 1:  # a chain needs drops of two steps
             _follow_dup_chains(work_dir, len(tasks), drops)
+        copies = _copies(drops, files)
         checkpoint("reduced")
 
         # 3. filter
         if sharded:
-            filtered = sharded_run.filter_sharded(engine, tasks, work_dir, run_dir, drops, reseen_paths, config.run)
-            sharded_run.count_filtered(filtered, outcome, reasons, totals)
+            filtered = sharded_run.filter_sharded(engine, tasks, work_dir, run_dir, drops, config.run)
+            added_digest = sharded_run.count_filtered(filtered, outcome, reasons)
         for task in ([] if sharded else tasks):
-            for line, hit, reseen in candidates_with_drops(task_paths(work_dir, task.index), drops, reseen_paths):
-                if reseen:
-                    hit = _same_document_reseen(totals[hit[0]], hit[1])
+            for line, hit, doc_id in candidates_with_drops(task_paths(work_dir, task.index), drops):
                 if hit is None:
                     kept.write_line(line)
+                    kept_n, kept_sum = kept_n + 1, kept_sum + id_hash(doc_id)
                     outcome["kept"] += 1
                     checkpoint("kept")
                 else:
@@ -289,6 +340,8 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
         shards, reject_shards = kept.close(), rejects.close()
         if sharded:
             shards, reject_shards = sharded_run.shard_lists(filtered)
+        else:
+            added_digest = Digest(kept_n, kept_sum % (1 << 128))
     except BaseException:
         kept.abort()
         rejects.abort()
@@ -298,10 +351,16 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
         progress.close()
     total = outcome["documents"]
     accounting = check_accounting(run_id, outcome, reasons, shards, reject_shards)
+    retired_digest = Digest.of(retired)
+    corpus_change = {"added": added_digest.as_dict(), "retired": retired_digest.as_dict(),
+                     "after": (before + added_digest - retired_digest).as_dict()}
+    write_change(run_dir / "delta", retired, {e["run_id"] for e in supersedes},
+                 before + added_digest - retired_digest)
+    write_atomic(run_dir / "delta" / COPIES_FILE, safe_json.dumps(copies))
     for step in pipeline.global_steps:  # what this run adds to the shared state, inside the run dir
         delta_dir = run_dir / "delta" / step.name
         delta_dir.mkdir(parents=True, exist_ok=True)
-        step.stage(delta_dir)
+        step.stage(delta_dir, frozenset(drops))
         if sharded and sharded_run.handles(step):
             sharded_run.stage(step, engine, work_dir, delta_dir, run_id)
     engine.close()
@@ -326,6 +385,9 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
         "skipped_inputs": len(files) - len(todo),  # processed by earlier runs, unchanged
         "reprocess": reprocess,
         "supersedes": supersedes,
+        "vanished_inputs": vanished,  # gone from the input folder, retired (run.vanished_inputs: retire)
+        "reconsidered_inputs": reconsidered,  # unchanged, processed again: they held copies of retired records
+        "corpus_change": corpus_change,  # kept documents added and superseded (s6_dedup/corpus_state.py)
         "recovery": recovery.as_dict(),
         "tasks": len(tasks),
         "counts": {"documents": total, "kept": outcome["kept"], "dropped": outcome["dropped"],
@@ -367,6 +429,63 @@ def select_inputs(files: list[InputFile], store: InputStore, reprocess: bool) ->
             supersedes.append({"path": safe_json.safe_str(f.path), "input_path": seen.input_path,
                                "run_id": seen.run_id})
     return todo, supersedes
+
+
+def _selection(config: Config, inputs: list, output: Path, files: list[InputFile], store: InputStore,
+               reprocess: bool):
+    """(inputs to process, earlier records they supersede, ids of the kept records that leaves out,
+    vanished inputs retired, unchanged inputs processed again)."""
+    todo, supersedes = select_inputs(files, store, reprocess)
+    vanished = vanished_inputs(inputs, files, store) if config.run["vanished_inputs"] == "retire" else []
+    supersedes += [{k: v for k, v in entry.items() if k != "key"} for entry in vanished]
+    retired = _retired(output, supersedes)
+    todo, supersedes, retired, reconsidered = with_copies_of_retired(output, files, todo, supersedes, retired, store)
+    return todo, supersedes, retired, vanished, reconsidered
+
+
+def vanished_inputs(inputs: list[str | Path], files: list[InputFile], store: InputStore) -> list[dict]:
+    """Inputs earlier runs processed under this run's input folders that are gone from them now."""
+    listed = {input_key(f.path) for f in files}
+    roots = [input_key(p).rstrip("/") + "/" for p in inputs if Path(p).is_dir()]
+    return [{"path": seen.key, "input_path": seen.input_path, "run_id": seen.run_id, "key": seen.key}
+            for seen in store.keys() if seen.key not in listed and any(seen.key.startswith(r) for r in roots)]
+
+
+def with_copies_of_retired(output: Path, files: list[InputFile], todo: list[InputFile], supersedes: list[dict],
+                           retired: list[str], store: InputStore):
+    """Inputs holding copies (dropped duplicates) of retired records are processed again too: with
+    their original gone or changed, a copy may be the document the corpus keeps now, as in a fresh
+    run. Their own kept records are retired in turn, so this repeats until nothing is added.
+    Returns (todo, supersedes, retired, input_paths reconsidered)."""
+    by_key = {input_key(f.path): f for f in files if not f.error}
+    chosen = {input_key(f.path) for f in todo}
+    todo, supersedes, retired, reconsidered = list(todo), list(supersedes), list(retired), []
+    new_ids = retired
+    while new_ids:
+        keys = store.inputs_with_copies_of(new_ids) - chosen
+        chosen |= keys
+        extra = [by_key[key] for key in sorted(keys) if key in by_key]  # inputs not listed now stay as they are
+        entries = []
+        for f in extra:
+            seen = store.get(input_key(f.path))
+            if seen is not None:
+                entries.append({"path": safe_json.safe_str(f.path), "input_path": seen.input_path,
+                                "run_id": seen.run_id})
+            reconsidered.append(f.rel)
+        supersedes += entries
+        todo += extra
+        new_ids = _retired(output, entries)
+        retired += new_ids
+    return sorted(todo, key=lambda f: f.index), supersedes, retired, sorted(reconsidered)
+
+
+def _copies(drops: dict, files: list[InputFile]) -> list[list[str]]:
+    """(dup_of, input key) of every duplicate the run dropped: the inputs to process again if
+    that original leaves the corpus (see with_copies_of_retired)."""
+    key_of = {f.index: input_key(f.path) for f in files}
+    pairs = {(drop.dup_of, key_of[order >> ORDER_BITS]) for order, (_stage, drop) in drops.items()
+             if drop.dup_of is not None and (order >> ORDER_BITS) in key_of}
+    return [list(pair) for pair in sorted(pairs)]
 
 
 def _input_entry(f: InputFile) -> dict:
@@ -471,10 +590,17 @@ def apply_run(run_dir: Path, manifest: dict, state_dir: Path, store: InputStore,
         checkpoint("commit")
         step.commit(state_dir, run_dir / "delta" / step.name)
     checkpoint("committed")
+    apply_run_to_store(run_dir, manifest, store)
+
+
+def apply_run_to_store(run_dir: Path, manifest: dict, store: InputStore) -> None:
+    """The processed-inputs part of a run's commit (also what rebuilds a lost store)."""
     entries = [{**entry, "key": entry.get("key") or input_key(entry["path"]),
                 "input_path": entry.get("input_path") or Path(entry["path"]).name}
                for entry in manifest.get("inputs", [])]
-    store.apply_run(manifest["run_id"], entries)
+    copies_file = run_dir / "delta" / COPIES_FILE
+    copies = [tuple(pair) for pair in orjson.loads(copies_file.read_bytes())] if copies_file.exists() else []
+    store.apply_run(manifest["run_id"], entries, copies, [e["key"] for e in manifest.get("vanished_inputs", [])])
 
 
 def roll_forward(output: Path, store: InputStore) -> list[str]:
@@ -502,6 +628,52 @@ def _global_steps_of(run_dir: Path, manifest: dict) -> list:
     return steps
 
 
+# --- the state describes the corpus ------------------------------------------------------
+
+
+def _retired(output: Path, supersedes: list[dict]) -> list[str]:
+    """Ids of the kept records this run supersedes: they leave the corpus and the indexes."""
+    return [record["id"] for record in retired_records(output, supersedes)] if supersedes else []
+
+
+def ensure_state(output: Path, global_steps: list, recovery: Recovery) -> Digest:
+    """Before the map phase: every global step's index must describe the corpus (its digest, from
+    the manifests); one that does not (missing, stale, corrupt) is rebuilt from the corpus, or
+    the run is refused (StateError). Returns the corpus digest."""
+    state_dir = output / "state"
+    expected = expected_digest(output)
+    for step in global_steps:
+        problem = step.state_problem(state_dir, expected)
+        if problem is None:
+            continue
+        try:
+            step.rebuild(state_dir, output)
+        except Exception as exc:  # e.g. unreadable shards: refuse rather than run on a wrong index
+            raise StateError(f"{step.name}: {problem}; rebuilding it from the corpus failed: "
+                             f"{type(exc).__name__}: {exc}") from None
+        still = step.state_problem(state_dir, expected)
+        if still is not None:
+            raise StateError(f"{step.name}: {problem}; rebuilt from the corpus, it still does not match "
+                             f"({still}); run `newsclean verify {output}`")
+        recovery.rebuilt.append(f"{step.name}: {problem}")
+    return expected
+
+
+def _damage_checked(step, state_dir: Path, drops: Iterator[Drop]) -> Iterator[Drop]:
+    """The step's drops; a damaged index found while reading it (too large for the start-up
+    check) is set aside, and the run stops with a StateError: the next run rebuilds it."""
+    try:
+        yield from drops
+    except sqlite3.DatabaseError as exc:
+        path = step.state_file(state_dir)
+        if path is None or not Path(path).exists():
+            raise
+        aside = Path(path).with_name(f"{Path(path).name}.corrupt-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}")
+        os.replace(path, aside)
+        raise StateError(f"{step.name}: {path} is damaged ({exc}); set aside as {aside.name}, the next run "
+                         "rebuilds it from the corpus") from None
+
+
 # --- accounting --------------------------------------------------------------------------
 
 
@@ -527,15 +699,6 @@ def check_accounting(run_id: str, outcome: Counter, reasons: Counter, shards: li
     return {"documents": total, "kept": kept, "dropped": dropped, "errors": errors,
             "records_written": {"kept": written_kept, "rejects": written_rejects},
             "check": f"{total} = {kept} kept + {dropped} dropped + {errors} errors"}
-
-
-def _same_document_reseen(stats: StepStats, drop: Drop) -> None:
-    """A reprocessed input's document matched its own earlier record in a global step's index:
-    not a duplicate, it replaces that record (which the manifest's `supersedes` retires)."""
-    stats.dropped[drop.reason] -= 1
-    stats.kept += 1
-    stats.counters["same_document_reseen"] += 1
-    return None
 
 
 def _global_items(work_dir: Path, n_tasks: int, position: int, drops: dict,

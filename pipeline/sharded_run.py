@@ -26,6 +26,7 @@ from pathlib import Path
 import orjson
 
 from pipeline.faults import checkpoint
+from pipeline.s6_dedup.corpus_state import Digest
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
 
@@ -73,7 +74,6 @@ class FilterJob:
     index: int
     work_dir: str
     out_dir: str
-    reseen_paths: tuple
     shard_size: int
     compression: str
     compresslevel: int
@@ -85,7 +85,7 @@ class FilterSummary:
     digest: str  # of the remove list it applied: a resumed run reuses it only for the same list
     kept: int = 0
     dropped: Counter = field(default_factory=Counter)  # "stage:reason" -> documents
-    reseen: Counter = field(default_factory=Counter)  # (stage, reason) -> documents kept as the same document
+    kept_ids: object = None  # Digest of the kept documents' ids (s6_dedup/corpus_state.py)
     shards: list = field(default_factory=list)
     rejects: list = field(default_factory=list)
 
@@ -115,23 +115,22 @@ def filter_task(job: FilterJob) -> FilterSummary:
     options = (job.shard_size, job.compression, job.compresslevel)
     kept = ShardWriter(Path(job.out_dir), f"part-{job.index:06d}", *options)
     rejects = ShardWriter(Path(job.out_dir), f"rejects-{job.index:06d}", *options)
-    reseen = set(job.reseen_paths)
+    kept_ids = []
     try:
         with open(paths["rejects"], "rb") as fh:
             for line in fh:
                 rejects.write_line(line)
-        for line, hit, is_reseen in candidates_with_drops(paths, remove, reseen):
-            if is_reseen:
-                summary.reseen[(hit[0], hit[1].reason)] += 1  # its own earlier record: not a duplicate
-                hit = None
+        for line, hit, doc_id in candidates_with_drops(paths, remove):
             if hit is None:
                 kept.write_line(line)
+                kept_ids.append(doc_id)
                 summary.kept += 1
             else:
                 stage, drop = hit
                 rejects.write(_dedup_reject(orjson.loads(line), stage, drop))
                 summary.dropped[f"{stage}:{drop.reason}"] += 1
         summary.shards, summary.rejects = kept.close(), rejects.close()
+        summary.kept_ids = Digest.of(kept_ids)
     except BaseException:
         kept.abort()
         rejects.abort()
@@ -140,7 +139,7 @@ def filter_task(job: FilterJob) -> FilterSummary:
     return summary
 
 
-def filter_sharded(engine, tasks: list, work_dir: Path, run_dir: Path, drops: dict, reseen_paths: set,
+def filter_sharded(engine, tasks: list, work_dir: Path, run_dir: Path, drops: dict,
                    run_options: dict) -> list[FilterSummary]:
     """Write each task's remove list, run the filter tasks, move their shards into the run directory."""
     work_dir, run_dir = Path(work_dir), Path(run_dir)
@@ -157,7 +156,7 @@ def filter_sharded(engine, tasks: list, work_dir: Path, run_dir: Path, drops: di
             position += 1
         write_atomic(filter_paths(work_dir, task.index)["remove"],
                      pickle.dumps(ordered[start:position], protocol=pickle.HIGHEST_PROTOCOL))
-    jobs = (FilterJob(task.index, str(work_dir), str(out_dir), tuple(sorted(reseen_paths)),
+    jobs = (FilterJob(task.index, str(work_dir), str(out_dir),
                       run_options["shard_size"], run_options["compression"], run_options["compresslevel"])
             for task in tasks)
     summaries = []
@@ -177,18 +176,17 @@ def commit(state_dir: Path, delta_root: Path) -> None:
     commit_segments(Path(state_dir), Path(delta_root))
 
 
-def count_filtered(summaries: list[FilterSummary], outcome: Counter, reasons: Counter, totals: dict) -> None:
-    """Add the filter tasks' figures to the run's counters, as the in-process filter counts them."""
+def count_filtered(summaries: list[FilterSummary], outcome: Counter, reasons: Counter):
+    """Add the filter tasks' figures to the run's counters, as the in-process filter counts them;
+    returns the Digest of the kept documents."""
+    kept = Digest()
     for summary in summaries:
         outcome["kept"] += summary.kept
+        kept = kept + summary.kept_ids
         for reason, n in summary.dropped.items():
             outcome["dropped"] += n
             reasons[reason] += n
-        for (stage, reason), n in summary.reseen.items():  # see runner._same_document_reseen
-            stats = totals[stage]
-            stats.dropped[reason] -= n
-            stats.kept += n
-            stats.counters["same_document_reseen"] += n
+    return kept
 
 
 def shard_lists(summaries: list[FilterSummary]) -> tuple[list[dict], list[dict]]:

@@ -56,6 +56,8 @@ class InputStore:
                 key TEXT PRIMARY KEY, size INTEGER NOT NULL, xxh3_128 TEXT NOT NULL,
                 run_id TEXT NOT NULL, input_path TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, applied TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS copies (dup_of TEXT NOT NULL, key TEXT NOT NULL);
+            CREATE INDEX IF NOT EXISTS copies_dup_of ON copies (dup_of);
         """)
 
     @classmethod
@@ -82,22 +84,49 @@ class InputStore:
                                (key,)).fetchone()
         return Processed(*row) if row else None
 
+    def check(self) -> str:
+        """SQLite's quick integrity check: "ok", or what is wrong (the store is small: one row per input)."""
+        return self._db.execute("PRAGMA quick_check").fetchone()[0]
+
     def is_applied(self, run_id: str) -> bool:
         return self._db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
 
     def count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM inputs").fetchone()[0]
 
-    def apply_run(self, run_id: str, inputs: Iterable[dict]) -> None:
-        """Record the inputs of a finished run and mark it applied, in one transaction (idempotent)."""
+    def inputs_with_copies_of(self, ids: Iterable[str]) -> set[str]:
+        """Keys of the inputs that hold a document dropped as a duplicate of one of `ids`."""
+        keys: set[str] = set()
+        for doc_id in ids:
+            keys.update(key for (key,) in self._db.execute("SELECT key FROM copies WHERE dup_of = ?", (doc_id,)))
+        return keys
+
+    def keys(self) -> list[Processed]:
+        rows = self._db.execute("SELECT key, size, xxh3_128, run_id, input_path FROM inputs ORDER BY key")
+        return [Processed(*row) for row in rows]
+
+    def apply_run(self, run_id: str, inputs: Iterable[dict], copies: Iterable[tuple[str, str]] = (),
+                  removed: Iterable[str] = ()) -> None:
+        """Record the inputs of a finished run, the duplicates it dropped ((dup_of, input key): which
+        inputs to process again when that original leaves the corpus) and the inputs it retired
+        (`removed` keys: gone from the input folder), and mark it applied, in one transaction
+        (idempotent)."""
         with closing(self._db.cursor()) as cur:
             cur.execute("BEGIN IMMEDIATE")
             try:
+                if self.is_applied(run_id):  # applied already (a redo): changes nothing
+                    cur.execute("ROLLBACK")
+                    return
+                for key in removed:
+                    cur.execute("DELETE FROM inputs WHERE key = ?", (key,))
+                    cur.execute("DELETE FROM copies WHERE key = ?", (key,))
                 for entry in inputs:
+                    cur.execute("DELETE FROM copies WHERE key = ?", (entry["key"],))  # its records were redone
                     if entry.get("xxh3_128") is None:  # unreadable input: nothing to remember, retried next run
                         continue
                     cur.execute("INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?, ?)",
                                 (entry["key"], entry["size"], entry["xxh3_128"], run_id, entry["input_path"]))
+                cur.executemany("INSERT INTO copies VALUES (?, ?)", copies)
                 checkpoint("state_apply")  # inside the transaction: a kill here must leave the store unchanged
                 cur.execute("INSERT OR IGNORE INTO runs VALUES (?, ?)",
                             (run_id, dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")))

@@ -127,10 +127,20 @@ class GlobalStep(Step):
        whole files replaced by temp+rename) and must work on a fresh instance with
        no memory of reduce(): if the process dies before the run is marked applied,
        the next run calls it again at startup (roll forward), built from the
-       finished run's config. A match found in the state whose id is the
-       document's own id is the same document seen again (a changed input or
-       `--reprocess`): the runner keeps it rather than dropping it as a duplicate.
+       finished run's config.
+
+    The state holds the kept documents of applied runs and nothing else: a
+    document a later step dropped is not staged, and the documents a changed
+    input (or `--reprocess`) retires are ignored by reduce (`retired`) and removed
+    by commit, so the new version of a document goes through every step like a
+    new one. Each index carries the corpus digest (`s6_dedup/corpus_state.py`),
+    checked before the map phase: `state_problem`, then `rebuild`.
     """
+
+    # ids of kept documents that this run retires (their input changed, or --reprocess): their
+    # entries in the state are on their way out, so reduce() must not match them (set by the runner)
+    retired: frozenset = frozenset()
+    retired_runs: frozenset = frozenset()  # the runs that kept them
 
     def key(self, doc: Document):  # pragma: no cover - interface
         raise NotImplementedError
@@ -138,11 +148,25 @@ class GlobalStep(Step):
     def reduce(self, items: Iterable[tuple[DocRef, object]], state_dir) -> Iterator[Drop]:  # pragma: no cover
         raise NotImplementedError
 
-    def stage(self, delta_dir) -> None:
-        """Write this run's additions to the persistent state into `delta_dir` (default: none)."""
+    def stage(self, delta_dir, dropped=frozenset()) -> None:
+        """Write this run's additions to the persistent state into `delta_dir` (default: none): only
+        documents the run keeps, i.e. not in `dropped` (orders dropped by any global step)."""
 
     def commit(self, state_dir, delta_dir) -> None:
-        """Apply `delta_dir` to `state_dir`, idempotently (see the class docstring); default: nothing."""
+        """Apply `delta_dir` to `state_dir`, idempotently (see the class docstring); default: nothing.
+        The ids the run retired leave the state in the same commit (`corpus_state.read_change`)."""
+
+    def state_problem(self, state_dir, expected) -> str | None:
+        """Why the persistent state does not describe the corpus whose digest is `expected`
+        (missing, stale, unreadable), or None when it does (default: no state)."""
+        return None
+
+    def rebuild(self, state_dir, output) -> None:
+        """Rebuild the persistent state from the corpus at `output` (default: no state)."""
+
+    def state_file(self, state_dir):
+        """The SQLite file of the persistent state, if any (set aside when found damaged)."""
+        return None
 
     def process(self, doc: Document) -> None:  # a global step does its work in reduce()
         return None

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import orjson
 
 from pipeline.document import Document
 from pipeline.s7_write.atomic import write_atomic
@@ -166,17 +165,10 @@ def _keys(global_steps: list[GlobalStep], doc: Document) -> tuple:
     return tuple(keys)
 
 
-def candidates_with_drops(paths: dict, drops: dict, reseen_paths) -> Iterator[tuple[bytes, tuple | None, bool]]:
-    """(record line, (stage, Drop) or None, reseen) for each candidate a map task wrote, in order.
-    `reseen`: the drop names the document itself, matched in a global step's index from an earlier
-    run of the same input (`--reprocess`): not a duplicate, the caller keeps it and counts it."""
-    from pipeline.corpus import from_input
-
+def candidates_with_drops(paths: dict, drops: dict) -> Iterator[tuple[bytes, tuple | None, str]]:
+    """(record line, (stage, Drop) or None, document id) for each candidate a map task wrote, in order."""
     with open(paths["keys"], "rb") as fh:
         refs, _keys = pickle.load(fh)
     with open(paths["kept"], "rb") as fh:
         for ref, line in zip(refs, fh):
-            hit = drops.get(ref.order)
-            reseen = (hit is not None and hit[1].dup_of == ref.id and bool(reseen_paths)
-                      and from_input(orjson.loads(line), reseen_paths))
-            yield line, hit, reseen
+            yield line, drops.get(ref.order), ref.id

@@ -88,10 +88,11 @@ def test_unseen_site_page_keeps_the_article_and_says_why_the_rest_went():
     kept = [p for p in doc.text.split("\n\n") if p.strip()]
     assert kept == [LEAD, P1, SUBHEAD, P2, P3, P4, P5]
     reasons = {r.text: r.rule for r in doc.removed}
-    assert reasons["Thời sự"] == "menu" and reasons["Khoa học"] == "menu"
+    assert reasons["• Thời sự"] == "menu" and reasons["• Khoa học"] == "menu"
     assert reasons["Trang chủ > Thời sự > Giao thông"] == "breadcrumb"
     assert reasons[HEADLINES[2][0]] in ("headline_list", "outside_article", "related_list")
-    assert reasons[FOOTER[1]] == "outside_article"
+    assert reasons[FOOTER[1]] in ("outside_article", "headline_list")
+    assert reasons["Lê Minh Hoàng"] in ("byline", "author_signature")
     removed_by_model = [r for r in doc.removed if r.rule in ("menu", "outside_article", "headline_list")]
     assert all("line_model.json p=" in r.source for r in removed_by_model)
     meta = doc.metadata
@@ -159,8 +160,9 @@ def test_template_line_found_across_pages_of_one_source(tmp_path):
     assert len(records) == 4
     for r in records:
         assert NOTE not in r["text"]
-        assert {"rule": "template_line", "n": 1} in r["metadata"]["removed"] or \
-            r["metadata"]["removed"].get("template_line") == 1
+        removed = r["metadata"]["removed"]
+        counts = {x["rule"]: x["n"] for x in removed} if isinstance(removed, list) else removed
+        assert counts.get("template_line", 0) >= 1
 
 
 def test_copies_of_one_article_do_not_make_its_paragraphs_template():

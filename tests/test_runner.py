@@ -117,8 +117,8 @@ def write_config(tmp_path: Path, text: str) -> Path:
     ("steps:\n  - step: clean_lines\n    rules: [rules/bad.yaml]\n", "bad regex"),
     ("steps: [\n", "invalid YAML"),
     ("steps:\n  - step: decode\n    enabled: maybe\n", "enabled must be true or false"),
-    ("run: {progress: sometimes}\nsteps: []\n", "run.progress must be auto | on | off"),
-    ("run: {compression: zstd}\nsteps: []\n", "run.compression must be gzip | none"),
+    ("run: {progress: sometimes}\nsteps: []\n", "run.progress must be auto, on or off"),
+    ("run: {compression: zstd}\nsteps: []\n", "run.compression must be gzip or none"),
 ])
 def test_config_errors_name_file_line_and_key(tmp_path: Path, text: str, message: str):
     (tmp_path / "rules").mkdir()

@@ -30,6 +30,7 @@ from pipeline.config import ConfigError, load_config
 from pipeline.corpus import MANIFEST, finished_runs, iter_kept, superseded
 from pipeline.document import Document
 from pipeline.log import log
+from pipeline.s6_dedup.corpus_state import Digest
 from pipeline.runner import MANIFEST_VERSION, check_accounting, new_run_id, roll_forward, run_started
 from pipeline.s5_filter.quality_filter import QualityFilter
 from pipeline.s7_write import safe_json
@@ -101,9 +102,11 @@ def _refilter_locked(config, step: QualityFilter, source: Path, target: Path, st
     kept, rejects = ShardWriter(run_dir, "part", *shard_args), ShardWriter(run_dir, "rejects", *shard_args)
     read_stats = StepStats("read")
     outcome, reasons = Counter(), Counter()
+    read_ids, kept_ids = [], []
     try:
         for doc in step.run(_documents(iter_kept(source, runs), read_stats)):
             record = doc.provenance.pop("record")
+            read_ids.append(record["id"])
             outcome["documents"] += 1
             if doc.dropped:
                 rejects.write(_reject(record, doc))
@@ -113,6 +116,7 @@ def _refilter_locked(config, step: QualityFilter, source: Path, target: Path, st
                 if "quality" not in record["metadata"]:  # recomputed: keep the scores with the record
                     record["metadata"]["quality"] = doc.metadata["quality"]
                 kept.write_line(safe_json.json_line(record))
+                kept_ids.append(record["id"])
                 outcome["kept"] += 1
         shards, reject_shards = kept.close(), rejects.close()
     except BaseException:
@@ -138,6 +142,7 @@ def _refilter_locked(config, step: QualityFilter, source: Path, target: Path, st
         "source_runs": sources,
         "inputs": inputs,
         "supersedes": supersedes,
+        "corpus_change": {"added": Digest.of(kept_ids).as_dict(), "retired": Digest.of(read_ids).as_dict()},
         "counts": {"documents": outcome["documents"], "kept": outcome["kept"], "dropped": outcome["dropped"],
                    "errors": 0, "by_reason": dict(sorted(reasons.items()))},
         "accounting": accounting,
@@ -153,7 +158,18 @@ def _refilter_locked(config, step: QualityFilter, source: Path, target: Path, st
         log.warning(f"report not written: {type(exc).__name__}: {exc}")
     write_atomic(run_dir / MANIFEST, safe_json.dumps(manifest, option=orjson.OPT_INDENT_2))
     store.apply_run(run_id, inputs)  # the store now points these inputs at the refilter run
+    _update_dedup_state(config, target)
     return manifest
+
+
+def _update_dedup_state(config, target: Path) -> None:
+    """The dedup indexes still hold the documents dropped here: rebuild them from the corpus (a kill
+    before this is caught by the next run, which finds the corpus digest changed and rebuilds them)."""
+    from pipeline import sharded_run
+    from pipeline.runner import Recovery, build_pipeline, build_steps, ensure_state
+
+    dedup = sharded_run.dedup_mode(config.run["dedup"], config.run["engine"], build_steps(config), target / "state")
+    ensure_state(target, build_pipeline(config, "", "", dedup).global_steps, Recovery())
 
 
 def _documents(records, read_stats: StepStats):

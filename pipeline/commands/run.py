@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from pipeline.config import load_config
 from pipeline.log import log
-from pipeline.runner import AccountingError, InputNotFound, run_pipeline
+from pipeline.runner import AccountingError, InputNotFound, StateError, run_pipeline
 from pipeline.state import LockHeld
 from pipeline.summary import plural, summary_table
 
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another run holds the corpus; try again later
 EXIT_USAGE = 2  # the command itself is wrong (a config error, an input that does not exist)
+EXIT_STATE = 65  # EX_DATAERR: OUTPUT/state/ is damaged and could not be rebuilt from the corpus
 DRY_RUN_LISTED = 20  # inputs listed by --dry-run; the count says how many there are
 
 
@@ -66,6 +68,13 @@ def cmd_run(args) -> int:
     except AccountingError as exc:
         log.error(f"run failed, nothing committed: {exc}")
         return 1
+    except StateError as exc:
+        log.error(f"cannot run: the corpus state is damaged: {exc}")
+        return EXIT_STATE
+    except sqlite3.DatabaseError as exc:  # e.g. a corrupt state/inputs.sqlite
+        log.error(f"cannot run: a state database in {args.output}/state is damaged ({exc}); "
+                  "restore it from a backup, or move it aside to rebuild it")
+        return EXIT_STATE
     except OSError as exc:
         log.error(f"cannot run: {exc}")
         return 1
@@ -104,6 +113,8 @@ def report_recovery(recovery: dict) -> None:
         lock = recovery["stale_lock"]
         log.warning(f"took over a stale lock (pid {lock.get('pid')} on {lock.get('host')}, "
                     f"started {lock.get('started')}, is gone)")
+    for problem in recovery.get("rebuilt", []):
+        log.warning(f"rebuilt from the corpus: {problem}")
     for key, what in (("rolled_forward", "completed the commit of"), ("discarded", "discarded unfinished"),
                       ("resumed", "resumed unfinished")):
         if recovery.get(key):

@@ -6,6 +6,9 @@ record valid against the schema of CONVENTIONS.md. Over the corpus view (all
 finished runs, superseded records left out): ids unique, no two texts equal
 after normalization. Unfinished runs and runs not yet applied to the state are
 reported but are not errors (the next run completes or discards them).
+The state (`verify_state.py`): the processed-inputs store against the manifests,
+each dedup index against the corpus (digest, ids, sampled lookups), and no
+near-duplicate pair among kept documents for a sample of them.
 Exit status 0 when the corpus is sound, 1 otherwise, with one line per problem.
 """
 
@@ -15,6 +18,7 @@ import hashlib
 import re
 import sqlite3
 import zlib
+from contextlib import closing
 from pathlib import Path
 
 import orjson
@@ -44,7 +48,7 @@ MANIFEST_FIELDS = ("run_id", "config_hash", "inputs", "counts", "shards", "rejec
 
 def register(sub) -> None:
     p = sub.add_parser("verify", help="check a corpus: manifests, shard hashes and counts, schema, unique ids, "
-                                      "no exact duplicates")
+                                      "no exact duplicates, the state (inputs store, dedup indexes) against it")
     p.add_argument("output", nargs="?", default="corpus", help="corpus directory (default: corpus)")
     p.set_defaults(func=cmd_verify)
 
@@ -123,6 +127,7 @@ class Verifier:
         self.notes: list[str] = []
         self.documents = self.rejects = 0  # kept documents in the corpus view, reject records
         self.superseded = 0  # kept records of earlier runs replaced by later runs (not in the corpus)
+        self.kept_ids: list[str] = []  # of the corpus view
 
     def problem(self, where, message: str) -> None:
         self.problems.append(f"{where}: {message}")
@@ -148,8 +153,17 @@ class Verifier:
             runs.append(Run(run_dir, manifest))
         for run in runs:
             self.check_files(run)
-        self.check_state(runs)
+        pending = self.check_state(runs)
         self.check_records(runs)
+        if (self.output / "state").is_dir() and not pending:
+            from pipeline.commands.verify_state import state_problems
+
+            try:
+                for where, message in state_problems(self.output, runs, self.kept_ids):
+                    self.problem(where, message)
+            except (OSError, EOFError, zlib.error, orjson.JSONDecodeError) as exc:  # reported above
+                self.problem(self.output / "state", f"not checked, the corpus is unreadable: "
+                                                    f"{type(exc).__name__}: {exc}")
 
     def check_files(self, run: Run) -> None:
         m = run.manifest
@@ -177,18 +191,26 @@ class Verifier:
         if (run.dir / "_work").exists():
             self.notes.append(f"{run.dir}: leftover _work directory (removed by the next run)")
 
-    def check_state(self, runs: list[Run]) -> None:
+    def check_state(self, runs: list[Run]) -> bool:
+        """Notes on runs not yet applied; True when there are some (the indexes lag until the next run)."""
         store = self.output / "state" / STORE_FILE
         if not store.exists():
             if runs:
                 self.notes.append(f"{store}: no processed-inputs store (corpus made before incremental runs?)")
-            return
-        with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
-            applied = {row[0] for row in db.execute("SELECT run_id FROM runs")}
+            return False
+        try:
+            with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
+                applied = {row[0] for row in db.execute("SELECT run_id FROM runs")}
+        except sqlite3.DatabaseError as exc:
+            self.problem(store, f"unreadable: {exc}")
+            return True
+        pending = False
         for run in runs:
             if run.id not in applied:
+                pending = True
                 self.notes.append(f"{run.dir}: finished but not yet applied to the state "
-                                  "(the next run completes its commit)")
+                                  "(the next run completes its commit; the indexes are checked after it)")
+        return pending
 
     def check_records(self, runs: list[Run]) -> None:
         replaced = superseded(runs)
@@ -215,6 +237,7 @@ class Verifier:
                                 self.documents += 1
                                 if not problems:
                                     self.check_unique(record, f"{path}:{n}", ids, texts)
+                                    self.kept_ids.append(record["id"])
                     except (OSError, EOFError, zlib.error, orjson.JSONDecodeError) as exc:
                         self.problem(f"{path}:{n + 1}", f"unreadable: {type(exc).__name__}: {exc}")
                     if n != shard.get("records"):

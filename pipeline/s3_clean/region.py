@@ -54,7 +54,10 @@ class ArticleRegion(Step):
         "threshold": 0.5,  # P(article line) above which a line counts for the article
         "header_lines": 20,  # non-blank lines above the article searched for title, date, author
         "footer_lines": 3,  # lines below it searched for a signature
-        "min_article_chars": 250,  # prose in the segment below this: the page has no article
+        # prose in the best segment below this: the page has no article (dev pages: articles hold
+        # 727+ chars, home/category pages at most 286, one category page 1,053)
+        "min_article_chars": 400,
+        "max_teaser_share": 0.5,  # more of its prose lines cut short ("…"): a list of teasers
         "min_prose_lines": 2,
         "min_lines_not_article": 40,  # a page this long with no article segment is a home/list page
         # a text is taken for a whole page (and cleaned by the model) when, after the rules, it has at
@@ -90,11 +93,15 @@ class ArticleRegion(Step):
         prose = features[start:end, _COL["prose"]] > 0
         kept_chars = sum(len(lines[idx[k]].strip()) for k in range(start, end)
                          if prose[k - start] and proba[k] >= threshold)
-        if kept_chars < self.options["min_article_chars"] or prose.sum() < self.options["min_prose_lines"]:
+        kept_prose = [k for k in range(start, end) if prose[k - start] and proba[k] >= threshold]
+        teasers = sum(features[k, _COL["ellipsis"]] > 0 for k in kept_prose)  # cut summaries "…"
+        if (kept_chars < self.options["min_article_chars"] or prose.sum() < self.options["min_prose_lines"]
+                or teasers > self.options["max_teaser_share"] * len(kept_prose)):
             if len(idx) < self.options["min_lines_not_article"]:
                 return  # too small a page to call it a home or list page: left to the rules
             doc.drop(self.name, "not_article",
-                     f"densest article segment holds {kept_chars} chars of prose in {int(prose.sum())} lines "
+                     f"densest article segment holds {kept_chars} chars of prose in {int(prose.sum())} lines, "
+                     f"{teasers} of them cut short like teasers "
                      f"(min {self.options['min_article_chars']}); {len(idx)} lines on the page")
             return
         doc.provenance["region"] = (idx[start] + 1, idx[end - 1] + 1)
@@ -104,14 +111,27 @@ class ArticleRegion(Step):
         zone += [k for k in range(start, min(end, start + 6)) if proba[k] < threshold]
         taken = self._header(doc, lines, idx, features, zone, start)
         taken |= self._signature(doc, lines, idx, end)
+        teaser_cards = self._teaser_cards(features, start, end)
         for k, i in enumerate(idx):
             if i in taken or not lines[i].strip():
                 continue
-            if k < start or k >= end:
+            if k in teaser_cards:
+                self._remove(doc, lines, i, "headline_list", proba[k])
+            elif k < start or k >= end:
                 self._remove(doc, lines, i, self._block_kind(features, k, inside=False), proba[k])
             elif proba[k] < threshold:
                 self._remove(doc, lines, i, self._block_kind(features, k, inside=True), proba[k])
         doc.text = "\n".join(lines)
+
+    @staticmethod
+    def _teaser_cards(features: np.ndarray, start: int, end: int) -> set[int]:
+        """Headline + summary cut short ("…") pairs: a card of a list of other articles, wherever it
+        stands (an article's own paragraphs are not cut short)."""
+        cards = set()
+        for k in range(max(start, 1), end):
+            if features[k, _COL["ellipsis"]] and features[k - 1, _COL["title_like"]]:
+                cards |= {k - 1, k}
+        return cards
 
     def _may_be_page(self, lines: list[str]) -> bool:
         """The cheap half of _is_page, before any feature is computed."""
@@ -184,7 +204,8 @@ class ArticleRegion(Step):
                     meta["author"] = self.meta.name_in(text)
                 self._remove_meta(doc, lines, i, "byline")
                 taken.add(i)
-            elif _BREADCRUMB.match(text) or (self.meta.rules.is_section(text) and len(words(text)) <= 6):
+            elif features[k, _COL["bullet"]] == 0 and (
+                    _BREADCRUMB.match(text) or (self.meta.rules.is_section(text) and len(words(text)) <= 6)):
                 if not meta.get("section") and (title_k is None or k < title_k):
                     crumbs = re.split(r"\s*[>»›/|]\s*", text)
                     meta["section"] = crumbs[-1].strip()

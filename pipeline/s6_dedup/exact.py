@@ -5,17 +5,22 @@ collapsing. Of a group of equal texts the one kept is the earliest published,
 then the first in input order, so the result does not depend on how the work was
 split over workers.
 
-Across runs, the hashes of kept documents are remembered in
+Across runs, the hashes of the corpus's kept documents are remembered in
 OUTPUT/state/exact_dedup.sqlite (hash -> id), following the commit protocol of
-GlobalStep: reduce() only reads it, stage() writes this run's new hashes into
-the run directory, commit() inserts them (insert-if-absent, so it can be redone).
-A document whose text an earlier run kept is dropped as a duplicate of that one.
+GlobalStep: reduce() only reads it, stage() writes the hashes of this run's kept
+documents (not those a later step such as near_dedup dropped) into the run
+directory, commit() removes the ids the run retired and inserts them, once per
+run. A document whose text an earlier run kept is dropped as a duplicate of that
+one. The index carries the corpus digest (`corpus_state.py`) and is rebuilt from
+the corpus when it does not match.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import unicodedata
+from contextlib import closing
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -26,6 +31,9 @@ from pipeline.faults import checkpoint
 from pipeline.step import DocRef, Drop, GlobalStep
 
 INDEX_FILE = "exact_dedup.sqlite"
+# SQLite indexes up to this size get an integrity check at every run start (~0.1 s per 50 MB); a larger
+# one found damaged later, in reduce, is set aside and the run stops (the next run rebuilds it)
+QUICK_CHECK_BYTES = 256 * 1024 * 1024
 DELTA_FILE = "hashes.tsv"
 
 
@@ -51,7 +59,7 @@ class ExactDedup(GlobalStep):
         index = _open_index(state_dir)
         for ref, digest in items:
             kept_before = _lookup(index, digest)
-            if kept_before is not None:
+            if kept_before is not None and kept_before not in self.retired:
                 earlier.append((ref, kept_before))
                 continue
             current = best.get(digest)
@@ -64,37 +72,136 @@ class ExactDedup(GlobalStep):
                 losers.append((ref, digest))
         if index is not None:
             index.close()
-        self._new = {digest.hex(): ref.id for digest, ref in best.items()}
+        self._new = {digest.hex(): ref for digest, ref in best.items()}
         drops = [Drop(ref.order, "exact_duplicate", f"same normalized text as {kept_id} (an earlier run)", kept_id)
                  for ref, kept_id in earlier]
         drops += [Drop(ref.order, "exact_duplicate", f"same normalized text as {best[digest].id}", best[digest].id)
                   for ref, digest in losers]
         yield from sorted(drops, key=lambda drop: drop.order)
 
-    def stage(self, delta_dir) -> None:
-        """This run's kept hashes, one `hash<TAB>id` line each (ids escape tabs/newlines as JSON would)."""
+    def stage(self, delta_dir, dropped=frozenset()) -> None:
+        """This run's kept hashes, one `hash<TAB>id` line each (ids escape tabs/newlines as JSON would);
+        not those of documents a later step dropped (they are not in the corpus)."""
         from pipeline.s7_write.atomic import write_atomic
-        from pipeline.s7_write.safe_json import safe_str
 
-        lines = (f"{digest}\t{safe_str(doc_id).encode('unicode_escape').decode('ascii')}\n"
-                 for digest, doc_id in sorted(getattr(self, "_new", {}).items()))
+        kept = {digest: ref.id for digest, ref in getattr(self, "_new", {}).items() if ref.order not in dropped}
+        lines = (f"{digest}\t{_escape(doc_id)}\n" for digest, doc_id in sorted(kept.items()))
         write_atomic(Path(delta_dir) / DELTA_FILE, "".join(lines).encode("ascii"))
 
     def commit(self, state_dir, delta_dir) -> None:
+        """Retired ids out, this run's hashes in, the corpus digest updated: one transaction, done once
+        per run (the run id is recorded, so a redo after a kill changes nothing)."""
+        from pipeline.s6_dedup.corpus_state import read_change
+
         delta = Path(delta_dir) / DELTA_FILE
         if not delta.exists():
             return
+        run_id = Path(delta_dir).parent.parent.name
         rows = []
         for line in delta.read_text(encoding="ascii").splitlines():
             digest, _, doc_id = line.partition("\t")
-            rows.append((bytes.fromhex(digest), doc_id.encode("ascii").decode("unicode_escape")))
-        with sqlite3.connect(Path(state_dir) / INDEX_FILE, isolation_level=None) as db:
-            db.execute("CREATE TABLE IF NOT EXISTS kept (hash BLOB PRIMARY KEY, id TEXT NOT NULL)")
+            rows.append((bytes.fromhex(digest), _unescape(doc_id)))
+        retired, after = read_change(Path(delta_dir))
+        with closing(sqlite3.connect(Path(state_dir) / INDEX_FILE, isolation_level=None, timeout=30)) as db:
+            db.executescript(_SCHEMA)
             db.execute("BEGIN IMMEDIATE")
-            db.executemany("INSERT OR IGNORE INTO kept VALUES (?, ?)", rows)  # idempotent: redo is a no-op
-            checkpoint("index_commit")  # tests kill here: the transaction must roll back on the next open
+            try:
+                if db.execute("SELECT 1 FROM applied WHERE run_id = ?", (run_id,)).fetchone() is None:
+                    db.executemany("DELETE FROM kept WHERE id = ?", ((doc_id,) for doc_id in retired))
+                    db.executemany("INSERT OR IGNORE INTO kept VALUES (?, ?)", rows)
+                    _set_digest(db, after)
+                    db.execute("INSERT INTO applied VALUES (?)", (run_id,))
+                checkpoint("index_commit")  # tests kill here: the transaction must roll back on the next open
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    # --- the index describes the corpus ---------------------------------------------------
+
+    def state_problem(self, state_dir, expected) -> str | None:
+        return index_problem(Path(state_dir) / INDEX_FILE, expected)
+
+    def state_file(self, state_dir) -> Path:
+        return Path(state_dir) / INDEX_FILE
+
+    def rebuild(self, state_dir, output) -> None:
+        """The index from the corpus's kept records (their content_hash, else the hash of their text)."""
+        from pipeline.s6_dedup.corpus_state import Digest, kept_by_run
+
+        path = Path(state_dir) / INDEX_FILE
+        tmp = path.with_name(f".{INDEX_FILE}.rebuild")
+        tmp.unlink(missing_ok=True)
+        ids = []
+        with closing(sqlite3.connect(tmp, isolation_level=None)) as db:
+            db.executescript(_SCHEMA)
+            db.execute("BEGIN")
+            for _run, records in kept_by_run(Path(output)):
+                for record in records:
+                    digest = (record.get("metadata") or {}).get("content_hash") or content_hash(record["text"])
+                    db.execute("INSERT OR IGNORE INTO kept VALUES (?, ?)", (bytes.fromhex(digest), record["id"]))
+                    ids.append(record["id"])
+            _set_digest(db, Digest.of(ids))
             db.execute("COMMIT")
-        db.close()
+        os.replace(tmp, path)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kept (hash BLOB PRIMARY KEY, id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS kept_id ON kept (id);
+CREATE TABLE IF NOT EXISTS applied (run_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS corpus (one INTEGER PRIMARY KEY CHECK (one = 1), documents INTEGER NOT NULL,
+                                   sum TEXT NOT NULL);
+"""
+
+
+def _escape(doc_id: str) -> str:
+    from pipeline.s7_write.safe_json import safe_str
+
+    return safe_str(doc_id).encode("unicode_escape").decode("ascii")
+
+
+def _unescape(text: str) -> str:
+    return text.encode("ascii").decode("unicode_escape")
+
+
+def _set_digest(db: sqlite3.Connection, digest) -> None:
+    if digest is not None:  # None: a run staged before digests; the next run's check rebuilds
+        db.execute("INSERT OR REPLACE INTO corpus VALUES (1, ?, ?)", (digest.documents, digest.as_dict()["sum"]))
+
+
+def stored_digest(db: sqlite3.Connection):
+    """The corpus digest an index (exact or near, SQLite) carries, or None."""
+    from pipeline.s6_dedup.corpus_state import Digest
+
+    try:
+        row = db.execute("SELECT documents, sum FROM corpus WHERE one = 1").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise
+    return Digest.from_dict({"documents": row[0], "sum": row[1]}) if row else None
+
+
+def index_problem(path: Path, expected) -> str | None:
+    """Why the SQLite index at `path` does not describe the corpus with digest `expected`, or None."""
+    if not path.exists():
+        return None if expected.documents == 0 else f"{path} is missing"
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            found = stored_digest(db)
+            if path.stat().st_size <= QUICK_CHECK_BYTES:  # a damaged page deeper in: caught now, not in reduce
+                check = db.execute("PRAGMA quick_check").fetchone()[0]
+                if check != "ok":
+                    first = check.replace("*** in database main ***", "").strip().splitlines()[0]
+                    return f"{path} fails its integrity check ({first} ...)"
+    except sqlite3.DatabaseError as exc:
+        return f"{path} is unreadable ({exc})"
+    if found is None:
+        return f"{path} carries no corpus digest (made by an older version)"
+    if found != expected:
+        return f"{path} describes another state of the corpus (index: {found}; corpus: {expected})"
+    return None
 
 
 def _open_index(state_dir) -> sqlite3.Connection | None:

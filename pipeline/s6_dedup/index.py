@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.config import ConfigError
 from pipeline.faults import checkpoint
 
 INDEX_FILE = "index.sqlite"
@@ -41,11 +42,14 @@ CREATE TABLE IF NOT EXISTS docs (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, crea
 CREATE TABLE IF NOT EXISTS bands (segment INTEGER NOT NULL, band INTEGER NOT NULL, keys BLOB NOT NULL,
                                   seqs BLOB NOT NULL, PRIMARY KEY (segment, band));
 CREATE TABLE IF NOT EXISTS applied (delta TEXT PRIMARY KEY);
+CREATE INDEX IF NOT EXISTS docs_id ON docs (id);
+CREATE TABLE IF NOT EXISTS corpus (one INTEGER PRIMARY KEY CHECK (one = 1), documents INTEGER NOT NULL,
+                                   sum TEXT NOT NULL);
 """
 
 
-class IndexMismatch(RuntimeError):
-    """The index on disk was built with other parameters."""
+class IndexMismatch(ConfigError):
+    """The index on disk was built with other parameters (a config error: reported in one line)."""
 
 
 def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
@@ -138,8 +142,9 @@ def write_delta(delta_dir: Path, params: dict, docs, band_keys, bands: int | Non
     tmp.replace(path)
 
 
-def apply_delta(index_dir: Path, delta_dir: Path, params: dict) -> int:
-    """Add a staged delta to the index in one transaction; idempotent. Returns documents added."""
+def apply_delta(index_dir: Path, delta_dir: Path, params: dict, retired=(), digest=None) -> int:
+    """Remove the `retired` ids, add a staged delta and set the corpus `digest`, in one transaction;
+    idempotent. Returns documents added."""
     delta = Path(delta_dir) / DELTA_FILE
     if not delta.exists():
         return 0
@@ -157,6 +162,7 @@ def apply_delta(index_dir: Path, delta_dir: Path, params: dict) -> int:
             if not db.execute("SELECT 1 FROM meta LIMIT 1").fetchone():
                 db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, str(v)) for k, v in params.items()])
             _check_params(db, params, index_dir / INDEX_FILE)
+            _remove_ids(db, retired)
             base = db.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM docs").fetchone()[0]
             added = db.execute("INSERT INTO docs SELECT seq + ?, id, created, signature, shingles "
                                "FROM delta.docs", (base,)).rowcount
@@ -168,6 +174,8 @@ def apply_delta(index_dir: Path, delta_dir: Path, params: dict) -> int:
                 db.execute("INSERT INTO bands VALUES (?, ?, ?, ?)", (segment, band, keys, shifted.tobytes()))
                 del keys, seqs, shifted
             _merge_segments(db)
+            if digest is not None:
+                db.execute("INSERT OR REPLACE INTO corpus VALUES (1, ?, ?)", (digest.documents, digest.as_dict()["sum"]))
             db.execute("INSERT INTO applied VALUES (?)", (delta_id,))
             checkpoint("near_index_commit")  # tests kill here: the transaction must roll back on the next open
             db.execute("COMMIT")
@@ -175,6 +183,24 @@ def apply_delta(index_dir: Path, delta_dir: Path, params: dict) -> int:
             db.execute("ROLLBACK")
             raise
     return added
+
+
+def _remove_ids(db: sqlite3.Connection, ids) -> None:
+    """Documents retired by a changed input leave the docs table and every band's seqs."""
+    seqs = []
+    for doc_id in ids:
+        seqs += [seq for (seq,) in db.execute("SELECT seq FROM docs WHERE id = ?", (doc_id,))]
+    if not seqs:
+        return
+    gone = np.array(sorted(seqs), dtype=np.int64)
+    db.executemany("DELETE FROM docs WHERE seq = ?", ((int(seq),) for seq in gone))
+    for segment, band, keys, seqs_blob in db.execute("SELECT segment, band, keys, seqs FROM bands").fetchall():
+        band_seqs = np.frombuffer(seqs_blob, dtype=np.int64)
+        keep = ~np.isin(band_seqs, gone)
+        if not keep.all():
+            db.execute("UPDATE bands SET keys = ?, seqs = ? WHERE segment = ? AND band = ?",
+                       (np.frombuffer(keys, dtype=np.uint64)[keep].tobytes(), band_seqs[keep].tobytes(),
+                        segment, band))
 
 
 def _merge_segments(db: sqlite3.Connection) -> None:

@@ -163,6 +163,8 @@ class NearDedup(GlobalStep):
             best = None  # (is not own id, -similarity, earlier run first, rank, id)
             for seq in a_seq[np.searchsorted(a_later, p):np.searchsorted(a_later, p, side="right")]:
                 doc_id, signature, shingles = index.doc(int(seq))
+                if doc_id in self.retired:  # its input changed: that record is leaving the corpus
+                    continue
                 sim = _jaccard(mine, shingles) if exact else _estimate(mine, signature)
                 best = self._better(best, sim, (doc_id != scratch.id(rank[p]), -sim, 0, int(seq), doc_id))
             for e in w_earlier[np.searchsorted(w_later, p):np.searchsorted(w_later, p, side="right")]:
@@ -191,12 +193,14 @@ class NearDedup(GlobalStep):
 
     # --- state -------------------------------------------------------------------------
 
-    def stage(self, delta_dir) -> None:
+    def stage(self, delta_dir, dropped=frozenset()) -> None:
         from pipeline.s6_dedup.index import write_delta
 
         scratch, kept = self._scratch, self._kept_ranks
         if scratch is None or kept is None:
             return
+        if dropped:  # a later global step's drops are not in the corpus either
+            kept = np.array([i for i in kept if scratch.order(i) not in dropped], dtype=np.int64)
         try:
             if self.options["persist"]:
                 exact = self.options["verify"] == "exact"
@@ -208,10 +212,44 @@ class NearDedup(GlobalStep):
             self._discard_scratch()
 
     def commit(self, state_dir, delta_dir) -> None:
+        from pipeline.s6_dedup.corpus_state import read_change
         from pipeline.s6_dedup.index import apply_delta
 
         if self.options["persist"]:
-            apply_delta(self.index_dir(state_dir), Path(delta_dir), self.params)
+            retired, after = read_change(Path(delta_dir))
+            apply_delta(self.index_dir(state_dir), Path(delta_dir), self.params, retired, after)
+
+    # --- the index describes the corpus (s6_dedup/corpus_state.py) -------------------------
+
+    mode = "driver"  # which index this run uses: driver (one SQLite file) or sharded; set by the runner
+
+    def state_problem(self, state_dir, expected) -> str | None:
+        from pipeline.s6_dedup.exact import index_problem
+        from pipeline.s6_dedup.index import INDEX_FILE, NearIndex
+        from pipeline.s6_dedup.sharded import check_index, segments_problem
+
+        if not self.options["persist"]:
+            return None
+        if self.mode == "sharded":
+            check_index(self, state_dir)  # other parameters: refused before the map phase (IndexMismatch)
+            return segments_problem(self, state_dir, expected)
+        problem = index_problem(self.index_dir(state_dir) / INDEX_FILE, expected)
+        if problem is None and (self.index_dir(state_dir) / INDEX_FILE).exists():
+            NearIndex(self.index_dir(state_dir), self.params).close()  # IndexMismatch, as above
+        return problem
+
+    def state_file(self, state_dir) -> Path | None:
+        from pipeline.s6_dedup.index import INDEX_FILE
+
+        return self.index_dir(state_dir) / INDEX_FILE if self.mode == "driver" else None
+
+    def rebuild(self, state_dir, output) -> None:
+        """The index from the corpus: the near key of every kept record (title and text, as in the map
+        phase), per run in keep order, as the runs' commits would have made it."""
+        from pipeline.s6_dedup.rebuild import rebuild_near
+
+        if self.options["persist"]:
+            rebuild_near(self, Path(state_dir), Path(output))
 
     def _discard_scratch(self) -> None:
         if self._scratch is not None:

@@ -61,6 +61,7 @@ DOC_DTYPE = np.dtype([("order", "<i8"), ("undated", "u1"), ("created", f"S{CREAT
 ROWS_PER_MERGE = 400_000  # rows of one band in one merge task, when the number of key ranges is automatic
 SEGMENT = "segment"  # in <run>/delta/<step>/: the run's part of the cross-run index
 BANDS = "bands"  # under the step's index dir: meta.json and segments/<run-id>/
+COMMIT_FILE = "sharded.json"  # in <run>/delta/<step>/: where the staged segment goes (kept after the move)
 _FILES = ("docs", "sh", "sig", "keys", "pos", "ids")
 
 
@@ -179,6 +180,7 @@ class MergeJob:
     tasks: list[int]  # map task indexes with near files
     segments: list[str]  # index segment dirs, in commit order
     options: dict  # threshold, verify, max_bucket
+    retired: str = ""  # .json of {"runs": [...], "ids": [...]}: index entries this run retires (ignored)
 
     @property
     def paths(self) -> dict[str, Path]:
@@ -269,7 +271,7 @@ def _index_rows(job: MergeJob, band: int, lo: int, hi: int) -> tuple[np.ndarray,
         seg_dirs.append(segment)
     if not parts:
         return np.zeros(0, ROW_DTYPE), seg_dirs
-    rows = np.concatenate(parts)
+    rows = _without_retired(job, np.concatenate(parts), seg_dirs)
     for task_field in np.unique(rows["task"]).tolist():  # keep rank from the segment's docs tables
         mine = rows["task"] == task_field
         s, t = task_field >> 32, task_field & 0xFFFFFFFF
@@ -278,6 +280,24 @@ def _index_rows(job: MergeJob, band: int, lo: int, hi: int) -> tuple[np.ndarray,
             docs["order"], docs["undated"], docs["created"]
     segment_no = rows["task"] >> 32
     return rows[np.lexsort((rows["order"], rows["created"], rows["undated"], segment_no, rows["key"]))], seg_dirs
+
+
+def _without_retired(job: MergeJob, rows: np.ndarray, seg_dirs: list[Path]) -> np.ndarray:
+    """Rows of index entries this run retires (their input changed) left out, as if already gone."""
+    if not job.retired:
+        return rows
+    retired = json.loads(Path(job.retired).read_text())
+    runs, ids = set(retired["runs"]), set(retired["ids"])
+    keep = np.ones(rows.size, dtype=bool)
+    for task_field in np.unique(rows["task"]).tolist():
+        s, t = task_field >> 32, task_field & 0xFFFFFFFF
+        if seg_dirs[s].name not in runs:
+            continue
+        with open(near_files(seg_dirs[s] / "docs", t, job.step_name)["ids"], "rb") as fh:
+            gone = np.array([doc_id in ids for doc_id in pickle.load(fh)], dtype=bool)  # by position
+        mine = rows["task"] == task_field
+        keep[mine] = ~gone[rows["pos"][mine]]
+    return rows[keep]
 
 
 def merge_task(job: MergeJob) -> MergeResult:
@@ -513,7 +533,13 @@ def reduce_sharded(step, engine, work_dir: Path, n_tasks: int, drops: dict, stat
     # to keep every worker busy; the result does not depend on the grouping
     groups = min(step.bands, max(1, -(-2 * getattr(engine, "workers", 1) // n_ranges)))
     band_groups = [list(g) for g in np.array_split(np.arange(step.bands), groups)]
-    jobs = [MergeJob(step.name, [int(b) for b in bands], r, n_ranges, str(work_dir), tasks, segments, options)
+    retired = ""
+    if step.retired:
+        retired = str(work_dir / f"{step.name}.retired.json")
+        write_atomic(Path(retired), json.dumps({"runs": sorted(step.retired_runs),
+                                                "ids": sorted(step.retired)}).encode())
+    jobs = [MergeJob(step.name, [int(b) for b in bands], r, n_ranges, str(work_dir), tasks, segments, options,
+                     retired)
             for r in range(n_ranges) for bands in band_groups]
     start = time.perf_counter()
     for result in engine.map_ordered(merge_task, iter(jobs)):
@@ -585,28 +611,125 @@ def stage_sharded(step, engine, work_dir: Path, delta_dir: Path, run_id: str) ->
     meta = {"params": step.params, "index_dir": step.options["index_dir"], "run_id": run_id,
             "n_ranges": plan["n_ranges"]}
     write_atomic(segment / "meta.json", json.dumps(meta, sort_keys=True).encode())
+    write_atomic(delta_dir / COMMIT_FILE, json.dumps(meta, sort_keys=True).encode())  # outlives the move
 
 
 def commit_segments(state_dir: Path, delta_root: Path) -> None:
-    """Move staged segments into the cross-run index: a rename per segment, so idempotent
-    (a segment already moved is not staged any more; one already in the index is not replaced)."""
+    """Apply a finished sharded run to the cross-run index: move its staged segment in (a rename, so
+    idempotent), take the records it retired out of the earlier segments, write the corpus digest.
+    Every part can be redone after a kill (`<step>/sharded.json` stays in the delta to say how)."""
+    from pipeline.s6_dedup.corpus_state import read_change
+
     if not Path(delta_root).is_dir():
         return
-    for segment in sorted(Path(delta_root).glob(f"*/{SEGMENT}")):
-        meta_file = segment / "meta.json"
-        if not meta_file.exists():
-            continue
-        meta = json.loads(meta_file.read_text())
+    for commit_file in sorted(Path(delta_root).glob(f"*/{COMMIT_FILE}")):
+        meta = json.loads(commit_file.read_text())
         index_dir = Path(meta["index_dir"])
         root = (index_dir if index_dir.is_absolute() else Path(state_dir) / index_dir) / BANDS
         (root / "segments").mkdir(parents=True, exist_ok=True)
         if not (root / "meta.json").exists():
             write_atomic(root / "meta.json", json.dumps(meta["params"], sort_keys=True).encode())
-        target = root / "segments" / meta["run_id"]
-        if target.exists():
-            shutil.rmtree(segment, ignore_errors=True)
+        segment, target = commit_file.parent / SEGMENT, root / "segments" / meta["run_id"]
+        if segment.is_dir() and not target.exists():
+            os.replace(segment, target)
+        shutil.rmtree(segment, ignore_errors=True)
+        checkpoint("segments_commit")  # tests kill here: segment moved in, retired entries not yet out
+        retired, after = read_change(commit_file.parent)
+        change = json.loads((Path(delta_root) / "corpus.json").read_text()) \
+            if (Path(delta_root) / "corpus.json").exists() else {}
+        retire_in_segments(root, set(change.get("runs", [])), set(retired), commit_file.parent.name)
+        if after is not None:
+            write_digest(root, after)
+
+
+def retire_in_segments(root: Path, runs: set[str], ids: set[str], step_name: str) -> None:
+    """Remove the index entries of `ids` from the segments of `runs` (the runs that kept them): their
+    band rows go; the docs files stay (positions do not move). Idempotent."""
+    for run_id in sorted(runs):
+        segment = root / "segments" / run_id
+        if not ids or not segment.is_dir():
             continue
-        os.replace(segment, target)
+        gone = []
+        for ids_file in sorted((segment / "docs").glob(f"task-*.{step_name}.ids.pkl")):
+            task = int(ids_file.name.split(".")[0].split("-")[1])
+            with open(ids_file, "rb") as fh:
+                task_ids = pickle.load(fh)
+            gone += [(task << 32) | pos for pos, doc_id in enumerate(task_ids) if doc_id in ids]
+        if not gone:
+            continue
+        gone_refs = np.array(gone, dtype=np.uint64)
+        for refs_file in sorted(segment.glob("band-*/range-*.refs.npy")):
+            refs = np.load(refs_file)
+            keep = ~np.isin(refs, gone_refs)
+            if keep.all():
+                continue
+            keys_file = refs_file.with_name(refs_file.name.replace(".refs.npy", ".keys.npy"))
+            _save(keys_file, np.load(keys_file)[keep])  # keys first: a kill between leaves a redo-able state
+            _save(refs_file, refs[keep])
+
+
+# --- the index describes the corpus (s6_dedup/corpus_state.py) -----------------------------
+
+DIGEST_FILE = "corpus.json"  # under bands/: the corpus digest the segments describe
+
+
+def write_digest(root: Path, digest) -> None:
+    write_atomic(Path(root) / DIGEST_FILE, json.dumps(digest.as_dict(), sort_keys=True).encode())
+
+
+def read_digest(root: Path):
+    from pipeline.s6_dedup.corpus_state import Digest
+
+    return Digest.from_dict(json.loads((Path(root) / DIGEST_FILE).read_text()))
+
+
+def segments_problem(step, state_dir, expected) -> str | None:
+    """Why the sharded index does not describe the corpus with digest `expected`, or None."""
+    root = index_root(step, state_dir)
+    if not root.is_dir():
+        return None if expected.documents == 0 else f"{root} is missing"
+    if not (root / DIGEST_FILE).exists():
+        return f"{root} carries no corpus digest (made by an older version)"
+    try:
+        found = read_digest(root)
+        for segment in (root / "segments").iterdir() if (root / "segments").is_dir() else ():
+            json.loads((segment / "meta.json").read_text())
+    except (OSError, ValueError) as exc:
+        return f"{root} is unreadable ({exc})"
+    if found != expected:
+        return f"{root} describes another state of the corpus (index: {found}; corpus: {expected})"
+    return None
+
+
+def write_segment(step, segment: Path, run_id: str, rows: list[tuple]) -> None:
+    """One run's segment, from (id, created, signature, shingles) rows in keep order (a rebuild):
+    one docs task, one key range per band, the layout `stage_task` writes."""
+    from pipeline.s6_dedup.lsh import band_keys
+
+    docs = np.zeros(len(rows), DOC_DTYPE)
+    shingles, offset = [], 0
+    for pos, (_doc_id, created, _signature, sh) in enumerate(rows):
+        created = _created_bytes(created)
+        sh = np.zeros(0, np.uint32) if sh is None else np.asarray(sh, np.uint32)
+        docs[pos] = (pos, not created, created, offset, sh.size)
+        offset += sh.size
+        shingles.append(sh)
+    signatures = np.stack([np.asarray(row[2], np.uint32) for row in rows])
+    paths = near_files(segment / "docs", 0, step.name)
+    paths["docs"].parent.mkdir(parents=True, exist_ok=True)
+    _save(paths["docs"], docs)
+    _save(paths["sh"], np.concatenate(shingles))
+    _save(paths["sig"], signatures)
+    write_atomic(paths["ids"], pickle.dumps([row[0] for row in rows], protocol=pickle.HIGHEST_PROTOCOL))
+    keys = band_keys(signatures, step.bands, step.rows)
+    for band in range(step.bands):
+        order = np.lexsort((docs["order"], docs["created"], docs["undated"], keys[:, band]))
+        stem = segment / f"band-{band:03d}" / "range-00000-of-00001"
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        _save(Path(f"{stem}.keys.npy"), np.ascontiguousarray(keys[order, band]))
+        _save(Path(f"{stem}.refs.npy"), order.astype(np.uint64))
+    meta = {"params": step.params, "index_dir": step.options["index_dir"], "run_id": run_id, "n_ranges": 1}
+    write_atomic(segment / "meta.json", json.dumps(meta, sort_keys=True).encode())
 
 
 def plan_digest(obj) -> str:
