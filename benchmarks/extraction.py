@@ -82,11 +82,11 @@ def score(scorer, gold: Path, pred: Path) -> dict:
 FILTERS = ("language_filter", "length_filter", "quality_filter", "exact_dedup", "near_dedup")
 
 
-def extraction_only_config(out: Path) -> Path:
-    """config/ copied with the filters and dedup switched off."""
+def extraction_only_config(out: Path, checkout: Path = ROOT) -> Path:
+    """config/ of `checkout` copied with the filters and dedup switched off."""
     directory = out / "config-extraction-only"
     shutil.rmtree(directory, ignore_errors=True)
-    shutil.copytree(ROOT / "config", directory)
+    shutil.copytree(checkout / "config", directory)
     path = directory / "default.yaml"
     text = path.read_text(encoding="utf-8")
     for name in FILTERS:
@@ -101,13 +101,14 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_newsclean(pages: Path, target: Path, workers: int, config: Path | None = None) -> tuple[float, float, dict]:
-    """(wall seconds, CPU seconds of the process tree, manifest)."""
+def run_newsclean(pages: Path, target: Path, workers: int, config: Path | None = None,
+                  checkout: Path = ROOT) -> tuple[float, float, dict]:
+    """(wall seconds, CPU seconds of the process tree, manifest) of the pipeline in `checkout`."""
     shutil.rmtree(target, ignore_errors=True)
     cpu, started = _children_cpu(), time.perf_counter()
     subprocess.run([sys.executable, "-m", "pipeline", "run", *(["-c", str(config)] if config else []),
                     "-i", str(pages), "-o", str(target), "-q", "-w", str(workers), "--progress", "off"],
-                   cwd=ROOT, check=True)
+                   cwd=checkout, check=True)
     seconds, cpu = time.perf_counter() - started, _children_cpu() - cpu
     manifest = json.loads(next(target.glob("runs/*/manifest.json")).read_text())
     return seconds, cpu, manifest
@@ -141,6 +142,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="newsclean worker processes (trafilatura runs on one)")
     ap.add_argument("--settings", default="default,no_comments,precision,recall")
     ap.add_argument("--skip-newsclean", action="store_true")
+    ap.add_argument("--before", type=Path, help="another checkout (e.g. `git archive` of an older commit) run "
+                                                "the same way first, for a before/after table in one run")
     ap.add_argument("--trafilatura-worker", nargs=2, metavar=("SETTING", "OUT_JSONL"), help=argparse.SUPPRESS)
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "extraction.json")
     args = ap.parse_args(argv)
@@ -161,6 +164,14 @@ def main(argv=None) -> int:
                 "cpu_seconds": round(cpu, 2), "pages_per_s": round(len(pages) / seconds, 2),
                 "pages_per_cpu_s": round(len(pages) / cpu, 2)}
 
+    if args.before and not args.skip_newsclean:
+        before = args.before.resolve()
+        seconds, cpu, _ = run_newsclean(pages_dir, args.out / "before", args.workers, checkout=before)
+        rows.append(row("BEFORE newsclean full pipeline", args.out / "before", seconds, cpu))
+        seconds, cpu, _ = run_newsclean(pages_dir, args.out / "before-extraction", args.workers,
+                                        extraction_only_config(args.out / "before-config", before), before)
+        rows.append(row("BEFORE newsclean extraction only, filters off", args.out / "before-extraction",
+                        seconds, cpu))
     if not args.skip_newsclean:
         plural = "s" if args.workers > 1 else ""
         seconds, cpu, manifest = run_newsclean(pages_dir, args.out / "newsclean", args.workers)

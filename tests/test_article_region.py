@@ -5,6 +5,7 @@ template lines found across pages of one source."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -149,7 +150,14 @@ def _kept_records(out: Path) -> list[dict]:
 
 
 def _run(inputs: Path, out: Path, workers: int) -> list[dict]:
-    cmd = [sys.executable, "-m", "pipeline", "run", "-i", str(inputs), "-o", str(out), "-w", str(workers), "-q"]
+    folder = out.parent / f"config-{out.name}"  # the shipped config with template_lines switched on
+    shutil.copytree(CONFIG_DIR, folder)
+    config = folder / "default.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("    enabled: false\n    min_docs: 2", "    min_docs: 2"), encoding="utf-8")
+    assert config.read_text(encoding="utf-8") != text
+    cmd = [sys.executable, "-m", "pipeline", "run", "-c", str(config), "-i", str(inputs), "-o", str(out),
+           "-w", str(workers), "-q"]
     subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
     return _kept_records(out)
 
@@ -181,3 +189,19 @@ def test_same_output_for_one_and_two_workers(tmp_path, workers):
     two = _run(tmp_path / "in", tmp_path / "out2", workers)
     strip = [{k: v for k, v in r.items() if k != "added"} for r in one]
     assert strip == [{k: v for k, v in r.items() if k != "added"} for r in two]
+
+
+@pytest.mark.parametrize("line, rule", [
+    ("[tp-2]", "image_filename"),  # an image without alt text, as w3m prints it
+    (f"{TITLE} - Ảnh 2.", "image_alt"),
+    (f"{TITLE}- Ảnh 1.", "image_alt"),
+])
+def test_image_names_and_alt_text_are_removed_by_their_rules(line, rule):
+    doc = run_steps("\n\n".join([LEAD, P1, line, P2]), names=("clean_lines",))
+    assert [(r.rule, r.text) for r in doc.removed] == [(rule, line)]
+
+
+def test_caption_with_a_credit_is_kept():
+    caption = "Người dân đi lại trên tuyến đường mới. Ảnh: Minh Hoàng"
+    doc = run_steps("\n\n".join([LEAD, P1, caption, P2]), names=("clean_lines",))
+    assert not doc.removed

@@ -22,7 +22,7 @@ from pipeline.config import ConfigError, LocatedDict, LocatedList, load_yaml
 _TRANSLATOR = HTMLTranslator()
 # containers that are the page or the article itself: a generic rule never removes them
 _NEVER_GENERIC = {"html", "body", "main", "article"}
-_TOP_KEYS = {"max_text_share", "link_teaser", "generic", "sites"}
+_TOP_KEYS = {"max_text_share", "link_teaser", "generic", "sites", "captions", "leads"}
 _LINK_TEASER_KEYS = {"tags": ["p"], "min_link_share": 0.8, "max_label_words": 3, "max_chars": 200}
 _SITE_KEYS = {"domains", "keep", "drop"}
 # tag, then at most one of .class / #id / [attr=value]
@@ -99,6 +99,8 @@ class SiteRules:
     max_text_share: float
     generic: list[SelectorRule]
     link_teaser: dict | None = None  # see config/sites.yaml; None: off
+    captions: list[SelectorRule] = field(default_factory=list)  # photo captions kept as paragraphs
+    leads: list[SelectorRule] = field(default_factory=list)  # the lead (sapo) kept as the first paragraph
     sites: dict[str, tuple[list[SelectorRule], etree.XPath | None]] = field(default_factory=dict)  # domain -> (drop, keep)
     _compiled: dict = field(default_factory=dict)
 
@@ -183,6 +185,9 @@ def _load_site_rules(path: str, version) -> SiteRules:
         raise ConfigError(f"{data.where('max_text_share')}: max_text_share: expected a number in (0, 1]")
     rules = SiteRules(float(share), _rules(data.get("generic") or LocatedDict(), data.where("generic"), False))
     rules.link_teaser = _link_teaser_options(data.get("link_teaser"), data.where("link_teaser"))
+    for key in ("captions", "leads"):  # one rule each, named after the key
+        if data.get(key) is not None:
+            setattr(rules, key, _rules({key: data[key]}, data.where(key), False))
     sites = data.get("sites") or []
     if not isinstance(sites, list):
         raise ConfigError(f"{data.where('sites')}: sites: expected a list")
@@ -237,6 +242,30 @@ def _is_link_teaser(el, opts: dict) -> bool:
     if link_chars < opts["min_link_share"] * len(text):
         return False
     return len(text.split()) - sum(len(a.text_content().split()) for a in links) <= opts["max_label_words"]
+
+
+def drop_link_lists(tree, min_words: int, min_items: int = 2) -> int:
+    """Remove lists whose every item is one headline link and nothing else (related-news lists inside
+    the article body: "- Ukraine tung video …"). A list of short links (a menu, sources with labels)
+    stays. Returns how many lists went."""
+    gone = []
+    for lst in tree.iter("ul", "ol"):
+        items = [li for li in lst if li.tag == "li"]
+        if len(items) < min_items or len(items) != len(lst):
+            continue
+        for li in items:
+            links = li.findall(".//a")
+            text = " ".join(li.text_content().split())
+            if len(links) != 1 or len(text.split()) < min_words:
+                break
+            if len(" ".join(links[0].text_content().split())) < 0.9 * len(text):
+                break
+        else:
+            gone.append(lst)
+    for lst in gone:
+        if lst.getparent() is not None:
+            lst.drop_tree()
+    return len(gone)
 
 
 def _paragraph_chars(el) -> int:

@@ -92,7 +92,9 @@ class CleanLines(Step):
                     summary_of_teaser = rule
                 self._remove(doc, lines, i, "teaser_card", rule.source)
                 continue
-            if len(text) >= opts["prose_line_chars"]:
+            # article prose: long lines that end like sentences (a menu bar rendered as one long
+            # line is not, and must not arm the end markers above the article)
+            if len(text) >= opts["prose_line_chars"] and is_sentence(text, opts["sentence_min_words"]):
                 prose_chars += len(text)
             seen.add(text)
         doc.text = "\n".join(lines)

@@ -63,9 +63,9 @@ class DumpMetadata(Step):
     def process(self, doc: Document) -> None:
         lines = split_lines(doc)
         meta = doc.metadata
-        if doc.provenance.get("extractor"):
-            # text an HTML extractor took out of a page has no header left (the title, date and
-            # author came from the markup): its first lines are the article, not a dump's header
+        if doc.provenance.get("extractor") or doc.provenance.get("region"):
+            # text an HTML extractor took out of a page, or article_region cut out of a dump, has no
+            # header left (title, date and author are known): its first lines are the article
             kept, pre_date = [], None
         else:
             kept, pre_date = self._pre_title(doc, lines, kept_indices(lines))

@@ -77,7 +77,7 @@ def base_features(raw: str) -> list[float]:
     ]
 
 
-def _densest_window(prose: np.ndarray, other_weight: float = 0.35) -> tuple[int, int]:
+def densest_window(prose: np.ndarray, other_weight: float = 0.35) -> tuple[int, int]:
     """Max-sum segment over +1 for prose lines, -other_weight for the rest: [start, end)."""
     best, best_span, run, start = 0.0, (0, 0), 0.0, 0
     for i, p in enumerate(prose):
@@ -138,7 +138,7 @@ def line_features(lines: list[str]) -> tuple[list[int], np.ndarray]:
     gap_below = np.array([float(k < n - 1 and idx[k + 1] - idx[k] > 1) for k in range(n)])
 
     prose = base[:, col["prose"]] > 0
-    start, end = _densest_window(prose)
+    start, end = densest_window(prose)
     pos = np.arange(n)
     in_dense = ((pos >= start) & (pos < end)).astype(float)
     before = np.log1p(np.maximum(start - pos, 0)) / 4.0

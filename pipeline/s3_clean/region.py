@@ -25,13 +25,14 @@ import numpy as np
 from pipeline.document import Document
 from pipeline.s3_clean.dates import has_seconds, has_time, is_date_line, parse_datetime
 from pipeline.s3_clean.dump_metadata import DumpMetadata
-from pipeline.s3_clean.line_features import BASE, FEATURES, line_features
+from pipeline.s3_clean.line_features import _FULL_STOP, BASE, FEATURES, PROSE_CHARS, densest_window, line_features
 from pipeline.s3_clean.line_model import MODEL_PATH, load_model
 from pipeline.s3_clean.lines import remove_line, split_lines, words
 from pipeline.step import Step
 
 _COL = {name: k for k, name in enumerate(BASE)}
 _FEATURE_COL = {name: k for k, name in enumerate(FEATURES)}
+_FIRST_PART = re.compile(r"\s*[,|–—]\s*|\s+-\s+")
 _BREADCRUMB = re.compile(r"^[^>»›/|]{1,40}(?:\s*[>»›/|]\s*[^>»›/|]{1,40}){1,5}$")
 
 
@@ -111,7 +112,8 @@ class ArticleRegion(Step):
         zone += [k for k in range(start, min(end, start + 6)) if proba[k] < threshold]
         taken = self._header(doc, lines, idx, features, zone, start)
         taken |= self._signature(doc, lines, idx, end)
-        teaser_cards = self._teaser_cards(features, start, end)
+        teaser_cards = self._teaser_cards(features, start, end) | self._trailing_headlines(lines, idx, features,
+                                                                                          start, end, taken)
         for k, i in enumerate(idx):
             if i in taken or not lines[i].strip():
                 continue
@@ -133,9 +135,32 @@ class ArticleRegion(Step):
                 cards |= {k - 1, k}
         return cards
 
+    def _trailing_headlines(self, lines, idx, features, start, end, taken) -> set[int]:
+        """Headline-like lines after the article's last paragraph: the first items of a list of other
+        articles (an article ends with a paragraph, a caption or the author's name, not a headline)."""
+        trailing = set()
+        for k in range(end - 1, start, -1):
+            row = features[k]
+            if row[_COL["prose"]] or row[_COL["full_stop"]] or idx[k] in taken:
+                break
+            text = lines[idx[k]].strip()
+            if row[_COL["title_like"]] and len(words(text)) >= 5 and not self.meta.name_in(text):
+                trailing.add(k)
+            else:
+                break
+        return trailing
+
     def _may_be_page(self, lines: list[str]) -> bool:
-        """The cheap half of _is_page, before any feature is computed."""
-        return sum(1 for line in lines if line.strip()) >= self.options["min_page_lines"]
+        """_is_page's test on a cheap prose flag, before any feature is computed (most texts of a
+        crawl's text field stop here)."""
+        texts = [t for t in (line.strip() for line in lines) if t]
+        n = len(texts)
+        if n < self.options["min_page_lines"]:
+            return False
+        prose = [len(t) >= PROSE_CHARS and bool(_FULL_STOP.search(t)) for t in texts]
+        start, end = densest_window(prose)
+        outside = n - (end - start)
+        return outside >= self.options["min_outside_lines"] and outside >= self.options["min_outside_share"] * n
 
     def _is_page(self, features: np.ndarray) -> bool:
         """A whole page around an article: enough lines, most of them not prose (menus, lists,
@@ -197,6 +222,10 @@ class ArticleRegion(Step):
                 taken.add(i)
             elif parse_datetime(text) and (is_date_line(text) or len(words(text)) <= 12):
                 dates.append((k, text))
+                # "Thế Duyệt, Đời sống Pháp luật 16/07/2026 16:35": a name before the first separator
+                name = self.meta.name_in(_FIRST_PART.split(text, 1)[0]) if not is_date_line(text) else None
+                if name and not meta.get("author") and (title_k is None or k > title_k):
+                    meta["author"] = name
                 self._remove_meta(doc, lines, i, "byline")
                 taken.add(i)
             elif title_k is not None and k > title_k and self.meta.name_in(text):
@@ -228,7 +257,8 @@ class ArticleRegion(Step):
             text = lines[idx[k]].strip()
             n_words = len(words(text))
             if (not row[_COL["title_like"]] or row[_COL["bullet"]] or row[_COL["date"]] or n_words < 4
-                    or len(text) < 15 or text.endswith(":") or self.meta.name_in(text)):
+                    or len(text) < 15 or text.endswith(":") or self.meta.name_in(text)
+                    or parse_datetime(text)):
                 continue
             own = {w for w in words(text.casefold()) if len(w) > 1}
             shared = len(own & opening) / max(len(own), 1)
