@@ -124,3 +124,43 @@ def test_every_record_has_the_fixed_shape(mixed_run):
         assert tuple(meta["quality"]) == SIGNAL_NAMES
         assert all(type(v) in (int, float) for v in meta["quality"].values())
         assert record["created"] is None or created.match(record["created"]), record["created"]
+
+
+def test_the_declared_arrow_schema_is_the_records_shape(mixed_run):
+    from pipeline.s7_write.schema import METADATA, RECORD
+
+    for record in records(mixed_run):
+        assert list(record) == [name for name, _ in RECORD]
+        assert list(record["metadata"]) == [name for name, _ in METADATA]
+
+
+@pytest.fixture(scope="module")
+def dumps_only_run(tmp_path_factory) -> list[Path]:
+    """The seeds alone: no HTML, no URL, no PII, so several columns are empty in every record."""
+    tmp = tmp_path_factory.mktemp("dumps")
+    out = tmp / "out"
+    assert main(["run", "-i", str(ROOT / "seeds"), "-o", str(out), "-q", "-w", "1", "--progress", "off"]) == 0
+    (manifest_path,) = out.glob("runs/*/manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    plain = []
+    for shard in manifest["shards"]:
+        target = tmp / shard["file"].removesuffix(".gz")
+        target.write_bytes(gzip.decompress((manifest_path.parent / shard["file"]).read_bytes()))
+        plain.append(target)
+    return plain
+
+
+def test_columns_a_corpus_never_fills_still_have_their_type_with_the_schema(dumps_only_run):
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    from pipeline.s7_write.schema import arrow_schema, datasets_features
+
+    inferred = pj.read_json(dumps_only_run[0]).schema.field("metadata").type
+    assert pa.types.is_null(inferred.field("url").type)  # what inference alone makes of an always-null column
+    table = pj.read_json(dumps_only_run[0], parse_options=pj.ParseOptions(explicit_schema=arrow_schema()))
+    assert table.schema == arrow_schema() and table.num_rows == len(records(dumps_only_run))
+    ds = datasets.load_dataset("json", data_files=[str(p) for p in dumps_only_run], features=datasets_features(),
+                               split="train")
+    assert "null" not in str(ds.features) and len(ds) == table.num_rows
+    assert ds[0]["metadata"]["removed"] and ds[0]["metadata"]["html_removed"] == []
