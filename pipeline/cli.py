@@ -19,6 +19,7 @@ COMMANDS = [
     "pipeline.commands.stats",
     "pipeline.commands.verify",
     "pipeline.commands.refilter",
+    "pipeline.commands.export",
     "pipeline.commands.config",
 ]
 EXIT_CONFIG = 2

@@ -10,13 +10,14 @@ through `iter_kept()` (or `finished_runs()` and `superseded()`).
 
 from __future__ import annotations
 
-import gzip
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import orjson
+
+from pipeline.fs import open_decompressed
 
 MANIFEST = "manifest.json"
 
@@ -67,8 +68,7 @@ def from_input(record: dict, input_paths: set[str]) -> bool:
 
 
 def read_jsonl(path: Path) -> Iterator[dict]:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as fh:
+    with open_decompressed(path) as fh:
         for line in fh:
             if line.strip():
                 yield orjson.loads(line)

@@ -70,9 +70,10 @@ from pipeline import sharded_run
 from pipeline.engine import make_engine
 from pipeline.engine.local import default_workers
 from pipeline.faults import checkpoint
+from pipeline.fs import StorageError, check_remote_inputs, is_url, local_path, remote_url, stage_inputs
 from pipeline.log import log
 from pipeline.plan import ORDER_BITS, InputFile, list_inputs, plan_tasks, task_size_for
-from pipeline.registry import step_class
+from pipeline.registry import STEPS, step_class
 from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
@@ -83,6 +84,7 @@ from pipeline.step import DocRef, Drop, StepStats
 from pipeline.tasks import Pipeline, candidates_with_drops, init_worker, run_map_task_in_worker, task_paths
 
 MANIFEST_VERSION = 1
+REMOTE_INPUTS = "remote-inputs"  # OUTPUT/state/remote-inputs/<scheme>/<bucket>/<key>: inputs read from URLs
 ELAPSED_FILE = "elapsed"  # in a run's _work/: seconds spent by its attempts so far
 COPIES_FILE = "copies.json"  # in <run>/delta/: (dup_of, input key) of the duplicates the run dropped
 
@@ -185,7 +187,10 @@ def run_pipeline(config: Config, inputs: list[str | Path], output: str | Path,
     documents do not add up (nothing is committed then), StateError when the state
     cannot be made to describe the corpus (nothing is run then).
     """
-    output = Path(output)
+    if is_url(output):
+        raise StorageError(f"{output}: a run writes its corpus (shards, state, lock) to a local folder; "
+                           "run into one, then `newsclean export` it to the URL")
+    output = local_path(output)
     check_inputs_exist(inputs)
     build_steps(config)  # rule files and regexes are checked before anything is touched
     state_dir = output / "state"
@@ -194,6 +199,7 @@ def run_pipeline(config: Config, inputs: list[str | Path], output: str | Path,
         recovery = Recovery(stale_lock=lock.stale)
         with open_store(output, recovery) as store:
             recovery.rolled_forward = roll_forward(output, store)
+            inputs = stage_inputs(inputs, state_dir / REMOTE_INPUTS)  # URLs: local copies, kept for the next run
             return _run_locked(config, inputs, output, store, workers, reprocess, recovery)
 
 
@@ -225,11 +231,12 @@ def open_store(output: Path, recovery: Recovery) -> InputStore:
 
 def check_inputs_exist(inputs: list[str | Path]) -> None:
     """Raise InputNotFound before anything is written when an input path does not exist."""
-    missing = [str(p) for p in inputs if not os.path.lexists(p)]
+    missing = [str(p) for p in inputs if not is_url(p) and not os.path.lexists(p)]
     if not inputs:
         raise InputNotFound("no input given")
     if missing:
         raise InputNotFound(f"input not found: {', '.join(missing)}")
+    check_remote_inputs(inputs)  # URLs: RemoteInputNotFound when nothing is there
 
 
 def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: InputStore,
@@ -381,7 +388,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
         "config_file": str(config.path),
         "config_hash": config.hash,
         "config": config.as_dict(),
-        "inputs": [_input_entry(f) for f in todo],
+        "inputs": [_input_entry(f, state_dir / REMOTE_INPUTS) for f in todo],
         "skipped_inputs": len(files) - len(todo),  # processed by earlier runs, unchanged
         "reprocess": reprocess,
         "supersedes": supersedes,
@@ -488,8 +495,11 @@ def _copies(drops: dict, files: list[InputFile]) -> list[list[str]]:
     return [list(pair) for pair in sorted(pairs)]
 
 
-def _input_entry(f: InputFile) -> dict:
+def _input_entry(f: InputFile, remote_cache: Path) -> dict:
     entry = {**f.manifest_entry(), "input_path": f.rel, "key": input_key(f.path)}
+    url = remote_url(f.path, remote_cache)
+    if url:  # read from object storage: `path` is the local copy
+        entry["url"] = url
     return {k: safe_json.safe_str(v) if isinstance(v, str) else v for k, v in entry.items()}
 
 
@@ -623,7 +633,8 @@ def _global_steps_of(run_dir: Path, manifest: dict) -> list:
     steps = []
     for item in manifest.get("config", {}).get("steps", []):
         name = item["step"]
-        if (run_dir / "delta" / name).is_dir():
+        staged = name if name in STEPS else step_class(name).name  # a custom step (import path) stages
+        if (run_dir / "delta" / staged).is_dir():                 # under its own `name`
             steps.append(step_class(name)({k: v for k, v in item.items() if k != "step"}, context))
     return steps
 

@@ -118,7 +118,7 @@ def write_config(tmp_path: Path, text: str) -> Path:
     ("steps: [\n", "invalid YAML"),
     ("steps:\n  - step: decode\n    enabled: maybe\n", "enabled must be true or false"),
     ("run: {progress: sometimes}\nsteps: []\n", "run.progress must be auto, on or off"),
-    ("run: {compression: zstd}\nsteps: []\n", "run.compression must be gzip or none"),
+    ("run: {compression: lz4}\nsteps: []\n", "run.compression must be gzip, zstd or none"),
 ])
 def test_config_errors_name_file_line_and_key(tmp_path: Path, text: str, message: str):
     (tmp_path / "rules").mkdir()

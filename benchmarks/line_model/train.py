@@ -36,10 +36,10 @@ from data import DEVPAGES, Page, load_articles, load_pages, norm, seed_pages, sy
 from pipeline.s3_clean.line_features import line_features  # noqa: E402
 from pipeline.s3_clean.line_model import MODEL_PATH, LineModel  # noqa: E402
 
-SYNTHETIC_PER_PAGE = 12
+SYNTHETIC_PER_PAGE = 20
 SYNTHETIC_PER_SILVER = 1
-SILVER_WEIGHT = 0.3
-HIDDEN = 16
+SILVER_WEIGHT = 0.1
+HIDDEN = 24
 
 
 def featurize(pages: list[Page]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -53,6 +53,11 @@ def register(sub) -> None:
 
 
 def cmd_refilter(args) -> int:
+    from pipeline.fs import is_url
+
+    if any(is_url(path) for path in (args.output, args.target) if path):  # never a local folder named "s3:"
+        log.error("cannot refilter: a corpus is a local folder (export it to a URL with `newsclean export`)")
+        return 1
     config = load_config(args.config)
     try:
         result = refilter(config, args.output, args.target)

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from pipeline.config import load_config
+from pipeline.fs import RemoteInputNotFound, StorageError
 from pipeline.log import log
 from pipeline.runner import AccountingError, InputNotFound, StateError, run_pipeline
 from pipeline.state import LockHeld
@@ -21,7 +22,8 @@ DRY_RUN_LISTED = 20  # inputs listed by --dry-run; the count says how many there
 def register(sub) -> None:
     p = sub.add_parser("run", help="run the pipeline (defaults: the shipped config, seeds/, corpus/)")
     p.add_argument("-c", "--config", help="pipeline config (YAML; default: the shipped config/default.yaml)")
-    p.add_argument("-i", "--input", nargs="+", default=["seeds"], help="input files or directories")
+    p.add_argument("-i", "--input", nargs="+", default=["seeds"],
+                   help="input files or directories, or URLs (s3://bucket/prefix, gs://…, hf://…)")
     p.add_argument("-o", "--output", default="corpus", help="output corpus directory")
     p.add_argument("--progress", choices=["auto", "on", "off"], help="progress bar (default from config)")
     p.add_argument("-w", "--workers", type=int, help="worker processes (default from config; 0 = all cores)")
@@ -68,6 +70,9 @@ def cmd_run(args) -> int:
     except AccountingError as exc:
         log.error(f"run failed, nothing committed: {exc}")
         return 1
+    except RemoteInputNotFound as exc:  # a typo'd URL is a usage error, as a missing path
+        log.error(f"cannot run: {exc}")
+        return EXIT_USAGE
     except StateError as exc:
         log.error(f"cannot run: the corpus state is damaged: {exc}")
         return EXIT_STATE
@@ -75,7 +80,7 @@ def cmd_run(args) -> int:
         log.error(f"cannot run: a state database in {args.output}/state is damaged ({exc}); "
                   "restore it from a backup, or move it aside to rebuild it")
         return EXIT_STATE
-    except OSError as exc:
+    except (OSError, StorageError) as exc:
         log.error(f"cannot run: {exc}")
         return 1
     report_recovery(result.manifest.get("recovery", {}))

@@ -34,7 +34,7 @@ MAX_SHOWN = 100  # problems printed; the count says how many there were
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 # `created`: a date-time with its UTC offset, or a plain date (CONVENTIONS.md)
 ISO_CREATED = re.compile(r"^\d{4}-\d\d-\d\d(T\d\d:\d\d:\d\d[+-]\d\d:\d\d)?$")
-SHARD_NAME = re.compile(r"^(part|rejects)-\d+\.jsonl(\.gz)?$")
+SHARD_NAME = re.compile(r"^(part|rejects)-\d+\.jsonl(\.gz|\.zst)?$")
 
 STR, OPT_STR, INT, OPT_NUM, BOOL, DICT, LIST = "str", "str|null", "int", "number|null", "bool", "dict", "list"
 KEPT_FIELDS = {"id": STR, "text": STR, "source": STR, "added": STR, "created": OPT_STR, "metadata": DICT}
@@ -262,6 +262,18 @@ def verify(output: str | Path) -> Verifier:
 
 
 def cmd_verify(args) -> int:
+    from pipeline.commands.export import is_export, verify_export
+
+    if is_export(args.output):  # an export (`newsclean export`): its shards against its manifest
+        problems, records = verify_export(args.output)
+        for line in problems[:MAX_SHOWN]:
+            print(f"problem: {line}")
+        if problems:
+            log.error(f"verify: {args.output}: {plural(len(problems), 'problem')}",
+                      extra={"fields": {"event": "verify_failed", "problems": len(problems)}})
+            return 1
+        print(f"newsclean verify: {args.output}: ok (export, {plural(records, 'document')})")
+        return 0
     result = verify(args.output)
     for note in result.notes:
         print(f"note: {note}")

@@ -9,7 +9,6 @@ seed, so the same run always gives the same report.
 
 from __future__ import annotations
 
-import gzip
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Iterator
 
 import orjson
 
+from pipeline.fs import open_decompressed
 from pipeline.s7_write.records import counts_dict
 
 LENGTH_SAMPLE = 50_000  # (raw, clean) length pairs kept for plots and medians
@@ -92,8 +92,7 @@ def shard_files(run_dir: Path, manifest: dict, key: str, prefix: str) -> list[Pa
 
 def iter_records(paths: list[Path]) -> Iterator[dict]:
     for path in paths:
-        opener = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rb") as fh:
+        with open_decompressed(path) as fh:
             for line in fh:
                 if line.strip():
                     yield orjson.loads(line)

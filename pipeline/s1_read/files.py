@@ -1,10 +1,11 @@
-"""Reading bytes from disk with a size cap, transparently un-gzipping."""
+"""Reading bytes from disk with a size cap, transparently decompressing (.gz, .zst)."""
 
 from __future__ import annotations
 
-import gzip
 import zlib
 from pathlib import Path
+
+from pipeline.fs import open_decompressed
 
 
 class InputTooLarge(Exception):
@@ -12,19 +13,24 @@ class InputTooLarge(Exception):
 
 
 def read_capped(path: Path, max_bytes: int) -> bytes:
-    """Whole file (decompressed when .gz), refusing more than `max_bytes` (gzip bombs included)."""
-    if path.name.lower().endswith(".gz"):
-        with gzip.open(path, "rb") as fh:
-            data = fh.read(max_bytes + 1)
-    else:
-        with open(path, "rb") as fh:
-            data = fh.read(max_bytes + 1)
+    """Whole file (decompressed when .gz or .zst), refusing more than `max_bytes` (bombs included)."""
+    with open_decompressed(path) as fh:
+        data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise InputTooLarge(f"larger than read.max_bytes={max_bytes}")
     return data
 
 
-READ_ERRORS = (OSError, EOFError, zlib.error, InputTooLarge)
+def _zstd_error() -> tuple:
+    try:
+        import zstandard
+    except ImportError:  # pragma: no cover - a dependency
+        return ()
+    return (zstandard.ZstdError,)
+
+
+ZSTD_ERRORS = _zstd_error()
+READ_ERRORS = (OSError, EOFError, zlib.error, InputTooLarge, *ZSTD_ERRORS)
 
 
 def read_error_reason(exc: BaseException) -> str:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Iterator
 
 from pipeline.document import Document
+from pipeline.fs import compression_of, strip_compression
 from pipeline.registry import load_object
 from pipeline.s7_write.safe_json import safe_str
 
-# extension (after stripping .gz) -> reader function(path, rel, options) -> Iterator[Document]
+# extension (after stripping .gz or .zst) -> reader function(path, rel, options) -> Iterator[Document]
 READERS = {
     ".txt": "pipeline.s1_read.text:read_text_dump",
     ".html": "pipeline.s1_read.html:read_html_page",
@@ -24,26 +25,25 @@ READERS = {
     ".warc": "pipeline.s1_read.warc:read_warc",
     ".jsonl": "pipeline.s1_read.jsonl:read_jsonl",
     ".ndjson": "pipeline.s1_read.jsonl:read_jsonl",
+    ".json": "pipeline.s1_read.jsonl:read_dolma",  # dolma documents, one JSON object per line
 }
 # formats holding many records: extension -> count_records(path, options), so big files can be split into tasks
 RECORD_COUNTERS: dict[str, str] = {
     ".jsonl": "pipeline.s1_read.jsonl:count_jsonl_records",
     ".ndjson": "pipeline.s1_read.jsonl:count_jsonl_records",
+    ".json": "pipeline.s1_read.jsonl:count_jsonl_records",
     ".warc": "pipeline.s1_read.warc:count_warc_records",
 }
 
 
 def input_format(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
-    return os.path.splitext(name)[1]
+    return os.path.splitext(strip_compression(path.name.lower()))[1]
 
 
 def path_id(rel: str) -> str:
-    """Id of a one-document file: its relative path without the format (and .gz) extension,
+    """Id of a one-document file: its relative path without the format (and .gz/.zst) extension,
     e.g. "site/page.html.gz" -> "site/page"."""
-    name = rel[:-3] if rel.lower().endswith(".gz") else rel
+    name = strip_compression(rel)
     stem, ext = os.path.splitext(name)
     return stem if ext.lower() in READERS and stem and not stem.endswith("/") else rel
 
@@ -86,6 +86,8 @@ def read_file(path: Path, root: Path, options: dict, records: tuple[int, int] | 
         return
     fmt = input_format(path)
     reader = READERS.get(fmt)
+    if fmt == ".warc" and compression_of(path.name) == "zstd":  # warcio reads plain and gzipped WARC only
+        reader = None
     if reader is None:
         yield 0, error_document(rel, provenance, "unsupported_format", f"{path}: no reader for '{fmt or path.name}'")
         return

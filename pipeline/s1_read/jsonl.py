@@ -1,16 +1,17 @@
-"""JSONL crawl files (`.jsonl`, `.ndjson`, and their `.gz`): one document per non-blank line.
+"""JSONL crawl files (`.jsonl`, `.ndjson`, and their `.gz`/`.zst`): one document per non-blank line;
+and dolma document files (`.json.gz`, `.json.zst`), the same reader with dolma's field names.
 
 Field names come from `read.jsonl_fields` (id, url, html, text, title, created). A
 record with HTML goes through `extract_html`; one with only text is cleaned like a page
 dump. A line that is not JSON, not an object, or has neither html nor text becomes an
-error record naming the file and line; a truncated gzip ends the file with one error
+error record naming the file and line; a truncated gzip or zstd ends the file with one error
 record for what could not be read. Records are numbered by non-blank line, so a large
 file can be cut into tasks (`start`/`stop`) and `count_jsonl_records` agrees with the reader.
 """
 
 from __future__ import annotations
 
-import gzip
+import re
 import zlib
 from pathlib import Path
 from typing import IO, Iterator
@@ -18,14 +19,16 @@ from typing import IO, Iterator
 import orjson
 
 from pipeline.document import Document
-from pipeline.s1_read.files import read_error_reason
+from pipeline.fs import compression_of, open_decompressed, skip_to
+from pipeline.s1_read.files import ZSTD_ERRORS, read_error_reason
 from pipeline.s3_clean.dates import parse_datetime
 
-READ_ERRORS = (OSError, EOFError, zlib.error)
+READ_ERRORS = (OSError, EOFError, zlib.error, *ZSTD_ERRORS)
+_FRACTION = re.compile(r"(\d\d:\d\d:\d\d)[.,]\d+")
 
 
 def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+    return open_decompressed(path)
 
 
 def _lines(fh: IO[bytes], max_bytes: int, line_no: int = 0) -> Iterator[tuple[int, bytes | None]]:
@@ -103,8 +106,8 @@ _PARK_LIMIT = 4
 
 
 def _open_at(path: Path, offset: int) -> tuple[IO[bytes], tuple | None]:
-    """The file positioned at `offset` (uncompressed), and the identity to park it under (gzip only)."""
-    if not path.name.lower().endswith(".gz"):
+    """The file positioned at `offset` (uncompressed), and the identity to park it under (.gz, .zst)."""
+    if compression_of(path.name) == "none":
         fh = open(path, "rb")
         fh.seek(offset)
         return fh, None
@@ -118,9 +121,9 @@ def _open_at(path: Path, offset: int) -> tuple[IO[bytes], tuple | None]:
         else:
             parked[1].close()
     if fh is None:
-        fh = gzip.open(path, "rb")
+        fh = open_decompressed(path)
     try:
-        fh.seek(offset)  # forward only: inflated and discarded in C, no line parsing
+        skip_to(fh, offset)  # forward only: inflated and discarded, no line parsing
     except BaseException:
         fh.close()
         raise
@@ -178,6 +181,19 @@ def read_jsonl(path: Path, rel: str, provenance: dict, options: dict,
 read_jsonl.supports_ranges = True
 read_jsonl.supports_seek = True
 
+# dolma documents: {id, text, source, added, created, metadata}; url and title come from `metadata`
+DOLMA_FIELDS = {"id": "id", "url": "", "html": "", "text": "text", "title": "", "created": "created"}
+
+
+def read_dolma(path: Path, rel: str, provenance: dict, options: dict,
+               start: int = 0, stop: int | None = None, seek: tuple[int, int] | None = None) -> Iterator[Document]:
+    """dolma files (`*.json.gz`, `*.json.zst`): one document per line, its `text` cleaned like a page dump."""
+    return read_jsonl(path, rel, provenance, {**options, "jsonl_fields": DOLMA_FIELDS}, start, stop, seek)
+
+
+read_dolma.supports_ranges = True
+read_dolma.supports_seek = True
+
 
 def _document(line: bytes | None, line_no: int, rel: str, provenance: dict, fields: dict,
               path: Path, max_bytes: int) -> Document:
@@ -212,6 +228,29 @@ def _document(line: bytes | None, line_no: int, rel: str, provenance: dict, fiel
         value = data.get(fields[key]) if fields[key] else None
         if isinstance(value, str) and value.strip():
             doc.metadata[key] = value.strip()
+    _carry_dolma_fields(doc, data)
     if "created" in doc.metadata:  # ISO 8601 like every other path, or unknown
-        doc.metadata["created"] = parse_datetime(doc.metadata["created"])
+        # fractional seconds ("11:40:22.000Z", as dolma writes) would hide the zone after them
+        doc.metadata["created"] = parse_datetime(_FRACTION.sub(r"\1", doc.metadata["created"]))
     return doc
+
+
+def _carry_dolma_fields(doc: Document, data: dict) -> None:
+    """What a dolma-style record (`metadata`, `source`, `added`) says is kept: its `metadata` object
+    whole, as a JSON string in `metadata.input_metadata` (one Arrow type for every record, whatever
+    keys each source uses; url and title are taken from it when the record has none at top level),
+    its `added` as `metadata.input_added`, and its `source` becomes the record's `source` when the
+    page's site is unknown (the input collection's name in dolma's convention)."""
+    meta = data.get("metadata")
+    if isinstance(meta, dict) and meta:
+        doc.metadata["input_metadata"] = orjson.dumps(meta).decode()
+        for key in ("url", "title"):
+            value = meta.get(key)
+            if key not in doc.metadata and isinstance(value, str) and value.strip():
+                doc.metadata[key] = value.strip()
+    added = data.get("added")
+    if isinstance(added, str) and added.strip():
+        doc.metadata["input_added"] = added.strip()
+    source = data.get("source")
+    if isinstance(source, str) and source.strip():
+        doc.provenance["collection"] = source.strip()

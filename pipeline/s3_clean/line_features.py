@@ -13,6 +13,7 @@ No phrase of any site is a feature: a rule for a phrase belongs in the rule file
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -60,14 +61,14 @@ def base_features(raw: str) -> list[float]:
     n = len(text)
     words = text.split()
     nw = len(words)
-    letters = [c for c in text if c.isalpha()]
-    upper = sum(c.isupper() for c in letters) / len(letters) if letters else 0.0
-    digits = sum(c.isdigit() for c in text) / n
+    letters = sum(map(str.isalpha, text))  # map over str methods: ~3x faster than generators here
+    upper = sum(map(str.isupper, text)) / letters if letters else 0.0
+    digits = sum(map(str.isdigit, text)) / n
     stop = sum(w.strip(".,;:!?\"'“”()").casefold() in STOP_WORDS for w in words) / nw
     sentence_end = bool(_SENTENCE_END.search(text))
     full_stop = bool(_FULL_STOP.search(text))
     return [
-        min(np.log1p(n) / 6.0, 1.5), min(np.log1p(nw) / 4.0, 1.5), float(sentence_end), float(full_stop),
+        min(math.log1p(n) / 6.0, 1.5), min(math.log1p(nw) / 4.0, 1.5), float(sentence_end), float(full_stop),
         float(full_stop and n >= PROSE_CHARS), float(text.endswith(("...", "…"))),
         float(bool(_BULLET.match(raw))), float(bool(_NUMBERED.match(raw))), float(raw[:1].isspace()),
         upper, digits, stop, min(text.count(",") / nw, 1.0), float(n <= 80 and is_date_line(text)),

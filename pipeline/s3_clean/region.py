@@ -32,6 +32,7 @@ from pipeline.step import Step
 
 _COL = {name: k for k, name in enumerate(BASE)}
 _FEATURE_COL = {name: k for k, name in enumerate(FEATURES)}
+_CREDIT = re.compile(r"\b(?:ảnh|photo|foto)\s*:", re.IGNORECASE)  # a caption's credit
 _FIRST_PART = re.compile(r"\s*[,|–—]\s*|\s+-\s+")
 _BREADCRUMB = re.compile(r"^[^>»›/|]{1,40}(?:\s*[>»›/|]\s*[^>»›/|]{1,40}){1,5}$")
 
@@ -258,13 +259,13 @@ class ArticleRegion(Step):
             n_words = len(words(text))
             if (not row[_COL["title_like"]] or row[_COL["bullet"]] or row[_COL["date"]] or n_words < 4
                     or len(text) < 15 or text.endswith(":") or self.meta.name_in(text)
-                    or parse_datetime(text)):
+                    or parse_datetime(text) or _CREDIT.search(text)):
                 continue
             own = {w for w in words(text.casefold()) if len(w) > 1}
             shared = len(own & opening) / max(len(own), 1)
             repeated = row[_COL["repeated"]] > 0 or row[_COL["head_repeat"]] > 0
             block = row[_FEATURE_COL["gap_above"]] + row[_FEATURE_COL["gap_below"]]
-            score = (1.0 + 0.15 * min(n_words, 20) / 20 + 0.4 * repeated + 0.25 * block + 1.5 * shared
+            score = (1.0 + 0.6 * min(n_words, 20) / 20 + 0.4 * repeated + 0.25 * block + 1.5 * shared
                      - 0.03 * (zone[-1] - k) - 0.5 * (row[_COL["separator"]] > 0))
             if score > best_score:
                 best, best_score = k, score

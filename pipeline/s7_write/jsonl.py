@@ -1,36 +1,33 @@
-"""JSONL shard writer (gzip by default), rotating every `shard_size` records.
+"""JSONL shard writer (gzip by default, or zstd, or none), rotating every `shard_size` records.
 
-Each shard is written under a temp name and renamed when complete; gzip headers
-carry no time stamp, so the same records give byte-identical shards.
+Each shard is written under a temp name and renamed when complete (or, for a URL,
+uploaded in one piece: `pipeline/fs.py`); the compressed streams carry no time
+stamp, so the same records give byte-identical shards.
 """
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import orjson
 
-from pipeline.s7_write.atomic import HashingFile
+from pipeline.fs import SUFFIX, compressing, hashing_file, join
 
 
 class ShardWriter:
-    def __init__(self, directory: Path, prefix: str, shard_size: int, compression: str = "gzip",
+    def __init__(self, directory: Path | str, prefix: str, shard_size: int, compression: str = "gzip",
                  compresslevel: int = 6):
-        self.directory, self.prefix, self.shard_size = Path(directory), prefix, shard_size
+        self.directory, self.prefix, self.shard_size = directory, prefix, shard_size
         self.compression, self.compresslevel = compression, compresslevel
         self.shards: list[dict] = []
-        self._file: HashingFile | None = None
+        self._file = None  # a HashingFile, local or remote (pipeline/fs.py: hashing_file)
         self._stream = None
         self._count = 0
 
     def _open(self) -> None:
-        suffix = ".jsonl.gz" if self.compression == "gzip" else ".jsonl"
-        name = f"{self.prefix}-{len(self.shards):05d}{suffix}"
-        self._file = HashingFile(self.directory / name)
-        self._stream = (gzip.GzipFile(filename="", mode="wb", fileobj=self._file, mtime=0,
-                                      compresslevel=self.compresslevel)
-                        if self.compression == "gzip" else self._file)
+        name = f"{self.prefix}-{len(self.shards):05d}.jsonl{SUFFIX[self.compression]}"
+        self._file = hashing_file(join(str(self.directory), name))
+        self._stream = compressing(self._file, self.compression, self.compresslevel)
         self.shards.append({"file": name, "records": 0})
         self._count = 0
 
@@ -50,7 +47,7 @@ class ShardWriter:
         if self._file is None:
             return
         if self._stream is not self._file:
-            self._stream.close()  # flushes the gzip trailer into the HashingFile
+            self._stream.close()  # flushes the compressed stream's end into the HashingFile
         self._file.commit()
         self.shards[-1].update(records=self._count, bytes=self._file.bytes, sha256=self._file.sha256.hexdigest())
         self._file = self._stream = None

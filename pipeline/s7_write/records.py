@@ -29,9 +29,11 @@ OPTIONAL_FIELDS = {
     "html_removed": [],  # extract_html: HTML blocks removed by rule
     "pii": [],  # pii_mask: e-mails, phones, IPs masked, by kind
     "quality": None,  # quality_signals: the fixed set of signals (SIGNAL_NAMES)
+    "input_metadata": None,  # dolma-style input records: their `metadata` object, as a JSON string
+    "input_added": None,  # dolma-style input records: their `added`
 }
 _CREATED = re.compile(r"^(\d{4}-\d\d-\d\d)(?:T(\d\d:\d\d:\d\d)([+-]\d\d:\d\d)?)?$")
-_RECORD_SUFFIXES = (".gz", ".jsonl", ".ndjson", ".json", ".warc")
+_RECORD_SUFFIXES = (".gz", ".zst", ".jsonl", ".ndjson", ".json", ".warc")
 
 
 def counts_list(counts: dict | list | None) -> list[dict]:
@@ -79,7 +81,7 @@ def source_of(doc: Document, collection: str) -> str:
         host = urlsplit(url).hostname
         if host:
             return host.removeprefix("www.")
-    return doc.metadata.get("sitename") or collection or _collection_of(doc)
+    return doc.metadata.get("sitename") or doc.provenance.get("collection") or collection or _collection_of(doc)
 
 
 def _n_words(doc: Document) -> int:

@@ -26,6 +26,7 @@ METADATA = [
     ("sitename", "str"), ("categories", "list[str]"), ("source_attribution", "str"), ("crawl_date", "str"),
     ("n_chars_raw", "int"), ("n_chars_html", "int"), ("mojibake_repaired", "bool"),
     ("html_removed", "counts"), ("pii", "counts"), ("quality", "quality"),
+    ("input_metadata", "str"), ("input_added", "str"),
 ]
 RECORD = [("id", "str"), ("text", "str"), ("source", "str"), ("added", "str"), ("created", "str"),
           ("metadata", "metadata")]

@@ -1,0 +1,337 @@
+"""Files: compression by name (`.gz`, `.zst`) and storage by URL (fsspec).
+
+Local paths are the default and never touch fsspec. A URL (`s3://bucket/prefix`,
+`gs://…`, `hf://…`, `memory://…`) goes through fsspec; the backend for its scheme
+is an optional extra (`pip install 'newsclean[s3]'`), and a missing one is
+reported in one line.
+
+Remote inputs are downloaded, file by file, into a local cache before a run
+(`stage_inputs`): the readers, the content hashes of incremental runs and the
+task planner then work on local files as they always do, and an input's ids
+and `input_path` are the same as for a local copy of the same folder.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import re
+from pathlib import Path
+from typing import IO
+
+COMPRESSIONS = ("gzip", "zstd", "none")
+SUFFIX = {"gzip": ".gz", "zstd": ".zst", "none": ""}
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "hf": "hf"}
+
+
+class StorageError(Exception):
+    """A storage URL that cannot be used (backend missing, bad URL, access refused): one line."""
+
+
+class RemoteInputNotFound(StorageError):
+    """An input URL with nothing behind it (no object, no object under the prefix)."""
+
+
+# --- compression ---------------------------------------------------------------------------
+
+
+def compression_of(name: str) -> str:
+    lower = name.lower()
+    if lower.endswith(".gz"):
+        return "gzip"
+    if lower.endswith(".zst"):
+        return "zstd"
+    return "none"
+
+
+def strip_compression(name: str) -> str:
+    """`page.html.gz` -> `page.html`, `docs.jsonl.zst` -> `docs.jsonl`."""
+    suffix = SUFFIX[compression_of(name)]
+    return name[: len(name) - len(suffix)] if suffix else name
+
+
+class ZstdReader(io.RawIOBase):
+    """The decompressed bytes of a `.zst` stream (all its frames).
+
+    python-zstandard's own stream reader ends quietly when the last frame is cut
+    short; this one raises EOFError then, as gzip does, so a truncated input
+    becomes a `truncated` error record instead of silently losing its tail. The
+    compressed side is read in small pieces so that one read never inflates to
+    more than about 128 MB (zstd expands at most ~32,000x): bombs stay bounded.
+    """
+
+    _READ = 4096
+
+    def __init__(self, raw: IO[bytes]):
+        import zstandard
+
+        self._raw = raw
+        self._dctx = zstandard.ZstdDecompressor()
+        self._dobj = self._dctx.decompressobj()
+        self._pending = memoryview(b"")  # inflated, not yet read (a view: no copying of what is left)
+        self._in_frame = False
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            chunk = self._raw.read(self._READ)
+            if not chunk:
+                if self._in_frame:
+                    raise EOFError("zstd stream ended before the end of its last frame (truncated)")
+                return 0
+            self._pending = memoryview(self._inflate(chunk))
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        self._pos += n
+        return n
+
+    def _inflate(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            self._in_frame = True
+            out.append(self._dobj.decompress(data))
+            if not self._dobj.eof:
+                break
+            data = self._dobj.unused_data  # the next frame starts here
+            self._dobj = self._dctx.decompressobj()
+            self._in_frame = False
+        return b"".join(out)
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+def open_decompressed(path: str | Path, fileobj: IO[bytes] | None = None) -> IO[bytes]:
+    """`path` opened for reading, decompressed by its name (.gz, .zst); `fileobj` if already open."""
+    kind = compression_of(str(path))
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=fileobj, mode="rb") if fileobj is not None else gzip.open(path, "rb")
+    raw = fileobj if fileobj is not None else open(path, "rb")
+    if kind == "zstd":
+        return io.BufferedReader(ZstdReader(raw), buffer_size=1 << 16)
+    return raw
+
+
+def skip_to(fh: IO[bytes], offset: int) -> None:
+    """Move a decompressing reader forward to `offset` (decompressed), reading what lies between."""
+    if isinstance(fh, gzip.GzipFile) or fh.seekable():
+        fh.seek(offset)
+        return
+    left = offset - fh.tell()
+    while left > 0:
+        chunk = fh.read(min(left, 1 << 20))
+        if not chunk:
+            return
+        left -= len(chunk)
+
+
+def compressing(fileobj: IO[bytes], compression: str, level: int) -> IO[bytes]:
+    """A writer compressing into `fileobj`; closing it ends the stream but leaves `fileobj` open.
+    Neither format stores a time stamp here, so the same records give byte-identical files."""
+    if compression == "gzip":
+        return gzip.GzipFile(filename="", mode="wb", fileobj=fileobj, mtime=0, compresslevel=level)
+    if compression == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=level).stream_writer(fileobj, closefd=False)
+    return fileobj
+
+
+# --- storage by URL ---------------------------------------------------------------------------
+
+
+def is_url(path: str | Path) -> bool:
+    """A URL for fsspec (s3://, gs://, hf://, memory://, …); plain paths and file:// are local."""
+    text = str(path)
+    return bool(_URL.match(text)) and not text.startswith("file://")
+
+
+def local_path(path: str | Path) -> Path:
+    text = str(path)
+    return Path(text[len("file://"):] if text.startswith("file://") else text)
+
+
+def filesystem(url: str):
+    """(fsspec filesystem, path inside it) for a URL; StorageError naming the extra to install."""
+    try:
+        import fsspec.core
+    except ImportError:  # pragma: no cover - fsspec is a dependency
+        raise StorageError(f"{url}: reading URLs needs fsspec (pip install fsspec)") from None
+    scheme = url.split("://", 1)[0].lower()
+    try:
+        return fsspec.core.url_to_fs(url)
+    except ImportError as exc:
+        extra = EXTRAS.get(scheme)
+        hint = f"pip install 'newsclean[{extra}]'" if extra else str(exc)
+        raise StorageError(f"{url}: no backend for {scheme}:// installed ({hint})") from None
+    except ValueError as exc:
+        raise StorageError(f"{url}: {exc}") from None
+
+
+def join(base: str, *names: str) -> str:
+    return "/".join([base.rstrip("/"), *names]) if is_url(base) else str(Path(base, *names))
+
+
+# --- writing: local temp + rename, or one upload -------------------------------------------
+
+
+class RemoteHashingFile:
+    """A file being uploaded to a URL: the object appears only when `commit()` completes the
+    upload (S3 and GCS make an object visible at the end of its upload, never half of it)."""
+
+    def __init__(self, url: str):
+        self.path = url
+        fs, path = filesystem(url)
+        self._fh = fs.open(path, "wb")
+        self.sha256 = hashlib.sha256()
+        self.bytes = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.bytes += len(data)
+        return self._fh.write(data)
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def commit(self) -> None:
+        self._fh.close()
+
+    def abort(self) -> None:
+        discard = getattr(self._fh, "discard", None)  # fsspec buffered files: drop the upload unfinished
+        if discard is not None:
+            discard()
+        else:  # pragma: no cover - backends without discard
+            self._fh.close()
+
+
+def hashing_file(path: str | Path):
+    """A writer that `commit()`s atomically to a local path or a URL and keeps its sha256 and size."""
+    if is_url(path):
+        return RemoteHashingFile(str(path))
+    from pipeline.s7_write.atomic import HashingFile
+
+    return HashingFile(local_path(path))
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> str:
+    fh = hashing_file(path)
+    try:
+        fh.write(data)
+        fh.commit()
+    except BaseException:
+        fh.abort()
+        raise
+    return fh.sha256.hexdigest()
+
+
+# --- reading inputs from a URL -----------------------------------------------------------------
+
+
+def check_remote_inputs(inputs: list[str | Path]) -> None:
+    """Raise RemoteInputNotFound (before anything is written) for an input URL naming nothing."""
+    for given in inputs:
+        if not is_url(given):
+            continue
+        fs, path = filesystem(str(given))
+        try:
+            fs.invalidate_cache()
+            found = fs.exists(path)
+        except Exception as exc:  # the backends' errors (credentials, network, access) in one line
+            raise StorageError(f"{given}: cannot read: {type(exc).__name__}: {exc}") from None
+        if not found:
+            raise RemoteInputNotFound(f"input not found: {given}")
+
+
+def stage_inputs(inputs: list[str | Path], cache_dir: Path) -> list[str | Path]:
+    """The inputs with every URL replaced by a local folder (or file) holding a copy of what it
+    names, under `cache_dir/<scheme>/<bucket>/<prefix>`. A file already there with the same
+    size and remote version tag (ETag, mtime) is not downloaded again."""
+    return [_stage(str(given), Path(cache_dir)) if is_url(given) else given for given in inputs]
+
+
+def _stage(url: str, cache_dir: Path) -> Path:
+    fs, root = filesystem(url)
+    scheme = url.split("://", 1)[0].lower()
+    local_root = cache_dir / scheme / _safe_rel(root)
+    try:
+        fs.invalidate_cache()  # a long-lived process must see the bucket as it is now
+        if fs.isfile(root):
+            _download(fs, root, fs.info(root), local_root)
+            return local_root
+        found = fs.find(root, detail=True)
+        prefix = root.rstrip("/") + "/"
+        wanted = set()
+        for path, info in sorted(found.items()):
+            if info.get("type") != "directory" and path.startswith(prefix):
+                target = local_root / _safe_rel(path[len(prefix):])
+                _download(fs, path, info, target)
+                wanted.add(target)
+    except Exception as exc:  # the backends' errors (credentials, network, access) in one line
+        raise StorageError(f"{url}: cannot read: {type(exc).__name__}: {exc}") from None
+    _prune(local_root, wanted)
+    return local_root
+
+
+def _prune(local_root: Path, wanted: set[Path]) -> None:
+    """Delete copies of objects that are gone from the bucket: the input is what is there now."""
+    if not local_root.is_dir():
+        return
+    for path in sorted(local_root.rglob("*"), reverse=True):
+        if path.is_file() and not path.name.startswith(".") and path not in wanted:
+            path.unlink()
+            path.with_name(f".{path.name}.remote").unlink(missing_ok=True)
+
+
+def remote_url(path: str | Path, cache_dir: Path) -> str | None:
+    """The URL a staged local copy was fetched from (None for a file outside the cache)."""
+    try:
+        rel = Path(path).resolve().relative_to(Path(cache_dir).resolve())
+    except ValueError:
+        return None
+    scheme, *rest = rel.parts
+    return f"{scheme}://{'/'.join(rest)}" if rest else None
+
+
+def _safe_rel(path: str) -> str:
+    """A remote key as a relative local path (no absolute parts, no `..`)."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    return "/".join(parts) or "_"
+
+
+def _version_tag(info: dict) -> str:
+    """What changes when the object changes: S3 ETag, GCS md5/crc, the Hub's blob id, else a time."""
+    for key in ("ETag", "etag", "md5Hash", "crc32c", "blob_id", "LastModified", "mtime", "last_modified",
+                "updated"):
+        if info.get(key) is not None:
+            return f"{key}={info[key]}"
+    return ""
+
+
+def _download(fs, path: str, info: dict, target: Path) -> None:
+    version = _version_tag(info)
+    tag = f"{info.get('size')} {version}"
+    marker = target.with_name(f".{target.name}.remote")
+    if version and target.is_file() and marker.is_file() and marker.read_text(encoding="utf-8") == tag:
+        return  # the same version as the copy (without a version tag: always fetched)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.part-{os.getpid()}")
+    try:
+        fs.get_file(path, str(tmp))
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    marker.write_text(tag, encoding="utf-8")
