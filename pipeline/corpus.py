@@ -102,3 +102,21 @@ def iter_kept(output: str | Path, runs: list[Run] | None = None) -> Iterator[tup
                 if gone and from_input(record, gone):
                     continue
                 yield run, record
+
+
+def corpus_counts(output: str | Path, runs: list[Run] | None = None) -> dict:
+    """Kept documents in the corpus view vs kept records the runs wrote: {"documents", "records",
+    "superseded"}. Only runs with superseded inputs are read; the others count from their manifest."""
+    runs = finished_runs(output) if runs is None else runs
+    replaced = superseded(runs)
+    documents = records = 0
+    for run in runs:
+        written = sum(shard.get("records", 0) for shard in run.manifest.get("shards", []))
+        records += written
+        gone = replaced.get(run.id)
+        if not gone:
+            documents += written
+            continue
+        for shard in run.manifest.get("shards", []):
+            documents += sum(1 for record in read_jsonl(run.dir / shard["file"]) if not from_input(record, gone))
+    return {"documents": documents, "records": records, "superseded": records - documents}

@@ -71,6 +71,7 @@ from pipeline.engine.local import default_workers
 from pipeline.faults import checkpoint
 from pipeline.fs import StorageError, check_remote_inputs, is_url, local_path, remote_url, stage_inputs
 from pipeline.ids import IdCheck
+from pipeline.log import log
 from pipeline.plan import ORDER_BITS, InputFile, list_inputs, plan_tasks, task_size_for
 from pipeline.registry import STEPS, step_class
 from pipeline.s6_dedup.near import SCRATCH
@@ -79,11 +80,13 @@ from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
 from pipeline.s6_dedup.corpus_state import Digest, expected_digest, id_hash, retired_records, write_change
 from pipeline.state import LOCK_FILE, STORE_FILE, InputStore, RunLock, StateError, input_key
+from pipeline.summary import plural
 from pipeline.step import DocRef, Drop, StepStats
 from pipeline.tasks import Pipeline, candidates_with_drops, init_worker, run_map_task_in_worker, task_paths
 
 MANIFEST_VERSION = 1
 REMOTE_INPUTS = "remote-inputs"  # OUTPUT/state/remote-inputs/<scheme>/<bucket>/<key>: inputs read from URLs
+ELAPSED_FILE = "elapsed"  # in a run's _work/: seconds spent by its attempts so far
 COPIES_FILE = "copies.json"  # in <run>/delta/: (dup_of, input key) of the duplicates the run dropped
 
 
@@ -91,10 +94,14 @@ class AccountingError(RuntimeError):
     pass
 
 
+class InputNotFound(FileNotFoundError):
+    """An input named on the command line does not exist (a typo must not be a silent empty run)."""
+
+
 @dataclass
 class RunResult:
-    run_dir: Path
-    manifest: dict
+    run_dir: Path | None  # None: nothing new to process, no run written
+    manifest: dict  # the run's manifest; when nothing was new only `skipped_inputs` and `recovery`
     stats: list[StepStats] = field(default_factory=list)
 
 
@@ -106,6 +113,7 @@ class Recovery:
     rolled_forward: list[str] = field(default_factory=list)  # finished runs applied to the state now
     discarded: list[str] = field(default_factory=list)  # unfinished runs deleted
     resumed: str | None = None  # the unfinished run this run completes
+    earlier_attempts_seconds: float = 0.0  # time the resumed run's killed attempts had spent (in `seconds`)
     rebuilt: list[str] = field(default_factory=list)  # state indexes rebuilt from the corpus, and why
 
     def as_dict(self) -> dict:
@@ -139,19 +147,32 @@ def build_pipeline(config: Config, added: str, collection: str, dedup: str = "dr
     return Pipeline(steps, added, collection, dict(config.read), dedup, config.run["doc_timeout"])
 
 
+def _terminal_size() -> tuple[int, int]:
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+        return size.columns, size.lines
+    except (OSError, ValueError, AttributeError):
+        return 0, 0
+
+
 class _Progress:
     def __init__(self, mode: str):
         self.bar = None
         if mode == "on" or (mode == "auto" and sys.stderr.isatty()):
             from tqdm import tqdm
-            self.bar = tqdm(unit="doc", desc="newsclean", file=sys.stderr, dynamic_ncols=True)
+            # a terminal that reports 0 columns or rows (a bare pty, `script` under cron) would get no bar
+            columns, rows = _terminal_size()
+            sized = columns > 0 and rows > 0
+            self.bar = tqdm(unit="doc", desc="newsclean", file=sys.stderr, dynamic_ncols=sized,
+                            **({} if sized else {"ncols": columns or 80, "nrows": 24}))
 
+    # `is not None`: a tqdm bar without a total raises TypeError on bool()
     def update(self, n: int) -> None:
-        if self.bar:
+        if self.bar is not None:
             self.bar.update(n)
 
     def close(self) -> None:
-        if self.bar:
+        if self.bar is not None:
             self.bar.close()
 
 
@@ -167,7 +188,7 @@ def run_pipeline(config: Config, inputs: list[str | Path], output: str | Path,
         raise StorageError(f"{output}: a run writes its corpus (shards, state, lock) to a local folder; "
                            "run into one, then `newsclean export` it to the URL")
     output = local_path(output)
-    check_remote_inputs(inputs)
+    check_inputs_exist(inputs)
     build_steps(config)  # rule files and regexes are checked before anything is touched
     state_dir = output / "state"
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -206,12 +227,22 @@ def open_store(output: Path, recovery: Recovery) -> InputStore:
     return store
 
 
+def check_inputs_exist(inputs: list[str | Path]) -> None:
+    """Raise InputNotFound before anything is written when an input path does not exist."""
+    missing = [str(p) for p in inputs if not is_url(p) and not os.path.lexists(p)]
+    if not inputs:
+        raise InputNotFound("no input given")
+    if missing:
+        raise InputNotFound(f"input not found: {', '.join(missing)}")
+    check_remote_inputs(inputs)  # URLs: RemoteInputNotFound when nothing is there
+
+
 def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: InputStore,
                 workers: int | None, reprocess: bool, recovery: Recovery) -> RunResult:
     started = run_started()
     t0 = time.perf_counter()
     state_dir = output / "state"
-    collection = config.run["collection"] or _collection_name(inputs)
+    collection = config.run["collection"]  # "" = per document (pipeline/s7_write/records.py: source_of)
     workers = workers or config.run["workers"] or default_workers()
 
     files = list_inputs(inputs, config.read["follow_symlinks"])
@@ -222,12 +253,22 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
     dedup = sharded_run.dedup_mode(config.run["dedup"], config.run["engine"], build_steps(config), state_dir)
     before = ensure_state(output, build_pipeline(config, "", collection, dedup).global_steps, recovery)
     ensure_id_registry(output, recovery)
+    if not todo and not supersedes:  # nothing new, nothing to retire: no run (an empty one only clutters)
+        recovery.discarded += discard_unfinished(output)
+        return RunResult(None, {"skipped_inputs": len(files), "recovery": recovery.as_dict()})
     plan = {"config_hash": config.hash, "collection": collection, "version": __version__,
             "inputs": [[safe_json.safe_str(f.path), f.size, f.xxh3_128, f.error] for f in todo],
             "task_size": task_size, "dedup": dedup}
     run_dir, added = prepare_run_dir(output, started, plan, recovery)
+    if recovery.resumed:
+        recovery.earlier_attempts_seconds = _elapsed_before(run_dir)
+        t0 -= recovery.earlier_attempts_seconds  # the run's time counts its killed attempts too
     run_id = run_dir.name
     work_dir = run_dir / "_work"
+    log.info(f"run {run_id}: {len(todo):,} of {plural(len(files), 'input')} to process, "
+             f"{plural(len(tasks), 'task')}",
+             extra={"fields": {"event": "run_started", "run_id": run_id, "inputs": len(todo),
+                               "skipped_inputs": len(files) - len(todo), "tasks": len(tasks)}})
 
     pipeline = build_pipeline(config, added, collection, dedup)  # the main process's copy: stats and reduce
     for step in pipeline.global_steps:  # the records this run replaces are no match for their new versions
@@ -257,6 +298,9 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
             outcome["dropped"] += sum(summary.outcome.values()) - summary.errors
             progress.update(summary.n_docs)
             gone_when_read.update(summary.vanished)
+            _record_elapsed(work_dir, time.perf_counter() - t0)
+            log.debug(f"task {summary.index} done: {summary.n_docs} documents",
+                      extra={"fields": {"event": "task_done", "task": summary.index, "documents": summary.n_docs}})
             checkpoint("task")
         for task in ([] if sharded else tasks):  # sharded: the filter tasks write them
             with open(task_paths(work_dir, task.index)["rejects"], "rb") as fh:
@@ -371,7 +415,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
 
         write_report(run_dir, manifest)
     except Exception as exc:  # the report must never fail a run
-        print(f"newsclean: report not written: {type(exc).__name__}: {exc}", file=sys.stderr)
+        log.warning(f"report not written: {type(exc).__name__}: {exc}")
     write_atomic(run_dir / MANIFEST, safe_json.dumps(manifest, option=orjson.OPT_INDENT_2))
     checkpoint("manifest")
     shutil.rmtree(work_dir, ignore_errors=True)
@@ -504,6 +548,26 @@ def prepare_run_dir(output: Path, started: dt.datetime, plan: dict, recovery: Re
     added = started.strftime("%Y-%m-%dT%H:%M:%SZ")
     write_atomic(run_dir / "_work" / "run.json", safe_json.dumps({"plan": plan, "added": added}))
     return run_dir, added
+
+
+def discard_unfinished(output: Path) -> list[str]:
+    """Delete unfinished run directories (no run resumes them); their ids."""
+    gone = [d for d in run_dirs(output) if not (d / MANIFEST).exists()]
+    for run_dir in gone:
+        _discard(run_dir)
+    return [d.name for d in gone]
+
+
+def _record_elapsed(work_dir: Path, seconds: float) -> None:
+    """Time spent so far, after each map task: a resumed run adds it to its own (kill loses one task's worth)."""
+    write_atomic(work_dir / ELAPSED_FILE, f"{seconds:.3f}".encode())
+
+
+def _elapsed_before(run_dir: Path) -> float:
+    try:
+        return round(float((run_dir / "_work" / ELAPSED_FILE).read_text()), 3)
+    except (OSError, ValueError):
+        return 0.0
 
 
 def _next_id(run_id: str) -> str:
@@ -755,7 +819,3 @@ def _dedup_reject(record: dict, stage: str, drop: Drop) -> dict:
     out["text"] = record.get("text", "")
     return out
 
-
-def _collection_name(inputs: list[str | Path]) -> str:
-    first = Path(inputs[0]) if inputs else Path(".")
-    return (first if first.is_dir() else first.parent).resolve().name or "newsclean"

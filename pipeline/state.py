@@ -61,6 +61,16 @@ class InputStore:
             CREATE INDEX IF NOT EXISTS copies_dup_of ON copies (dup_of);
         """)
 
+    @classmethod
+    def read_only(cls, state_dir: Path) -> "InputStore | None":
+        """The store opened read-only (`run --dry-run`), or None when the corpus has none yet."""
+        path = Path(state_dir) / STORE_FILE
+        if not path.is_file():
+            return None
+        store = cls.__new__(cls)
+        store.path, store._db = path, sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        return store
+
     def close(self) -> None:
         self._db.close()
 

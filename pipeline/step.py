@@ -56,6 +56,9 @@ class Step:
         self.context = context or {}
         self.stats = StepStats(self.name)
 
+    # optional: `validate(cls, options, where)`, a classmethod the config loader calls with the merged
+    # options and `where(key)` (the key's `file:line`); it raises ConfigError for a bad value
+
     def process(self, doc: Document) -> None:  # pragma: no cover - interface
         """Transform `doc` in place, or call `doc.drop(self.name, reason)`."""
         raise NotImplementedError

@@ -153,7 +153,8 @@ def process_batch(pipeline: Pipeline, index: int, docs: Iterable[Document]) -> B
             result.outcome[f"{doc.drop_stage}:{doc.drop_reason}"] += 1
             result.errors += doc.is_error
             continue
-        result.kept.append(json_line(kept_record(doc, pipeline.added, pipeline.collection)))
+        result.kept.append(json_line(kept_record(doc, pipeline.added, pipeline.collection,
+                                                   pipeline.read_options.get("timezone", ""))))
         result.refs.append(DocRef(doc.provenance["order"], doc.id, doc.metadata.get("created")))
         result.text_hashes.append(text_hash(doc.text))
         result.keys.append(keys)

@@ -27,7 +27,7 @@ def test_a_clock_or_bare_date_above_the_title_gives_no_date(above):
 def test_section_and_publication_time_above_the_title():
     doc = clean(page("Thời sự", "Thứ năm, 30/1/2025, 12:24 (GMT+7)", TITLE, P1, P2))
     assert doc.metadata["section"] == "Thời sự"
-    assert doc.metadata["created"] == "2025-01-30T12:24:00"
+    assert doc.metadata["created"] == "2025-01-30T12:24:00+07:00"  # the page states its zone
     assert doc.metadata["title"] == TITLE
     assert kept(doc) == [P1, P2]
 

@@ -19,13 +19,13 @@ SITES = {
              "Nguyễn Văn An - Trần Bình", "Xem thêm: Cần Thơ đón hơn một triệu lượt khách dịp Tết", "Chia sẻ",
              "Tags: cầu Cần Thơ, sông Hậu", "Trở lại Thời sự"),
         [P1, P2, CAPTION, P3, SUB, P4],
-        {"title": TITLE, "section": "Thời sự", "created": "2025-01-30T12:24:00", "author": "Nguyễn Văn An - Trần Bình"},
+        {"title": TITLE, "section": "Thời sự", "created": "2025-01-30T12:24:00+07:00", "author": "Nguyễn Văn An - Trần Bình"},
     ),
     "tuoitre": (
         page("TTO", "Thời sự", "30/01/2025 12:24 GMT+7", TITLE, P1, "Theo dõi Tuổi Trẻ trên Google News", P2,
              CAPTION, P3, "MINH ANH", "TIN LIÊN QUAN", *RELATED, "Bình luận", "Xem thêm bình luận"),
         [P1, P2, CAPTION, P3],
-        {"title": TITLE, "section": "Thời sự", "created": "2025-01-30T12:24:00", "author": "MINH ANH"},
+        {"title": TITLE, "section": "Thời sự", "created": "2025-01-30T12:24:00+07:00", "author": "MINH ANH"},
     ),
     "dantri": (
         page("Xã hội > Giao thông", TITLE, "Minh Anh", "Thứ năm, 30/01/2025 - 12:24", "Nghe bài viết",
@@ -61,7 +61,7 @@ SITES = {
         page("Thứ Hai, 12/05/2025", "Hà Nội 31°C", TITLE, "Minh Anh", "Thứ năm, 30/01/2025 08:05 (GMT+7)", P1, P2,
              P3, "Tải ứng dụng Báo Lao Động", "Tin mới nhất", RELATED[0], "2 giờ trước", RELATED[1], "3 giờ trước"),
         [P1, P2, P3],
-        {"title": TITLE, "created": "2025-01-30T08:05:00", "author": "Minh Anh"},
+        {"title": TITLE, "created": "2025-01-30T08:05:00+07:00", "author": "Minh Anh"},
     ),
     "cafef": (
         page(TITLE, "30-01-2025 - 12:24 PM | Kinh tế vĩ mô", P1, P2, P3, "Theo Nhịp sống kinh tế",
@@ -73,7 +73,7 @@ SITES = {
         page(TITLE, "Tác giả: Lê Chi", "Thứ năm, 30/1/2025 12:24 (GMT+7)", P1, CAPTION, P2, P3,
              "Bạn có thể quan tâm", *RELATED),
         [P1, CAPTION, P2, P3],
-        {"title": TITLE, "author": "Lê Chi", "created": "2025-01-30T12:24:00"},
+        {"title": TITLE, "author": "Lê Chi", "created": "2025-01-30T12:24:00+07:00"},
     ),
     "bbc": (
         page(EN_TITLE, "2 hours ago", "Share", "Save", "Jane Doe", "BBC News", E1, "Image source, Getty Images",
@@ -87,21 +87,21 @@ SITES = {
              "Reporting by Jane Doe in London; Editing by John Roe",
              "Our Standards: The Thomson Reuters Trust Principles."),
         [E1, E2, E3],
-        {"title": EN_TITLE, "author": "Jane Doe", "created": "2025-02-03T15:15:00"},
+        {"title": EN_TITLE, "author": "Jane Doe", "created": "2025-02-03T15:15:00+07:00"},
     ),
     "ap": (
         page(EN_TITLE, "By JANE DOE", "Updated 3:15 PM GMT+7, February 3, 2025", "Share", "Copy Link copied", "Email",
              "Facebook", "X", "Reddit", "LinkedIn", "Pinterest", "Flipboard", "Print", E1, E2, "___", E3,
              "Associated Press writer John Roe contributed to this report."),
         [E1, E2, E3],
-        {"title": EN_TITLE, "author": "JANE DOE", "created": "2025-02-03T15:15:00"},
+        {"title": EN_TITLE, "author": "JANE DOE", "created": "2025-02-03T15:15:00+07:00"},
     ),
     "guardian": (
         page(EN_TITLE, "Jane Doe in London", "Mon 3 Feb 2025 15.15 GMT", "Share", E1, E2,
              "Sign up to First Edition, our free daily newsletter", E3, "Explore more on these topics", "Parks",
              "London", "Reuse this content", "Most viewed"),
         [E1, E2, E3],
-        {"title": EN_TITLE, "author": "Jane Doe", "created": "2025-02-03T15:15:00"},
+        {"title": EN_TITLE, "author": "Jane Doe", "created": "2025-02-03T15:15:00+00:00"},
     ),
 }
 

@@ -313,7 +313,7 @@ def _fake_corpus(output: Path, texts: list[str]) -> str:
                       "created": None, "metadata": {
                           "title": None, "author": None, "section": None, "url": None, "language": "vi",
                           "language_score": 1.0, "input_path": f"page-{i}.txt", "n_chars": len(text),
-                          "n_words": len(text.split()), "removed": {}, "content_hash": None,
+                          "n_words": len(text.split()), "removed": [], "content_hash": None,
                           **({"quality": compute_signals(text, profile)} if i else {})}})
     shards = writer.close()
     inputs = [{"path": f"/in/page-{i}.txt", "size": 1, "xxh3_128": f"{i:032x}", "input_path": f"page-{i}.txt",

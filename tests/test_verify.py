@@ -57,7 +57,7 @@ def rewrite_shard(run: Path, name: str, edit) -> None:
 def test_sound_corpus_passes(corpus, capsys):
     status, out = verify_output(corpus, capsys)
     assert status == 0, out
-    assert "ok (6 documents, 1 rejects)" in out
+    assert "ok (6 documents in the corpus, 1 reject)" in out
 
 
 def test_corrupted_shard_is_found(corpus, capsys):
@@ -100,6 +100,22 @@ def test_schema_violations_are_found(corpus, capsys):
     assert "part-00000.jsonl.gz:1: source: expected str" in out
     assert "part-00000.jsonl.gz:2: metadata.n_chars" in out
     assert "part-00000.jsonl.gz:3: added: not an ISO 8601 UTC time" in out
+
+
+def test_record_schema_drift_is_found(corpus, capsys):
+    """The fixed shape Arrow needs: counts as [{rule, n}] lists, every field in every record, one `created` form."""
+    def damage(records):
+        records[0]["metadata"]["removed"] = {"weather_widget": 3}  # the old dict form
+        del records[1]["metadata"]["sitename"]
+        records[2]["created"] = "2025-01-30T12:24:00"  # a time without its offset
+        return records
+
+    rewrite_shard(the_run(corpus), "part-00000.jsonl.gz", damage)
+    status, out = verify_output(corpus, capsys)
+    assert status == 1
+    assert "part-00000.jsonl.gz:1: metadata.removed: expected list" in out
+    assert "part-00000.jsonl.gz:2: metadata: missing sitename" in out
+    assert "part-00000.jsonl.gz:3: created: not an ISO 8601 date-time with offset nor a date" in out
 
 
 def test_duplicate_ids_and_texts_across_runs_are_found(corpus, capsys):

@@ -9,12 +9,13 @@ from pathlib import Path
 
 from pipeline.config import load_config
 from pipeline.fs import StorageError, check_remote_inputs, is_url, stage_inputs
+from pipeline.log import log
 
 
 def register(sub) -> None:
     p = sub.add_parser("explain", help="show why each line of one input page was kept or removed")
     p.add_argument("input", help="one input file (a page dump, HTML page, WARC or JSONL file), or its URL")
-    p.add_argument("-c", "--config", default="config/default.yaml", help="pipeline config (YAML)")
+    p.add_argument("-c", "--config", help="pipeline config (YAML; default: the shipped config/default.yaml)")
     p.add_argument("--record", type=int, default=1, help="which record of a multi-record file (1-based)")
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto",
                    help="ANSI colours (auto: only on a terminal)")
@@ -27,14 +28,14 @@ def cmd_explain(args) -> int:
     from pipeline.s7_write.atomic import write_atomic
 
     if args.record < 1:
-        print("newsclean: --record counts from 1", file=sys.stderr)
+        log.error("--record counts from 1")
         return 2
     config = load_config(args.config)
     try:
         with _local_copy(args.input) as path:
             explanation = explain(config, path, args.record)
     except (ExplainError, StorageError) as exc:
-        print(f"newsclean: {exc}", file=sys.stderr)
+        log.error(str(exc))
         return 1
     sys.stdout.write(render_text(explanation, use_color(args.color, sys.stdout)))
     if args.html:

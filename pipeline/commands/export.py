@@ -24,7 +24,6 @@ import datetime as dt
 import hashlib
 import io
 import re
-import sys
 from pathlib import Path
 
 import orjson
@@ -34,6 +33,7 @@ from pipeline.corpus import MANIFEST, finished_runs, iter_kept
 from pipeline.faults import checkpoint
 from pipeline.fs import (COMPRESSIONS, StorageError, filesystem, is_url, join, local_path, open_decompressed,
                          write_bytes_atomic)
+from pipeline.log import log
 from pipeline.s7_write.jsonl import ShardWriter
 
 EXPORT_VERSION = 1
@@ -59,7 +59,7 @@ def cmd_export(args) -> int:
     try:
         manifest = export_corpus(args.output, args.dest, args.shard_size, args.compression, args.compresslevel)
     except (ExportError, StorageError, OSError) as exc:  # OSError: the backends' (no bucket, access denied)
-        print(f"newsclean: cannot export: {exc}", file=sys.stderr)
+        log.error(f"cannot export: {exc}")
         return 1
     print(f"exported {manifest['records']} documents from {len(manifest['source']['runs'])} run(s) "
           f"in {len(manifest['shards'])} shard(s) to {args.dest}"

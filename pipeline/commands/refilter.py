@@ -18,7 +18,6 @@ and does not come back; to loosen limits, rerun the pipeline with `--reprocess`.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -30,13 +29,14 @@ from pipeline.commands.run import EXIT_LOCKED
 from pipeline.config import ConfigError, load_config
 from pipeline.corpus import MANIFEST, finished_runs, iter_kept, superseded
 from pipeline.document import Document
+from pipeline.log import log
 from pipeline.s6_dedup.corpus_state import Digest
 from pipeline.runner import MANIFEST_VERSION, check_accounting, new_run_id, roll_forward, run_started
 from pipeline.s5_filter.quality_filter import QualityFilter
 from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
-from pipeline.s7_write.records import reject_record
+from pipeline.s7_write.records import counts_list, reject_record
 from pipeline.state import LOCK_FILE, InputStore, LockHeld, RunLock
 from pipeline.step import StepStats
 from pipeline.summary import summary_table
@@ -56,17 +56,16 @@ def cmd_refilter(args) -> int:
     from pipeline.fs import is_url
 
     if any(is_url(path) for path in (args.output, args.target) if path):  # never a local folder named "s3:"
-        print("newsclean: cannot refilter: a corpus is a local folder (export it to a URL with `newsclean export`)",
-              file=sys.stderr)
+        log.error("cannot refilter: a corpus is a local folder (export it to a URL with `newsclean export`)")
         return 1
     config = load_config(args.config)
     try:
         result = refilter(config, args.output, args.target)
     except LockHeld as exc:  # the same exit status as a run that finds the corpus locked
-        print(f"newsclean: cannot refilter: {exc}", file=sys.stderr)
+        log.error(f"cannot refilter: {exc}")
         return EXIT_LOCKED
     except OSError as exc:
-        print(f"newsclean: cannot refilter: {exc}", file=sys.stderr)
+        log.error(f"cannot refilter: {exc}")
         return 1
     if not args.quiet:
         print(summary_table(result))
@@ -156,6 +155,12 @@ def _refilter_locked(config, step: QualityFilter, source: Path, target: Path, st
         "shards": shards,
         "rejects": reject_shards,
     }
+    try:  # report.html beside the manifest, as a run writes one
+        from pipeline.report import write_report
+
+        write_report(run_dir, manifest)
+    except Exception as exc:  # the report must never fail the refilter
+        log.warning(f"report not written: {type(exc).__name__}: {exc}")
     write_atomic(run_dir / MANIFEST, safe_json.dumps(manifest, option=orjson.OPT_INDENT_2))
     store.apply_run(run_id, inputs)  # the store now points these inputs at the refilter run
     _update_dedup_state(config, target)
@@ -186,7 +191,7 @@ def _documents(records, read_stats: StepStats):
 def _reject(record: dict, doc: Document) -> dict:
     out = reject_record(doc, record.get("source") or "")
     out["source"] = record.get("source") or out["source"]
-    out["metadata"]["removed"] = (record.get("metadata") or {}).get("removed", {})
+    out["metadata"]["removed"] = counts_list((record.get("metadata") or {}).get("removed"))
     out["metadata"]["quality"] = doc.metadata.get("quality")
     return out
 

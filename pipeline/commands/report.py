@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import orjson
+
+from pipeline.log import log
 
 
 def register(sub) -> None:
@@ -22,8 +23,7 @@ def cmd_report(args) -> int:
     if not (run_dir / MANIFEST).is_file():
         runs = finished_runs(run_dir)
         if not runs:
-            print(f"newsclean: {run_dir}: not a finished run (no {MANIFEST}) nor a corpus with finished runs",
-                  file=sys.stderr)
+            log.error(f"{run_dir}: not a finished run (no {MANIFEST}) nor a corpus with finished runs")
             return 1
         run_dir = latest_run(runs).dir
     manifest = orjson.loads((run_dir / MANIFEST).read_bytes())

@@ -1,32 +1,32 @@
-"""`newsclean run`: run the pipeline over inputs into a corpus directory."""
+"""`newsclean run`: run the pipeline over inputs into a corpus directory (or, with
+`--dry-run`, print what it would do and write nothing)."""
 
 from __future__ import annotations
 
 import errno
 import sqlite3
-import sys
+from pathlib import Path
 
-from pipeline.config import check_range, load_config
+from pipeline.config import load_config
 from pipeline.fs import RemoteInputNotFound, StorageError
-from pipeline.runner import AccountingError, run_pipeline
-from pipeline.state import LockHeld, StateError
+from pipeline.log import log
+from pipeline.runner import AccountingError, InputNotFound, StateError, run_pipeline
+from pipeline.state import LockHeld
 from pipeline.workfile import WorkFileError
-from pipeline.summary import summary_table
+from pipeline.summary import plural, summary_table
 
-# Exit statuses (README, "Scheduled runs"); after any of them nothing is committed and the next run
-# recovers on its own once the cause is fixed.
-EXIT_FAILED = 1  # the run's documents did not add up (accounting), or another unexpected error
-EXIT_CONFIG = 2  # bad config or option (pipeline/cli.py)
-EXIT_STATE = 65  # EX_DATAERR: damaged corpus state (corrupt sqlite, lost manifest, symlinked lock)
+EXIT_LOCKED = 75  # EX_TEMPFAIL: another run holds the corpus; try again later
+EXIT_USAGE = 2  # the command itself is wrong (a config error, an input that does not exist)
+EXIT_STATE = 65  # EX_DATAERR: OUTPUT/state/ is damaged and could not be rebuilt from the corpus
 EXIT_CANTWRITE = 73  # EX_CANTCREAT: the output is read-only or not ours (permissions)
 EXIT_IOERR = 74  # EX_IOERR: disk full or another I/O error
-EXIT_LOCKED = 75  # EX_TEMPFAIL: another run holds the corpus; try again later
 _CANT_WRITE = {errno.EROFS, errno.EACCES, errno.EPERM}
+DRY_RUN_LISTED = 20  # inputs listed by --dry-run; the count says how many there are
 
 
 def register(sub) -> None:
-    p = sub.add_parser("run", help="run the pipeline (defaults: config/default.yaml, seeds/, corpus/)")
-    p.add_argument("-c", "--config", default="config/default.yaml", help="pipeline config (YAML)")
+    p = sub.add_parser("run", help="run the pipeline (defaults: the shipped config, seeds/, corpus/)")
+    p.add_argument("-c", "--config", help="pipeline config (YAML; default: the shipped config/default.yaml)")
     p.add_argument("-i", "--input", nargs="+", default=["seeds"],
                    help="input files or directories, or URLs (s3://bucket/prefix, gs://…, hf://…)")
     p.add_argument("-o", "--output", default="corpus", help="output corpus directory")
@@ -41,69 +41,153 @@ def register(sub) -> None:
                    help="near-dup reduce in the run process (driver) or as tasks (sharded); default from config")
     p.add_argument("--reprocess", action="store_true",
                    help="process every input again, also those an earlier run processed unchanged")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (inputs, new or unchanged, tasks, effective config) and write nothing")
     p.set_defaults(func=cmd_run)
 
 
-def cmd_run(args) -> int:
-    overrides = {"run.progress": args.progress} if args.progress else {}
-    for key in ("engine", "address", "partitions", "dedup"):
+def overrides_of(args) -> dict:
+    """The run options given on the command line, as config overrides (validated with the file)."""
+    overrides = {}
+    for key in ("progress", "workers", "engine", "address", "partitions", "dedup"):
         if getattr(args, key) is not None:
-            overrides[f"run.{key}"] = getattr(args, key)
-    if args.workers is not None:
-        check_range(args.workers, "run", "workers", "command line (-w)")
-    config = load_config(args.config, overrides)
+            overrides[f"run.{key}"] = (getattr(args, key), f"--{key}")
+    return overrides
+
+
+def cmd_run(args) -> int:
+    config = load_config(args.config, overrides_of(args))
+    if args.dry_run:
+        try:
+            print(dry_run(config, args.input, args.output, args.reprocess))
+        except InputNotFound as exc:
+            log.error(f"cannot run: {exc}")
+            return EXIT_USAGE
+        return 0
     try:
-        result = run_pipeline(config, args.input, args.output, workers=args.workers, reprocess=args.reprocess)
+        result = run_pipeline(config, args.input, args.output, reprocess=args.reprocess)
+    except InputNotFound as exc:
+        log.error(f"cannot run: {exc}")
+        return EXIT_USAGE
     except LockHeld as exc:
-        print(f"newsclean: cannot run: {exc}", file=sys.stderr)
+        log.error(f"cannot run: {exc}")
         return EXIT_LOCKED
     except AccountingError as exc:
-        print(f"newsclean: run failed, nothing committed: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except RemoteInputNotFound as exc:  # a typo'd URL is a usage error, not a silent empty run
-        print(f"newsclean: cannot run: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        log.error(f"run failed, nothing committed: {exc}")
+        return 1
+    except RemoteInputNotFound as exc:  # a typo'd URL is a usage error, as a missing path
+        log.error(f"cannot run: {exc}")
+        return EXIT_USAGE
     except sqlite3.OperationalError as exc:  # read-only or unreachable state files: not damage
-        if "readonly" not in str(exc) and "unable to open" not in str(exc):
-            print(f"newsclean: damaged corpus state: {_one_line(exc)}", file=sys.stderr)
-            return EXIT_STATE
-        print(f"newsclean: cannot write the output, nothing committed: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_CANTWRITE
+        if "readonly" in str(exc) or "unable to open" in str(exc):
+            log.error(f"cannot write the output, nothing committed: {_one_line(exc)}")
+            return EXIT_CANTWRITE
+        log.error(f"damaged corpus state: {_one_line(exc)}")
+        return EXIT_STATE
     except (StateError, WorkFileError) as exc:
-        print(f"newsclean: damaged corpus state: {_one_line(exc)}", file=sys.stderr)
+        log.error(f"damaged corpus state: {_one_line(exc)}")
         return EXIT_STATE
-    except sqlite3.DatabaseError as exc:  # e.g. a corrupt dedup index that could not be set aside
-        print(f"newsclean: damaged corpus state: a state database in {args.output}/state is damaged "
-              f"({_one_line(exc)}); restore it from a backup, or move it aside to rebuild it", file=sys.stderr)
+    except sqlite3.DatabaseError as exc:  # e.g. a corrupt state/inputs.sqlite
+        log.error(f"damaged corpus state: a state database in {args.output}/state is damaged ({_one_line(exc)}); "
+                  "restore it from a backup, or move it aside to rebuild it")
         return EXIT_STATE
-    except StorageError as exc:  # a storage URL that cannot be used (backend, bad URL, access refused)
-        print(f"newsclean: cannot run: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    except StorageError as exc:
+        log.error(f"cannot run: {exc}")
+        return 1
     except OSError as exc:
         status = EXIT_CANTWRITE if exc.errno in _CANT_WRITE else EXIT_IOERR
         what = "disk full" if exc.errno == errno.ENOSPC else "cannot write the output" \
             if status == EXIT_CANTWRITE else "I/O error"
-        print(f"newsclean: {what}, nothing committed: {_one_line(exc)}", file=sys.stderr)
+        log.error(f"{what}, nothing committed: {_one_line(exc)}")
         return status
-    recovery = result.manifest.get("recovery", {})
+    report_recovery(result.manifest.get("recovery", {}))
+    skipped = result.manifest.get("skipped_inputs", 0)
+    if result.run_dir is None and not skipped:  # an empty folder: maybe nothing was crawled, maybe a wrong path
+        log.warning(f"no input files in {', '.join(map(str, args.input))}: nothing to do, no run written",
+                    extra={"fields": {"event": "no_inputs"}})
+        return 0
+    if result.run_dir is None:
+        log.info(f"nothing new: {plural(skipped, 'input')} unchanged since earlier runs, no run written",
+                 extra={"fields": {"event": "nothing_new", "skipped_inputs": skipped}})
+        if not args.quiet:
+            print(f"nothing new: {plural(skipped, 'input')} unchanged since earlier runs, no run written "
+                  "(--reprocess to process them again)")
+        return 0
+    m = result.manifest
+    counts = m["counts"]
+    log.info(f"run {m['run_id']} finished: {plural(counts['documents'], 'document')} in, {counts['kept']:,} kept, "
+             f"{counts['dropped']:,} dropped, {plural(counts['errors'], 'error')} in {m['seconds']:.1f} s",
+             extra={"fields": {"event": "run_finished", "run_id": m["run_id"], "run_dir": str(result.run_dir),
+                               "seconds": m["seconds"], **{k: counts[k] for k in ("documents", "kept", "dropped",
+                                                                               "errors")},
+                               "skipped_inputs": skipped}})
+    if not args.quiet:
+        print(summary_table(m))
+        if skipped:
+            print(f"skipped {plural(skipped, 'input')} processed unchanged by earlier runs "
+                  "(--reprocess to process them again)")
+        print(f"output: {result.run_dir}")
+    return 0
+
+
+def report_recovery(recovery: dict) -> None:
     if recovery.get("stale_lock"):
         lock = recovery["stale_lock"]
-        print(f"newsclean: took over a stale lock (pid {lock.get('pid')} on {lock.get('host')}, "
-              f"started {lock.get('started')}, is gone)", file=sys.stderr)
+        log.warning(f"took over a stale lock (pid {lock.get('pid')} on {lock.get('host')}, "
+                    f"started {lock.get('started')}, is gone)")
     for problem in recovery.get("rebuilt", []):
-        print(f"newsclean: rebuilt from the corpus: {problem}", file=sys.stderr)
+        log.warning(f"rebuilt from the corpus: {problem}")
     for key, what in (("rolled_forward", "completed the commit of"), ("discarded", "discarded unfinished"),
                       ("resumed", "resumed unfinished")):
         if recovery.get(key):
             runs = recovery[key] if isinstance(recovery[key], list) else [recovery[key]]
-            print(f"newsclean: {what} run {', '.join(runs)}", file=sys.stderr)
-    if not args.quiet:
-        print(summary_table(result.manifest))
-        if result.manifest.get("skipped_inputs"):
-            print(f"skipped {result.manifest['skipped_inputs']} inputs processed unchanged by earlier runs "
-                  "(--reprocess to process them again)")
-        print(f"output: {result.run_dir}")
-    return 0
+            log.warning(f"{what} run {', '.join(runs)}")
+
+
+def dry_run(config, inputs: list[str], output: str, reprocess: bool) -> str:
+    """What `run` would do, read without writing anything (not even the output folder)."""
+    from pipeline.commands.config import effective_yaml
+    from pipeline.engine.local import default_workers
+    from pipeline.plan import list_inputs, plan_tasks, task_size_for
+    from pipeline.runner import build_steps, check_inputs_exist, select_inputs
+    from pipeline.state import InputStore
+
+    check_inputs_exist(inputs)
+    build_steps(config)  # rule files and regexes checked, as a real run would
+    files = list_inputs(inputs)
+    store = InputStore.read_only(Path(output) / "state")
+    try:
+        todo, supersedes = select_inputs(files, store or _EmptyStore(), reprocess)
+    finally:
+        if store is not None:
+            store.close()
+    task_size = (task_size_for(todo, config.run["partitions"], config.read) if config.run["partitions"]
+                 else config.run["task_size"])
+    tasks = plan_tasks(todo, task_size, config.read)
+    new = {f.path for f in todo}
+    replaced = {entry["path"] for entry in supersedes}
+    size = sum(f.size or 0 for f in todo)
+    lines = ["dry run: nothing is written",
+             f"config: {config.path}", f"output: {output}",
+             f"inputs: {plural(len(files), 'file')}; to process: {len(todo):,} ({size / 1e6:,.1f} MB), "
+             f"of which {len(replaced):,} changed since an earlier run; "
+             f"unchanged (skipped): {len(files) - len(todo):,}"]
+    for f in files[:DRY_RUN_LISTED]:
+        state = "changed" if f.path in replaced else "new" if f.path in new else "unchanged"
+        lines.append(f"  {state:<9} {f.path}" + (f"  ({f.error})" if f.error else ""))
+    if len(files) > DRY_RUN_LISTED:
+        lines.append(f"  ... and {len(files) - DRY_RUN_LISTED:,} more")
+    workers = config.run["workers"] or default_workers()
+    lines += [f"tasks: {len(tasks):,} (task_size {task_size:,}); engine {config.run['engine']}, "
+              f"{plural(workers, 'worker')}", "", "effective config:", effective_yaml(config).rstrip()]
+    return "\n".join(lines)
+
+
+class _EmptyStore:
+    """A corpus without a store yet: every input is new."""
+
+    def get(self, _key):
+        return None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import orjson
+
+from pipeline.log import log
 
 
 def register(sub) -> None:
@@ -16,8 +17,8 @@ def register(sub) -> None:
 
 
 def cmd_stats(args) -> int:
-    from pipeline.corpus import MANIFEST, finished_runs, unfinished_run_dirs
-    from pipeline.summary import removed_lines_table, runs_table, summary_table
+    from pipeline.corpus import MANIFEST, corpus_counts, finished_runs, unfinished_run_dirs
+    from pipeline.summary import plural, removed_lines_table, runs_table, summary_table
 
     output = Path(args.output)
     if (output / MANIFEST).is_file():  # one run
@@ -26,10 +27,10 @@ def cmd_stats(args) -> int:
         return 0
     runs = finished_runs(output)
     if not runs:
-        print(f"newsclean: {output}: no finished run (no runs/*/{MANIFEST})", file=sys.stderr)
+        log.error(f"{output}: no finished run (no runs/*/{MANIFEST})")
         return 1
-    print(runs_table([run.manifest for run in runs]))
+    print(runs_table([run.manifest for run in runs], corpus_counts(output, runs)))
     unfinished = unfinished_run_dirs(output)
     if unfinished:
-        print(f"\n{len(unfinished)} unfinished run(s) ignored: {', '.join(d.name for d in unfinished)}")
+        print(f"\n{plural(len(unfinished), 'unfinished run')} ignored: {', '.join(d.name for d in unfinished)}")
     return 0

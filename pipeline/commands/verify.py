@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-import sys
 import zlib
 from contextlib import closing
 from pathlib import Path
@@ -26,18 +25,23 @@ import orjson
 
 from pipeline.corpus import MANIFEST, Run, from_input, read_jsonl, run_dirs, superseded
 from pipeline.s6_dedup.exact import content_hash
+from pipeline.s7_write.records import OPTIONAL_FIELDS
 from pipeline.state import STORE_FILE
+from pipeline.summary import plural
+from pipeline.log import log
 
 MAX_SHOWN = 100  # problems printed; the count says how many there were
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
-ISO_DATE = re.compile(r"^\d{4}-\d\d-\d\d")
+# `created`: a date-time with its UTC offset, or a plain date (CONVENTIONS.md)
+ISO_CREATED = re.compile(r"^\d{4}-\d\d-\d\d(T\d\d:\d\d:\d\d[+-]\d\d:\d\d)?$")
 SHARD_NAME = re.compile(r"^(part|rejects)-\d+\.jsonl(\.gz|\.zst)?$")
 
-STR, OPT_STR, INT, OPT_NUM, BOOL, DICT = "str", "str|null", "int", "number|null", "bool", "dict"
+STR, OPT_STR, INT, OPT_NUM, BOOL, DICT, LIST = "str", "str|null", "int", "number|null", "bool", "dict", "list"
 KEPT_FIELDS = {"id": STR, "text": STR, "source": STR, "added": STR, "created": OPT_STR, "metadata": DICT}
 KEPT_METADATA = {"title": OPT_STR, "author": OPT_STR, "section": OPT_STR, "url": OPT_STR,
                  "language": OPT_STR, "language_score": OPT_NUM, "input_path": STR, "n_chars": INT,
-                 "n_words": INT, "removed": DICT, "content_hash": OPT_STR}
+                 "n_words": INT, "removed": LIST, "content_hash": OPT_STR}
+COUNT_LISTS = ("removed", "html_removed", "pii")  # counts by name: [{"rule": str, "n": int}, ...]
 REJECT_FIELDS = {"id": STR, "reason": STR, "stage": STR, "detail": OPT_STR, "metadata": DICT}
 MANIFEST_FIELDS = ("run_id", "config_hash", "inputs", "counts", "shards", "rejects")
 
@@ -60,7 +64,15 @@ def _type_ok(value, kind: str) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind == BOOL:
         return isinstance(value, bool)
+    if kind == LIST:
+        return isinstance(value, list)
     return isinstance(value, dict)
+
+
+def _count_list_ok(value) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(item, dict) and set(item) == {"rule", "n"} and isinstance(item["rule"], str)
+        and _type_ok(item["n"], INT) for item in value)
 
 
 def _fields(record: dict, schema: dict, prefix: str = "") -> list[str]:
@@ -83,15 +95,19 @@ def kept_problems(record) -> list[str]:
         problems.append("text: empty")
     if not ISO_UTC.match(record["added"]):
         problems.append(f"added: not an ISO 8601 UTC time: {record['added']!r}")
-    if record["created"] is not None and not ISO_DATE.match(record["created"]):
-        problems.append(f"created: not an ISO 8601 date: {record['created']!r}")
+    if record["created"] is not None and not ISO_CREATED.match(record["created"]):
+        problems.append(f"created: not an ISO 8601 date-time with offset nor a date: {record['created']!r}")
     if not problems:
         if meta["n_chars"] != len(record["text"]):
             problems.append(f"metadata.n_chars: {meta['n_chars']}, text has {len(record['text'])}")
         if meta["n_words"] != len(record["text"].split()):
             problems.append(f"metadata.n_words: {meta['n_words']}, text has {len(record['text'].split())}")
-        if not all(isinstance(k, str) and _type_ok(v, INT) for k, v in meta["removed"].items()):
-            problems.append("metadata.removed: expected rule name -> count")
+        missing = [key for key in OPTIONAL_FIELDS if key not in meta]
+        if missing:  # a field missing from some records makes Arrow/`datasets` type the column as JSON
+            problems.append(f"metadata: missing {', '.join(missing)} (every record holds every field)")
+        for name in COUNT_LISTS:
+            if name in meta and not _count_list_ok(meta[name]):
+                problems.append(f"metadata.{name}: expected a list of {{\"rule\": str, \"n\": int}}")
     return problems
 
 
@@ -109,7 +125,8 @@ class Verifier:
         self.output = output
         self.problems: list[str] = []
         self.notes: list[str] = []
-        self.documents = self.rejects = 0
+        self.documents = self.rejects = 0  # kept documents in the corpus view, reject records
+        self.superseded = 0  # kept records of earlier runs replaced by later runs (not in the corpus)
         self.kept_ids: list[str] = []  # of the corpus view
 
     def problem(self, where, message: str) -> None:
@@ -212,16 +229,20 @@ class Verifier:
                             problems = check(record)
                             for message in problems:
                                 self.problem(f"{path}:{n}", message)
-                            if kind == "shards" and not problems and not (gone and from_input(record, gone)):
-                                self.check_unique(record, f"{path}:{n}", ids, texts)
-                                self.kept_ids.append(record["id"])
+                            if kind != "shards":
+                                continue
+                            if gone and isinstance(record, dict) and from_input(record, gone):
+                                self.superseded += 1
+                            else:
+                                self.documents += 1
+                                if not problems:
+                                    self.check_unique(record, f"{path}:{n}", ids, texts)
+                                    self.kept_ids.append(record["id"])
                     except (OSError, EOFError, zlib.error, orjson.JSONDecodeError) as exc:
                         self.problem(f"{path}:{n + 1}", f"unreadable: {type(exc).__name__}: {exc}")
                     if n != shard.get("records"):
                         self.problem(path, f"{n} records, manifest says {shard.get('records')}")
-                    if kind == "shards":
-                        self.documents += n
-                    else:
+                    if kind == "rejects":
                         self.rejects += n
 
     def check_unique(self, record: dict, where: str, ids: dict, texts: dict) -> None:
@@ -248,9 +269,10 @@ def cmd_verify(args) -> int:
         for line in problems[:MAX_SHOWN]:
             print(f"problem: {line}")
         if problems:
-            print(f"newsclean verify: {args.output}: {len(problems)} problems", file=sys.stderr)
+            log.error(f"verify: {args.output}: {plural(len(problems), 'problem')}",
+                      extra={"fields": {"event": "verify_failed", "problems": len(problems)}})
             return 1
-        print(f"newsclean verify: {args.output}: ok (export, {records} documents)")
+        print(f"newsclean verify: {args.output}: ok (export, {plural(records, 'document')})")
         return 0
     result = verify(args.output)
     for note in result.notes:
@@ -258,9 +280,12 @@ def cmd_verify(args) -> int:
     for line in result.problems[:MAX_SHOWN]:
         print(f"problem: {line}")
     if len(result.problems) > MAX_SHOWN:
-        print(f"... and {len(result.problems) - MAX_SHOWN} more problems")
+        print(f"... and {plural(len(result.problems) - MAX_SHOWN, 'more problem')}")
     if result.problems:
-        print(f"newsclean verify: {args.output}: {len(result.problems)} problems", file=sys.stderr)
+        log.error(f"verify: {args.output}: {plural(len(result.problems), 'problem')}",
+                  extra={"fields": {"event": "verify_failed", "problems": len(result.problems)}})
         return 1
-    print(f"newsclean verify: {args.output}: ok ({result.documents} documents, {result.rejects} rejects)")
+    left_out = f", {plural(result.superseded, 'superseded record')} left out" if result.superseded else ""
+    print(f"newsclean verify: {args.output}: ok ({plural(result.documents, 'document')} in the corpus{left_out}, "
+          f"{plural(result.rejects, 'reject')})")
     return 0

@@ -18,6 +18,7 @@ from typing import Iterator
 import orjson
 
 from pipeline.fs import open_decompressed
+from pipeline.s7_write.records import counts_dict
 
 LENGTH_SAMPLE = 50_000  # (raw, clean) length pairs kept for plots and medians
 KEPT_EXAMPLES = 8
@@ -63,6 +64,8 @@ class RunFigures:
     run_dir: Path
     removed_by_rule: Counter = field(default_factory=Counter)  # lines removed, all documents (manifest counters)
     removed_in_records: Counter = field(default_factory=Counter)  # the same, summed over the records' `removed`
+    html_blocks_by_rule: Counter = field(default_factory=Counter)  # HTML blocks removed before extraction
+    docs_with_html_rule: Counter = field(default_factory=Counter)  # records whose `html_removed` names the rule
     docs_with_rule: Counter = field(default_factory=Counter)  # documents that lost >= 1 line to the rule
     languages: Counter = field(default_factory=Counter)  # kept documents
     sources_kept: Counter = field(default_factory=Counter)
@@ -105,7 +108,7 @@ def _kept_example(record: dict) -> dict:
     return {"id": record.get("id"), "source": record.get("source"), "title": meta.get("title"),
             "created": record.get("created"), "language": meta.get("language"),
             "n_chars_raw": meta.get("n_chars_raw"), "n_chars": meta.get("n_chars"),
-            "removed": meta.get("removed") or {}, "excerpt": _excerpt(record.get("text"))}
+            "removed": counts_dict(meta.get("removed")), "excerpt": _excerpt(record.get("text"))}
 
 
 def _dropped_example(record: dict) -> dict:
@@ -113,7 +116,7 @@ def _dropped_example(record: dict) -> dict:
     return {"id": record.get("id"), "source": record.get("source"), "stage": record.get("stage"),
             "reason": record.get("reason"), "detail": record.get("detail"), "dup_of": record.get("dup_of"),
             "error": bool(record.get("error")), "title": meta.get("title"),
-            "removed": meta.get("removed") or {}, "excerpt": _excerpt(record.get("text"))}
+            "removed": counts_dict(meta.get("removed")), "excerpt": _excerpt(record.get("text"))}
 
 
 def collect(run_dir: str | Path, manifest: dict, seed: int = SEED) -> RunFigures:
@@ -175,7 +178,14 @@ def collect(run_dir: str | Path, manifest: dict, seed: int = SEED) -> RunFigures
                                        for kept_id, n in duplicates.items()), key=lambda c: (-c[0], c[1]))[:10]
     # the manifest's counters are the run's own figures; records are the fallback for steps without counters
     figures.removed_by_rule = removed_from_manifest(manifest) or Counter(figures.removed_in_records)
+    figures.html_blocks_by_rule = html_blocks_from_manifest(manifest)
     return figures
+
+
+def html_blocks_from_manifest(manifest: dict) -> Counter:
+    """HTML blocks (widgets) removed by rule before extraction: extract_html's `dropped:<rule>` counters."""
+    counters = ((manifest.get("stages") or {}).get("extract_html") or {}).get("counters") or {}
+    return Counter({key.removeprefix("dropped:"): n for key, n in counters.items() if key.startswith("dropped:")})
 
 
 def removed_from_manifest(manifest: dict) -> Counter:
@@ -189,9 +199,11 @@ def removed_from_manifest(manifest: dict) -> Counter:
 
 
 def _count_removed(figures: RunFigures, meta: dict) -> None:
-    for rule, n in (meta.get("removed") or {}).items():
+    for rule, n in counts_dict(meta.get("removed")).items():
         figures.removed_in_records[rule] += n
         figures.docs_with_rule[rule] += 1
+    for rule, n in counts_dict(meta.get("html_removed")).items():
+        figures.docs_with_html_rule[rule] += 1
 
 
 def _add_length(stats: LengthStats, n: int) -> None:

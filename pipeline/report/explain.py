@@ -18,6 +18,7 @@ from pathlib import Path
 from pipeline.config import Config, LocatedDict, LocatedList
 from pipeline.document import Document
 from pipeline.registry import STEPS
+from pipeline.summary import plural
 
 # steps of these stages turn bytes into text: their output is the text whose lines are explained
 TEXT_STAGES = ("pipeline.s1_", "pipeline.s2_")
@@ -53,6 +54,7 @@ class Explanation:
     drop: dict | None = None  # {"stage", "reason", "detail", "error"}
     final_chars: int = 0
     unplaced: list[Line] = field(default_factory=list)  # removals whose line number is off the text (a bug)
+    html_blocks: dict = field(default_factory=dict)  # rule -> HTML blocks extract_html removed (sites.yaml)
 
     @property
     def n_removed(self) -> int:
@@ -131,7 +133,8 @@ def explain(config: Config, path: str | Path, record: int = 1) -> Explanation:
     metadata = {k: doc.metadata.get(k) for k in META_KEYS if doc.metadata.get(k) is not None}
     return Explanation(input=str(path), doc_id=doc.id, config_file=str(config.path),
                        steps_run=[s.name for s in run], steps_skipped=skipped, lines=lines, metadata=metadata,
-                       drop=drop, final_chars=len(doc.text) if not doc.dropped else 0, unplaced=unplaced)
+                       drop=drop, final_chars=len(doc.text) if not doc.dropped else 0, unplaced=unplaced,
+                       html_blocks=dict(doc.metadata.get("html_removed") or {}))
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -166,6 +169,9 @@ def render_text(e: Explanation, color: bool = False) -> str:
     for key, value in e.metadata.items():
         out.append(f"{key + ':':<19} {value}")
     out.append(c("removed" if e.drop else "kept", _verdict(e)))
+    if e.html_blocks:  # widgets cut from the HTML before extraction: they never became lines below
+        out.append("HTML blocks removed before extraction (sites.yaml): "
+                   + ", ".join(f"{rule} {n}" for rule, n in e.html_blocks.items()))
     out.append(f"lines: {len(e.lines)}, kept {e.n_kept}, removed {e.n_removed}")
     out.append("")
     width = max([len(line.rule) for line in e.lines if line.rule] + [4])
@@ -233,13 +239,16 @@ def render_html(e: Explanation) -> str:
                     for rule, (count, sources) in _by_rule(e).items())
     skipped = (f" Not run here (they need the whole corpus): {escape(', '.join(e.steps_skipped))}."
                if e.steps_skipped else "")
+    html_blocks = ('<p id="html-blocks">HTML blocks removed before extraction (sites.yaml): '
+                   + escape(", ".join(f"{rule} {n}" for rule, n in e.html_blocks.items())) + "</p>"
+                   if e.html_blocks else "")
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>newsclean explain {escape(e.doc_id)}</title><style>{HTML_CSS}</style></head><body><main>"
             f"<h1>{escape(e.input)}</h1>"
             f'<div class="box"><p class="verdict {verdict_class}" id="verdict">{escape(_verdict(e))}</p>'
             f"<p>id <code>{escape(e.doc_id)}</code> · config <code>{escape(e.config_file)}</code> · "
             f"steps: {escape(', '.join(e.steps_run))}.{skipped}</p>"
-            f"<p>{len(e.lines)} lines: {e.n_kept} kept, {e.n_removed} removed.</p>"
+            f"<p>{plural(len(e.lines), 'line')}: {e.n_kept} kept, {e.n_removed} removed.</p>{html_blocks}"
             f"<dl>{meta}</dl></div>"
             '<div class="box"><table id="rules"><thead><tr><th>rule</th><th>lines removed</th><th>defined at</th>'
             f"</tr></thead><tbody>{rules}</tbody></table></div>"

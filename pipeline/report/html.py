@@ -12,6 +12,7 @@ from html import escape
 
 from pipeline.report import plots
 from pipeline.report.collect import DROPPED_EXAMPLES_PER_REASON, KEPT_EXAMPLES, RunFigures
+from pipeline.summary import plural
 
 TOP_RULES = 25
 TOP_LANGUAGES = 15
@@ -38,7 +39,9 @@ tr.total td{font-weight:bold;border-top:2px solid #d0d7de}
 details{border:1px solid #eaeef2;border-radius:4px;margin:6px 0;padding:4px 10px}
 summary{cursor:pointer}
 .reason{color:#ef6c00;font-weight:600}.error{color:#c62828;font-weight:600}
-pre{white-space:pre-wrap;background:#f6f8fa;padding:8px;border-radius:4px;font-size:12px;margin:6px 0}
+/* sample text in a proportional font: monospace fonts detach stacked Vietnamese marks (ể, ế, ồ) */
+pre{white-space:pre-wrap;background:#f6f8fa;padding:8px;border-radius:4px;margin:6px 0;
+font:13px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",sans-serif}
 code{font-size:12px}
 .note{color:#57606a;font-style:italic}
 """
@@ -79,11 +82,11 @@ def _pct(part: int, whole: int) -> str:
 def _header(f: RunFigures) -> str:
     m, counts = f.manifest, f.manifest.get("counts", {})
     inputs = m.get("inputs") or []
-    size = sum(i.get("size", 0) for i in inputs)
+    size = sum(i.get("size") or 0 for i in inputs)  # an unreadable input has no size (None)
     meta = (f"{escape(m.get('started', '?'))} → {escape(m.get('finished', '?'))} · {m.get('seconds', 0):.1f} s · "
             f"newsclean {escape(str(m.get('pipeline_version', '?')))} · "
             f"config <code>{escape(str(m.get('config_file')))}</code> ({escape(str(m.get('config_hash')))}) · "
-            f"{len(inputs):,} input files, {size / 1e6:,.1f} MB")
+            f"{plural(len(inputs), 'input file')}, {size / 1e6:,.1f} MB")
     docs = counts.get("documents", 0)
     cards = [("documents in", docs, ""), ("kept", counts.get("kept", 0), "kept"),
              ("dropped", counts.get("dropped", 0), "dropped"), ("errors", counts.get("errors", 0), "errors")]
@@ -131,14 +134,26 @@ def _funnel(f: RunFigures) -> str:
 def _removed(f: RunFigures) -> str:
     rules = f.removed_by_rule.most_common()
     if not rules:
-        return _section("removed", "Lines removed by rule", '<p class="note">No line was removed.</p>')
+        return _section("removed", "Lines removed by rule", '<p class="note">No line was removed.</p>',
+                        _html_blocks(f))
     total = sum(n for _, n in rules)
     shown = rules[:TOP_RULES]
     chart = _img(plots.bars(shown, f"Lines removed by rule (top {len(shown)})" if len(rules) > TOP_RULES
                             else "Lines removed by rule", "lines", color="#ef6c00"), "lines removed by rule")
     table = _table("removed-rules", ["rule", "lines removed", "documents with this rule"],
                    [[r, n, f.docs_with_rule.get(r, 0)] for r, n in rules], {1, 2}, ["all rules", total, ""])
-    return _section("removed", "Lines removed by rule", chart, table)
+    return _section("removed", "Lines removed by rule", chart, table, _html_blocks(f))
+
+
+def _html_blocks(f: RunFigures) -> str:
+    """Widget blocks extract_html removed from HTML pages before trafilatura (config/sites.yaml rules)."""
+    rules = f.html_blocks_by_rule.most_common()
+    if not rules:
+        return ""
+    table = _table("html-blocks", ["rule", "HTML blocks removed", "kept or dropped documents with this rule"],
+                   [[r, n, f.docs_with_html_rule.get(r, 0)] for r, n in rules], {1, 2},
+                   ["all rules", sum(n for _, n in rules), ""])
+    return "<h3>HTML blocks removed before extraction, by rule (sites.yaml)</h3>" + table
 
 
 def _median(sample: list[int]) -> int | str:
@@ -187,8 +202,8 @@ def _duplicates(f: RunFigures) -> str:
         return _section("duplicates", "Duplicates", '<p class="note">No document was dropped as a duplicate.</p>')
     clusters = sum(f.cluster_sizes.values())
     dropped = sum((size - 1) * n for size, n in f.cluster_sizes.items())
-    summary = (f"<p>{clusters:,} clusters; {dropped:,} documents dropped as duplicates of a kept one; "
-               f"largest cluster {max(f.cluster_sizes):,} documents.</p>")
+    summary = (f"<p>{plural(clusters, 'cluster')}; {plural(dropped, 'document')} dropped as duplicates of a kept "
+               f"one; largest cluster {plural(max(f.cluster_sizes), 'document')}.</p>")
     chart = _img(plots.cluster_sizes(f.cluster_sizes), "duplicate cluster sizes")
     sizes = _table("cluster-sizes", ["documents in cluster", "clusters"],
                    [[size, n] for size, n in sorted(f.cluster_sizes.items())], {0, 1})
@@ -219,7 +234,7 @@ def _throughput(f: RunFigures) -> str:
         rows.append([name, s.get("in", 0), f"{secs:.3f}", f"{s.get('in', 0) / secs:,.0f}" if secs else "–"])
     m = f.manifest
     docs, secs = m.get("counts", {}).get("documents", 0), m.get("seconds", 0)
-    size = sum(i.get("size", 0) for i in m.get("inputs") or [])
+    size = sum(i.get("size") or 0 for i in m.get("inputs") or [])
     rows.append(["whole run", docs, f"{secs:.3f}", f"{docs / secs:,.0f}" if secs else "–"])
     chart = ""
     if timed:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import logging
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from lxml import etree
 
+from pipeline.config import data_file
 from pipeline.document import Document
 from pipeline.s2_extract import paragraphs
 from pipeline.s2_extract.page_type import classify
@@ -117,9 +117,7 @@ class ExtractHtml(Step):
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)
-        sites = Path(self.options["sites"])
-        if not sites.is_absolute():
-            sites = Path(self.context.get("config_dir", "config")) / sites
+        sites = data_file(self.context.get("config_dir", "."), self.options["sites"])
         self.rules = load_site_rules(str(sites))
         self._captions = paragraphs.SelectorSet(self.rules.captions)
         self._leads = paragraphs.SelectorSet(self.rules.leads)

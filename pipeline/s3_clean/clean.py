@@ -29,7 +29,7 @@ class CleanLines(Step):
 
     name = "clean_lines"
     defaults = {
-        "rules": ["rules/vi.yaml", "rules/en.yaml"],  # relative to the config file
+        "rules": ["rules/vi.yaml", "rules/en.yaml", "rules/web.yaml"],  # relative to the config file
         "disabled_rules": [],
         "min_body_chars_before_end": 250,  # prose needed above an end marker for it to end the article
         "prose_line_chars": 80,  # a line this long counts as article prose

@@ -42,8 +42,26 @@ def find_date(text: str) -> tuple[int, int, int] | None:
     return None
 
 
+# a time zone stated after the time: "GMT+7", "(GMT+07:00)", "UTC", "+0700", "Z" (ISO), "ICT" (Indochina)
+_ZONE = re.compile(r"\s*\(?(?:(?:gmt|utc)\s*(?:([+-])\s*(\d{1,2})(?::?(\d{2}))?)?|([+-])(\d{2}):?(\d{2})|(z)|(ict))\b",
+                   re.I)
+
+
+def _offset(zone: re.Match) -> str:
+    """'+07:00' for the stated zone."""
+    sign, hours, minutes, iso_sign, iso_hours, iso_minutes, z, ict = zone.groups()
+    if ict:
+        return "+07:00"
+    if iso_sign:
+        sign, hours, minutes = iso_sign, iso_hours, iso_minutes
+    if z or not sign:
+        return "+00:00"
+    return f"{sign}{int(hours):02d}:{int(minutes or 0):02d}"
+
+
 def parse_datetime(text: str) -> str | None:
-    """ISO 8601 ('2025-01-30T12:24:00', or '2025-01-30' without a time) or None."""
+    """ISO 8601 or None: '2025-01-30T12:24:00+07:00' when the text states a zone after the time,
+    '2025-01-30T12:24:00' when it states none, '2025-01-30' without a time."""
     date = find_date(text)
     if not date:
         return None
@@ -54,7 +72,9 @@ def parse_datetime(text: str) -> str | None:
         if t.group(4):
             h = h % 12 + (12 if t.group(4).lower() == "pm" else 0)
         if h < 24 and mi < 60 and s < 60:
-            return f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}"
+            zone = _ZONE.match(text, t.end())
+            offset = _offset(zone) if zone and zone.group(0).strip() else ""
+            return f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{offset}"
     return f"{y:04d}-{mo:02d}-{d:02d}"
 
 

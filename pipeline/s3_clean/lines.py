@@ -12,14 +12,15 @@ import re
 import unicodedata
 from pathlib import Path
 
+from pipeline.config import data_file
 from pipeline.document import Document, Removal
 from pipeline.s3_clean.rules import RuleSet, load_rules
 
 
 def rules_for(step) -> RuleSet:
     """The compiled rule files named by a step's `rules` option (relative to the config file)."""
-    base = Path(step.context.get("config_dir", "."))
-    return _cached_rules(tuple(str(base / p) for p in step.options["rules"]))
+    base = step.context.get("config_dir", ".")
+    return _cached_rules(tuple(str(data_file(base, p)) for p in step.options["rules"]))
 
 
 @functools.lru_cache(maxsize=8)

@@ -11,6 +11,7 @@ Rule kinds: `end` rules end the article (related lists, comment sections),
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pathlib import Path
 from pipeline.config import ConfigError, LocatedDict, LocatedList, load_yaml
 
 from pipeline.s3_clean.regex_ends import first_chars, last_chars, nested_repeat
+from pipeline.s4_normalize.tone_marks import place_tone_marks
 
 SECTIONS = ("end_markers", "end_patterns", "line_phrases", "line_patterns", "teaser_meta", "metadata")
 METADATA_KEYS = ("source_attribution", "byline", "author_line", "credit_line", "signature_suffixes",
@@ -33,8 +35,31 @@ _EDGE = " \t\u00a0•·*►▶»«>–—-:|.,;!?()[]\"'“”"
 _PHRASE_SLACK = 12
 
 
+# the vowel pairs whose tone mark has two accepted places (hòa/hoà, hòe/hoè, thủy/thuỷ): only words
+# holding one need their placement folded (folding every word is slow)
+_TWO_PLACES = re.compile("[òóỏõọ][ae]|o[àáảãạèéẻẽẹ]|[ùúủũụ]y|u[ỳýỷỹỵ]")
+
+
 def phrase_key(line: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", line).strip(_EDGE).casefold().split())
+    key = " ".join(unicodedata.normalize("NFC", line).strip(_EDGE).casefold().split())
+    if key.isascii() or not _TWO_PLACES.search(key):
+        return key
+    # "toà soạn" and "tòa soạn" are one phrase: tone-mark placement folded, as the normalize step can
+    out, done = [], 0
+    for match in _TWO_PLACES.finditer(key):
+        start = key.rfind(" ", 0, match.start()) + 1  # the word around the match
+        if start < done:
+            continue  # a second pair in a word already folded
+        end = key.find(" ", match.end())
+        end = len(key) if end < 0 else end
+        out += [key[done:start], _fold_word(key[start:end])]
+        done = end
+    return "".join(out) + key[done:]
+
+
+@functools.lru_cache(maxsize=1 << 14)  # few distinct such words (hoà, thuỷ, khoẻ...) recur in every page
+def _fold_word(word: str) -> str:
+    return place_tone_marks(word, "new")
 
 
 @dataclass
@@ -140,6 +165,12 @@ class RuleSet:
         rule = self.classify(line.strip())
         return rule if rule and rule.kind == "line" else None
 
+    def size(self) -> int:
+        """Rules and words loaded so far (a file that adds none is a mistake)."""
+        lists = ("source_attribution", "byline", "author_line", "credit_line", "signature_suffixes",
+                 "signature_prefixes", "sections", "not_name_words", "honorifics")
+        return len(self.phrases) + len(self.patterns.rules) + sum(len(getattr(self, name)) for name in lists)
+
     def is_section(self, text: str) -> bool:
         return phrase_key(text) in self.sections
 
@@ -150,14 +181,17 @@ def load_rules(paths: list[str | Path]) -> RuleSet:
         data = load_yaml(path)
         shown = getattr(data, "file", str(path))
         rules.files.append(shown)
-        if data is None:
-            continue
+        if data is None:  # a file emptied by mistake would silently switch its rules off
+            raise ConfigError(f"{shown}: empty rule file (expected sections: {', '.join(SECTIONS)})")
         if not isinstance(data, dict):
             raise ConfigError(f"{shown}: a rule file must be a mapping of sections ({', '.join(SECTIONS)})")
+        before = rules.size()
         for section, body in data.items():
             if section not in SECTIONS:
                 raise ConfigError(f"{data.where(section)}: unknown section {section!r} (known: {', '.join(SECTIONS)})")
             _load_section(rules, section, body, data.where(section))
+        if rules.size() == before:
+            raise ConfigError(f"{shown}: the rule file holds no rule (every section is empty)")
     return rules
 
 

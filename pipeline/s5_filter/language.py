@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+from pipeline.config import ConfigError
 from pipeline.document import Document
 from pipeline.step import Step
 
@@ -20,14 +21,34 @@ def identify(text: str, sample_chars: int = 3000) -> tuple[str, float]:
     return lang, float(prob)
 
 
+# the codes py3langid's model can return (tests/test_first_hour.py checks this against the model);
+# a config naming another code ("vn") would silently drop every document
+KNOWN_LANGUAGES = frozenset("""
+    ace af am an ar ary arz as az ba bcl be bg bn br bs ca crh cs cy da de dz el en eo es et eu ext
+    fa fi fo fr fuv fy ga gcf gcr gd gl gom grc gu gug guw ha hbo he hi hr ht hu hy id ig is it ja
+    jv ka kab kik kk km kn ko ku ky la lb lg lij ln lo lt ltg lv mg mk ml mn mr ms mt my ne nl nn no
+    nso oc om or pa pcm pl ps pt qu ro ru rw sa sdh se si sk sl sn so sq sr st sv sw ta te tg th tk
+    tl tr tt ug uk ur uz uzs vec vi vo wa wuu xh yo yue zh zu zxx
+""".split())
+
+
 class LanguageFilter(Step):
     name = "language_filter"
     defaults = {
-        "languages": ["vi", "en"],  # keep these; empty list keeps every language (still tagged)
-        "exclude": [],  # drop these even when `languages` is empty
+        "languages": [],  # keep these; empty list keeps every language (still tagged)
+        "exclude": ["la"],  # drop these even when `languages` is empty (Latin: lorem ipsum placeholders)
         "min_score": 0.5,
-        "sample_chars": 3000,
+        "sample_chars": 1000,
     }
+
+    @classmethod
+    def validate(cls, options: dict, where) -> None:
+        """Refuse language codes the model never returns; `where(key)` is the `file:line` of a key."""
+        for key in ("languages", "exclude"):
+            unknown = [code for code in options[key] if code not in KNOWN_LANGUAGES]
+            if unknown:
+                raise ConfigError(f"{where(key)}: {cls.name}.{key}: unknown language code "
+                                  f"{', '.join(map(repr, unknown))} (valid: {' '.join(sorted(KNOWN_LANGUAGES))})")
 
     def process(self, doc: Document) -> None:
         if not doc.text.strip():

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import ConfigError, LocatedDict, display_path, load_yaml
+from pipeline.config import ConfigError, LocatedDict, data_file, display_path, load_yaml
 from pipeline.document import Document
 from pipeline.s3_clean.rules import refuse_catastrophic
 from pipeline.step import Step
@@ -65,8 +65,7 @@ class PiiMask(Step):
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)
-        base = Path(self.context.get("config_dir", "."))
-        self.kinds = load_pii_patterns(str(base / self.options["patterns"]))
+        self.kinds = load_pii_patterns(str(data_file(self.context.get("config_dir", "."), self.options["patterns"])))
 
     def process(self, doc: Document) -> None:
         doc.text, counts = mask_pii(doc.text, self.kinds)

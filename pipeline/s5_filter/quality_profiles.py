@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import ConfigError, LocatedDict, display_path, load_yaml
+from pipeline.config import ConfigError, LocatedDict, data_file, display_path, load_yaml
 from pipeline.s5_filter.quality_tokens import word_hashes
 
 MAX_BIGRAM_WORDS = 4000
@@ -153,10 +153,10 @@ def load_profile(path: str) -> LangProfile:
 
 def profiles_for(step) -> tuple[dict[str, LangProfile], LangProfile | None]:
     """The profiles named by a step's `profiles` (language -> file) and `fallback` options."""
-    base = Path(step.context.get("config_dir", "."))
+    base = step.context.get("config_dir", ".")
     profiles = step.options["profiles"]
     if not isinstance(profiles, dict) or not all(isinstance(v, str) for v in profiles.values()):
         raise ConfigError(f"{step.name}.profiles must map a language code to a profile file")
-    by_lang = {lang: load_profile(str(base / file)) for lang, file in profiles.items()}
+    by_lang = {lang: load_profile(str(data_file(base, file))) for lang, file in profiles.items()}
     fallback = step.options["fallback"]
-    return by_lang, (load_profile(str(base / fallback)) if fallback else None)
+    return by_lang, (load_profile(str(data_file(base, fallback))) if fallback else None)

@@ -1,12 +1,78 @@
-"""Document -> output records (schema in CONVENTIONS.md: dolma/datatrove compatible)."""
+"""Document -> output records (schema in CONVENTIONS.md: dolma/datatrove compatible).
+
+The schema is stable, so that Arrow (Hugging Face `datasets`, pyarrow) infers one type
+per column: counts by name (`removed`, `html_removed`, `pii`) are lists of
+`{"rule": str, "n": int}`, `quality` is a fixed set of numbers, and `created` has one
+form: a date-time with its UTC offset, or a plain date.
+"""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from pipeline.document import Document
 
 META_FIELDS = ("title", "author", "section", "url")
+COUNT_FIELDS = ("html_removed", "pii")  # stage metadata counted by name, written as rule/n lists
+# What stages may learn about a document, written in every kept record (this value when a stage
+# found nothing): Arrow types a record field missing from some rows as JSON, so none may be missing.
+OPTIONAL_FIELDS = {
+    "sitename": None,  # extract_html (trafilatura)
+    "categories": [],  # extract_html
+    "source_attribution": None,  # dump_metadata: "Nguồn: …"
+    "crawl_date": None,  # WARC-Date
+    "n_chars_raw": None,  # length before cleaning (decode / extract_html)
+    "n_chars_html": None,  # length of the HTML (extract_html)
+    "mojibake_repaired": False,  # decode
+    "html_removed": [],  # extract_html: HTML blocks removed by rule
+    "pii": [],  # pii_mask: e-mails, phones, IPs masked, by kind
+    "quality": None,  # quality_signals: the fixed set of signals (SIGNAL_NAMES)
+    "input_metadata": None,  # dolma-style input records: their `metadata` object, as a JSON string
+    "input_added": None,  # dolma-style input records: their `added`
+}
+_CREATED = re.compile(r"^(\d{4}-\d\d-\d\d)(?:T(\d\d:\d\d:\d\d)([+-]\d\d:\d\d)?)?$")
+_RECORD_SUFFIXES = (".gz", ".zst", ".jsonl", ".ndjson", ".json", ".warc")
+
+
+def counts_list(counts: dict | list | None) -> list[dict]:
+    """{"weather_widget": 10} -> [{"rule": "weather_widget", "n": 10}] (a list already in that form stays)."""
+    if isinstance(counts, list):
+        return counts
+    return [{"rule": str(rule), "n": int(n)} for rule, n in (counts or {}).items()]
+
+
+def counts_dict(counts: dict | list | None) -> dict[str, int]:
+    """The other way, for readers; takes both forms (corpora written before the list form hold dicts)."""
+    if isinstance(counts, dict):
+        return dict(counts)
+    return {item["rule"]: item["n"] for item in counts or [] if isinstance(item, dict) and "rule" in item}
+
+
+def created_of(value: str | None, timezone: str = "") -> str | None:
+    """`created` in its one form: '2025-01-30T12:24:00+07:00' when the offset is known (stated by the
+    page, or `read.timezone` for times that state none), else the plain date '2025-01-30'."""
+    match = _CREATED.match(value or "")
+    if not match:
+        return None
+    date, time, offset = match.groups()
+    offset = offset or timezone
+    return f"{date}T{time}{offset}" if time and offset else date
+
+
+def _collection_of(doc: Document) -> str:
+    """`source` when neither the page nor the config names one: the file's name for the records of a
+    JSONL or WARC file ("crawl-2025-01" for crawl-2025-01.jsonl.gz), else the input folder's name."""
+    path = doc.provenance.get("input_path") or ""
+    if "#" in path:  # one of many records in a file
+        name = Path(path.rpartition("#")[0]).name
+        while name.lower().endswith(_RECORD_SUFFIXES):
+            name = name[: name.rindex(".")]
+        if name:
+            return name
+    root = doc.provenance.get("input_root")
+    return (Path(root).resolve().name if root else "") or "newsclean"
 
 
 def source_of(doc: Document, collection: str) -> str:
@@ -15,7 +81,7 @@ def source_of(doc: Document, collection: str) -> str:
         host = urlsplit(url).hostname
         if host:
             return host.removeprefix("www.")
-    return doc.metadata.get("sitename") or doc.provenance.get("collection") or collection
+    return doc.metadata.get("sitename") or doc.provenance.get("collection") or collection or _collection_of(doc)
 
 
 def _n_words(doc: Document) -> int:
@@ -25,7 +91,7 @@ def _n_words(doc: Document) -> int:
     return len(doc.text.split())
 
 
-def kept_record(doc: Document, added: str, collection: str) -> dict:
+def kept_record(doc: Document, added: str, collection: str, timezone: str = "") -> dict:
     meta = doc.metadata
     metadata = {key: meta.get(key) for key in META_FIELDS}
     metadata.update({
@@ -34,10 +100,13 @@ def kept_record(doc: Document, added: str, collection: str) -> dict:
         "input_path": doc.provenance.get("input_path"),
         "n_chars": len(doc.text),
         "n_words": _n_words(doc),
-        "removed": doc.removed_counts(),
+        "removed": counts_list(doc.removed_counts()),
         "content_hash": meta.get("content_hash"),
     })
-    # everything else a stage learned (sitename, categories, source_attribution, quality, ...)
+    for key, empty in OPTIONAL_FIELDS.items():
+        value = meta.get(key)
+        metadata[key] = empty if value is None else counts_list(value) if key in COUNT_FIELDS else value
+    # anything else a stage learned (a custom step's field): kept, after the fixed ones
     for key, value in meta.items():
         if key not in metadata and key not in ("created",):
             metadata[key] = value
@@ -46,7 +115,7 @@ def kept_record(doc: Document, added: str, collection: str) -> dict:
         "text": doc.text,
         "source": source_of(doc, collection),
         "added": added,
-        "created": meta.get("created"),
+        "created": created_of(meta.get("created"), timezone),
         "metadata": metadata,
     }
 
@@ -66,7 +135,8 @@ def reject_record(doc: Document, collection: str) -> dict:
         "input_path": doc.provenance.get("input_path"),
         **{k: doc.metadata.get(k) for k in META_FIELDS if doc.metadata.get(k)},
         **({"n_chars_raw": doc.metadata["n_chars_raw"]} if "n_chars_raw" in doc.metadata else {}),
-        "removed": doc.removed_counts(),
+        "removed": counts_list(doc.removed_counts()),
+        **({"html_removed": counts_list(doc.metadata["html_removed"])} if doc.metadata.get("html_removed") else {}),
     }
     record["text"] = doc.text  # dropped documents are kept here, not lost
     return record
