@@ -224,7 +224,7 @@ def test_symlinked_directory_followed_by_default_and_reported_when_not(tmp_path)
     assert [r["id"] for r in corpus_view(out)] == ["linked/page-002.txt", "real/page-001.txt"]
 
     config = small_config(tmp_path)
-    set_option(config, "max_bytes", "52428800\n  follow_symlinks: false")
+    set_option(config, "follow_symlinks", "false")
     out2 = tmp_path / "out2"
     assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out2), "-q"]) == 0
     assert [r["id"] for r in corpus_view(out2)] == ["real/page-001.txt"]
