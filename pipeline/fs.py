@@ -14,12 +14,13 @@ and `input_path` are the same as for a local copy of the same folder.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import os
 import re
 from pathlib import Path
 from typing import IO
+
+from pipeline.s7_write.atomic import HashingWriter
 
 COMPRESSIONS = ("gzip", "zstd", "none")
 SUFFIX = {"gzip": ".gz", "zstd": ".zst", "none": ""}
@@ -187,24 +188,14 @@ def join(base: str, *names: str) -> str:
 # --- writing: local temp + rename, or one upload -------------------------------------------
 
 
-class RemoteHashingFile:
+class RemoteHashingFile(HashingWriter):
     """A file being uploaded to a URL: the object appears only when `commit()` completes the
     upload (S3 and GCS make an object visible at the end of its upload, never half of it)."""
 
     def __init__(self, url: str):
         self.path = url
         fs, path = filesystem(url)
-        self._fh = fs.open(path, "wb")
-        self.sha256 = hashlib.sha256()
-        self.bytes = 0
-
-    def write(self, data: bytes) -> int:
-        self.sha256.update(data)
-        self.bytes += len(data)
-        return self._fh.write(data)
-
-    def flush(self) -> None:
-        self._fh.flush()
+        super().__init__(fs.open(path, "wb"))
 
     def commit(self) -> None:
         self._fh.close()

@@ -7,13 +7,11 @@ import os
 from pathlib import Path
 
 
-class HashingFile:
-    """A binary file being written under a temp name; `commit()` renames it into place."""
+class HashingWriter:
+    """Writes to an open binary file and keeps the sha256 and size of what was written."""
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        self._fh = open(self.tmp, "wb")
+    def __init__(self, fh):
+        self._fh = fh
         self.sha256 = hashlib.sha256()
         self.bytes = 0
 
@@ -24,6 +22,15 @@ class HashingFile:
 
     def flush(self) -> None:
         self._fh.flush()
+
+
+class HashingFile(HashingWriter):
+    """A binary file being written under a temp name; `commit()` renames it into place."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        super().__init__(open(self.tmp, "wb"))
 
     def commit(self) -> None:
         self._fh.flush()
