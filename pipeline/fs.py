@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import IO
 
-from pipeline.s7_write.atomic import HashingWriter
+from pipeline.s7_write.atomic import HashingWriter, write_all
 
 COMPRESSIONS = ("gzip", "zstd", "none")
 SUFFIX = {"gzip": ".gz", "zstd": ".zst", "none": ""}
@@ -218,14 +218,7 @@ def hashing_file(path: str | Path):
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> str:
-    fh = hashing_file(path)
-    try:
-        fh.write(data)
-        fh.commit()
-    except BaseException:
-        fh.abort()
-        raise
-    return fh.sha256.hexdigest()
+    return write_all(hashing_file(path), data)
 
 
 # --- reading inputs from a URL -----------------------------------------------------------------

@@ -45,7 +45,11 @@ class HashingFile(HashingWriter):
 
 def write_atomic(path: Path, data: bytes) -> str:
     """Write `data` to `path` atomically; returns its sha256."""
-    fh = HashingFile(path)
+    return write_all(HashingFile(path), data)
+
+
+def write_all(fh, data: bytes) -> str:
+    """Write `data` through a hashing writer and commit it (abort on any failure); returns its sha256."""
     try:
         fh.write(data)
         fh.commit()
