@@ -36,7 +36,9 @@ def _load(name: str, path: Path, cache: Path) -> Input | None:
 
 def _save(name: str, path: Path, cache: Path, docs: int, text_bytes: int) -> Input:
     cache.mkdir(parents=True, exist_ok=True)
-    (cache / f"{name}.info.json").write_text(json.dumps({"docs": docs, "text_mb": round(text_bytes / 1e6, 3)}))
+    (cache / f"{name}.info.json").write_text(
+        json.dumps({"docs": docs, "text_mb": round(text_bytes / 1e6, 3)})
+    )
     return Input(name, path, docs, round(text_bytes / 1e6, 3))
 
 
@@ -75,7 +77,7 @@ def articles_slice(cache: Path, n: int, parts: int) -> Input:
     per_part = -(-len(lines) // parts)
     for i in range(parts):
         with gzip.open(folder / f"part-{i:05d}.jsonl.gz", "wb", compresslevel=1) as out:
-            out.writelines(lines[i * per_part:(i + 1) * per_part])
+            out.writelines(lines[i * per_part : (i + 1) * per_part])
     docs, text = _jsonl_figures(lines)
     return _save(name, folder, cache, docs, text)
 
@@ -111,9 +113,21 @@ def synthetic(cache: Path, n: int, seed: int = 2) -> Input:
         return cached
     folder.mkdir(parents=True, exist_ok=True)
     # make_dedup_corpus.py = make_corpus.py with its superscript-digit crash fixed (same draws otherwise)
-    subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "make_dedup_corpus.py"), "build",
-                    "--n", str(n), "--seed", str(seed),
-                    "--out", str(path)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).resolve().parent / "make_dedup_corpus.py"),
+            "build",
+            "--n",
+            str(n),
+            "--seed",
+            str(seed),
+            "--out",
+            str(path),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     meta = path.with_suffix(".meta.jsonl")
     if meta.exists():  # newsclean is given the file itself, but keep the folder clean anyway
         meta.replace(cache / meta.name)

@@ -30,9 +30,44 @@ from pathlib import Path
 # frequent Vietnamese function words (the Gopher stop-word rule needs some in the
 # language; its default list is English and would drop every Vietnamese page)
 VI_STOP_WORDS = [
-    "và", "của", "là", "có", "được", "trong", "cho", "với", "không", "các", "những", "một",
-    "này", "đã", "người", "để", "khi", "từ", "đến", "ra", "về", "thì", "cũng", "như", "theo",
-    "tại", "sẽ", "đó", "vào", "lại", "nhưng", "bị", "do", "nên", "mà", "còn", "rất", "nhiều",
+    "và",
+    "của",
+    "là",
+    "có",
+    "được",
+    "trong",
+    "cho",
+    "với",
+    "không",
+    "các",
+    "những",
+    "một",
+    "này",
+    "đã",
+    "người",
+    "để",
+    "khi",
+    "từ",
+    "đến",
+    "ra",
+    "về",
+    "thì",
+    "cũng",
+    "như",
+    "theo",
+    "tại",
+    "sẽ",
+    "đó",
+    "vào",
+    "lại",
+    "nhưng",
+    "bị",
+    "do",
+    "nên",
+    "mà",
+    "còn",
+    "rất",
+    "nhiều",
 ]
 LANGUAGE = "vie_Latn"
 
@@ -54,8 +89,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup import MinhashDedupSignature
-    from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster,
-                                                  MinhashDedupFilter)
+    from datatrove.pipeline.dedup.minhash import (
+        MinhashConfig,
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+    )
     from datatrove.pipeline.filters import C4QualityFilter, GopherQualityFilter, GopherRepetitionFilter
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
@@ -68,31 +107,56 @@ def main(argv: list[str] | None = None) -> int:
     logs = work / "logs"
 
     def executor(pipeline, n_tasks, name):
-        return LocalPipelineExecutor(pipeline=pipeline, tasks=n_tasks, workers=min(args.workers, n_tasks),
-                                     logging_dir=str(logs / name), skip_completed=False)
+        return LocalPipelineExecutor(
+            pipeline=pipeline,
+            tasks=n_tasks,
+            workers=min(args.workers, n_tasks),
+            logging_dir=str(logs / name),
+            skip_completed=False,
+        )
 
     stages = {
-        "filter+signatures": executor([
-            JsonlReader(str(src)),
-            GopherRepetitionFilter(language=LANGUAGE),
-            GopherQualityFilter(language=LANGUAGE, stop_words=VI_STOP_WORDS),
-            C4QualityFilter(language=LANGUAGE, filter_no_terminal_punct=False),  # as FineWeb runs it
-            JsonlWriter(str(work / "filtered")),
-            MinhashDedupSignature(output_folder=str(work / "signatures"), config=minhash, language=LANGUAGE),
-        ], tasks, "s0"),
-        "buckets": executor([
-            MinhashDedupBuckets(input_folder=str(work / "signatures"), output_folder=str(work / "buckets"),
-                                config=minhash),
-        ], minhash.num_buckets, "s1"),
-        "cluster": executor([
-            MinhashDedupCluster(input_folder=str(work / "buckets"), output_folder=str(work / "remove_ids"),
-                                config=minhash),
-        ], 1, "s2"),
-        "filter_dups": executor([
-            JsonlReader(str(work / "filtered")),
-            MinhashDedupFilter(input_folder=str(work / "remove_ids")),
-            JsonlWriter(str(work / "output")),
-        ], tasks, "s3"),
+        "filter+signatures": executor(
+            [
+                JsonlReader(str(src)),
+                GopherRepetitionFilter(language=LANGUAGE),
+                GopherQualityFilter(language=LANGUAGE, stop_words=VI_STOP_WORDS),
+                C4QualityFilter(language=LANGUAGE, filter_no_terminal_punct=False),  # as FineWeb runs it
+                JsonlWriter(str(work / "filtered")),
+                MinhashDedupSignature(
+                    output_folder=str(work / "signatures"), config=minhash, language=LANGUAGE
+                ),
+            ],
+            tasks,
+            "s0",
+        ),
+        "buckets": executor(
+            [
+                MinhashDedupBuckets(
+                    input_folder=str(work / "signatures"), output_folder=str(work / "buckets"), config=minhash
+                ),
+            ],
+            minhash.num_buckets,
+            "s1",
+        ),
+        "cluster": executor(
+            [
+                MinhashDedupCluster(
+                    input_folder=str(work / "buckets"), output_folder=str(work / "remove_ids"), config=minhash
+                ),
+            ],
+            1,
+            "s2",
+        ),
+        "filter_dups": executor(
+            [
+                JsonlReader(str(work / "filtered")),
+                MinhashDedupFilter(input_folder=str(work / "remove_ids")),
+                JsonlWriter(str(work / "output")),
+            ],
+            tasks,
+            "s3",
+        ),
     }
     seconds = {}
     t0 = time.perf_counter()

@@ -37,8 +37,12 @@ from measure import measure  # noqa: E402
 
 
 def score(pairs: Path, run_dir: Path, n: int) -> str:
-    out = subprocess.run([sys.executable, str(BENCH / "score_dedup.py"), str(pairs), str(run_dir), "--n-input", str(n)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "score_dedup.py"), str(pairs), str(run_dir), "--n-input", str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.strip()
 
 
@@ -91,9 +95,16 @@ def errors(records: list[dict], pairs: Path, out: Path) -> dict:
         for b, j in sorted(sim[a].items()):
             if a < b and j >= 0.8 and a in kept and b in kept:
                 cj = clean_j(a, b)
-                missed.append({"a": a, "b": b, "raw_jaccard": j, "clean_jaccard": cj,
-                               "cause": "cleaned texts below the threshold" if cj < 0.8 else "not a candidate (LSH)",
-                               "removed": [kept[a]["metadata"].get("removed"), kept[b]["metadata"].get("removed")]})
+                missed.append(
+                    {
+                        "a": a,
+                        "b": b,
+                        "raw_jaccard": j,
+                        "clean_jaccard": cj,
+                        "cause": "cleaned texts below the threshold" if cj < 0.8 else "not a candidate (LSH)",
+                        "removed": [kept[a]["metadata"].get("removed"), kept[b]["metadata"].get("removed")],
+                    }
+                )
     unjustified = []
     for d, r in sorted(rejected.items()):
         if "dup" not in f"{r.get('reason', '')}{r.get('stage', '')}".lower():
@@ -101,11 +112,20 @@ def errors(records: list[dict], pairs: Path, out: Path) -> dict:
         if any(k in kept and j >= 0.7 for k, j in sim.get(d, {}).items()):
             continue
         o = r.get("dup_of")
-        entry = {"id": d, "stage": r.get("stage"), "detail": r.get("detail"), "dup_of": o,
-                 "dup_of_kept": o in kept, "raw_jaccard": raw_j(d, o) if o in raw else None,
-                 "clean_jaccard": clean_j(d, o) if o else None}
-        entry["cause"] = ("dup_of was dropped later (a chain through another stage)" if not entry["dup_of_kept"]
-                          else "cleaning removed what kept raw J below 0.7")
+        entry = {
+            "id": d,
+            "stage": r.get("stage"),
+            "detail": r.get("detail"),
+            "dup_of": o,
+            "dup_of_kept": o in kept,
+            "raw_jaccard": raw_j(d, o) if o in raw else None,
+            "clean_jaccard": clean_j(d, o) if o else None,
+        }
+        entry["cause"] = (
+            "dup_of was dropped later (a chain through another stage)"
+            if not entry["dup_of_kept"]
+            else "cleaning removed what kept raw J below 0.7"
+        )
         unjustified.append(entry)
     return {"false_negatives": missed, "unjustified_drops": unjustified}
 
@@ -113,32 +133,57 @@ def errors(records: list[dict], pairs: Path, out: Path) -> dict:
 def print_errors(found: dict) -> None:
     print(f"-- pairs at raw J >= 0.8 with both documents kept: {len(found['false_negatives'])}")
     for e in found["false_negatives"]:
-        print(f"   {e['a']} {e['b']}  raw J {e['raw_jaccard']:.3f}  cleaned J {e['clean_jaccard']:.3f}  {e['cause']}")
+        print(
+            f"   {e['a']} {e['b']}  raw J {e['raw_jaccard']:.3f}  cleaned J {e['clean_jaccard']:.3f}  {e['cause']}"
+        )
     print(f"-- duplicate drops without a kept document at raw J >= 0.7: {len(found['unjustified_drops'])}")
     for e in found["unjustified_drops"]:
-        print(f"   {e['id']} ({e['stage']}) dup_of {e['dup_of']}  raw J {e['raw_jaccard']}  "
-              f"cleaned J {e['clean_jaccard']}  {e['cause']}")
+        print(
+            f"   {e['id']} ({e['stage']}) dup_of {e['dup_of']}  raw J {e['raw_jaccard']}  "
+            f"cleaned J {e['clean_jaccard']}  {e['cause']}"
+        )
 
 
 def build_heldout(work: Path, n: int, seed: int) -> tuple[Path, Path]:
     """A corpus built like visible-10k from articles visible-10k does not use, and its exact pairs."""
+
     def title(text: str) -> str:
         return text.split("\n", 1)[0].strip()
 
     seen = {title(r["text"]) for r in _records(BENCH / "visible-10k.jsonl.gz")}
     articles = work / "articles-unseen.jsonl.gz"
     with gzip.open(articles, "wt", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n"
-                      for r in _records(BENCH.parent / "articles-30k.jsonl.gz") if title(r["text"]) not in seen)
+        fh.writelines(
+            json.dumps(r, ensure_ascii=False) + "\n"
+            for r in _records(BENCH.parent / "articles-30k.jsonl.gz")
+            if title(r["text"]) not in seen
+        )
     plain = work / f"heldout-{n}-seed{seed}.jsonl"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "make_dedup_corpus.py"), "build", "--n", str(n),
-                    "--seed", str(seed), "--dup-frac", "0.3", "--articles", str(articles), "--out", str(plain)],
-                   check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "make_dedup_corpus.py"),
+            "build",
+            "--n",
+            str(n),
+            "--seed",
+            str(seed),
+            "--dup-frac",
+            "0.3",
+            "--articles",
+            str(articles),
+            "--out",
+            str(plain),
+        ],
+        check=True,
+    )
     corpus = plain.with_suffix(".jsonl.gz")
     with open(plain, "rb") as src, gzip.open(corpus, "wb") as dst:
         dst.write(src.read())
     pairs = work / f"heldout-{n}-seed{seed}.pairs.tsv.gz"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "dedup_pairs.py"), str(corpus), str(pairs)], check=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "dedup_pairs.py"), str(corpus), str(pairs)], check=True
+    )
     return corpus, pairs
 
 
@@ -147,7 +192,9 @@ def write_run(directory: Path, ids: list[str], dropped: dict[str, str]) -> Path:
     with open(directory / "part-00000.jsonl", "w") as fh:
         fh.writelines(json.dumps({"id": i}) + "\n" for i in ids if i not in dropped)
     with open(directory / "rejects-00000.jsonl", "w") as fh:
-        fh.writelines(json.dumps({"id": i, "reason": "near_duplicate", "dup_of": d}) + "\n" for i, d in dropped.items())
+        fh.writelines(
+            json.dumps({"id": i, "reason": "near_duplicate", "dup_of": d}) + "\n" for i, d in dropped.items()
+        )
     return directory
 
 
@@ -204,16 +251,34 @@ def main() -> None:
         json_path = args.json or ROOT / "benchmarks" / "results" / f"dedup_accuracy_{name}.json"
         records = list(_records(args.corpus))
         n = len(records)
-        result = {"corpus": str(args.corpus) if not args.heldout else
-                  f"held-out: make_dedup_corpus.py build --n {args.heldout_n} --seed {args.heldout_seed} "
-                  "--dup-frac 0.3 from articles-30k minus visible-10k's titles", "documents": n}
+        result = {
+            "corpus": str(args.corpus)
+            if not args.heldout
+            else f"held-out: make_dedup_corpus.py build --n {args.heldout_n} --seed {args.heldout_seed} "
+            "--dup-frac 0.3 from articles-30k minus visible-10k's titles",
+            "documents": n,
+        }
         if not args.skip_run:
             out = tmp / "out"
-            cmd = [sys.executable, "-m", "pipeline", "run", "-c", str(args.config), "-i", str(args.corpus),
-                   "-o", str(out), "--progress", "off"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "run",
+                "-c",
+                str(args.config),
+                "-i",
+                str(args.corpus),
+                "-o",
+                str(out),
+                "--progress",
+                "off",
+            ]
             m = measure(cmd, cwd=ROOT)
-            print(f"== pipeline: newsclean run -i {args.corpus.name} -o OUT  ({m.seconds:.0f} s wall, "
-                  f"{m.cpu_seconds:.0f} s CPU)")
+            print(
+                f"== pipeline: newsclean run -i {args.corpus.name} -o OUT  ({m.seconds:.0f} s wall, "
+                f"{m.cpu_seconds:.0f} s CPU)"
+            )
             if m.returncode != 0:
                 print(m.stdout[-2000:], m.stderr[-2000:])
                 sys.exit("the run failed")
@@ -222,16 +287,26 @@ def main() -> None:
             found = errors(records, pairs, out)
             print_errors(found)
             manifest = json.loads(next(out.glob("runs/*/manifest.json")).read_text())
-            result["pipeline"] = {"score": parse_score(text), "by_reason": manifest["counts"]["by_reason"],
-                                  "wall_s": round(m.seconds, 1), "cpu_s": round(m.cpu_seconds, 1), **found}
+            result["pipeline"] = {
+                "score": parse_score(text),
+                "by_reason": manifest["counts"]["by_reason"],
+                "wall_s": round(m.seconds, 1),
+                "cpu_s": round(m.cpu_seconds, 1),
+                **found,
+            }
         if not args.skip_alone:
-            for label, method in (("newsclean near_dedup alone (raw texts)", newsclean_alone),
-                                  ("datasketch MinHashLSH(0.8) alone (raw texts)", datasketch_alone)):
+            for label, method in (
+                ("newsclean near_dedup alone (raw texts)", newsclean_alone),
+                ("datasketch MinHashLSH(0.8) alone (raw texts)", datasketch_alone),
+            ):
                 dropped, seconds = method(records)
                 print(f"== {label}: {seconds:.1f} s")
                 text = score(pairs, write_run(tmp / label.split()[0], [r["id"] for r in records], dropped), n)
                 print(text)
-                result[label.split()[0] + "_alone"] = {"score": parse_score(text), "seconds": round(seconds, 1)}
+                result[label.split()[0] + "_alone"] = {
+                    "score": parse_score(text),
+                    "seconds": round(seconds, 1),
+                }
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
 

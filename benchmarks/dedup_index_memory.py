@@ -88,7 +88,12 @@ def compute_keys(corpus: Path, keys_file: Path, workers: int) -> dict:
             pickle.dump(part, out, protocol=pickle.HIGHEST_PROTOCOL)
             n += len(part)
     seconds = time.perf_counter() - t0
-    return {"documents": n, "seconds": round(seconds, 1), "docs_per_s": round(n / seconds), "workers": workers}
+    return {
+        "documents": n,
+        "seconds": round(seconds, 1),
+        "docs_per_s": round(n / seconds),
+        "workers": workers,
+    }
 
 
 def _parts(keys_file: Path):
@@ -149,29 +154,40 @@ def phase(keys_file: Path, state: Path, start: int, stop: int, id_prefix: str) -
     commit_peak = _peak_rss_bytes() if reset else None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     after = index_stats(step.index_dir(state))
-    return {"documents": stop - start, "indexed_before": indexed, "dropped": drops,
-            "earlier_run_matches": step.stats.counters.get("earlier_run_matches", 0),
-            "candidate_pairs": step.stats.counters.get("candidate_pairs", 0),
-            "reduce_seconds": round(t1 - t0, 1), "stage_seconds": round(t2 - t1, 1),
-            "commit_seconds": round(t3 - t2, 1),
-            "baseline_rss_bytes": baseline,
-            "reduce_peak_rss_above_baseline_bytes": reduce_peak - baseline,
-            "stage_peak_rss_above_baseline_bytes": None if stage_peak is None else stage_peak - baseline,
-            "commit_peak_rss_above_baseline_bytes": None if commit_peak is None else commit_peak - baseline,
-            "rss_after_reduce_above_baseline_bytes": stage_baseline - baseline,
-            "rss_after_stage_above_baseline_bytes": commit_baseline - baseline,
-            "peak_rss_above_baseline_bytes": max(reduce_peak, stage_peak or 0, commit_peak or 0, 0) - baseline
-            if reset else peak - baseline,
-            "indexed_after": after["documents"], "index_bytes_on_disk": after["bytes_on_disk"]}
+    return {
+        "documents": stop - start,
+        "indexed_before": indexed,
+        "dropped": drops,
+        "earlier_run_matches": step.stats.counters.get("earlier_run_matches", 0),
+        "candidate_pairs": step.stats.counters.get("candidate_pairs", 0),
+        "reduce_seconds": round(t1 - t0, 1),
+        "stage_seconds": round(t2 - t1, 1),
+        "commit_seconds": round(t3 - t2, 1),
+        "baseline_rss_bytes": baseline,
+        "reduce_peak_rss_above_baseline_bytes": reduce_peak - baseline,
+        "stage_peak_rss_above_baseline_bytes": None if stage_peak is None else stage_peak - baseline,
+        "commit_peak_rss_above_baseline_bytes": None if commit_peak is None else commit_peak - baseline,
+        "rss_after_reduce_above_baseline_bytes": stage_baseline - baseline,
+        "rss_after_stage_above_baseline_bytes": commit_baseline - baseline,
+        "peak_rss_above_baseline_bytes": max(reduce_peak, stage_peak or 0, commit_peak or 0, 0) - baseline
+        if reset
+        else peak - baseline,
+        "indexed_after": after["documents"],
+        "index_bytes_on_disk": after["bytes_on_disk"],
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus", type=Path)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--day2", type=int, default=10_000, help="documents of the day-2 run (copies of day-1 ones)")
+    ap.add_argument(
+        "--day2", type=int, default=10_000, help="documents of the day-2 run (copies of day-1 ones)"
+    )
     ap.add_argument("--work", type=Path, help="work directory (default: a temp dir, removed at the end)")
-    ap.add_argument("--keys", type=Path, help="keys file to reuse, or to keep (computed when it does not exist)")
+    ap.add_argument(
+        "--keys", type=Path, help="keys file to reuse, or to keep (computed when it does not exist)"
+    )
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "dedup_index_memory.json")
     ap.add_argument("--phase", nargs=5, help=argparse.SUPPRESS)  # keys_file state start stop prefix (child)
     args = ap.parse_args()
@@ -190,32 +206,58 @@ def main() -> None:
         state = work / "state"
         state.mkdir()
         result = {"keys": keys}
-        for name, (start, stop, prefix) in {"day1_all": (0, n, ""), "day2_copies": (0, min(args.day2, n), "day2-")}.items():
-            child = subprocess.run([sys.executable, __file__, str(args.corpus), "--phase", str(keys_file),
-                                    str(state), str(start), str(stop), prefix],
-                                   capture_output=True, text=True, check=True)
+        for name, (start, stop, prefix) in {
+            "day1_all": (0, n, ""),
+            "day2_copies": (0, min(args.day2, n), "day2-"),
+        }.items():
+            child = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    str(args.corpus),
+                    "--phase",
+                    str(keys_file),
+                    str(state),
+                    str(start),
+                    str(stop),
+                    prefix,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             result[name] = json.loads(child.stdout.strip().splitlines()[-1])
         day1, day2 = result["day1_all"], result["day2_copies"]
         result["summary"] = {
             "documents": n,
-            "day1_reduce_peak_rss_bytes_per_document": round(day1["reduce_peak_rss_above_baseline_bytes"] / n),
-            "day1_stage_peak_rss_bytes_per_document": round((day1["stage_peak_rss_above_baseline_bytes"] or 0) / n),
-            "day1_commit_peak_rss_bytes_per_document": round((day1["commit_peak_rss_above_baseline_bytes"] or 0) / n),
+            "day1_reduce_peak_rss_bytes_per_document": round(
+                day1["reduce_peak_rss_above_baseline_bytes"] / n
+            ),
+            "day1_stage_peak_rss_bytes_per_document": round(
+                (day1["stage_peak_rss_above_baseline_bytes"] or 0) / n
+            ),
+            "day1_commit_peak_rss_bytes_per_document": round(
+                (day1["commit_peak_rss_above_baseline_bytes"] or 0) / n
+            ),
             "day1_peak_rss_bytes_per_document": round(day1["peak_rss_above_baseline_bytes"] / n),
-            "day2_query_peak_rss_bytes_per_indexed_document":
-                round(day2["peak_rss_above_baseline_bytes"] / max(day2["indexed_before"], 1)),
-            "index_disk_bytes_per_indexed_document": round(day1["index_bytes_on_disk"] / max(day1["indexed_after"], 1)),
+            "day2_query_peak_rss_bytes_per_indexed_document": round(
+                day2["peak_rss_above_baseline_bytes"] / max(day2["indexed_before"], 1)
+            ),
+            "index_disk_bytes_per_indexed_document": round(
+                day1["index_bytes_on_disk"] / max(day1["indexed_after"], 1)
+            ),
             "day2_dropped_as_copies": f"{day2['earlier_run_matches']}/{day2['documents']}",
         }
     summary = result["summary"]
     print(f"{'near_dedup memory at ' + str(n) + ' documents (RSS above the baseline)':<60} bytes/doc")
-    for key, label in (("day1_reduce_peak_rss_bytes_per_document", "day 1 reduce (all docs) peak"),
-                       ("day1_stage_peak_rss_bytes_per_document", "day 1 stage (delta of kept docs) peak"),
-                       ("day1_commit_peak_rss_bytes_per_document", "day 1 commit (into the index) peak"),
-                       ("day1_peak_rss_bytes_per_document", "day 1 peak of the three"),
-                       ("day2_query_peak_rss_bytes_per_indexed_document",
-                        "day 2 run against the index, per indexed doc"),
-                       ("index_disk_bytes_per_indexed_document", "index on disk, per indexed doc")):
+    for key, label in (
+        ("day1_reduce_peak_rss_bytes_per_document", "day 1 reduce (all docs) peak"),
+        ("day1_stage_peak_rss_bytes_per_document", "day 1 stage (delta of kept docs) peak"),
+        ("day1_commit_peak_rss_bytes_per_document", "day 1 commit (into the index) peak"),
+        ("day1_peak_rss_bytes_per_document", "day 1 peak of the three"),
+        ("day2_query_peak_rss_bytes_per_indexed_document", "day 2 run against the index, per indexed doc"),
+        ("index_disk_bytes_per_indexed_document", "index on disk, per indexed doc"),
+    ):
         print(f"{label:<60} {summary[key]:>9}")
     print(f"day 2 copies dropped: {summary['day2_dropped_as_copies']}")
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,7 @@ def all_pairs(docs: list[tuple[str, str]], t: float) -> list[tuple[str, str, flo
         if not sh:
             continue
         ranked = sorted(sh, key=lambda s: (df[s], s))
-        prefix = ranked[:len(ranked) - math.ceil(t * len(ranked)) + 1]
+        prefix = ranked[: len(ranked) - math.ceil(t * len(ranked)) + 1]
         for s in prefix:
             for j in postings[s]:
                 candidates.add((j, i))
@@ -79,16 +79,25 @@ def main() -> None:
     args = ap.parse_args()
     if args.check:
         shipped, header = read_pairs(BENCH / "visible-10k.pairs.tsv.gz")
-        ours = {(a, b): j for a, b, j in all_pairs(read_corpus(BENCH / "visible-10k.jsonl.gz"), args.min_jaccard)}
-        differ = [k for k in set(shipped) | set(ours) if k not in shipped or k not in ours
-                  or abs(shipped[k] - ours[k]) > 1e-3]
-        print(f"header {header.strip()!r}; shipped {len(shipped)} pairs, recomputed {len(ours)}, differing {len(differ)}")
+        ours = {
+            (a, b): j for a, b, j in all_pairs(read_corpus(BENCH / "visible-10k.jsonl.gz"), args.min_jaccard)
+        }
+        differ = [
+            k
+            for k in set(shipped) | set(ours)
+            if k not in shipped or k not in ours or abs(shipped[k] - ours[k]) > 1e-3
+        ]
+        print(
+            f"header {header.strip()!r}; shipped {len(shipped)} pairs, recomputed {len(ours)}, differing {len(differ)}"
+        )
         for k in sorted(differ)[:10]:
             print(k, shipped.get(k), ours.get(k))
         sys.exit(1 if differ else 0)
     pairs = all_pairs(read_corpus(args.corpus), args.min_jaccard)
     write_pairs(pairs, args.out)
-    print(f"{len(pairs)} pairs with J >= {args.min_jaccard} ({sum(j >= 0.8 for *_, j in pairs)} with J >= 0.8) -> {args.out}")
+    print(
+        f"{len(pairs)} pairs with J >= {args.min_jaccard} ({sum(j >= 0.8 for *_, j in pairs)} with J >= 0.8) -> {args.out}"
+    )
 
 
 if __name__ == "__main__":

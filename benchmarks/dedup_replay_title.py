@@ -62,11 +62,26 @@ def main() -> None:
             with open(run / "part-00000.jsonl", "w") as fh:
                 fh.writelines(json.dumps({"id": r["id"]}) + "\n" for r in docs if r["id"] not in dropped)
             with open(run / "rejects-00000.jsonl", "w") as fh:
-                fh.writelines(json.dumps({"id": r["id"], "reason": r["reason"], "stage": r["stage"]}) + "\n"
-                              for r in other)
-                fh.writelines(json.dumps({"id": i, "reason": "near_duplicate"}) + "\n" for i in sorted(dropped))
-            score = subprocess.run([sys.executable, str(BENCH / "score_dedup.py"), str(args.pairs), str(run),
-                                    "--n-input", str(args.n_input)], capture_output=True, text=True, check=True)
+                fh.writelines(
+                    json.dumps({"id": r["id"], "reason": r["reason"], "stage": r["stage"]}) + "\n"
+                    for r in other
+                )
+                fh.writelines(
+                    json.dumps({"id": i, "reason": "near_duplicate"}) + "\n" for i in sorted(dropped)
+                )
+            score = subprocess.run(
+                [
+                    sys.executable,
+                    str(BENCH / "score_dedup.py"),
+                    str(args.pairs),
+                    str(run),
+                    "--n-input",
+                    str(args.n_input),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             result[mode] = " ".join(score.stdout.split())
             print(f"{mode:<11} {result[mode]}")
     if args.json:

@@ -73,10 +73,16 @@ def bench_signatures(texts: list[str], num_perm: int, ngram: int, chunk: int) ->
             m.update_batch([s.encode("utf-8") for s in shingle_strings(text, ngram)])
 
     for start in range(0, len(texts), chunk):
-        part = texts[start:start + chunk]
+        part = texts[start : start + chunk]
         timed("datasketch", lambda: per_doc(part))
-        timed("bulk", lambda: MinHash.bulk([[s.encode("utf-8") for s in shingle_strings(text, ngram)]
-                                            for text in part], num_perm=num_perm, seed=1))
+        timed(
+            "bulk",
+            lambda: MinHash.bulk(
+                [[s.encode("utf-8") for s in shingle_strings(text, ngram)] for text in part],
+                num_perm=num_perm,
+                seed=1,
+            ),
+        )
         ours += timed("ours", lambda: [hasher.signature(shingle_hashes(text, ngram)) for text in part])
         timed("tokens", lambda: [shingle_strings(text, ngram) for text in part])  # the floor: no hashing
     identical = 0
@@ -85,16 +91,21 @@ def bench_signatures(texts: list[str], num_perm: int, ngram: int, chunk: int) ->
         m.update_batch(shingle_strings(text, ngram))
         identical += bool(np.array_equal(m.hashvalues, signature))
     n = len(texts)
-    return {"documents": n, "num_perm": num_perm, "ngram": ngram,
-            "datasketch_per_doc_docs_per_s": round(n / wall["datasketch"]),
-            "datasketch_bulk_docs_per_s": round(n / wall["bulk"]),
-            "newsclean_docs_per_s": round(n / wall["ours"]), "tokenize_strings_docs_per_s": round(n / wall["tokens"]),
-            "cpu_docs_per_s": {k: round(n / v) for k, v in cpu.items()},
-            "ratio_vs_datasketch_per_doc": round(wall["datasketch"] / wall["ours"], 2),
-            "ratio_vs_datasketch_per_doc_cpu": round(cpu["datasketch"] / cpu["ours"], 2),
-            "ratio_vs_datasketch_bulk": round(wall["bulk"] / wall["ours"], 2),
-            "ratio_vs_datasketch_bulk_cpu": round(cpu["bulk"] / cpu["ours"], 2),
-            "bit_identical_with_same_hash": f"{identical}/{n}"}, np.stack(ours)
+    return {
+        "documents": n,
+        "num_perm": num_perm,
+        "ngram": ngram,
+        "datasketch_per_doc_docs_per_s": round(n / wall["datasketch"]),
+        "datasketch_bulk_docs_per_s": round(n / wall["bulk"]),
+        "newsclean_docs_per_s": round(n / wall["ours"]),
+        "tokenize_strings_docs_per_s": round(n / wall["tokens"]),
+        "cpu_docs_per_s": {k: round(n / v) for k, v in cpu.items()},
+        "ratio_vs_datasketch_per_doc": round(wall["datasketch"] / wall["ours"], 2),
+        "ratio_vs_datasketch_per_doc_cpu": round(cpu["datasketch"] / cpu["ours"], 2),
+        "ratio_vs_datasketch_bulk": round(wall["bulk"] / wall["ours"], 2),
+        "ratio_vs_datasketch_bulk_cpu": round(cpu["bulk"] / cpu["ours"], 2),
+        "bit_identical_with_same_hash": f"{identical}/{n}",
+    }, np.stack(ours)
 
 
 def bench_index(signatures: np.ndarray, threshold: float) -> dict:
@@ -126,17 +137,29 @@ def bench_index(signatures: np.ndarray, threshold: float) -> dict:
     t_ours = time.perf_counter() - t0
     ours_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return {"datasketch_lsh": {"banding": list(lsh_params(threshold, num_perm)), "docs_per_s": round(n / t_ds),
-                               "candidate_pairs": ds_pairs, "bytes_per_doc": round(ds_bytes / n)},
-            "newsclean_lsh": {"banding": [bands, rows], "docs_per_s": round(n / t_ours),
-                              "candidate_pairs": len(pairs), "peak_bytes_per_doc": round(ours_peak / n)},
-            "ratio": round(t_ds / t_ours, 1)}
+    return {
+        "datasketch_lsh": {
+            "banding": list(lsh_params(threshold, num_perm)),
+            "docs_per_s": round(n / t_ds),
+            "candidate_pairs": ds_pairs,
+            "bytes_per_doc": round(ds_bytes / n),
+        },
+        "newsclean_lsh": {
+            "banding": [bands, rows],
+            "docs_per_s": round(n / t_ours),
+            "candidate_pairs": len(pairs),
+            "peak_bytes_per_doc": round(ours_peak / n),
+        },
+        "ratio": round(t_ds / t_ours, 1),
+    }
 
 
 def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     from datasketch import MinHashLSH
 
-    return MinHashLSH(threshold=threshold, num_perm=num_perm).b, MinHashLSH(threshold=threshold, num_perm=num_perm).r
+    return MinHashLSH(threshold=threshold, num_perm=num_perm).b, MinHashLSH(
+        threshold=threshold, num_perm=num_perm
+    ).r
 
 
 def main() -> None:
@@ -153,21 +176,44 @@ def main() -> None:
         sys.exit(f"{args.corpus}: not found (the shared benchmark data)")
     texts = load_texts(args.corpus, args.docs)
     signatures_result, signatures = bench_signatures(texts, args.num_perm, args.ngram, args.chunk)
-    result = {"signatures": signatures_result, "index": bench_index(signatures, args.threshold),
-              "load_average_at_end": list(os.getloadavg())}
+    result = {
+        "signatures": signatures_result,
+        "index": bench_index(signatures, args.threshold),
+        "load_average_at_end": list(os.getloadavg()),
+    }
     sig = signatures_result
-    rows = [("signatures (one core)", "docs/s wall", "docs/s CPU"),
-            ("datasketch MinHash.update_batch per doc", sig["datasketch_per_doc_docs_per_s"], sig["cpu_docs_per_s"]["datasketch"]),
-            ("datasketch MinHash.bulk", sig["datasketch_bulk_docs_per_s"], sig["cpu_docs_per_s"]["bulk"]),
-            ("newsclean shingle_hashes + MinHasher", sig["newsclean_docs_per_s"], sig["cpu_docs_per_s"]["ours"]),
-            ("tokenize to shingle strings (floor)", sig["tokenize_strings_docs_per_s"], sig["cpu_docs_per_s"]["tokens"]),
-            ("ratio newsclean / datasketch per doc", sig["ratio_vs_datasketch_per_doc"], sig["ratio_vs_datasketch_per_doc_cpu"]),
-            ("ratio newsclean / datasketch bulk", sig["ratio_vs_datasketch_bulk"], sig["ratio_vs_datasketch_bulk_cpu"])]
+    rows = [
+        ("signatures (one core)", "docs/s wall", "docs/s CPU"),
+        (
+            "datasketch MinHash.update_batch per doc",
+            sig["datasketch_per_doc_docs_per_s"],
+            sig["cpu_docs_per_s"]["datasketch"],
+        ),
+        ("datasketch MinHash.bulk", sig["datasketch_bulk_docs_per_s"], sig["cpu_docs_per_s"]["bulk"]),
+        ("newsclean shingle_hashes + MinHasher", sig["newsclean_docs_per_s"], sig["cpu_docs_per_s"]["ours"]),
+        (
+            "tokenize to shingle strings (floor)",
+            sig["tokenize_strings_docs_per_s"],
+            sig["cpu_docs_per_s"]["tokens"],
+        ),
+        (
+            "ratio newsclean / datasketch per doc",
+            sig["ratio_vs_datasketch_per_doc"],
+            sig["ratio_vs_datasketch_per_doc_cpu"],
+        ),
+        (
+            "ratio newsclean / datasketch bulk",
+            sig["ratio_vs_datasketch_bulk"],
+            sig["ratio_vs_datasketch_bulk_cpu"],
+        ),
+    ]
     for row in rows:
         print(f"{row[0]:<42} {row[1]!s:>12} {row[2]!s:>12}")
     print(f"bit-identical with the same hash: {sig['bit_identical_with_same_hash']}")
     idx = result["index"]
-    print(f"index: datasketch MinHashLSH {idx['datasketch_lsh']}\n       newsclean {idx['newsclean_lsh']}  ratio {idx['ratio']}")
+    print(
+        f"index: datasketch MinHashLSH {idx['datasketch_lsh']}\n       newsclean {idx['newsclean_lsh']}  ratio {idx['ratio']}"
+    )
     print(f"load average at the end: {result['load_average_at_end']}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")

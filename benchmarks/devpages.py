@@ -60,8 +60,23 @@ def score(scorer, gold_dir: Path, pred: Path) -> dict:
 def run_newsclean(checkout: Path, pages: Path, out: Path) -> tuple[float, Path]:
     shutil.rmtree(out, ignore_errors=True)
     started = _children_cpu()
-    subprocess.run([sys.executable, "-m", "pipeline", "run", "-i", str(pages), "-o", str(out), "-q",
-                    "--progress", "off"], cwd=checkout, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            "-i",
+            str(pages),
+            "-o",
+            str(out),
+            "-q",
+            "--progress",
+            "off",
+        ],
+        cwd=checkout,
+        check=True,
+    )
     return _children_cpu() - started, next(out.glob("runs/*"))
 
 
@@ -140,13 +155,15 @@ def main(argv=None) -> int:
         run_trafilatura(pages, SETTINGS[name], out_file)
         rows[f"trafilatura {name}"] = (out_file, {}, time.process_time() - started)
     non_articles = [k for k, (_, g) in gold.items() if g.get("page_type", "article") != "article"]
-    print(f"{len(gold)} pages: {len(gold) - len(non_articles)} articles on {len(sites) - 1} sites, "
-          f"{len(non_articles)} non-articles")
+    print(
+        f"{len(gold)} pages: {len(gold) - len(non_articles)} articles on {len(sites) - 1} sites, "
+        f"{len(non_articles)} non-articles"
+    )
     print("| site | pages | " + " | ".join(f"{name} P/R/F1 meta" for name in rows) + " |")
     print("|---|--:|" + "--:|" * len(rows))
     for site in sorted(sites, key=lambda s: (s == "all", s)):
         cells = []
-        for name, (pred, _, _) in rows.items():
+        for pred, _, _ in rows.values():
             s = score(scorer, golds / site, pred)
             cells.append(f"{s['P']:.3f}/{s['R']:.3f}/**{s['F1']:.3f}** {s['meta']}")
         print(f"| {site} | {len(sites[site])} | " + " | ".join(cells) + " |")
@@ -155,13 +172,18 @@ def main(argv=None) -> int:
         if name.startswith("newsclean"):
             dropped = [k for k in listings if drops.get(k) == "not_article"]
             wrong = [k for k in gold if k not in non_articles and drops.get(k) == "not_article"]
-            others = {k: f"{gold[k][1].get('page_type')}:{drops.get(k, 'KEPT')}" for k in non_articles
-                      if k not in listings}
-            print(f"{name}: home/category/list pages dropped not_article {len(dropped)}/{len(listings)} "
-                  f"(others: { {k: drops.get(k, 'KEPT') for k in listings if k not in dropped} }); "
-                  f"articles dropped not_article "
-                  f"{len(wrong)} {wrong}; other non-articles {others}; article drops "
-                  f"{ {k: r for k, r in drops.items() if k not in non_articles} }; CPU {cpu:.1f}s")
+            others = {
+                k: f"{gold[k][1].get('page_type')}:{drops.get(k, 'KEPT')}"
+                for k in non_articles
+                if k not in listings
+            }
+            print(
+                f"{name}: home/category/list pages dropped not_article {len(dropped)}/{len(listings)} "
+                f"(others: { {k: drops.get(k, 'KEPT') for k in listings if k not in dropped} }); "
+                f"articles dropped not_article "
+                f"{len(wrong)} {wrong}; other non-articles {others}; article drops "
+                f"{ {k: r for k, r in drops.items() if k not in non_articles} }; CPU {cpu:.1f}s"
+            )
     return 0
 
 

@@ -109,26 +109,38 @@ print(time.perf_counter() - t, time.process_time() - c, (resource.getrusage(reso
 
 
 def measure(code: str, n: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", code, str(n)], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(n)], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     seconds, cpu, mb, count = out.stdout.split()
-    return {"n": n, "seconds": round(float(seconds), 2), "cpu_seconds": round(float(cpu), 2),
-            "peak_mb": round(float(mb), 1), "result": int(count),
-            "seconds_per_million": round(float(seconds) / n * 1e6, 2),
-            "cpu_seconds_per_million": round(float(cpu) / n * 1e6, 2), "mb_per_million": round(float(mb) / n * 1e6, 1)}
+    return {
+        "n": n,
+        "seconds": round(float(seconds), 2),
+        "cpu_seconds": round(float(cpu), 2),
+        "peak_mb": round(float(mb), 1),
+        "result": int(count),
+        "seconds_per_million": round(float(seconds) / n * 1e6, 2),
+        "cpu_seconds_per_million": round(float(cpu) / n * 1e6, 2),
+        "mb_per_million": round(float(mb) / n * 1e6, 1),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--docs", type=int, default=1_000_000)
     args = parser.parse_args()
-    results = {"exact_reduce": measure(EXACT, args.docs),
-               "exact_reduce_with_index": measure(EXACT_INDEXED, args.docs),
-               "near_resolve": measure(RESOLVE, args.docs // 10),
-               "drops_dict": measure(DROPS, args.docs // 5)}
+    results = {
+        "exact_reduce": measure(EXACT, args.docs),
+        "exact_reduce_with_index": measure(EXACT_INDEXED, args.docs),
+        "near_resolve": measure(RESOLVE, args.docs // 10),
+        "drops_dict": measure(DROPS, args.docs // 5),
+    }
     for name, r in results.items():
-        print(f"{name:24} n={r['n']:>9}  {r['seconds']:7.2f} s wall  {r['cpu_seconds']:7.2f} s CPU  "
-              f"{r['peak_mb']:8.1f} MB  -> {r['cpu_seconds_per_million']:6.2f} s CPU and {r['mb_per_million']:7.1f} MB "
-              f"per million")
+        print(
+            f"{name:24} n={r['n']:>9}  {r['seconds']:7.2f} s wall  {r['cpu_seconds']:7.2f} s CPU  "
+            f"{r['peak_mb']:8.1f} MB  -> {r['cpu_seconds_per_million']:6.2f} s CPU and {r['mb_per_million']:7.1f} MB "
+            f"per million"
+        )
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     out = HERE / "results" / "driver_costs.json"
     out.parent.mkdir(exist_ok=True)

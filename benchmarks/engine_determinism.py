@@ -43,10 +43,19 @@ def corpus(output: Path) -> dict:
                 yield from (json.loads(line) for line in fh)
 
     kept = sorted(r["id"] for r in records(manifest["shards"]))
-    rejects = sorted((r["id"], r["stage"], r["reason"], r.get("dup_of") or "", r["detail"] or "")
-                     for r in records(manifest["rejects"]))
-    return {"kept": kept, "rejects": rejects, "counts": manifest["counts"], "tasks": manifest["tasks"],
-            "engine": manifest["engine"], "dedup": manifest["dedup"], "workers": manifest["workers"]}
+    rejects = sorted(
+        (r["id"], r["stage"], r["reason"], r.get("dup_of") or "", r["detail"] or "")
+        for r in records(manifest["rejects"])
+    )
+    return {
+        "kept": kept,
+        "rejects": rejects,
+        "counts": manifest["counts"],
+        "tasks": manifest["tasks"],
+        "engine": manifest["engine"],
+        "dedup": manifest["dedup"],
+        "workers": manifest["workers"],
+    }
 
 
 def digest(obj) -> str:
@@ -78,30 +87,77 @@ def main() -> int:
         for engine, dedup, partitions, workers in combos:
             out = Path(tmp) / f"{engine}-{dedup}-p{partitions}-w{workers}"
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "pipeline", "run", "-c", str(args.config), "-i", str(inputs),
-                            "-o", str(out), "-q", "--progress", "off", "--engine", engine, "--dedup", dedup,
-                            "--partitions", str(partitions), "--workers", str(workers)],
-                           cwd=ROOT, env=env, check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pipeline",
+                    "run",
+                    "-c",
+                    str(args.config),
+                    "-i",
+                    str(inputs),
+                    "-o",
+                    str(out),
+                    "-q",
+                    "--progress",
+                    "off",
+                    "--engine",
+                    engine,
+                    "--dedup",
+                    dedup,
+                    "--partitions",
+                    str(partitions),
+                    "--workers",
+                    str(workers),
+                ],
+                cwd=ROOT,
+                env=env,
+                check=True,
+            )
             seconds = time.perf_counter() - start
             got = corpus(out)
             if reference is None:
                 reference = got
             equal = {k: got[k] == reference[k] for k in ("kept", "rejects", "counts")}
             same &= all(equal.values())
-            row = {"engine": engine, "dedup": got["dedup"], "partitions": partitions, "workers": got["workers"],
-                   "tasks": got["tasks"], "seconds": round(seconds, 1), "kept": got["counts"]["kept"],
-                   "by_reason": got["counts"]["by_reason"], "kept_sha": digest(got["kept"]),
-                   "rejects_sha": digest(got["rejects"]), "equal_to_first": equal}
+            row = {
+                "engine": engine,
+                "dedup": got["dedup"],
+                "partitions": partitions,
+                "workers": got["workers"],
+                "tasks": got["tasks"],
+                "seconds": round(seconds, 1),
+                "kept": got["counts"]["kept"],
+                "by_reason": got["counts"]["by_reason"],
+                "kept_sha": digest(got["kept"]),
+                "rejects_sha": digest(got["rejects"]),
+                "equal_to_first": equal,
+            }
             rows.append(row)
-            print(f"{engine:5} dedup={row['dedup']:7} partitions={partitions} workers={row['workers']} "
-                  f"tasks={row['tasks']:2} {seconds:6.1f} s kept={row['kept']} kept_sha={row['kept_sha']} "
-                  f"rejects_sha={row['rejects_sha']} same={all(equal.values())}", flush=True)
+            print(
+                f"{engine:5} dedup={row['dedup']:7} partitions={partitions} workers={row['workers']} "
+                f"tasks={row['tasks']:2} {seconds:6.1f} s kept={row['kept']} kept_sha={row['kept_sha']} "
+                f"rejects_sha={row['rejects_sha']} same={all(equal.values())}",
+                flush=True,
+            )
             shutil_rmtree(out)
     print(f"\nall {len(rows)} runs: same kept ids, rejects and counts: {same}")
     out = HERE / "results" / "engine_determinism.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"input": str(inputs.name), "docs": args.docs, "config": str(args.config),
-                               "same": same, "runs": rows}, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "input": str(inputs.name),
+                "docs": args.docs,
+                "config": str(args.config),
+                "same": same,
+                "runs": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"written: {out.relative_to(ROOT)}")
     return 0 if same else 1
 

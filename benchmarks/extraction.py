@@ -56,7 +56,9 @@ SETTINGS = {
     "recall": {"include_comments": False, "favor_recall": True},
     "fast": {"include_comments": False, "fast": True},
 }
-_SCORE_LINE = re.compile(r"P=([\d.]+) R=([\d.]+) F1=([\d.]+) title=(\d+)/(\d+) author=(\d+)/(\d+) date=(\d+)/(\d+)")
+_SCORE_LINE = re.compile(
+    r"P=([\d.]+) R=([\d.]+) F1=([\d.]+) title=(\d+)/(\d+) author=(\d+)/(\d+) date=(\d+)/(\d+)"
+)
 
 
 def load_scorer(bench: Path):
@@ -75,8 +77,16 @@ def score(scorer, gold: Path, pred: Path) -> dict:
     line = buf.getvalue().strip()
     m = _SCORE_LINE.search(line)
     p, r, f1, th, tn, ah, an, dh, dn = m.groups()
-    return {"P": float(p), "R": float(r), "F1": float(f1), "title": int(th), "author": int(ah), "date": int(dh),
-            "meta_total": {"title": int(tn), "author": int(an), "date": int(dn)}, "scorer": line}
+    return {
+        "P": float(p),
+        "R": float(r),
+        "F1": float(f1),
+        "title": int(th),
+        "author": int(ah),
+        "date": int(dh),
+        "meta_total": {"title": int(tn), "author": int(an), "date": int(dn)},
+        "scorer": line,
+    }
 
 
 FILTERS = ("language_filter", "length_filter", "quality_filter", "exact_dedup", "near_dedup")
@@ -101,14 +111,32 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_newsclean(pages: Path, target: Path, workers: int, config: Path | None = None,
-                  checkout: Path = ROOT) -> tuple[float, float, dict]:
+def run_newsclean(
+    pages: Path, target: Path, workers: int, config: Path | None = None, checkout: Path = ROOT
+) -> tuple[float, float, dict]:
     """(wall seconds, CPU seconds of the process tree, manifest) of the pipeline in `checkout`."""
     shutil.rmtree(target, ignore_errors=True)
     cpu, started = _children_cpu(), time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pipeline", "run", *(["-c", str(config)] if config else []),
-                    "-i", str(pages), "-o", str(target), "-q", "-w", str(workers), "--progress", "off"],
-                   cwd=checkout, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            *(["-c", str(config)] if config else []),
+            "-i",
+            str(pages),
+            "-o",
+            str(target),
+            "-q",
+            "-w",
+            str(workers),
+            "--progress",
+            "off",
+        ],
+        cwd=checkout,
+        check=True,
+    )
     seconds, cpu = time.perf_counter() - started, _children_cpu() - cpu
     manifest = json.loads(next(target.glob("runs/*/manifest.json")).read_text())
     return seconds, cpu, manifest
@@ -126,7 +154,12 @@ def run_trafilatura(pages: list[Path], options: dict, out_file: Path) -> float:
             result = bare_extraction(text, with_metadata=True, **options)
             seconds += time.perf_counter() - started
             cpu += time.process_time() - cpu_started
-            record = {"id": path.name.removesuffix(".gz").removesuffix(".html"), "text": "", "created": None, "metadata": {}}
+            record = {
+                "id": path.name.removesuffix(".gz").removesuffix(".html"),
+                "text": "",
+                "created": None,
+                "metadata": {},
+            }
             if result is not None:
                 record["text"] = result.text or ""
                 record["created"] = parse_datetime(result.date) if result.date else None
@@ -139,11 +172,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench" / "extraction")
     ap.add_argument("--out", type=Path, default=Path("/tmp/extraction-bench"))
-    ap.add_argument("--workers", type=int, default=1, help="newsclean worker processes (trafilatura runs on one)")
+    ap.add_argument(
+        "--workers", type=int, default=1, help="newsclean worker processes (trafilatura runs on one)"
+    )
     ap.add_argument("--settings", default="default,no_comments,precision,recall")
     ap.add_argument("--skip-newsclean", action="store_true")
-    ap.add_argument("--before", type=Path, help="another checkout (e.g. `git archive` of an older commit) run "
-                                                "the same way first, for a before/after table in one run")
+    ap.add_argument(
+        "--before",
+        type=Path,
+        help="another checkout (e.g. `git archive` of an older commit) run "
+        "the same way first, for a before/after table in one run",
+    )
     ap.add_argument("--trafilatura-worker", nargs=2, metavar=("SETTING", "OUT_JSONL"), help=argparse.SUPPRESS)
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "extraction.json")
     args = ap.parse_args(argv)
@@ -159,49 +198,105 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     scorer = load_scorer(args.bench)
     rows, extra = [], {}
+
     def row(name: str, pred: Path, seconds: float, cpu: float) -> dict:
-        return {"extractor": name, **score(scorer, gold, pred), "seconds": round(seconds, 2),
-                "cpu_seconds": round(cpu, 2), "pages_per_s": round(len(pages) / seconds, 2),
-                "pages_per_cpu_s": round(len(pages) / cpu, 2)}
+        return {
+            "extractor": name,
+            **score(scorer, gold, pred),
+            "seconds": round(seconds, 2),
+            "cpu_seconds": round(cpu, 2),
+            "pages_per_s": round(len(pages) / seconds, 2),
+            "pages_per_cpu_s": round(len(pages) / cpu, 2),
+        }
 
     if args.before and not args.skip_newsclean:
         before = args.before.resolve()
         seconds, cpu, _ = run_newsclean(pages_dir, args.out / "before", args.workers, checkout=before)
         rows.append(row("BEFORE newsclean full pipeline", args.out / "before", seconds, cpu))
-        seconds, cpu, _ = run_newsclean(pages_dir, args.out / "before-extraction", args.workers,
-                                        extraction_only_config(args.out / "before-config", before), before)
-        rows.append(row("BEFORE newsclean extraction only, filters off", args.out / "before-extraction",
-                        seconds, cpu))
+        seconds, cpu, _ = run_newsclean(
+            pages_dir,
+            args.out / "before-extraction",
+            args.workers,
+            extraction_only_config(args.out / "before-config", before),
+            before,
+        )
+        rows.append(
+            row("BEFORE newsclean extraction only, filters off", args.out / "before-extraction", seconds, cpu)
+        )
     if not args.skip_newsclean:
         plural = "s" if args.workers > 1 else ""
         seconds, cpu, manifest = run_newsclean(pages_dir, args.out / "newsclean", args.workers)
-        rows.append(row(f"newsclean full pipeline ({args.workers} worker{plural})", args.out / "newsclean",
-                        seconds, cpu))
-        extra["newsclean_dropped"] = manifest["counts"]["by_reason"]  # pages the filters took (scored as empty)
+        rows.append(
+            row(
+                f"newsclean full pipeline ({args.workers} worker{plural})",
+                args.out / "newsclean",
+                seconds,
+                cpu,
+            )
+        )
+        extra["newsclean_dropped"] = manifest["counts"][
+            "by_reason"
+        ]  # pages the filters took (scored as empty)
         extra["newsclean_html_rules"] = manifest["stages"].get("extract_html", {}).get("counters", {})
-        seconds, cpu, _ = run_newsclean(pages_dir, args.out / "newsclean-extraction", args.workers,
-                                        extraction_only_config(args.out))
-        rows.append(row(f"newsclean extraction only, filters off ({args.workers} worker{plural})",
-                        args.out / "newsclean-extraction", seconds, cpu))
+        seconds, cpu, _ = run_newsclean(
+            pages_dir, args.out / "newsclean-extraction", args.workers, extraction_only_config(args.out)
+        )
+        rows.append(
+            row(
+                f"newsclean extraction only, filters off ({args.workers} worker{plural})",
+                args.out / "newsclean-extraction",
+                seconds,
+                cpu,
+            )
+        )
     for name in [s for s in args.settings.split(",") if s]:
         out_file = args.out / f"trafilatura-{name}.jsonl"
         cpu, started = _children_cpu(), time.perf_counter()
-        subprocess.run([sys.executable, __file__, "--bench", str(args.bench), "--trafilatura-worker", name,
-                        str(out_file)], cwd=ROOT, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--bench",
+                str(args.bench),
+                "--trafilatura-worker",
+                name,
+                str(out_file),
+            ],
+            cwd=ROOT,
+            check=True,
+        )
         seconds, cpu = time.perf_counter() - started, _children_cpu() - cpu
-        rows.append(row(f"trafilatura {name} {json.dumps(SETTINGS[name]) if SETTINGS[name] else ''}".strip(),
-                        out_file, seconds, cpu))
+        rows.append(
+            row(
+                f"trafilatura {name} {json.dumps(SETTINGS[name]) if SETTINGS[name] else ''}".strip(),
+                out_file,
+                seconds,
+                cpu,
+            )
+        )
     meta_total = rows[0]["meta_total"]
-    print(f"{len(pages)} pages; metadata hits out of title={meta_total['title']} author={meta_total['author']} "
-          f"date={meta_total['date']}; load average {os.getloadavg()[0]:.1f}")
-    print(f"| {'extractor':<80} | {'P':>5} | {'R':>5} | {'F1':>5} | title | author | date | pages/s | pages/CPU-s |")
+    print(
+        f"{len(pages)} pages; metadata hits out of title={meta_total['title']} author={meta_total['author']} "
+        f"date={meta_total['date']}; load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"| {'extractor':<80} | {'P':>5} | {'R':>5} | {'F1':>5} | title | author | date | pages/s | pages/CPU-s |"
+    )
     print(f"| {'-' * 80} | ----: | ----: | ----: | ----: | -----: | ---: | ------: | ----------: |")
     for r in rows:
-        print(f"| {r['extractor']:<80} | {r['P']:.3f} | {r['R']:.3f} | {r['F1']:.3f} | {r['title']:5d} | "
-              f"{r['author']:6d} | {r['date']:4d} | {r['pages_per_s']:7.2f} | {r['pages_per_cpu_s']:11.2f} |")
+        print(
+            f"| {r['extractor']:<80} | {r['P']:.3f} | {r['R']:.3f} | {r['F1']:.3f} | {r['title']:5d} | "
+            f"{r['author']:6d} | {r['date']:4d} | {r['pages_per_s']:7.2f} | {r['pages_per_cpu_s']:11.2f} |"
+        )
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"pages": len(pages), "rows": rows, **extra,
-                                     "load_average": os.getloadavg()}, indent=2, ensure_ascii=False) + "\n")
+    args.json.write_text(
+        json.dumps(
+            {"pages": len(pages), "rows": rows, **extra, "load_average": os.getloadavg()},
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
     return 0
 
 

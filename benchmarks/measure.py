@@ -48,7 +48,7 @@ def _children_map() -> dict[int, list[int]]:
         except OSError:
             continue
         # the command name may hold spaces and parentheses: fields start after the last ')'
-        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
         children.setdefault(ppid, []).append(int(entry.name))
     return children
 
@@ -95,8 +95,9 @@ class _TreeSampler(threading.Thread):
             self.stopped.wait(self.interval)
 
 
-def measure(cmd: list[str], env: dict | None = None, cwd: str | Path | None = None,
-            interval: float = 0.25) -> Measurement:
+def measure(
+    cmd: list[str], env: dict | None = None, cwd: str | Path | None = None, interval: float = 0.25
+) -> Measurement:
     sampler = None
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -105,8 +106,10 @@ def measure(cmd: list[str], env: dict | None = None, cwd: str | Path | None = No
         sampler.start()
     # read the pipes on threads so that a chatty command cannot block on a full pipe
     out: dict[str, bytes] = {}
-    readers = [threading.Thread(target=lambda k=k, s=s: out.__setitem__(k, s.read()), daemon=True)
-               for k, s in (("stdout", proc.stdout), ("stderr", proc.stderr))]
+    readers = [
+        threading.Thread(target=lambda k=k, s=s: out.__setitem__(k, s.read()), daemon=True)
+        for k, s in (("stdout", proc.stdout), ("stderr", proc.stderr))
+    ]
     for r in readers:
         r.start()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -118,7 +121,10 @@ def measure(cmd: list[str], env: dict | None = None, cwd: str | Path | None = No
         sampler.stopped.set()
         sampler.join()
     return Measurement(
-        returncode=proc.returncode, seconds=seconds, user_seconds=usage.ru_utime, sys_seconds=usage.ru_stime,
+        returncode=proc.returncode,
+        seconds=seconds,
+        user_seconds=usage.ru_utime,
+        sys_seconds=usage.ru_stime,
         max_rss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
         peak_tree_mb=sampler.peak_kb / 1024 if sampler else None,
         stdout=out.get("stdout", b"").decode("utf-8", "replace"),

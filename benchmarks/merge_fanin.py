@@ -57,7 +57,7 @@ def main() -> int:
                 size = -(-len(docs) // m)
                 pipeline = SimpleNamespace(global_steps=[step])
                 for t in range(m):
-                    part = docs[t * size:(t + 1) * size]
+                    part = docs[t * size : (t + 1) * size]
                     sharded.write_map_files(pipeline, work, t, [ref for ref, _ in part], [k for _, k in part])
                 step.stats.counters.clear()
                 wall, cpu = time.perf_counter(), time.process_time()
@@ -67,11 +67,19 @@ def main() -> int:
             dropped = [d.order for d in drops]
             expected = expected or dropped
             slices = m * r * step.bands
-            row = {"map_tasks": m, "key_ranges": r, "merge_tasks": n_merge, "bands": step.bands,
-                   "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "slices": slices,
-                   "cpu_ms_per_slice": round(cpu / slices * 1e3, 3), "drops": len(dropped),
-                   "same_drops": dropped == expected,
-                   "verified_pairs": step.stats.counters["verified_pairs"]}
+            row = {
+                "map_tasks": m,
+                "key_ranges": r,
+                "merge_tasks": n_merge,
+                "bands": step.bands,
+                "wall_s": round(wall, 2),
+                "cpu_s": round(cpu, 2),
+                "slices": slices,
+                "cpu_ms_per_slice": round(cpu / slices * 1e3, 3),
+                "drops": len(dropped),
+                "same_drops": dropped == expected,
+                "verified_pairs": step.stats.counters["verified_pairs"],
+            }
             results.append(row)
             print(json.dumps(row), flush=True)
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")

@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     profiler = None
     if args.pyinstrument:
         from pyinstrument import Profiler
+
         profiler = Profiler()
         profiler.start()
     rows = profile(args.input, args.config, args.n)
@@ -120,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:28} {seconds:8.3f} {docs:6d} {per} {1e6 * seconds / n:17.0f}")
         if not name.startswith(("(setup", "gzip level 6")):
             total += seconds
-    print(f"{'total (gzip level 1)':28} {total:8.3f} {n:6d} {'':8} {1e6 * total / n:17.0f}"
-          f"   -> {n / total:.0f} docs/s per core")
+    print(
+        f"{'total (gzip level 1)':28} {total:8.3f} {n:6d} {'':8} {1e6 * total / n:17.0f}"
+        f"   -> {n / total:.0f} docs/s per core"
+    )
     return 0
 
 

@@ -64,8 +64,10 @@ def run(args) -> dict:
     missing = [n for n in QUALITY_STEPS if n not in names]
     if missing:
         raise SystemExit(f"{args.config}: no enabled {', '.join(missing)} step")
-    docs = (Document(id=r["id"], raw=r["text"].encode("utf-8"), provenance={"input_path": r["id"]})
-            for r in read_records(Path(args.input), args.limit))
+    docs = (
+        Document(id=r["id"], raw=r["text"].encode("utf-8"), provenance={"input_path": r["id"]})
+        for r in read_records(Path(args.input), args.limit)
+    )
     out = list(docs)
     cpu = {}
     t0 = time.perf_counter()
@@ -85,11 +87,14 @@ def run(args) -> dict:
 
     # compute_signals alone, on the texts the quality step saw (timed separately, no step overhead)
     from pipeline.s5_filter.quality_signals import compute_signals
+
     signals_step = next(s for s in steps if s.name == "quality_signals")
     measured = [d for d in out if "quality" in d.metadata]
     t1 = time.process_time()
     for doc in measured:
-        compute_signals(doc.text, signals_step.profiles.get(doc.metadata.get("language")) or signals_step.fallback)
+        compute_signals(
+            doc.text, signals_step.profiles.get(doc.metadata.get("language")) or signals_step.fallback
+        )
     pure = time.process_time() - t1
 
     seconds = {name: round(v, 3) for name, v in cpu.items()}
@@ -118,28 +123,40 @@ def run(args) -> dict:
 
 
 def print_report(result: dict) -> None:
-    print(f"{result['documents']} documents, {result['reached_quality']} reached the quality steps, "
-          f"{result['kept']} kept")
-    print(f"quality_filter dropped {result['quality_dropped']} "
-          f"({100 * result['quality_drop_rate']:.2f}% of the documents it saw)")
+    print(
+        f"{result['documents']} documents, {result['reached_quality']} reached the quality steps, "
+        f"{result['kept']} kept"
+    )
+    print(
+        f"quality_filter dropped {result['quality_dropped']} "
+        f"({100 * result['quality_drop_rate']:.2f}% of the documents it saw)"
+    )
     print("\ndrops by reason:")
     for reason, n in result["dropped_by_reason"].items():
         print(f"  {reason}: {n}")
         for ex in result["examples"][reason]:
             print(f"      {ex['id']}: {ex['detail']}")
-    print("\nCPU seconds by step:", ", ".join(f"{k} {v:.2f}" for k, v in result["cpu_seconds_by_step"].items()))
-    print(f"compute_signals alone: {result['compute_signals_docs_per_s']:.0f} docs/s (CPU); quality steps: "
-          f"{result['quality_steps_docs_per_s']:.0f} docs/s (CPU); all per-document steps: "
-          f"{result['pipeline_docs_per_s']:.0f} docs/s (wall)")
-    print(f"quality share: {100 * result['quality_share_of_step_cpu']:.1f}% of the per-document steps' CPU time "
-          f"(load average {result['load_average'][0]:.1f})")
+    print(
+        "\nCPU seconds by step:", ", ".join(f"{k} {v:.2f}" for k, v in result["cpu_seconds_by_step"].items())
+    )
+    print(
+        f"compute_signals alone: {result['compute_signals_docs_per_s']:.0f} docs/s (CPU); quality steps: "
+        f"{result['quality_steps_docs_per_s']:.0f} docs/s (CPU); all per-document steps: "
+        f"{result['pipeline_docs_per_s']:.0f} docs/s (wall)"
+    )
+    print(
+        f"quality share: {100 * result['quality_share_of_step_cpu']:.1f}% of the per-document steps' CPU time "
+        f"(load average {result['load_average'][0]:.1f})"
+    )
 
 
 def make_bigrams(args) -> None:
     """Top pairs of alphabetic tokens in the cleaned texts (cleaned like a run would)."""
     steps = [s for s in build_steps(Path(args.config)) if s.name not in QUALITY_STEPS]
-    docs = (Document(id=r["id"], raw=r["text"].encode("utf-8")) for r in read_records(Path(args.make_bigrams),
-                                                                                      args.limit))
+    docs = (
+        Document(id=r["id"], raw=r["text"].encode("utf-8"))
+        for r in read_records(Path(args.make_bigrams), args.limit)
+    )
     for step in steps:
         docs = step.run(docs)
     word = re.compile(r"[^\W\d_]+")
@@ -159,8 +176,11 @@ def main() -> None:
     parser.add_argument("--config", default=str(ROOT / "config" / "default.yaml"))
     parser.add_argument("--limit", type=int, help="only the first N records")
     parser.add_argument("--examples", type=int, default=5, help="example documents per drop reason")
-    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "quality.json"),
-                        help="where to write the figures")
+    parser.add_argument(
+        "--json",
+        default=str(ROOT / "benchmarks" / "results" / "quality.json"),
+        help="where to write the figures",
+    )
     parser.add_argument("--make-bigrams", metavar="CORPUS", help="print common bigrams of CORPUS and exit")
     parser.add_argument("--top", type=int, default=3000, help="bigrams to print with --make-bigrams")
     args = parser.parse_args()

@@ -78,8 +78,13 @@ class Phases:
             self.work = work_files(self.out)
 
     def seconds(self, total: float) -> dict:
-        marks = [("map", "task"), ("reduce", "reduced"), ("filter_and_stage", "staged"),
-                 ("report_and_manifest", "manifest"), ("commit", "committed")]
+        marks = [
+            ("map", "task"),
+            ("reduce", "reduced"),
+            ("filter_and_stage", "staged"),
+            ("report_and_manifest", "manifest"),
+            ("commit", "committed"),
+        ]
         result, before = {}, 0.0
         for name, point in marks:
             at = self.last.get(point, before)
@@ -94,8 +99,11 @@ def work_files(out: Path) -> dict:
     kinds: dict = {}
     for path in Path(out).glob("runs/*/_work/**/*"):
         if path.is_file():
-            kind = re.sub(r"\d+", "N", path.relative_to(path.parents[1]).as_posix() if path.parent.name == "out"
-                          else path.name)
+            kind = re.sub(
+                r"\d+",
+                "N",
+                path.relative_to(path.parents[1]).as_posix() if path.parent.name == "out" else path.name,
+            )
             entry = kinds.setdefault(kind, {"files": 0, "bytes": 0})
             entry["files"] += 1
             entry["bytes"] += path.stat().st_size
@@ -124,15 +132,27 @@ def one_run(label: str, config_path: Path, inputs: Path, workers: int, **run_opt
         output_bytes = sum(p.stat().st_size for p in result.run_dir.iterdir() if p.name.endswith(".gz"))
         state_bytes = sum(p.stat().st_size for p in (Path(out) / "state").rglob("*") if p.is_file())
     near = manifest["stages"].get("near_dedup", {}).get("counters", {})
-    return {"label": label, "engine": manifest["engine"], "dedup": manifest["dedup"], "workers": manifest["workers"],
-            "tasks": manifest["tasks"], "seconds": round(seconds, 2),
-            "docs_per_s": round(manifest["counts"]["documents"] / seconds, 1),
-            "counts": manifest["counts"], "kept_ids_sha": _digest(ids),
-            "phase_seconds": phases.seconds(seconds),
-            "stage_seconds": {name: s["seconds"] for name, s in manifest["stages"].items()},
-            "near_dedup": {k: near[k] for k in ("merge_seconds", "resolve_seconds", "candidate_pairs",
-                                                 "verified_pairs", "components") if k in near},
-            "work_files": phases.work, "output_bytes": output_bytes, "state_bytes": state_bytes}
+    return {
+        "label": label,
+        "engine": manifest["engine"],
+        "dedup": manifest["dedup"],
+        "workers": manifest["workers"],
+        "tasks": manifest["tasks"],
+        "seconds": round(seconds, 2),
+        "docs_per_s": round(manifest["counts"]["documents"] / seconds, 1),
+        "counts": manifest["counts"],
+        "kept_ids_sha": _digest(ids),
+        "phase_seconds": phases.seconds(seconds),
+        "stage_seconds": {name: s["seconds"] for name, s in manifest["stages"].items()},
+        "near_dedup": {
+            k: near[k]
+            for k in ("merge_seconds", "resolve_seconds", "candidate_pairs", "verified_pairs", "components")
+            if k in near
+        },
+        "work_files": phases.work,
+        "output_bytes": output_bytes,
+        "state_bytes": state_bytes,
+    }
 
 
 def _digest(ids: list[str]) -> str:
@@ -153,12 +173,16 @@ def main() -> int:
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     tmp = tempfile.TemporaryDirectory(prefix="nc-bench-input-")
     inputs = jsonl_input(args.docs, Path(tmp.name))
-    runs = [one_run("local, 1 worker", args.config, inputs, 1, engine="local"),
-            one_run("local, 2 workers", args.config, inputs, 2, engine="local"),
-            one_run("local, 2 workers, dedup sharded", args.config, inputs, 2, engine="local", dedup="sharded")]
+    runs = [
+        one_run("local, 1 worker", args.config, inputs, 1, engine="local"),
+        one_run("local, 2 workers", args.config, inputs, 2, engine="local"),
+        one_run("local, 2 workers, dedup sharded", args.config, inputs, 2, engine="local", dedup="sharded"),
+    ]
     import ray
 
-    os.environ["PYTHONPATH"] = str(ROOT)  # Ray's workers import this tree's pipeline (they inherit the environment)
+    os.environ["PYTHONPATH"] = str(
+        ROOT
+    )  # Ray's workers import this tree's pipeline (they inherit the environment)
     start = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     ray_start = time.perf_counter() - start
@@ -169,14 +193,18 @@ def main() -> int:
     tmp.cleanup()
     same = len({(r["kept_ids_sha"], json.dumps(r["counts"], sort_keys=True)) for r in runs}) == 1
 
-    print(f"\n{args.docs} documents ({inputs.name}, JSONL read natively), {os.cpu_count()} cores shared with other "
-          f"work (load average before: {load_before}); "
-          f"ray start-up {ray_start:.1f} s (not in the ray row)\n")
+    print(
+        f"\n{args.docs} documents ({inputs.name}, JSONL read natively), {os.cpu_count()} cores shared with other "
+        f"work (load average before: {load_before}); "
+        f"ray start-up {ray_start:.1f} s (not in the ray row)\n"
+    )
     print(f"| {'configuration':34} | {'tasks':>5} | {'seconds':>8} | {'docs/s':>7} | {'near merge s':>12} |")
     print(f"|{'-' * 36}|{'-' * 7}|{'-' * 10}|{'-' * 9}|{'-' * 14}|")
     for r in runs:
         merge = r["near_dedup"].get("merge_seconds", "")
-        print(f"| {r['label']:34} | {r['tasks']:>5} | {r['seconds']:>8.1f} | {r['docs_per_s']:>7.1f} | {merge!s:>12} |")
+        print(
+            f"| {r['label']:34} | {r['tasks']:>5} | {r['seconds']:>8.1f} | {r['docs_per_s']:>7.1f} | {merge!s:>12} |"
+        )
     print(f"\nsame kept ids and counts in every configuration: {same}")
     print("phase seconds (wall; map includes listing, hashing and counting the input):")
     for r in runs:
@@ -185,12 +213,21 @@ def main() -> int:
     for r in runs:
         top = sorted(r["stage_seconds"].items(), key=lambda kv: -kv[1])[:6]
         print(f"  {r['label']}: " + ", ".join(f"{k} {v:.1f}" for k, v in top))
-    results = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-               "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "note":
-                           "2 cores shared with other processes: timings are noisy"},
-               "docs": args.docs, "input": inputs.name, "load_average_before": load_before,
-               "load_average_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-               "ray_startup_seconds": round(ray_start, 2), "same_output": same, "runs": runs}
+    results = {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "note": "2 cores shared with other processes: timings are noisy",
+        },
+        "docs": args.docs,
+        "input": inputs.name,
+        "load_average_before": load_before,
+        "load_average_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "ray_startup_seconds": round(ray_start, 2),
+        "same_output": same,
+        "runs": runs,
+    }
     out = HERE / "results" / "ray_vs_local.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

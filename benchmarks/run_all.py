@@ -62,10 +62,13 @@ def all_cores() -> int:
 
 # ------------------------------------------------------------------ newsclean
 
+
 def newsclean_reads_jsonl() -> bool:
     """Whether this checkout has a JSONL reader (it is built in another issue)."""
-    probe = ("from pipeline.s1_read.inputs import READERS; from pipeline.registry import load_object; "
-             "load_object(READERS['.jsonl'])")
+    probe = (
+        "from pipeline.s1_read.inputs import READERS; from pipeline.registry import load_object; "
+        "load_object(READERS['.jsonl'])"
+    )
     return subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True).returncode == 0
 
 
@@ -73,8 +76,21 @@ def run_newsclean(source: corpora.Input, workers: int, runs: int, scratch: Path)
     measurements, manifests = [], []
     for i in range(runs):
         out = scratch / f"newsclean-{source.name}-w{workers}-{i}"
-        cmd = [sys.executable, "-m", "pipeline", "run", "-i", str(source.path), "-o", str(out),
-               "-w", str(workers), "--progress", "off", "-q"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            "-i",
+            str(source.path),
+            "-o",
+            str(out),
+            "-w",
+            str(workers),
+            "--progress",
+            "off",
+            "-q",
+        ]
         m = measure(cmd, env={**os.environ, "SOURCE_DATE_EPOCH": EPOCH}, cwd=ROOT)
         if m.returncode != 0:
             raise RuntimeError(f"newsclean failed ({' '.join(cmd)}):\n{m.stderr[-3000:]}")
@@ -87,15 +103,20 @@ def run_newsclean(source: corpora.Input, workers: int, runs: int, scratch: Path)
     manifest = manifests[best]
     counts = manifest["counts"]
     row = _row("newsclean", source, workers, measurements)
-    row.update(kept=counts["kept"], dropped=counts["dropped"], errors=counts["errors"],
-               by_reason=counts["by_reason"],
-               shards_sha256=[s.get("sha256") for s in manifest["shards"]],
-               stage_seconds={k: v.get("seconds") for k, v in manifest["stages"].items()},
-               inner_seconds=manifest.get("seconds"))
+    row.update(
+        kept=counts["kept"],
+        dropped=counts["dropped"],
+        errors=counts["errors"],
+        by_reason=counts["by_reason"],
+        shards_sha256=[s.get("sha256") for s in manifest["shards"]],
+        stage_seconds={k: v.get("seconds") for k, v in manifest["stages"].items()},
+        inner_seconds=manifest.get("seconds"),
+    )
     return row
 
 
 # ------------------------------------------------------------------ datatrove
+
 
 def datatrove_python(install: bool) -> Path | None:
     python = DATATROVE_VENV / "bin" / "python"
@@ -120,8 +141,16 @@ def run_datatrove(python: Path, source: corpora.Input, workers: int, runs: int, 
     measurements, results = [], []
     for i in range(runs):
         work = scratch / f"datatrove-w{workers}-{i}"
-        cmd = [str(python), str(HERE / "datatrove_job.py"), "--input", str(source.path), "--work", str(work),
-               "--workers", str(workers)]
+        cmd = [
+            str(python),
+            str(HERE / "datatrove_job.py"),
+            "--input",
+            str(source.path),
+            "--work",
+            str(work),
+            "--workers",
+            str(workers),
+        ]
         m = measure(cmd, cwd=scratch)
         if m.returncode != 0:
             raise RuntimeError(f"datatrove failed ({' '.join(cmd)}):\n{m.stderr[-3000:]}")
@@ -133,12 +162,17 @@ def run_datatrove(python: Path, source: corpora.Input, workers: int, runs: int, 
     if result["docs_in"] != source.docs:
         raise RuntimeError(f"datatrove read {result['docs_in']} documents, expected {source.docs}")
     row = _row("datatrove", source, workers, measurements)
-    row.update(kept=result["kept"], kept_after_filters=result["kept_after_filters"],
-               stage_seconds=result["stage_seconds"], inner_seconds=result["seconds"])
+    row.update(
+        kept=result["kept"],
+        kept_after_filters=result["kept_after_filters"],
+        stage_seconds=result["stage_seconds"],
+        inner_seconds=result["seconds"],
+    )
     return row
 
 
 # ------------------------------------------------------------------ figures
+
 
 def _median_run(ms: list[Measurement]) -> int:
     order = sorted(range(len(ms)), key=lambda i: ms[i].seconds)
@@ -148,9 +182,14 @@ def _median_run(ms: list[Measurement]) -> int:
 def _row(tool: str, source: corpora.Input, workers: int, ms: list[Measurement]) -> dict:
     seconds = statistics.median(m.seconds for m in ms)
     return {
-        "tool": tool, "input": source.name, "docs": source.docs, "text_mb": source.text_mb,
-        "workers": workers, "runs": len(ms),
-        "seconds": round(seconds, 3), "seconds_all": [round(m.seconds, 3) for m in ms],
+        "tool": tool,
+        "input": source.name,
+        "docs": source.docs,
+        "text_mb": source.text_mb,
+        "workers": workers,
+        "runs": len(ms),
+        "seconds": round(seconds, 3),
+        "seconds_all": [round(m.seconds, 3) for m in ms],
         "cpu_seconds": round(statistics.median(m.cpu_seconds for m in ms), 3),
         "docs_per_s": round(source.docs / seconds, 1),
         "docs_per_s_per_core": round(source.docs / seconds / workers, 1),
@@ -172,18 +211,48 @@ def _note(text: str) -> None:
 
 
 def table(rows: list[dict]) -> str:
-    head = ["tool", "input", "docs", "w", "runs", "median s", "docs/s", "docs/s/core", "MB/s", "ms/doc",
-            "CPU ms/doc", "kept", "RSS max MB", "tree MB"]
+    head = [
+        "tool",
+        "input",
+        "docs",
+        "w",
+        "runs",
+        "median s",
+        "docs/s",
+        "docs/s/core",
+        "MB/s",
+        "ms/doc",
+        "CPU ms/doc",
+        "kept",
+        "RSS max MB",
+        "tree MB",
+    ]
     lines = [head]
     for r in rows:
-        lines.append([r["tool"], r["input"], str(r["docs"]), str(r["workers"]), str(r["runs"]),
-                      f"{r['seconds']:.1f}", f"{r['docs_per_s']:.0f}", f"{r['docs_per_s_per_core']:.0f}",
-                      f"{r['mb_per_s']:.2f}", f"{r['ms_per_doc']:.3f}", f"{r['cpu_ms_per_doc']:.3f}", str(r.get("kept", "")),
-                      f"{r['max_rss_mb']:.0f}", f"{r['peak_tree_mb']:.0f}"])
+        lines.append(
+            [
+                r["tool"],
+                r["input"],
+                str(r["docs"]),
+                str(r["workers"]),
+                str(r["runs"]),
+                f"{r['seconds']:.1f}",
+                f"{r['docs_per_s']:.0f}",
+                f"{r['docs_per_s_per_core']:.0f}",
+                f"{r['mb_per_s']:.2f}",
+                f"{r['ms_per_doc']:.3f}",
+                f"{r['cpu_ms_per_doc']:.3f}",
+                str(r.get("kept", "")),
+                f"{r['max_rss_mb']:.0f}",
+                f"{r['peak_tree_mb']:.0f}",
+            ]
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     out = []
     for n, line in enumerate(lines):
-        out.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))))
+        out.append(
+            "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
+        )
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
@@ -195,28 +264,48 @@ def summary_lines(summary: dict) -> str:
 
 # ------------------------------------------------------------------ main
 
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true",
-                    help="smoke run: 1 run each, 500 articles for datatrove, scaling at 10k only")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 1 run each, 500 articles for datatrove, scaling at 10k only",
+    )
     ap.add_argument("--runs", type=int, help="runs per measurement (default 3; --quick: 1)")
-    ap.add_argument("--workers", type=int, default=all_cores(), help="the 'all workers' figure (default: all cores)")
-    ap.add_argument("--datatrove-docs", type=int, help="articles given to both tools for the datatrove "
-                    "comparison (default 3000; --quick: 500; 0 = all 30,000)")
+    ap.add_argument(
+        "--workers", type=int, default=all_cores(), help="the 'all workers' figure (default: all cores)"
+    )
+    ap.add_argument(
+        "--datatrove-docs",
+        type=int,
+        help="articles given to both tools for the datatrove "
+        "comparison (default 3000; --quick: 500; 0 = all 30,000)",
+    )
     ap.add_argument("--sizes", help="scaling corpus sizes, comma-separated (default 10000,50000,200000)")
-    ap.add_argument("--scaling-runs", type=int, help="runs per scaling size (default: --runs below 100k "
-                    "documents, 1 from 100k: the 200k corpus alone takes minutes per run)")
+    ap.add_argument(
+        "--scaling-runs",
+        type=int,
+        help="runs per scaling size (default: --runs below 100k "
+        "documents, 1 from 100k: the 200k corpus alone takes minutes per run)",
+    )
     ap.add_argument("--skip-articles", action="store_true")
     ap.add_argument("--skip-datatrove", action="store_true")
     ap.add_argument("--skip-scaling", action="store_true")
-    ap.add_argument("--no-install", action="store_true", help="do not create the datatrove venv (skip if absent)")
-    ap.add_argument("--cache", type=Path, default=HERE / "cache", help="built corpora (default benchmarks/cache)")
+    ap.add_argument(
+        "--no-install", action="store_true", help="do not create the datatrove venv (skip if absent)"
+    )
+    ap.add_argument(
+        "--cache", type=Path, default=HERE / "cache", help="built corpora (default benchmarks/cache)"
+    )
     ap.add_argument("--out", type=Path, help="JSON results (default benchmarks/results/<UTC time>.json)")
     args = ap.parse_args(argv)
     args.runs = args.runs or (1 if args.quick else 3)
     if args.datatrove_docs is None:
         args.datatrove_docs = 500 if args.quick else 3000
-    args.sizes = [int(s) for s in (args.sizes or ("10000" if args.quick else "10000,50000,200000")).split(",")]
+    args.sizes = [
+        int(s) for s in (args.sizes or ("10000" if args.quick else "10000,50000,200000")).split(",")
+    ]
     return args
 
 
@@ -231,13 +320,19 @@ def main(argv: list[str] | None = None) -> int:
     conditions = {
         "started": started.isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, "benchmarks/run_all.py", *(argv or sys.argv[1:])]),
-        "git_commit": _git("rev-parse", "HEAD"), "git_dirty": bool(_git("status", "--porcelain", "--", "pipeline", "config")),
-        "python": platform.python_version(), "machine": platform.machine(), "cores": all_cores(),
-        "load_average_start": os.getloadavg(), "runs": args.runs,
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--", "pipeline", "config")),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cores": all_cores(),
+        "load_average_start": os.getloadavg(),
+        "runs": args.runs,
     }
     jsonl = newsclean_reads_jsonl()
     if not jsonl:
-        notes.append("newsclean has no JSONL reader in this checkout: it read the same articles as .txt page dumps")
+        notes.append(
+            "newsclean has no JSONL reader in this checkout: it read the same articles as .txt page dumps"
+        )
 
     def newsclean_input(source: corpora.Input) -> corpora.Input:
         return source if jsonl else corpora.articles_as_text_dumps(args.cache, source)
@@ -251,9 +346,12 @@ def main(argv: list[str] | None = None) -> int:
             if cores > 1:
                 many = run_newsclean(source, cores, args.runs, scratch)
                 rows.append(many)
-                summary[f"articles: {cores} workers vs 1 (speed-up)"] = _ratio(many["docs_per_s"], one["docs_per_s"])
+                summary[f"articles: {cores} workers vs 1 (speed-up)"] = _ratio(
+                    many["docs_per_s"], one["docs_per_s"]
+                )
                 summary[f"articles: output of 1 and {cores} workers byte-identical"] = (
-                    one["shards_sha256"] == many["shards_sha256"])
+                    one["shards_sha256"] == many["shards_sha256"]
+                )
             summary["articles: newsclean docs/s per core"] = one["docs_per_s_per_core"]
 
         if not args.skip_datatrove:
@@ -267,15 +365,20 @@ def main(argv: list[str] | None = None) -> int:
                 nc = run_newsclean(newsclean_input(slice_), 1, args.runs, scratch)
                 dtr = run_datatrove(python, slice_, 1, args.runs, scratch)
                 rows += [nc, dtr]
-                summary[f"datatrove: newsclean/datatrove throughput per core on the first {n} articles"] = _ratio(
-                    nc["docs_per_s_per_core"], dtr["docs_per_s_per_core"])
+                summary[f"datatrove: newsclean/datatrove throughput per core on the first {n} articles"] = (
+                    _ratio(nc["docs_per_s_per_core"], dtr["docs_per_s_per_core"])
+                )
                 if rows and rows[0]["input"].startswith("articles-30k"):
                     summary["datatrove: newsclean on all 30k / datatrove on the slice, per core"] = _ratio(
-                        rows[0]["docs_per_s_per_core"], dtr["docs_per_s_per_core"])
-                summary["datatrove: kept documents newsclean / datatrove"] = f"{nc['kept']} / {dtr['kept']} " \
+                        rows[0]["docs_per_s_per_core"], dtr["docs_per_s_per_core"]
+                    )
+                summary["datatrove: kept documents newsclean / datatrove"] = (
+                    f"{nc['kept']} / {dtr['kept']} "
                     f"({100 * (nc['kept'] - dtr['kept']) / max(dtr['kept'], 1):+.1f}%)"
-                summary["datatrove: peak memory newsclean / datatrove (MB, largest process)"] = \
+                )
+                summary["datatrove: peak memory newsclean / datatrove (MB, largest process)"] = (
                     f"{nc['max_rss_mb']:.0f} / {dtr['max_rss_mb']:.0f}"
+                )
 
         if not args.skip_scaling:
             scaled = []
@@ -287,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
             if len(scaled) > 1:
                 first, last = scaled[0], scaled[-1]
                 summary[f"scaling: time per document {last['input']} / {first['input']}"] = _ratio(
-                    last["ms_per_doc"], first["ms_per_doc"])
+                    last["ms_per_doc"], first["ms_per_doc"]
+                )
                 summary[f"scaling: peak memory at {last['input']} (MB, process tree)"] = last["peak_tree_mb"]
 
     conditions["load_average_end"] = os.getloadavg()
@@ -299,8 +403,14 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes:
         print(f"note: {note}")
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps({"conditions": conditions, "summary": summary, "notes": notes, "rows": rows},
-                                   indent=2, ensure_ascii=False) + "\n")
+    out_path.write_text(
+        json.dumps(
+            {"conditions": conditions, "summary": summary, "notes": notes, "rows": rows},
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
     print(f"\nresults: {out_path}")
     return 0
 

@@ -27,9 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def record(rec_type: str, uri: str, block: bytes, rid: str, content_type: str) -> bytes:
-    head = (f"WARC/1.1\r\nWARC-Type: {rec_type}\r\nWARC-Record-ID: <urn:uuid:{rid}>\r\n"
-            f"WARC-Date: 2025-01-30T08:00:00Z\r\nWARC-Target-URI: {uri}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(block)}\r\n\r\n").encode()
+    head = (
+        f"WARC/1.1\r\nWARC-Type: {rec_type}\r\nWARC-Record-ID: <urn:uuid:{rid}>\r\n"
+        f"WARC-Date: 2025-01-30T08:00:00Z\r\nWARC-Target-URI: {uri}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(block)}\r\n\r\n"
+    ).encode()
     return gzip.compress(head + block + b"\r\n\r\n", compresslevel=6)
 
 
@@ -42,9 +44,20 @@ def build(pages: list[Path], copies: int, path: Path) -> int:
                 uri = f"https://bench.invalid/{stem}"  # no site rules apply, as for a saved .html file
                 body = gzip.decompress(page.read_bytes())
                 http = f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-                out.write(record("request", uri, f"GET /{stem} HTTP/1.1\r\n\r\n".encode(), f"q{copy}-{stem}",
-                                 "application/http; msgtype=request"))
-                out.write(record("response", uri, http + body, f"r{copy}-{stem}", "application/http; msgtype=response"))
+                out.write(
+                    record(
+                        "request",
+                        uri,
+                        f"GET /{stem} HTTP/1.1\r\n\r\n".encode(),
+                        f"q{copy}-{stem}",
+                        "application/http; msgtype=request",
+                    )
+                )
+                out.write(
+                    record(
+                        "response", uri, http + body, f"r{copy}-{stem}", "application/http; msgtype=response"
+                    )
+                )
                 n += 1
     return n
 
@@ -75,7 +88,9 @@ def main() -> None:
 
         def warcio_only():
             with open(warc, "rb") as fh:
-                return sum(len(r.content_stream().read()) for r in ArchiveIterator(fh) if r.rec_type == "response")
+                return sum(
+                    len(r.content_stream().read()) for r in ArchiveIterator(fh) if r.rec_type == "response"
+                )
 
         def read(start=0, stop=None, decode=False):
             step, kept = Decode(), 0
@@ -86,9 +101,13 @@ def main() -> None:
             return kept
 
         figures = {"pages": n, "warc_mb": round(size / 1e6, 1)}
-        for name, fn in [("warcio_alone", warcio_only), ("count_warc_records", lambda: count_warc_records(warc, options)),
-                         ("read_warc", read), ("read_warc+decode", lambda: read(decode=True)),
-                         ("last_of_4_ranges", lambda: read(start=3 * n // 4, stop=n))]:
+        for name, fn in [
+            ("warcio_alone", warcio_only),
+            ("count_warc_records", lambda: count_warc_records(warc, options)),
+            ("read_warc", read),
+            ("read_warc+decode", lambda: read(decode=True)),
+            ("last_of_4_ranges", lambda: read(start=3 * n // 4, stop=n)),
+        ]:
             seconds, result = timed(fn)
             figures[name] = {"seconds": round(seconds, 3), "docs_per_s": round(n / seconds)}
             print(f"{name:20} {seconds:7.2f} s  {n / seconds:8.0f} records/s  ({result})")
@@ -109,7 +128,9 @@ def same_text(pages: list[Path], tmp: Path) -> dict:
     steps = [s for s in build_steps(config) if s.name in ("decode", "extract_html")]
     warc = tmp / "one.warc.gz"
     build(pages, 1, warc)
-    from_warc = {d.id.split("-", 1)[1]: d for d in read_warc(warc, "one.warc.gz", {}, {"max_bytes": 50 << 20})}
+    from_warc = {
+        d.id.split("-", 1)[1]: d for d in read_warc(warc, "one.warc.gz", {}, {"max_bytes": 50 << 20})
+    }
     same = differ = 0
     for page in pages:
         stem = page.name.removesuffix(".html.gz")

@@ -14,8 +14,8 @@ needs in `options`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from pipeline import config as config_module
 from pipeline.config import Config, ConfigError, check_options, load_config
@@ -24,8 +24,9 @@ from pipeline.registry import StepImportError, import_path_of, step_class
 from pipeline.step import Step
 
 # the shipped default config where the package has one, else the repository's
-DEFAULT_CONFIG = getattr(config_module, "DEFAULT_CONFIG",
-                         Path(__file__).resolve().parent.parent / "config" / "default.yaml")
+DEFAULT_CONFIG = getattr(
+    config_module, "DEFAULT_CONFIG", Path(__file__).resolve().parent.parent / "config" / "default.yaml"
+)
 
 
 class Pipeline:
@@ -37,8 +38,10 @@ class Pipeline:
         compression, progress, …)."""
         unknown = sorted(set(run_options) - set(config_module.RUN_DEFAULTS))
         if unknown:
-            raise ConfigError(f"Pipeline: unknown run option {unknown[0]!r} "
-                              f"(known: {', '.join(sorted(config_module.RUN_DEFAULTS))})")
+            raise ConfigError(
+                f"Pipeline: unknown run option {unknown[0]!r} "
+                f"(known: {', '.join(sorted(config_module.RUN_DEFAULTS))})"
+            )
         overrides = {f"run.{key}": value for key, value in run_options.items()}
         self.config: Config = load_config(config or DEFAULT_CONFIG, overrides)
         if steps is not None:
@@ -51,8 +54,13 @@ class Pipeline:
         """(step name or import path, options) in order."""
         return list(self.config.steps)
 
-    def run(self, inputs: list[str | Path] | str | Path, output: str | Path, workers: int | None = None,
-            reprocess: bool = False):
+    def run(
+        self,
+        inputs: list[str | Path] | str | Path,
+        output: str | Path,
+        workers: int | None = None,
+        reprocess: bool = False,
+    ):
         """Process the inputs (files, folders or URLs) not yet in the corpus at `output`; returns the
         RunResult (`run_dir`, `manifest`, per-step `stats`)."""
         from pipeline.runner import run_pipeline
@@ -68,8 +76,9 @@ class Pipeline:
         from pipeline.runner import build_steps
         from pipeline.step import GlobalStep
 
-        stream: Iterator[Document] = (Document(id=str(n), text=d) if isinstance(d, str) else d
-                                      for n, d in enumerate(docs))
+        stream: Iterator[Document] = (
+            Document(id=str(n), text=d) if isinstance(d, str) else d for n, d in enumerate(docs)
+        )
         for step in build_steps(self.config):
             if not isinstance(step, GlobalStep):
                 stream = step.run(stream)
@@ -87,7 +96,9 @@ def _entry(spec, configured: dict) -> tuple[str, dict]:
         cls = step_class(name)
     except StepImportError as exc:
         raise ConfigError(str(exc)) from None
-    base = configured.get(name, cls.defaults)  # a built-in step named as in the config keeps its options there
+    base = configured.get(
+        name, cls.defaults
+    )  # a built-in step named as in the config keeps its options there
     return name, check_options(options, base, name)
 
 
@@ -126,6 +137,8 @@ def _corpus_records(output) -> Iterator[dict]:
 
 
 def _as_document(record: dict) -> Document:
-    metadata = {**(record.get("metadata") or {}),
-                **{key: record.get(key) for key in ("source", "added", "created")}}
+    metadata = {
+        **(record.get("metadata") or {}),
+        **{key: record.get(key) for key in ("source", "added", "created")},
+    }
     return Document(id=record["id"], text=record.get("text", ""), metadata=metadata)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import signal
 import os
+import signal
 import sys
 
 from pipeline import __version__
@@ -29,14 +29,24 @@ EXIT_BUG = 70  # EX_SOFTWARE: an unexpected exception (its traceback is logged, 
 
 
 def _add_log_options(parser: argparse.ArgumentParser, default) -> None:
-    parser.add_argument("--log-level", choices=LEVELS, default=default,
-                        help=f"messages on stderr from this level up (default: {DEFAULT_LEVEL})")
-    parser.add_argument("--log-json", action="store_true", default=default,
-                        help="messages on stderr as JSON lines (time, level, logger, message, fields)")
+    parser.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        default=default,
+        help=f"messages on stderr from this level up (default: {DEFAULT_LEVEL})",
+    )
+    parser.add_argument(
+        "--log-json",
+        action="store_true",
+        default=default,
+        help="messages on stderr as JSON lines (time, level, logger, message, fields)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="newsclean", description="Clean scraped news into training-ready JSONL.")
+    parser = argparse.ArgumentParser(
+        prog="newsclean", description="Clean scraped news into training-ready JSONL."
+    )
     parser.add_argument("--version", action="version", version=f"newsclean {__version__}")
     _add_log_options(parser, None)  # before the command (`newsclean --log-json run`) ...
     sub = parser.add_subparsers(dest="command", required=True)

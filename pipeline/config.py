@@ -14,7 +14,6 @@ from typing import Any
 
 import yaml
 
-
 # The shipped config and its rule files live inside the package (the repository's `config/` is a
 # link to this folder), so an installed newsclean finds them from any working directory.
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
@@ -68,8 +67,10 @@ def _make_loader(file: str):
             # bomb load in 0.2 s as shared nodes but took over 60 s and 1.3 GB to hash or walk
             if self.check_event(yaml.AliasEvent):
                 event = self.peek_event()
-                raise ConfigError(f"{file}:{event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not "
-                                  "allowed in newsclean files; write the value out")
+                raise ConfigError(
+                    f"{file}:{event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not "
+                    "allowed in newsclean files; write the value out"
+                )
             return super().compose_node(parent, index)
 
     def construct_mapping(loader, node, deep=False):
@@ -155,10 +156,16 @@ def check_range(value: Any, where: str, key: str, loc: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return
     low, high, low_open = _range_of(where, key)
-    if value != value or (low is not None and (value < low or (low_open and value == low))) \
-            or (high is not None and value > high):
-        bounds = f"{'>' if low_open else '>='} {low}" if high is None else \
-            f"in {'(' if low_open else '['}{low}, {high}]"
+    if (
+        value != value
+        or (low is not None and (value < low or (low_open and value == low)))
+        or (high is not None and value > high)
+    ):
+        bounds = (
+            f"{'>' if low_open else '>='} {low}"
+            if high is None
+            else f"in {'(' if low_open else '['}{low}, {high}]"
+        )
         raise ConfigError(f"{loc}: {where}.{key}: must be {bounds}, got {value!r}")
 
 
@@ -173,7 +180,8 @@ def check_options(options: dict, defaults: dict, where: str) -> dict:
         expected = defaults[key]
         if expected is not None and not _type_ok(value, expected):
             raise ConfigError(
-                f"{loc}: {where}.{key}: expected {type(expected).__name__}, got {type(value).__name__} ({value!r})")
+                f"{loc}: {where}.{key}: expected {type(expected).__name__}, got {type(value).__name__} ({value!r})"
+            )
         check_range(value, where, key, loc)
         merged[key] = value
     return merged
@@ -225,12 +233,22 @@ READ_DEFAULTS = {
     "follow_symlinks": True,
     "timezone": "",  # UTC offset of publication times that state none ("+07:00"); "" = unknown: date only
     # JSONL crawl records: which field holds what ("" = not used). A record needs html or text.
-    "jsonl_fields": {"id": "id", "url": "url", "html": "html", "text": "text", "title": "title",
-                     "created": "date"},
+    "jsonl_fields": {
+        "id": "id",
+        "url": "url",
+        "html": "html",
+        "text": "text",
+        "title": "title",
+        "created": "date",
+    },
 }
-RUN_CHOICES = {"engine": ("local", "ray"), "dedup": ("auto", "driver", "sharded"),
-               "vanished_inputs": ("keep", "retire"), "progress": ("auto", "on", "off"),
-               "compression": ("gzip", "zstd", "none")}
+RUN_CHOICES = {
+    "engine": ("local", "ray"),
+    "dedup": ("auto", "driver", "sharded"),
+    "vanished_inputs": ("keep", "retire"),
+    "progress": ("auto", "on", "off"),
+    "compression": ("gzip", "zstd", "none"),
+}
 TOP_LEVEL = {"run": RUN_DEFAULTS, "read": READ_DEFAULTS, "steps": None}
 
 
@@ -250,8 +268,11 @@ class Config:
         return config_hash(self.raw)
 
     def as_dict(self) -> dict:
-        return {"run": self.run, "read": self.read,
-                "steps": [{"step": name, **opts} for name, opts in self.steps]}
+        return {
+            "run": self.run,
+            "read": self.read,
+            "steps": [{"step": name, **opts} for name, opts in self.steps],
+        }
 
 
 def _overridden(section, overrides: dict | None, name: str, shown: str) -> LocatedDict:
@@ -283,7 +304,9 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         raise ConfigError(f"{shown}: the config must be a mapping with keys {', '.join(TOP_LEVEL)}")
     for key in raw:
         if key not in TOP_LEVEL:
-            raise ConfigError(f"{raw.where(key)}: unknown top-level key {key!r} (known: {', '.join(TOP_LEVEL)})")
+            raise ConfigError(
+                f"{raw.where(key)}: unknown top-level key {key!r} (known: {', '.join(TOP_LEVEL)})"
+            )
     config = Config(raw, path)
     for name in ("run", "read"):
         if raw.get(name) is not None and not isinstance(raw[name], dict):
@@ -302,8 +325,10 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
             raise ConfigError(f"{run.where(key)}: run.{key} must be {choices}, not {config.run[key]!r}")
     levels = {"gzip": range(0, 10), "zstd": range(1, 23)}.get(config.run["compression"])
     if levels and config.run["compresslevel"] not in levels:
-        raise ConfigError(f"{run.where('compresslevel')}: run.compresslevel must be {levels.start}-{levels.stop - 1} "
-                          f"for {config.run['compression']}, not {config.run['compresslevel']!r}")
+        raise ConfigError(
+            f"{run.where('compresslevel')}: run.compresslevel must be {levels.start}-{levels.stop - 1} "
+            f"for {config.run['compression']}, not {config.run['compresslevel']!r}"
+        )
     steps = raw.get("steps")
     if steps is None:
         raise ConfigError(f"{shown}: missing 'steps' (the ordered list of pipeline steps)")

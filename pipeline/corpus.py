@@ -11,9 +11,9 @@ through `iter_kept()` (or `finished_runs()` and `superseded()`).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import orjson
 
@@ -118,5 +118,7 @@ def corpus_counts(output: str | Path, runs: list[Run] | None = None) -> dict:
             documents += written
             continue
         for shard in run.manifest.get("shards", []):
-            documents += sum(1 for record in read_jsonl(run.dir / shard["file"]) if not from_input(record, gone))
+            documents += sum(
+                1 for record in read_jsonl(run.dir / shard["file"]) if not from_input(record, gone)
+            )
     return {"documents": documents, "records": records, "superseded": records - documents}

@@ -44,8 +44,15 @@ class Document:
     def dropped(self) -> bool:
         return self.drop_reason is not None
 
-    def drop(self, stage: str, reason: str, detail: str | None = None, *, error: bool = False,
-             dup_of: str | None = None) -> None:
+    def drop(
+        self,
+        stage: str,
+        reason: str,
+        detail: str | None = None,
+        *,
+        error: bool = False,
+        dup_of: str | None = None,
+    ) -> None:
         self.drop_stage, self.drop_reason, self.drop_detail = stage, reason, detail
         self.is_error, self.dup_of = error, dup_of
 

@@ -161,7 +161,7 @@ def is_url(path: str | Path) -> bool:
 
 def local_path(path: str | Path) -> Path:
     text = str(path)
-    return Path(text[len("file://"):] if text.startswith("file://") else text)
+    return Path(text[len("file://") :] if text.startswith("file://") else text)
 
 
 def filesystem(url: str):
@@ -260,7 +260,7 @@ def _stage(url: str, cache_dir: Path) -> Path:
         wanted = set()
         for path, info in sorted(found.items()):
             if info.get("type") != "directory" and path.startswith(prefix):
-                target = local_root / _safe_rel(path[len(prefix):])
+                target = local_root / _safe_rel(path[len(prefix) :])
                 _download(fs, path, info, target)
                 wanted.add(target)
     except Exception as exc:  # the backends' errors (credentials, network, access) in one line
@@ -297,8 +297,17 @@ def _safe_rel(path: str) -> str:
 
 def _version_tag(info: dict) -> str:
     """What changes when the object changes: S3 ETag, GCS md5/crc, the Hub's blob id, else a time."""
-    for key in ("ETag", "etag", "md5Hash", "crc32c", "blob_id", "LastModified", "mtime", "last_modified",
-                "updated"):
+    for key in (
+        "ETag",
+        "etag",
+        "md5Hash",
+        "crc32c",
+        "blob_id",
+        "LastModified",
+        "mtime",
+        "last_modified",
+        "updated",
+    ):
         if info.get(key) is not None:
             return f"{key}={info[key]}"
     return ""

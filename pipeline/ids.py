@@ -20,8 +20,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import orjson
 import xxhash
@@ -49,7 +49,9 @@ class IdCheck:
 
     def __init__(self, state_dir: Path, owned_keys: Iterable[str]):
         self.path = Path(state_dir) / REGISTRY
-        self.owned = {_h(key) for key in owned_keys}  # inputs this run reads: their old ids are theirs to reuse
+        self.owned = {
+            _h(key) for key in owned_keys
+        }  # inputs this run reads: their old ids are theirs to reuse
         self.keys: dict[int, str] = {}
         self.seen: dict[int, tuple[int, int]] = {}  # id hash -> (key hash, text hash), this run's candidates
         self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) if self.path.exists() else None
@@ -67,26 +69,34 @@ class IdCheck:
             if other is None:
                 registered = self._registered(id_hash)
                 if registered is None or registered[0] == key_hash or registered[0] in self.owned:
-                    self.seen[id_hash] = (key_hash, text)  # new, its own id again, or freed by an input read again
+                    self.seen[id_hash] = (
+                        key_hash,
+                        text,
+                    )  # new, its own id again, or freed by an input read again
                     continue
                 if registered[2] == text:
                     continue
                 where = f"{registered[1]} (an earlier run)"
             elif other[1] == text:
                 continue
-            elif other[0] == key_hash:  # twice in one input (a JSONL file repeating an id): the first keeps it
+            elif (
+                other[0] == key_hash
+            ):  # twice in one input (a JSONL file repeating an id): the first keeps it
                 where = f"an earlier record of {key}"
             else:
                 where = self.keys[other[0]]
-            drops.append(Drop(ref.order, REASON, f"id {ref.id!r} is already the id of another document, "
-                                                 f"from {where}"))
+            drops.append(
+                Drop(ref.order, REASON, f"id {ref.id!r} is already the id of another document, from {where}")
+            )
         return drops
 
     def _registered(self, id_hash: int) -> tuple[int, str, int | None] | None:
         if self._db is None:
             return None
-        row = self._db.execute("SELECT ids.key, keys.path, ids.text FROM ids JOIN keys ON keys.key = ids.key "
-                               "WHERE ids.id = ?", (id_hash,)).fetchone()
+        row = self._db.execute(
+            "SELECT ids.key, keys.path, ids.text FROM ids JOIN keys ON keys.key = ids.key WHERE ids.id = ?",
+            (id_hash,),
+        ).fetchone()
         return (row[0], row[1], row[2]) if row else None
 
     def stage(self, delta_root: Path) -> None:
@@ -97,9 +107,16 @@ class IdCheck:
             self._db = None
         delta = Path(delta_root) / DELTA
         delta.mkdir(parents=True, exist_ok=True)
-        write_atomic(delta / "ids.json", orjson.dumps({
-            "owned": sorted(self.owned), "keys": {str(k): v for k, v in self.keys.items()},
-            "ids": sorted([id_hash, key, text] for id_hash, (key, text) in self.seen.items())}))
+        write_atomic(
+            delta / "ids.json",
+            orjson.dumps(
+                {
+                    "owned": sorted(self.owned),
+                    "keys": {str(k): v for k, v in self.keys.items()},
+                    "ids": sorted([id_hash, key, text] for id_hash, (key, text) in self.seen.items()),
+                }
+            ),
+        )
 
     def close(self) -> None:
         if self._db is not None:
@@ -146,14 +163,17 @@ def rebuild(output: Path, state_dir: Path) -> None:
 
     path = Path(state_dir) / REGISTRY
     if path.exists():
-        os.replace(path, path.with_name(f"{REGISTRY}.corrupt-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}"))
+        os.replace(
+            path, path.with_name(f"{REGISTRY}.corrupt-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}")
+        )
     keys_of_run: dict[str, dict[str, str]] = {}
     ids, keys = {}, {}
     for run, record in iter_kept(output):
         key_of = keys_of_run.get(run.id)
         if key_of is None:
-            key_of = keys_of_run[run.id] = {e.get("input_path"): e.get("key") or e.get("path")
-                                            for e in run.manifest.get("inputs", [])}
+            key_of = keys_of_run[run.id] = {
+                e.get("input_path"): e.get("key") or e.get("path") for e in run.manifest.get("inputs", [])
+            }
         input_path = (record.get("metadata") or {}).get("input_path") or ""
         key = key_of.get(input_path) or key_of.get(input_path.rpartition("#")[0]) or input_path
         ids[_h(record["id"])] = (_h(key), text_hash(record.get("text") or ""))
@@ -164,7 +184,9 @@ def rebuild(output: Path, state_dir: Path) -> None:
         db.executescript(_SCHEMA)
         db.execute("BEGIN")
         db.executemany("INSERT OR REPLACE INTO keys VALUES (?, ?)", keys.items())
-        db.executemany("INSERT OR REPLACE INTO ids VALUES (?, ?, ?)", [(i, k, t) for i, (k, t) in ids.items()])
+        db.executemany(
+            "INSERT OR REPLACE INTO ids VALUES (?, ?, ?)", [(i, k, t) for i, (k, t) in ids.items()]
+        )
         db.execute("COMMIT")
     db.close()
     os.replace(tmp, path)
@@ -182,8 +204,9 @@ def commit(state_dir: Path, delta_root: Path) -> None:
         try:
             # an input read again replaces all its ids: those its new version no longer has are freed
             db.executemany("DELETE FROM ids WHERE key = ?", [(k,) for k in data["owned"]])
-            db.executemany("INSERT OR REPLACE INTO keys VALUES (?, ?)",
-                           [(int(k), v) for k, v in data["keys"].items()])
+            db.executemany(
+                "INSERT OR REPLACE INTO keys VALUES (?, ?)", [(int(k), v) for k, v in data["keys"].items()]
+            )
             db.executemany("INSERT OR REPLACE INTO ids VALUES (?, ?, ?)", [tuple(row) for row in data["ids"]])
             db.execute("COMMIT")
         except BaseException:

@@ -16,7 +16,9 @@ import sys
 import orjson
 
 LEVELS = ("debug", "info", "warning", "error")
-DEFAULT_LEVEL = "warning"  # a terminal shows warnings and errors; `--log-level info` adds the run's milestones
+DEFAULT_LEVEL = (
+    "warning"  # a terminal shows warnings and errors; `--log-level info` adds the run's milestones
+)
 
 log = logging.getLogger("newsclean")
 
@@ -36,8 +38,9 @@ class _StderrHandler(logging.StreamHandler):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds")
-                      .replace("+00:00", "Z"),
+            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

@@ -13,9 +13,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import xxhash
 
@@ -34,8 +34,12 @@ class InputFile:
     size: int | None = None
     xxh3_128: str | None = None
     error: str | None = None
-    reason: str | None = None  # with `error`: an input found unfit by the walk (FIFO, loop, ...), never opened
-    stamp: tuple[int, int, int] | None = None  # (size, mtime_ns, inode) when hashed: a change during the run shows
+    reason: str | None = (
+        None  # with `error`: an input found unfit by the walk (FIFO, loop, ...), never opened
+    )
+    stamp: tuple[int, int, int] | None = (
+        None  # (size, mtime_ns, inode) when hashed: a change during the run shows
+    )
 
     def changed_since_listed(self) -> str | None:
         """Why the file is not the version listed (and hashed) any more, or None when it still is."""
@@ -66,7 +70,9 @@ class TaskSpec:
     index: int
     files: tuple[InputFile, ...]
     records: tuple[int, int] | None = None  # [start, stop) within files[0], when one file is split
-    seek: tuple[int, int] | None = None  # (byte offset, lines before) of record `start`, when the reader can seek
+    seek: tuple[int, int] | None = (
+        None  # (byte offset, lines before) of record `start`, when the reader can seek
+    )
 
 
 def hash_file(path: Path) -> tuple[int, str, tuple[int, int, int]]:
@@ -125,7 +131,9 @@ def plan_tasks(files: list[InputFile], task_size: int, read_options: dict) -> li
 
     for f in files:
         counter = RECORD_COUNTERS.get(input_format(Path(f.path)))
-        n, marks = _count_and_index(counter, f, read_options, task_size) if counter and not f.error else (None, None)
+        n, marks = (
+            _count_and_index(counter, f, read_options, task_size) if counter and not f.error else (None, None)
+        )
         if n is None:  # one document per file: group files
             small.append(f)
             if len(small) >= task_size:
@@ -152,13 +160,16 @@ def task_size_for(files: list[InputFile], partitions: int, read_options: dict) -
     return max(1, -(-units // max(1, partitions)))
 
 
-def _count_and_index(counter: str, f: InputFile, read_options: dict,
-                     every: int) -> tuple[int | None, list[tuple[int, int]] | None]:
+def _count_and_index(
+    counter: str, f: InputFile, read_options: dict, every: int
+) -> tuple[int | None, list[tuple[int, int]] | None]:
     """(records, start offsets of every `every`-th record) when the format can seek, else (records, None)."""
     try:
         count = load_object(counter)
         index = getattr(count, "seek_index", None)
-        return index(Path(f.path), read_options, every) if index else (count(Path(f.path), read_options), None)
+        return (
+            index(Path(f.path), read_options, every) if index else (count(Path(f.path), read_options), None)
+        )
     except Exception:  # unreadable: the reader reports it as an error record
         return None, None
 

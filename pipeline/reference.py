@@ -51,7 +51,9 @@ def shown_default(value) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, dict) and value and all(isinstance(v, dict) or v is None for v in value.values()):
         return "(see below)"
-    flow = yaml.safe_dump(_plain(value), default_flow_style=True, allow_unicode=True, width=1000, sort_keys=False)
+    flow = yaml.safe_dump(
+        _plain(value), default_flow_style=True, allow_unicode=True, width=1000, sort_keys=False
+    )
     return flow.strip().removesuffix("...").strip()
 
 
@@ -72,7 +74,7 @@ def _comment(line: str) -> str:
         elif char in "'\"":
             quote = char
         elif char == "#" and (i == 0 or line[i - 1] in " \t"):
-            return line[i + 1:].strip()
+            return line[i + 1 :].strip()
     return ""
 
 
@@ -106,7 +108,9 @@ def _table(section: LocatedDict, defaults: dict, lines: list[str]) -> list[str]:
     for key, default in defaults.items():
         line = section.lines.get(key) if isinstance(section, LocatedDict) else None
         meaning = key_comment(lines, line) if line else ""
-        out.append(f"| `{key}` | {type_name(default)} | `{_cell(shown_default(default))}` | {_cell(meaning)} |")
+        out.append(
+            f"| `{key}` | {type_name(default)} | `{_cell(shown_default(default))}` | {_cell(meaning)} |"
+        )
     return out
 
 
@@ -125,11 +129,18 @@ def reference_markdown() -> str:
         if isinstance(nested, dict):
             out += ["", f"### read.{key}", "", key_comment(lines, raw["read"].lines[key]), ""]
             out += _table(raw["read"][key], nested, lines)
-    out += ["", "## steps", "", "The ordered list of steps; each entry is `- step: NAME` and the options below. "
-                                "The shipped order:", ""]
+    out += [
+        "",
+        "## steps",
+        "",
+        "The ordered list of steps; each entry is `- step: NAME` and the options below. The shipped order:",
+        "",
+    ]
     listed = {item["step"]: item for item in raw["steps"]}
-    out += [f"{n}. `{name}`" + (" (enabled: false)" if item.get("enabled") is False else "")
-            for n, (name, item) in enumerate(listed.items(), 1)]
+    out += [
+        f"{n}. `{name}`" + (" (enabled: false)" if item.get("enabled") is False else "")
+        for n, (name, item) in enumerate(listed.items(), 1)
+    ]
     for name in STEPS:
         item, cls = listed[name], step_class(name)
         defaults = cls.defaults

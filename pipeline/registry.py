@@ -59,8 +59,10 @@ def step_class(name: str):
     if not is_import_path(name):
         registered = _entry_point(name)
         if registered is None:
-            raise StepImportError(f"unknown step {name!r} (known: {', '.join(STEPS)}; "
-                                  "or a class of your own as 'package.module:ClassName')")
+            raise StepImportError(
+                f"unknown step {name!r} (known: {', '.join(STEPS)}; "
+                "or a class of your own as 'package.module:ClassName')"
+            )
         return custom_step_class(registered)
     return custom_step_class(name)
 
@@ -88,12 +90,16 @@ def custom_step_class(path: str):
     except AttributeError:
         raise StepImportError(f"step {path!r}: module {module!r} has no {attr!r}") from None
     except Exception as exc:  # the module itself failed (syntax error, exception at import)
-        raise StepImportError(f"step {path!r}: importing {module!r} failed: {type(exc).__name__}: {exc}") from None
+        raise StepImportError(
+            f"step {path!r}: importing {module!r} failed: {type(exc).__name__}: {exc}"
+        ) from None
     if not (isinstance(cls, type) and issubclass(cls, Step)):
         raise StepImportError(f"step {path!r}: {attr} is not a Step class (subclass pipeline.step.Step)")
     if cls.name == Step.name:
-        raise StepImportError(f"step {path!r}: {attr} has no `name` (set a class attribute, e.g. name = \"my_step\"; "
-                              "it is the stage name in counts and drop reasons)")
+        raise StepImportError(
+            f'step {path!r}: {attr} has no `name` (set a class attribute, e.g. name = "my_step"; '
+            "it is the stage name in counts and drop reasons)"
+        )
     return cls
 
 
@@ -101,6 +107,8 @@ def import_path_of(cls: type) -> str:
     """`module:QualName` of a class, refused when worker processes could not import it by that path."""
     path = f"{cls.__module__}:{cls.__qualname__}"
     if "<locals>" in cls.__qualname__:
-        raise StepImportError(f"step class {cls.__qualname__} is defined inside a function; define it at module "
-                              "level so worker processes can import it")
+        raise StepImportError(
+            f"step class {cls.__qualname__} is defined inside a function; define it at module "
+            "level so worker processes can import it"
+        )
     return path

@@ -56,16 +56,15 @@ import sqlite3
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import orjson
 
-from pipeline import __version__
+from pipeline import __version__, ids, sharded_run, workfile
 from pipeline.config import Config
 from pipeline.corpus import MANIFEST, finished_runs, run_dirs
-from pipeline import ids, sharded_run, workfile
 from pipeline.engine import make_engine
 from pipeline.engine.local import default_workers
 from pipeline.faults import checkpoint
@@ -74,14 +73,14 @@ from pipeline.ids import IdCheck
 from pipeline.log import log
 from pipeline.plan import ORDER_BITS, InputFile, list_inputs, plan_tasks, task_size_for
 from pipeline.registry import STEPS, step_class
+from pipeline.s6_dedup.corpus_state import Digest, expected_digest, id_hash, retired_records, write_change
 from pipeline.s6_dedup.near import SCRATCH
 from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
-from pipeline.s6_dedup.corpus_state import Digest, expected_digest, id_hash, retired_records, write_change
 from pipeline.state import LOCK_FILE, STORE_FILE, InputStore, RunLock, StateError, input_key
-from pipeline.summary import plural
 from pipeline.step import DocRef, Drop, StepStats
+from pipeline.summary import plural
 from pipeline.tasks import Pipeline, candidates_with_drops, init_worker, run_map_task_in_worker, task_paths
 
 MANIFEST_VERSION = 1
@@ -160,11 +159,17 @@ class _Progress:
         self.bar = None
         if mode == "on" or (mode == "auto" and sys.stderr.isatty()):
             from tqdm import tqdm
+
             # a terminal that reports 0 columns or rows (a bare pty, `script` under cron) would get no bar
             columns, rows = _terminal_size()
             sized = columns > 0 and rows > 0
-            self.bar = tqdm(unit="doc", desc="newsclean", file=sys.stderr, dynamic_ncols=sized,
-                            **({} if sized else {"ncols": columns or 80, "nrows": 24}))
+            self.bar = tqdm(
+                unit="doc",
+                desc="newsclean",
+                file=sys.stderr,
+                dynamic_ncols=sized,
+                **({} if sized else {"ncols": columns or 80, "nrows": 24}),
+            )
 
     # `is not None`: a tqdm bar without a total raises TypeError on bool()
     def update(self, n: int) -> None:
@@ -176,8 +181,13 @@ class _Progress:
             self.bar.close()
 
 
-def run_pipeline(config: Config, inputs: list[str | Path], output: str | Path,
-                 workers: int | None = None, reprocess: bool = False) -> RunResult:
+def run_pipeline(
+    config: Config,
+    inputs: list[str | Path],
+    output: str | Path,
+    workers: int | None = None,
+    reprocess: bool = False,
+) -> RunResult:
     """Process the inputs not yet in the corpus at `output` (all of them with `reprocess`).
 
     Raises LockHeld when another run holds the corpus, AccountingError when the
@@ -185,8 +195,10 @@ def run_pipeline(config: Config, inputs: list[str | Path], output: str | Path,
     cannot be made to describe the corpus (nothing is run then).
     """
     if is_url(output):
-        raise StorageError(f"{output}: a run writes its corpus (shards, state, lock) to a local folder; "
-                           "run into one, then `newsclean export` it to the URL")
+        raise StorageError(
+            f"{output}: a run writes its corpus (shards, state, lock) to a local folder; "
+            "run into one, then `newsclean export` it to the URL"
+        )
     output = local_path(output)
     check_inputs_exist(inputs)
     build_steps(config)  # rule files and regexes are checked before anything is touched
@@ -197,7 +209,9 @@ def run_pipeline(config: Config, inputs: list[str | Path], output: str | Path,
         with open_store(output, recovery) as store:
             check_applied_runs(output, store)
             recovery.rolled_forward = roll_forward(output, store)
-            inputs = stage_inputs(inputs, state_dir / REMOTE_INPUTS)  # URLs: local copies, kept for the next run
+            inputs = stage_inputs(
+                inputs, state_dir / REMOTE_INPUTS
+            )  # URLs: local copies, kept for the next run
             return _run_locked(config, inputs, output, store, workers, reprocess, recovery)
 
 
@@ -237,8 +251,15 @@ def check_inputs_exist(inputs: list[str | Path]) -> None:
     check_remote_inputs(inputs)  # URLs: RemoteInputNotFound when nothing is there
 
 
-def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: InputStore,
-                workers: int | None, reprocess: bool, recovery: Recovery) -> RunResult:
+def _run_locked(
+    config: Config,
+    inputs: list[str | Path],
+    output: Path,
+    store: InputStore,
+    workers: int | None,
+    reprocess: bool,
+    recovery: Recovery,
+) -> RunResult:
     started = run_started()
     t0 = time.perf_counter()
     state_dir = output / "state"
@@ -246,9 +267,14 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
     workers = workers or config.run["workers"] or default_workers()
 
     files = list_inputs(inputs, config.read["follow_symlinks"])
-    todo, supersedes, retired, vanished, reconsidered = _selection(config, inputs, output, files, store, reprocess)
-    task_size = task_size_for(todo, config.run["partitions"], config.read) if config.run["partitions"] \
+    todo, supersedes, retired, vanished, reconsidered = _selection(
+        config, inputs, output, files, store, reprocess
+    )
+    task_size = (
+        task_size_for(todo, config.run["partitions"], config.read)
+        if config.run["partitions"]
         else config.run["task_size"]
+    )
     tasks = plan_tasks(todo, task_size, config.read)
     dedup = sharded_run.dedup_mode(config.run["dedup"], config.run["engine"], build_steps(config), state_dir)
     before = ensure_state(output, build_pipeline(config, "", collection, dedup).global_steps, recovery)
@@ -256,19 +282,33 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
     if not todo and not supersedes:  # nothing new, nothing to retire: no run (an empty one only clutters)
         recovery.discarded += discard_unfinished(output)
         return RunResult(None, {"skipped_inputs": len(files), "recovery": recovery.as_dict()})
-    plan = {"config_hash": config.hash, "collection": collection, "version": __version__,
-            "inputs": [[safe_json.safe_str(f.path), f.size, f.xxh3_128, f.error] for f in todo],
-            "task_size": task_size, "dedup": dedup}
+    plan = {
+        "config_hash": config.hash,
+        "collection": collection,
+        "version": __version__,
+        "inputs": [[safe_json.safe_str(f.path), f.size, f.xxh3_128, f.error] for f in todo],
+        "task_size": task_size,
+        "dedup": dedup,
+    }
     run_dir, added = prepare_run_dir(output, started, plan, recovery)
     if recovery.resumed:
         recovery.earlier_attempts_seconds = _elapsed_before(run_dir)
         t0 -= recovery.earlier_attempts_seconds  # the run's time counts its killed attempts too
     run_id = run_dir.name
     work_dir = run_dir / "_work"
-    log.info(f"run {run_id}: {len(todo):,} of {plural(len(files), 'input')} to process, "
-             f"{plural(len(tasks), 'task')}",
-             extra={"fields": {"event": "run_started", "run_id": run_id, "inputs": len(todo),
-                               "skipped_inputs": len(files) - len(todo), "tasks": len(tasks)}})
+    log.info(
+        f"run {run_id}: {len(todo):,} of {plural(len(files), 'input')} to process, "
+        f"{plural(len(tasks), 'task')}",
+        extra={
+            "fields": {
+                "event": "run_started",
+                "run_id": run_id,
+                "inputs": len(todo),
+                "skipped_inputs": len(files) - len(todo),
+                "tasks": len(tasks),
+            }
+        },
+    )
 
     pipeline = build_pipeline(config, added, collection, dedup)  # the main process's copy: stats and reduce
     for step in pipeline.global_steps:  # the records this run replaces are no match for their new versions
@@ -278,18 +318,21 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
     workers = engine.workers
     totals = {name: StepStats(name) for name in ["read"] + [step.name for step in pipeline.steps]}
     kept_n, kept_sum = 0, 0  # the kept documents' Digest, summed as they are written
-    rejects = ShardWriter(run_dir, "rejects", config.run["shard_size"], config.run["compression"],
-                          config.run["compresslevel"])
-    kept = ShardWriter(run_dir, "part", config.run["shard_size"], config.run["compression"],
-                       config.run["compresslevel"])
+    rejects = ShardWriter(
+        run_dir, "rejects", config.run["shard_size"], config.run["compression"], config.run["compresslevel"]
+    )
+    kept = ShardWriter(
+        run_dir, "part", config.run["shard_size"], config.run["compression"], config.run["compresslevel"]
+    )
     outcome, reasons = Counter(), Counter()
     gone_when_read: set[str] = set()  # files missing when a map task read them
     progress = _Progress(config.run["progress"])
     try:
         # 1. map
         jobs = ((task, str(work_dir)) for task in tasks)
-        for summary in engine.map_ordered(run_map_task_in_worker, jobs, init_worker,
-                                          (build_pipeline, config, added, collection, dedup)):
+        for summary in engine.map_ordered(
+            run_map_task_in_worker, jobs, init_worker, (build_pipeline, config, added, collection, dedup)
+        ):
             for stats in summary.stats:
                 totals[stats.name].merge(stats)
             reasons.update(summary.outcome)
@@ -299,10 +342,12 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
             progress.update(summary.n_docs)
             gone_when_read.update(summary.vanished)
             _record_elapsed(work_dir, time.perf_counter() - t0)
-            log.debug(f"task {summary.index} done: {summary.n_docs} documents",
-                      extra={"fields": {"event": "task_done", "task": summary.index, "documents": summary.n_docs}})
+            log.debug(
+                f"task {summary.index} done: {summary.n_docs} documents",
+                extra={"fields": {"event": "task_done", "task": summary.index, "documents": summary.n_docs}},
+            )
             checkpoint("task")
-        for task in ([] if sharded else tasks):  # sharded: the filter tasks write them
+        for task in [] if sharded else tasks:  # sharded: the filter tasks write them
             with open(task_paths(work_dir, task.index)["rejects"], "rb") as fh:
                 for line in fh:
                     rejects.write_line(line)
@@ -319,8 +364,9 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
             items = _global_items(work_dir, len(tasks), position, drops, stats)
             if sharded and sharded_run.handles(step):
                 stats.docs_in += outcome["documents"] - outcome["dropped"] - outcome["errors"] - len(drops)
-                reduced = sharded_run.reduce_sharded(step, engine, work_dir, len(tasks), drops, state_dir,
-                                                     config.run["dedup_ranges"], stats)
+                reduced = sharded_run.reduce_sharded(
+                    step, engine, work_dir, len(tasks), drops, state_dir, config.run["dedup_ranges"], stats
+                )
             else:
                 reduced = step.reduce(items, state_dir)
             for drop in _damage_checked(step, state_dir, reduced):
@@ -337,7 +383,7 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
         if sharded:
             filtered = sharded_run.filter_sharded(engine, tasks, work_dir, run_dir, drops, config.run)
             added_digest = sharded_run.count_filtered(filtered, outcome, reasons)
-        for task in ([] if sharded else tasks):
+        for task in [] if sharded else tasks:
             for line, hit, doc_id in candidates_with_drops(task_paths(work_dir, task.index), drops):
                 if hit is None:
                     kept.write_line(line)
@@ -365,10 +411,14 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
     accounting = check_accounting(run_id, outcome, reasons, shards, reject_shards)
     id_check.stage(run_dir / "delta")
     retired_digest = Digest.of(retired)
-    corpus_change = {"added": added_digest.as_dict(), "retired": retired_digest.as_dict(),
-                     "after": (before + added_digest - retired_digest).as_dict()}
-    write_change(run_dir / "delta", retired, {e["run_id"] for e in supersedes},
-                 before + added_digest - retired_digest)
+    corpus_change = {
+        "added": added_digest.as_dict(),
+        "retired": retired_digest.as_dict(),
+        "after": (before + added_digest - retired_digest).as_dict(),
+    }
+    write_change(
+        run_dir / "delta", retired, {e["run_id"] for e in supersedes}, before + added_digest - retired_digest
+    )
     write_atomic(run_dir / "delta" / COPIES_FILE, safe_json.dumps(copies))
     for step in pipeline.global_steps:  # what this run adds to the shared state, inside the run dir
         delta_dir = run_dir / "delta" / step.name
@@ -403,8 +453,13 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
         "corpus_change": corpus_change,  # kept documents added and superseded (s6_dedup/corpus_state.py)
         "recovery": recovery.as_dict(),
         "tasks": len(tasks),
-        "counts": {"documents": total, "kept": outcome["kept"], "dropped": outcome["dropped"],
-                   "errors": outcome["errors"], "by_reason": dict(sorted(reasons.items()))},
+        "counts": {
+            "documents": total,
+            "kept": outcome["kept"],
+            "dropped": outcome["dropped"],
+            "errors": outcome["errors"],
+            "by_reason": dict(sorted(reasons.items())),
+        },
         "accounting": accounting,
         "stages": {s.name: s.as_dict() for s in all_stats},
         "shards": shards,
@@ -426,7 +481,9 @@ def _run_locked(config: Config, inputs: list[str | Path], output: Path, store: I
 # --- incremental input selection ------------------------------------------------------
 
 
-def select_inputs(files: list[InputFile], store: InputStore, reprocess: bool) -> tuple[list[InputFile], list[dict]]:
+def select_inputs(
+    files: list[InputFile], store: InputStore, reprocess: bool
+) -> tuple[list[InputFile], list[dict]]:
     """(inputs to process, earlier records they supersede): an input is skipped when the
     store holds the same version (size and content hash) of it, unless `reprocess`."""
     todo, supersedes = [], []
@@ -439,20 +496,24 @@ def select_inputs(files: list[InputFile], store: InputStore, reprocess: bool) ->
             continue
         todo.append(f)
         if seen:
-            supersedes.append({"path": safe_json.safe_str(f.path), "input_path": seen.input_path,
-                               "run_id": seen.run_id})
+            supersedes.append(
+                {"path": safe_json.safe_str(f.path), "input_path": seen.input_path, "run_id": seen.run_id}
+            )
     return todo, supersedes
 
 
-def _selection(config: Config, inputs: list, output: Path, files: list[InputFile], store: InputStore,
-               reprocess: bool):
+def _selection(
+    config: Config, inputs: list, output: Path, files: list[InputFile], store: InputStore, reprocess: bool
+):
     """(inputs to process, earlier records they supersede, ids of the kept records that leaves out,
     vanished inputs retired, unchanged inputs processed again)."""
     todo, supersedes = select_inputs(files, store, reprocess)
     vanished = vanished_inputs(inputs, files, store) if config.run["vanished_inputs"] == "retire" else []
     supersedes += [{k: v for k, v in entry.items() if k != "key"} for entry in vanished]
     retired = _retired(output, supersedes)
-    todo, supersedes, retired, reconsidered = with_copies_of_retired(output, files, todo, supersedes, retired, store)
+    todo, supersedes, retired, reconsidered = with_copies_of_retired(
+        output, files, todo, supersedes, retired, store
+    )
     return todo, supersedes, retired, vanished, reconsidered
 
 
@@ -460,12 +521,21 @@ def vanished_inputs(inputs: list[str | Path], files: list[InputFile], store: Inp
     """Inputs earlier runs processed under this run's input folders that are gone from them now."""
     listed = {input_key(f.path) for f in files}
     roots = [input_key(p).rstrip("/") + "/" for p in inputs if Path(p).is_dir()]
-    return [{"path": seen.key, "input_path": seen.input_path, "run_id": seen.run_id, "key": seen.key}
-            for seen in store.keys() if seen.key not in listed and any(seen.key.startswith(r) for r in roots)]
+    return [
+        {"path": seen.key, "input_path": seen.input_path, "run_id": seen.run_id, "key": seen.key}
+        for seen in store.keys()
+        if seen.key not in listed and any(seen.key.startswith(r) for r in roots)
+    ]
 
 
-def with_copies_of_retired(output: Path, files: list[InputFile], todo: list[InputFile], supersedes: list[dict],
-                           retired: list[str], store: InputStore):
+def with_copies_of_retired(
+    output: Path,
+    files: list[InputFile],
+    todo: list[InputFile],
+    supersedes: list[dict],
+    retired: list[str],
+    store: InputStore,
+):
     """Inputs holding copies (dropped duplicates) of retired records are processed again too: with
     their original gone or changed, a copy may be the document the corpus keeps now, as in a fresh
     run. Their own kept records are retired in turn, so this repeats until nothing is added.
@@ -477,13 +547,16 @@ def with_copies_of_retired(output: Path, files: list[InputFile], todo: list[Inpu
     while new_ids:
         keys = store.inputs_with_copies_of(new_ids) - chosen
         chosen |= keys
-        extra = [by_key[key] for key in sorted(keys) if key in by_key]  # inputs not listed now stay as they are
+        extra = [
+            by_key[key] for key in sorted(keys) if key in by_key
+        ]  # inputs not listed now stay as they are
         entries = []
         for f in extra:
             seen = store.get(input_key(f.path))
             if seen is not None:
-                entries.append({"path": safe_json.safe_str(f.path), "input_path": seen.input_path,
-                                "run_id": seen.run_id})
+                entries.append(
+                    {"path": safe_json.safe_str(f.path), "input_path": seen.input_path, "run_id": seen.run_id}
+                )
             reconsidered.append(f.rel)
         supersedes += entries
         todo += extra
@@ -496,8 +569,11 @@ def _copies(drops: dict, files: list[InputFile]) -> list[list[str]]:
     """(dup_of, input key) of every duplicate the run dropped: the inputs to process again if
     that original leaves the corpus (see with_copies_of_retired)."""
     key_of = {f.index: input_key(f.path) for f in files}
-    pairs = {(drop.dup_of, key_of[order >> ORDER_BITS]) for order, (_stage, drop) in drops.items()
-             if drop.dup_of is not None and (order >> ORDER_BITS) in key_of}
+    pairs = {
+        (drop.dup_of, key_of[order >> ORDER_BITS])
+        for order, (_stage, drop) in drops.items()
+        if drop.dup_of is not None and (order >> ORDER_BITS) in key_of
+    }
     return [list(pair) for pair in sorted(pairs)]
 
 
@@ -623,15 +699,22 @@ def apply_run(run_dir: Path, manifest: dict, state_dir: Path, store: InputStore,
 
 def apply_run_to_store(run_dir: Path, manifest: dict, store: InputStore) -> None:
     """The processed-inputs part of a run's commit (also what rebuilds a lost store)."""
-    entries = [{**entry, "key": entry.get("key") or input_key(entry["path"]),
-                "input_path": entry.get("input_path") or Path(entry["path"]).name}
-               for entry in manifest.get("inputs", [])]
+    entries = [
+        {
+            **entry,
+            "key": entry.get("key") or input_key(entry["path"]),
+            "input_path": entry.get("input_path") or Path(entry["path"]).name,
+        }
+        for entry in manifest.get("inputs", [])
+    ]
     for entry in entries:  # recorded with an empty hash: the next run reads it again and supersedes this one
         if entry.get("changed_during_run") and entry.get("xxh3_128") is not None:
             entry["xxh3_128"] = ""
     copies_file = run_dir / "delta" / COPIES_FILE
     copies = [tuple(pair) for pair in orjson.loads(copies_file.read_bytes())] if copies_file.exists() else []
-    store.apply_run(manifest["run_id"], entries, copies, [e["key"] for e in manifest.get("vanished_inputs", [])])
+    store.apply_run(
+        manifest["run_id"], entries, copies, [e["key"] for e in manifest.get("vanished_inputs", [])]
+    )
 
 
 def check_applied_runs(output: Path, store: InputStore) -> None:
@@ -643,11 +726,15 @@ def check_applied_runs(output: Path, store: InputStore) -> None:
         copy = output / "state" / MANIFEST_COPIES / f"{run_id}.json"
         restore = f"; a copy is in {copy}" if copy.is_file() else ""
         if not run_dir.is_dir():
-            raise StateError(f"applied run {run_id} is missing: {run_dir} is gone (restore it from a backup, "
-                             "or start a new corpus)")
+            raise StateError(
+                f"applied run {run_id} is missing: {run_dir} is gone (restore it from a backup, "
+                "or start a new corpus)"
+            )
         if not (run_dir / MANIFEST).is_file():
-            raise StateError(f"applied run {run_id} lost its manifest: {run_dir / MANIFEST} is missing "
-                             f"(restore it{restore}; `newsclean verify` then checks the run)")
+            raise StateError(
+                f"applied run {run_id} lost its manifest: {run_dir / MANIFEST} is missing "
+                f"(restore it{restore}; `newsclean verify` then checks the run)"
+            )
 
 
 def roll_forward(output: Path, store: InputStore) -> list[str]:
@@ -671,7 +758,7 @@ def _global_steps_of(run_dir: Path, manifest: dict) -> list:
     for item in manifest.get("config", {}).get("steps", []):
         name = item["step"]
         staged = name if name in STEPS else step_class(name).name  # a custom step (import path) stages
-        if (run_dir / "delta" / staged).is_dir():                 # under its own `name`
+        if (run_dir / "delta" / staged).is_dir():  # under its own `name`
             steps.append(step_class(name)({k: v for k, v in item.items() if k != "step"}, context))
     return steps
 
@@ -697,12 +784,15 @@ def ensure_state(output: Path, global_steps: list, recovery: Recovery) -> Digest
         try:
             step.rebuild(state_dir, output)
         except Exception as exc:  # e.g. unreadable shards: refuse rather than run on a wrong index
-            raise StateError(f"{step.name}: {problem}; rebuilding it from the corpus failed: "
-                             f"{type(exc).__name__}: {exc}") from None
+            raise StateError(
+                f"{step.name}: {problem}; rebuilding it from the corpus failed: {type(exc).__name__}: {exc}"
+            ) from None
         still = step.state_problem(state_dir, expected)
         if still is not None:
-            raise StateError(f"{step.name}: {problem}; rebuilt from the corpus, it still does not match "
-                             f"({still}); run `newsclean verify {output}`")
+            raise StateError(
+                f"{step.name}: {problem}; rebuilt from the corpus, it still does not match "
+                f"({still}); run `newsclean verify {output}`"
+            )
         recovery.rebuilt.append(f"{step.name}: {problem}")
     return expected
 
@@ -717,8 +807,9 @@ def ensure_id_registry(output: Path, recovery: Recovery) -> None:
     try:
         ids.rebuild(output, state_dir)
     except Exception as exc:  # e.g. an unreadable shard: refuse rather than miss collisions
-        raise StateError(f"ids: {problem}; rebuilding it from the corpus failed: {type(exc).__name__}: {exc}") \
-            from None
+        raise StateError(
+            f"ids: {problem}; rebuilding it from the corpus failed: {type(exc).__name__}: {exc}"
+        ) from None
     recovery.rebuilt.append(f"ids: {problem}")
 
 
@@ -731,26 +822,38 @@ def _damage_checked(step, state_dir: Path, drops: Iterator[Drop]) -> Iterator[Dr
         path = step.state_file(state_dir)
         if path is None or not Path(path).exists():
             raise
-        aside = Path(path).with_name(f"{Path(path).name}.corrupt-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}")
+        aside = Path(path).with_name(
+            f"{Path(path).name}.corrupt-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}"
+        )
         os.replace(path, aside)
-        raise StateError(f"{step.name}: {path} is damaged ({exc}); set aside as {aside.name}, the next run "
-                         "rebuilds it from the corpus") from None
+        raise StateError(
+            f"{step.name}: {path} is damaged ({exc}); set aside as {aside.name}, the next run "
+            "rebuilds it from the corpus"
+        ) from None
 
 
 # --- accounting --------------------------------------------------------------------------
 
 
-def check_accounting(run_id: str, outcome: Counter, reasons: Counter, shards: list[dict],
-                     reject_shards: list[dict]) -> dict:
+def check_accounting(
+    run_id: str, outcome: Counter, reasons: Counter, shards: list[dict], reject_shards: list[dict]
+) -> dict:
     """Documents read = kept + dropped + errors, by the counters and by the records written;
     raise AccountingError (the run is not committed) when they do not add up."""
-    total, kept, dropped, errors = outcome["documents"], outcome["kept"], outcome["dropped"], outcome["errors"]
+    total, kept, dropped, errors = (
+        outcome["documents"],
+        outcome["kept"],
+        outcome["dropped"],
+        outcome["errors"],
+    )
     written_kept = sum(s["records"] for s in shards)
     written_rejects = sum(s["records"] for s in reject_shards)
     problems = []
     if kept + dropped + errors != total:
-        problems.append(f"{total} documents read but {kept + dropped + errors} accounted for "
-                        f"(kept {kept}, dropped {dropped}, errors {errors})")
+        problems.append(
+            f"{total} documents read but {kept + dropped + errors} accounted for "
+            f"(kept {kept}, dropped {dropped}, errors {errors})"
+        )
     if sum(reasons.values()) != dropped + errors:
         problems.append(f"dropped by reason add up to {sum(reasons.values())}, not {dropped + errors}")
     if written_kept != kept:
@@ -759,13 +862,19 @@ def check_accounting(run_id: str, outcome: Counter, reasons: Counter, shards: li
         problems.append(f"{written_rejects} reject records, {dropped + errors} counted dropped or failed")
     if problems:
         raise AccountingError(f"run {run_id}: accounting mismatch: " + "; ".join(problems))
-    return {"documents": total, "kept": kept, "dropped": dropped, "errors": errors,
-            "records_written": {"kept": written_kept, "rejects": written_rejects},
-            "check": f"{total} = {kept} kept + {dropped} dropped + {errors} errors"}
+    return {
+        "documents": total,
+        "kept": kept,
+        "dropped": dropped,
+        "errors": errors,
+        "records_written": {"kept": written_kept, "rejects": written_rejects},
+        "check": f"{total} = {kept} kept + {dropped} dropped + {errors} errors",
+    }
 
 
-def _global_items(work_dir: Path, n_tasks: int, position: int, drops: dict,
-                  stats: StepStats) -> Iterator[tuple[DocRef, object]]:
+def _global_items(
+    work_dir: Path, n_tasks: int, position: int, drops: dict, stats: StepStats
+) -> Iterator[tuple[DocRef, object]]:
     """(DocRef, key) of every candidate still kept, in input order, streamed from the work files."""
     for index in range(n_tasks):
         refs, keys = workfile.load(task_paths(work_dir, index)["keys"])
@@ -796,8 +905,11 @@ def _follow_dup_chains(work_dir: Path, n_tasks: int, drops: dict[int, tuple[str,
     for index in range(n_tasks):  # ids of the dropped documents (memory: one entry per drop)
         refs, _keys = workfile.load(task_paths(work_dir, index)["keys"])
         dropped_id.update((ref.order, ref.id) for ref in refs if ref.order in drops)
-    original_of = {dropped_id[order]: drop.dup_of for order, (_stage, drop) in drops.items()
-                   if drop.dup_of is not None and order in dropped_id}
+    original_of = {
+        dropped_id[order]: drop.dup_of
+        for order, (_stage, drop) in drops.items()
+        if drop.dup_of is not None and order in dropped_id
+    }
     for order, (stage, drop) in drops.items():
         target, hops = drop.dup_of, 0
         while target in original_of and hops < 100:  # ids are unique, but never loop on bad input
@@ -809,13 +921,20 @@ def _follow_dup_chains(work_dir: Path, n_tasks: int, drops: dict[int, tuple[str,
 
 def _dedup_reject(record: dict, stage: str, drop: Drop) -> dict:
     meta = record.get("metadata", {})
-    out = {"id": record["id"], "reason": drop.reason, "stage": stage, "detail": drop.detail,
-           "error": ids.is_error(drop)}
+    out = {
+        "id": record["id"],
+        "reason": drop.reason,
+        "stage": stage,
+        "detail": drop.detail,
+        "error": ids.is_error(drop),
+    }
     if drop.dup_of is not None:
         out["dup_of"] = drop.dup_of
     out["source"] = record.get("source")
-    out["metadata"] = {k: meta.get(k) for k in ("input_path", "title", "author", "section", "url", "removed",
-                                                 "content_hash", "n_chars_raw") if meta.get(k) is not None}
+    out["metadata"] = {
+        k: meta.get(k)
+        for k in ("input_path", "title", "author", "section", "url", "removed", "content_hash", "n_chars_raw")
+        if meta.get(k) is not None
+    }
     out["text"] = record.get("text", "")
     return out
-

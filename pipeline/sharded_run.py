@@ -52,8 +52,10 @@ def dedup_mode(setting: str, engine_name: str, steps: list, state_dir: Path) -> 
         mode = next(iter(built.values()), "sharded" if engine_name == "ray" else "driver")
     for name, kind in built.items():
         if kind != mode:
-            raise ConfigError(f"run.dedup: this corpus's {name} index was built with dedup: {kind}; use "
-                              f"run.dedup: {kind} (or auto), or a new {name}.index_dir for dedup: {mode}")
+            raise ConfigError(
+                f"run.dedup: this corpus's {name} index was built with dedup: {kind}; use "
+                f"run.dedup: {kind} (or auto), or a new {name}.index_dir for dedup: {mode}"
+            )
     return mode
 
 
@@ -139,8 +141,9 @@ def filter_task(job: FilterJob) -> FilterSummary:
     return summary
 
 
-def filter_sharded(engine, tasks: list, work_dir: Path, run_dir: Path, drops: dict,
-                   run_options: dict) -> list[FilterSummary]:
+def filter_sharded(
+    engine, tasks: list, work_dir: Path, run_dir: Path, drops: dict, run_options: dict
+) -> list[FilterSummary]:
     """Write each task's remove list, run the filter tasks, move their shards into the run directory."""
     work_dir, run_dir = Path(work_dir), Path(run_dir)
     out_dir = work_dir / "out"
@@ -154,11 +157,18 @@ def filter_sharded(engine, tasks: list, work_dir: Path, run_dir: Path, drops: di
         start = position
         while position < len(ordered) and ordered[position][0] <= last:
             position += 1
-        write_atomic(filter_paths(work_dir, task.index)["remove"],
-                     workfile.dumps(ordered[start:position]))
-    jobs = (FilterJob(task.index, str(work_dir), str(out_dir),
-                      run_options["shard_size"], run_options["compression"], run_options["compresslevel"])
-            for task in tasks)
+        write_atomic(filter_paths(work_dir, task.index)["remove"], workfile.dumps(ordered[start:position]))
+    jobs = (
+        FilterJob(
+            task.index,
+            str(work_dir),
+            str(out_dir),
+            run_options["shard_size"],
+            run_options["compression"],
+            run_options["compresslevel"],
+        )
+        for task in tasks
+    )
     summaries = []
     for summary in engine.map_ordered(filter_task, jobs):
         summaries.append(summary)

@@ -16,12 +16,12 @@ import fcntl
 import json
 import os
 import socket
-import stat
 import sqlite3
+import stat
+from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from pipeline.faults import checkpoint
 from pipeline.s7_write.safe_json import safe_str
@@ -62,7 +62,7 @@ class InputStore:
         """)
 
     @classmethod
-    def read_only(cls, state_dir: Path) -> "InputStore | None":
+    def read_only(cls, state_dir: Path) -> InputStore | None:
         """The store opened read-only (`run --dry-run`), or None when the corpus has none yet."""
         path = Path(state_dir) / STORE_FILE
         if not path.is_file():
@@ -74,15 +74,16 @@ class InputStore:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "InputStore":
+    def __enter__(self) -> InputStore:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
     def get(self, key: str) -> Processed | None:
-        row = self._db.execute("SELECT key, size, xxh3_128, run_id, input_path FROM inputs WHERE key = ?",
-                               (key,)).fetchone()
+        row = self._db.execute(
+            "SELECT key, size, xxh3_128, run_id, input_path FROM inputs WHERE key = ?", (key,)
+        ).fetchone()
         return Processed(*row) if row else None
 
     def check(self) -> str:
@@ -102,15 +103,22 @@ class InputStore:
         """Keys of the inputs that hold a document dropped as a duplicate of one of `ids`."""
         keys: set[str] = set()
         for doc_id in ids:
-            keys.update(key for (key,) in self._db.execute("SELECT key FROM copies WHERE dup_of = ?", (doc_id,)))
+            keys.update(
+                key for (key,) in self._db.execute("SELECT key FROM copies WHERE dup_of = ?", (doc_id,))
+            )
         return keys
 
     def keys(self) -> list[Processed]:
         rows = self._db.execute("SELECT key, size, xxh3_128, run_id, input_path FROM inputs ORDER BY key")
         return [Processed(*row) for row in rows]
 
-    def apply_run(self, run_id: str, inputs: Iterable[dict], copies: Iterable[tuple[str, str]] = (),
-                  removed: Iterable[str] = ()) -> None:
+    def apply_run(
+        self,
+        run_id: str,
+        inputs: Iterable[dict],
+        copies: Iterable[tuple[str, str]] = (),
+        removed: Iterable[str] = (),
+    ) -> None:
         """Record the inputs of a finished run, the duplicates it dropped ((dup_of, input key): which
         inputs to process again when that original leaves the corpus) and the inputs it retired
         (`removed` keys: gone from the input folder), and mark it applied, in one transaction
@@ -125,15 +133,25 @@ class InputStore:
                     cur.execute("DELETE FROM inputs WHERE key = ?", (key,))
                     cur.execute("DELETE FROM copies WHERE key = ?", (key,))
                 for entry in inputs:
-                    cur.execute("DELETE FROM copies WHERE key = ?", (entry["key"],))  # its records were redone
-                    if entry.get("xxh3_128") is None:  # unreadable input: nothing to remember, retried next run
+                    cur.execute(
+                        "DELETE FROM copies WHERE key = ?", (entry["key"],)
+                    )  # its records were redone
+                    if (
+                        entry.get("xxh3_128") is None
+                    ):  # unreadable input: nothing to remember, retried next run
                         continue
-                    cur.execute("INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?, ?)",
-                                (entry["key"], entry["size"], entry["xxh3_128"], run_id, entry["input_path"]))
+                    cur.execute(
+                        "INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?, ?)",
+                        (entry["key"], entry["size"], entry["xxh3_128"], run_id, entry["input_path"]),
+                    )
                 cur.executemany("INSERT INTO copies VALUES (?, ?)", copies)
-                checkpoint("state_apply")  # inside the transaction: a kill here must leave the store unchanged
-                cur.execute("INSERT OR IGNORE INTO runs VALUES (?, ?)",
-                            (run_id, dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")))
+                checkpoint(
+                    "state_apply"
+                )  # inside the transaction: a kill here must leave the store unchanged
+                cur.execute(
+                    "INSERT OR IGNORE INTO runs VALUES (?, ?)",
+                    (run_id, dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")),
+                )
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -178,32 +196,41 @@ class RunLock:
         self.stale: dict | None = None  # the dead holder's record, when the lock was stale
         os.register_at_fork(after_in_child=self._forget_in_child)
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         while True:
             try:  # O_NOFOLLOW: a symlink planted as the lock must not make us truncate its target
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
             except OSError as exc:
                 if exc.errno == errno.ELOOP:
-                    raise StateError(f"{self.path} is a symbolic link; refusing to use it as the lock "
-                                     "(remove it)") from None
+                    raise StateError(
+                        f"{self.path} is a symbolic link; refusing to use it as the lock (remove it)"
+                    ) from None
                 raise
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 os.close(fd)
-                raise StateError(f"{self.path} is not a regular file; refusing to use it as the lock (remove it)")
+                raise StateError(
+                    f"{self.path} is not a regular file; refusing to use it as the lock (remove it)"
+                )
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = _read_lock(fd)
                 os.close(fd)
-                raise LockHeld(f"{self.path} is held by {_describe(holder)}; another run is writing to this "
-                               "corpus (wait for it to finish)") from None
+                raise LockHeld(
+                    f"{self.path} is held by {_describe(holder)}; another run is writing to this "
+                    "corpus (wait for it to finish)"
+                ) from None
             except OSError as exc:
                 if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
                     os.close(fd)
                     raise
                 holder = _read_lock(fd)  # no flock here: trust the pid on this host
-                if holder and holder.get("host") == socket.gethostname() and _pid_alive(int(holder.get("pid", 0))) \
-                        and int(holder.get("pid", 0)) != os.getpid():
+                if (
+                    holder
+                    and holder.get("host") == socket.gethostname()
+                    and _pid_alive(int(holder.get("pid", 0)))
+                    and int(holder.get("pid", 0)) != os.getpid()
+                ):
                     os.close(fd)
                     raise LockHeld(f"{self.path} is held by {_describe(holder)}") from None
             # the previous holder may have removed the file between our open() and flock(): retry on the new one
@@ -217,8 +244,11 @@ class RunLock:
             previous = _read_lock(fd)
             if previous:  # a holder that left its record behind died without releasing: stale
                 self.stale = previous
-            record = {"pid": os.getpid(), "host": socket.gethostname(),
-                      "started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            record = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(record).encode(), 0)
             os.fsync(fd)
@@ -243,7 +273,7 @@ class RunLock:
                 pass
             self.fd = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

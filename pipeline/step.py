@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar, Iterable, Iterator
+from typing import ClassVar
 
 from pipeline.document import Document
-from pipeline.workfile import plain
 from pipeline.timelimit import DocTimeout, doc_timeout, time_limit
+from pipeline.workfile import plain
 
 
 @plain
@@ -29,7 +30,7 @@ class StepStats:
     seconds: float = 0.0
     counters: Counter = field(default_factory=Counter)  # step-specific figures, e.g. lines removed by rule
 
-    def merge(self, other: "StepStats") -> None:
+    def merge(self, other: StepStats) -> None:
         self.docs_in += other.docs_in
         self.kept += other.kept
         self.dropped.update(other.dropped)
@@ -39,8 +40,11 @@ class StepStats:
 
     def as_dict(self) -> dict:
         return {
-            "in": self.docs_in, "kept": self.kept, "dropped": dict(sorted(self.dropped.items())),
-            "errors": self.errors, "seconds": round(self.seconds, 3),
+            "in": self.docs_in,
+            "kept": self.kept,
+            "dropped": dict(sorted(self.dropped.items())),
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
             **({"counters": dict(sorted(self.counters.items()))} if self.counters else {}),
         }
 
@@ -74,8 +78,13 @@ class Step:
                 with time_limit(doc):
                     self.process(doc)
             except DocTimeout:  # a pathological page: an error record, the run goes on
-                doc.drop(self.name, "timeout", f"over the per-document time limit run.doc_timeout="
-                         f"{doc_timeout():g} s (stopped in {self.name})", error=True)
+                doc.drop(
+                    self.name,
+                    "timeout",
+                    f"over the per-document time limit run.doc_timeout="
+                    f"{doc_timeout():g} s (stopped in {self.name})",
+                    error=True,
+                )
             except Exception as exc:  # one bad document must not stop the run
                 doc.drop(self.name, "error", f"{type(exc).__name__}: {exc}", error=True)
             self.stats.seconds += time.perf_counter() - start

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def plural(n: int, noun: str) -> str:
-    """"1 input file", "2 input files", "1,204 problems"."""
+    """ "1 input file", "2 input files", "1,204 problems"."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
@@ -15,23 +15,33 @@ def summary_table(manifest: dict) -> str:
         dropped = sum(s["dropped"].values()) - s["errors"]
         rows.append((name, s["in"], s["kept"], dropped, s["errors"], f"{s['seconds']:.2f}"))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-             for r in rows]
+    lines = [
+        "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        for r in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    out = [f"run {manifest['run_id']}: {plural(counts['documents'], 'document')} in, {counts['kept']:,} kept, "
-           f"{counts['dropped']:,} dropped, {plural(counts['errors'], 'error')} in {manifest['seconds']:.2f} s", ""]
+    out = [
+        f"run {manifest['run_id']}: {plural(counts['documents'], 'document')} in, {counts['kept']:,} kept, "
+        f"{counts['dropped']:,} dropped, {plural(counts['errors'], 'error')} in {manifest['seconds']:.2f} s",
+        "",
+    ]
     out += lines
     if counts["by_reason"]:
         out += ["", "dropped/errors by reason:"]
-        out += [f"  {reason}: {n}" for reason, n in sorted(counts["by_reason"].items(), key=lambda kv: (-kv[1], kv[0]))]
+        out += [
+            f"  {reason}: {n}"
+            for reason, n in sorted(counts["by_reason"].items(), key=lambda kv: (-kv[1], kv[0]))
+        ]
     return "\n".join(out)
 
 
 def format_rows(rows: list[tuple]) -> list[str]:
     """Aligned plain-text rows: the first is the header, the first column is left-aligned."""
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-             for r in rows]
+    lines = [
+        "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        for r in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return lines
 
@@ -56,24 +66,45 @@ def runs_table(manifests: list[dict], corpus: dict | None = None) -> str:
     reasons: dict[str, int] = {}
     for m in manifests:
         c = m["counts"]
-        rows.append((m["run_id"], m.get("started", ""), c["documents"], c["kept"], c["dropped"], c["errors"],
-                     f"{m.get('seconds', 0):.2f}"))
+        rows.append(
+            (
+                m["run_id"],
+                m.get("started", ""),
+                c["documents"],
+                c["kept"],
+                c["dropped"],
+                c["errors"],
+                f"{m.get('seconds', 0):.2f}",
+            )
+        )
         for key in ("documents", "kept", "dropped", "errors"):
             totals[key] += c[key]
         totals["seconds"] += m.get("seconds", 0)
         for reason, n in c.get("by_reason", {}).items():
             reasons[reason] = reasons.get(reason, 0) + n
     label = f"total ({len(manifests)} run{'s' if len(manifests) != 1 else ''})"
-    rows.append((label, "", totals["documents"], totals["kept"], totals["dropped"], totals["errors"],
-                 f"{totals['seconds']:.2f}"))
+    rows.append(
+        (
+            label,
+            "",
+            totals["documents"],
+            totals["kept"],
+            totals["dropped"],
+            totals["errors"],
+            f"{totals['seconds']:.2f}",
+        )
+    )
     if corpus is not None:  # superseded records (reprocessed inputs, refilter) are not in the corpus
         rows.append(("corpus", "", "", corpus["documents"], "", "", ""))
     lines = format_rows(rows)
     lines.insert(len(lines) - (2 if corpus is not None else 1), lines[1])  # a rule above the total row
     out = lines
     if corpus is not None and corpus["superseded"]:
-        out += ["", f"corpus: {plural(corpus['documents'], 'document')}; {plural(corpus['superseded'], 'record')} "
-                    "the runs kept were superseded by later runs (reprocessed inputs, refilter) and are not in it"]
+        out += [
+            "",
+            f"corpus: {plural(corpus['documents'], 'document')}; {plural(corpus['superseded'], 'record')} "
+            "the runs kept were superseded by later runs (reprocessed inputs, refilter) and are not in it",
+        ]
     if reasons:
         out += ["", "dropped/errors by reason:"]
         out += [f"  {reason}: {n}" for reason, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))]
@@ -98,8 +129,9 @@ def removed_lines_table(manifests: list[dict]) -> list[str]:
     out = []
     removed = removed_lines(manifests)
     if removed:
-        out += ["", "lines removed by rule:"] + ["  " + line for line in
-                                                format_rows([("rule", "lines")] + list(removed.items()))]
+        out += ["", "lines removed by rule:"] + [
+            "  " + line for line in format_rows([("rule", "lines")] + list(removed.items()))
+        ]
     blocks = html_blocks_removed(manifests)
     if blocks:
         out += ["", "HTML blocks removed before extraction, by rule (sites.yaml):"]

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
-
 
 from pipeline import workfile
 from pipeline.document import Document
+from pipeline.ids import text_hash
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.records import kept_record, reject_record
 from pipeline.s7_write.safe_json import json_line
 from pipeline.step import DocRef, GlobalStep, Step, StepStats
-from pipeline.ids import text_hash
 from pipeline.timelimit import set_doc_timeout
 
 
@@ -62,7 +61,9 @@ class Pipeline:
     added: str
     collection: str
     read_options: dict = field(default_factory=dict)
-    dedup: str = "driver"  # sharded: near-dup keys go to sorted files of their own (pipeline/s6_dedup/sharded.py)
+    dedup: str = (
+        "driver"  # sharded: near-dup keys go to sorted files of their own (pipeline/s6_dedup/sharded.py)
+    )
     doc_timeout: float = 0.0  # seconds a document may spend in the per-document steps (0 = no limit)
 
     @property
@@ -113,8 +114,15 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
         keys = write_map_files(pipeline, work_dir, task.index, result.refs, keys)
     write_atomic(paths["keys"], workfile.dumps((result.refs, keys)))
     write_atomic(paths["refs"], workfile.dumps((result.refs, result.text_hashes)))  # for the id check (small)
-    summary = TaskSummary(task.index, read_stats.docs_in, len(result.kept), result.outcome, result.errors,
-                          [read_stats] + result.stats, tuple(sorted(result.vanished)))
+    summary = TaskSummary(
+        task.index,
+        read_stats.docs_in,
+        len(result.kept),
+        result.outcome,
+        result.errors,
+        [read_stats] + result.stats,
+        tuple(sorted(result.vanished)),
+    )
     write_atomic(paths["summary"], workfile.dumps(summary))
     write_atomic(paths["done"], b"")
     return summary
@@ -153,8 +161,13 @@ def process_batch(pipeline: Pipeline, index: int, docs: Iterable[Document]) -> B
             result.outcome[f"{doc.drop_stage}:{doc.drop_reason}"] += 1
             result.errors += doc.is_error
             continue
-        result.kept.append(json_line(kept_record(doc, pipeline.added, pipeline.collection,
-                                                   pipeline.read_options.get("timezone", ""))))
+        result.kept.append(
+            json_line(
+                kept_record(
+                    doc, pipeline.added, pipeline.collection, pipeline.read_options.get("timezone", "")
+                )
+            )
+        )
         result.refs.append(DocRef(doc.provenance["order"], doc.id, doc.metadata.get("created")))
         result.text_hashes.append(text_hash(doc.text))
         result.keys.append(keys)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 _limit = 0.0  # seconds per document in this process; 0 = no limit
 

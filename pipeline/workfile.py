@@ -71,8 +71,10 @@ def dumps(value: Any) -> bytes:
                 return {k: enc(x) for k, x in v.items()}
             return {"$d": [[enc(k), enc(x)] for k, x in v.items()]}
         if dataclasses.is_dataclass(v) and _CLASSES.get(type(v).__name__) is type(v):
-            return {"$o": type(v).__name__,
-                    "f": {f.name: enc(getattr(v, f.name)) for f in dataclasses.fields(v)}}
+            return {
+                "$o": type(v).__name__,
+                "f": {f.name: enc(getattr(v, f.name)) for f in dataclasses.fields(v)},
+            }
         raise TypeError(f"cannot write a {type(v).__name__} to a work file")
 
     header = orjson.dumps(enc(value))
@@ -83,8 +85,8 @@ def loads(data: bytes) -> Any:
     if data[:4] != MAGIC or len(data) < 12:
         raise WorkFileError("not a newsclean work file")
     (length,) = struct.unpack("<Q", data[4:12])
-    header = orjson.loads(data[12:12 + length])
-    blob = memoryview(data)[12 + length:]
+    header = orjson.loads(data[12 : 12 + length])
+    blob = memoryview(data)[12 + length :]
 
     def dec(v: Any) -> Any:
         if isinstance(v, list):

@@ -16,23 +16,37 @@ _SOURCE = re.compile(r"(rules/(?:vi|en)\.yaml):(\d+)$")
 
 # article paragraphs of a made-up Vietnamese story, used around the boilerplate in the tests
 TITLE = "Khởi công cầu mới bắc qua sông Hậu ở Cần Thơ"
-P1 = ("Sáng nay, Ủy ban nhân dân thành phố Cần Thơ tổ chức lễ khởi công cây cầu mới bắc qua sông Hậu, "
-      "dự kiến hoàn thành sau ba năm thi công.")
-P2 = ("Theo chủ đầu tư, công trình có tổng mức đầu tư khoảng 5.000 tỷ đồng và sẽ giúp rút ngắn thời gian "
-      "đi lại giữa các tỉnh miền Tây.")
-P3 = ("Người dân địa phương bày tỏ vui mừng vì nhiều năm qua họ phải đi phà để sang bờ bên kia, nhất là "
-      "vào mùa mưa lũ.")
-P4 = ("Đại diện nhà thầu cho biết đơn vị sẽ huy động hơn 500 công nhân cùng nhiều thiết bị hiện đại để "
-      "bảo đảm tiến độ và chất lượng công trình.")
+P1 = (
+    "Sáng nay, Ủy ban nhân dân thành phố Cần Thơ tổ chức lễ khởi công cây cầu mới bắc qua sông Hậu, "
+    "dự kiến hoàn thành sau ba năm thi công."
+)
+P2 = (
+    "Theo chủ đầu tư, công trình có tổng mức đầu tư khoảng 5.000 tỷ đồng và sẽ giúp rút ngắn thời gian "
+    "đi lại giữa các tỉnh miền Tây."
+)
+P3 = (
+    "Người dân địa phương bày tỏ vui mừng vì nhiều năm qua họ phải đi phà để sang bờ bên kia, nhất là "
+    "vào mùa mưa lũ."
+)
+P4 = (
+    "Đại diện nhà thầu cho biết đơn vị sẽ huy động hơn 500 công nhân cùng nhiều thiết bị hiện đại để "
+    "bảo đảm tiến độ và chất lượng công trình."
+)
 BODY = [P1, P2, P3, P4]
 
 EN_TITLE = "City council approves new riverside park"
-E1 = ("The city council voted on Tuesday to approve a new riverside park, ending a debate that had lasted "
-      "almost two years.")
-E2 = ("Supporters said the park would give families in the eastern districts their first large green space "
-      "within walking distance.")
-E3 = ("Construction is expected to begin next spring, and officials hope the first section will open before "
-      "the end of the year.")
+E1 = (
+    "The city council voted on Tuesday to approve a new riverside park, ending a debate that had lasted "
+    "almost two years."
+)
+E2 = (
+    "Supporters said the park would give families in the eastern districts their first large green space "
+    "within walking distance."
+)
+E3 = (
+    "Construction is expected to begin next spring, and officials hope the first section will open before "
+    "the end of the year."
+)
 EN_BODY = [E1, E2, E3]
 
 
@@ -41,7 +55,9 @@ def page(*lines: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def clean(text: str, steps=CLEAN_STEPS, metadata: dict | None = None, options: dict | None = None) -> Document:
+def clean(
+    text: str, steps=CLEAN_STEPS, metadata: dict | None = None, options: dict | None = None
+) -> Document:
     """Run the named steps (with the project's rule files) on `text`; options per step name."""
     doc = Document(id="test", text=text, metadata=dict(metadata or {}))
     context = {"config_dir": str(CONFIG_DIR)}

@@ -28,10 +28,16 @@ def article(i: int) -> str:
     """A Vietnamese news page (title + three paragraphs) that passes the default filters; distinct per i."""
     # the article's number after every 4th word: pages share no word 5-gram, so near_dedup
     # sees them as distinct articles (only the `dup_of` copies are duplicates)
-    picks = [" ".join(w if n % 4 != 3 else f"{w} {i}" for n, w in enumerate(SENTENCES[(i + k) % len(SENTENCES)].split()))
-             for k in range(6)]
-    body = (f"Bài viết số {i} ghi nhận tình hình kinh tế xã hội của tỉnh trong tháng {i % 12 + 1}. "
-            f"{picks[0]} {picks[1]}\n\n{picks[2]} {picks[3]}\n\n{picks[4]} {picks[5]} Mã tin {i * 7919}.")
+    picks = [
+        " ".join(
+            w if n % 4 != 3 else f"{w} {i}" for n, w in enumerate(SENTENCES[(i + k) % len(SENTENCES)].split())
+        )
+        for k in range(6)
+    ]
+    body = (
+        f"Bài viết số {i} ghi nhận tình hình kinh tế xã hội của tỉnh trong tháng {i % 12 + 1}. "
+        f"{picks[0]} {picks[1]}\n\n{picks[2]} {picks[3]}\n\n{picks[4]} {picks[5]} Mã tin {i * 7919}."
+    )
     return f"Tin tức tổng hợp số {i} về địa phương\n\n{body}\n"
 
 
@@ -64,16 +70,35 @@ def small_config(tmp: Path, **run_options) -> Path:
     return path
 
 
-def run_cli(config: Path, inputs: Path, output: Path, *extra: str, env: dict | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
+def run_cli(
+    config: Path, inputs: Path, output: Path, *extra: str, env: dict | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """`python -m pipeline run` in a subprocess (so it can be killed), with a fixed SOURCE_DATE_EPOCH."""
     full_env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH, **(env or {})}
     for name in ("NEWSCLEAN_TEST_KILL_AT", "NEWSCLEAN_TEST_WAIT_AT"):
         if env is None or name not in env:
             full_env.pop(name, None)
-    return subprocess.run([sys.executable, "-m", "pipeline", "run", "-c", str(config), "-i", str(inputs),
-                           "-o", str(output), "-q", *extra],
-                          cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            "-c",
+            str(config),
+            "-i",
+            str(inputs),
+            "-o",
+            str(output),
+            "-q",
+            *extra,
+        ],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def corpus_view(output: Path) -> list[dict]:

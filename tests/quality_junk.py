@@ -43,69 +43,278 @@ PROSE = {
 }
 
 MENU = {
-    "vi": ["Trang chủ", "Thời sự", "Thế giới", "Kinh doanh", "Giải trí", "Thể thao", "Pháp luật", "Giáo dục",
-           "Sức khỏe", "Đời sống", "Du lịch", "Khoa học", "Số hóa", "Xe", "Ý kiến", "Tâm sự", "Video", "Podcast",
-           "Bất động sản", "Chứng khoán", "Ẩm thực", "Công nghệ", "Đăng nhập", "Đăng ký", "Liên hệ", "Quảng cáo",
-           "Điều khoản sử dụng", "Chính sách bảo mật", "RSS", "Tìm kiếm", "Tin mới nhất", "Tin nóng", "Media",
-           "Góc nhìn", "Bạn đọc", "Tòa soạn", "Giới thiệu", "Đặt báo", "Mới nhất", "Xem nhiều"],
-    "en": ["Home", "World", "Business", "Politics", "Tech", "Science", "Health", "Sport", "Entertainment",
-           "Opinion", "Video", "Podcasts", "Subscribe", "Sign in", "Register", "Newsletters", "Contact us",
-           "Privacy policy", "Terms of use", "About us", "Careers", "Advertise", "Weather", "Markets", "Travel",
-           "Culture", "Style", "Lifestyle", "Climate", "Latest", "Most read", "Search", "Sitemap", "RSS",
-           "Cookie settings", "Help", "Live", "Education", "Local", "Obituaries"],
+    "vi": [
+        "Trang chủ",
+        "Thời sự",
+        "Thế giới",
+        "Kinh doanh",
+        "Giải trí",
+        "Thể thao",
+        "Pháp luật",
+        "Giáo dục",
+        "Sức khỏe",
+        "Đời sống",
+        "Du lịch",
+        "Khoa học",
+        "Số hóa",
+        "Xe",
+        "Ý kiến",
+        "Tâm sự",
+        "Video",
+        "Podcast",
+        "Bất động sản",
+        "Chứng khoán",
+        "Ẩm thực",
+        "Công nghệ",
+        "Đăng nhập",
+        "Đăng ký",
+        "Liên hệ",
+        "Quảng cáo",
+        "Điều khoản sử dụng",
+        "Chính sách bảo mật",
+        "RSS",
+        "Tìm kiếm",
+        "Tin mới nhất",
+        "Tin nóng",
+        "Media",
+        "Góc nhìn",
+        "Bạn đọc",
+        "Tòa soạn",
+        "Giới thiệu",
+        "Đặt báo",
+        "Mới nhất",
+        "Xem nhiều",
+    ],
+    "en": [
+        "Home",
+        "World",
+        "Business",
+        "Politics",
+        "Tech",
+        "Science",
+        "Health",
+        "Sport",
+        "Entertainment",
+        "Opinion",
+        "Video",
+        "Podcasts",
+        "Subscribe",
+        "Sign in",
+        "Register",
+        "Newsletters",
+        "Contact us",
+        "Privacy policy",
+        "Terms of use",
+        "About us",
+        "Careers",
+        "Advertise",
+        "Weather",
+        "Markets",
+        "Travel",
+        "Culture",
+        "Style",
+        "Lifestyle",
+        "Climate",
+        "Latest",
+        "Most read",
+        "Search",
+        "Sitemap",
+        "RSS",
+        "Cookie settings",
+        "Help",
+        "Live",
+        "Education",
+        "Local",
+        "Obituaries",
+    ],
 }
 
 SUBJECTS = {
-    "vi": ["Hà Nội", "TP.HCM", "Đà Nẵng", "Bộ Tài chính", "Ngân hàng Nhà nước", "Đội tuyển Việt Nam", "Chủ tịch tỉnh",
-           "Giá vàng", "Giá xăng", "Thị trường chứng khoán", "Học sinh lớp 12", "Nông dân miền Tây", "Cảnh sát giao thông",
-           "Bão số 3", "Sân bay Long Thành", "Ca sĩ nổi tiếng", "Người dân vùng lũ", "Doanh nghiệp Việt"],
-    "en": ["City council", "The central bank", "The prime minister", "Oil prices", "Tech giant", "Local police",
-           "The national team", "Farmers", "Hospital staff", "Storm Ellen", "A new airport", "Pop star",
-           "Flood victims", "Small businesses", "Students", "The stock market", "Rail workers", "Lawmakers"],
+    "vi": [
+        "Hà Nội",
+        "TP.HCM",
+        "Đà Nẵng",
+        "Bộ Tài chính",
+        "Ngân hàng Nhà nước",
+        "Đội tuyển Việt Nam",
+        "Chủ tịch tỉnh",
+        "Giá vàng",
+        "Giá xăng",
+        "Thị trường chứng khoán",
+        "Học sinh lớp 12",
+        "Nông dân miền Tây",
+        "Cảnh sát giao thông",
+        "Bão số 3",
+        "Sân bay Long Thành",
+        "Ca sĩ nổi tiếng",
+        "Người dân vùng lũ",
+        "Doanh nghiệp Việt",
+    ],
+    "en": [
+        "City council",
+        "The central bank",
+        "The prime minister",
+        "Oil prices",
+        "Tech giant",
+        "Local police",
+        "The national team",
+        "Farmers",
+        "Hospital staff",
+        "Storm Ellen",
+        "A new airport",
+        "Pop star",
+        "Flood victims",
+        "Small businesses",
+        "Students",
+        "The stock market",
+        "Rail workers",
+        "Lawmakers",
+    ],
 }
 PREDICATES = {
-    "vi": ["tăng mạnh trong phiên sáng nay", "lên tiếng về vụ việc gây xôn xao", "bất ngờ giảm sâu",
-           "đề xuất phương án mới", "chính thức khởi công", "giành chiến thắng kịch tính", "cảnh báo nguy cơ",
-           "công bố kết quả điều tra", "lập kỷ lục mới", "gặp sự cố nghiêm trọng", "chờ quyết định cuối cùng",
-           "được hỗ trợ khẩn cấp", "tiếp tục lập đỉnh", "đối mặt khó khăn chồng chất"],
-    "en": ["surges in early trading", "speaks out over row", "falls to record low", "unveils new plan",
-           "breaks ground on project", "wins thriller", "warns of rising risk", "publishes inquiry findings",
-           "sets new record", "hit by major outage", "awaits final ruling", "gets emergency support",
-           "hits fresh high", "faces mounting problems"],
+    "vi": [
+        "tăng mạnh trong phiên sáng nay",
+        "lên tiếng về vụ việc gây xôn xao",
+        "bất ngờ giảm sâu",
+        "đề xuất phương án mới",
+        "chính thức khởi công",
+        "giành chiến thắng kịch tính",
+        "cảnh báo nguy cơ",
+        "công bố kết quả điều tra",
+        "lập kỷ lục mới",
+        "gặp sự cố nghiêm trọng",
+        "chờ quyết định cuối cùng",
+        "được hỗ trợ khẩn cấp",
+        "tiếp tục lập đỉnh",
+        "đối mặt khó khăn chồng chất",
+    ],
+    "en": [
+        "surges in early trading",
+        "speaks out over row",
+        "falls to record low",
+        "unveils new plan",
+        "breaks ground on project",
+        "wins thriller",
+        "warns of rising risk",
+        "publishes inquiry findings",
+        "sets new record",
+        "hit by major outage",
+        "awaits final ruling",
+        "gets emergency support",
+        "hits fresh high",
+        "faces mounting problems",
+    ],
 }
 TIMES = {
-    "vi": ["2 giờ trước", "35 phút trước", "Hôm qua 08:30", "12/03/2024 14:05", "1 ngày trước", "Thứ hai, 4/3/2024"],
-    "en": ["2 hours ago", "35 minutes ago", "Yesterday 08:30", "12 March 2024", "1 day ago", "Mon 4 Mar 2024"],
+    "vi": [
+        "2 giờ trước",
+        "35 phút trước",
+        "Hôm qua 08:30",
+        "12/03/2024 14:05",
+        "1 ngày trước",
+        "Thứ hai, 4/3/2024",
+    ],
+    "en": [
+        "2 hours ago",
+        "35 minutes ago",
+        "Yesterday 08:30",
+        "12 March 2024",
+        "1 day ago",
+        "Mon 4 Mar 2024",
+    ],
 }
 SHARE = {
-    "vi": ["Chia sẻ", "Facebook", "Zalo", "Twitter", "Email", "Sao chép liên kết", "In bài viết", "Lưu bài",
-           "Bình luận (0)", "Thích", "Theo dõi", "Báo lỗi", "Gửi bài viết", "Tags:", "Chia sẻ bài viết",
-           "Quay lại", "Đầu trang", "Xem thêm", "Lưu"],
-    "en": ["Share", "Facebook", "Twitter", "LinkedIn", "WhatsApp", "Email", "Copy link", "Print", "Save",
-           "Comments (0)", "Like", "Follow", "Report an error", "Tags:", "Share this article", "Back to top",
-           "Read more", "Reddit"],
+    "vi": [
+        "Chia sẻ",
+        "Facebook",
+        "Zalo",
+        "Twitter",
+        "Email",
+        "Sao chép liên kết",
+        "In bài viết",
+        "Lưu bài",
+        "Bình luận (0)",
+        "Thích",
+        "Theo dõi",
+        "Báo lỗi",
+        "Gửi bài viết",
+        "Tags:",
+        "Chia sẻ bài viết",
+        "Quay lại",
+        "Đầu trang",
+        "Xem thêm",
+        "Lưu",
+    ],
+    "en": [
+        "Share",
+        "Facebook",
+        "Twitter",
+        "LinkedIn",
+        "WhatsApp",
+        "Email",
+        "Copy link",
+        "Print",
+        "Save",
+        "Comments (0)",
+        "Like",
+        "Follow",
+        "Report an error",
+        "Tags:",
+        "Share this article",
+        "Back to top",
+        "Read more",
+        "Reddit",
+    ],
 }
 NAMES = {
     "vi": ["Nguyễn Văn An", "Trần Thị Bình", "Lê Minh Châu", "Phạm Quốc Dũng", "Hoàng Thu Hà", "Vũ Đức Huy"],
     "en": ["John Smith", "Mary Jones", "David Brown", "Sarah Wilson", "James Taylor", "Emma Davies"],
 }
 BYLINE = {
-    "vi": ["Bài và ảnh: {name}", "Theo {name} / VnExpress", "{name} - {time}", "PV {name}", "{name} (tổng hợp)",
-           "Cập nhật: {time}", "Nguồn: Tuổi Trẻ", "Ảnh: {name}", "Thực hiện: {name}"],
-    "en": ["By {name}", "{name} | {time}", "Reporting by {name}; editing by {name}", "Photo: {name}",
-           "Updated {time}", "Published {time}", "Source: Reuters", "{name}, Staff writer", "Words by {name}"],
+    "vi": [
+        "Bài và ảnh: {name}",
+        "Theo {name} / VnExpress",
+        "{name} - {time}",
+        "PV {name}",
+        "{name} (tổng hợp)",
+        "Cập nhật: {time}",
+        "Nguồn: Tuổi Trẻ",
+        "Ảnh: {name}",
+        "Thực hiện: {name}",
+    ],
+    "en": [
+        "By {name}",
+        "{name} | {time}",
+        "Reporting by {name}; editing by {name}",
+        "Photo: {name}",
+        "Updated {time}",
+        "Published {time}",
+        "Source: Reuters",
+        "{name}, Staff writer",
+        "Words by {name}",
+    ],
 }
 SPAM = {
-    "vi": ["Mua bán nhà đất giá rẻ liên hệ ngay 0912 345 678", "Vay tiền nhanh không cần thế chấp, duyệt trong 5 phút",
-           "Click vào đây để nhận quà tặng miễn phí", "Thuốc tăng cân hiệu quả nhất hiện nay"],
-    "en": ["Buy cheap watches online now best prices guaranteed", "Click here to claim your free prize today",
-           "Fast loans with no credit check approved in minutes", "Best weight loss pills that really work"],
+    "vi": [
+        "Mua bán nhà đất giá rẻ liên hệ ngay 0912 345 678",
+        "Vay tiền nhanh không cần thế chấp, duyệt trong 5 phút",
+        "Click vào đây để nhận quà tặng miễn phí",
+        "Thuốc tăng cân hiệu quả nhất hiện nay",
+    ],
+    "en": [
+        "Buy cheap watches online now best prices guaranteed",
+        "Click here to claim your free prize today",
+        "Fast loans with no credit check approved in minutes",
+        "Best weight loss pills that really work",
+    ],
 }
-LOREM = ("lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et "
-         "dolore magna aliqua ut enim ad minim veniam quis nostrud exercitation ullamco laboris nisi ut aliquip ex "
-         "ea commodo consequat duis aute irure dolor in reprehenderit in voluptate velit esse cillum dolore eu "
-         "fugiat nulla pariatur excepteur sint occaecat cupidatat non proident sunt in culpa qui officia deserunt "
-         "mollit anim id est laborum").split()
+LOREM = (
+    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et "
+    "dolore magna aliqua ut enim ad minim veniam quis nostrud exercitation ullamco laboris nisi ut aliquip ex "
+    "ea commodo consequat duis aute irure dolor in reprehenderit in voluptate velit esse cillum dolore eu "
+    "fugiat nulla pariatur excepteur sint occaecat cupidatat non proident sunt in culpa qui officia deserunt "
+    "mollit anim id est laborum"
+).split()
 
 
 def _paras(parts: list[str]) -> str:
@@ -130,7 +339,7 @@ def navigation(rng: random.Random, lang: str) -> str:
     chunks, i = [], 0
     while i < len(items):
         n = rng.randint(3, 8) if style == "pipes" else rng.randint(1, 4)
-        chunks.append(sep.join(items[i:i + n]))
+        chunks.append(sep.join(items[i : i + n]))
         i += n
     return _paras(chunks)
 
@@ -168,32 +377,40 @@ def repeated_spam(rng: random.Random, lang: str) -> str:
 
 def word_salad(rng: random.Random, lang: str) -> str:
     """Words in random order: from a vocabulary, or a shuffled page keeping word frequencies."""
-    vocab = sorted({w.strip(".,").lower() for s in PROSE[lang] + MENU[lang] + SUBJECTS[lang] for w in s.split()})
+    vocab = sorted(
+        {w.strip(".,").lower() for s in PROSE[lang] + MENU[lang] + SUBJECTS[lang] for w in s.split()}
+    )
     style = rng.choice(["uniform", "sentences", "shuffled_prose"])
     if style == "uniform":
         words = [rng.choice(vocab) for _ in range(rng.randint(60, 200))]
         n = rng.randint(1, 4)
         step = len(words) // n + 1
-        return _paras([" ".join(words[i:i + step]) for i in range(0, len(words), step)])
+        return _paras([" ".join(words[i : i + step]) for i in range(0, len(words), step)])
     if style == "sentences":
-        return _paras([" ".join(_sentence(rng, vocab) for _ in range(rng.randint(2, 5)))
-                       for _ in range(rng.randint(3, 6))])
+        return _paras(
+            [
+                " ".join(_sentence(rng, vocab) for _ in range(rng.randint(2, 5)))
+                for _ in range(rng.randint(3, 6))
+            ]
+        )
     tokens = " ".join(rng.choice(PROSE[lang]) for _ in range(12)).replace(".", "").split()
     rng.shuffle(tokens)
     words = [w.lower() for w in tokens]
     out, i = [], 0
     while i < len(words):
         n = rng.randint(8, 18)
-        out.append(" ".join(words[i:i + n]).capitalize() + ".")
+        out.append(" ".join(words[i : i + n]).capitalize() + ".")
         i += n
-    return _paras([" ".join(out[j:j + 4]) for j in range(0, len(out), 4)])
+    return _paras([" ".join(out[j : j + 4]) for j in range(0, len(out), 4)])
 
 
 def mojibake(rng: random.Random, lang: str) -> str:
     """UTF-8 read with the wrong code page (or with its bytes lost to '?')."""
     text = _paras([" ".join(rng.sample(PROSE[lang], 3)) for _ in range(rng.randint(3, 5))])
     if lang == "en":  # English mojibake shows in its quotes, dashes and accented names
-        text = text.replace("'", "\u2019").replace("the ", "the \u201cnew\u201d ", 3) + " \u2014 Café Société."
+        text = (
+            text.replace("'", "\u2019").replace("the ", "the \u201cnew\u201d ", 3) + " \u2014 Café Société."
+        )
     style = rng.choice(["cp1252", "latin-1", "lost"]) if lang == "vi" else rng.choice(["cp1252", "double"])
     if style == "lost":
         return text.encode("ascii", "replace").decode("ascii")
@@ -203,8 +420,10 @@ def mojibake(rng: random.Random, lang: str) -> str:
 
 def lorem_ipsum(rng: random.Random, lang: str) -> str:
     """Placeholder text, sometimes under a real-looking headline."""
-    paras = [" ".join(_sentence(rng, LOREM, 6, 14) for _ in range(rng.randint(3, 6)))
-             for _ in range(rng.randint(2, 5))]
+    paras = [
+        " ".join(_sentence(rng, LOREM, 6, 14) for _ in range(rng.randint(3, 6)))
+        for _ in range(rng.randint(2, 5))
+    ]
     if rng.random() < 0.5:
         paras.insert(0, headline(rng, lang))
     return _paras(paras)
@@ -215,11 +434,13 @@ def bylines_share(rng: random.Random, lang: str) -> str:
     parts = []
     for _ in range(rng.randint(14, 26)):
         if rng.random() < 0.45:
-            parts.append(rng.choice(BYLINE[lang]).format(name=rng.choice(NAMES[lang]), time=rng.choice(TIMES[lang])))
+            parts.append(
+                rng.choice(BYLINE[lang]).format(name=rng.choice(NAMES[lang]), time=rng.choice(TIMES[lang]))
+            )
         else:
             parts.append(rng.choice(SHARE[lang]))
     if rng.random() < 0.5:
-        parts = [" ".join(parts[i:i + 3]) for i in range(0, len(parts), 3)]
+        parts = [" ".join(parts[i : i + 3]) for i in range(0, len(parts), 3)]
     return _paras(parts)
 
 

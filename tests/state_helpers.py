@@ -14,13 +14,35 @@ import shutil
 from pathlib import Path
 
 import yaml
-
 from corpus_helpers import ROOT
 
 WORDS = 200
-VOCABULARY = [f"{a}{b}" for a in ("tin", "bao", "dan", "xa", "kinh", "te", "van", "hoa", "the", "thao")
-              for b in ("an", "binh", "cuong", "dung", "giang", "hung", "khanh", "long", "minh", "nam",
-                        "phuc", "quang", "son", "tam", "uyen", "vinh", "xuan", "yen", "hai", "lan")]
+VOCABULARY = [
+    f"{a}{b}"
+    for a in ("tin", "bao", "dan", "xa", "kinh", "te", "van", "hoa", "the", "thao")
+    for b in (
+        "an",
+        "binh",
+        "cuong",
+        "dung",
+        "giang",
+        "hung",
+        "khanh",
+        "long",
+        "minh",
+        "nam",
+        "phuc",
+        "quang",
+        "son",
+        "tam",
+        "uyen",
+        "vinh",
+        "xuan",
+        "yen",
+        "hai",
+        "lan",
+    )
+]
 
 
 def text(article: int, variant: int = 0) -> str:
@@ -35,8 +57,10 @@ def text(article: int, variant: int = 0) -> str:
 def write_jsonl(path: Path, records: list[tuple[str, str]]) -> Path:
     """(id, text) records as one JSONL crawl file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in records),
-                    encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in records),
+        encoding="utf-8",
+    )
     return path
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from corpus_helpers import EPOCH, ROOT, small_config, write_articles
+
 from pipeline.config import ConfigError, load_config
 
 MY_STEPS = r'''
@@ -84,8 +84,9 @@ def readme_example() -> str:
 def python(code_or_args, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     args = ["-c", code_or_args] if isinstance(code_or_args, str) else code_or_args
     full_env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH, **(env or {})}
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_the_readme_example_runs_as_written(tmp_path):
@@ -99,8 +100,16 @@ def test_the_readme_example_runs_as_written(tmp_path):
     assert all(re.match(r"^\d{3}_[0-9a-f]+\.txt (True|False) \S", line) for line in lines[1:])
     [manifest_path] = (tmp_path / "corpus-api" / "runs").glob("*/manifest.json")
     manifest = orjson.loads(manifest_path.read_bytes())
-    assert list(manifest["stages"]) == ["read", "decode", "clean_lines", "dump_metadata", "normalize",
-                                        "length_filter", "tag_long", "exact_dedup"]
+    assert list(manifest["stages"]) == [
+        "read",
+        "decode",
+        "clean_lines",
+        "dump_metadata",
+        "normalize",
+        "length_filter",
+        "tag_long",
+        "exact_dedup",
+    ]
     assert manifest["stages"]["tag_long"]["in"] == 5 and manifest["workers"] == 2
     assert {"step": "__main__:TagLong", "min_words": 400} in manifest["config"]["steps"]
     length = next(s for s in manifest["config"]["steps"] if s["step"] == "length_filter")
@@ -127,8 +136,11 @@ def test_a_custom_step_by_import_path_runs_in_the_workers(tmp_path):
     write_articles(inputs, range(4))
     config = config_with(tmp_path, "  - step: mypkg.steps:DropIds\n    ids: [page-002.txt]\n", workers=2)
     out = tmp_path / "out"
-    done = python(["-m", "pipeline", "run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"], ROOT,
-                  env={"PYTHONPATH": str(tmp_path)})
+    done = python(
+        ["-m", "pipeline", "run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"],
+        ROOT,
+        env={"PYTHONPATH": str(tmp_path)},
+    )
     assert done.returncode == 0, done.stderr
     [run_dir] = (out / "runs").iterdir()
     manifest = orjson.loads((run_dir / "manifest.json").read_bytes())
@@ -157,7 +169,11 @@ def test_a_custom_global_step_is_committed_by_roll_forward_after_a_kill(tmp_path
     done = python(command, ROOT, env=env)
     assert done.returncode == 0, done.stderr
     assert "completed the commit of run" in done.stderr
-    assert (out / "state" / "seen_ids.txt").read_text().split() == ["page-000.txt", "page-001.txt", "page-002.txt"]
+    assert (out / "state" / "seen_ids.txt").read_text().split() == [
+        "page-000.txt",
+        "page-001.txt",
+        "page-002.txt",
+    ]
 
 
 def test_a_step_registered_by_an_installed_package_is_found_by_name(tmp_path, monkeypatch):
@@ -174,13 +190,16 @@ def test_a_step_registered_by_an_installed_package_is_found_by_name(tmp_path, mo
     assert step_class("drop_ids").__name__ == "DropIds"
 
 
-@pytest.mark.parametrize("step, message", [
-    ("nomodule_xyz.steps:Thing", "cannot import 'nomodule_xyz.steps'"),
-    ("mypkg.steps:Missing", "module 'mypkg.steps' has no 'Missing'"),
-    ("mypkg.steps:NotAStep", "NotAStep is not a Step class"),
-    ("mypkg.steps:Nameless", "Nameless has no `name`"),
-    ("mypkg.steps:DropIds\n    idz: [a]", "drop_ids"),
-])
+@pytest.mark.parametrize(
+    "step, message",
+    [
+        ("nomodule_xyz.steps:Thing", "cannot import 'nomodule_xyz.steps'"),
+        ("mypkg.steps:Missing", "module 'mypkg.steps' has no 'Missing'"),
+        ("mypkg.steps:NotAStep", "NotAStep is not a Step class"),
+        ("mypkg.steps:Nameless", "Nameless has no `name`"),
+        ("mypkg.steps:DropIds\n    idz: [a]", "drop_ids"),
+    ],
+)
 def test_custom_step_errors_are_one_line_naming_file_and_line(tmp_path, monkeypatch, step, message):
     monkeypatch.syspath_prepend(str(write_my_steps(tmp_path)))
     config = config_with(tmp_path, f"  - step: {step}\n")

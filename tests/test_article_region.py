@@ -11,38 +11,71 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from clean_helpers import CONFIG_DIR, P1, P2, P3, P4, ROOT
+
 from pipeline.document import Document
 from pipeline.registry import step_class
 from pipeline.s3_clean.line_model import MODEL_PATH, load_model
 
 TITLE = "Khánh thành tuyến đường ven biển nối hai tỉnh miền Trung sau ba năm thi công"
-LEAD = ("Tuyến đường ven biển dài 48 km được đưa vào sử dụng, rút ngắn một nửa thời gian đi lại giữa "
-        "hai tỉnh và mở ra hướng phát triển du lịch mới cho cả vùng.")
-P5 = ("Theo kế hoạch, giai đoạn hai của dự án sẽ được khởi công vào cuối năm nay, nối tiếp tuyến đường "
-      "tới các khu kinh tế ven biển phía nam.")
+LEAD = (
+    "Tuyến đường ven biển dài 48 km được đưa vào sử dụng, rút ngắn một nửa thời gian đi lại giữa "
+    "hai tỉnh và mở ra hướng phát triển du lịch mới cho cả vùng."
+)
+P5 = (
+    "Theo kế hoạch, giai đoạn hai của dự án sẽ được khởi công vào cuối năm nay, nối tiếp tuyến đường "
+    "tới các khu kinh tế ven biển phía nam."
+)
 SUBHEAD = "Mở lối cho du lịch biển"
-MENU = ["Trang chủ", "Thời sự", "Thế giới", "Kinh doanh", "Giải trí", "Thể thao", "Pháp luật", "Giáo dục",
-        "Sức khỏe", "Đời sống", "Du lịch", "Khoa học"]
+MENU = [
+    "Trang chủ",
+    "Thời sự",
+    "Thế giới",
+    "Kinh doanh",
+    "Giải trí",
+    "Thể thao",
+    "Pháp luật",
+    "Giáo dục",
+    "Sức khỏe",
+    "Đời sống",
+    "Du lịch",
+    "Khoa học",
+]
 HEADLINES = [
-    ("Giá vàng hôm nay tăng mạnh phiên đầu tuần",
-     "Giá vàng miếng trong nước tăng thêm 500.000 đồng mỗi lượng ngay khi mở cửa phiên sáng nay..."),
-    ("Hà Nội mở thêm ba tuyến xe buýt điện", "Ba tuyến mới đi qua nhiều khu đô thị lớn ở phía tây thành phố..."),
-    ("Học sinh cả nước bước vào kỳ thi cuối cấp", "Hơn một triệu thí sinh làm bài thi môn Ngữ văn sáng nay..."),
+    (
+        "Giá vàng hôm nay tăng mạnh phiên đầu tuần",
+        "Giá vàng miếng trong nước tăng thêm 500.000 đồng mỗi lượng ngay khi mở cửa phiên sáng nay...",
+    ),
+    (
+        "Hà Nội mở thêm ba tuyến xe buýt điện",
+        "Ba tuyến mới đi qua nhiều khu đô thị lớn ở phía tây thành phố...",
+    ),
+    (
+        "Học sinh cả nước bước vào kỳ thi cuối cấp",
+        "Hơn một triệu thí sinh làm bài thi môn Ngữ văn sáng nay...",
+    ),
     ("Mưa lớn kéo dài ở các tỉnh Tây Nguyên", "Cơ quan khí tượng cảnh báo nguy cơ lũ quét và sạt lở đất..."),
     ("Xuất khẩu nông sản đạt kỷ lục mới", "Kim ngạch xuất khẩu rau quả trong 10 tháng vượt mốc 6 tỷ USD..."),
 ]
-FOOTER = ["Cơ quan chủ quản: Công ty Cổ phần Truyền thông Biển Xanh",
-          "Giấy phép số 123/GP-BTTTT do Bộ Thông tin và Truyền thông cấp",
-          "Địa chỉ: 12 Nguyễn Du, Hà Nội. Điện thoại: 024 1234 5678",
-          "© Bản quyền thuộc về Báo Biển Xanh"]
+FOOTER = [
+    "Cơ quan chủ quản: Công ty Cổ phần Truyền thông Biển Xanh",
+    "Giấy phép số 123/GP-BTTTT do Bộ Thông tin và Truyền thông cấp",
+    "Địa chỉ: 12 Nguyễn Du, Hà Nội. Điện thoại: 024 1234 5678",
+    "© Bản quyền thuộc về Báo Biển Xanh",
+]
 
 
 def full_page(title=TITLE, body=(LEAD, P1, SUBHEAD, P2, P3, P4, P5), with_footer_note=None) -> str:
     """A page rendered the way w3m dumps it: blocks separated by blank lines, list items as '  • x'."""
-    blocks = ["Báo Biển Xanh", "\n".join(f"  • {m}" for m in MENU), "Trang chủ > Thời sự > Giao thông",
-              title, "Thứ Ba, 12/11/2024 - 08:30", "Lê Minh Hoàng", "Chia sẻ Facebook Zalo"]
+    blocks = [
+        "Báo Biển Xanh",
+        "\n".join(f"  • {m}" for m in MENU),
+        "Trang chủ > Thời sự > Giao thông",
+        title,
+        "Thứ Ba, 12/11/2024 - 08:30",
+        "Lê Minh Hoàng",
+        "Chia sẻ Facebook Zalo",
+    ]
     blocks += list(body)
     if with_footer_note:
         blocks.append(with_footer_note)
@@ -63,13 +96,19 @@ def home_page() -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-def run_steps(text: str, names=("article_region", "template_lines", "clean_lines", "dump_metadata",
-                                "repeated_lines", "normalize")) -> Document:
+def run_steps(
+    text: str,
+    names=("article_region", "template_lines", "clean_lines", "dump_metadata", "repeated_lines", "normalize"),
+) -> Document:
     doc = Document(id="page", text=text)
     docs = iter([doc])
     for name in names:
-        step = step_class(name)({"rules": ["rules/vi.yaml", "rules/en.yaml"]} if name in (
-            "clean_lines", "dump_metadata", "article_region") else {}, {"config_dir": str(CONFIG_DIR)})
+        step = step_class(name)(
+            {"rules": ["rules/vi.yaml", "rules/en.yaml"]}
+            if name in ("clean_lines", "dump_metadata", "article_region")
+            else {},
+            {"config_dir": str(CONFIG_DIR)},
+        )
         docs = step.run(docs)
     return next(docs)
 
@@ -123,18 +162,30 @@ def _write_site(folder: Path, articles: list[tuple[str, tuple[str, ...]]], note:
 
 ARTICLES = [
     (TITLE, (LEAD, P1, P2, P3)),
-    ("Thành phố khai trương bến xe buýt điện đầu tiên ở cửa ngõ phía tây", (
-        "Bến xe buýt điện đầu tiên của thành phố chính thức hoạt động từ sáng nay với 30 xe chạy trên bốn tuyến.",
-        "Mỗi xe được sạc đầy trong khoảng hai giờ và có thể chạy hơn 200 km trong điều kiện giao thông đô thị.",
-        "Hành khách cho biết xe chạy êm, sạch sẽ và giá vé không thay đổi so với các tuyến xe buýt thông thường.")),
-    ("Nông dân miền Tây trúng mùa lúa thu đông nhờ thời tiết thuận lợi", (
-        "Vụ lúa thu đông năm nay cho năng suất bình quân hơn sáu tấn mỗi héc-ta, cao nhất trong năm năm qua.",
-        "Thương lái đến tận ruộng thu mua với giá ổn định, giúp nhiều hộ nông dân có lãi gần gấp đôi năm ngoái.",
-        "Ngành nông nghiệp khuyến cáo bà con vệ sinh đồng ruộng sớm để chuẩn bị cho vụ đông xuân sắp tới.")),
-    ("Trường học vùng cao đón học sinh trở lại sau đợt mưa lũ kéo dài", (
-        "Sau gần hai tuần nghỉ học vì mưa lũ, hơn 800 học sinh của huyện vùng cao đã trở lại lớp từ đầu tuần.",
-        "Giáo viên và phụ huynh cùng nhau dọn dẹp bùn đất, sửa lại bàn ghế và phơi khô sách vở cho các em.",
-        "Chính quyền địa phương hỗ trợ gạo và đồ dùng học tập cho những gia đình bị thiệt hại nặng nhất.")),
+    (
+        "Thành phố khai trương bến xe buýt điện đầu tiên ở cửa ngõ phía tây",
+        (
+            "Bến xe buýt điện đầu tiên của thành phố chính thức hoạt động từ sáng nay với 30 xe chạy trên bốn tuyến.",
+            "Mỗi xe được sạc đầy trong khoảng hai giờ và có thể chạy hơn 200 km trong điều kiện giao thông đô thị.",
+            "Hành khách cho biết xe chạy êm, sạch sẽ và giá vé không thay đổi so với các tuyến xe buýt thông thường.",
+        ),
+    ),
+    (
+        "Nông dân miền Tây trúng mùa lúa thu đông nhờ thời tiết thuận lợi",
+        (
+            "Vụ lúa thu đông năm nay cho năng suất bình quân hơn sáu tấn mỗi héc-ta, cao nhất trong năm năm qua.",
+            "Thương lái đến tận ruộng thu mua với giá ổn định, giúp nhiều hộ nông dân có lãi gần gấp đôi năm ngoái.",
+            "Ngành nông nghiệp khuyến cáo bà con vệ sinh đồng ruộng sớm để chuẩn bị cho vụ đông xuân sắp tới.",
+        ),
+    ),
+    (
+        "Trường học vùng cao đón học sinh trở lại sau đợt mưa lũ kéo dài",
+        (
+            "Sau gần hai tuần nghỉ học vì mưa lũ, hơn 800 học sinh của huyện vùng cao đã trở lại lớp từ đầu tuần.",
+            "Giáo viên và phụ huynh cùng nhau dọn dẹp bùn đất, sửa lại bàn ghế và phơi khô sách vở cho các em.",
+            "Chính quyền địa phương hỗ trợ gạo và đồ dùng học tập cho những gia đình bị thiệt hại nặng nhất.",
+        ),
+    ),
 ]
 NOTE = "Bạn đọc có thể gửi thông tin, bài viết về hòm thư của Ban Thời sự, Báo Biển Xanh."
 
@@ -154,10 +205,25 @@ def _run(inputs: Path, out: Path, workers: int) -> list[dict]:
     shutil.copytree(CONFIG_DIR, folder)
     config = folder / "default.yaml"
     text = config.read_text(encoding="utf-8")
-    config.write_text(text.replace("    enabled: false\n    min_docs: 2", "    min_docs: 2"), encoding="utf-8")
+    config.write_text(
+        text.replace("    enabled: false\n    min_docs: 2", "    min_docs: 2"), encoding="utf-8"
+    )
     assert config.read_text(encoding="utf-8") != text
-    cmd = [sys.executable, "-m", "pipeline", "run", "-c", str(config), "-i", str(inputs), "-o", str(out),
-           "-w", str(workers), "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "run",
+        "-c",
+        str(config),
+        "-i",
+        str(inputs),
+        "-o",
+        str(out),
+        "-w",
+        str(workers),
+        "-q",
+    ]
     subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
     return _kept_records(out)
 
@@ -191,11 +257,14 @@ def test_same_output_for_one_and_two_workers(tmp_path, workers):
     assert strip == [{k: v for k, v in r.items() if k != "added"} for r in two]
 
 
-@pytest.mark.parametrize("line, rule", [
-    ("[tp-2]", "image_filename"),  # an image without alt text, as w3m prints it
-    (f"{TITLE} - Ảnh 2.", "image_alt"),
-    (f"{TITLE}- Ảnh 1.", "image_alt"),
-])
+@pytest.mark.parametrize(
+    "line, rule",
+    [
+        ("[tp-2]", "image_filename"),  # an image without alt text, as w3m prints it
+        (f"{TITLE} - Ảnh 2.", "image_alt"),
+        (f"{TITLE}- Ảnh 1.", "image_alt"),
+    ],
+)
 def test_image_names_and_alt_text_are_removed_by_their_rules(line, rule):
     doc = run_steps("\n\n".join([LEAD, P1, line, P2]), names=("clean_lines",))
     assert [(r.rule, r.text) for r in doc.removed] == [(rule, line)]

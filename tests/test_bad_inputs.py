@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from corpus_helpers import article, small_config
+
 from pipeline.cli import main
 from pipeline.commands.verify import verify
 from pipeline.corpus import read_jsonl
@@ -38,8 +38,10 @@ def reader_available(extension: str) -> bool:
 
 
 def needs_reader(extension: str):
-    return pytest.mark.skipif(not reader_available(extension),
-                              reason=f"no {extension} reader in this tree yet (another helper's work)")
+    return pytest.mark.skipif(
+        not reader_available(extension),
+        reason=f"no {extension} reader in this tree yet (another helper's work)",
+    )
 
 
 def run_with(tmp_path: Path, files: dict[str, bytes], max_bytes: int | None = None) -> dict:
@@ -53,8 +55,10 @@ def run_with(tmp_path: Path, files: dict[str, bytes], max_bytes: int | None = No
         path.write_bytes(data)
     config = small_config(tmp_path)
     if max_bytes is not None:
-        config.write_text(config.read_text(encoding="utf-8").replace("max_bytes: 52428800",
-                                                                     f"max_bytes: {max_bytes}"), encoding="utf-8")
+        config.write_text(
+            config.read_text(encoding="utf-8").replace("max_bytes: 52428800", f"max_bytes: {max_bytes}"),
+            encoding="utf-8",
+        )
     out = tmp_path / "out"
     started = time.monotonic()
     assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
@@ -68,16 +72,22 @@ def run_with(tmp_path: Path, files: dict[str, bytes], max_bytes: int | None = No
     assert len(kept) == counts["kept"] and len(rejects) == counts["dropped"] + counts["errors"]
     assert GOOD in {r["id"] for r in kept}, "the good page must survive its bad neighbour"
     assert verify(out).problems == []
-    return {"manifest": manifest, "kept": kept, "rejects": rejects, "seconds": seconds,
-            "by_path": _by_input(rejects)}
+    return {
+        "manifest": manifest,
+        "kept": kept,
+        "rejects": rejects,
+        "seconds": seconds,
+        "by_path": _by_input(rejects),
+    }
 
 
 def _by_input(rejects: list[dict]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for r in rejects:
         path = r["metadata"]["input_path"]
-        out.setdefault(path.split("#")[0] if "#" in path and path.rpartition("#")[2].isdigit() else path,
-                       []).append(r)
+        out.setdefault(
+            path.split("#")[0] if "#" in path and path.rpartition("#")[2].isdigit() else path, []
+        ).append(r)
     return out
 
 
@@ -151,8 +161,15 @@ def test_truncated_gzip(tmp_path):
 
 def test_paths_with_odd_characters(tmp_path):
     page = article(4).encode("utf-8")
-    names = ["with space.txt", "tiếng Việt.txt", "hash#1.txt", "-dash.txt", "new\nline.txt", "quote'\"*?.txt",
-             b"latin1-\xe9.txt"]  # the last is not valid UTF-8
+    names = [
+        "with space.txt",
+        "tiếng Việt.txt",
+        "hash#1.txt",
+        "-dash.txt",
+        "new\nline.txt",
+        "quote'\"*?.txt",
+        b"latin1-\xe9.txt",
+    ]  # the last is not valid UTF-8
     files = {name: page.replace(b"4", str(i).encode() + b"4") for i, name in enumerate(names)}
     result = run_with(tmp_path, files)
     ids = {r["id"] for r in result["kept"]} | {r["id"] for r in result["rejects"]}
@@ -168,7 +185,11 @@ def test_paths_with_odd_characters(tmp_path):
 @needs_reader(".html")
 def test_deeply_nested_html(tmp_path):
     nested = b"<html><body>" + b"<div>" * 100_000 + b"<p>deep</p>" + b"</div>" * 100_000 + b"</body></html>"
-    unclosed = b"<html><body><div><p>" + ("Một đoạn văn không đóng thẻ. " * 40).encode() + b"<div><span><b><i>" * 5000
+    unclosed = (
+        b"<html><body><div><p>"
+        + ("Một đoạn văn không đóng thẻ. " * 40).encode()
+        + b"<div><span><b><i>" * 5000
+    )
     result = run_with(tmp_path, {"nested.html": nested, "unclosed.html": unclosed})
     for name in ("nested.html", "unclosed.html"):
         records = result["by_path"].get(name, [])
@@ -178,9 +199,11 @@ def test_deeply_nested_html(tmp_path):
 
 @needs_reader(".html")
 def test_billion_laughs_is_not_expanded(tmp_path):
-    entities = "".join(f'<!ENTITY lol{i} "{"&lol%d;" % (i - 1) * 10}">' for i in range(1, 10))
-    bomb = (f'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol0 "lol">{entities}]>'
-            f"<html><body><p>&lol9;</p></body></html>").encode()
+    entities = "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10))
+    bomb = (
+        f'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol0 "lol">{entities}]>'
+        f"<html><body><p>&lol9;</p></body></html>"
+    ).encode()
     started = time.monotonic()
     result = run_with(tmp_path, {"laughs.html": bomb, "laughs.xhtml": bomb})
     assert time.monotonic() - started < 60
@@ -222,9 +245,14 @@ def test_jsonl_with_a_200_mb_line(tmp_path):
 def test_truncated_warc_archive(tmp_path):
     page = ("<html><body><p>" + article(7).replace("\n\n", "</p><p>") + "</p></body></html>").encode()
     http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + page
-    record = (b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: https://example.vn/a\r\n"
-              b"WARC-Record-ID: <urn:uuid:0000>\r\nContent-Length: " + str(len(http)).encode()
-              + b"\r\n\r\n" + http + b"\r\n\r\n")
+    record = (
+        b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: https://example.vn/a\r\n"
+        b"WARC-Record-ID: <urn:uuid:0000>\r\nContent-Length: "
+        + str(len(http)).encode()
+        + b"\r\n\r\n"
+        + http
+        + b"\r\n\r\n"
+    )
     archive = gzip.compress(record) + gzip.compress(record.replace(b"0000", b"0001"))
     result = run_with(tmp_path, {"cut.warc.gz": archive[: len(archive) - 40]})
     records = result["by_path"].get("cut.warc.gz", [])
@@ -234,11 +262,14 @@ def test_truncated_warc_archive(tmp_path):
 # --- config errors before any work ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("edit, message", [
-    (("  - step: normalize", "  - step: normalize\n    colour: blue"), "unknown key 'colour'"),
-    (("shard_size: 3", "shard_size: three"), "run.shard_size: expected int"),
-    (("min_chars: 200", "min_chars: [200]"), "min_chars: expected int"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (("  - step: normalize", "  - step: normalize\n    colour: blue"), "unknown key 'colour'"),
+        (("shard_size: 3", "shard_size: three"), "run.shard_size: expected int"),
+        (("min_chars: 200", "min_chars: [200]"), "min_chars: expected int"),
+    ],
+)
 def test_config_errors_stop_before_any_work(tmp_path, capsys, edit, message):
     config = small_config(tmp_path)
     config.write_text(config.read_text(encoding="utf-8").replace(*edit), encoding="utf-8")
@@ -254,8 +285,12 @@ def test_bad_regex_in_a_rule_file_stops_before_any_work(tmp_path, capsys):
     rules.write_text("line_patterns:\n  widget: ['(unclosed']\n", encoding="utf-8")
     config = small_config(tmp_path)
     text = config.read_text(encoding="utf-8")
-    config.write_text(text.replace("  - step: clean_lines\n    rules: [", f"  - step: clean_lines\n    rules: [{rules}, ", 1),
-                      encoding="utf-8")
+    config.write_text(
+        text.replace(
+            "  - step: clean_lines\n    rules: [", f"  - step: clean_lines\n    rules: [{rules}, ", 1
+        ),
+        encoding="utf-8",
+    )
     out = tmp_path / "out"
     assert main(["run", "-c", str(config), "-i", str(tmp_path), "-o", str(out)]) == 2
     err = capsys.readouterr().err

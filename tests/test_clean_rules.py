@@ -10,9 +10,28 @@ import re
 import unicodedata
 
 import pytest
+from clean_helpers import (
+    BODY,
+    CONFIG_DIR,
+    E1,
+    E2,
+    E3,
+    EN_BODY,
+    EN_TITLE,
+    P1,
+    P2,
+    P3,
+    P4,
+    SHARED,
+    TITLE,
+    assert_removed_by,
+    clean,
+    kept,
+    page,
+    removed,
+    rule_line,
+)
 
-from clean_helpers import (BODY, CONFIG_DIR, E1, E2, E3, EN_BODY, EN_TITLE, P1, P2, P3, P4, SHARED, TITLE,
-                           assert_removed_by, clean, kept, page, removed, rule_line)
 from pipeline.s3_clean.clean import CleanLines
 from pipeline.s3_clean.lines import rules_for
 
@@ -24,8 +43,9 @@ CARD2_SUMMARY = "Tuyến xe buýt điện chạy qua nhiều điểm du lịch n
 
 def test_weather_widget_lines_go_and_a_sentence_with_a_temperature_stays():
     hot = "Nhiệt độ ngoài trời lên tới 38°C khiến nhiều công nhân phải nghỉ giữa ca làm việc buổi trưa."
-    doc = clean(page("Hà Nội 24 °C", "• Đà Nẵng: 27°C - 31°C", "TP.HCM 33°C", "Độ ẩm 80%", "",
-                     TITLE, "", P1, hot, P2))
+    doc = clean(
+        page("Hà Nội 24 °C", "• Đà Nẵng: 27°C - 31°C", "TP.HCM 33°C", "Độ ẩm 80%", "", TITLE, "", P1, hot, P2)
+    )
     for line in ("Hà Nội 24 °C", "• Đà Nẵng: 27°C - 31°C", "TP.HCM 33°C", "Độ ẩm 80%"):
         assert_removed_by(doc, line.strip(), "weather_widget")
     assert kept(doc) == [P1, hot, P2]
@@ -33,8 +53,21 @@ def test_weather_widget_lines_go_and_a_sentence_with_a_temperature_stays():
 
 
 def test_related_list_header_ends_the_article():
-    doc = clean(page(TITLE, P1, P2, P3, "", "Tin cùng chuyên mục", CARD_TITLE, CARD_TITLE, CARD_SUMMARY,
-                     CARD2_TITLE, CARD2_SUMMARY))
+    doc = clean(
+        page(
+            TITLE,
+            P1,
+            P2,
+            P3,
+            "",
+            "Tin cùng chuyên mục",
+            CARD_TITLE,
+            CARD_TITLE,
+            CARD_SUMMARY,
+            CARD2_TITLE,
+            CARD2_SUMMARY,
+        )
+    )
     assert kept(doc) == [P1, P2, P3]
     for line in ("Tin cùng chuyên mục", CARD_TITLE, CARD_SUMMARY, CARD2_TITLE, CARD2_SUMMARY):
         assert_removed_by(doc, line, "related_list")
@@ -42,8 +75,17 @@ def test_related_list_header_ends_the_article():
     assert "tin cùng chuyên mục" in rule_line(header.source).casefold()
 
 
-@pytest.mark.parametrize("header", ["TIN LIÊN QUAN", "• Có thể bạn quan tâm:", "Đọc nhiều", "Tin nổi bật trang chủ",
-                                    "Related articles", "MOST READ"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "TIN LIÊN QUAN",
+        "• Có thể bạn quan tâm:",
+        "Đọc nhiều",
+        "Tin nổi bật trang chủ",
+        "Related articles",
+        "MOST READ",
+    ],
+)
 def test_end_markers_in_any_case_and_with_bullets(header):
     doc = clean(page(TITLE, P1, P2, P3, header, CARD_TITLE, CARD2_TITLE))
     assert kept(doc) == [P1, P2, P3]
@@ -64,9 +106,20 @@ def test_end_marker_phrase_inside_a_sentence_is_article_text():
 
 
 def test_related_box_inside_the_article_takes_its_titles_not_the_paragraphs_after_it():
-    doc = clean(page(TITLE, P1, P2, P3, "TIN LIÊN QUAN", CARD_TITLE, CARD2_TITLE, P4,
-                     "Công trình được kỳ vọng sẽ thúc đẩy giao thương giữa các tỉnh đồng bằng sông Cửu Long.",
-                     "Lễ khởi công có sự tham dự của lãnh đạo nhiều bộ, ngành và địa phương trong khu vực."))
+    doc = clean(
+        page(
+            TITLE,
+            P1,
+            P2,
+            P3,
+            "TIN LIÊN QUAN",
+            CARD_TITLE,
+            CARD2_TITLE,
+            P4,
+            "Công trình được kỳ vọng sẽ thúc đẩy giao thương giữa các tỉnh đồng bằng sông Cửu Long.",
+            "Lễ khởi công có sự tham dự của lãnh đạo nhiều bộ, ngành và địa phương trong khu vực.",
+        )
+    )
     assert [removed(doc).get(x) for x in ("TIN LIÊN QUAN", CARD_TITLE, CARD2_TITLE)] == ["related_list"] * 3
     assert kept(doc)[:4] == [P1, P2, P3, P4] and len(kept(doc)) == 6
 
@@ -87,15 +140,34 @@ def test_last_card_summary_after_a_box_is_not_taken_for_the_last_paragraph():
 
 
 def test_a_list_of_titles_with_summaries_is_removed_to_its_last_card():
-    cards = [CARD_TITLE, CARD_SUMMARY, CARD2_TITLE, CARD2_SUMMARY,
-             "Cần Thơ mở thêm bến phà tạm phục vụ người dân", "Bến phà tạm hoạt động từ 5 giờ sáng đến 10 giờ tối."]
+    cards = [
+        CARD_TITLE,
+        CARD_SUMMARY,
+        CARD2_TITLE,
+        CARD2_SUMMARY,
+        "Cần Thơ mở thêm bến phà tạm phục vụ người dân",
+        "Bến phà tạm hoạt động từ 5 giờ sáng đến 10 giờ tối.",
+    ]
     doc = clean(page(TITLE, P1, P2, P3, "Đọc nhiều", *cards))
     assert kept(doc) == [P1, P2, P3]
 
 
 def test_teaser_cards_after_the_article():
-    doc = clean(page(TITLE, P1, P2, P3, CARD_TITLE, CARD_TITLE, "Giao thông - Minh Anh - 2 giờ trước", CARD_SUMMARY,
-                     CARD2_TITLE, "Đô thị - 5 giờ trước", CARD2_SUMMARY))
+    doc = clean(
+        page(
+            TITLE,
+            P1,
+            P2,
+            P3,
+            CARD_TITLE,
+            CARD_TITLE,
+            "Giao thông - Minh Anh - 2 giờ trước",
+            CARD_SUMMARY,
+            CARD2_TITLE,
+            "Đô thị - 5 giờ trước",
+            CARD2_SUMMARY,
+        )
+    )
     assert kept(doc) == [P1, P2, P3]
     for line in (CARD_TITLE, "Giao thông - Minh Anh - 2 giờ trước", CARD_SUMMARY, CARD2_TITLE, CARD2_SUMMARY):
         assert_removed_by(doc, line, "teaser_card")
@@ -109,8 +181,19 @@ def test_teaser_meta_under_the_title_takes_neither_the_title_nor_the_lead():
 
 
 def test_audio_player_and_voice_picker():
-    doc = clean(page(TITLE, "0:00 / 3:25", "0:00", "Giọng nữ miền Bắc", "  • Nam miền Nam", "1.25x", "Nghe bài viết",
-                     P1, P2))
+    doc = clean(
+        page(
+            TITLE,
+            "0:00 / 3:25",
+            "0:00",
+            "Giọng nữ miền Bắc",
+            "  • Nam miền Nam",
+            "1.25x",
+            "Nghe bài viết",
+            P1,
+            P2,
+        )
+    )
     for line in ("0:00 / 3:25", "0:00", "1.25x"):
         assert_removed_by(doc, line, "audio_player")
     for line in ("Giọng nữ miền Bắc", "• Nam miền Nam", "Nghe bài viết"):
@@ -126,16 +209,38 @@ def test_image_file_names():
 
 
 def test_social_icon_rows():
-    doc = clean(page(TITLE, P1, "fb zl tw", "Facebook | Zalo | Email", "Chia sẻ", P2,
-                     "Theo dõi Báo Cần Thơ trên Google News", P3))
+    doc = clean(
+        page(
+            TITLE,
+            P1,
+            "fb zl tw",
+            "Facebook | Zalo | Email",
+            "Chia sẻ",
+            P2,
+            "Theo dõi Báo Cần Thơ trên Google News",
+            P3,
+        )
+    )
     for line in ("fb zl tw", "Facebook | Zalo | Email", "Chia sẻ", "Theo dõi Báo Cần Thơ trên Google News"):
         assert_removed_by(doc, line, "social_icons")
     assert kept(doc) == [P1, P2, P3]
 
 
 def test_comment_form():
-    doc = clean(page(TITLE, P1, "Bình luận (12)", P2, P3, "Ý kiến bạn đọc", "Họ tên", "Email của bạn", "Mã xác nhận",
-                     "Gửi bình luận"))
+    doc = clean(
+        page(
+            TITLE,
+            P1,
+            "Bình luận (12)",
+            P2,
+            P3,
+            "Ý kiến bạn đọc",
+            "Họ tên",
+            "Email của bạn",
+            "Mã xác nhận",
+            "Gửi bình luận",
+        )
+    )
     for line in ("Bình luận (12)", "Ý kiến bạn đọc", "Họ tên", "Mã xác nhận", "Gửi bình luận"):
         assert_removed_by(doc, line, "comment_form")
     assert kept(doc) == [P1, P2, P3]
@@ -165,10 +270,21 @@ def test_generated_question_lines():
 
 def test_slug_lines_without_diacritics():
     subheading = "Người dân vui mừng khi có cầu mới"
-    doc = clean(page(TITLE, P1, "nguoi dan vui mung khi co cau moi", subheading, P2,
-                     "can tho khoi cong cau moi bac qua song hau", P3))
+    doc = clean(
+        page(
+            TITLE,
+            P1,
+            "nguoi dan vui mung khi co cau moi",
+            subheading,
+            P2,
+            "can tho khoi cong cau moi bac qua song hau",
+            P3,
+        )
+    )
     assert removed(doc)["nguoi dan vui mung khi co cau moi"] == "slug_line"
-    assert removed(doc)["can tho khoi cong cau moi bac qua song hau"] == "slug_line"  # alone, in an accented page
+    assert (
+        removed(doc)["can tho khoi cong cau moi bac qua song hau"] == "slug_line"
+    )  # alone, in an accented page
     assert kept(doc) == [P1, subheading, P2, P3]
 
 
@@ -194,48 +310,54 @@ def test_real_captions_and_subheadings_are_kept():
     assert kept(doc) == lines
 
 
-@pytest.mark.parametrize("line, rule", [
-    ("Từ khóa: cầu Cần Thơ, sông Hậu", "tags"),
-    ("Tags:", "tags"),
-    ("Xem thêm: Cần Thơ đón hơn một triệu lượt khách dịp Tết", "related_link"),
-    (">> Hà Nội thông xe cầu vượt mới", "related_link"),
-    ("Bấm vào đây để xem thêm tin tức", "related_link"),
-    ("Đăng ký nhận bản tin", "newsletter"),
-    ("Tải ứng dụng Báo Cần Thơ", "app_promo"),
-    ("QUẢNG CÁO", "advertisement"),
-    ("2 giờ trước", "relative_time"),
-    ("(Còn nữa)", "continuation_note"),
-    ("Mời độc giả theo dõi video:", "media_label"),
-    ("Video", "media_label"),
-    ("Ảnh: Minh Anh", "photo_credit"),
-    ("(Ảnh: TTXVN)", "photo_credit"),
-    ("Ảnh minh họa", "photo_credit"),
-    ("Bạn đang xem: Khởi công cầu mới bắc qua sông Hậu", "you_are_reading"),
-    ("Thích và chia sẻ bài viết nếu bạn thấy hữu ích", "reader_prompt"),
-    ("Bạn đọc có thể gửi ý kiến về địa chỉ email của tòa soạn", "reader_prompt"),
-    ("***", "separator"),
-    ("Giấy phép số 123/GP-BTTTT do Bộ Thông tin và Truyền thông cấp", "site_footer"),
-    ("In bài viết", "font_size_widget"),
-])
+@pytest.mark.parametrize(
+    "line, rule",
+    [
+        ("Từ khóa: cầu Cần Thơ, sông Hậu", "tags"),
+        ("Tags:", "tags"),
+        ("Xem thêm: Cần Thơ đón hơn một triệu lượt khách dịp Tết", "related_link"),
+        (">> Hà Nội thông xe cầu vượt mới", "related_link"),
+        ("Bấm vào đây để xem thêm tin tức", "related_link"),
+        ("Đăng ký nhận bản tin", "newsletter"),
+        ("Tải ứng dụng Báo Cần Thơ", "app_promo"),
+        ("QUẢNG CÁO", "advertisement"),
+        ("2 giờ trước", "relative_time"),
+        ("(Còn nữa)", "continuation_note"),
+        ("Mời độc giả theo dõi video:", "media_label"),
+        ("Video", "media_label"),
+        ("Ảnh: Minh Anh", "photo_credit"),
+        ("(Ảnh: TTXVN)", "photo_credit"),
+        ("Ảnh minh họa", "photo_credit"),
+        ("Bạn đang xem: Khởi công cầu mới bắc qua sông Hậu", "you_are_reading"),
+        ("Thích và chia sẻ bài viết nếu bạn thấy hữu ích", "reader_prompt"),
+        ("Bạn đọc có thể gửi ý kiến về địa chỉ email của tòa soạn", "reader_prompt"),
+        ("***", "separator"),
+        ("Giấy phép số 123/GP-BTTTT do Bộ Thông tin và Truyền thông cấp", "site_footer"),
+        ("In bài viết", "font_size_widget"),
+    ],
+)
 def test_single_boilerplate_lines_inside_a_vietnamese_article(line, rule):
     doc = clean(page(TITLE, P1, P2, line, P3, P4))
     assert_removed_by(doc, line, rule)
     assert kept(doc) == BODY
 
 
-@pytest.mark.parametrize("line, rule", [
-    ("Advertisement", "advertisement"),
-    ("Advertisement · Scroll to continue", "advertisement"),
-    ("Sign up for our morning newsletter to get the news in your inbox", "newsletter"),
-    ("We use cookies to improve your experience on our site.", "cookie_banner"),
-    ("Accept all cookies", "cookie_banner"),
-    ("READ MORE: Mayor unveils budget plan", "related_link"),
-    ("Image source, Getty Images", "photo_credit"),
-    ("3 hours ago", "relative_time"),
-    ("Listen to this article", "voice_picker"),
-    ("Share on Facebook", "social_icons"),
-    ("Share", "social_icons"),
-])
+@pytest.mark.parametrize(
+    "line, rule",
+    [
+        ("Advertisement", "advertisement"),
+        ("Advertisement · Scroll to continue", "advertisement"),
+        ("Sign up for our morning newsletter to get the news in your inbox", "newsletter"),
+        ("We use cookies to improve your experience on our site.", "cookie_banner"),
+        ("Accept all cookies", "cookie_banner"),
+        ("READ MORE: Mayor unveils budget plan", "related_link"),
+        ("Image source, Getty Images", "photo_credit"),
+        ("3 hours ago", "relative_time"),
+        ("Listen to this article", "voice_picker"),
+        ("Share on Facebook", "social_icons"),
+        ("Share", "social_icons"),
+    ],
+)
 def test_single_boilerplate_lines_inside_an_english_article(line, rule):
     doc = clean(page(EN_TITLE, E1, line, E2, E3))
     assert_removed_by(doc, line, rule)
@@ -266,7 +388,9 @@ def test_rules_match_decomposed_input():
 
 
 def test_every_removal_names_a_rule_and_where_it_is_defined():
-    doc = clean(page("Hà Nội 24 °C", TITLE, "0:00 / 0:00", P1, "Chia sẻ", P2, P3, "Tin liên quan", CARD_TITLE))
+    doc = clean(
+        page("Hà Nội 24 °C", TITLE, "0:00 / 0:00", P1, "Chia sẻ", P2, P3, "Tin liên quan", CARD_TITLE)
+    )
     assert doc.removed
     for r in doc.removed:
         assert r.rule and r.text
@@ -275,9 +399,29 @@ def test_every_removal_names_a_rule_and_where_it_is_defined():
 
 
 def _lines_for_bucket_check() -> list[str]:
-    lines = [P1, P2, TITLE, E1, "Hà Nội 24 °C", "0:00 / 0:00", "fb zl tw", "DSC 0012.JPG", "Ảnh: Minh Anh",
-             "Thời sự - PV - 1 giờ trước", "World - 3 hours ago", "(TTXVN)", "***", "QUẢNG CÁO", "[question] Gì?",
-             "window.x = 1;", "Tags: a, b", "x", "", "°", "Copyright 2024 Example News"]
+    lines = [
+        P1,
+        P2,
+        TITLE,
+        E1,
+        "Hà Nội 24 °C",
+        "0:00 / 0:00",
+        "fb zl tw",
+        "DSC 0012.JPG",
+        "Ảnh: Minh Anh",
+        "Thời sự - PV - 1 giờ trước",
+        "World - 3 hours ago",
+        "(TTXVN)",
+        "***",
+        "QUẢNG CÁO",
+        "[question] Gì?",
+        "window.x = 1;",
+        "Tags: a, b",
+        "x",
+        "",
+        "°",
+        "Copyright 2024 Example News",
+    ]
     seeds = SHARED / "seeds"
     if seeds.is_dir():
         for path in sorted(seeds.glob("*.txt")):

@@ -29,7 +29,9 @@ def test_code_defaults_equal_the_shipped_config_key_for_key():
     raw = shipped()
     assert raw["run"] == RUN_DEFAULTS
     assert raw["read"] == READ_DEFAULTS
-    steps = {item["step"]: {k: v for k, v in item.items() if k not in ("step", "enabled")} for item in raw["steps"]}
+    steps = {
+        item["step"]: {k: v for k, v in item.items() if k not in ("step", "enabled")} for item in raw["steps"]
+    }
     assert sorted(steps) == sorted(STEPS)  # every step listed
     for name in STEPS:
         assert steps[name] == step_class(name).defaults, name
@@ -37,8 +39,10 @@ def test_code_defaults_equal_the_shipped_config_key_for_key():
 
 def test_a_config_with_only_steps_names_equals_the_shipped_one(tmp_path):
     """A step listed without options runs with the shipped options (no silent difference)."""
-    names = "".join(f"  - step: {item['step']}\n" + ("    enabled: false\n" if item.get("enabled") is False else "")
-                    for item in shipped()["steps"])
+    names = "".join(
+        f"  - step: {item['step']}\n" + ("    enabled: false\n" if item.get("enabled") is False else "")
+        for item in shipped()["steps"]
+    )
     bare = tmp_path / "bare.yaml"
     bare.write_text(f"steps:\n{names}", encoding="utf-8")
     assert load_config(bare).as_dict() == load_config().as_dict()
@@ -48,8 +52,9 @@ def test_docs_config_md_is_current():
     from pipeline.reference import reference_markdown
 
     current = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
-    assert current == reference_markdown(), \
+    assert current == reference_markdown(), (
         "docs/config.md is out of date: newsclean config --reference > docs/config.md"
+    )
 
 
 def test_reference_names_every_key_with_type_default_and_meaning():
@@ -58,8 +63,13 @@ def test_reference_names_every_key_with_type_default_and_meaning():
 
     text = reference_markdown()
     rows = [line for line in text.splitlines() if line.startswith("| `")]
-    keys = len(RUN_DEFAULTS) + len(READ_DEFAULTS) - 1 + len(READ_DEFAULTS["jsonl_fields"]) + sum(
-        len(step_class(name).defaults) for name in STEPS)
+    keys = (
+        len(RUN_DEFAULTS)
+        + len(READ_DEFAULTS)
+        - 1
+        + len(READ_DEFAULTS["jsonl_fields"])
+        + sum(len(step_class(name).defaults) for name in STEPS)
+    )
     assert len(rows) == keys
     assert all(not row.endswith("|  |") for row in rows), [r for r in rows if r.endswith("|  |")]
     assert "| `compresslevel` | int | `1` |" in text and "| `languages` | list | `[]` |" in text
@@ -67,14 +77,19 @@ def test_reference_names_every_key_with_type_default_and_meaning():
 
 def test_config_command_prints_the_effective_config_that_loads_back(tmp_path, capsys):
     user = tmp_path / "user.yaml"
-    user.write_text("run: {workers: 3}\nsteps:\n  - step: length_filter\n    min_chars: 10\n"
-                    "  - step: pii_mask\n    enabled: false\n", encoding="utf-8")
+    user.write_text(
+        "run: {workers: 3}\nsteps:\n  - step: length_filter\n    min_chars: 10\n"
+        "  - step: pii_mask\n    enabled: false\n",
+        encoding="utf-8",
+    )
     assert main(["config", "-c", str(user)]) == 0
     printed = capsys.readouterr().out
     data = yaml.safe_load(printed)
     assert data["run"]["workers"] == 3 and data["run"]["compresslevel"] == 1  # given, and default
-    assert data["steps"] == [{"step": "length_filter", "min_chars": 10, "min_words": 30, "max_chars": 1_000_000},
-                             {"step": "pii_mask", "enabled": False, "patterns": "pii.yaml"}]
+    assert data["steps"] == [
+        {"step": "length_filter", "min_chars": 10, "min_words": 30, "max_chars": 1_000_000},
+        {"step": "pii_mask", "enabled": False, "patterns": "pii.yaml"},
+    ]
     again = tmp_path / "again.yaml"
     again.write_text(printed, encoding="utf-8")
     assert load_config(again).as_dict() == load_config(user).as_dict()
@@ -121,8 +136,26 @@ def test_log_json_lines_with_level_and_run_fields(tmp_path, capsys):
     inputs = tmp_path / "in"
     write_articles(inputs, range(2))
     out = tmp_path / "out"
-    assert main(["run", "-i", str(inputs), "-o", str(out), "-q", "-w", "1", "--progress", "off",
-                 "--log-level", "info", "--log-json"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "-i",
+                str(inputs),
+                "-o",
+                str(out),
+                "-q",
+                "-w",
+                "1",
+                "--progress",
+                "off",
+                "--log-level",
+                "info",
+                "--log-json",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().err.strip().splitlines()
     events = [json.loads(line) for line in lines]  # every stderr line is one JSON object
     started = next(e for e in events if e.get("event") == "run_started")
@@ -170,8 +203,13 @@ def test_stats_into_a_closed_pipe_ends_without_a_traceback(tmp_path):
     assert main(["run", "-i", str(inputs), "-o", str(out), "-q", "-w", "1", "--progress", "off"]) == 0
     reader, writer = __import__("os").pipe()
     __import__("os").close(reader)  # `| head` that has already exited
-    done = subprocess.run([sys.executable, "-m", "pipeline", "stats", str(out)], stdout=writer,
-                          stderr=subprocess.PIPE, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "stats", str(out)],
+        stdout=writer,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+    )
     __import__("os").close(writer)
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
     assert done.returncode == 141

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from corpus_helpers import ROOT
 from state_helpers import dedup_config, dup_of, run, text, view, write_jsonl
 
@@ -45,7 +44,9 @@ def assert_same_corpus(output: Path, reference: Path) -> None:
 def test_changed_input_and_reprocess_do_not_readmit_near_duplicates(tmp_path: Path, dedup: str):
     """C1: near_dedup's drops of the first run stay dropped when the file grows or is reprocessed."""
     config, inputs, out = dedup_config(tmp_path), tmp_path / "in", tmp_path / "out"
-    records = [(f"a{b}v{v}", text(b, v)) for b in range(6) for v in range(3)]  # 6 articles, 3 near-copies each
+    records = [
+        (f"a{b}v{v}", text(b, v)) for b in range(6) for v in range(3)
+    ]  # 6 articles, 3 near-copies each
     write_jsonl(inputs / "g.jsonl", records)
     first = run(config, inputs, out, dedup)
     assert first["counts"]["by_reason"] == {"near_dedup:near_duplicate": 12}
@@ -101,7 +102,7 @@ def test_missing_or_stale_index_is_rebuilt_before_the_map_phase(tmp_path: Path, 
     shutil.copytree(out / "state", saved)
     write_jsonl(inputs / "b.jsonl", [(f"b{b}", text(b)) for b in range(4, 8)])
     run(config, inputs, out, dedup)
-    for step, path in _index_paths(out, dedup).items():
+    for path in _index_paths(out, dedup).values():
         _remove(path)
         if damage == "stale":  # the state of before the second run
             copy = shutil.copytree if path.name == "bands" else shutil.copyfile
@@ -112,16 +113,23 @@ def test_missing_or_stale_index_is_rebuilt_before_the_map_phase(tmp_path: Path, 
     assert_same_corpus(out, fresh(config, inputs, tmp_path, dedup))
     rebuilt = third["recovery"]["rebuilt"]
     assert [line.split(":")[0] for line in rebuilt] == ["exact_dedup", "near_dedup"]
-    assert all(("missing" if damage == "deleted" else "another state of the corpus") in line for line in rebuilt)
+    assert all(
+        ("missing" if damage == "deleted" else "another state of the corpus") in line for line in rebuilt
+    )
     assert run(config, inputs, out, dedup)["recovery"].get("rebuilt") is None  # and it matches from then on
 
 
 def _cli(config: Path, inputs: Path, out: Path) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([sys.executable, "-m", "pipeline", "run", "-c", str(config), "-i", str(inputs),
-                           "-o", str(out), "-q"], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"})
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"},
+    )
 
 
 def test_corrupt_state_is_rebuilt_or_refused_in_one_line(tmp_path: Path):
@@ -212,14 +220,17 @@ def test_verify_passes_a_sound_corpus_with_changed_inputs(two_runs):
     assert _problems(two_runs / "out") == []
 
 
-@pytest.mark.parametrize("fault, expected", [
-    ("near index deleted", "near_dedup/index.sqlite: missing"),
-    ("exact index of an older state", "exact_dedup.sqlite: describes another state of the corpus"),
-    ("retired id left in the exact index", "holds 1 documents the corpus does not keep"),
-    ("manifest of an applied run lost", "is applied but its directory or manifest.json is gone"),
-    ("store input not in its run's manifest", "whose manifest does not list it"),
-    ("near index corrupt", "near_dedup/index.sqlite: unreadable"),
-])
+@pytest.mark.parametrize(
+    "fault, expected",
+    [
+        ("near index deleted", "near_dedup/index.sqlite: missing"),
+        ("exact index of an older state", "exact_dedup.sqlite: describes another state of the corpus"),
+        ("retired id left in the exact index", "holds 1 documents the corpus does not keep"),
+        ("manifest of an applied run lost", "is applied but its directory or manifest.json is gone"),
+        ("store input not in its run's manifest", "whose manifest does not list it"),
+        ("near index corrupt", "near_dedup/index.sqlite: unreadable"),
+    ],
+)
 def test_verify_fails_on_each_state_fault(two_runs, tmp_path: Path, fault: str, expected: str):
     import sqlite3
 
@@ -260,8 +271,10 @@ def test_verify_finds_near_duplicates_among_kept_documents(tmp_path: Path):
     write_jsonl(inputs / "b.jsonl", [("z", text(5))])
     assert run(config, inputs, out)["recovery"]["rebuilt"]
     problems = _problems(out)
-    assert any("'x-near' and 'x' are near-duplicates" in line or "'x' and 'x-near' are near-duplicates" in line
-               for line in problems), problems
+    assert any(
+        "'x-near' and 'x' are near-duplicates" in line or "'x' and 'x-near' are near-duplicates" in line
+        for line in problems
+    ), problems
 
 
 @pytest.mark.parametrize("dedup", MODES)
@@ -293,9 +306,18 @@ def test_vanished_input_is_kept_or_retired_as_configured(tmp_path: Path, dedup: 
         load_config(dedup_config(tmp_path, vanished_inputs="forget"))
 
 
-@pytest.mark.parametrize("dedup, kill_at", [("driver", "index_commit:1"), ("driver", "commit:2"),
-                                            ("sharded", "segments_commit:1"), ("sharded", "commit:1")])
-def test_killed_commit_of_a_changed_input_is_completed_by_the_next_run(tmp_path: Path, dedup: str, kill_at: str):
+@pytest.mark.parametrize(
+    "dedup, kill_at",
+    [
+        ("driver", "index_commit:1"),
+        ("driver", "commit:2"),
+        ("sharded", "segments_commit:1"),
+        ("sharded", "commit:1"),
+    ],
+)
+def test_killed_commit_of_a_changed_input_is_completed_by_the_next_run(
+    tmp_path: Path, dedup: str, kill_at: str
+):
     """A run that retires records, SIGKILLed inside its commit (some indexes updated, some not), is
     completed by the next run: the same corpus and state as an uninterrupted run, verify ok."""
     import os
@@ -310,9 +332,29 @@ def test_killed_commit_of_a_changed_input_is_completed_by_the_next_run(tmp_path:
     write_jsonl(inputs / "h.jsonl", [("h-copy4", text(4))])
 
     def cli(*extra: str, env: dict | None = None):
-        return subprocess.run([sys.executable, "-m", "pipeline", "run", "-c", str(config), "-i", str(inputs),
-                               "-o", str(out), "-q", "--dedup", dedup, *extra], cwd=ROOT, capture_output=True,
-                              text=True, timeout=120, env={**os.environ, **(env or {})})
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "run",
+                "-c",
+                str(config),
+                "-i",
+                str(inputs),
+                "-o",
+                str(out),
+                "-q",
+                "--dedup",
+                dedup,
+                *extra,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **(env or {})},
+        )
 
     killed = cli(env={"NEWSCLEAN_TEST_KILL_AT": kill_at})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -358,10 +400,16 @@ def test_refilter_leaves_the_dedup_state_describing_the_corpus(tmp_path: Path):
     write_jsonl(inputs / "a.jsonl", [("a1", text(1)), ("a2", text(2)), ("a3-long", long_one)])
     run(config, inputs, out)
     strict = config.parent
-    (strict / "short.yaml").write_text(f"stop_words: []\ncommon_bigrams: {ROOT}/config/quality/vi-bigrams.txt\n"
-                                       "thresholds:\n  n_words: {max: 300}\n", encoding="utf-8")
-    (strict / "refilter.yaml").write_text("steps:\n  - step: quality_filter\n    fallback: short.yaml\n"
-                                          "  - step: exact_dedup\n  - step: near_dedup\n", encoding="utf-8")
+    (strict / "short.yaml").write_text(
+        f"stop_words: []\ncommon_bigrams: {ROOT}/config/quality/vi-bigrams.txt\n"
+        "thresholds:\n  n_words: {max: 300}\n",
+        encoding="utf-8",
+    )
+    (strict / "refilter.yaml").write_text(
+        "steps:\n  - step: quality_filter\n    fallback: short.yaml\n"
+        "  - step: exact_dedup\n  - step: near_dedup\n",
+        encoding="utf-8",
+    )
     manifest = refilter(load_config(strict / "refilter.yaml"), out)
     assert manifest["counts"]["dropped"] == 1 and set(view(out)) == {"a1", "a2"}
     assert verify(out).problems == []
@@ -379,7 +427,9 @@ def _damage_deep_inside(index: Path) -> None:
 
     rng = random.Random(18)
     with sqlite3.connect(index) as db:
-        db.executemany("INSERT INTO kept VALUES (?, ?)", ((rng.randbytes(16), f"filler-{i}") for i in range(20000)))
+        db.executemany(
+            "INSERT INTO kept VALUES (?, ?)", ((rng.randbytes(16), f"filler-{i}") for i in range(20000))
+        )
     size = index.stat().st_size
     with open(index, "r+b") as fh:
         fh.seek(size // 2)

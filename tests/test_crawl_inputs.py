@@ -14,16 +14,25 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from corpus_helpers import ROOT, article, small_config
+
 from pipeline.cli import main
 from pipeline.corpus import read_jsonl
 from pipeline.s1_read.decode import Decode
 from pipeline.s1_read.inputs import read_file
 from pipeline.s1_read.warc import count_warc_records
 
-OPTIONS = {"max_bytes": 1 << 20, "jsonl_fields": {"id": "id", "url": "url", "html": "html", "text": "text",
-                                                  "title": "title", "created": "date"}}
+OPTIONS = {
+    "max_bytes": 1 << 20,
+    "jsonl_fields": {
+        "id": "id",
+        "url": "url",
+        "html": "html",
+        "text": "text",
+        "title": "title",
+        "created": "date",
+    },
+}
 DATE = "2025-01-30T08:15:00Z"
 ENGLISH = [
     "The city council approved a new plan on Tuesday to expand public transport across the northern districts.",
@@ -54,31 +63,54 @@ def paragraphs_of(i: int) -> tuple[str, list[str]]:
     return title, body.split("\n\n")
 
 
-def html_page(title: str, paragraphs: list[str], *, author: str = "", date: str = "", meta_charset: str = "",
-              canonical: str = "", home: str = "Trang chủ") -> str:
-    head = [f'<meta charset="{meta_charset}">' if meta_charset else "", f"<title>{title}</title>",
-            f'<meta name="author" content="{author}">' if author else "",
-            f'<meta property="article:published_time" content="{date}">' if date else "",
-            f'<link rel="canonical" href="{canonical}">' if canonical else ""]
+def html_page(
+    title: str,
+    paragraphs: list[str],
+    *,
+    author: str = "",
+    date: str = "",
+    meta_charset: str = "",
+    canonical: str = "",
+    home: str = "Trang chủ",
+) -> str:
+    head = [
+        f'<meta charset="{meta_charset}">' if meta_charset else "",
+        f"<title>{title}</title>",
+        f'<meta name="author" content="{author}">' if author else "",
+        f'<meta property="article:published_time" content="{date}">' if date else "",
+        f'<link rel="canonical" href="{canonical}">' if canonical else "",
+    ]
     body = "".join(f"<p>{p}</p>" for p in paragraphs)
-    return (f"<!DOCTYPE html><html><head>{''.join(head)}</head><body><nav><a href='/'>{home}</a></nav>"
-            f"<article><h1>{title}</h1>{body}</article><footer>© 2025</footer></body></html>")
+    return (
+        f"<!DOCTYPE html><html><head>{''.join(head)}</head><body><nav><a href='/'>{home}</a></nav>"
+        f"<article><h1>{title}</h1>{body}</article><footer>© 2025</footer></body></html>"
+    )
 
 
-def http(payload: bytes, content_type: str = "text/html; charset=utf-8", status: str = "200 OK",
-         headers: tuple[str, ...] = ()) -> bytes:
+def http(
+    payload: bytes,
+    content_type: str = "text/html; charset=utf-8",
+    status: str = "200 OK",
+    headers: tuple[str, ...] = (),
+) -> bytes:
     lines = [f"HTTP/1.1 {status}", f"Content-Type: {content_type}", *headers]
     if not any(h.lower().startswith("transfer-encoding") for h in headers):
         lines.append(f"Content-Length: {len(payload)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
 
 
-def warc_record(rec_type: str, uri: str, block: bytes, record_id: str, content_type: str | None = None) -> bytes:
-    content_type = content_type or {"response": "application/http; msgtype=response",
-                                    "request": "application/http; msgtype=request"}.get(rec_type, "text/plain")
-    head = (f"WARC/1.1\r\nWARC-Type: {rec_type}\r\nWARC-Record-ID: <urn:uuid:{record_id}>\r\nWARC-Date: {DATE}\r\n"
-            + (f"WARC-Target-URI: {uri}\r\n" if uri else "")
-            + f"Content-Type: {content_type}\r\nContent-Length: {len(block)}\r\n\r\n")
+def warc_record(
+    rec_type: str, uri: str, block: bytes, record_id: str, content_type: str | None = None
+) -> bytes:
+    content_type = content_type or {
+        "response": "application/http; msgtype=response",
+        "request": "application/http; msgtype=request",
+    }.get(rec_type, "text/plain")
+    head = (
+        f"WARC/1.1\r\nWARC-Type: {rec_type}\r\nWARC-Record-ID: <urn:uuid:{record_id}>\r\nWARC-Date: {DATE}\r\n"
+        + (f"WARC-Target-URI: {uri}\r\n" if uri else "")
+        + f"Content-Type: {content_type}\r\nContent-Length: {len(block)}\r\n\r\n"
+    )
     return head.encode() + block + b"\r\n\r\n"
 
 
@@ -88,7 +120,9 @@ def request(uri: str, record_id: str) -> bytes:
 
 
 def chunked(data: bytes, size: int = 100) -> bytes:
-    parts = [b"%x\r\n%s\r\n" % (len(data[i:i + size]), data[i:i + size]) for i in range(0, len(data), size)]
+    parts = [
+        b"%x\r\n%s\r\n" % (len(data[i : i + size]), data[i : i + size]) for i in range(0, len(data), size)
+    ]
     return b"".join(parts) + b"0\r\n\r\n"
 
 
@@ -108,32 +142,99 @@ def crawl_records() -> list[tuple[bytes, str | None]]:
     """(WARC record bytes, what becomes of it) in file order; None = not a document (counted only)."""
     utf8 = html_page(VI_TITLE, VI_PARAS, author="Nguyễn Văn An", date="2025-01-30T07:00:00+07:00").encode()
     cp1258 = to_cp1258(html_page(OLD_TITLE, OLD_PARAS, meta_charset="windows-1258"))
-    cp1252 = html_page(EN_TITLE, [" ".join(ENGLISH[:3]), " ".join(ENGLISH[3:])], author="John Smith", home="Home").encode("cp1252")  # charset in HTTP only
+    cp1252 = html_page(
+        EN_TITLE, [" ".join(ENGLISH[:3]), " ".join(ENGLISH[3:])], author="John Smith", home="Home"
+    ).encode("cp1252")  # charset in HTTP only
     zipped = gzip.compress(html_page(GZ_TITLE, GZ_PARAS).encode())
     return [
-        (warc_record("warcinfo", "", b"software: newsclean-tests\r\nformat: WARC File Format 1.1\r\n", "0-info",
-                     "application/warc-fields"), None),
+        (
+            warc_record(
+                "warcinfo",
+                "",
+                b"software: newsclean-tests\r\nformat: WARC File Format 1.1\r\n",
+                "0-info",
+                "application/warc-fields",
+            ),
+            None,
+        ),
         (request(GOOD_URL, "1-req"), None),
         (warc_record("response", GOOD_URL, http(utf8), "1-resp"), "kept"),
-        (warc_record("metadata", GOOD_URL, b"fetchTimeMs: 120\r\n", "1-meta", "application/warc-fields"), None),
-        (warc_record("response", "https://vnexpress.net/logo.png", http(b"\x89PNG\r\n\x1a\n" + bytes(300),
-                                                                         "image/png"), "2-png"), "not_html"),
-        (warc_record("response", "https://vnexpress.net/robots.txt",
-                     http(b"User-agent: *\nDisallow: /admin\n", "text/plain"), "3-robots"), "not_html"),
-        (warc_record("response", "https://vnexpress.net/cu", http(b"<html>Moved</html>", status="301 Moved Permanently",
-                                                                  headers=("Location: /moi",)), "4-redirect"),
-         "http_status"),
-        (warc_record("response", "https://baocu.vn/bai-12.htm", http(cp1258, "text/html"), "5-cp1258"), "kept"),
-        (warc_record("response", "https://news.example.com/transport", http(cp1252, "text/html; charset=windows-1252"),
-                     "6-cp1252"), "kept"),
-        (warc_record("response", "https://tuoitre.vn/bai-13.htm",
-                     http(chunked(zipped), headers=("Content-Encoding: gzip", "Transfer-Encoding: chunked")),
-                     "7-chunked"), "kept"),
-        (warc_record("resource", "https://dantri.com.vn/bai-14.htm",
-                     html_page(RES_TITLE, RES_PARAS).encode(), "8-resource", "text/html"), "kept"),
-        (b"WARC/1.1\r\nWARC-Type: response\r\nThis is not a header line\r\n\x00\x01garbage\r\n\r\n", "broken_record"),
-        (warc_record("response", "https://thanhnien.vn/bai-15.htm",
-                     http(html_page(AFTER_TITLE, AFTER_PARAS).encode()), "9-after"), "kept"),
+        (
+            warc_record("metadata", GOOD_URL, b"fetchTimeMs: 120\r\n", "1-meta", "application/warc-fields"),
+            None,
+        ),
+        (
+            warc_record(
+                "response",
+                "https://vnexpress.net/logo.png",
+                http(b"\x89PNG\r\n\x1a\n" + bytes(300), "image/png"),
+                "2-png",
+            ),
+            "not_html",
+        ),
+        (
+            warc_record(
+                "response",
+                "https://vnexpress.net/robots.txt",
+                http(b"User-agent: *\nDisallow: /admin\n", "text/plain"),
+                "3-robots",
+            ),
+            "not_html",
+        ),
+        (
+            warc_record(
+                "response",
+                "https://vnexpress.net/cu",
+                http(b"<html>Moved</html>", status="301 Moved Permanently", headers=("Location: /moi",)),
+                "4-redirect",
+            ),
+            "http_status",
+        ),
+        (
+            warc_record("response", "https://baocu.vn/bai-12.htm", http(cp1258, "text/html"), "5-cp1258"),
+            "kept",
+        ),
+        (
+            warc_record(
+                "response",
+                "https://news.example.com/transport",
+                http(cp1252, "text/html; charset=windows-1252"),
+                "6-cp1252",
+            ),
+            "kept",
+        ),
+        (
+            warc_record(
+                "response",
+                "https://tuoitre.vn/bai-13.htm",
+                http(chunked(zipped), headers=("Content-Encoding: gzip", "Transfer-Encoding: chunked")),
+                "7-chunked",
+            ),
+            "kept",
+        ),
+        (
+            warc_record(
+                "resource",
+                "https://dantri.com.vn/bai-14.htm",
+                html_page(RES_TITLE, RES_PARAS).encode(),
+                "8-resource",
+                "text/html",
+            ),
+            "kept",
+        ),
+        (
+            b"WARC/1.1\r\nWARC-Type: response\r\nThis is not a header line\r\n\x00\x01garbage\r\n\r\n",
+            "broken_record",
+        ),
+        (
+            warc_record(
+                "response",
+                "https://thanhnien.vn/bai-15.htm",
+                http(html_page(AFTER_TITLE, AFTER_PARAS).encode()),
+                "9-after",
+            ),
+            "kept",
+        ),
     ]
 
 
@@ -156,7 +257,9 @@ def test_every_response_record_is_a_document_and_nothing_else_is(tmp_path, name)
     path = write_warc(tmp_path / name, [r for r, _ in records])
     docs = read_all(path)
     expected = [(n, fate) for n, (_r, fate) in enumerate(records, 1) if fate]
-    assert [(int(d.provenance["input_path"].rpartition("#")[2]), d.drop_reason or "kept") for d in docs] == expected
+    assert [
+        (int(d.provenance["input_path"].rpartition("#")[2]), d.drop_reason or "kept") for d in docs
+    ] == expected
     assert count_warc_records(path, OPTIONS) == len(docs)  # the planner's count agrees with the reader
     by_id = {d.id: d for d in docs}
     good = by_id["urn:uuid:1-resp"]
@@ -167,7 +270,10 @@ def test_every_response_record_is_a_document_and_nothing_else_is(tmp_path, name)
     for rid in ("2-png", "3-robots", "4-redirect"):  # dropped with a reason, not errors, no payload carried
         doc = by_id[f"urn:uuid:{rid}"]
         assert not doc.is_error and doc.raw is None and name in doc.drop_detail
-    assert "image/png" in by_id["urn:uuid:2-png"].drop_detail and "301" in by_id["urn:uuid:4-redirect"].drop_detail
+    assert (
+        "image/png" in by_id["urn:uuid:2-png"].drop_detail
+        and "301" in by_id["urn:uuid:4-redirect"].drop_detail
+    )
     [broken] = [d for d in docs if d.is_error]
     assert broken.drop_reason == "broken_record" and broken.drop_stage == "read"
     assert f"{path}: record 12 at offset" in broken.drop_detail  # names the file and the record
@@ -203,17 +309,21 @@ def test_truncated_gzip_keeps_the_records_before_the_cut(tmp_path):
     docs = read_all(path)
     assert docs[-1].is_error and docs[-1].drop_reason == "truncated" and str(path) in docs[-1].drop_detail
     assert docs[-1].provenance["input_path"] == f"cut.warc.gz#{len(records)}"
-    assert [d.id for d in docs[:-1] if not d.dropped] == [f"urn:uuid:{i}" for i in
-                                                           ("1-resp", "5-cp1258", "6-cp1252", "7-chunked",
-                                                            "8-resource")]
+    assert [d.id for d in docs[:-1] if not d.dropped] == [
+        f"urn:uuid:{i}" for i in ("1-resp", "5-cp1258", "6-cp1252", "7-chunked", "8-resource")
+    ]
 
 
 @pytest.mark.parametrize("layout", ["warc", "warc.gz", "one-gzip-stream.warc.gz"])
 def test_every_cut_point_is_an_error_or_a_record_boundary(tmp_path, layout):
     """Cut the file at every byte: the records wholly before the cut are read intact, and a record
     that was cut is an error record; never a partial page, a crash or a silent loss."""
-    pages = [warc_record("response", f"https://a.vn/{i}", http(html_page(f"T{i}", [f"đoạn {i} " * 20]).encode()),
-                         f"p{i}") for i in range(3)]
+    pages = [
+        warc_record(
+            "response", f"https://a.vn/{i}", http(html_page(f"T{i}", [f"đoạn {i} " * 20]).encode()), f"p{i}"
+        )
+        for i in range(3)
+    ]
     records = [request("https://a.vn/0", "q")] + pages
     payload_len = len(html_page("T0", ["đoạn 0 " * 20]).encode())  # the same for every page
     if layout == "warc":
@@ -244,20 +354,33 @@ def test_every_cut_point_is_an_error_or_a_record_boundary(tmp_path, layout):
 
 def test_record_ranges_equal_reading_the_whole_archive(tmp_path):
     path = write_warc(tmp_path / "crawl.warc.gz", [r for r, _ in crawl_records()])
-    whole = [(n, d.id, d.drop_reason, d.provenance.get("read_counters")) for n, d in read_file(path, tmp_path, OPTIONS)]
+    whole = [
+        (n, d.id, d.drop_reason, d.provenance.get("read_counters"))
+        for n, d in read_file(path, tmp_path, OPTIONS)
+    ]
     n = count_warc_records(path, OPTIONS)
     for size in (1, 2, 3, 4):
-        pieces = [(k, d.id, d.drop_reason, d.provenance.get("read_counters"))
-                  for start in range(0, n, size) for k, d in read_file(path, tmp_path, OPTIONS, (start, min(n, start + size)))]
+        pieces = [
+            (k, d.id, d.drop_reason, d.provenance.get("read_counters"))
+            for start in range(0, n, size)
+            for k, d in read_file(path, tmp_path, OPTIONS, (start, min(n, start + size)))
+        ]
         assert pieces == whole
 
 
 def test_payload_over_max_bytes_is_an_error_and_the_next_record_is_read(tmp_path):
     big = html_page("Lớn", ["chữ " * 5000]).encode()
-    path = write_warc(tmp_path / "big.warc", [warc_record("response", "https://a.vn/big", http(big), "big"),
-                                             warc_record("response", "https://a.vn/ok", http(b"<html>ok</html>"), "ok")])
+    path = write_warc(
+        tmp_path / "big.warc",
+        [
+            warc_record("response", "https://a.vn/big", http(big), "big"),
+            warc_record("response", "https://a.vn/ok", http(b"<html>ok</html>"), "ok"),
+        ],
+    )
     big_doc, ok = read_all(path, {**OPTIONS, "max_bytes": 10_000})
-    assert big_doc.is_error and big_doc.drop_reason == "too_large" and "max_bytes=10000" in big_doc.drop_detail
+    assert (
+        big_doc.is_error and big_doc.drop_reason == "too_large" and "max_bytes=10000" in big_doc.drop_detail
+    )
     assert not ok.dropped and ok.raw == b"<html>ok</html>"
 
 
@@ -272,19 +395,34 @@ def extraction_available() -> bool:
     return "step: extract_html" in (ROOT / "config" / "default.yaml").read_text(encoding="utf-8")
 
 
-needs_extraction = pytest.mark.skipif(not extraction_available(),
-                                      reason="extract_html (pipeline/s2_extract/html.py in config/default.yaml) "
-                                             "is not in this tree yet")
+needs_extraction = pytest.mark.skipif(
+    not extraction_available(),
+    reason="extract_html (pipeline/s2_extract/html.py in config/default.yaml) is not in this tree yet",
+)
 
 
 def jsonl_crawl() -> list[str]:
     title, paras = paragraphs_of(16)
     text_title, text_paras = paragraphs_of(17)
     return [
-        json.dumps({"id": "j-html", "url": "https://www.nhandan.vn/bai-16.html", "date": "2025-02-01 09:30",
-                    "html": html_page(title, paras, author="Trần Thị Bình")}, ensure_ascii=False),
-        json.dumps({"id": "j-text", "url": "https://laodong.vn/bai-17.ldo", "title": text_title,
-                    "text": "\n\n".join(text_paras)}, ensure_ascii=False),
+        json.dumps(
+            {
+                "id": "j-html",
+                "url": "https://www.nhandan.vn/bai-16.html",
+                "date": "2025-02-01 09:30",
+                "html": html_page(title, paras, author="Trần Thị Bình"),
+            },
+            ensure_ascii=False,
+        ),
+        json.dumps(
+            {
+                "id": "j-text",
+                "url": "https://laodong.vn/bai-17.ldo",
+                "title": text_title,
+                "text": "\n\n".join(text_paras),
+            },
+            ensure_ascii=False,
+        ),
         '{"id": "j-broken", "html": "<html>',  # a line cut by a crashed crawler
         json.dumps({"id": "j-empty", "html": "   "}),
     ]
@@ -323,12 +461,17 @@ def test_crawl_files_end_to_end_nothing_lost(crawl_run):
     # every WARC page kept (cp1258 and cp1252 pages decoded right), every other record rejected with its reason
     for rid in ("1-resp", "5-cp1258", "6-cp1252", "7-chunked", "8-resource", "9-after"):
         assert f"urn:uuid:{rid}" in kept, rejected.get(f"urn:uuid:{rid}")
-    assert [(rejected[f"urn:uuid:{rid}"]["reason"], rejected[f"urn:uuid:{rid}"]["error"])
-            for rid in ("2-png", "3-robots", "4-redirect")] == [("not_html", False), ("not_html", False),
-                                                                ("http_status", False)]
+    assert [
+        (rejected[f"urn:uuid:{rid}"]["reason"], rejected[f"urn:uuid:{rid}"]["error"])
+        for rid in ("2-png", "3-robots", "4-redirect")
+    ] == [("not_html", False), ("not_html", False), ("http_status", False)]
     errors = sorted((r["metadata"]["input_path"], r["reason"]) for r in rejects if r["error"])
-    assert errors == [("crawl.jsonl#3", "invalid_json"), ("crawl.jsonl#4", "missing_field"),
-                      ("crawl.warc.gz#12", "broken_record"), ("cut.warc.gz#4", "truncated")]
+    assert errors == [
+        ("crawl.jsonl#3", "invalid_json"),
+        ("crawl.jsonl#4", "missing_field"),
+        ("crawl.warc.gz#12", "broken_record"),
+        ("cut.warc.gz#4", "truncated"),
+    ]
     assert "urn:uuid:1-resp" in kept and "j-html" in kept and "j-text" in kept
     old = kept["urn:uuid:5-cp1258"]["text"]
     assert all(unicodedata.normalize("NFC", p)[:60] in old for p in OLD_PARAS)

@@ -7,8 +7,8 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-
 from clean_helpers import P1, P2, ROOT, TITLE
+
 from pipeline.config import load_config
 from pipeline.s1_read.decode import Decode
 from pipeline.s1_read.inputs import read_inputs
@@ -71,12 +71,15 @@ def test_gzipped_page_dump(tmp_path):
     assert doc.text == TEXT
 
 
-@pytest.mark.parametrize("name, data, reason", [
-    ("empty.txt", b"", "empty"),
-    ("blank.txt", b" \n\r\n\t \n", "empty"),
-    ("binary.txt", b"\x89PNG\r\n\x1a\n" + b"\x00\x01\x02\x03\x04\x05\x06" * 400, "binary"),
-    ("undecodable.txt", b"\x81\x8d\x8f\x90\x9d" * 200, "undecodable"),
-])
+@pytest.mark.parametrize(
+    "name, data, reason",
+    [
+        ("empty.txt", b"", "empty"),
+        ("blank.txt", b" \n\r\n\t \n", "empty"),
+        ("binary.txt", b"\x89PNG\r\n\x1a\n" + b"\x00\x01\x02\x03\x04\x05\x06" * 400, "binary"),
+        ("undecodable.txt", b"\x81\x8d\x8f\x90\x9d" * 200, "undecodable"),
+    ],
+)
 def test_files_that_are_not_text_become_error_records(tmp_path, name, data, reason):
     path = tmp_path / name
     path.write_bytes(data)

@@ -7,17 +7,19 @@ from __future__ import annotations
 import random
 
 import pytest
+from quality_junk import junk_set
 
 from pipeline.config import load_config
 from pipeline.document import Document
 from pipeline.runner import build_pipeline
 from pipeline.s5_filter.quality_signals import compute_signals
-from quality_junk import junk_set
 
-GERMAN = ("Die Stadtverwaltung hat am Montag neue Pläne für den Ausbau des öffentlichen Nahverkehrs vorgestellt. "
-          "Nach Angaben des Bürgermeisters sollen bis zum Jahr 2030 drei neue Straßenbahnlinien entstehen. "
-          "Kritiker bemängeln jedoch die hohen Kosten und die lange Bauzeit der geplanten Strecken. "
-          "Die Opposition fordert eine unabhängige Prüfung der Finanzierung durch den Landesrechnungshof. ")
+GERMAN = (
+    "Die Stadtverwaltung hat am Montag neue Pläne für den Ausbau des öffentlichen Nahverkehrs vorgestellt. "
+    "Nach Angaben des Bürgermeisters sollen bis zum Jahr 2030 drei neue Straßenbahnlinien entstehen. "
+    "Kritiker bemängeln jedoch die hohen Kosten und die lange Bauzeit der geplanten Strecken. "
+    "Die Opposition fordert eine unabhängige Prüfung der Finanzierung durch den Landesrechnungshof. "
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,10 @@ def run(steps, text: str) -> Document:
 
 
 def test_an_article_in_another_language_is_kept_and_tagged(steps):
-    doc = run(steps, GERMAN + "\n\nIm Stadtrat wurde der Vorschlag lebhaft diskutiert, eine Entscheidung fällt im Herbst.")
+    doc = run(
+        steps,
+        GERMAN + "\n\nIm Stadtrat wurde der Vorschlag lebhaft diskutiert, eine Entscheidung fällt im Herbst.",
+    )
     assert not doc.dropped, (doc.drop_reason, doc.drop_detail)
     assert doc.metadata["language"] == "de"
 
@@ -46,12 +51,22 @@ def test_repetitive_page_in_another_language_is_dropped_by_the_generic_profile()
     from pipeline.s5_filter.quality_signals import QualitySignals
 
     context = {"config_dir": "config"}
-    steps = [*(s for s in build_pipeline(load_config("config/default.yaml"), "2026-01-01T00:00:00Z",
-                                         "test").per_document if not s.name.startswith("quality")),
-             QualitySignals({}, context), QualityFilter({"fallback": "quality/generic.yaml"}, context)]
+    steps = [
+        *(
+            s
+            for s in build_pipeline(
+                load_config("config/default.yaml"), "2026-01-01T00:00:00Z", "test"
+            ).per_document
+            if not s.name.startswith("quality")
+        ),
+        QualitySignals({}, context),
+        QualityFilter({"fallback": "quality/generic.yaml"}, context),
+    ]
     # distinct lines (the cleaner removes repeated ones), one sales pitch: duplicated 5-grams
-    spam = "\n".join([f"Jetzt günstig kaufen und sparen, nur heute im großen Angebot Nummer {i}!"
-                      for i in range(12)] + [GERMAN])
+    spam = "\n".join(
+        [f"Jetzt günstig kaufen und sparen, nur heute im großen Angebot Nummer {i}!" for i in range(12)]
+        + [GERMAN]
+    )
     doc = run(steps, spam)
     assert doc.dropped and doc.drop_stage == "quality_filter", (doc.drop_reason, doc.drop_detail)
     assert "generic.yaml" in doc.drop_detail

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from clean_helpers import E1, E2, E3, EN_TITLE, P1, P2, P3, TITLE, clean, kept, page, removed
 
 
@@ -47,12 +46,15 @@ def test_section_date_author_block_under_the_title():
     assert kept(doc) == [P1, P2]
 
 
-@pytest.mark.parametrize("byline, author, created", [
-    ("PV - 11:05, 14/12/2021", "PV", "2021-12-14T11:05:00"),
-    ("Hoàng Lan | 08:00 20/10/2023", "Hoàng Lan", "2023-10-20T08:00:00"),
-    ("Thứ năm, 30/01/2025 - 12:24", None, "2025-01-30T12:24:00"),
-    ("Cập nhật: 12:24 30/01/2025", None, "2025-01-30T12:24:00"),
-])
+@pytest.mark.parametrize(
+    "byline, author, created",
+    [
+        ("PV - 11:05, 14/12/2021", "PV", "2021-12-14T11:05:00"),
+        ("Hoàng Lan | 08:00 20/10/2023", "Hoàng Lan", "2023-10-20T08:00:00"),
+        ("Thứ năm, 30/01/2025 - 12:24", None, "2025-01-30T12:24:00"),
+        ("Cập nhật: 12:24 30/01/2025", None, "2025-01-30T12:24:00"),
+    ],
+)
 def test_one_line_bylines(byline, author, created):
     doc = clean(page(TITLE, byline, P1, P2))
     assert doc.metadata.get("author") == author
@@ -85,16 +87,19 @@ def test_a_page_that_starts_with_its_lead_has_no_title():
     assert kept(doc) == [P1, P2, P3]
 
 
-@pytest.mark.parametrize("signature, author", [
-    ("Lê Hoàng Nam", "Lê Hoàng Nam"),
-    ("Nguyễn An - Trần Bình", "Nguyễn An - Trần Bình"),
-    ("Thu Hà (tổng hợp)", "Thu Hà"),
-    ("NHÓM PV", "NHÓM PV"),
-    ("PV/VOV-Cần Thơ", "PV"),
-    ("Minh Thu - Ảnh: Quang Hiếu", "Minh Thu"),
-    ("Bài và ảnh: Lê Chi", "Lê Chi"),
-    ("Q.L.", "Q.L."),
-])
+@pytest.mark.parametrize(
+    "signature, author",
+    [
+        ("Lê Hoàng Nam", "Lê Hoàng Nam"),
+        ("Nguyễn An - Trần Bình", "Nguyễn An - Trần Bình"),
+        ("Thu Hà (tổng hợp)", "Thu Hà"),
+        ("NHÓM PV", "NHÓM PV"),
+        ("PV/VOV-Cần Thơ", "PV"),
+        ("Minh Thu - Ảnh: Quang Hiếu", "Minh Thu"),
+        ("Bài và ảnh: Lê Chi", "Lê Chi"),
+        ("Q.L.", "Q.L."),
+    ],
+)
 def test_author_signature_at_the_end(signature, author):
     doc = clean(page(TITLE, P1, P2, P3, signature))
     assert doc.metadata["author"] == author
@@ -102,26 +107,32 @@ def test_author_signature_at_the_end(signature, author):
     assert kept(doc) == [P1, P2, P3]
 
 
-@pytest.mark.parametrize("last", [
-    "Cầu Cần Thơ lúc hoàng hôn.",
-    "Anh Nguyễn Văn Tư - Ảnh: Q.L.",
-    "Trong ảnh: người dân chờ phà",
-    "Công trình dự kiến hoàn thành vào cuối năm 2027 và đưa vào khai thác ngay sau đó.",
-])
+@pytest.mark.parametrize(
+    "last",
+    [
+        "Cầu Cần Thơ lúc hoàng hôn.",
+        "Anh Nguyễn Văn Tư - Ảnh: Q.L.",
+        "Trong ảnh: người dân chờ phà",
+        "Công trình dự kiến hoàn thành vào cuối năm 2027 và đưa vào khai thác ngay sau đó.",
+    ],
+)
 def test_last_lines_that_are_not_signatures_stay(last):
     doc = clean(page(TITLE, P1, P2, last))
     assert not doc.metadata.get("author")
     assert kept(doc) == [P1, P2, last]
 
 
-@pytest.mark.parametrize("line, source", [
-    ("Nguồn: Báo Cần Thơ", "Báo Cần Thơ"),
-    ("Theo VnExpress", "VnExpress"),
-    ("(Theo Dân trí)", "Dân trí"),
-    ("(TTXVN)", "TTXVN"),
-    ("Theo Reuters, AFP", "Reuters, AFP"),
-    ("Source: Reuters", "Reuters"),
-])
+@pytest.mark.parametrize(
+    "line, source",
+    [
+        ("Nguồn: Báo Cần Thơ", "Báo Cần Thơ"),
+        ("Theo VnExpress", "VnExpress"),
+        ("(Theo Dân trí)", "Dân trí"),
+        ("(TTXVN)", "TTXVN"),
+        ("Theo Reuters, AFP", "Reuters, AFP"),
+        ("Source: Reuters", "Reuters"),
+    ],
+)
 def test_source_attribution_at_the_end(line, source):
     doc = clean(page(TITLE, P1, P2, line))
     assert doc.metadata["source_attribution"] == source
@@ -135,11 +146,14 @@ def test_signature_and_source_together():
     assert kept(doc) == [P1, P2]
 
 
-@pytest.mark.parametrize("line", [
-    "Theo báo cáo của Sở Giao thông vận tải, lưu lượng xe qua phà đã tăng 20% so với năm ngoái.",
-    "Theo ông Nguyễn Văn Tư",
-    "Theo đó",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Theo báo cáo của Sở Giao thông vận tải, lưu lượng xe qua phà đã tăng 20% so với năm ngoái.",
+        "Theo ông Nguyễn Văn Tư",
+        "Theo đó",
+    ],
+)
 def test_sentences_starting_with_theo_are_not_sources(line):
     doc = clean(page(TITLE, P1, P2, line))
     assert "source_attribution" not in doc.metadata

@@ -7,13 +7,15 @@ import unicodedata
 
 import ftfy.bad_codecs  # noqa: F401 - registers sloppy-windows-1252, a real browser's misreading
 import pytest
-
 from corpus_helpers import article
+
 from pipeline.document import Document
 from pipeline.s1_read.decode import Decode, DecodeError, decode_bytes
 
 FALLBACKS = ["cp1258", "cp1252"]
-TEXT = unicodedata.normalize("NFC", article(7) + "Thủ tướng nói: “Quyết liệt hơn nữa” — Đà Nẵng, Huế, Hạ Long.\n")
+TEXT = unicodedata.normalize(
+    "NFC", article(7) + "Thủ tướng nói: “Quyết liệt hơn nữa” — Đà Nẵng, Huế, Hạ Long.\n"
+)
 TONE_MARKS = "\u0300\u0301\u0303\u0309\u0323"  # grave, acute, tilde, hook above, dot below
 
 
@@ -105,14 +107,17 @@ def test_stray_nul_bytes_are_removed_from_good_text():
     assert step.stats.counters["control_chars_removed"] == 2
 
 
-@pytest.mark.parametrize("data, reason", [
-    (bytes(range(32)) * 40 + b"some text", "binary"),  # valid UTF-8, but control characters throughout
-    (bytes(range(256)) * 40, "undecodable"),  # bytes no code page in the list defines
-    (b"\x00" * 500 + b"text" + b"\x00" * 500, "binary"),
-    (b"plain words " + b"\x81\x8d\x8f\x90\x9d" * 50, "undecodable"),
-    (codecs.BOM_UTF16_LE + b"\x00\xd8\x41", "undecodable"),  # odd length, lone surrogate after the BOM
-    (b" \n\t ", "empty"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (bytes(range(32)) * 40 + b"some text", "binary"),  # valid UTF-8, but control characters throughout
+        (bytes(range(256)) * 40, "undecodable"),  # bytes no code page in the list defines
+        (b"\x00" * 500 + b"text" + b"\x00" * 500, "binary"),
+        (b"plain words " + b"\x81\x8d\x8f\x90\x9d" * 50, "undecodable"),
+        (codecs.BOM_UTF16_LE + b"\x00\xd8\x41", "undecodable"),  # odd length, lone surrogate after the BOM
+        (b" \n\t ", "empty"),
+    ],
+)
 def test_bytes_that_are_not_text_become_error_records(data, reason):
     with pytest.raises(DecodeError) as err:
         decode_bytes(data, FALLBACKS)
@@ -128,6 +133,7 @@ def test_twins_end_to_end_are_exact_duplicates_of_the_utf8_page(tmp_path):
     import json
 
     from corpus_helpers import small_config
+
     from pipeline.cli import main
 
     inputs = tmp_path / "in"
@@ -140,7 +146,10 @@ def test_twins_end_to_end_are_exact_duplicates_of_the_utf8_page(tmp_path):
     assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(inputs), "-o", str(out), "-q"]) == 0
     run = next((out / "runs").iterdir())
     kept = [json.loads(line) for f in sorted(run.glob("part-*.jsonl.gz")) for line in gzip.open(f, "rt")]
-    rejects = [json.loads(line) for f in sorted(run.glob("rejects-*.jsonl.gz")) for line in gzip.open(f, "rt")]
+    rejects = [
+        json.loads(line) for f in sorted(run.glob("rejects-*.jsonl.gz")) for line in gzip.open(f, "rt")
+    ]
     assert [r["id"] for r in kept] == ["a-utf8.txt"]
     assert sorted((r["id"], r["reason"], r.get("dup_of")) for r in rejects) == [
-        (f"{name}.txt", "exact_duplicate", "a-utf8.txt") for name in ("b-cp1258", "c-utf16", "d-mojibake")]
+        (f"{name}.txt", "exact_duplicate", "a-utf8.txt") for name in ("b-cp1258", "c-utf16", "d-mojibake")
+    ]

@@ -15,10 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_local_run_never_imports_ray(tmp_path: Path):
-    code = ("import sys\n"
-            "from pipeline.cli import main\n"
-            f"assert main(['run', '-i', {str(ROOT / 'seeds')!r}, '-o', {str(tmp_path / 'out')!r}, '-q']) == 0\n"
-            "assert 'ray' not in sys.modules, 'the local engine imported ray'\n")
+    code = (
+        "import sys\n"
+        "from pipeline.cli import main\n"
+        f"assert main(['run', '-i', {str(ROOT / 'seeds')!r}, '-o', {str(tmp_path / 'out')!r}, '-q']) == 0\n"
+        "assert 'ray' not in sys.modules, 'the local engine imported ray'\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
 

@@ -68,7 +68,7 @@ def test_weather_widget_removed_with_its_rule_and_pattern_line(seed):
 
 def test_related_lists_removed_after_their_marker(seed):
     start = next(line.no for line in seed.lines if line.text.strip().casefold() == "bài liên quan")
-    tail = [line for line in seed.lines[start - 1:] if line.text.strip()]
+    tail = [line for line in seed.lines[start - 1 :] if line.text.strip()]
     assert len(tail) > 50 and all(line.rule == "related_list" for line in tail)
     marker = seed.lines[start - 1]
     assert rule_file_line(marker.source).strip() == "- bài liên quan"
@@ -138,7 +138,8 @@ def test_config_is_honoured(tmp_path):
     config.write_text(
         "steps:\n  - step: decode\n  - step: clean_lines\n"
         f"    rules: [{rules / 'vi.yaml'}, {rules / 'en.yaml'}]\n    disabled_rules: [weather_widget]\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     e = explain(load_config(config), SEED)
     assert e.steps_run == ["decode", "clean_lines"]
     assert not any(line.rule == "weather_widget" for line in e.lines)

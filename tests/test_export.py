@@ -10,8 +10,8 @@ import sys
 
 import orjson
 import pytest
-
 from corpus_helpers import EPOCH, ROOT, article, corpus_view, small_config, write_articles
+
 from pipeline.cli import main
 from pipeline.commands.export import ExportError, export_corpus
 
@@ -29,9 +29,13 @@ def superseded_corpus(tmp_path):
     out = tmp_path / "out"
     assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
     changed = inputs / "page-002.txt"
-    changed.write_text(changed.read_text(encoding="utf-8").replace("Mã tin", "Mã tin đã sửa"), encoding="utf-8")
+    changed.write_text(
+        changed.read_text(encoding="utf-8").replace("Mã tin", "Mã tin đã sửa"), encoding="utf-8"
+    )
     assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
-    in_files = [line for shard in out.glob("runs/*/part-*.jsonl.gz") for line in gzip.open(shard).read().splitlines()]
+    in_files = [
+        line for shard in out.glob("runs/*/part-*.jsonl.gz") for line in gzip.open(shard).read().splitlines()
+    ]
     assert len(in_files) == 5  # what `runs/*/part-*` globbing reads
     return out
 
@@ -59,7 +63,11 @@ def test_export_writes_the_corpus_view_not_the_files(tmp_path, capsys):
     assert manifest["records"] == 4 and manifest["source"]["left_out"] == 1
     assert manifest["source"]["corpus"] == str(out.resolve())
     assert manifest["source"]["runs"] == sorted(p.name for p in (out / "runs").iterdir())
-    assert sorted(p.name for p in dest.iterdir()) == ["manifest.json", "part-00000.jsonl.gz", "part-00001.jsonl.gz"]
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "manifest.json",
+        "part-00000.jsonl.gz",
+        "part-00001.jsonl.gz",
+    ]
 
 
 def test_a_killed_export_leaves_no_manifest_and_a_rerun_completes_it(tmp_path):
@@ -67,9 +75,14 @@ def test_a_killed_export_leaves_no_manifest_and_a_rerun_completes_it(tmp_path):
     dest = tmp_path / "export"
     export_corpus(out, dest, shard_size=4)  # a previous export: one shard of 4
     assert (dest / "manifest.json").exists()
-    killed = subprocess.run([sys.executable, "-m", "pipeline", "export", str(out), str(dest), "--shard-size", "1"],
-                            cwd=ROOT, env={**__import__("os").environ, "NEWSCLEAN_TEST_KILL_AT": "export_shard:2"},
-                            capture_output=True, text=True, timeout=120)
+    killed = subprocess.run(
+        [sys.executable, "-m", "pipeline", "export", str(out), str(dest), "--shard-size", "1"],
+        cwd=ROOT,
+        env={**__import__("os").environ, "NEWSCLEAN_TEST_KILL_AT": "export_shard:2"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert killed.returncode == -9
     assert not (dest / "manifest.json").exists()  # neither the old one (stale) nor a half-written new one
     assert not any(p.name.startswith(".manifest") for p in dest.iterdir())
@@ -78,7 +91,9 @@ def test_a_killed_export_leaves_no_manifest_and_a_rerun_completes_it(tmp_path):
     assert [s["file"] for s in manifest["shards"]] == [f"part-{i:05d}.jsonl.gz" for i in range(4)]
     _manifest, records = read_export(dest)
     assert sorted(records, key=lambda r: r["id"]) == corpus_view(out)
-    assert sorted(p.name for p in dest.iterdir()) == ["manifest.json"] + [s["file"] for s in manifest["shards"]]
+    assert sorted(p.name for p in dest.iterdir()) == ["manifest.json"] + [
+        s["file"] for s in manifest["shards"]
+    ]
 
 
 def test_a_smaller_export_removes_the_shards_it_does_not_rewrite(tmp_path):
@@ -116,10 +131,14 @@ def test_records_a_refilter_dropped_are_not_exported(tmp_path, monkeypatch):
     assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(inputs), "-o", str(out), "-q"]) == 0
     strict = tmp_path / "strict"
     strict.mkdir()
-    (strict / "vi.yaml").write_text(f"stop_words: [và]\ncommon_bigrams: {ROOT}/config/quality/vi-bigrams.txt\n"
-                                    "thresholds:\n  n_words: {min: 250}\n", encoding="utf-8")
-    (strict / "config.yaml").write_text("steps:\n  - step: quality_filter\n    profiles: {vi: vi.yaml}\n",
-                                        encoding="utf-8")
+    (strict / "vi.yaml").write_text(
+        f"stop_words: [và]\ncommon_bigrams: {ROOT}/config/quality/vi-bigrams.txt\n"
+        "thresholds:\n  n_words: {min: 250}\n",
+        encoding="utf-8",
+    )
+    (strict / "config.yaml").write_text(
+        "steps:\n  - step: quality_filter\n    profiles: {vi: vi.yaml}\n", encoding="utf-8"
+    )
     monkeypatch.delenv("SOURCE_DATE_EPOCH")  # refilter would take the first run's id (a run id of that epoch)
     assert refilter(load_config(strict / "config.yaml"), out)["counts"]["kept"] == 1
 
@@ -170,8 +189,21 @@ def test_any_fsspec_filesystem_works_for_inputs_and_exports(tmp_path):
         memory.pipe(f"/nc-test/crawl/{page.name}", page.read_bytes())
     try:
         out = tmp_path / "out"
-        assert main(["run", "-c", str(small_config(tmp_path)), "-i", "memory://nc-test/crawl", "-o", str(out),
-                     "-q"]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    "-c",
+                    str(small_config(tmp_path)),
+                    "-i",
+                    "memory://nc-test/crawl",
+                    "-o",
+                    str(out),
+                    "-q",
+                ]
+            )
+            == 0
+        )
         assert [r["id"] for r in corpus_view(out)] == ["page-000.txt", "page-001.txt", "page-002.txt"]
         manifest = export_corpus(out, "memory://nc-test/export")
         assert memory.exists("/nc-test/export/manifest.json") and manifest["records"] == 3

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from corpus_helpers import SENTENCES, article, small_config
 from lxml import html as lxml_html
 
-from corpus_helpers import SENTENCES, article, small_config
 from pipeline.cli import main
 from pipeline.config import ConfigError
 from pipeline.corpus import read_jsonl
@@ -39,9 +39,11 @@ def paragraphs(sentences=SENTENCES, n=6) -> str:
 
 
 def page(body: str, head: str = "", article_attrs: str = "") -> str:
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Tiêu đề bài viết thử nghiệm</title>{head}"
-            f"</head><body><header><nav><a href='/'>Trang chủ</a></nav></header>{body}"
-            "<footer><p>Bản quyền thuộc về tòa soạn.</p></footer></body></html>")
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Tiêu đề bài viết thử nghiệm</title>{head}"
+        f"</head><body><header><nav><a href='/'>Trang chủ</a></nav></header>{body}"
+        "<footer><p>Bản quyền thuộc về tòa soạn.</p></footer></body></html>"
+    )
 
 
 def extract(html: str, url: str | None = None, options: dict | None = None) -> tuple[Document, ExtractHtml]:
@@ -53,20 +55,24 @@ def extract(html: str, url: str | None = None, options: dict | None = None) -> t
 
 WIDGETS = {  # rule name -> a widget block as sites put it next to the article
     "related_box": "<div class='related-posts'><h3>Tin liên quan</h3><ul><li><a href='/a'>Một bài khác hoàn toàn "
-                   "về thị trường bất động sản năm nay</a></li></ul></div>",
+    "về thị trường bất động sản năm nay</a></li></ul></div>",
     "share_bar": "<div class='social-share'><a href='#'>Chia sẻ bài viết này lên mạng xã hội Facebook ngay</a></div>",
     "comment_box": "<div id='comments'><h3>Ý kiến bạn đọc</h3><p>Bài viết rất hay, cảm ơn tác giả đã chia sẻ "
-                   "thông tin bổ ích này với mọi người.</p></div>",
+    "thông tin bổ ích này với mọi người.</p></div>",
     "weather_widget": "<div class='weather'><p>Hà Nội hôm nay trời nắng nóng, nhiệt độ cao nhất 36 độ C, "
-                      "độ ẩm tám mươi phần trăm.</p></div>",
+    "độ ẩm tám mươi phần trăm.</p></div>",
     "audio_player": "<div class='audio-player'><p>Nghe bài viết này bằng giọng đọc tự động của hệ thống "
-                    "trí tuệ nhân tạo.</p><audio src='a.mp3'></audio></div>",
+    "trí tuệ nhân tạo.</p><audio src='a.mp3'></audio></div>",
     "tag_list": "<div class='tags'><p>Từ khóa của bài: kinh tế xã hội, ngân sách địa phương, "
-                "giao thông nông thôn.</p></div>",
+    "giao thông nông thôn.</p></div>",
 }
 WIDGET_TEXT = {
-    "related_box": "thị trường bất động sản", "share_bar": "Chia sẻ bài viết", "comment_box": "cảm ơn tác giả",
-    "weather_widget": "nhiệt độ cao nhất", "audio_player": "giọng đọc tự động", "tag_list": "Từ khóa của bài",
+    "related_box": "thị trường bất động sản",
+    "share_bar": "Chia sẻ bài viết",
+    "comment_box": "cảm ơn tác giả",
+    "weather_widget": "nhiệt độ cao nhất",
+    "audio_player": "giọng đọc tự động",
+    "tag_list": "Từ khóa của bài",
 }
 
 
@@ -109,8 +115,12 @@ def test_vnexpress_site_rules_and_its_sidebar_column(tmp_path):
 
     # a blanket "drop sidebars" rule would take the whole article: the guards keep it
     sites = tmp_path / "sites.yaml"
-    sites.write_text((ROOT / "config" / "sites.yaml").read_text(encoding="utf-8").replace(
-        "generic:\n", "generic:\n  sidebar:\n    - \"[class*=sidebar]\"\n", 1), encoding="utf-8")
+    sites.write_text(
+        (ROOT / "config" / "sites.yaml")
+        .read_text(encoding="utf-8")
+        .replace("generic:\n", 'generic:\n  sidebar:\n    - "[class*=sidebar]"\n', 1),
+        encoding="utf-8",
+    )
     doc, step = extract(VNEXPRESS.format(paragraphs=paragraphs()), options={"sites": str(sites)})
     assert SENTENCES[0] in doc.text and SENTENCES[5] in doc.text
     assert step.stats.counters["guarded:sidebar"] == 1  # .sidebar-1 kept (it holds article.fck_detail)
@@ -122,19 +132,23 @@ def test_sidebar_holding_the_text_is_kept_without_site_rules(tmp_path):
     """On an unknown site the text-share guard alone keeps a generic match that holds the article."""
     sites = tmp_path / "sites.yaml"
     sites.write_text("generic:\n  sidebar: ['[class*=sidebar]']\n", encoding="utf-8")
-    html = page(f"<div class='sidebar-main'><div>{paragraphs()}</div></div>"
-                "<div class='sidebar-right'><p>Quảng cáo</p></div>")
+    html = page(
+        f"<div class='sidebar-main'><div>{paragraphs()}</div></div>"
+        "<div class='sidebar-right'><p>Quảng cáo</p></div>"
+    )
     doc, step = extract(html, url="https://example.org/a", options={"sites": str(sites)})
     assert SENTENCES[0] in doc.text
     assert step.stats.counters == {"guarded:sidebar": 1, "dropped:sidebar": 1}
 
 
 def test_tuoitre_related_boxes_go_their_photos_stay():
-    html = page(f"<div class='detail-content'>{paragraphs(n=3)}"
-                "<div class='VCSortableInPreviewMode' type='Photo'><img src='p.jpg'><p>Ảnh: chú thích</p></div>"
-                "<div class='VCSortableInPreviewMode'><figure><img src='q.jpg'></figure>"
-                "<div type='RelatedOneNews'><a href='/x'>Tin liên quan số một về vụ việc</a></div></div>"
-                f"<div type='RelatedNewsBox'><a href='/y'>Hộp tin liên quan số hai</a></div>{paragraphs()[:0]}</div>")
+    html = page(
+        f"<div class='detail-content'>{paragraphs(n=3)}"
+        "<div class='VCSortableInPreviewMode' type='Photo'><img src='p.jpg'><p>Ảnh: chú thích</p></div>"
+        "<div class='VCSortableInPreviewMode'><figure><img src='q.jpg'></figure>"
+        "<div type='RelatedOneNews'><a href='/x'>Tin liên quan số một về vụ việc</a></div></div>"
+        f"<div type='RelatedNewsBox'><a href='/y'>Hộp tin liên quan số hai</a></div>{paragraphs()[:0]}</div>"
+    )
     tree = lxml_html.fromstring(html)
     removed, _ = prune(tree, load_site_rules(str(ROOT / "config" / "sites.yaml")), "tuoitre.vn")
     assert removed == {"related_box": 2}
@@ -143,10 +157,12 @@ def test_tuoitre_related_boxes_go_their_photos_stay():
 
 
 def test_vietnamnet_rules():
-    html = page(f"<div class='maincontent'>{paragraphs()}"
-                "<div class='vnn-share-social'><a>Chia sẻ Facebook</a></div>"
-                "<div class='related-news'><a>Bài liên quan đến chủ đề này</a></div>"
-                "<div class='comment__box'><p>Bình luận của bạn đọc</p></div></div>")
+    html = page(
+        f"<div class='maincontent'>{paragraphs()}"
+        "<div class='vnn-share-social'><a>Chia sẻ Facebook</a></div>"
+        "<div class='related-news'><a>Bài liên quan đến chủ đề này</a></div>"
+        "<div class='comment__box'><p>Bình luận của bạn đọc</p></div></div>"
+    )
     tree = lxml_html.fromstring(html)
     removed, _ = prune(tree, load_site_rules(str(ROOT / "config" / "sites.yaml")), "m.vietnamnet.vn")
     assert removed == {"share_bar": 1, "related_box": 1, "comment_box": 1}
@@ -170,8 +186,10 @@ def test_text_dumps_pass_through_untouched():
 
 
 def test_nothing_to_extract_is_dropped_with_a_reason():
-    doc, step = extract("<html><head><title>Menu</title></head><body><nav><a href='/'>Home</a>"
-                        "<a href='/b'>News</a></nav></body></html>")
+    doc, step = extract(
+        "<html><head><title>Menu</title></head><body><nav><a href='/'>Home</a>"
+        "<a href='/b'>News</a></nav></body></html>"
+    )
     assert doc.dropped and doc.drop_reason == "no_article" and not doc.is_error
     assert step.stats.dropped == {"no_article": 1}
 
@@ -182,16 +200,20 @@ def test_unparsable_is_an_error_record():
 
 
 def test_english_page_kept():
-    doc, _ = extract(page(f"<article>{paragraphs(ENGLISH)}{WIDGETS['share_bar']}</article>"),
-                     url="https://www.example.com/news/budget")
+    doc, _ = extract(
+        page(f"<article>{paragraphs(ENGLISH)}{WIDGETS['share_bar']}</article>"),
+        url="https://www.example.com/news/budget",
+    )
     assert ENGLISH[0] in doc.text and "Chia sẻ" not in doc.text
 
 
 # --- through the whole pipeline: the same record fields as text dumps -------------------------
 
-HEAD = ("<meta name='author' content='Nguyễn Văn An'>"
-        "<meta property='article:published_time' content='2024-03-05T08:30:00+07:00'>"
-        "<meta property='og:site_name' content='Báo Thử Nghiệm'>")
+HEAD = (
+    "<meta name='author' content='Nguyễn Văn An'>"
+    "<meta property='article:published_time' content='2024-03-05T08:30:00+07:00'>"
+    "<meta property='og:site_name' content='Báo Thử Nghiệm'>"
+)
 
 
 def run_pipeline(tmp_path: Path, files: dict[str, str]) -> tuple[list[dict], list[dict], dict]:
@@ -213,16 +235,24 @@ def body_of(i: int) -> str:
 
 
 def test_html_page_and_jsonl_record_fill_the_record_fields(tmp_path):
-    html = page(f"<article>{body_of(3)}</article>", head=HEAD + "<link rel='canonical' "
-                "href='https://www.baothu.vn/kinh-te/bai-3.html'>")
-    record = {"id": "rec-1", "url": "https://tintuc.example.vn/xa-hoi/bai-4.html",
-              "html": page(f"<article>{body_of(4)}</article>", head=HEAD)}
-    kept, rejects, manifest = run_pipeline(tmp_path, {"page.html": html,
-                                                      "crawl.jsonl": json.dumps(record, ensure_ascii=False) + "\n"})
+    html = page(
+        f"<article>{body_of(3)}</article>",
+        head=HEAD + "<link rel='canonical' href='https://www.baothu.vn/kinh-te/bai-3.html'>",
+    )
+    record = {
+        "id": "rec-1",
+        "url": "https://tintuc.example.vn/xa-hoi/bai-4.html",
+        "html": page(f"<article>{body_of(4)}</article>", head=HEAD),
+    }
+    kept, rejects, manifest = run_pipeline(
+        tmp_path, {"page.html": html, "crawl.jsonl": json.dumps(record, ensure_ascii=False) + "\n"}
+    )
     assert rejects == [] and manifest["counts"]["kept"] == 2
     by_id = {r["id"]: r for r in kept}
-    for doc_id, url, source in (("page", "https://www.baothu.vn/kinh-te/bai-3.html", "baothu.vn"),
-                                ("rec-1", "https://tintuc.example.vn/xa-hoi/bai-4.html", "tintuc.example.vn")):
+    for doc_id, url, source in (
+        ("page", "https://www.baothu.vn/kinh-te/bai-3.html", "baothu.vn"),
+        ("rec-1", "https://tintuc.example.vn/xa-hoi/bai-4.html", "tintuc.example.vn"),
+    ):
         rec = by_id[doc_id]
         assert rec["source"] == source
         assert rec["created"] == "2024-03-05"
@@ -234,8 +264,11 @@ def test_html_page_and_jsonl_record_fill_the_record_fields(tmp_path):
 
 
 def test_html_in_a_legacy_charset_is_decoded_first(tmp_path):
-    text = ("<html><head><meta charset='iso-8859-1'><title>Budget</title></head><body><article>"
-            + "".join(f"<p>{s}</p>" for s in ENGLISH) + "<p>Caf\u00e9 \u201cquoted\u201d \u2013 dash</p></article></body></html>")
+    text = (
+        "<html><head><meta charset='iso-8859-1'><title>Budget</title></head><body><article>"
+        + "".join(f"<p>{s}</p>" for s in ENGLISH)
+        + "<p>Caf\u00e9 \u201cquoted\u201d \u2013 dash</p></article></body></html>"
+    )
     inputs = tmp_path / "in"
     inputs.mkdir()
     (inputs / "old.html").write_bytes(text.encode("cp1252"))  # curly quotes and dash in 0x80-0x9f
@@ -269,20 +302,35 @@ def clean(text: str, **provenance) -> Document:
     from pipeline.s3_clean.dump_metadata import DumpMetadata
 
     doc = Document(id="t", text=text, provenance=provenance, metadata={"title": "Haushalt beschlossen"})
-    steps = [CleanLines({"rules": ["rules/vi.yaml", "rules/en.yaml", "rules/web.yaml"]}, CONTEXT),
-             DumpMetadata({}, CONTEXT)]
+    steps = [
+        CleanLines({"rules": ["rules/vi.yaml", "rules/en.yaml", "rules/web.yaml"]}, CONTEXT),
+        DumpMetadata({}, CONTEXT),
+    ]
     for step in steps:
         list(step.run([doc]))
     return doc
 
 
 def test_web_rules_remove_teaser_labels_and_say_where():
-    doc = clean("\n".join([GERMAN[0], "Lesen Sie auch: Neue Radwege für die Innenstadt geplant", GERMAN[1],
-                           "Foto: Max Mustermann/dpa", GERMAN[2], "Anzeige"]), extractor="trafilatura")
+    doc = clean(
+        "\n".join(
+            [
+                GERMAN[0],
+                "Lesen Sie auch: Neue Radwege für die Innenstadt geplant",
+                GERMAN[1],
+                "Foto: Max Mustermann/dpa",
+                GERMAN[2],
+                "Anzeige",
+            ]
+        ),
+        extractor="trafilatura",
+    )
     assert doc.text.split() == " ".join(GERMAN).split()
     rules = {r.rule: r.source for r in doc.removed}
     assert set(rules) == {"related_link", "photo_credit", "advertisement"}
-    assert all(source.startswith("config/rules/web.yaml:") or "web.yaml:" in source for source in rules.values())
+    assert all(
+        source.startswith("config/rules/web.yaml:") or "web.yaml:" in source for source in rules.values()
+    )
 
 
 def test_extracted_text_has_no_dump_header_to_parse():
@@ -294,11 +342,15 @@ def test_extracted_text_has_no_dump_header_to_parse():
 
 def test_link_teaser_rule_when_switched_on(tmp_path):
     sites = tmp_path / "sites.yaml"
-    sites.write_text("link_teaser:\n  tags: [p]\n  min_link_share: 0.6\n  max_label_words: 3\ngeneric: {}\n",
-                     encoding="utf-8")
-    html = page(f"<article>{paragraphs(ENGLISH)}<p>Read also: <a href='/x'>Mayor opens a new bridge over the "
-                "river</a></p><p>The plan <a href='/p'>was published</a> on the city website last week and "
-                "drew many comments from residents.</p></article>")
+    sites.write_text(
+        "link_teaser:\n  tags: [p]\n  min_link_share: 0.6\n  max_label_words: 3\ngeneric: {}\n",
+        encoding="utf-8",
+    )
+    html = page(
+        f"<article>{paragraphs(ENGLISH)}<p>Read also: <a href='/x'>Mayor opens a new bridge over the "
+        "river</a></p><p>The plan <a href='/p'>was published</a> on the city website last week and "
+        "drew many comments from residents.</p></article>"
+    )
     doc, step = extract(html, options={"sites": str(sites)})
     assert "Mayor opens" not in doc.text and "was published" in doc.text  # prose with a link stays
     assert step.stats.counters["dropped:link_teaser"] == 1
@@ -316,6 +368,7 @@ def test_mojibake_page_gives_the_text_of_its_clean_twin():
     garbled_html = clean_html.encode("utf-8").decode("sloppy-windows-1252")
     assert "thÃ\xa0nh" in garbled_html
     from pipeline.s1_read.decode import Decode
+
     results = []
     for text in (clean_html, garbled_html):
         doc = Document(id="p", raw=text.encode("utf-8"), media_type="html")

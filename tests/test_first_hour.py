@@ -59,17 +59,48 @@ def test_installed_package_carries_its_config(tmp_path):
     """Build the package as an installer would (build_py) and run it from another directory
     with -c omitted: the shipped config and rule files come from inside the package."""
     build = tmp_path / "build"
-    subprocess.run([sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py",
-                    "--build-lib", str(build)], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from setuptools import setup; setup()",
+            "-q",
+            "build_py",
+            "--build-lib",
+            str(build),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     shipped = build / "pipeline" / "defaults"
     assert (shipped / "default.yaml").is_file() and (shipped / "rules" / "vi.yaml").is_file()
     assert (shipped / "quality" / "vi-bigrams.txt").is_file()
     home = tmp_path / "home"
     home.mkdir()
     env = {**os.environ, "PYTHONPATH": str(build)}
-    done = subprocess.run([sys.executable, "-m", "pipeline", "run", "-i", str(ROOT / "seeds"), "-o", "corpus", "-q",
-                           "-w", "1", "--progress", "off"], cwd=home, env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            "-i",
+            str(ROOT / "seeds"),
+            "-o",
+            "corpus",
+            "-q",
+            "-w",
+            "1",
+            "--progress",
+            "off",
+        ],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     (run,) = manifests(home / "corpus")
     assert run["config_file"].startswith(str(build)), run["config_file"]  # the built copy, not the checkout
@@ -88,11 +119,13 @@ def test_user_config_uses_its_own_rule_file_and_shipped_ones(tmp_path):
     """A user's config elsewhere: a rule file next to it wins; names it does not have come from the package."""
     conf = tmp_path / "mine"
     (conf / "rules").mkdir(parents=True)
-    (conf / "rules" / "mine.yaml").write_text("line_phrases:\n  my_widget: [Đọc thêm ở chỗ khác]\n",
-                                              encoding="utf-8")
+    (conf / "rules" / "mine.yaml").write_text(
+        "line_phrases:\n  my_widget: [Đọc thêm ở chỗ khác]\n", encoding="utf-8"
+    )
     (conf / "my.yaml").write_text(
         "steps:\n  - step: decode\n  - step: clean_lines\n    rules: [rules/mine.yaml, rules/vi.yaml]\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     page = tmp_path / "page.txt"
     page.write_text(article(1).replace("\n\n", "\n\nĐọc thêm ở chỗ khác\n\n", 1), encoding="utf-8")
     from pipeline.config import load_config
@@ -111,7 +144,10 @@ def test_stats_and_verify_count_the_corpus_not_superseded_records(tmp_path, caps
     write_articles(inputs, range(3))
     out = tmp_path / "out"
     for extra in ([], ["--reprocess"]):  # the second run supersedes every record of the first
-        assert main(["run", "-i", str(inputs), "-o", str(out), "-q", "-w", "1", "--progress", "off", *extra]) == 0
+        assert (
+            main(["run", "-i", str(inputs), "-o", str(out), "-q", "-w", "1", "--progress", "off", *extra])
+            == 0
+        )
     assert sum(m["counts"]["kept"] for m in manifests(out)) == 6
     capsys.readouterr()
     assert main(["stats", str(out)]) == 0
@@ -129,7 +165,9 @@ def test_stats_and_verify_count_the_corpus_not_superseded_records(tmp_path, caps
 
 def test_unknown_language_code_is_refused_with_file_line_key_and_valid_codes(tmp_path, capsys):
     config = tmp_path / "c.yaml"
-    config.write_text("steps:\n  - step: decode\n  - step: language_filter\n    languages: [vn]\n", encoding="utf-8")
+    config.write_text(
+        "steps:\n  - step: decode\n  - step: language_filter\n    languages: [vn]\n", encoding="utf-8"
+    )
     assert main(["run", "-c", str(config), "-i", str(ROOT / "seeds"), "-o", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
@@ -144,7 +182,9 @@ def test_known_languages_are_the_models_codes():
     assert KNOWN_LANGUAGES == set(_identifier().nb_classes)
 
 
-@pytest.mark.parametrize("content", ["", "# all rules moved elsewhere\n", "line_phrases: {}\nend_markers: {}\n"])
+@pytest.mark.parametrize(
+    "content", ["", "# all rules moved elsewhere\n", "line_phrases: {}\nend_markers: {}\n"]
+)
 def test_empty_rule_file_is_refused(tmp_path, content):
     from pipeline.config import ConfigError, load_config
     from pipeline.runner import build_steps
@@ -154,11 +194,14 @@ def test_empty_rule_file_is_refused(tmp_path, content):
     config.write_text("steps:\n  - step: clean_lines\n    rules: [empty.yaml]\n", encoding="utf-8")
     with pytest.raises(ConfigError) as err:
         build_steps(load_config(config))
-    assert "empty.yaml" in str(err.value) and ("empty rule file" in str(err.value) or "no rule" in str(err.value))
+    assert "empty.yaml" in str(err.value) and (
+        "empty rule file" in str(err.value) or "no rule" in str(err.value)
+    )
 
 
-@pytest.mark.parametrize("phrase, line", [("toà soạn", "Tòa soạn"), ("tòa soạn", "TOÀ SOẠN"),
-                                          ("Thuỷ lợi", "thủy lợi")])
+@pytest.mark.parametrize(
+    "phrase, line", [("toà soạn", "Tòa soạn"), ("tòa soạn", "TOÀ SOẠN"), ("Thuỷ lợi", "thủy lợi")]
+)
 def test_rule_phrases_match_whatever_the_tone_mark_placement(tmp_path, phrase, line):
     from pipeline.s3_clean.rules import load_rules
 
@@ -193,8 +236,16 @@ def test_resumed_run_reports_the_time_of_its_killed_attempt_too(tmp_path):
 
     releaser = threading.Thread(target=release)
     releaser.start()
-    killed = run_cli(config, inputs, out, env={"NEWSCLEAN_TEST_WAIT_AT": "task", "NEWSCLEAN_TEST_WAIT_FILE": str(flag),
-                                               "NEWSCLEAN_TEST_KILL_AT": "task:2"})
+    killed = run_cli(
+        config,
+        inputs,
+        out,
+        env={
+            "NEWSCLEAN_TEST_WAIT_AT": "task",
+            "NEWSCLEAN_TEST_WAIT_FILE": str(flag),
+            "NEWSCLEAN_TEST_KILL_AT": "task:2",
+        },
+    )
     releaser.join()
     assert killed.returncode != 0 and not manifests(out)
     resumed = run_cli(config, inputs, out)
@@ -235,7 +286,9 @@ def test_html_block_removals_show_in_records_stats_report_and_explain(tmp_path, 
     files = [s["file"] for s in run["shards"] + run["rejects"]]  # kept or dropped, the page has its record
     (record,) = [json.loads(line) for f in files for line in gzip.open(run_dir / f, "rt", encoding="utf-8")]
     assert sorted(record["metadata"]["html_removed"], key=lambda x: x["rule"]) == [
-        {"rule": "share_bar", "n": 1}, {"rule": "weather_widget", "n": 1}]
+        {"rule": "share_bar", "n": 1},
+        {"rule": "weather_widget", "n": 1},
+    ]
     capsys.readouterr()
     assert main(["stats", str(out)]) == 0
     stats = capsys.readouterr().out
@@ -269,23 +322,37 @@ def _jsonl_corpus(tmp_path, config_text: str = "") -> list[dict]:
 
     inputs = tmp_path / "in"
     inputs.mkdir()
+
     def body(i):  # distinct articles (no near-duplicates among them)
         return article(i).split("\n\n", 1)[1]
 
-    rows = [{"id": "naive", "text": body(1), "date": "2025-01-30T12:24:00"},
-            {"id": "offset", "text": body(2), "date": "2025-01-30T05:24:00Z"},
-            {"id": "date", "text": body(3), "date": "30/01/2025"}]
-    (inputs / "crawl-2025-01.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                                                 encoding="utf-8")
+    rows = [
+        {"id": "naive", "text": body(1), "date": "2025-01-30T12:24:00"},
+        {"id": "offset", "text": body(2), "date": "2025-01-30T05:24:00Z"},
+        {"id": "date", "text": body(3), "date": "30/01/2025"},
+    ]
+    (inputs / "crawl-2025-01.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
     args = ["run", "-i", str(inputs), "-o", str(tmp_path / "out"), "-q", "-w", "1", "--progress", "off"]
     if config_text:
-        (tmp_path / "c.yaml").write_text(config_text + (ROOT / "config" / "default.yaml").read_text(
-            encoding="utf-8").split("\nsteps:", 1)[1].join(["steps:", ""]), encoding="utf-8")
+        (tmp_path / "c.yaml").write_text(
+            config_text
+            + (ROOT / "config" / "default.yaml")
+            .read_text(encoding="utf-8")
+            .split("\nsteps:", 1)[1]
+            .join(["steps:", ""]),
+            encoding="utf-8",
+        )
         args += ["-c", str(tmp_path / "c.yaml")]
     assert main(args) == 0
     (run,) = manifests(tmp_path / "out")
     run_dir = tmp_path / "out" / "runs" / run["run_id"]
-    return [json.loads(line) for s in run["shards"] for line in gzip.open(run_dir / s["file"], "rt", encoding="utf-8")]
+    return [
+        json.loads(line)
+        for s in run["shards"]
+        for line in gzip.open(run_dir / s["file"], "rt", encoding="utf-8")
+    ]
 
 
 def test_created_has_one_form_and_source_is_the_file_name(tmp_path):
@@ -293,7 +360,9 @@ def test_created_has_one_form_and_source_is_the_file_name(tmp_path):
     assert records["offset"]["created"] == "2025-01-30T05:24:00+00:00"  # the offset the record states
     assert records["naive"]["created"] == "2025-01-30"  # no offset known: the date alone
     assert records["date"]["created"] == "2025-01-30"
-    assert {r["source"] for r in records.values()} == {"crawl-2025-01"}  # no URL: the file, not the folder "in"
+    assert {r["source"] for r in records.values()} == {
+        "crawl-2025-01"
+    }  # no URL: the file, not the folder "in"
 
 
 def test_timezone_option_gives_naive_times_their_offset(tmp_path):

@@ -14,21 +14,26 @@ import unicodedata
 from pathlib import Path
 
 import orjson
+from corpus_helpers import ROOT, article
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from corpus_helpers import ROOT, article
 from pipeline.config import load_config
 from pipeline.document import Document
-from pipeline.s1_read.decode import Decode
 from pipeline.plan import InputFile, TaskSpec, read_task
+from pipeline.s1_read.decode import Decode
 from pipeline.s1_read.inputs import READERS
 from pipeline.s7_write.records import kept_record, reject_record
 from pipeline.s7_write.safe_json import json_line
 from pipeline.tasks import Pipeline, process_batch
 
-BUDGET = settings(max_examples=200, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+BUDGET = settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 SMALL_BUDGET = settings(BUDGET, max_examples=80)
 
 _PIPELINE: Pipeline | None = None
@@ -51,10 +56,35 @@ def pipeline() -> Pipeline:
 VIETNAMESE = "aăâbcdđeêghiklmnoôơpqrstuưvxyàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ"
 pieces = st.one_of(
     st.text(alphabet=VIETNAMESE + " .,\n", max_size=200),
-    st.sampled_from(["Tin cùng chuyên mục", "Related articles", "Nguồn: VnExpress", "Theo TTXVN",
-                     "<div>", "</p>", "<script>alert(1)</script>", "&amp;", "&#0;", "&lol9;", "\u200b", "\ufeff",
-                     "\r\n", "\x00", "\x1b[31m", "\u0301", "\ud800", "Hà Nội, 12/3/2024 08:30", "Ảnh: ",
-                     "https://vnexpress.net/a-1.html", "—", "#", "\t", " " * 50, "\n" * 20]),
+    st.sampled_from(
+        [
+            "Tin cùng chuyên mục",
+            "Related articles",
+            "Nguồn: VnExpress",
+            "Theo TTXVN",
+            "<div>",
+            "</p>",
+            "<script>alert(1)</script>",
+            "&amp;",
+            "&#0;",
+            "&lol9;",
+            "\u200b",
+            "\ufeff",
+            "\r\n",
+            "\x00",
+            "\x1b[31m",
+            "\u0301",
+            "\ud800",
+            "Hà Nội, 12/3/2024 08:30",
+            "Ảnh: ",
+            "https://vnexpress.net/a-1.html",
+            "—",
+            "#",
+            "\t",
+            " " * 50,
+            "\n" * 20,
+        ]
+    ),
     st.text(max_size=50),  # any code points, surrogates included
     st.just(article(3)),
 )
@@ -71,7 +101,9 @@ def encoded_texts(draw) -> bytes:
 page_bytes = st.one_of(
     st.binary(max_size=3000),
     encoded_texts(),
-    encoded_texts().map(lambda b: b.decode("utf-8", "ignore").encode("utf-8").decode("latin-1").encode("utf-8")),
+    encoded_texts().map(
+        lambda b: b.decode("utf-8", "ignore").encode("utf-8").decode("latin-1").encode("utf-8")
+    ),
     st.tuples(encoded_texts(), st.binary(max_size=40)).map(lambda t: t[0][: len(t[0]) // 2] + t[1] + t[0]),
 )
 file_kinds = st.sampled_from(sorted(READERS) + [".txt.gz", ".html.gz", ".bin"])
@@ -109,8 +141,10 @@ def test_decode_never_raises_and_never_loses_a_document(data, media):
 @SMALL_BUDGET
 @given(text=texts)
 def test_cleaning_steps_never_fail_on_any_text(text):
-    docs = [Document(id=f"fuzz-{i}", text=t, provenance={"order": i, "input_path": f"fuzz-{i}"})
-            for i, t in enumerate([text, text + "\n\n" + article(5)])]
+    docs = [
+        Document(id=f"fuzz-{i}", text=t, provenance={"order": i, "input_path": f"fuzz-{i}"})
+        for i, t in enumerate([text, text + "\n\n" + article(5)])
+    ]
     result = process_batch(pipeline(), 0, docs)
     assert len(result.kept) + len(result.rejects) == len(docs)  # none disappears
     for line in result.rejects:
@@ -138,4 +172,3 @@ def test_readers_and_pipeline_turn_any_file_into_records(data, kind, gzipped):
             record = orjson.loads(line)
             assert record["reason"] != "error", f"{record['stage']} raised: {record['detail']}"
             assert record["metadata"]["input_path"].startswith(name)
-

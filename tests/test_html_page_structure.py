@@ -11,31 +11,38 @@ from __future__ import annotations
 import json
 
 import pytest
-from lxml import html as lxml_html
-
 from corpus_helpers import SENTENCES
+from lxml import html as lxml_html
+from test_extract_html import CONTEXT
+
 from pipeline.config import ConfigError
 from pipeline.document import Document
 from pipeline.s2_extract.html import ExtractHtml
 from pipeline.s2_extract.page_type import url_shape
 from pipeline.s2_extract.site_rules import drop_link_lists, load_site_rules
 
-from test_extract_html import CONTEXT
-
-HEADLINES = [f"Tin nóng số {i}: chính quyền địa phương công bố kế hoạch phát triển mới cho khu vực {i}"
-             for i in range(40)]
+HEADLINES = [
+    f"Tin nóng số {i}: chính quyền địa phương công bố kế hoạch phát triển mới cho khu vực {i}"
+    for i in range(40)
+]
 SUMMARY = "Bản tin tóm tắt ngắn gọn về sự kiện trong ngày."
 
 
 def page(body: str, head: str = "", title: str = "Tiêu đề bài viết thử nghiệm") -> str:
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>{head}</head>"
-            f"<body><header><nav><a href='/'>Trang chủ</a> <a href='/the-thao'>Thể thao</a></nav></header>"
-            f"{body}<footer><p>Bản quyền thuộc về tòa soạn.</p></footer></body></html>")
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>{head}</head>"
+        f"<body><header><nav><a href='/'>Trang chủ</a> <a href='/the-thao'>Thể thao</a></nav></header>"
+        f"{body}<footer><p>Bản quyền thuộc về tòa soạn.</p></footer></body></html>"
+    )
 
 
 def teaser_grid(n: int, summary: bool = True) -> str:
-    items = "".join(f"<div class='item'><h3><a href='/bai-{i}.html'>{HEADLINES[i]}</a></h3>"
-                    + (f"<p class='description'>{SUMMARY}</p>" if summary else "") + "</div>" for i in range(n))
+    items = "".join(
+        f"<div class='item'><h3><a href='/bai-{i}.html'>{HEADLINES[i]}</a></h3>"
+        + (f"<p class='description'>{SUMMARY}</p>" if summary else "")
+        + "</div>"
+        for i in range(n)
+    )
     return f"<section class='list'>{items}</section>"
 
 
@@ -64,11 +71,16 @@ def lines(doc: Document) -> list[str]:
 
 # --- page type ----------------------------------------------------------------------------------------------
 
+
 def test_home_page_with_og_type_website_is_not_an_article():
     doc, step = extract(page(teaser_grid(12)), url="https://baomoi.example.vn/", options={})
     assert doc.dropped and doc.drop_reason == "not_article"
-    assert "og:type" not in doc.drop_detail and "url=home" in doc.drop_detail and "teasers=12" in doc.drop_detail
-    doc, _ = extract(page(teaser_grid(12), head=og("website")), url="https://baomoi.example.vn/the-thao/bong-da")
+    assert (
+        "og:type" not in doc.drop_detail and "url=home" in doc.drop_detail and "teasers=12" in doc.drop_detail
+    )
+    doc, _ = extract(
+        page(teaser_grid(12), head=og("website")), url="https://baomoi.example.vn/the-thao/bong-da"
+    )
     assert doc.dropped and doc.drop_reason == "not_article"
     assert "og:type=website" in doc.drop_detail
 
@@ -96,15 +108,21 @@ def test_a_listing_is_not_extracted():
     assert doc.drop_reason == "not_article"
 
 
-@pytest.mark.parametrize("head,url", [
-    ("", None),  # no metadata: the prose decides
-    (og("website"), "https://tin.example.vn/kinh-te/ngan-sach-tang-manh-123456.html"),  # og:type website
-    (jsonld("NewsArticle"), "https://tin.example.vn/"),  # JSON-LD article type wins over anything
-])
+@pytest.mark.parametrize(
+    "head,url",
+    [
+        ("", None),  # no metadata: the prose decides
+        (og("website"), "https://tin.example.vn/kinh-te/ngan-sach-tang-manh-123456.html"),  # og:type website
+        (jsonld("NewsArticle"), "https://tin.example.vn/"),  # JSON-LD article type wins over anything
+    ],
+)
 def test_article_with_teaser_sidebars_is_kept(head, url):
     # an article page with 40 teasers around it is still an article: its prose block is long
-    html = page(f"<div class='sidebar'>{teaser_grid(20)}</div><article><h1>Tiêu đề</h1>{body_paragraphs()}"
-                f"</article><div class='more'>{teaser_grid(20)}</div>", head=head)
+    html = page(
+        f"<div class='sidebar'>{teaser_grid(20)}</div><article><h1>Tiêu đề</h1>{body_paragraphs()}"
+        f"</article><div class='more'>{teaser_grid(20)}</div>",
+        head=head,
+    )
     doc, _ = extract(html, url=url)
     assert not doc.dropped, doc.drop_detail
     assert SENTENCES[0] in doc.text
@@ -112,14 +130,21 @@ def test_article_with_teaser_sidebars_is_kept(head, url):
 
 def test_live_blog_and_photo_story_are_articles():
     # short entries in their own boxes (no long prose block) but the page says what it is
-    entries = "".join(f"<div class='entry'><time>10:{i:02d}</time><p>{SENTENCES[i % 8]}</p></div>" for i in range(8))
+    entries = "".join(
+        f"<div class='entry'><time>10:{i:02d}</time><p>{SENTENCES[i % 8]}</p></div>" for i in range(8)
+    )
     live = page(teaser_grid(25) + f"<main>{entries}</main>", head=jsonld("LiveBlogPosting"))
     doc, _ = extract(live, url="https://tin.example.vn/truc-tiep")
     assert not doc.dropped, doc.drop_detail
-    figures = "".join(f"<figure><img src='{i}.jpg' alt='ảnh {i}'><figcaption>Ảnh {i}: {SENTENCES[i]}</figcaption>"
-                      "</figure>" for i in range(6))
-    photo = page(teaser_grid(25) + f"<article><h1>Phóng sự ảnh</h1><p class='sapo'>{SENTENCES[7]}</p>{figures}"
-                 "</article>", head=og("article"))
+    figures = "".join(
+        f"<figure><img src='{i}.jpg' alt='ảnh {i}'><figcaption>Ảnh {i}: {SENTENCES[i]}</figcaption></figure>"
+        for i in range(6)
+    )
+    photo = page(
+        teaser_grid(25) + f"<article><h1>Phóng sự ảnh</h1><p class='sapo'>{SENTENCES[7]}</p>{figures}"
+        "</article>",
+        head=og("article"),
+    )
     doc, _ = extract(photo, url="https://tin.example.vn/anh/phong-su-anh-ngay-moi-987654.html")
     assert not doc.dropped, doc.drop_detail
 
@@ -136,11 +161,16 @@ def test_url_shapes():
 
 # --- captions, leads, tables ------------------------------------------------------------------------------
 
+
 def test_figcaption_kept_once_where_it_stands_and_alt_text_never():
     caption = "Toàn cảnh hội nghị tổng kết công tác năm tại hội trường lớn của thành phố."
-    figure = f"<figure><img src='a.jpg' alt='Ảnh minh họa hội nghị'><figcaption>{caption}</figcaption></figure>"
-    html = page(f"<article><h1>Tiêu đề</h1><p>{SENTENCES[0]}</p><p>{SENTENCES[1]}</p>{figure}"
-                f"<p>{SENTENCES[2]}</p><p>{SENTENCES[3]}</p></article>")
+    figure = (
+        f"<figure><img src='a.jpg' alt='Ảnh minh họa hội nghị'><figcaption>{caption}</figcaption></figure>"
+    )
+    html = page(
+        f"<article><h1>Tiêu đề</h1><p>{SENTENCES[0]}</p><p>{SENTENCES[1]}</p>{figure}"
+        f"<p>{SENTENCES[2]}</p><p>{SENTENCES[3]}</p></article>"
+    )
     doc, step = extract(html)
     assert not doc.dropped, doc.drop_detail
     got = lines(doc)
@@ -152,10 +182,12 @@ def test_figcaption_kept_once_where_it_stands_and_alt_text_never():
 
 def test_sapo_outside_the_article_container_is_the_first_paragraph():
     sapo = "Năm nay thành phố thu ngân sách vượt dự toán, nhiều công trình trọng điểm hoàn thành trước hạn."
-    html = page(f"<div class='header'><h1>Tiêu đề</h1><h2 class='sapo'>{sapo}</h2></div>"
-                f"<div class='related'><div class='item'><a href='/x.html'>{HEADLINES[0]}</a>"
-                f"<p class='sapo'>{SUMMARY} {SUMMARY}</p></div></div>"
-                f"<article class='content'>{body_paragraphs()}</article>")
+    html = page(
+        f"<div class='header'><h1>Tiêu đề</h1><h2 class='sapo'>{sapo}</h2></div>"
+        f"<div class='related'><div class='item'><a href='/x.html'>{HEADLINES[0]}</a>"
+        f"<p class='sapo'>{SUMMARY} {SUMMARY}</p></div></div>"
+        f"<article class='content'>{body_paragraphs()}</article>"
+    )
     doc, step = extract(html)
     assert not doc.dropped, doc.drop_detail
     got = lines(doc)
@@ -164,13 +196,19 @@ def test_sapo_outside_the_article_container_is_the_first_paragraph():
 
 
 def test_one_column_table_gives_paragraphs_and_data_table_rows_have_no_markdown_pipes():
-    boxed = ("Ông Nguyễn Văn A, Chủ tịch UBND thành phố, cho biết kết quả này nhờ sự nỗ lực của toàn hệ thống.",
-             "Trong năm tới, thành phố sẽ tập trung cải cách hành chính và thu hút thêm đầu tư nước ngoài.")
+    boxed = (
+        "Ông Nguyễn Văn A, Chủ tịch UBND thành phố, cho biết kết quả này nhờ sự nỗ lực của toàn hệ thống.",
+        "Trong năm tới, thành phố sẽ tập trung cải cách hành chính và thu hút thêm đầu tư nước ngoài.",
+    )
     box = f"<table class='box'><tbody><tr><td><p>{boxed[0]}</p><p>{boxed[1]}</p></td></tr></tbody></table>"
-    data = ("<table><tr><th>Chỉ tiêu</th><th>Năm 2023</th><th>Năm 2024</th></tr>"
-            "<tr><td>Thu ngân sách</td><td>100 tỷ</td><td>120 tỷ</td></tr></table>")
-    html = page(f"<article><h1>Tiêu đề</h1>{body_paragraphs(3)}{box}{body_paragraphs(3)[::1]}{data}"
-                f"<p>{SENTENCES[5]}</p></article>")
+    data = (
+        "<table><tr><th>Chỉ tiêu</th><th>Năm 2023</th><th>Năm 2024</th></tr>"
+        "<tr><td>Thu ngân sách</td><td>100 tỷ</td><td>120 tỷ</td></tr></table>"
+    )
+    html = page(
+        f"<article><h1>Tiêu đề</h1>{body_paragraphs(3)}{box}{body_paragraphs(3)[::1]}{data}"
+        f"<p>{SENTENCES[5]}</p></article>"
+    )
     doc, step = extract(html)
     assert not doc.dropped, doc.drop_detail
     got = lines(doc)
@@ -183,10 +221,16 @@ def test_one_column_table_gives_paragraphs_and_data_table_rows_have_no_markdown_
 def test_photo_story_title_lead_and_each_caption_are_separate_paragraphs():
     lead = "Những khoảnh khắc đáng nhớ của lễ hội hoa xuân năm nay qua ống kính phóng viên."
     captions = [f"Ảnh {i + 1}: {SENTENCES[i]}" for i in range(5)]
-    slides = "".join(f"<div class='slide'><img src='{i}.jpg' alt='hình {i}'><div class='caption'><p>{c}</p></div>"
-                     "</div>" for i, c in enumerate(captions))
-    html = page(f"<article><h1>Lễ hội hoa xuân</h1><p class='sapo'>{lead}</p><div class='gallery'>{slides}</div>"
-                "</article>", head=og("article"), title="Lễ hội hoa xuân")
+    slides = "".join(
+        f"<div class='slide'><img src='{i}.jpg' alt='hình {i}'><div class='caption'><p>{c}</p></div></div>"
+        for i, c in enumerate(captions)
+    )
+    html = page(
+        f"<article><h1>Lễ hội hoa xuân</h1><p class='sapo'>{lead}</p><div class='gallery'>{slides}</div>"
+        "</article>",
+        head=og("article"),
+        title="Lễ hội hoa xuân",
+    )
     doc, _ = extract(html, url="https://tin.example.vn/anh/le-hoi-hoa-xuan-123456.html")
     assert not doc.dropped, doc.drop_detail
     assert lines(doc) == [lead, *captions]
@@ -205,12 +249,16 @@ def test_captions_only_for_the_configured_languages():
     # the extraction benchmark's gold (German, English…) counts captions as boilerplate; Vietnamese gold
     # counts them as article text: caption_languages decides, by the page's declared language
     caption = "The mayor speaks to reporters outside the city hall after the council meeting on Tuesday."
-    english = ["The city council approved the new budget on Tuesday after a long debate about public transport.",
-               "Officials said the plan would add three new bus lines and extend the tram network by four kilometres.",
-               "Residents who spoke at the meeting welcomed the investment but asked for more frequent night services."]
+    english = [
+        "The city council approved the new budget on Tuesday after a long debate about public transport.",
+        "Officials said the plan would add three new bus lines and extend the tram network by four kilometres.",
+        "Residents who spoke at the meeting welcomed the investment but asked for more frequent night services.",
+    ]
     body = "".join(f"<p>{s}</p>" for s in english)
-    html = (f"<html lang='en-GB'><head><title>Budget approved</title></head><body><article><h1>Budget approved</h1>"
-            f"{body}<figure><img src='a.jpg'><figcaption>{caption}</figcaption></figure>{body}</article></body></html>")
+    html = (
+        f"<html lang='en-GB'><head><title>Budget approved</title></head><body><article><h1>Budget approved</h1>"
+        f"{body}<figure><img src='a.jpg'><figcaption>{caption}</figcaption></figure>{body}</article></body></html>"
+    )
     doc, _ = extract(html)
     assert not doc.dropped and caption not in doc.text
     doc, step = extract(html, options={"caption_languages": ["*"]})
@@ -224,15 +272,21 @@ def test_lead_by_class_substring_or_meta_description():
     assert lines(doc)[0] == lead and step.stats.counters["lead_restored"] == 1
     # no lead class: the visible element holding the meta description is the lead
     header = f"<div class='top'><h1>Tiêu đề</h1><div class='intro'><strong>{lead}</strong></div></div>"
-    doc, _ = extract(page(header + f"<article>{body_paragraphs()}</article>",
-                          head=f"<meta name='description' content='{lead}'>"))
+    doc, _ = extract(
+        page(
+            header + f"<article>{body_paragraphs()}</article>",
+            head=f"<meta name='description' content='{lead}'>",
+        )
+    )
     assert lines(doc)[0] == lead
 
 
 def test_title_is_the_only_h1():
-    html = page(f"<article><h1>Người dân phấn khởi đón tết</h1>{body_paragraphs()}</article>",
-                head="<meta property='og:title' content='Người dân phấn khởi đón tết | Báo Mẫu'>",
-                title="Người dân phấn khởi đón tết - Báo Mẫu")
+    html = page(
+        f"<article><h1>Người dân phấn khởi đón tết</h1>{body_paragraphs()}</article>",
+        head="<meta property='og:title' content='Người dân phấn khởi đón tết | Báo Mẫu'>",
+        title="Người dân phấn khởi đón tết - Báo Mẫu",
+    )
     doc, _ = extract(html)
     assert doc.metadata["title"] == "Người dân phấn khởi đón tết"
     # two h1 (a logo and the headline): not trusted, trafilatura's choice stands
@@ -243,8 +297,10 @@ def test_title_is_the_only_h1():
 def test_list_of_headline_links_inside_the_body_is_removed_by_its_rule():
     related = "".join(f"<li><h4><a href='/r{i}.html'>{HEADLINES[i]}</a></h4></li>" for i in range(3))
     sources = "<ul><li><a href='/a'>Bộ Tài chính</a></li><li><a href='/b'>Tổng cục Thống kê</a></li></ul>"
-    html = page(f"<article><h1>Tiêu đề</h1>{body_paragraphs(3)}<ul class='list-concern'>{related}</ul>"
-                f"{body_paragraphs(6)[200:]}<p>Nguồn:</p>{sources}</article>")
+    html = page(
+        f"<article><h1>Tiêu đề</h1>{body_paragraphs(3)}<ul class='list-concern'>{related}</ul>"
+        f"{body_paragraphs(6)[200:]}<p>Nguồn:</p>{sources}</article>"
+    )
     doc, step = extract(html)
     assert not doc.dropped, doc.drop_detail
     assert HEADLINES[0] not in doc.text and SENTENCES[0] in doc.text
@@ -254,32 +310,43 @@ def test_list_of_headline_links_inside_the_body_is_removed_by_its_rule():
 
 
 def test_author_without_the_by_word():
-    html = page(f"<article><h1>Tiêu đề bài</h1><p class='author'>Theo Phạm Trường</p>{body_paragraphs()}</article>",
-                head="<meta name='author' content='Theo Phạm Trường'>")
+    html = page(
+        f"<article><h1>Tiêu đề bài</h1><p class='author'>Theo Phạm Trường</p>{body_paragraphs()}</article>",
+        head="<meta name='author' content='Theo Phạm Trường'>",
+    )
     doc, _ = extract(html)
     assert doc.metadata["author"] == "Phạm Trường"
-    english = ("<html lang='de'><head><title>Bericht</title><meta name='author' content='Theo Müller'></head><body>"
-               f"<article><h1>Ein Bericht aus der Stadt</h1>{body_paragraphs()}</article></body></html>")
+    english = (
+        "<html lang='de'><head><title>Bericht</title><meta name='author' content='Theo Müller'></head><body>"
+        f"<article><h1>Ein Bericht aus der Stadt</h1>{body_paragraphs()}</article></body></html>"
+    )
     doc, _ = extract(english)
     assert doc.metadata["author"] == "Theo Müller"  # a first name on a German page
 
 
-@pytest.mark.parametrize("body", [
-    "<table></table><table><tr></tr></table><table><caption>Bảng</caption><tr><td></td></tr></table>",
-    "<figure><figcaption><figcaption>Chú thích lồng nhau trong một chú thích khác</figcaption></figcaption></figure>",
-    "<p class='sapo'><a href='/x'>Một đường dẫn dài làm lead giả mạo cho bài viết này</a></p>",
-    "<table><tr><td><table><tr><td>a</td><td>b</td></tr></table></td></tr></table>",
-    "<!-- chú thích --><ul></ul><ol><li></li></ol>",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<table></table><table><tr></tr></table><table><caption>Bảng</caption><tr><td></td></tr></table>",
+        "<figure><figcaption><figcaption>Chú thích lồng nhau trong một chú thích khác</figcaption></figcaption></figure>",
+        "<p class='sapo'><a href='/x'>Một đường dẫn dài làm lead giả mạo cho bài viết này</a></p>",
+        "<table><tr><td><table><tr><td>a</td><td>b</td></tr></table></td></tr></table>",
+        "<!-- chú thích --><ul></ul><ol><li></li></ol>",
+    ],
+)
 def test_odd_markup_is_handled(body):
-    doc, _ = extract(page(f"<article><h1>Tiêu đề</h1>{body_paragraphs(3)}{body}{body_paragraphs(3)}</article>"))
+    doc, _ = extract(
+        page(f"<article><h1>Tiêu đề</h1>{body_paragraphs(3)}{body}{body_paragraphs(3)}</article>")
+    )
     assert not doc.dropped, doc.drop_detail
     assert SENTENCES[0] in doc.text
 
 
 def test_modal_dialog_is_removed_by_its_rule():
-    modal = ("<div class='modal__payment'><div class='modal__content'><p>1 sao = 1000đ. Mua thêm sao để tham gia "
-             "hoạt động tương tác trên báo như đổi quà lưu niệm.</p><p>Tổng số tiền thanh toán: 0đ</p></div></div>")
+    modal = (
+        "<div class='modal__payment'><div class='modal__content'><p>1 sao = 1000đ. Mua thêm sao để tham gia "
+        "hoạt động tương tác trên báo như đổi quà lưu niệm.</p><p>Tổng số tiền thanh toán: 0đ</p></div></div>"
+    )
     doc, step = extract(page(f"<main>{modal}<article><h1>Tiêu đề</h1>{body_paragraphs()}</article></main>"))
     assert not doc.dropped and SENTENCES[0] in doc.text
     assert "thanh toán" not in doc.text and step.stats.counters["dropped:modal_dialog"] == 1
@@ -288,25 +355,31 @@ def test_modal_dialog_is_removed_by_its_rule():
 def test_vietnamese_date_as_shown_by_the_headline():
     # htmldate misreads "Thứ hai, 20/7/2026, 06:33 (GMT+7)"; the header clock (with seconds) and a teaser's
     # date farther from the headline are not the publication time
-    html = ("<html lang='vi'><head><title>Tiêu đề</title></head><body>"
-            "<div class='clock'><span class='time'>Thứ hai, 20/7/2026 09:25:27</span></div>"
-            "<span class='date'>Thứ hai, 20/7/2026, 06:33 (GMT+7)</span><h1>Tiêu đề bài viết ở đây</h1>"
-            f"<article>{body_paragraphs()}</article>"
-            "<div class='other'><p class='time-ago'>19/7/2026 10:00</p></div></body></html>")
+    html = (
+        "<html lang='vi'><head><title>Tiêu đề</title></head><body>"
+        "<div class='clock'><span class='time'>Thứ hai, 20/7/2026 09:25:27</span></div>"
+        "<span class='date'>Thứ hai, 20/7/2026, 06:33 (GMT+7)</span><h1>Tiêu đề bài viết ở đây</h1>"
+        f"<article>{body_paragraphs()}</article>"
+        "<div class='other'><p class='time-ago'>19/7/2026 10:00</p></div></body></html>"
+    )
     doc, _ = extract(html)
     assert doc.metadata["created"] == "2026-07-20T06:33:00+07:00"  # the zone the page states
 
 
 def test_author_repeated_twice_is_given_once():
-    html = page(f"<article><h1>Tiêu đề bài</h1>{body_paragraphs()}</article>",
-                head="<meta name='author' content='ĐAN THUẦN ĐAN THUẦN'>")
+    html = page(
+        f"<article><h1>Tiêu đề bài</h1>{body_paragraphs()}</article>",
+        head="<meta name='author' content='ĐAN THUẦN ĐAN THUẦN'>",
+    )
     doc, _ = extract(html)
     assert doc.metadata["author"] == "ĐAN THUẦN"
 
 
 def test_lead_already_inside_a_longer_line_is_not_added_again():
     lead = "Năm nay thành phố thu ngân sách vượt dự toán, nhiều công trình trọng điểm hoàn thành trước hạn."
-    html = page(f"<div class='top'><h1>Tiêu đề</h1></div><article><p><span class='sapo'>{lead}</span> "
-                f"{SENTENCES[0]}</p>{body_paragraphs()}</article>")
+    html = page(
+        f"<div class='top'><h1>Tiêu đề</h1></div><article><p><span class='sapo'>{lead}</span> "
+        f"{SENTENCES[0]}</p>{body_paragraphs()}</article>"
+    )
     doc, step = extract(html)
     assert doc.text.count(lead) == 1 and step.stats.counters["lead_restored"] == 0

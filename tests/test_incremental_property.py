@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from state_helpers import dedup_config, dup_of, run, text, view, write_jsonl
 
 RECORD = st.tuples(st.integers(0, 4), st.integers(0, 2))  # (article, variant): 5 cliques of near-copies
@@ -77,10 +76,18 @@ def no_report(monkeypatch):
     monkeypatch.setattr(pipeline.report, "write_report", lambda *args, **kwargs: None)
 
 
-@settings(max_examples=12, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(first=st.lists(st.lists(RECORD, min_size=1, max_size=4), min_size=1, max_size=3),
-       runs=st.lists(RUN, min_size=1, max_size=3), dedup=st.sampled_from(["driver", "sharded"]))
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    first=st.lists(st.lists(RECORD, min_size=1, max_size=4), min_size=1, max_size=3),
+    runs=st.lists(RUN, min_size=1, max_size=3),
+    dedup=st.sampled_from(["driver", "sharded"]),
+)
 def test_incremental_runs_equal_one_fresh_run(first, runs, dedup):
     with tempfile.TemporaryDirectory(prefix="newsclean-property-") as tmp:
         tmp = Path(tmp)

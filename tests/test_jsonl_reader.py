@@ -7,13 +7,23 @@ import json
 from pathlib import Path
 
 from corpus_helpers import article, small_config
+
 from pipeline.cli import main
 from pipeline.corpus import read_jsonl
 from pipeline.s1_read.inputs import read_file
 from pipeline.s1_read.jsonl import count_jsonl_records
 
-OPTIONS = {"max_bytes": 1 << 20, "jsonl_fields": {"id": "id", "url": "url", "html": "html", "text": "text",
-                                                  "title": "title", "created": "date"}}
+OPTIONS = {
+    "max_bytes": 1 << 20,
+    "jsonl_fields": {
+        "id": "id",
+        "url": "url",
+        "html": "html",
+        "text": "text",
+        "title": "title",
+        "created": "date",
+    },
+}
 
 
 def write_jsonl(path: Path, records: list, gz: bool = False) -> Path:
@@ -23,27 +33,41 @@ def write_jsonl(path: Path, records: list, gz: bool = False) -> Path:
 
 
 def test_fields_ids_and_line_numbers(tmp_path):
-    path = write_jsonl(tmp_path / "crawl.jsonl", [
-        {"id": "a1", "text": "Một bài báo.", "url": "https://vnexpress.net/x.html", "title": "Tiêu đề",
-         "date": "30/01/2025 12:24"},
-        "",  # blank lines are not records
-        {"text": "Bài không có id."},
-        {"id": 7, "html": "<html><body><p>Trang HTML</p></body></html>"},
-    ])
+    path = write_jsonl(
+        tmp_path / "crawl.jsonl",
+        [
+            {
+                "id": "a1",
+                "text": "Một bài báo.",
+                "url": "https://vnexpress.net/x.html",
+                "title": "Tiêu đề",
+                "date": "30/01/2025 12:24",
+            },
+            "",  # blank lines are not records
+            {"text": "Bài không có id."},
+            {"id": 7, "html": "<html><body><p>Trang HTML</p></body></html>"},
+        ],
+    )
     docs = [doc for _n, doc in read_file(path, tmp_path, OPTIONS)]
     assert [d.id for d in docs] == ["a1", "crawl.jsonl#3", "7"]
     assert [d.provenance["input_path"] for d in docs] == ["crawl.jsonl#1", "crawl.jsonl#3", "crawl.jsonl#4"]
     first = docs[0]
     assert first.text == "Một bài báo." and first.media_type == "text"
-    assert first.metadata == {"url": "https://vnexpress.net/x.html", "title": "Tiêu đề",
-                              "created": "2025-01-30T12:24:00"}
+    assert first.metadata == {
+        "url": "https://vnexpress.net/x.html",
+        "title": "Tiêu đề",
+        "created": "2025-01-30T12:24:00",
+    }
     assert docs[2].media_type == "html" and "<p>Trang HTML</p>" in docs[2].text
     assert count_jsonl_records(path, OPTIONS) == 3
 
 
 def test_configured_field_names(tmp_path):
     path = write_jsonl(tmp_path / "c.jsonl", [{"doc_id": "x", "body": "Nội dung", "link": "https://a.vn/b"}])
-    options = {**OPTIONS, "jsonl_fields": {**OPTIONS["jsonl_fields"], "id": "doc_id", "text": "body", "url": "link"}}
+    options = {
+        **OPTIONS,
+        "jsonl_fields": {**OPTIONS["jsonl_fields"], "id": "doc_id", "text": "body", "url": "link"},
+    }
     [(_n, doc)] = list(read_file(path, tmp_path, options))
     assert (doc.id, doc.text, doc.metadata["url"]) == ("x", "Nội dung", "https://a.vn/b")
 
@@ -53,8 +77,11 @@ def test_record_ranges_equal_reading_everything(tmp_path):
     records.insert(5, "{broken")
     path = write_jsonl(tmp_path / "big.jsonl.gz", records, gz=True)
     whole = [(n, d.id, d.drop_reason) for n, d in read_file(path, tmp_path, OPTIONS)]
-    pieces = [(n, d.id, d.drop_reason) for start in range(0, 24, 5)
-              for n, d in read_file(path, tmp_path, OPTIONS, (start, min(24, start + 5)))]
+    pieces = [
+        (n, d.id, d.drop_reason)
+        for start in range(0, 24, 5)
+        for n, d in read_file(path, tmp_path, OPTIONS, (start, min(24, start + 5)))
+    ]
     assert pieces == whole and len(whole) == 24 == count_jsonl_records(path, OPTIONS)
     assert whole[5][2] == "invalid_json"
 
@@ -65,9 +92,15 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path):
     path = tmp_path / "cut.jsonl.gz"
     path.write_bytes(full[: len(full) // 2])
     docs = [d for _n, d in read_file(path, tmp_path, OPTIONS)]
-    assert docs[-1].is_error and docs[-1].drop_reason == "truncated" and "cut.jsonl.gz" in docs[-1].drop_detail
+    assert (
+        docs[-1].is_error and docs[-1].drop_reason == "truncated" and "cut.jsonl.gz" in docs[-1].drop_detail
+    )
     good = docs[:-1]
-    assert good and all(not d.dropped for d in good) and [d.id for d in good] == [f"r{i}" for i in range(len(good))]
+    assert (
+        good
+        and all(not d.dropped for d in good)
+        and [d.id for d in good] == [f"r{i}" for i in range(len(good))]
+    )
 
 
 def test_run_splits_a_big_file_into_tasks_and_accounts_for_every_line(tmp_path):

@@ -46,8 +46,13 @@ def _write(path: Path, lines: list[bytes], trailing_newline: bool) -> None:
         import zstandard
 
         half = len(data) // 2
-        path.write_bytes(b"".join(zstandard.ZstdCompressor(level=3).compress(part)
-                                  for part in (data[:half], data[half:]) if part))
+        path.write_bytes(
+            b"".join(
+                zstandard.ZstdCompressor(level=3).compress(part)
+                for part in (data[:half], data[half:])
+                if part
+            )
+        )
     else:
         path.write_bytes(data)
 
@@ -98,5 +103,7 @@ def test_a_file_changed_between_runs_is_not_read_through_a_parked_handle(tmp_pat
     for version in (b"old", b"new!"):
         _write(path, [b'{"text": "%s %d"}' % (version, i) for i in range(30)], trailing_newline=True)
         tasks = plan_tasks(list_inputs([path]), 10, options)
-        texts = [d.text for t in tasks[:2] for d in read_task(t, options)]  # the first two tasks park the file
+        texts = [
+            d.text for t in tasks[:2] for d in read_task(t, options)
+        ]  # the first two tasks park the file
         assert texts == [f"{version.decode()} {i}" for i in range(20)]

@@ -10,8 +10,10 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from pipeline.s5_filter.langid_fast import load_identifier
 
-VI = ("Sáng nay, Ủy ban nhân dân thành phố đã tổ chức hội nghị tổng kết công tác năm với sự tham dự "
-      "của nhiều đại biểu từ các sở, ban, ngành và địa phương trên địa bàn. ")
+VI = (
+    "Sáng nay, Ủy ban nhân dân thành phố đã tổ chức hội nghị tổng kết công tác năm với sự tham dự "
+    "của nhiều đại biểu từ các sở, ban, ngành và địa phương trên địa bàn. "
+)
 EN = "The city council met on Monday to discuss the budget for next year, officials said. "
 
 

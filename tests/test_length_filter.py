@@ -5,8 +5,10 @@ from __future__ import annotations
 from pipeline.document import Document
 from pipeline.s5_filter.length import LengthFilter
 
-CHINESE = ("益水之阳，是名益阳。这个洞庭湖区的重要城市，60年前就曾在作家周立波笔下的《山乡巨变》中展现风貌。"
-           "60年后，数字农业、数字治理、数字社会，无一不在继续书写这座山乡之城的新篇章。") * 3
+CHINESE = (
+    "益水之阳，是名益阳。这个洞庭湖区的重要城市，60年前就曾在作家周立波笔下的《山乡巨变》中展现风貌。"
+    "60年后，数字农业、数字治理、数字社会，无一不在继续书写这座山乡之城的新篇章。"
+) * 3
 
 
 def filtered(text: str) -> Document:

@@ -24,23 +24,31 @@ from pipeline.s6_dedup.near import NearDedup
 from pipeline.step import DocRef
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-WORDS = ("người dân thành phố hội nghị kinh tế xã hội phát triển bền vững chính sách giáo dục "
-         "đầu tư giao thông nông thôn doanh nghiệp sản xuất lao động việc làm thiên tai phòng chống "
-         "ngân sách công trình tiến độ chất lượng dịch vụ y tế bệnh viện học sinh sinh viên thủy lợi "
-         "hòa bình khỏe mạnh quốc tế hợp tác thương mại xuất khẩu nhập khẩu nông sản giá cả thị trường").split()
+WORDS = (
+    "người dân thành phố hội nghị kinh tế xã hội phát triển bền vững chính sách giáo dục "
+    "đầu tư giao thông nông thôn doanh nghiệp sản xuất lao động việc làm thiên tai phòng chống "
+    "ngân sách công trình tiến độ chất lượng dịch vụ y tế bệnh viện học sinh sinh viên thủy lợi "
+    "hòa bình khỏe mạnh quốc tế hợp tác thương mại xuất khẩu nhập khẩu nông sản giá cả thị trường"
+).split()
 
 
 def article(seed: int, n_words: int = 160) -> str:
     """Distinct pseudo-articles: random word sequences share (almost) no 5-gram."""
     rng = random.Random(seed)
     words = [rng.choice(WORDS) for _ in range(n_words)]
-    paras = [" ".join(words[i:i + 40]) + "." for i in range(0, n_words, 40)]
+    paras = [" ".join(words[i : i + 40]) + "." for i in range(0, n_words, 40)]
     return "\n\n".join(p[0].upper() + p[1:] for p in paras)
 
 
 def texts_for_signatures() -> list[str]:
-    texts = [article(i) for i in range(5)] + ["", "một", "hai ba bốn", "Hòa bình và THỦY lợi ở Khánh Hòa",
-                                              unicodedata.normalize("NFD", article(7)), "x_y 12 𠀀abc 😀 hòa z"]
+    texts = [article(i) for i in range(5)] + [
+        "",
+        "một",
+        "hai ba bốn",
+        "Hòa bình và THỦY lợi ở Khánh Hòa",
+        unicodedata.normalize("NFD", article(7)),
+        "x_y 12 𠀀abc 😀 hòa z",
+    ]
     corpus = SHARED / "bench" / "dedup" / "visible-10k.jsonl.gz"
     if corpus.exists():
         with gzip.open(corpus, "rt", encoding="utf-8") as fh:
@@ -157,11 +165,13 @@ def trimmed(text: str, words: int) -> str:
 
 def test_near_copies_dropped_with_dup_of_the_kept_document():
     base = article(1)
-    docs = [Document("orig", base),
-            Document("nfd", unicodedata.normalize("NFD", base)),
-            Document("tone", base.replace("hòa", "hoà").replace("thủy", "thuỷ").replace("khỏe", "khoẻ")),
-            Document("trim", trimmed(base, 10)),
-            Document("other", article(2))]
+    docs = [
+        Document("orig", base),
+        Document("nfd", unicodedata.normalize("NFD", base)),
+        Document("tone", base.replace("hòa", "hoà").replace("thủy", "thuỷ").replace("khỏe", "khoẻ")),
+        Document("trim", trimmed(base, 10)),
+        Document("other", article(2)),
+    ]
     _, drops = run_step(docs)
     assert set(drops) == {"nfd", "tone", "trim"}
     assert all(d.dup_of == "orig" and "duplicate" in d.reason for d in drops.values())
@@ -179,7 +189,10 @@ def test_the_title_is_compared_with_the_text():
     _, without = run_step(docs, with_title=False)
     assert set(with_title) == {"b"} and with_title["b"].dup_of == "a"
     assert without == {}
-    untitled = [Document("a", body), Document("b", body, metadata={"title": "Another headline for the same story"})]
+    untitled = [
+        Document("a", body),
+        Document("b", body, metadata={"title": "Another headline for the same story"}),
+    ]
     _, drops = run_step(untitled)
     assert set(drops) == set()  # 5-grams of a different title make the short copy fall below 0.8
 
@@ -203,10 +216,12 @@ def test_candidate_below_the_threshold_is_not_dropped():
 
 def test_keep_rule_earliest_date_then_input_order():
     base = article(4)
-    docs = [Document("undated-first", base),
-            Document("late", base, metadata={"created": "2024-03-02T08:00:00+07:00"}),
-            Document("early", trimmed(base, 5), metadata={"created": "2024-03-01T08:00:00+07:00"}),
-            Document("early-too", trimmed(base, 8), metadata={"created": "2024-03-01T08:00:00+07:00"})]
+    docs = [
+        Document("undated-first", base),
+        Document("late", base, metadata={"created": "2024-03-02T08:00:00+07:00"}),
+        Document("early", trimmed(base, 5), metadata={"created": "2024-03-01T08:00:00+07:00"}),
+        Document("early-too", trimmed(base, 8), metadata={"created": "2024-03-01T08:00:00+07:00"}),
+    ]
     for _ in range(2):  # deterministic
         _, drops = run_step(docs)
         assert set(drops) == {"undated-first", "late", "early-too"}
@@ -273,12 +288,18 @@ def test_scratch_files_are_removed(tmp_path):
 def _pages(directory: Path, prefix: str, pages: dict[str, str]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for name, body in pages.items():
-        (directory / f"{prefix}-{name}.txt").write_text(f"Tiêu đề bài {prefix} {name}\n\n{body}\n", encoding="utf-8")
+        (directory / f"{prefix}-{name}.txt").write_text(
+            f"Tiêu đề bài {prefix} {name}\n\n{body}\n", encoding="utf-8"
+        )
 
 
 # copies sort after their original (the keep rule: input order, for undated pages)
-EXPECTED_DUPS = {"a-01x-copy.txt": "a-01.txt", "b-02-nfd.txt": "a-02.txt", "b-03-cut.txt": "a-03.txt",
-                 "b-06x-copy.txt": "b-06.txt"}
+EXPECTED_DUPS = {
+    "a-01x-copy.txt": "a-01.txt",
+    "b-02-nfd.txt": "a-02.txt",
+    "b-03-cut.txt": "a-03.txt",
+    "b-06x-copy.txt": "b-06.txt",
+}
 
 
 @pytest.fixture(scope="module")
@@ -342,8 +363,10 @@ def test_two_scheduled_runs_over_jsonl_halves_keep_what_one_run_keeps(days, tmp_
 
     config = small_config(tmp_path)
     for day, name in (("day1", "a.jsonl"), ("day2", "b.jsonl")):
-        lines = [json.dumps({"id": page.stem, "text": page.read_text(encoding="utf-8")}, ensure_ascii=False) + "\n"
-                 for page in sorted((days / day).glob("*.txt"))]
+        lines = [
+            json.dumps({"id": page.stem, "text": page.read_text(encoding="utf-8")}, ensure_ascii=False) + "\n"
+            for page in sorted((days / day).glob("*.txt"))
+        ]
         for folder in (day, "all"):
             (tmp_path / "in" / folder).mkdir(parents=True, exist_ok=True)
             (tmp_path / "in" / folder / name).write_text("".join(lines), encoding="utf-8")

@@ -36,16 +36,26 @@ def test_tone_marks_are_kept_as_written_by_default():
     assert normalized(text).text == text
 
 
-@pytest.mark.parametrize("old, new", [
-    ("hòa", "hoà"), ("thủy", "thuỷ"), ("khỏe", "khoẻ"), ("Thúy", "Thuý"), ("họa", "hoạ"), ("ủy", "uỷ"),
-])
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("hòa", "hoà"),
+        ("thủy", "thuỷ"),
+        ("khỏe", "khoẻ"),
+        ("Thúy", "Thuý"),
+        ("họa", "hoạ"),
+        ("ủy", "uỷ"),
+    ],
+)
 def test_open_syllables_move_their_mark_and_back(old, new):
     assert place_tone_marks(old, "new") == new
     assert place_tone_marks(new, "old") == old
     assert place_tone_marks(place_tone_marks(old, "new"), "old") == old
 
 
-@pytest.mark.parametrize("word", ["hoàng", "tuyển", "quý", "quí", "người", "ngưỡng", "gìn", "Nguyễn", "khoản"])
+@pytest.mark.parametrize(
+    "word", ["hoàng", "tuyển", "quý", "quí", "người", "ngưỡng", "gìn", "Nguyễn", "khoản"]
+)
 def test_syllables_with_one_right_place_never_change(word):
     assert place_tone_marks(word, "new") == word
     assert place_tone_marks(word, "old") == word

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from quality_junk import KINDS, PROSE, junk_set
 
 from pipeline.config import ConfigError, load_config
 from pipeline.corpus import iter_kept
@@ -23,7 +24,6 @@ from pipeline.s5_filter.pii import PiiMask, load_pii_patterns, mask_pii
 from pipeline.s5_filter.quality_filter import QualityFilter, first_failure
 from pipeline.s5_filter.quality_profiles import load_profile, make_profile
 from pipeline.s5_filter.quality_signals import SIGNAL_NAMES, QualitySignals, compute_signals
-from quality_junk import KINDS, PROSE, junk_set
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -63,8 +63,10 @@ def test_junk_of_another_seed_through_the_steps(profiles):
     """Held-out junk (another seed) through language_filter -> quality_signals -> quality_filter."""
     from pipeline.s5_filter.language import LanguageFilter
 
-    docs = [Document(id=f"{kind}-{lang}-{i}", text=text)
-            for i, (kind, lang, text) in enumerate(junk_set(seed=2024, per_kind=8))]
+    docs = [
+        Document(id=f"{kind}-{lang}-{i}", text=text)
+        for i, (kind, lang, text) in enumerate(junk_set(seed=2024, per_kind=8))
+    ]
     steps = [LanguageFilter({}, CONTEXT), QualitySignals({}, CONTEXT), QualityFilter({}, CONTEXT)]
     stream = docs
     for step in steps:
@@ -81,7 +83,7 @@ def test_clean_prose_is_kept(profiles):
     for lang in ("vi", "en"):
         for _ in range(20):
             sentences = rng.sample(PROSE[lang], len(PROSE[lang]))
-            text = "\n\n".join(" ".join(sentences[i:i + 3]) for i in range(0, len(sentences), 3))
+            text = "\n\n".join(" ".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3))
             assert verdict(text, profiles[lang]) is None, text
 
 
@@ -102,12 +104,21 @@ def test_signals_are_reproducible_across_processes(profiles):
     text = "\n\n".join(text for _, _, text in junk_set(seed=3, per_kind=1)) + "\n\n" + " ".join(PROSE["vi"])
     here = compute_signals(text, profiles["vi"])
     assert compute_signals(text, profiles["vi"]) == here
-    code = ("import json, sys; from pipeline.s5_filter.quality_profiles import load_profile; "
-            "from pipeline.s5_filter.quality_signals import compute_signals; "
-            "print(json.dumps(compute_signals(sys.stdin.read(), load_profile('config/quality/vi.yaml'))))")
+    code = (
+        "import json, sys; from pipeline.s5_filter.quality_profiles import load_profile; "
+        "from pipeline.s5_filter.quality_signals import compute_signals; "
+        "print(json.dumps(compute_signals(sys.stdin.read(), load_profile('config/quality/vi.yaml'))))"
+    )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    out = subprocess.run([sys.executable, "-c", code], input=text, capture_output=True, text=True, cwd=ROOT,
-                         env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        input=text,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
     assert json.loads(out.stdout) == here
     assert list(here) == list(SIGNAL_NAMES)
 
@@ -117,7 +128,7 @@ def _reference_ngrams(tokens: list[str]) -> dict:
     out = {}
     word_chars = sum(map(len, tokens)) or 1
     for k in (2, 3, 4):
-        grams = [" ".join(tokens[i:i + k]) for i in range(len(tokens) - k + 1)]
+        grams = [" ".join(tokens[i : i + k]) for i in range(len(tokens) - k + 1)]
         if grams:
             counts = Counter(grams)
             gram, n = counts.most_common(1)[0]
@@ -125,9 +136,9 @@ def _reference_ngrams(tokens: list[str]) -> dict:
     for k in range(5, 11):
         seen, covered = set(), [False] * len(tokens)
         for i in range(len(tokens) - k + 1):
-            gram = tuple(tokens[i:i + k])
+            gram = tuple(tokens[i : i + k])
             if gram in seen:
-                covered[i:i + k] = [True] * k
+                covered[i : i + k] = [True] * k
             seen.add(gram)
         out[f"dup_{k}gram_char_frac"] = sum(len(t) for t, c in zip(tokens, covered) if c) / word_chars
     return out
@@ -201,10 +212,10 @@ def test_word_salad_of_other_sizes_and_vocabularies_is_dropped(profiles):
             sentences, i = [], 0
             while i < len(tokens):
                 k = rng.randint(5, 25)
-                sentences.append(" ".join(tokens[i:i + k]).capitalize() + rng.choice(".?!"))
+                sentences.append(" ".join(tokens[i : i + k]).capitalize() + rng.choice(".?!"))
                 i += k
             per = rng.randint(2, 8)
-            text = "\n\n".join(" ".join(sentences[j:j + per]) for j in range(0, len(sentences), per))
+            text = "\n\n".join(" ".join(sentences[j : j + per]) for j in range(0, len(sentences), per))
             if verdict(text, profiles[lang]) is None:
                 kept.append(text[:80])
         assert len(kept) <= 2, (lang, kept)
@@ -213,27 +224,32 @@ def test_word_salad_of_other_sizes_and_vocabularies_is_dropped(profiles):
 def test_short_news_and_unit_phrases_are_kept(profiles):
     """Two kinds of clean news the FineWeb-2 limits dropped: a short item with one of FineWeb-2's 13
     stop words (syllable tokens hold fewer of them), and a price report repeating its unit."""
-    short = ("Chiếc taxi 4 chỗ đâm gãy cọc tiêu bêtông, trượt dài rồi lao xuống mương khi chạy trên "
-             "Quốc lộ 1A qua Khánh Hoà, tài xế hoảng loạn bò ra ngoài.\n\nSáng 11/4, anh Hải lái taxi "
-             "chạy trên quốc lộ 1A, hướng từ Nam ra Bắc.\n\nTới thị xã Ninh Hoà, ôtô bất ngờ đâm cọc tiêu, "
-             "rồi trượt dài gần 10 m, lật ngang xuống mương.\n\nCảnh sát đã huy động xe cứu hộ để cẩu ôtô "
-             "gặp nạn ra khỏi hiện trường.")
+    short = (
+        "Chiếc taxi 4 chỗ đâm gãy cọc tiêu bêtông, trượt dài rồi lao xuống mương khi chạy trên "
+        "Quốc lộ 1A qua Khánh Hoà, tài xế hoảng loạn bò ra ngoài.\n\nSáng 11/4, anh Hải lái taxi "
+        "chạy trên quốc lộ 1A, hướng từ Nam ra Bắc.\n\nTới thị xã Ninh Hoà, ôtô bất ngờ đâm cọc tiêu, "
+        "rồi trượt dài gần 10 m, lật ngang xuống mương.\n\nCảnh sát đã huy động xe cứu hộ để cẩu ôtô "
+        "gặp nạn ra khỏi hiện trường."
+    )
     assert verdict(short, profiles["vi"]) is None
-    prices = "\n\n".join([  # a daily gold-price report (the body of visible-10k d0002545): top 4-gram 0.23
-        "Giá vàng hôm nay (22/11) tăng nhẹ tại thị trường trong nước.",
-        "Theo tin tức cập nhật mới nhất, giá vàng hôm nay (22/11) tại thị trường trong nước tăng nhẹ.",
-        "Cụ thể, giá vàng SJC giao dịch tại thị trường Hà Nội ở mức 35,73 triệu đồng / lượng chiều mua vào "
-        "và 35,91 triệu đồng / lượng chiều bán ra.",
-        "Như vậy giá vàng tăng nhẹ so với mức 35,64 triệu đồng / lượng chiều mua vào và 35,84 triệu đồng / "
-        "lượng chiều bán ra cùng thời điểm ngày hôm qua.",
-        "Giá vàng SJC tại TP. HCM giao dịch ở mức 35,73 triệu đồng / lượng (mua vào) và 35,89 triệu đồng / "
-        "lượng (bán ra), cũng tăng nhẹ cả hai chiều giao dịch so với mức 35,64 triệu đồng / lượng (mua vào) "
-        "và 35,82 triệu đồng / lượng (bán ra) trước đó.",
-        "Trong khi đó, giá vàng 9999 tại DOJI Hà Nội và TP. HCM lần lượt giao dịch ở mức 35,76 triệu đồng / "
-        "lượng (mua vào) - 35,86 triệu đồng / lượng (bán ra); 35,77 triệu đồng / lượng (mua vào) - 35,87 "
-        "triệu đồng / lượng (bán ra).",
-        "Tại các ngân hàng, giá vàng hôm nay giao dịch lần lượt ở mức: VietinBank Gold: 35,73-35,90 triệu "
-        "đồng / lượng (mua - bán); TPBank Gold: 35,77-35,87 triệu đồng / lượng (mua - bán)."])
+    prices = "\n\n".join(
+        [  # a daily gold-price report (the body of visible-10k d0002545): top 4-gram 0.23
+            "Giá vàng hôm nay (22/11) tăng nhẹ tại thị trường trong nước.",
+            "Theo tin tức cập nhật mới nhất, giá vàng hôm nay (22/11) tại thị trường trong nước tăng nhẹ.",
+            "Cụ thể, giá vàng SJC giao dịch tại thị trường Hà Nội ở mức 35,73 triệu đồng / lượng chiều mua vào "
+            "và 35,91 triệu đồng / lượng chiều bán ra.",
+            "Như vậy giá vàng tăng nhẹ so với mức 35,64 triệu đồng / lượng chiều mua vào và 35,84 triệu đồng / "
+            "lượng chiều bán ra cùng thời điểm ngày hôm qua.",
+            "Giá vàng SJC tại TP. HCM giao dịch ở mức 35,73 triệu đồng / lượng (mua vào) và 35,89 triệu đồng / "
+            "lượng (bán ra), cũng tăng nhẹ cả hai chiều giao dịch so với mức 35,64 triệu đồng / lượng (mua vào) "
+            "và 35,82 triệu đồng / lượng (bán ra) trước đó.",
+            "Trong khi đó, giá vàng 9999 tại DOJI Hà Nội và TP. HCM lần lượt giao dịch ở mức 35,76 triệu đồng / "
+            "lượng (mua vào) - 35,86 triệu đồng / lượng (bán ra); 35,77 triệu đồng / lượng (mua vào) - 35,87 "
+            "triệu đồng / lượng (bán ra).",
+            "Tại các ngân hàng, giá vàng hôm nay giao dịch lần lượt ở mức: VietinBank Gold: 35,73-35,90 triệu "
+            "đồng / lượng (mua - bán); TPBank Gold: 35,77-35,87 triệu đồng / lượng (mua - bán).",
+        ]
+    )
     assert compute_signals(prices, profiles["vi"])["top_4gram_char_frac"] > 0.2
     assert verdict(prices, profiles["vi"]) is None
 
@@ -253,8 +269,11 @@ def test_profile_errors_name_file_and_line(tmp_path):
 
 def test_filter_step_drops_with_signal_value_and_limit():
     step = QualityFilter({}, CONTEXT)
-    spam = Document(id="spam", text="\n\n".join(["Mua bán nhà đất giá rẻ liên hệ ngay hôm nay."] * 30),
-                    metadata={"language": "vi"})
+    spam = Document(
+        id="spam",
+        text="\n\n".join(["Mua bán nhà đất giá rẻ liên hệ ngay hôm nay."] * 30),
+        metadata={"language": "vi"},
+    )
     other = Document(id="de", text="Ein ganz normaler Satz.", metadata={"language": "de"})
     out = list(step.run([spam, other]))
     assert out[0].drop_reason.startswith("quality:") and out[0].drop_stage == "quality_filter"
@@ -277,8 +296,10 @@ def test_signals_step_stores_scores():
 
 def test_pii_mask():
     kinds = load_pii_patterns(str(ROOT / "config" / "pii.yaml"))
-    text = ("Liên hệ nguyen.van.a@gmail.com, 0912 345 678, 091.234.5678, (028) 3822 1234, +84 912 345 678, "
-            "+44 20 7946 0958, máy chủ 192.168.1.1 và 2001:db8::8a2e:370:7334.")
+    text = (
+        "Liên hệ nguyen.van.a@gmail.com, 0912 345 678, 091.234.5678, (028) 3822 1234, +84 912 345 678, "
+        "+44 20 7946 0958, máy chủ 192.168.1.1 và 2001:db8::8a2e:370:7334."
+    )
     masked, counts = mask_pii(text, kinds)
     assert counts == {"email": 1, "phone_vn": 4, "phone_intl": 1, "ipv4": 1, "ipv6": 1}, masked
     assert "@" not in masked and "0912" not in masked and "192.168" not in masked
@@ -309,17 +330,48 @@ def _fake_corpus(output: Path, texts: list[str]) -> str:
     profile = load_profile(str(ROOT / "config" / "quality" / "vi.yaml"))
     writer = ShardWriter(run_dir, "part", 100)
     for i, text in enumerate(texts):
-        writer.write({"id": f"doc-{i}", "text": text, "source": "test", "added": "2026-01-01T00:00:00Z",
-                      "created": None, "metadata": {
-                          "title": None, "author": None, "section": None, "url": None, "language": "vi",
-                          "language_score": 1.0, "input_path": f"page-{i}.txt", "n_chars": len(text),
-                          "n_words": len(text.split()), "removed": [], "content_hash": None,
-                          **({"quality": compute_signals(text, profile)} if i else {})}})
+        writer.write(
+            {
+                "id": f"doc-{i}",
+                "text": text,
+                "source": "test",
+                "added": "2026-01-01T00:00:00Z",
+                "created": None,
+                "metadata": {
+                    "title": None,
+                    "author": None,
+                    "section": None,
+                    "url": None,
+                    "language": "vi",
+                    "language_score": 1.0,
+                    "input_path": f"page-{i}.txt",
+                    "n_chars": len(text),
+                    "n_words": len(text.split()),
+                    "removed": [],
+                    "content_hash": None,
+                    **({"quality": compute_signals(text, profile)} if i else {}),
+                },
+            }
+        )
     shards = writer.close()
-    inputs = [{"path": f"/in/page-{i}.txt", "size": 1, "xxh3_128": f"{i:032x}", "input_path": f"page-{i}.txt",
-               "key": f"/in/page-{i}.txt"} for i in range(len(texts))]
-    manifest = {"run_id": run_id, "config_hash": "x", "inputs": inputs, "shards": shards, "rejects": [],
-                "counts": {"documents": len(texts), "kept": len(texts), "dropped": 0, "errors": 0, "by_reason": {}}}
+    inputs = [
+        {
+            "path": f"/in/page-{i}.txt",
+            "size": 1,
+            "xxh3_128": f"{i:032x}",
+            "input_path": f"page-{i}.txt",
+            "key": f"/in/page-{i}.txt",
+        }
+        for i in range(len(texts))
+    ]
+    manifest = {
+        "run_id": run_id,
+        "config_hash": "x",
+        "inputs": inputs,
+        "shards": shards,
+        "rejects": [],
+        "counts": {"documents": len(texts), "kept": len(texts), "dropped": 0, "errors": 0, "by_reason": {}},
+    }
     (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     (output / "runs" / "20260102T000000000Z-00002").mkdir()  # unfinished: ignored
     return run_id
@@ -332,7 +384,7 @@ def test_refilter_writes_a_run_that_supersedes_the_old_records(tmp_path):
     texts = []
     for _ in range(6):
         sentences = rng.sample(PROSE["vi"], len(PROSE["vi"]))
-        texts.append("\n\n".join(" ".join(sentences[i:i + 3]) for i in range(0, len(sentences), 3)))
+        texts.append("\n\n".join(" ".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3)))
     texts.append("\n\n".join(["Mua bán nhà đất giá rẻ liên hệ ngay hôm nay."] * 30))
     corpus = tmp_path / "corpus"
     old_run = _fake_corpus(corpus, texts)
@@ -340,9 +392,12 @@ def test_refilter_writes_a_run_that_supersedes_the_old_records(tmp_path):
     strict.mkdir()
     (strict / "vi.yaml").write_text(
         f"stop_words: [và]\ncommon_bigrams: {ROOT}/config/quality/vi-bigrams.txt\n"
-        "thresholds:\n  dup_line_frac: {max: 0.293}\n  n_words: {min: 60}\n", encoding="utf-8")
-    (strict / "config.yaml").write_text("steps:\n  - step: quality_filter\n    profiles: {vi: vi.yaml}\n",
-                                        encoding="utf-8")
+        "thresholds:\n  dup_line_frac: {max: 0.293}\n  n_words: {min: 60}\n",
+        encoding="utf-8",
+    )
+    (strict / "config.yaml").write_text(
+        "steps:\n  - step: quality_filter\n    profiles: {vi: vi.yaml}\n", encoding="utf-8"
+    )
     manifest = refilter(load_config(strict / "config.yaml"), corpus)
     assert manifest["kind"] == "refilter" and manifest["source_runs"] == [old_run]
     assert {e["run_id"] for e in manifest["supersedes"]} == {old_run} and len(manifest["supersedes"]) == 7

@@ -53,15 +53,23 @@ def corpus(output: Path) -> dict:
             with gzip.open(run / shard["file"], "rt", encoding="utf-8") as fh:
                 yield from (json.loads(line) for line in fh)
 
-    return {"kept": sorted(r["id"] for r in records(manifest["shards"])),
-            "rejects": sorted((r["id"], r["stage"], r["reason"], r.get("dup_of") or "", r["detail"] or "")
-                              for r in records(manifest["rejects"])),
-            "counts": manifest["counts"], "engine": manifest["engine"], "dedup": manifest["dedup"],
-            "tasks": manifest["tasks"]}
+    return {
+        "kept": sorted(r["id"] for r in records(manifest["shards"])),
+        "rejects": sorted(
+            (r["id"], r["stage"], r["reason"], r.get("dup_of") or "", r["detail"] or "")
+            for r in records(manifest["rejects"])
+        ),
+        "counts": manifest["counts"],
+        "engine": manifest["engine"],
+        "dedup": manifest["dedup"],
+        "tasks": manifest["tasks"],
+    }
 
 
 def run(config_path: Path, inputs: Path, output: Path, engine: str, partitions: int) -> dict:
-    config = load_config(config_path, {"run.engine": engine, "run.partitions": partitions, "run.progress": "off"})
+    config = load_config(
+        config_path, {"run.engine": engine, "run.partitions": partitions, "run.progress": "off"}
+    )
     run_pipeline(config, [inputs], output, workers=1)
     return corpus(output)
 
@@ -107,8 +115,13 @@ def test_ray_engine_equals_local_on_a_dedup_benchmark_slice(local_ray, tmp_path:
     reference = check_engines_agree(dedup_config(tmp_path), inputs, tmp_path)
     assert reference["counts"]["documents"] == 2000 and reference["counts"]["errors"] == 0
     by_reason = reference["counts"]["by_reason"]
-    assert by_reason.get("near_dedup:near_duplicate", 0) > 50 and by_reason.get("exact_dedup:exact_duplicate", 0) > 0
-    assert all(i.startswith("d") and "#" not in i for i in reference["kept"]), "ids come from the records' id field"
+    assert (
+        by_reason.get("near_dedup:near_duplicate", 0) > 50
+        and by_reason.get("exact_dedup:exact_duplicate", 0) > 0
+    )
+    assert all(i.startswith("d") and "#" not in i for i in reference["kept"]), (
+        "ids come from the records' id field"
+    )
 
 
 def jsonl_slice(path: Path, n: int) -> Path:

@@ -31,8 +31,10 @@ def mixed_run(tmp_path_factory) -> list[Path]:
     for seed in sorted((ROOT / "seeds").glob("*.txt")):
         (inputs / seed.name).write_bytes(seed.read_bytes())
     prose = "".join(f"<p>{p}</p>" for p in article(30).split("\n\n")[1:])
-    (inputs / "page.html").write_text(page(f"<article><h1>Tiêu đề</h1>{prose}{WIDGETS['share_bar']}"
-                                           f"{WIDGETS['weather_widget']}</article>"), encoding="utf-8")
+    (inputs / "page.html").write_text(
+        page(f"<article><h1>Tiêu đề</h1>{prose}{WIDGETS['share_bar']}{WIDGETS['weather_widget']}</article>"),
+        encoding="utf-8",
+    )
     rows = []
     for i in range(20, 24):
         body = article(i).split("\n\n", 1)[1]
@@ -40,19 +42,41 @@ def mixed_run(tmp_path_factory) -> list[Path]:
         if i % 2:
             row.update(url=f"https://tin{i}.example.vn/a.html", date="2025-01-30T12:24:00+07:00")
         rows.append(row)
-    (inputs / "crawl.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                                        encoding="utf-8")
+    (inputs / "crawl.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
     config = tmp / "c.yaml"
-    config.write_text((ROOT / "config" / "default.yaml").read_text(encoding="utf-8").replace(
-        "  - step: pii_mask", "  - step: pii_mask\n    enabled: true", 1).replace(
-        "    enabled: false\n    patterns: pii.yaml", "    patterns: pii.yaml", 1), encoding="utf-8")
+    config.write_text(
+        (ROOT / "config" / "default.yaml")
+        .read_text(encoding="utf-8")
+        .replace("  - step: pii_mask", "  - step: pii_mask\n    enabled: true", 1)
+        .replace("    enabled: false\n    patterns: pii.yaml", "    patterns: pii.yaml", 1),
+        encoding="utf-8",
+    )
     for name in ("rules", "quality"):
         (tmp / name).symlink_to(ROOT / "config" / name)
     for name in ("sites.yaml", "pii.yaml"):
         (tmp / name).symlink_to(ROOT / "config" / name)
     out = tmp / "out"
-    assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q", "-w", "1",
-                 "--progress", "off"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "-c",
+                str(config),
+                "-i",
+                str(inputs),
+                "-o",
+                str(out),
+                "-q",
+                "-w",
+                "1",
+                "--progress",
+                "off",
+            ]
+        )
+        == 0
+    )
     (manifest_path,) = out.glob("runs/*/manifest.json")
     manifest = json.loads(manifest_path.read_text())
     assert manifest["counts"]["kept"] >= 9, manifest["counts"]
@@ -160,7 +184,8 @@ def test_columns_a_corpus_never_fills_still_have_their_type_with_the_schema(dump
     assert pa.types.is_null(inferred.field("url").type)  # what inference alone makes of an always-null column
     table = pj.read_json(dumps_only_run[0], parse_options=pj.ParseOptions(explicit_schema=arrow_schema()))
     assert table.schema == arrow_schema() and table.num_rows == len(records(dumps_only_run))
-    ds = datasets.load_dataset("json", data_files=[str(p) for p in dumps_only_run], features=datasets_features(),
-                               split="train")
+    ds = datasets.load_dataset(
+        "json", data_files=[str(p) for p in dumps_only_run], features=datasets_features(), split="train"
+    )
     assert "null" not in str(ds.features) and len(ds) == table.num_rows
     assert ds[0]["metadata"]["removed"] and ds[0]["metadata"]["html_removed"] == []

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import html5lib
 import pytest
+from report_helpers import finished_run, read_records
 
 from pipeline.cli import main
-from pipeline.report import write_report
 from pipeline.report import collect as collect_module
+from pipeline.report import write_report
 from pipeline.report.collect import Reservoir, collect
-from report_helpers import finished_run, read_records
 
 XHTML = "{http://www.w3.org/1999/xhtml}"
 
@@ -75,14 +75,19 @@ def test_funnel_holds_the_manifest_figures(run):
     manifest, doc = run["manifest"], parse(run["html"])
     rows = table(doc, "stages")
     assert [r[0] for r in rows[:-1]] == list(manifest["stages"])
-    for row, (name, stage) in zip(rows, manifest["stages"].items()):
+    for row, stage in zip(rows, manifest["stages"].values()):
         assert number(row[1]) == stage["in"] and number(row[2]) == stage["kept"]
         assert number(row[3]) + number(row[4]) == sum(stage["dropped"].values())
         assert number(row[4]) == stage["errors"]
     counts = manifest["counts"]
     written = rows[-1]
     assert written[0] == "written"
-    assert [number(c) for c in written[1:5]] == [counts["documents"], counts["kept"], counts["dropped"], counts["errors"]]
+    assert [number(c) for c in written[1:5]] == [
+        counts["documents"],
+        counts["kept"],
+        counts["dropped"],
+        counts["errors"],
+    ]
     reasons = {r[0]: number(r[1]) for r in table(doc, "reasons")}
     assert reasons == counts["by_reason"]
     # the run has a duplicate, a length/language drop and two errors: all must show
@@ -116,9 +121,13 @@ def test_duplicate_clusters_and_sources(run):
     rejects = read_records(run["dir"], run["manifest"], "rejects")
     dups = Counter(r["dup_of"] for r in rejects if r.get("dup_of"))
     doc = parse(run["html"])
-    assert {number(r[0]): number(r[1]) for r in table(doc, "cluster-sizes")} == dict(Counter(n + 1 for n in dups.values()))
+    assert {number(r[0]): number(r[1]) for r in table(doc, "cluster-sizes")} == dict(
+        Counter(n + 1 for n in dups.values())
+    )
     largest = table(doc, "largest-clusters")
-    assert largest[0][0] == dups.most_common(1)[0][0] and number(largest[0][1]) == dups.most_common(1)[0][1] + 1
+    assert (
+        largest[0][0] == dups.most_common(1)[0][0] and number(largest[0][1]) == dups.most_common(1)[0][1] + 1
+    )
     sources = {r[0]: (number(r[1]), number(r[2])) for r in table(doc, "source-table")}
     assert sum(k + d for k, d in sources.values()) == run["manifest"]["counts"]["documents"]
     langs = {r[0]: number(r[1]) for r in table(doc, "language-table")}
@@ -154,34 +163,73 @@ def _write_shard(path: Path, records: list[dict]) -> dict:
 def test_samples_stay_bounded_and_seeded_on_a_large_run(tmp_path, monkeypatch):
     monkeypatch.setattr(collect_module, "LENGTH_SAMPLE", 100)
     rng = random.Random(1)
-    records = [{"id": f"doc-{i}", "text": "x" * 50, "source": f"site{i % 40}.vn",
-                "metadata": {"language": "vi", "n_chars": 50 + i, "n_chars_raw": 80 + i + rng.randrange(100),
-                             "removed": {"related_list": 2}}} for i in range(3000)]
-    rejects = [{"id": f"dup-{i}", "reason": "exact_duplicate", "stage": "exact_dedup", "error": False,
-                "dup_of": f"doc-{i % 7}", "source": "site0.vn", "metadata": {"removed": {}}, "text": "x"}
-               for i in range(500)]
-    manifest = {"run_id": "big", "counts": {"documents": 3500, "kept": 3000, "dropped": 500, "errors": 0,
-                                            "by_reason": {"exact_dedup:exact_duplicate": 500}},
-                "stages": {}, "shards": [_write_shard(tmp_path / "part-00000.jsonl.gz", records)],
-                "rejects": [_write_shard(tmp_path / "rejects-00000.jsonl.gz", rejects)]}
+    records = [
+        {
+            "id": f"doc-{i}",
+            "text": "x" * 50,
+            "source": f"site{i % 40}.vn",
+            "metadata": {
+                "language": "vi",
+                "n_chars": 50 + i,
+                "n_chars_raw": 80 + i + rng.randrange(100),
+                "removed": {"related_list": 2},
+            },
+        }
+        for i in range(3000)
+    ]
+    rejects = [
+        {
+            "id": f"dup-{i}",
+            "reason": "exact_duplicate",
+            "stage": "exact_dedup",
+            "error": False,
+            "dup_of": f"doc-{i % 7}",
+            "source": "site0.vn",
+            "metadata": {"removed": {}},
+            "text": "x",
+        }
+        for i in range(500)
+    ]
+    manifest = {
+        "run_id": "big",
+        "counts": {
+            "documents": 3500,
+            "kept": 3000,
+            "dropped": 500,
+            "errors": 0,
+            "by_reason": {"exact_dedup:exact_duplicate": 500},
+        },
+        "stages": {},
+        "shards": [_write_shard(tmp_path / "part-00000.jsonl.gz", records)],
+        "rejects": [_write_shard(tmp_path / "rejects-00000.jsonl.gz", rejects)],
+    }
     figures = collect(tmp_path, manifest)
     assert figures.records_kept == 3000 and figures.records_rejected == 500
     assert len(figures.clean_kept.sample) == 100 and figures.clean_kept.count == 3000
     assert figures.clean_kept.total == sum(r["metadata"]["n_chars"] for r in records)  # totals stay exact
     assert len(figures.kept_examples) == collect_module.KEPT_EXAMPLES
-    assert len(figures.dropped_examples["exact_dedup:exact_duplicate"]) == collect_module.DROPPED_EXAMPLES_PER_REASON
+    assert (
+        len(figures.dropped_examples["exact_dedup:exact_duplicate"])
+        == collect_module.DROPPED_EXAMPLES_PER_REASON
+    )
     assert figures.removed_by_rule == {"related_list": 6000}  # no stage counters: summed from the records
     assert sum(figures.cluster_sizes.values()) == 7 and max(figures.cluster_sizes) == 73  # 500 = 7*71 + 3
     again = collect(tmp_path, manifest)
-    assert again.clean_kept.sample == figures.clean_kept.sample and again.kept_examples == figures.kept_examples
+    assert (
+        again.clean_kept.sample == figures.clean_kept.sample and again.kept_examples == figures.kept_examples
+    )
     write_report(tmp_path, manifest)
     parse((tmp_path / "report.html").read_text(encoding="utf-8"))
 
 
 def test_empty_run_renders(tmp_path):
-    manifest = {"run_id": "empty", "counts": {"documents": 0, "kept": 0, "dropped": 0, "errors": 0, "by_reason": {}},
-                "stages": {"read": {"in": 0, "kept": 0, "dropped": {}, "errors": 0, "seconds": 0.0}},
-                "shards": [], "rejects": []}
+    manifest = {
+        "run_id": "empty",
+        "counts": {"documents": 0, "kept": 0, "dropped": 0, "errors": 0, "by_reason": {}},
+        "stages": {"read": {"in": 0, "kept": 0, "dropped": {}, "errors": 0, "seconds": 0.0}},
+        "shards": [],
+        "rejects": [],
+    }
     doc = parse(write_report(tmp_path, manifest).read_text(encoding="utf-8"))
     assert table(doc, "stages")[-1][:2] == ["written", "0"]
 

@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from report_helpers import finished_run
 
 from pipeline.report import write_report
-from report_helpers import finished_run
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 WIDTH, HEIGHT = 1280, 2400
@@ -25,11 +25,25 @@ def find_browser() -> str | None:
 def screenshot(browser: str, page: Path, png: Path, profile: Path) -> None:
     """Headless screenshot; network features off so the page must render from the file alone."""
     subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile}", f"--screenshot={png}", f"--window-size={WIDTH},{HEIGHT}",
-         page.resolve().as_uri()],
-        check=True, capture_output=True, timeout=120)
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            f"--screenshot={png}",
+            f"--window-size={WIDTH},{HEIGHT}",
+            page.resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def png_size(png: Path) -> tuple[int, int]:

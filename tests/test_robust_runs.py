@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from corpus_helpers import EPOCH, article, corpus_view, run_cli, small_config, write_articles
+
 from pipeline.cli import main
 
 
@@ -31,21 +31,29 @@ def set_option(config: Path, key: str, value: str, step: str | None = None) -> N
 def rejects_of(output: Path) -> list[dict]:
     from pipeline.corpus import finished_runs, read_jsonl
 
-    return [record for run in finished_runs(output) for shard in run.manifest["rejects"]
-            for record in read_jsonl(run.dir / shard["file"])]
+    return [
+        record
+        for run in finished_runs(output)
+        for shard in run.manifest["rejects"]
+        for record in read_jsonl(run.dir / shard["file"])
+    ]
 
 
 # --- D4 / K3: numeric options validated with their range before any work -----------------
 
-@pytest.mark.parametrize("key,value,shown", [
-    ("task_size", "-5", "run.task_size: must be >= 1"),
-    ("compresslevel", "10", "run.compresslevel must be 0-9 for gzip"),
-    ("shard_size", "0", "run.shard_size: must be >= 1"),
-    ("workers", "-1", "run.workers: must be >= 0"),
-    ("max_bytes", "-1", "read.max_bytes: must be >= 1"),
-    ("threshold", "2.0", "near_dedup.threshold: must be in (0, 1]"),
-    ("threshold", "0", "near_dedup.threshold: must be in (0, 1]"),
-])
+
+@pytest.mark.parametrize(
+    "key,value,shown",
+    [
+        ("task_size", "-5", "run.task_size: must be >= 1"),
+        ("compresslevel", "10", "run.compresslevel must be 0-9 for gzip"),
+        ("shard_size", "0", "run.shard_size: must be >= 1"),
+        ("workers", "-1", "run.workers: must be >= 0"),
+        ("max_bytes", "-1", "read.max_bytes: must be >= 1"),
+        ("threshold", "2.0", "near_dedup.threshold: must be in (0, 1]"),
+        ("threshold", "0", "near_dedup.threshold: must be in (0, 1]"),
+    ],
+)
 def test_numeric_option_out_of_range_is_refused_before_any_work(tmp_path, capsys, key, value, shown):
     config = small_config(tmp_path)
     set_option(config, key, value, step="near_dedup" if key == "threshold" else None)
@@ -60,12 +68,28 @@ def test_numeric_option_out_of_range_is_refused_before_any_work(tmp_path, capsys
 
 def test_workers_option_on_the_command_line_is_checked(tmp_path, capsys):
     write_articles(tmp_path / "in", [1])
-    assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(tmp_path / "in"),
-                 "-o", str(tmp_path / "out"), "-w", "-3", "-q"]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "-c",
+                str(small_config(tmp_path)),
+                "-i",
+                str(tmp_path / "in"),
+                "-o",
+                str(tmp_path / "out"),
+                "-w",
+                "-3",
+                "-q",
+            ]
+        )
+        == 2
+    )
     assert "run.workers: must be >= 0" in capsys.readouterr().err
 
 
 # --- S1: the lock is never followed through a symlink -----------------------------------
+
 
 def test_symlinked_lock_is_refused_and_its_target_untouched(tmp_path, capsys):
     write_articles(tmp_path / "in", [1])
@@ -74,7 +98,10 @@ def test_symlinked_lock_is_refused_and_its_target_untouched(tmp_path, capsys):
     target = tmp_path / "precious.txt"
     target.write_text("keep me\n")
     (out / "state" / "run.lock").symlink_to(target)
-    assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(tmp_path / "in"), "-o", str(out), "-q"]) == 65
+    assert (
+        main(["run", "-c", str(small_config(tmp_path)), "-i", str(tmp_path / "in"), "-o", str(out), "-q"])
+        == 65
+    )
     err = capsys.readouterr().err
     assert "run.lock is a symbolic link" in err and len(err.strip().splitlines()) == 1
     assert target.read_text() == "keep me\n"
@@ -82,6 +109,7 @@ def test_symlinked_lock_is_refused_and_its_target_untouched(tmp_path, capsys):
 
 
 # --- K3: operating errors are one line and a documented exit status; the next run recovers --
+
 
 def test_corrupt_id_registry_is_rebuilt_and_collisions_are_still_found(tmp_path, capsys):
     inputs, out = tmp_path / "in", tmp_path / "out"
@@ -95,7 +123,9 @@ def test_corrupt_id_registry_is_rebuilt_and_collisions_are_still_found(tmp_path,
     err = capsys.readouterr().err
     assert "newsclean: rebuilt from the corpus: ids: " in err and "is unreadable" in err
     assert [r["id"] for r in corpus_view(out)] == ["r1", "r2", "r3"]
-    assert [(r["metadata"]["input_path"], r["reason"]) for r in rejects_of(out)] == [("b.jsonl#1", "duplicate_id")]
+    assert [(r["metadata"]["input_path"], r["reason"]) for r in rejects_of(out)] == [
+        ("b.jsonl#1", "duplicate_id")
+    ]
     assert "a.jsonl (an earlier run)" in rejects_of(out)[0]["detail"]
 
 
@@ -143,8 +173,10 @@ def test_read_only_output_is_one_line_and_exit_73(tmp_path, capsys):
     out.mkdir()
     out.chmod(0o555)
     try:
-        assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(tmp_path / "in"), "-o", str(out),
-                     "-q"]) == 73
+        assert (
+            main(["run", "-c", str(small_config(tmp_path)), "-i", str(tmp_path / "in"), "-o", str(out), "-q"])
+            == 73
+        )
     finally:
         out.chmod(0o755)
     err = capsys.readouterr().err
@@ -152,8 +184,9 @@ def test_read_only_output_is_one_line_and_exit_73(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("code,text", [("EROFS", "Read-only file system"), ("EACCES", "Permission denied")])
-def test_output_not_writable_is_one_line_exit_73_and_the_next_run_recovers(tmp_path, capsys, monkeypatch,
-                                                                            code, text):
+def test_output_not_writable_is_one_line_exit_73_and_the_next_run_recovers(
+    tmp_path, capsys, monkeypatch, code, text
+):
     import errno
 
     from pipeline import runner
@@ -162,7 +195,16 @@ def test_output_not_writable_is_one_line_exit_73_and_the_next_run_recovers(tmp_p
         raise OSError(getattr(errno, code), text, str(path))
 
     write_articles(tmp_path / "in", [1])
-    args = ["run", "-c", str(small_config(tmp_path)), "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-q"]
+    args = [
+        "run",
+        "-c",
+        str(small_config(tmp_path)),
+        "-i",
+        str(tmp_path / "in"),
+        "-o",
+        str(tmp_path / "out"),
+        "-q",
+    ]
     with monkeypatch.context() as patch:
         patch.setattr(runner, "write_atomic", not_writable)
         assert main(args) == 73
@@ -174,6 +216,7 @@ def test_output_not_writable_is_one_line_exit_73_and_the_next_run_recovers(tmp_p
 
 
 # --- H1 / C4: special files, symlinked and unreadable directories, loops, over-long paths ---
+
 
 def run_in_process(tmp_path: Path, inputs: Path, *extra: str, config: Path | None = None) -> Path:
     out = tmp_path / "out"
@@ -202,7 +245,11 @@ def test_fifo_device_and_socket_become_error_records_without_being_opened(tmp_pa
     reasons = reasons_by_path(out)
     assert reasons == {"b.txt": "not_a_file", "zero.txt": "not_a_file", "s.txt": "not_a_file"}
     details = {r["metadata"]["input_path"]: r["detail"] for r in rejects_of(out)}
-    assert "FIFO" in details["b.txt"] and "character device" in details["zero.txt"] and "socket" in details["s.txt"]
+    assert (
+        "FIFO" in details["b.txt"]
+        and "character device" in details["zero.txt"]
+        and "socket" in details["s.txt"]
+    )
     assert [r["id"] for r in corpus_view(out)] == ["page-001.txt"]
     assert not (out / "state" / "run.lock").exists()
 
@@ -281,6 +328,7 @@ def test_over_long_path_is_reported(tmp_path):
 
 # --- D2: an input that vanishes or changes during the run is tried again next run ----------
 
+
 def test_input_gone_or_changed_during_the_run_is_read_again_by_the_next_run(tmp_path, monkeypatch):
     from pipeline import runner
 
@@ -298,7 +346,9 @@ def test_input_gone_or_changed_during_the_run_is_read_again_by_the_next_run(tmp_
 
     def checkpoint(point):
         if point == "reduced" and aside.exists():
-            os.replace(aside, inputs / "page-002.txt")  # ... and back, same inode and mtime, before the commit
+            os.replace(
+                aside, inputs / "page-002.txt"
+            )  # ... and back, same inode and mtime, before the commit
         real_checkpoint(point)
 
     monkeypatch.setattr(runner, "list_inputs", list_then_disturb)
@@ -308,7 +358,11 @@ def test_input_gone_or_changed_during_the_run_is_read_again_by_the_next_run(tmp_
     assert reasons_by_path(out) == {"page-002.txt": "missing_input"}
     manifest = json.loads(next((out / "runs").glob("*/manifest.json")).read_text())
     changed = {e["input_path"]: e.get("changed_during_run") for e in manifest["inputs"]}
-    assert changed == {"page-001.txt": None, "page-002.txt": "gone when read", "page-003.txt": "changed during the run"}
+    assert changed == {
+        "page-001.txt": None,
+        "page-002.txt": "gone when read",
+        "page-003.txt": "changed during the run",
+    }
 
     monkeypatch.undo()
     assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
@@ -320,6 +374,7 @@ def test_input_gone_or_changed_during_the_run_is_read_again_by_the_next_run(tmp_
 
 
 # --- D3: a lost manifest or run directory of an applied run is reported, never deleted --------
+
 
 def test_applied_run_that_lost_its_manifest_is_reported_not_deleted(tmp_path, capsys):
     import shutil
@@ -362,6 +417,7 @@ def test_deleted_run_directory_of_an_applied_run_is_noticed(tmp_path, capsys):
 
 # --- D5 / C3: ids that cannot collide ------------------------------------------------------
 
+
 def test_file_named_like_a_record_of_another_is_not_superseded_with_it(tmp_path):
     inputs, out = tmp_path / "in", tmp_path / "out"
     inputs.mkdir()
@@ -377,8 +433,12 @@ def test_file_named_like_a_record_of_another_is_not_superseded_with_it(tmp_path)
 
 def jsonl_file(path: Path, records: list[tuple[str, int]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps({"id": doc_id, "text": article(n)}, ensure_ascii=False) + "\n"
-                            for doc_id, n in records), encoding="utf-8")
+    path.write_text(
+        "".join(
+            json.dumps({"id": doc_id, "text": article(n)}, ensure_ascii=False) + "\n" for doc_id, n in records
+        ),
+        encoding="utf-8",
+    )
 
 
 def test_ids_reused_across_jsonl_files_and_runs_are_rejected_not_kept_twice(tmp_path):
@@ -399,7 +459,11 @@ def test_ids_reused_across_jsonl_files_and_runs_are_rejected_not_kept_twice(tmp_
     jsonl_file(inputs / "c.jsonl", [("r5", 6), ("r7", 7)])
     assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
     assert [r["id"] for r in corpus_view(out)] == ["r1", "r2", "r5", "r7"]
-    later = [r for r in rejects_of(out) if r["reason"] == "duplicate_id" and r["metadata"]["input_path"] == "c.jsonl#1"]
+    later = [
+        r
+        for r in rejects_of(out)
+        if r["reason"] == "duplicate_id" and r["metadata"]["input_path"] == "c.jsonl#1"
+    ]
     assert len(later) == 1 and "b.jsonl (an earlier run)" in later[0]["detail"]
 
     # the input that owns an id may change and keep it; an id it drops is free for another input
@@ -414,8 +478,23 @@ def test_id_collisions_with_sharded_dedup(tmp_path):
     inputs, out = tmp_path / "in", tmp_path / "out"
     jsonl_file(inputs / "a.jsonl", [("r1", 1), ("r2", 2)])
     jsonl_file(inputs / "b.jsonl", [("r1", 4), ("r3", 3)])
-    assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(inputs), "-o", str(out), "-q",
-                 "--dedup", "sharded"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "-c",
+                str(small_config(tmp_path)),
+                "-i",
+                str(inputs),
+                "-o",
+                str(out),
+                "-q",
+                "--dedup",
+                "sharded",
+            ]
+        )
+        == 0
+    )
     assert [r["id"] for r in corpus_view(out)] == ["r1", "r2", "r3"]
     (manifest,) = [json.loads(p.read_text()) for p in (out / "runs").glob("*/manifest.json")]
     assert manifest["counts"]["errors"] == 1 and manifest["counts"]["by_reason"] == {"read:duplicate_id": 1}
@@ -460,15 +539,20 @@ def test_document_past_the_time_limit_is_an_error_record_and_the_run_goes_on(tmp
     monkeypatch.setitem(registry.STEPS, "slow_on_page_two", f"{__name__}:SlowOnPageTwo")
     config = small_config(tmp_path, doc_timeout="1")
     text = config.read_text(encoding="utf-8")  # only light steps: no model loading counts against a page
-    config.write_text(text[:text.index("steps:")] + "steps:\n  - step: decode\n  - step: slow_on_page_two\n"
-                      "  - step: normalize\n", encoding="utf-8")
+    config.write_text(
+        text[: text.index("steps:")] + "steps:\n  - step: decode\n  - step: slow_on_page_two\n"
+        "  - step: normalize\n",
+        encoding="utf-8",
+    )
     inputs = tmp_path / "in"
     write_articles(inputs, [1, 2, 3])
     started = time.monotonic()
     out = run_in_process(tmp_path, inputs, config=config)
     assert time.monotonic() - started < 30
     (reject,) = [r for r in rejects_of(out) if r["reason"] == "timeout"]
-    assert reject["id"] == "page-002.txt" and reject["stage"] == "slow_on_page_two" and reject["error"] is True
+    assert (
+        reject["id"] == "page-002.txt" and reject["stage"] == "slow_on_page_two" and reject["error"] is True
+    )
     assert "run.doc_timeout=1 s" in reject["detail"]
     assert [r["id"] for r in corpus_view(out)] == ["page-001.txt", "page-003.txt"]
 
@@ -485,6 +569,7 @@ def test_pathological_html_page_is_stopped_at_the_limit(tmp_path):
 
 # --- H3: user regexes and YAML that cannot hang the run -----------------------------------------
 
+
 def test_catastrophic_user_regex_is_refused_with_file_and_line(tmp_path, capsys):
     config = small_config(tmp_path)
     rules = config.parent / "rules" / "vi.yaml"
@@ -492,16 +577,21 @@ def test_catastrophic_user_regex_is_refused_with_file_and_line(tmp_path, capsys)
     text = text.replace("line_patterns:\n", "line_patterns:\n  my_rule:\n    - '^(a+)+$'\n", 1)
     rules.write_text(text, encoding="utf-8")
     write_articles(tmp_path / "in", [1])
-    assert main(["run", "-c", str(config), "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-q"]) == 2
+    assert (
+        main(["run", "-c", str(config), "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-q"]) == 2
+    )
     err = capsys.readouterr().err
-    assert re.search(r"rules/vi\.yaml:\d+: my_rule: regex '\^\(a\+\)\+\$' can take exponential time", err), err
+    assert re.search(r"rules/vi\.yaml:\d+: my_rule: regex '\^\(a\+\)\+\$' can take exponential time", err), (
+        err
+    )
     assert not (tmp_path / "out").exists()
 
 
 def test_regexes_of_the_shipped_rule_files_pass_the_check():
+    from corpus_helpers import ROOT
+
     from pipeline.config import load_config
     from pipeline.runner import build_steps
-    from corpus_helpers import ROOT
 
     build_steps(load_config(ROOT / "config" / "default.yaml"))  # raises ConfigError on a refused regex
 
@@ -512,13 +602,20 @@ def test_yaml_alias_bomb_is_refused_before_it_expands(tmp_path, capsys):
     config = small_config(tmp_path)
     bomb = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [
         f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
-        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]" for i in range(8)]
-    text = config.read_text(encoding="utf-8").replace("  - step: pii_mask\n", "  - step: pii_mask\n    bomb:\n"
-                                                      + "".join(f"      {line}\n" for line in bomb), 1)
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]"
+        for i in range(8)
+    ]
+    text = config.read_text(encoding="utf-8").replace(
+        "  - step: pii_mask\n",
+        "  - step: pii_mask\n    bomb:\n" + "".join(f"      {line}\n" for line in bomb),
+        1,
+    )
     config.write_text(text, encoding="utf-8")
     write_articles(tmp_path / "in", [1])
     started = time.monotonic()
-    assert main(["run", "-c", str(config), "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-q"]) == 2
+    assert (
+        main(["run", "-c", str(config), "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-q"]) == 2
+    )
     assert time.monotonic() - started < 5
     err = capsys.readouterr().err
     assert re.search(r"config\.yaml:\d+: YAML aliases \(\*a\) are not allowed", err), err
@@ -527,20 +624,30 @@ def test_yaml_alias_bomb_is_refused_before_it_expands(tmp_path, capsys):
 def test_backtracking_regex_the_check_lets_through_is_bounded_by_the_time_limit(tmp_path):
     config = small_config(tmp_path, doc_timeout="2")
     rules = config.parent / "rules" / "vi.yaml"
-    rules.write_text(rules.read_text(encoding="utf-8").replace(
-        "line_patterns:\n", "line_patterns:\n  my_rule:\n    - '^(?:a|aa)+$'\n", 1), encoding="utf-8")
+    rules.write_text(
+        rules.read_text(encoding="utf-8").replace(
+            "line_patterns:\n", "line_patterns:\n  my_rule:\n    - '^(?:a|aa)+$'\n", 1
+        ),
+        encoding="utf-8",
+    )
     text = config.read_text(encoding="utf-8")
-    config.write_text(text[:text.index("steps:")] + "steps:\n  - step: decode\n  - step: clean_lines\n"
-                      "    rules: [rules/vi.yaml]\n  - step: normalize\n", encoding="utf-8")
+    config.write_text(
+        text[: text.index("steps:")] + "steps:\n  - step: decode\n  - step: clean_lines\n"
+        "    rules: [rules/vi.yaml]\n  - step: normalize\n",
+        encoding="utf-8",
+    )
     inputs = tmp_path / "in"
     write_articles(inputs, [1])
     (inputs / "evil.txt").write_text(article(2) + "\n" + "a" * 60 + "!\n", encoding="utf-8")
     out = run_in_process(tmp_path, inputs, config=config)
-    assert [(r["id"], r["reason"], r["stage"]) for r in rejects_of(out)] == [("evil.txt", "timeout", "clean_lines")]
+    assert [(r["id"], r["reason"], r["stage"]) for r in rejects_of(out)] == [
+        ("evil.txt", "timeout", "clean_lines")
+    ]
     assert [r["id"] for r in corpus_view(out)] == ["page-001.txt"]
 
 
 # --- L: no pickle from the output tree, temporary files cleaned up, the latest run by time -------
+
 
 def test_work_files_are_not_pickles_and_a_planted_pickle_is_never_loaded(tmp_path):
     import pickle
@@ -581,11 +688,33 @@ def test_sigterm_releases_the_lock_and_leaves_no_temporary_files(tmp_path):
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
     flag = tmp_path / "waiting"
-    env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH, "TMPDIR": str(private_tmp),
-           "NEWSCLEAN_TEST_WAIT_AT": "reduced", "NEWSCLEAN_TEST_WAIT_FILE": str(flag)}
+    env = {
+        **os.environ,
+        "SOURCE_DATE_EPOCH": EPOCH,
+        "TMPDIR": str(private_tmp),
+        "NEWSCLEAN_TEST_WAIT_AT": "reduced",
+        "NEWSCLEAN_TEST_WAIT_FILE": str(flag),
+    }
     env.pop("NEWSCLEAN_TEST_KILL_AT", None)
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "-c", str(small_config(tmp_path)), "-i",
-                             str(inputs), "-o", str(out), "-q"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            "-c",
+            str(small_config(tmp_path)),
+            "-i",
+            str(inputs),
+            "-o",
+            str(out),
+            "-q",
+        ],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not flag.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -653,11 +782,20 @@ def test_unreadable_input_folder_itself_is_an_error_record_named_after_it(tmp_pa
     write_articles(good, [1])
     write_articles(locked, [2])
     real_listdir = os.listdir
-    monkeypatch.setattr(inputs_module.os, "listdir",
-                        lambda path: (_ for _ in ()).throw(PermissionError(13, "Permission denied", str(path)))
-                        if Path(path).name == "locked" else real_listdir(path))
+    monkeypatch.setattr(
+        inputs_module.os,
+        "listdir",
+        lambda path: (
+            (_ for _ in ()).throw(PermissionError(13, "Permission denied", str(path)))
+            if Path(path).name == "locked"
+            else real_listdir(path)
+        ),
+    )
     out = tmp_path / "out"
-    assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(good), str(locked), "-o", str(out), "-q"]) == 0
+    assert (
+        main(["run", "-c", str(small_config(tmp_path)), "-i", str(good), str(locked), "-o", str(out), "-q"])
+        == 0
+    )
     assert reasons_by_path(out) == {"locked": "unreadable_directory"}
     assert [r["id"] for r in corpus_view(out)] == ["page-001.txt"]
 
@@ -670,7 +808,11 @@ def test_same_id_with_the_same_text_is_a_duplicate_not_a_collision(tmp_path):
     assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
     assert [r["id"] for r in corpus_view(out)] == ["r1", "r2"]
     assert [(r["metadata"]["input_path"], r["reason"], r.get("dup_of")) for r in rejects_of(out)] == [
-        ("b.jsonl#1", "exact_duplicate", "r1")]
+        ("b.jsonl#1", "exact_duplicate", "r1")
+    ]
     jsonl_file(inputs / "c.jsonl", [("r1", 1)])  # and in a later run
     assert main(["run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"]) == 0
-    assert [(r["metadata"]["input_path"], r["reason"]) for r in rejects_of(out)][-1] == ("c.jsonl#1", "exact_duplicate")
+    assert [(r["metadata"]["input_path"], r["reason"]) for r in rejects_of(out)][-1] == (
+        "c.jsonl#1",
+        "exact_duplicate",
+    )

@@ -38,7 +38,9 @@ def inputs(tmp_path: Path) -> Path:
     d = tmp_path / "in"
     d.mkdir()
     (d / "a.txt").write_text(f"Tiêu đề bài viết thứ nhất về hội nghị\n\n{ARTICLE}\n", encoding="utf-8")
-    (d / "b.txt").write_text(f"Tiêu đề khác cho cùng nội dung bài viết\n\n{ARTICLE}\n", encoding="utf-8")  # exact dup body
+    (d / "b.txt").write_text(
+        f"Tiêu đề khác cho cùng nội dung bài viết\n\n{ARTICLE}\n", encoding="utf-8"
+    )  # exact dup body
     (d / "c.txt").write_text("Quá ngắn.\n", encoding="utf-8")  # too short after cleaning
     (d / "d.txt").write_bytes(b"")  # empty: an error record
     (d / "e.bin").write_bytes(b"\x00\x01\x02")  # unknown format: an error record
@@ -71,6 +73,7 @@ def test_every_input_is_kept_dropped_or_an_error(inputs: Path, tmp_path: Path):
     assert doc["text"].count("\n\n") == 2
     # shard hashes in the manifest match the files
     import hashlib
+
     for s in manifest["shards"] + manifest["rejects"]:
         assert hashlib.sha256((run / s["file"]).read_bytes()).hexdigest() == s["sha256"]
     assert not (run / "_work").exists()
@@ -102,24 +105,28 @@ def test_keep_rule_prefers_earliest_publication_date():
 def write_config(tmp_path: Path, text: str) -> Path:
     (tmp_path / "rules").mkdir(exist_ok=True)
     for name in ("vi.yaml", "en.yaml"):
-        (tmp_path / "rules" / name).write_text((ROOT / "config" / "rules" / name).read_text(encoding="utf-8"),
-                                               encoding="utf-8")
+        (tmp_path / "rules" / name).write_text(
+            (ROOT / "config" / "rules" / name).read_text(encoding="utf-8"), encoding="utf-8"
+        )
     path = tmp_path / "c.yaml"
     path.write_text(text, encoding="utf-8")
     return path
 
 
-@pytest.mark.parametrize("text, message", [
-    ("run: {shard_size: many}\nsteps: []\n", "run.shard_size: expected int"),
-    ("runn: {}\nsteps: []\n", "unknown top-level key 'runn'"),
-    ("steps:\n  - step: normalise\n", "unknown step 'normalise'"),
-    ("steps:\n  - step: length_filter\n    min_char: 3\n", "unknown key 'min_char'"),
-    ("steps:\n  - step: clean_lines\n    rules: [rules/bad.yaml]\n", "bad regex"),
-    ("steps: [\n", "invalid YAML"),
-    ("steps:\n  - step: decode\n    enabled: maybe\n", "enabled must be true or false"),
-    ("run: {progress: sometimes}\nsteps: []\n", "run.progress must be auto, on or off"),
-    ("run: {compression: lz4}\nsteps: []\n", "run.compression must be gzip, zstd or none"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("run: {shard_size: many}\nsteps: []\n", "run.shard_size: expected int"),
+        ("runn: {}\nsteps: []\n", "unknown top-level key 'runn'"),
+        ("steps:\n  - step: normalise\n", "unknown step 'normalise'"),
+        ("steps:\n  - step: length_filter\n    min_char: 3\n", "unknown key 'min_char'"),
+        ("steps:\n  - step: clean_lines\n    rules: [rules/bad.yaml]\n", "bad regex"),
+        ("steps: [\n", "invalid YAML"),
+        ("steps:\n  - step: decode\n    enabled: maybe\n", "enabled must be true or false"),
+        ("run: {progress: sometimes}\nsteps: []\n", "run.progress must be auto, on or off"),
+        ("run: {compression: lz4}\nsteps: []\n", "run.compression must be gzip, zstd or none"),
+    ],
+)
 def test_config_errors_name_file_line_and_key(tmp_path: Path, text: str, message: str):
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "bad.yaml").write_text("line_patterns:\n  x: ['(unclosed']\n", encoding="utf-8")
@@ -127,6 +134,7 @@ def test_config_errors_name_file_line_and_key(tmp_path: Path, text: str, message
     with pytest.raises(ConfigError) as err:
         config = load_config(path)
         from pipeline.runner import build_steps
+
         build_steps(config)
     assert message in str(err.value)
     assert ".yaml" in str(err.value)
@@ -175,14 +183,29 @@ def test_dup_of_names_a_document_the_corpus_keeps(tmp_path: Path):
 
 def test_same_file_name_under_two_input_roots_gives_two_ids(tmp_path: Path):
     from corpus_helpers import article, small_config
+
     from pipeline.commands.verify import verify
 
     for name, n in (("crawlA", 1), ("crawlB", 2)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "page.txt").write_text(article(n), encoding="utf-8")
     out = tmp_path / "out"
-    assert main(["run", "-c", str(small_config(tmp_path)), "-i", str(tmp_path / "crawlA"), str(tmp_path / "crawlB"),
-                 "-o", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "-c",
+                str(small_config(tmp_path)),
+                "-i",
+                str(tmp_path / "crawlA"),
+                str(tmp_path / "crawlB"),
+                "-o",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     run = run_dir_of(out)
     kept = [r for f in sorted(run.glob("part-*.jsonl.gz")) for r in read_jsonl_gz(f)]
     assert sorted(r["id"] for r in kept) == ["crawlB/page.txt", "page.txt"]

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from corpus_helpers import EPOCH, ROOT, corpus_view, run_cli, small_config, store_rows, write_articles
+
 from pipeline.commands.verify import verify
 
 
@@ -42,14 +42,24 @@ def scenario(tmp_path_factory):
     shutil.copytree(after_a, reference)
     done = run_cli(config, inputs, reference)
     assert done.returncode == 0, done.stderr
-    return {"base": base, "config": config, "inputs": inputs, "after_a": after_a, "reference": reference,
-            "view_a": corpus_view(after_a), "rows_a": store_rows(after_a),
-            "view_ref": corpus_view(reference), "rows_ref": store_rows(reference)}
+    return {
+        "base": base,
+        "config": config,
+        "inputs": inputs,
+        "after_a": after_a,
+        "reference": reference,
+        "view_a": corpus_view(after_a),
+        "rows_a": store_rows(after_a),
+        "view_ref": corpus_view(reference),
+        "rows_ref": store_rows(reference),
+    }
 
 
 def test_reference_scenario_is_meaningful(scenario):
     assert len(scenario["view_a"]) == 4  # 5 pages, one exact duplicate
-    assert len(scenario["view_ref"]) == 9  # + 7 pages, one duplicate inside the batch (the other is cross-run: see below)
+    assert (
+        len(scenario["view_ref"]) == 9
+    )  # + 7 pages, one duplicate inside the batch (the other is cross-run: see below)
     last = manifests(scenario["reference"])[-1]
     assert last["skipped_inputs"] == 5 and len(last["inputs"]) == 7
     assert last["tasks"] >= 3 and len(last["shards"]) >= 2  # several tasks and shards: kills land inside them
@@ -71,11 +81,15 @@ KILL_POINTS = [
 ]
 
 
-@pytest.mark.parametrize("point, nth, after_manifest", KILL_POINTS, ids=[f"{p}:{n}" for p, n, _ in KILL_POINTS])
+@pytest.mark.parametrize(
+    "point, nth, after_manifest", KILL_POINTS, ids=[f"{p}:{n}" for p, n, _ in KILL_POINTS]
+)
 def test_kill_then_rerun_equals_uninterrupted_run(scenario, tmp_path, point, nth, after_manifest):
     out = tmp_path / "out"
     shutil.copytree(scenario["after_a"], out)
-    killed = run_cli(scenario["config"], scenario["inputs"], out, env={"NEWSCLEAN_TEST_KILL_AT": f"{point}:{nth}"})
+    killed = run_cli(
+        scenario["config"], scenario["inputs"], out, env={"NEWSCLEAN_TEST_KILL_AT": f"{point}:{nth}"}
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
 
     # right after the kill: the corpus is as before the run, or (once the manifest exists) as after it;
@@ -111,8 +125,12 @@ def test_killed_twice_then_completed(scenario, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(scenario["after_a"], out)
     for kill in ("task:1", "kept:1"):
-        assert run_cli(scenario["config"], scenario["inputs"], out,
-                       env={"NEWSCLEAN_TEST_KILL_AT": kill}).returncode == -signal.SIGKILL
+        assert (
+            run_cli(
+                scenario["config"], scenario["inputs"], out, env={"NEWSCLEAN_TEST_KILL_AT": kill}
+            ).returncode
+            == -signal.SIGKILL
+        )
     assert run_cli(scenario["config"], scenario["inputs"], out).returncode == 0
     assert corpus_view(out) == scenario["view_ref"]
     assert len([d for d in (out / "runs").iterdir()]) == len(list((scenario["reference"] / "runs").iterdir()))
@@ -121,8 +139,12 @@ def test_killed_twice_then_completed(scenario, tmp_path):
 def test_resumed_run_reuses_finished_map_tasks(scenario, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(scenario["after_a"], out)
-    assert run_cli(scenario["config"], scenario["inputs"], out,
-                   env={"NEWSCLEAN_TEST_KILL_AT": "task:2"}).returncode == -signal.SIGKILL
+    assert (
+        run_cli(
+            scenario["config"], scenario["inputs"], out, env={"NEWSCLEAN_TEST_KILL_AT": "task:2"}
+        ).returncode
+        == -signal.SIGKILL
+    )
     unfinished = [d for d in (out / "runs").iterdir() if not (d / "manifest.json").exists()]
     assert len(unfinished) == 1 and len(list((unfinished[0] / "_work").glob("*.done"))) == 2
     assert run_cli(scenario["config"], scenario["inputs"], out).returncode == 0
@@ -134,8 +156,12 @@ def test_resumed_run_reuses_finished_map_tasks(scenario, tmp_path):
 def test_unfinished_run_with_another_plan_is_discarded(scenario, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(scenario["after_a"], out)
-    assert run_cli(scenario["config"], scenario["inputs"], out,
-                   env={"NEWSCLEAN_TEST_KILL_AT": "task:1"}).returncode == -signal.SIGKILL
+    assert (
+        run_cli(
+            scenario["config"], scenario["inputs"], out, env={"NEWSCLEAN_TEST_KILL_AT": "task:1"}
+        ).returncode
+        == -signal.SIGKILL
+    )
     rerun = run_cli(scenario["config"], scenario["inputs"], out, "--reprocess")  # another input selection
     assert rerun.returncode == 0, rerun.stderr
     assert "discarded unfinished run" in rerun.stderr
@@ -155,7 +181,9 @@ def test_changed_input_is_processed_again_and_supersedes_its_old_records(tmp_pat
     assert len(manifests(out)) == 1  # nothing new: no (empty) second run
 
     changed = inputs / "page-002.txt"
-    changed.write_text(changed.read_text(encoding="utf-8").replace("Mã tin", "Mã tin đã sửa"), encoding="utf-8")
+    changed.write_text(
+        changed.read_text(encoding="utf-8").replace("Mã tin", "Mã tin đã sửa"), encoding="utf-8"
+    )
     done = run_cli(config, inputs, out)
     assert done.returncode == 0
     last = manifests(out)[-1]
@@ -192,10 +220,19 @@ def test_second_run_exits_at_once_while_one_is_running(tmp_path):
     write_articles(inputs, range(4))
     out = tmp_path / "out"
     flag = tmp_path / "first-run-is-waiting"
-    env = {"SOURCE_DATE_EPOCH": EPOCH, "NEWSCLEAN_TEST_WAIT_AT": "task", "NEWSCLEAN_TEST_WAIT_FILE": str(flag)}
-    first = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "-c", str(config), "-i", str(inputs),
-                              "-o", str(out), "-q"], cwd=ROOT, env={**__import__("os").environ, **env},
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        "SOURCE_DATE_EPOCH": EPOCH,
+        "NEWSCLEAN_TEST_WAIT_AT": "task",
+        "NEWSCLEAN_TEST_WAIT_FILE": str(flag),
+    }
+    first = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "run", "-c", str(config), "-i", str(inputs), "-o", str(out), "-q"],
+        cwd=ROOT,
+        env={**__import__("os").environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not flag.exists():
@@ -238,7 +275,9 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
     write_articles(inputs, range(2))
     out = tmp_path / "out"
     (out / "state").mkdir(parents=True)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     pid = int(dead.stdout)
     (out / "state" / "run.lock").write_text(json.dumps({"pid": pid, "host": "here", "started": "then"}))
     done = run_cli(config, inputs, out)
@@ -287,8 +326,9 @@ def test_accounting_mismatch_fails_the_run_loudly_and_commits_nothing(tmp_path, 
 
     monkeypatch.setitem(registry.STEPS, "lose_every_second", f"{__name__}:LoseEverySecond")
     config_path = small_config(tmp_path)
-    text = config_path.read_text(encoding="utf-8").replace("  - step: normalize", "  - step: lose_every_second\n"
-                                                                                     "  - step: normalize")
+    text = config_path.read_text(encoding="utf-8").replace(
+        "  - step: normalize", "  - step: lose_every_second\n  - step: normalize"
+    )
     config_path.write_text(text, encoding="utf-8")
     inputs = tmp_path / "in"
     write_articles(inputs, range(6))

@@ -10,13 +10,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from clean_helpers import SHARED
+
 from pipeline.cli import main
 
 SEEDS, GOLD = SHARED / "seeds", SHARED / "gold"
-pytestmark = pytest.mark.skipif(not (SEEDS.is_dir() and (GOLD / "score_seeds.py").is_file()),
-                                reason=f"shared seeds and gold not found under {SHARED}")
+pytestmark = pytest.mark.skipif(
+    not (SEEDS.is_dir() and (GOLD / "score_seeds.py").is_file()),
+    reason=f"shared seeds and gold not found under {SHARED}",
+)
 
 
 def read_jsonl_gz(path: Path) -> list[dict]:
@@ -67,7 +69,8 @@ def test_seed_records_carry_removals_by_rule(seed_run):
     removed = {item["rule"]: item["n"] for item in removed}
     assert removed["weather_widget"] == 10 and removed["related_list"] > 50
     assert {item["rule"]: item["n"] for item in by_seed["001_854a89eabb678019"]["metadata"]["removed"]}[
-        "voice_picker"] == 4
+        "voice_picker"
+    ] == 4
 
 
 def test_every_input_is_kept_dropped_or_an_error(tmp_path):

@@ -18,8 +18,8 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-
 from corpus_helpers import article, run_cli, small_config
+
 from pipeline.engine.local import LocalEngine
 from pipeline.s6_dedup import sharded
 from pipeline.s6_dedup.near import NearDedup
@@ -46,8 +46,15 @@ def documents(seed: int, n_bases: int, first_order: int) -> list[tuple[DocRef, s
     rng.shuffle(texts)
     docs = []
     for i, text in enumerate(texts):
-        created = rng.choice([None, None, "2024-03-01T08:00:00+07:00", "2024-03-02T09:30:00+07:00",
-                              f"2024-02-{rng.randrange(10, 28)}T10:00:00+07:00"])
+        created = rng.choice(
+            [
+                None,
+                None,
+                "2024-03-01T08:00:00+07:00",
+                "2024-03-02T09:30:00+07:00",
+                f"2024-02-{rng.randrange(10, 28)}T10:00:00+07:00",
+            ]
+        )
         docs.append((DocRef(first_order + i, f"doc-{seed}-{i}", created), text))
     return docs
 
@@ -65,15 +72,18 @@ def driver_drops(step: NearDedup, docs, state_dir: Path, delta_dir: Path) -> lis
     return drops
 
 
-def sharded_drops(step: NearDedup, docs, n_tasks: int, n_ranges: int, work_dir: Path, state_dir: Path,
-                  run_dir: Path) -> list:
+def sharded_drops(
+    step: NearDedup, docs, n_tasks: int, n_ranges: int, work_dir: Path, state_dir: Path, run_dir: Path
+) -> list:
     pipeline = SimpleNamespace(global_steps=[step])
     work_dir.mkdir(parents=True)
     size = -(-len(docs) // n_tasks)
     for t in range(n_tasks):
-        part = docs[t * size:(t + 1) * size]
+        part = docs[t * size : (t + 1) * size]
         keys = [(step.key(SimpleNamespace(text=text, metadata={})),) for _ref, text in part]
-        assert all(k == (None,) for k in sharded.write_map_files(pipeline, work_dir, t, [r for r, _ in part], keys))
+        assert all(
+            k == (None,) for k in sharded.write_map_files(pipeline, work_dir, t, [r for r, _ in part], keys)
+        )
     engine = LocalEngine(1)
     drops = sharded.reduce_sharded(step, engine, work_dir, n_tasks, {}, state_dir, n_ranges)
     delta_dir = run_dir / "delta" / step.name
@@ -86,19 +96,33 @@ def sharded_drops(step: NearDedup, docs, n_tasks: int, n_ranges: int, work_dir: 
 @pytest.mark.parametrize("options", [{}, {"max_bucket": 1}, {"verify": "signature", "threshold": 0.7}])
 def test_sharded_equals_in_process_over_two_runs(tmp_path: Path, options: dict):
     day1, day2 = documents(1, 24, 0), documents(2, 16, 1 << 32)
-    day2 += [(DocRef((1 << 32) + 500 + i, f"again-{i}", ref.created), mutate(text, random.Random(i), 1))
-             for i, (ref, text) in enumerate(day1[:25])]  # copies of day 1's pages: matched in the index
+    day2 += [
+        (DocRef((1 << 32) + 500 + i, f"again-{i}", ref.created), mutate(text, random.Random(i), 1))
+        for i, (ref, text) in enumerate(day1[:25])
+    ]  # copies of day 1's pages: matched in the index
     expected = []
     for day, docs in enumerate((day1, day2)):
-        expected.append(driver_drops(make_step(**options), docs, tmp_path / "driver-state",
-                                     tmp_path / f"driver-delta-{day}"))
+        expected.append(
+            driver_drops(
+                make_step(**options), docs, tmp_path / "driver-state", tmp_path / f"driver-delta-{day}"
+            )
+        )
     assert sum(1 for d in expected[0]) > 10, "the corpus must have near copies"
     assert any("earlier run" in d.detail for d in expected[1]), "day 2 must match day 1's index"
     for n_tasks, n_ranges in ((1, 1), (5, 3)):
         state = tmp_path / f"state-{n_tasks}"
-        got = [sharded_drops(make_step(**options), docs, n_tasks, n_ranges, tmp_path / f"w-{n_tasks}-{day}", state,
-                             tmp_path / f"runs-{n_tasks}" / f"run-{day}")
-               for day, docs in enumerate((day1, day2))]
+        got = [
+            sharded_drops(
+                make_step(**options),
+                docs,
+                n_tasks,
+                n_ranges,
+                tmp_path / f"w-{n_tasks}-{day}",
+                state,
+                tmp_path / f"runs-{n_tasks}" / f"run-{day}",
+            )
+            for day, docs in enumerate((day1, day2))
+        ]
         assert got == expected, (n_tasks, n_ranges)
         segments = sorted(p.name for p in (state / "near_dedup" / "bands" / "segments").iterdir())
         assert segments == ["run-0", "run-1"]
@@ -113,7 +137,9 @@ def test_merge_reads_many_map_tasks_with_few_file_descriptors(tmp_path: Path):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(200, hard), hard))
     try:
-        got = sharded_drops(make_step(), docs, len(docs), 2, tmp_path / "w", tmp_path / "state", tmp_path / "run-0")
+        got = sharded_drops(
+            make_step(), docs, len(docs), 2, tmp_path / "w", tmp_path / "state", tmp_path / "run-0"
+        )
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert len(docs) > 85 and got == expected
@@ -134,7 +160,7 @@ def test_commit_is_idempotent(tmp_path: Path):
 
 def write_pages(directory: Path, seed: int, n_bases: int) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    for i, (ref, text) in enumerate(documents(seed, n_bases, 0)):
+    for i, (_ref, text) in enumerate(documents(seed, n_bases, 0)):
         (directory / f"p{seed}-{i:03d}.txt").write_text(text, encoding="utf-8")
 
 
@@ -143,9 +169,14 @@ def outcome(output: Path) -> dict:
     result = []
     for run in sorted((output / "runs").iterdir()):
         manifest = json.loads((run / "manifest.json").read_text())
-        kept = sorted(json.loads(line)["id"] for s in manifest["shards"] for line in gzip.open(run / s["file"]))
-        rejects = sorted((r["id"], r["stage"], r["reason"], r.get("dup_of"), r["detail"])
-                         for s in manifest["rejects"] for r in map(json.loads, gzip.open(run / s["file"])))
+        kept = sorted(
+            json.loads(line)["id"] for s in manifest["shards"] for line in gzip.open(run / s["file"])
+        )
+        rejects = sorted(
+            (r["id"], r["stage"], r["reason"], r.get("dup_of"), r["detail"])
+            for s in manifest["rejects"]
+            for r in map(json.loads, gzip.open(run / s["file"]))
+        )
         result.append({"kept": kept, "rejects": rejects, "counts": manifest["counts"]})
     return result
 
@@ -154,8 +185,9 @@ def test_run_sharded_equals_driver_and_resumes_merge_tasks(tmp_path: Path):
     day1, day2 = tmp_path / "day1", tmp_path / "day2"
     write_pages(day1, 4, 12)
     write_pages(day2, 5, 8)
-    (day2 / "copy.txt").write_text(mutate((day1 / "p4-000.txt").read_text(encoding="utf-8"), random.Random(1), 1),
-                                   encoding="utf-8")
+    (day2 / "copy.txt").write_text(
+        mutate((day1 / "p4-000.txt").read_text(encoding="utf-8"), random.Random(1), 1), encoding="utf-8"
+    )
     config = small_config(tmp_path, task_size=7, workers=2)
     expected = tmp_path / "driver"
     for inputs in (day1, day2):
@@ -191,19 +223,26 @@ def test_jsonl_slice_same_corpus_for_any_dedup_path_partitions_and_workers(tmp_p
         for _, line in zip(range(1000), src):
             dst.write(line)
     config = small_config(tmp_path, task_size=2000, shard_size=50000)
-    text = config.read_text(encoding="utf-8")  # only the steps this corpus exercises: fast, engine-independent
+    text = config.read_text(
+        encoding="utf-8"
+    )  # only the steps this corpus exercises: fast, engine-independent
     keep = ("decode", "normalize", "length_filter", "exact_dedup", "near_dedup")
     data = yaml.safe_load(text)
     data["steps"] = [s for s in data["steps"] if s["step"] in keep]
     config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     runs = {}
-    for name, extra in (("driver-1x1", ("--dedup", "driver", "--partitions", "1", "--workers", "1")),
-                        ("sharded-4x2", ("--dedup", "sharded", "--partitions", "4", "--workers", "2"))):
+    for name, extra in (
+        ("driver-1x1", ("--dedup", "driver", "--partitions", "1", "--workers", "1")),
+        ("sharded-4x2", ("--dedup", "sharded", "--partitions", "4", "--workers", "2")),
+    ):
         done = run_cli(config, inputs, tmp_path / name, *extra)
         assert done.returncode == 0, done.stderr
         runs[name] = outcome(tmp_path / name)
         manifest = json.loads(next((tmp_path / name / "runs").glob("*/manifest.json")).read_text())
-        assert manifest["tasks"] == (1 if name.startswith("driver") else 4) and manifest["dedup"] == name.split("-")[0]
+        assert (
+            manifest["tasks"] == (1 if name.startswith("driver") else 4)
+            and manifest["dedup"] == name.split("-")[0]
+        )
     assert runs["driver-1x1"] == runs["sharded-4x2"]
     (only,) = runs["driver-1x1"]
     assert only["counts"]["documents"] == 1000

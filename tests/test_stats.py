@@ -39,12 +39,16 @@ def test_stats_of_one_run_and_of_a_corpus(tmp_path, capsys):
         c = m["counts"]
         assert [int(x) for x in cells[2:6]] == [c["documents"], c["kept"], c["dropped"], c["errors"]]
     total = row(text, "total (2 runs)")
-    assert [int(x) for x in total[1:5]] == [sum(m["counts"][k] for m in manifests)
-                                            for k in ("documents", "kept", "dropped", "errors")]
+    assert [int(x) for x in total[1:5]] == [
+        sum(m["counts"][k] for m in manifests) for k in ("documents", "kept", "dropped", "errors")
+    ]
     assert "decode:empty: 2" in text  # reasons summed over the runs
     assert "1 unfinished run ignored: 99999999T999999999Z-00000" in text
-    weather = sum(s.get("counters", {}).get("lines_removed.weather_widget", 0)
-                  for m in manifests for s in m["stages"].values())
+    weather = sum(
+        s.get("counters", {}).get("lines_removed.weather_widget", 0)
+        for m in manifests
+        for s in m["stages"].values()
+    )
     assert weather > 0 and row(text, "  weather_widget") == ["weather_widget", str(weather)]
 
     assert main(["stats", str(runs[0])]) == 0

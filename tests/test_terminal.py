@@ -17,16 +17,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_in_pty(argv: list[str], cwd: Path, size: tuple[int, int] | None = (30, 100),
-               timeout: float = 120) -> tuple[int, str]:
+def run_in_pty(
+    argv: list[str], cwd: Path, size: tuple[int, int] | None = (30, 100), timeout: float = 120
+) -> tuple[int, str]:
     """Run `argv` with stdin/stdout/stderr on a pseudo-terminal of `size` (rows, columns; None: the
     0x0 of a bare pty, as under `script` from cron); (exit status, everything it printed)."""
     leader, follower = pty.openpty()
     if size:
         fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
     env = {**os.environ, "COLUMNS": "100", "TERM": "xterm"}
-    proc = subprocess.Popen(argv, cwd=cwd, stdin=follower, stdout=follower, stderr=follower, env=env,
-                            close_fds=True)
+    proc = subprocess.Popen(
+        argv, cwd=cwd, stdin=follower, stdout=follower, stderr=follower, env=env, close_fds=True
+    )
     os.close(follower)
     chunks = []
     try:
@@ -54,8 +56,9 @@ def newsclean() -> list[str]:
 def test_run_in_a_terminal_shows_a_progress_bar_and_exits_0(tmp_path):
     seeds = tmp_path / "seeds"
     shutil.copytree(ROOT / "seeds", seeds)
-    status, out = run_in_pty(newsclean() + ["run", "-i", str(seeds), "-o", str(tmp_path / "corpus"), "-w", "1"],
-                             cwd=ROOT)
+    status, out = run_in_pty(
+        newsclean() + ["run", "-i", str(seeds), "-o", str(tmp_path / "corpus"), "-w", "1"], cwd=ROOT
+    )
     assert status == 0, out[-3000:]
     assert "Traceback" not in out
     assert "newsclean: " in out and " doc" in out, out[-3000:]  # tqdm's "newsclean: 5doc [...]" line
@@ -65,8 +68,11 @@ def test_run_in_a_terminal_shows_a_progress_bar_and_exits_0(tmp_path):
 
 def test_progress_bar_on_a_terminal_with_columns_but_no_rows(tmp_path):
     """`script -qec "stty cols 100; newsclean run"`: 100 columns, 0 rows; tqdm would hide the bar."""
-    status, out = run_in_pty(newsclean() + ["run", "-i", str(ROOT / "seeds"), "-o", str(tmp_path / "c"), "-w", "1"],
-                             cwd=ROOT, size=(0, 100))
+    status, out = run_in_pty(
+        newsclean() + ["run", "-i", str(ROOT / "seeds"), "-o", str(tmp_path / "c"), "-w", "1"],
+        cwd=ROOT,
+        size=(0, 100),
+    )
     assert status == 0, out[-3000:]
     assert "newsclean:5doc" in out.replace(" ", ""), out[:500]
 

@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from corpus_helpers import small_config, write_articles
+
 from pipeline.cli import main
 
 
@@ -104,6 +104,7 @@ def test_schema_violations_are_found(corpus, capsys):
 
 def test_record_schema_drift_is_found(corpus, capsys):
     """The fixed shape Arrow needs: counts as [{rule, n}] lists, every field in every record, one `created` form."""
+
     def damage(records):
         records[0]["metadata"]["removed"] = {"weather_widget": 3}  # the old dict form
         del records[1]["metadata"]["sitename"]

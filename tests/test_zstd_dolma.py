@@ -10,14 +10,23 @@ from pathlib import Path
 
 import orjson
 import zstandard
-
 from corpus_helpers import EPOCH, article, corpus_view, run_cli, small_config, write_articles
+
 from pipeline.cli import main
 from pipeline.commands.verify import verify
 from pipeline.s1_read.inputs import read_file
 
-OPTIONS = {"max_bytes": 1 << 20, "jsonl_fields": {"id": "id", "url": "url", "html": "html", "text": "text",
-                                                  "title": "title", "created": "date"}}
+OPTIONS = {
+    "max_bytes": 1 << 20,
+    "jsonl_fields": {
+        "id": "id",
+        "url": "url",
+        "html": "html",
+        "text": "text",
+        "title": "title",
+        "created": "date",
+    },
+}
 
 
 def zst(data: bytes) -> bytes:
@@ -32,8 +41,10 @@ def test_zstd_shards_hold_the_same_records_as_gzip_shards(tmp_path, monkeypatch,
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
     inputs = tmp_path / "in"
     write_articles(inputs, range(7), dup_of={6: 1})
-    corpora = {name: run_into(tmp_path, inputs, name, compression, capsys)
-               for name, compression in (("gzip", "gzip"), ("zstd", "zstd"))}
+    corpora = {
+        name: run_into(tmp_path, inputs, name, compression, capsys)
+        for name, compression in (("gzip", "gzip"), ("zstd", "zstd"))
+    }
     [run_dir] = list((corpora["zstd"] / "runs").iterdir())
     manifest = orjson.loads((run_dir / "manifest.json").read_bytes())
     assert [s["file"] for s in manifest["shards"]] == ["part-00000.jsonl.zst", "part-00001.jsonl.zst"]
@@ -81,7 +92,9 @@ def test_zst_inputs_read_like_their_plain_twins(tmp_path):
         want = [(d.id, d.raw, d.text, d.media_type, d.dropped) for d in read_all(plain)]
         got = [(d.id.replace(".zst", ""), d.raw, d.text, d.media_type, d.dropped) for d in read_all(packed)]
         assert got == want and not any(d[-1] for d in got)
-    assert [d.id for d in read_all(tmp_path / "zst" / "site/page.html.zst")] == ["page"]  # id without .html.zst
+    assert [d.id for d in read_all(tmp_path / "zst" / "site/page.html.zst")] == [
+        "page"
+    ]  # id without .html.zst
 
 
 def test_a_cut_zst_input_is_a_truncated_error_record(tmp_path):
@@ -113,9 +126,15 @@ def test_garbage_zst_and_warc_zst_are_error_records_not_crashes(tmp_path):
 
 def dolma_record(i: int, **extra) -> dict:
     text = article(i).split("\n\n", 1)[1]  # body only
-    return {"id": f"cc-{i}", "text": text + "\nnam miền bắc\n", "source": "common-crawl",
-            "added": "2024-05-01T00:00:00.000Z", "created": "2019-04-18T11:40:22.000Z",
-            "metadata": {"warc_id": f"<urn:uuid:{i}>", "lang": "vi"}, **extra}
+    return {
+        "id": f"cc-{i}",
+        "text": text + "\nnam miền bắc\n",
+        "source": "common-crawl",
+        "added": "2024-05-01T00:00:00.000Z",
+        "created": "2019-04-18T11:40:22.000Z",
+        "metadata": {"warc_id": f"<urn:uuid:{i}>", "lang": "vi"},
+        **extra,
+    }
 
 
 def test_dolma_documents_as_input(tmp_path):

@@ -22,14 +22,23 @@ from pipeline.config import load_config  # noqa: E402
 from pipeline.document import Document  # noqa: E402
 from pipeline.runner import build_pipeline  # noqa: E402
 
-TEXT_STEPS = ("clean_lines", "article_region", "template_lines", "dump_metadata", "repeated_lines", "normalize")
+TEXT_STEPS = (
+    "clean_lines",
+    "article_region",
+    "template_lines",
+    "dump_metadata",
+    "repeated_lines",
+    "normalize",
+)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     a = ap.parse_args()
-    texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "benchmarks/devpages/dumps").glob("*.txt"))]
+    texts = [
+        p.read_text(encoding="utf-8") for p in sorted((ROOT / "benchmarks/devpages/dumps").glob("*.txt"))
+    ]
     pipeline = build_pipeline(load_config(ROOT / "config" / "default.yaml"), "2024-01-01T00:00:00Z", "bench")
     steps = [s for s in pipeline.per_document if s.name in TEXT_STEPS]
     cpu = {s.name: 0.0 for s in steps}

@@ -51,8 +51,9 @@ def load_pages(dirs: list[Path]) -> list[Page]:
             gold = json.loads(gold_path.read_text(encoding="utf-8"))
             lines = dump.read_text(encoding="utf-8").split("\n")
             body = {n - 1 for n in gold.get("body_lines", [])}
-            pages.append(Page(stem, gold.get("site") or d.name, gold.get("page_type") or "article",
-                              lines, body, gold))
+            pages.append(
+                Page(stem, gold.get("site") or d.name, gold.get("page_type") or "article", lines, body, gold)
+            )
     return pages
 
 
@@ -64,8 +65,16 @@ def seed_pages() -> list[Page]:
         dump = SHARED / "seeds" / f"{stem}.txt"
         if dump.exists():
             gold = json.loads(gold_path.read_text(encoding="utf-8"))
-            pages.append(Page(stem, f"seed-{stem[:3]}", "article", dump.read_text(encoding="utf-8").split("\n"),
-                              {n - 1 for n in gold["body_lines"]}, gold))
+            pages.append(
+                Page(
+                    stem,
+                    f"seed-{stem[:3]}",
+                    "article",
+                    dump.read_text(encoding="utf-8").split("\n"),
+                    {n - 1 for n in gold["body_lines"]},
+                    gold,
+                )
+            )
     return pages
 
 
@@ -118,7 +127,8 @@ def synthesize(page: Page, article: list[str], rng: random.Random) -> Page | Non
         lines.append("")
         body.add(len(lines))
         lines.append(para)
-    for line in page.lines[last + 1:]:
+    for line in page.lines[last + 1 :]:
         lines.append(retitle(line))
-    return Page(f"{page.stem}~{rng.randrange(1 << 30):08x}", page.site, "article", lines, body,
-                {"title": new_title})
+    return Page(
+        f"{page.stem}~{rng.randrange(1 << 30):08x}", page.site, "article", lines, body, {"title": new_title}
+    )

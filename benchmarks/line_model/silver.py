@@ -92,10 +92,21 @@ def main() -> None:
             stem = f"s{n:03d}"
             site = (urlsplit(record.get("url") or "").hostname or page_id).removeprefix("www.")
             (a.out / "dumps" / f"{stem}.txt").write_text(dump, encoding="utf-8")
-            (a.out / "gold" / f"{stem}.gold.json").write_text(json.dumps({
-                "seed": f"{stem}.txt", "title": record.get("meta", {}).get("title") or "", "site": site,
-                "page_type": "article" if body else "other", "silver": True, "body_lines": body,
-                "text": "\n\n".join(norm(lines[i - 1]) for i in body)}, ensure_ascii=False), encoding="utf-8")
+            (a.out / "gold" / f"{stem}.gold.json").write_text(
+                json.dumps(
+                    {
+                        "seed": f"{stem}.txt",
+                        "title": record.get("meta", {}).get("title") or "",
+                        "site": site,
+                        "page_type": "article" if body else "other",
+                        "silver": True,
+                        "body_lines": body,
+                        "text": "\n\n".join(norm(lines[i - 1]) for i in body),
+                    },
+                    ensure_ascii=False,
+                ),
+                encoding="utf-8",
+            )
             n += 1
     print(f"{n} silver pages in {a.out}")
 

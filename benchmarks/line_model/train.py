@@ -60,8 +60,9 @@ def rule_cleaner():
     """clean_lines as the default config runs it: the model sees pages after the rules."""
     from pipeline.registry import step_class
 
-    return step_class("clean_lines")({"rules": ["rules/vi.yaml", "rules/en.yaml", "rules/web.yaml"]},
-                                     {"config_dir": str(ROOT / "config")})
+    return step_class("clean_lines")(
+        {"rules": ["rules/vi.yaml", "rules/en.yaml", "rules/web.yaml"]}, {"config_dir": str(ROOT / "config")}
+    )
 
 
 def after_rules(rules, lines: list[str]) -> list[str]:
@@ -87,15 +88,27 @@ def with_synthetic(pages: list[Page], articles: list[list[str]], seed: int = 11)
     return out
 
 
-def fit(x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, hidden: int = HIDDEN, epochs: int = 12,
-        batch: int = 1024, lr: float = 0.005, l2: float = 1e-5, seed: int = 3) -> LineModel:
+def fit(
+    x: np.ndarray,
+    y: np.ndarray,
+    sample_weight: np.ndarray,
+    hidden: int = HIDDEN,
+    epochs: int = 12,
+    batch: int = 1024,
+    lr: float = 0.005,
+    l2: float = 1e-5,
+    seed: int = 3,
+) -> LineModel:
     """One-hidden-layer perceptron, minibatch Adam on the weighted log loss, classes weighted equally."""
     mean, scale = x.mean(0), x.std(0) + 1e-6
     z = ((x - mean) / scale).astype(np.float32)
     rng = np.random.default_rng(seed)
-    params = [rng.normal(0, 1 / np.sqrt(z.shape[1]), (z.shape[1], hidden)).astype(np.float32),
-              np.zeros(hidden, np.float32), rng.normal(0, 1 / np.sqrt(hidden), hidden).astype(np.float32),
-              np.zeros(1, np.float32)]
+    params = [
+        rng.normal(0, 1 / np.sqrt(z.shape[1]), (z.shape[1], hidden)).astype(np.float32),
+        np.zeros(hidden, np.float32),
+        rng.normal(0, 1 / np.sqrt(hidden), hidden).astype(np.float32),
+        np.zeros(1, np.float32),
+    ]
     pos = np.average(y, weights=sample_weight)
     weight = np.where(y > 0, 0.5 / pos, 0.5 / (1 - pos)) * sample_weight
     weight = (weight / weight.mean()).astype(np.float32)
@@ -105,7 +118,7 @@ def fit(x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, hidden: int = H
     for _epoch in range(epochs):
         order = rng.permutation(len(y))
         for start in range(0, len(y), batch):
-            rows = order[start:start + batch]
+            rows = order[start : start + batch]
             zb, yb, wb = z[rows], y[rows], weight[rows]
             w1, b1, w2, b2 = params
             h = np.tanh(zb @ w1 + b1)
@@ -117,8 +130,9 @@ def fit(x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, hidden: int = H
             for k, g in enumerate(grads):
                 m[k] = 0.9 * m[k] + 0.1 * g
                 v[k] = 0.999 * v[k] + 0.001 * g * g
-                params[k] -= (lr * (m[k] / (1 - 0.9 ** step)) / (np.sqrt(v[k] / (1 - 0.999 ** step)) + 1e-8)
-                              ).astype(np.float32)
+                params[k] -= (
+                    lr * (m[k] / (1 - 0.9**step)) / (np.sqrt(v[k] / (1 - 0.999**step)) + 1e-8)
+                ).astype(np.float32)
     w1, b1, w2, b2 = (p.astype(np.float64) for p in params)
     return LineModel(mean, scale, w1, b1, w2, float(b2[0]))
 
@@ -134,6 +148,7 @@ def training_set(pages: list[Page], articles) -> tuple[np.ndarray, np.ndarray, n
 
 
 # -- scoring the whole text pipeline -------------------------------------------------------------
+
 
 def run_pipeline(pages: list[Page], model_path: str | None) -> dict[str, dict]:
     """Kept text and metadata (or the drop reason) of each page through the default config's text steps."""
@@ -151,8 +166,10 @@ def run_pipeline(pages: list[Page], model_path: str | None) -> dict[str, dict]:
     steps = [s for s in pipeline.per_document if not isinstance(s, GlobalStep)]
     # the pages of one site go through together, like a crawl folder in one task (template_lines counts
     # lines across them)
-    docs = [Document(id=page.stem, text="\n".join(page.lines), provenance={"input_path": f"{page.stem}.txt"})
-            for page in pages]
+    docs = [
+        Document(id=page.stem, text="\n".join(page.lines), provenance={"input_path": f"{page.stem}.txt"})
+        for page in pages
+    ]
     stream = iter(docs)
     for step in steps:
         stream = step.run(stream)
@@ -189,9 +206,19 @@ def score(pages: list[Page], results: dict[str, dict]) -> dict:
     p = tp / (tp + fp) if tp + fp else 0.0
     rc = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * p * rc / (p + rc) if p + rc else 0.0
-    return {"P": round(p, 4), "R": round(rc, 4), "F1": round(f1, 4), "tp": tp, "fp": fp, "fn": fn,
-            "meta_ok": meta_ok, "meta_n": meta_n, "non_articles": non_articles,
-            "not_article_dropped": dropped_non_articles, "articles_dropped": articles_dropped}
+    return {
+        "P": round(p, 4),
+        "R": round(rc, 4),
+        "F1": round(f1, 4),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "meta_ok": meta_ok,
+        "meta_n": meta_n,
+        "non_articles": non_articles,
+        "not_article_dropped": dropped_non_articles,
+        "articles_dropped": articles_dropped,
+    }
 
 
 def loso(pages: list[Page], articles, with_baselines: bool = False) -> dict:
@@ -208,7 +235,7 @@ def loso(pages: list[Page], articles, with_baselines: bool = False) -> dict:
             path = Path(tmp) / f"{site}.json"
             path.write_text(json.dumps(model.to_json()))
             report[site] = {"newsclean": score(by_site[site], run_pipeline(by_site[site], str(path)))}
-            for name, baseline in (BASELINES.items() if with_baselines else ()):
+            for name, baseline in BASELINES.items() if with_baselines else ():
                 report[site][name] = score(by_site[site], baseline(by_site[site]))
             print(site, report[site], flush=True)
     return report
@@ -219,15 +246,25 @@ def total(rows: list[dict]) -> dict:
     t = {k: sum(r[k] for r in rows) for k in keys}
     p = t["tp"] / (t["tp"] + t["fp"]) if t["tp"] + t["fp"] else 0.0
     rc = t["tp"] / (t["tp"] + t["fn"]) if t["tp"] + t["fn"] else 0.0
-    return {"P": round(p, 4), "R": round(rc, 4), "F1": round(2 * p * rc / (p + rc), 4) if p + rc else 0.0, **t}
+    return {
+        "P": round(p, 4),
+        "R": round(rc, 4),
+        "F1": round(2 * p * rc / (p + rc), 4) if p + rc else 0.0,
+        **t,
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("command", choices=["train", "loso"])
     ap.add_argument("--pages", nargs="*", type=Path, default=[DEVPAGES])
-    ap.add_argument("--silver", nargs="*", type=Path, default=[],
-                    help="silver-labeled pages (silver.py writes benchmarks/cache/silver)")
+    ap.add_argument(
+        "--silver",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="silver-labeled pages (silver.py writes benchmarks/cache/silver)",
+    )
     ap.add_argument("--no-seeds", action="store_true", help="leave out the seeds with gold (../shared/gold)")
     ap.add_argument("--out", type=Path, default=MODEL_PATH)
     ap.add_argument("--json", type=Path)

@@ -13,8 +13,11 @@ from pipeline.config import load_config
 def register(sub) -> None:
     p = sub.add_parser("config", help="print the effective config (YAML), or the reference of every key")
     p.add_argument("-c", "--config", help="pipeline config (YAML; default: the shipped config/default.yaml)")
-    p.add_argument("--reference", action="store_true",
-                   help="print the reference of every config key (Markdown, as in docs/config.md)")
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="print the reference of every config key (Markdown, as in docs/config.md)",
+    )
     p.set_defaults(func=cmd_config)
 
 
@@ -29,8 +32,10 @@ def plain(value):
 
 def effective_yaml(config) -> str:
     data = plain(config.as_dict())
-    data["steps"] = [{"step": name, **({} if enabled else {"enabled": False}), **plain(options)}
-                     for name, enabled, options in config.listed]
+    data["steps"] = [
+        {"step": name, **({} if enabled else {"enabled": False}), **plain(options)}
+        for name, enabled, options in config.listed
+    ]
     head = f"# effective config of {config.path}: every option, defaults merged\n"
     return head + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
 

@@ -17,8 +17,12 @@ def register(sub) -> None:
     p.add_argument("input", help="one input file (a page dump, HTML page, WARC or JSONL file), or its URL")
     p.add_argument("-c", "--config", help="pipeline config (YAML; default: the shipped config/default.yaml)")
     p.add_argument("--record", type=int, default=1, help="which record of a multi-record file (1-based)")
-    p.add_argument("--color", choices=["auto", "always", "never"], default="auto",
-                   help="ANSI colours (auto: only on a terminal)")
+    p.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="ANSI colours (auto: only on a terminal)",
+    )
     p.add_argument("--html", metavar="OUT.html", help="also write the explanation as an HTML page")
     p.set_defaults(func=cmd_explain)
 

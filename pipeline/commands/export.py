@@ -31,8 +31,16 @@ import orjson
 from pipeline import __version__
 from pipeline.corpus import MANIFEST, finished_runs, iter_kept
 from pipeline.faults import checkpoint
-from pipeline.fs import (COMPRESSIONS, StorageError, filesystem, is_url, join, local_path, open_decompressed,
-                         write_bytes_atomic)
+from pipeline.fs import (
+    COMPRESSIONS,
+    StorageError,
+    filesystem,
+    is_url,
+    join,
+    local_path,
+    open_decompressed,
+    write_bytes_atomic,
+)
 from pipeline.log import log
 from pipeline.s7_write.jsonl import ShardWriter
 
@@ -45,31 +53,48 @@ class ExportError(Exception):
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="write the corpus as it stands (superseded records left out) as fresh "
-                                      "shards and a manifest, to a folder or a URL (s3://, gs://, hf://)")
+    p = sub.add_parser(
+        "export",
+        help="write the corpus as it stands (superseded records left out) as fresh "
+        "shards and a manifest, to a folder or a URL (s3://, gs://, hf://)",
+    )
     p.add_argument("output", help="corpus directory to read")
     p.add_argument("dest", help="folder or fsspec URL to write to (empty, or a previous export)")
     p.add_argument("--shard-size", type=int, default=50_000, help="records per shard (default 50000)")
-    p.add_argument("--compression", choices=COMPRESSIONS, default="gzip", help="shard compression (default gzip)")
+    p.add_argument(
+        "--compression", choices=COMPRESSIONS, default="gzip", help="shard compression (default gzip)"
+    )
     p.add_argument("--compresslevel", type=int, help="gzip 1-9 (default 6), zstd 1-22 (default 3)")
     p.set_defaults(func=cmd_export)
 
 
 def cmd_export(args) -> int:
     try:
-        manifest = export_corpus(args.output, args.dest, args.shard_size, args.compression, args.compresslevel)
+        manifest = export_corpus(
+            args.output, args.dest, args.shard_size, args.compression, args.compresslevel
+        )
     except (ExportError, StorageError, OSError) as exc:  # OSError: the backends' (no bucket, access denied)
         log.error(f"cannot export: {exc}")
         return 1
-    print(f"exported {manifest['records']} documents from {len(manifest['source']['runs'])} run(s) "
-          f"in {len(manifest['shards'])} shard(s) to {args.dest}"
-          + (f" ({manifest['source']['left_out']} superseded records left out)"
-             if manifest["source"]["left_out"] else ""))
+    print(
+        f"exported {manifest['records']} documents from {len(manifest['source']['runs'])} run(s) "
+        f"in {len(manifest['shards'])} shard(s) to {args.dest}"
+        + (
+            f" ({manifest['source']['left_out']} superseded records left out)"
+            if manifest["source"]["left_out"]
+            else ""
+        )
+    )
     return 0
 
 
-def export_corpus(output: str | Path, dest: str | Path, shard_size: int = 50_000, compression: str = "gzip",
-                  compresslevel: int | None = None) -> dict:
+def export_corpus(
+    output: str | Path,
+    dest: str | Path,
+    shard_size: int = 50_000,
+    compression: str = "gzip",
+    compresslevel: int | None = None,
+) -> dict:
     """Write the corpus view of `output` to `dest` (folder or URL); returns the export's manifest."""
     if compression not in COMPRESSIONS:
         raise ExportError(f"compression must be one of {', '.join(COMPRESSIONS)}, not {compression!r}")
@@ -78,7 +103,9 @@ def export_corpus(output: str | Path, dest: str | Path, shard_size: int = 50_000
     level = compresslevel if compresslevel is not None else (3 if compression == "zstd" else 6)
     levels = {"gzip": range(0, 10), "zstd": range(1, 23)}.get(compression)
     if levels and level not in levels:
-        raise ExportError(f"--compresslevel must be {levels.start}-{levels.stop - 1} for {compression}, not {level}")
+        raise ExportError(
+            f"--compresslevel must be {levels.start}-{levels.stop - 1} for {compression}, not {level}"
+        )
     runs = finished_runs(output)
     if not runs:
         raise ExportError(f"{output}: no finished run (no runs/*/{MANIFEST})")
@@ -106,8 +133,11 @@ def export_corpus(output: str | Path, dest: str | Path, shard_size: int = 50_000
         "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "records": exported,
         "compression": compression,
-        "source": {"corpus": output if is_url(output) else str(Path(output).resolve()),
-                   "runs": [run.id for run in runs], "left_out": in_runs - exported},
+        "source": {
+            "corpus": output if is_url(output) else str(Path(output).resolve()),
+            "runs": [run.id for run in runs],
+            "left_out": in_runs - exported,
+        },
         "shards": shards,
     }
     checkpoint("export_manifest")
@@ -121,8 +151,10 @@ def _prepare_dest(dest: str) -> set[str]:
     names = _list(dest)
     foreign = sorted(n for n in names if not EXPORT_FILE.match(n))
     if foreign:
-        raise ExportError(f"{dest}: not empty and not a newsclean export (holds {', '.join(foreign[:3])}"
-                          f"{', …' if len(foreign) > 3 else ''}); export into an empty folder")
+        raise ExportError(
+            f"{dest}: not empty and not a newsclean export (holds {', '.join(foreign[:3])}"
+            f"{', …' if len(foreign) > 3 else ''}); export into an empty folder"
+        )
     if MANIFEST in names:
         _remove_files(dest, {MANIFEST})
     _remove_files(dest, {n for n in names if n.startswith(".part-")})  # temp files of a killed export
@@ -223,8 +255,9 @@ def verify_export(dest: str) -> tuple[list[str], int]:
             problems.append(f"{where}: {records} records, manifest says {shard.get('records')}")
         total += records
     if total != manifest.get("records"):
-        problems.append(f"{join(dest, MANIFEST)}: {total} records in the shards, "
-                        f"manifest says {manifest.get('records')}")
+        problems.append(
+            f"{join(dest, MANIFEST)}: {total} records in the shards, manifest says {manifest.get('records')}"
+        )
     return problems, total
 
 
@@ -239,7 +272,7 @@ class _HashingReader(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         data = self._raw.read(len(buffer))
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         self.sha256.update(data)
         self.bytes += len(data)
         return len(data)

@@ -30,9 +30,9 @@ from pipeline.config import ConfigError, load_config
 from pipeline.corpus import MANIFEST, finished_runs, iter_kept, superseded
 from pipeline.document import Document
 from pipeline.log import log
-from pipeline.s6_dedup.corpus_state import Digest
 from pipeline.runner import MANIFEST_VERSION, check_accounting, new_run_id, roll_forward, run_started
 from pipeline.s5_filter.quality_filter import QualityFilter
+from pipeline.s6_dedup.corpus_state import Digest
 from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
@@ -43,10 +43,15 @@ from pipeline.summary import summary_table
 
 
 def register(sub) -> None:
-    p = sub.add_parser("refilter", help="re-apply quality thresholds to a finished corpus from the stored "
-                                        "scores, into a new run (no re-extraction)")
+    p = sub.add_parser(
+        "refilter",
+        help="re-apply quality thresholds to a finished corpus from the stored "
+        "scores, into a new run (no re-extraction)",
+    )
     p.add_argument("output", help="corpus directory to read")
-    p.add_argument("-c", "--config", required=True, help="pipeline config whose quality_filter limits to apply")
+    p.add_argument(
+        "-c", "--config", required=True, help="pipeline config whose quality_filter limits to apply"
+    )
     p.add_argument("-o", "--target", help="corpus directory to write the new run into (default: OUTPUT)")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary table")
     p.set_defaults(func=cmd_refilter)
@@ -148,8 +153,13 @@ def _refilter_locked(config, step: QualityFilter, source: Path, target: Path, st
         "inputs": inputs,
         "supersedes": supersedes,
         "corpus_change": {"added": Digest.of(kept_ids).as_dict(), "retired": Digest.of(read_ids).as_dict()},
-        "counts": {"documents": outcome["documents"], "kept": outcome["kept"], "dropped": outcome["dropped"],
-                   "errors": 0, "by_reason": dict(sorted(reasons.items()))},
+        "counts": {
+            "documents": outcome["documents"],
+            "kept": outcome["kept"],
+            "dropped": outcome["dropped"],
+            "errors": 0,
+            "by_reason": dict(sorted(reasons.items())),
+        },
         "accounting": accounting,
         "stages": {s.name: s.as_dict() for s in (read_stats, step.stats)},
         "shards": shards,
@@ -173,7 +183,9 @@ def _update_dedup_state(config, target: Path) -> None:
     from pipeline import sharded_run
     from pipeline.runner import Recovery, build_pipeline, build_steps, ensure_state
 
-    dedup = sharded_run.dedup_mode(config.run["dedup"], config.run["engine"], build_steps(config), target / "state")
+    dedup = sharded_run.dedup_mode(
+        config.run["dedup"], config.run["engine"], build_steps(config), target / "state"
+    )
     ensure_state(target, build_pipeline(config, "", "", dedup).global_steps, Recovery())
 
 
@@ -182,8 +194,12 @@ def _documents(records, read_stats: StepStats):
         read_stats.docs_in += 1
         read_stats.kept += 1
         meta = dict(record.get("metadata") or {})
-        doc = Document(id=record["id"], text=record.get("text", ""), metadata=meta,
-                       provenance={"input_path": meta.get("input_path")})
+        doc = Document(
+            id=record["id"],
+            text=record.get("text", ""),
+            metadata=meta,
+            provenance={"input_path": meta.get("input_path")},
+        )
         doc.provenance["record"] = record
         yield doc
 

@@ -12,8 +12,8 @@ from pipeline.fs import RemoteInputNotFound, StorageError
 from pipeline.log import log
 from pipeline.runner import AccountingError, InputNotFound, StateError, run_pipeline
 from pipeline.state import LockHeld
-from pipeline.workfile import WorkFileError
 from pipeline.summary import plural, summary_table
+from pipeline.workfile import WorkFileError
 
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another run holds the corpus; try again later
 EXIT_USAGE = 2  # the command itself is wrong (a config error, an input that does not exist)
@@ -27,22 +27,41 @@ DRY_RUN_LISTED = 20  # inputs listed by --dry-run; the count says how many there
 def register(sub) -> None:
     p = sub.add_parser("run", help="run the pipeline (defaults: the shipped config, seeds/, corpus/)")
     p.add_argument("-c", "--config", help="pipeline config (YAML; default: the shipped config/default.yaml)")
-    p.add_argument("-i", "--input", nargs="+", default=["seeds"],
-                   help="input files or directories, or URLs (s3://bucket/prefix, gs://…, hf://…)")
+    p.add_argument(
+        "-i",
+        "--input",
+        nargs="+",
+        default=["seeds"],
+        help="input files or directories, or URLs (s3://bucket/prefix, gs://…, hf://…)",
+    )
     p.add_argument("-o", "--output", default="corpus", help="output corpus directory")
     p.add_argument("--progress", choices=["auto", "on", "off"], help="progress bar (default from config)")
     p.add_argument("-w", "--workers", type=int, help="worker processes (default from config; 0 = all cores)")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary table")
-    p.add_argument("--engine", choices=["local", "ray"],
-                   help="where tasks run: local processes, or Ray (default from config: local)")
-    p.add_argument("--address", help="ray: auto (this node's cluster) or ray://HOST:PORT; none starts a local Ray")
+    p.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        help="where tasks run: local processes, or Ray (default from config: local)",
+    )
+    p.add_argument(
+        "--address", help="ray: auto (this node's cluster) or ray://HOST:PORT; none starts a local Ray"
+    )
     p.add_argument("--partitions", type=int, help="cut the input into about N tasks (default: run.task_size)")
-    p.add_argument("--dedup", choices=["auto", "driver", "sharded"],
-                   help="near-dup reduce in the run process (driver) or as tasks (sharded); default from config")
-    p.add_argument("--reprocess", action="store_true",
-                   help="process every input again, also those an earlier run processed unchanged")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the plan (inputs, new or unchanged, tasks, effective config) and write nothing")
+    p.add_argument(
+        "--dedup",
+        choices=["auto", "driver", "sharded"],
+        help="near-dup reduce in the run process (driver) or as tasks (sharded); default from config",
+    )
+    p.add_argument(
+        "--reprocess",
+        action="store_true",
+        help="process every input again, also those an earlier run processed unchanged",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (inputs, new or unchanged, tasks, effective config) and write nothing",
+    )
     p.set_defaults(func=cmd_run)
 
 
@@ -88,44 +107,69 @@ def cmd_run(args) -> int:
         log.error(f"damaged corpus state: {_one_line(exc)}")
         return EXIT_STATE
     except sqlite3.DatabaseError as exc:  # e.g. a corrupt state/inputs.sqlite
-        log.error(f"damaged corpus state: a state database in {args.output}/state is damaged ({_one_line(exc)}); "
-                  "restore it from a backup, or move it aside to rebuild it")
+        log.error(
+            f"damaged corpus state: a state database in {args.output}/state is damaged ({_one_line(exc)}); "
+            "restore it from a backup, or move it aside to rebuild it"
+        )
         return EXIT_STATE
     except StorageError as exc:
         log.error(f"cannot run: {exc}")
         return 1
     except OSError as exc:
         status = EXIT_CANTWRITE if exc.errno in _CANT_WRITE else EXIT_IOERR
-        what = "disk full" if exc.errno == errno.ENOSPC else "cannot write the output" \
-            if status == EXIT_CANTWRITE else "I/O error"
+        what = (
+            "disk full"
+            if exc.errno == errno.ENOSPC
+            else "cannot write the output"
+            if status == EXIT_CANTWRITE
+            else "I/O error"
+        )
         log.error(f"{what}, nothing committed: {_one_line(exc)}")
         return status
     report_recovery(result.manifest.get("recovery", {}))
     skipped = result.manifest.get("skipped_inputs", 0)
-    if result.run_dir is None and not skipped:  # an empty folder: maybe nothing was crawled, maybe a wrong path
-        log.warning(f"no input files in {', '.join(map(str, args.input))}: nothing to do, no run written",
-                    extra={"fields": {"event": "no_inputs"}})
+    if (
+        result.run_dir is None and not skipped
+    ):  # an empty folder: maybe nothing was crawled, maybe a wrong path
+        log.warning(
+            f"no input files in {', '.join(map(str, args.input))}: nothing to do, no run written",
+            extra={"fields": {"event": "no_inputs"}},
+        )
         return 0
     if result.run_dir is None:
-        log.info(f"nothing new: {plural(skipped, 'input')} unchanged since earlier runs, no run written",
-                 extra={"fields": {"event": "nothing_new", "skipped_inputs": skipped}})
+        log.info(
+            f"nothing new: {plural(skipped, 'input')} unchanged since earlier runs, no run written",
+            extra={"fields": {"event": "nothing_new", "skipped_inputs": skipped}},
+        )
         if not args.quiet:
-            print(f"nothing new: {plural(skipped, 'input')} unchanged since earlier runs, no run written "
-                  "(--reprocess to process them again)")
+            print(
+                f"nothing new: {plural(skipped, 'input')} unchanged since earlier runs, no run written "
+                "(--reprocess to process them again)"
+            )
         return 0
     m = result.manifest
     counts = m["counts"]
-    log.info(f"run {m['run_id']} finished: {plural(counts['documents'], 'document')} in, {counts['kept']:,} kept, "
-             f"{counts['dropped']:,} dropped, {plural(counts['errors'], 'error')} in {m['seconds']:.1f} s",
-             extra={"fields": {"event": "run_finished", "run_id": m["run_id"], "run_dir": str(result.run_dir),
-                               "seconds": m["seconds"], **{k: counts[k] for k in ("documents", "kept", "dropped",
-                                                                               "errors")},
-                               "skipped_inputs": skipped}})
+    log.info(
+        f"run {m['run_id']} finished: {plural(counts['documents'], 'document')} in, {counts['kept']:,} kept, "
+        f"{counts['dropped']:,} dropped, {plural(counts['errors'], 'error')} in {m['seconds']:.1f} s",
+        extra={
+            "fields": {
+                "event": "run_finished",
+                "run_id": m["run_id"],
+                "run_dir": str(result.run_dir),
+                "seconds": m["seconds"],
+                **{k: counts[k] for k in ("documents", "kept", "dropped", "errors")},
+                "skipped_inputs": skipped,
+            }
+        },
+    )
     if not args.quiet:
         print(summary_table(m))
         if skipped:
-            print(f"skipped {plural(skipped, 'input')} processed unchanged by earlier runs "
-                  "(--reprocess to process them again)")
+            print(
+                f"skipped {plural(skipped, 'input')} processed unchanged by earlier runs "
+                "(--reprocess to process them again)"
+            )
         print(f"output: {result.run_dir}")
     return 0
 
@@ -133,12 +177,17 @@ def cmd_run(args) -> int:
 def report_recovery(recovery: dict) -> None:
     if recovery.get("stale_lock"):
         lock = recovery["stale_lock"]
-        log.warning(f"took over a stale lock (pid {lock.get('pid')} on {lock.get('host')}, "
-                    f"started {lock.get('started')}, is gone)")
+        log.warning(
+            f"took over a stale lock (pid {lock.get('pid')} on {lock.get('host')}, "
+            f"started {lock.get('started')}, is gone)"
+        )
     for problem in recovery.get("rebuilt", []):
         log.warning(f"rebuilt from the corpus: {problem}")
-    for key, what in (("rolled_forward", "completed the commit of"), ("discarded", "discarded unfinished"),
-                      ("resumed", "resumed unfinished")):
+    for key, what in (
+        ("rolled_forward", "completed the commit of"),
+        ("discarded", "discarded unfinished"),
+        ("resumed", "resumed unfinished"),
+    ):
         if recovery.get(key):
             runs = recovery[key] if isinstance(recovery[key], list) else [recovery[key]]
             log.warning(f"{what} run {', '.join(runs)}")
@@ -161,25 +210,36 @@ def dry_run(config, inputs: list[str], output: str, reprocess: bool) -> str:
     finally:
         if store is not None:
             store.close()
-    task_size = (task_size_for(todo, config.run["partitions"], config.read) if config.run["partitions"]
-                 else config.run["task_size"])
+    task_size = (
+        task_size_for(todo, config.run["partitions"], config.read)
+        if config.run["partitions"]
+        else config.run["task_size"]
+    )
     tasks = plan_tasks(todo, task_size, config.read)
     new = {f.path for f in todo}
     replaced = {entry["path"] for entry in supersedes}
     size = sum(f.size or 0 for f in todo)
-    lines = ["dry run: nothing is written",
-             f"config: {config.path}", f"output: {output}",
-             f"inputs: {plural(len(files), 'file')}; to process: {len(todo):,} ({size / 1e6:,.1f} MB), "
-             f"of which {len(replaced):,} changed since an earlier run; "
-             f"unchanged (skipped): {len(files) - len(todo):,}"]
+    lines = [
+        "dry run: nothing is written",
+        f"config: {config.path}",
+        f"output: {output}",
+        f"inputs: {plural(len(files), 'file')}; to process: {len(todo):,} ({size / 1e6:,.1f} MB), "
+        f"of which {len(replaced):,} changed since an earlier run; "
+        f"unchanged (skipped): {len(files) - len(todo):,}",
+    ]
     for f in files[:DRY_RUN_LISTED]:
         state = "changed" if f.path in replaced else "new" if f.path in new else "unchanged"
         lines.append(f"  {state:<9} {f.path}" + (f"  ({f.error})" if f.error else ""))
     if len(files) > DRY_RUN_LISTED:
         lines.append(f"  ... and {len(files) - DRY_RUN_LISTED:,} more")
     workers = config.run["workers"] or default_workers()
-    lines += [f"tasks: {len(tasks):,} (task_size {task_size:,}); engine {config.run['engine']}, "
-              f"{plural(workers, 'worker')}", "", "effective config:", effective_yaml(config).rstrip()]
+    lines += [
+        f"tasks: {len(tasks):,} (task_size {task_size:,}); engine {config.run['engine']}, "
+        f"{plural(workers, 'worker')}",
+        "",
+        "effective config:",
+        effective_yaml(config).rstrip(),
+    ]
     return "\n".join(lines)
 
 

@@ -11,8 +11,9 @@ from pipeline.log import log
 
 def register(sub) -> None:
     p = sub.add_parser("stats", help="print the figures of a run, or of every finished run of a corpus")
-    p.add_argument("output", nargs="?", default="corpus",
-                   help="a run directory or a corpus directory (default: corpus)")
+    p.add_argument(
+        "output", nargs="?", default="corpus", help="a run directory or a corpus directory (default: corpus)"
+    )
     p.set_defaults(func=cmd_stats)
 
 
@@ -32,5 +33,7 @@ def cmd_stats(args) -> int:
     print(runs_table([run.manifest for run in runs], corpus_counts(output, runs)))
     unfinished = unfinished_run_dirs(output)
     if unfinished:
-        print(f"\n{plural(len(unfinished), 'unfinished run')} ignored: {', '.join(d.name for d in unfinished)}")
+        print(
+            f"\n{plural(len(unfinished), 'unfinished run')} ignored: {', '.join(d.name for d in unfinished)}"
+        )
     return 0

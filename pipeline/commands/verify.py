@@ -24,11 +24,11 @@ from pathlib import Path
 import orjson
 
 from pipeline.corpus import MANIFEST, Run, from_input, read_jsonl, run_dirs, superseded
+from pipeline.log import log
 from pipeline.s6_dedup.exact import content_hash
 from pipeline.s7_write.records import OPTIONAL_FIELDS
 from pipeline.state import STORE_FILE
 from pipeline.summary import plural
-from pipeline.log import log
 
 MAX_SHOWN = 100  # problems printed; the count says how many there were
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -38,17 +38,30 @@ SHARD_NAME = re.compile(r"^(part|rejects)-\d+\.jsonl(\.gz|\.zst)?$")
 
 STR, OPT_STR, INT, OPT_NUM, BOOL, DICT, LIST = "str", "str|null", "int", "number|null", "bool", "dict", "list"
 KEPT_FIELDS = {"id": STR, "text": STR, "source": STR, "added": STR, "created": OPT_STR, "metadata": DICT}
-KEPT_METADATA = {"title": OPT_STR, "author": OPT_STR, "section": OPT_STR, "url": OPT_STR,
-                 "language": OPT_STR, "language_score": OPT_NUM, "input_path": STR, "n_chars": INT,
-                 "n_words": INT, "removed": LIST, "content_hash": OPT_STR}
+KEPT_METADATA = {
+    "title": OPT_STR,
+    "author": OPT_STR,
+    "section": OPT_STR,
+    "url": OPT_STR,
+    "language": OPT_STR,
+    "language_score": OPT_NUM,
+    "input_path": STR,
+    "n_chars": INT,
+    "n_words": INT,
+    "removed": LIST,
+    "content_hash": OPT_STR,
+}
 COUNT_LISTS = ("removed", "html_removed", "pii")  # counts by name: [{"rule": str, "n": int}, ...]
 REJECT_FIELDS = {"id": STR, "reason": STR, "stage": STR, "detail": OPT_STR, "metadata": DICT}
 MANIFEST_FIELDS = ("run_id", "config_hash", "inputs", "counts", "shards", "rejects")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("verify", help="check a corpus: manifests, shard hashes and counts, schema, unique ids, "
-                                      "no exact duplicates, the state (inputs store, dedup indexes) against it")
+    p = sub.add_parser(
+        "verify",
+        help="check a corpus: manifests, shard hashes and counts, schema, unique ids, "
+        "no exact duplicates, the state (inputs store, dedup indexes) against it",
+    )
     p.add_argument("output", nargs="?", default="corpus", help="corpus directory (default: corpus)")
     p.set_defaults(func=cmd_verify)
 
@@ -71,13 +84,20 @@ def _type_ok(value, kind: str) -> bool:
 
 def _count_list_ok(value) -> bool:
     return isinstance(value, list) and all(
-        isinstance(item, dict) and set(item) == {"rule", "n"} and isinstance(item["rule"], str)
-        and _type_ok(item["n"], INT) for item in value)
+        isinstance(item, dict)
+        and set(item) == {"rule", "n"}
+        and isinstance(item["rule"], str)
+        and _type_ok(item["n"], INT)
+        for item in value
+    )
 
 
 def _fields(record: dict, schema: dict, prefix: str = "") -> list[str]:
-    return [f"{prefix}{key}: expected {kind}, got {type(record.get(key)).__name__}"
-            for key, kind in schema.items() if key not in record or not _type_ok(record.get(key), kind)]
+    return [
+        f"{prefix}{key}: expected {kind}, got {type(record.get(key)).__name__}"
+        for key, kind in schema.items()
+        if key not in record or not _type_ok(record.get(key), kind)
+    ]
 
 
 def kept_problems(record) -> list[str]:
@@ -107,7 +127,7 @@ def kept_problems(record) -> list[str]:
             problems.append(f"metadata: missing {', '.join(missing)} (every record holds every field)")
         for name in COUNT_LISTS:
             if name in meta and not _count_list_ok(meta[name]):
-                problems.append(f"metadata.{name}: expected a list of {{\"rule\": str, \"n\": int}}")
+                problems.append(f'metadata.{name}: expected a list of {{"rule": str, "n": int}}')
     return problems
 
 
@@ -162,8 +182,10 @@ class Verifier:
                 for where, message in state_problems(self.output, runs, self.kept_ids):
                     self.problem(where, message)
             except (OSError, EOFError, zlib.error, orjson.JSONDecodeError) as exc:  # reported above
-                self.problem(self.output / "state", f"not checked, the corpus is unreadable: "
-                                                    f"{type(exc).__name__}: {exc}")
+                self.problem(
+                    self.output / "state",
+                    f"not checked, the corpus is unreadable: {type(exc).__name__}: {exc}",
+                )
 
     def check_files(self, run: Run) -> None:
         m = run.manifest
@@ -186,8 +208,11 @@ class Verifier:
         counts = m["counts"]
         kept, dropped, errors = counts.get("kept", 0), counts.get("dropped", 0), counts.get("errors", 0)
         if kept + dropped + errors != counts.get("documents"):
-            self.problem(run.dir / MANIFEST, f"counts do not add up: {counts.get('documents')} documents, "
-                                             f"{kept} kept + {dropped} dropped + {errors} errors")
+            self.problem(
+                run.dir / MANIFEST,
+                f"counts do not add up: {counts.get('documents')} documents, "
+                f"{kept} kept + {dropped} dropped + {errors} errors",
+            )
         if (run.dir / "_work").exists():
             self.notes.append(f"{run.dir}: leftover _work directory (removed by the next run)")
 
@@ -196,7 +221,9 @@ class Verifier:
         store = self.output / "state" / STORE_FILE
         if not store.exists():
             if runs:
-                self.notes.append(f"{store}: no processed-inputs store (corpus made before incremental runs?)")
+                self.notes.append(
+                    f"{store}: no processed-inputs store (corpus made before incremental runs?)"
+                )
             return False
         try:
             with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
@@ -208,8 +235,10 @@ class Verifier:
         for run in runs:
             if run.id not in applied:
                 pending = True
-                self.notes.append(f"{run.dir}: finished but not yet applied to the state "
-                                  "(the next run completes its commit; the indexes are checked after it)")
+                self.notes.append(
+                    f"{run.dir}: finished but not yet applied to the state "
+                    "(the next run completes its commit; the indexes are checked after it)"
+                )
         return pending
 
     def check_records(self, runs: list[Run]) -> None:
@@ -269,8 +298,10 @@ def cmd_verify(args) -> int:
         for line in problems[:MAX_SHOWN]:
             print(f"problem: {line}")
         if problems:
-            log.error(f"verify: {args.output}: {plural(len(problems), 'problem')}",
-                      extra={"fields": {"event": "verify_failed", "problems": len(problems)}})
+            log.error(
+                f"verify: {args.output}: {plural(len(problems), 'problem')}",
+                extra={"fields": {"event": "verify_failed", "problems": len(problems)}},
+            )
             return 1
         print(f"newsclean verify: {args.output}: ok (export, {plural(records, 'document')})")
         return 0
@@ -282,10 +313,14 @@ def cmd_verify(args) -> int:
     if len(result.problems) > MAX_SHOWN:
         print(f"... and {plural(len(result.problems) - MAX_SHOWN, 'more problem')}")
     if result.problems:
-        log.error(f"verify: {args.output}: {plural(len(result.problems), 'problem')}",
-                  extra={"fields": {"event": "verify_failed", "problems": len(result.problems)}})
+        log.error(
+            f"verify: {args.output}: {plural(len(result.problems), 'problem')}",
+            extra={"fields": {"event": "verify_failed", "problems": len(result.problems)}},
+        )
         return 1
     left_out = f", {plural(result.superseded, 'superseded record')} left out" if result.superseded else ""
-    print(f"newsclean verify: {args.output}: ok ({plural(result.documents, 'document')} in the corpus{left_out}, "
-          f"{plural(result.rejects, 'reject')})")
+    print(
+        f"newsclean verify: {args.output}: ok ({plural(result.documents, 'document')} in the corpus{left_out}, "
+        f"{plural(result.rejects, 'reject')})"
+    )
     return 0

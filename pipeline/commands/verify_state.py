@@ -13,9 +13,9 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -32,8 +32,13 @@ def state_problems(output: Path, runs: list[Run], kept_ids: list[str]) -> Iterat
     digest = Digest.of(kept_ids)
     from_manifests = expected_digest(output, runs, write_cache=False)  # verify changes nothing
     if digest != from_manifests:
-        yield output / "runs", (f"the kept records ({digest}) do not match what the manifests say "
-                                f"({from_manifests}): a shard or a run was changed or lost")
+        yield (
+            output / "runs",
+            (
+                f"the kept records ({digest}) do not match what the manifests say "
+                f"({from_manifests}): a shard or a run was changed or lost"
+            ),
+        )
     steps = _persistent_steps(runs)
     if not steps:
         return
@@ -64,8 +69,13 @@ def _store_problems(state: Path, runs: list[Run]) -> Iterator[tuple[str, str]]:
     by_id = {run.id: run for run in runs}
     for run_id in applied:
         if run_id not in by_id:
-            yield path, (f"run {run_id} is applied but its directory or manifest.json is gone "
-                         "(its documents are lost from the corpus while its inputs count as processed)")
+            yield (
+                path,
+                (
+                    f"run {run_id} is applied but its directory or manifest.json is gone "
+                    "(its documents are lost from the corpus while its inputs count as processed)"
+                ),
+            )
     for key, size, xxh3, run_id in inputs:
         run = by_id.get(run_id)
         if run is None:
@@ -105,7 +115,9 @@ def _sample(output: Path, runs: list[Run], n: int) -> list[dict]:
     return [record for i, (_run, record) in enumerate(iter_kept(output, runs)) if i % every == 0]
 
 
-def _exact_problems(state: Path, digest: Digest, ids: set[str], sample: list[dict]) -> Iterator[tuple[str, str]]:
+def _exact_problems(
+    state: Path, digest: Digest, ids: set[str], sample: list[dict]
+) -> Iterator[tuple[str, str]]:
     from pipeline.s6_dedup.exact import INDEX_FILE, content_hash, stored_digest
 
     path = state / INDEX_FILE
@@ -119,8 +131,12 @@ def _exact_problems(state: Path, digest: Digest, ids: set[str], sample: list[dic
             index_ids = [row[0] for row in db.execute("SELECT id FROM kept")]
             found = {}
             for record in sample:
-                digest_hex = (record.get("metadata") or {}).get("content_hash") or content_hash(record["text"])
-                row = db.execute("SELECT id FROM kept WHERE hash = ?", (bytes.fromhex(digest_hex),)).fetchone()
+                digest_hex = (record.get("metadata") or {}).get("content_hash") or content_hash(
+                    record["text"]
+                )
+                row = db.execute(
+                    "SELECT id FROM kept WHERE hash = ?", (bytes.fromhex(digest_hex),)
+                ).fetchone()
                 found[record["id"]] = row[0] if row else None
     except sqlite3.DatabaseError as exc:
         yield path, f"unreadable: {exc}"
@@ -142,20 +158,27 @@ def _digest_problems(path: Path, carried: Digest | None, digest: Digest) -> Iter
 def _id_problems(path: Path, index_ids: list[str], ids: set[str]) -> Iterator[tuple[str, str]]:
     strangers = sorted(set(index_ids) - ids)
     if strangers:
-        yield path, (f"holds {len(strangers)} documents the corpus does not keep (e.g. {strangers[0]!r}): "
-                     "their copies would be dropped as duplicates of nothing")
+        yield (
+            path,
+            (
+                f"holds {len(strangers)} documents the corpus does not keep (e.g. {strangers[0]!r}): "
+                "their copies would be dropped as duplicates of nothing"
+            ),
+        )
     if len(index_ids) != len(set(index_ids)):
         yield path, f"holds {len(index_ids) - len(set(index_ids))} ids twice"
 
 
-def _near_problems(state: Path, step, runs: list[Run], digest: Digest, ids: set[str],
-                   sample: list[dict]) -> Iterator[tuple[str, str]]:
+def _near_problems(
+    state: Path, step, runs: list[Run], digest: Digest, ids: set[str], sample: list[dict]
+) -> Iterator[tuple[str, str]]:
     from pipeline.s6_dedup.index import INDEX_FILE
     from pipeline.s6_dedup.sharded import index_root, read_digest
 
     # the index the corpus has (a refilter run's manifest does not say which mode built it)
-    sharded = index_root(step, state).is_dir() or (step.mode == "sharded" and
-                                                    not (step.index_dir(state) / INDEX_FILE).exists())
+    sharded = index_root(step, state).is_dir() or (
+        step.mode == "sharded" and not (step.index_dir(state) / INDEX_FILE).exists()
+    )
     path = index_root(step, state) if sharded else step.index_dir(state) / INDEX_FILE
     if not path.exists():
         if ids:
@@ -175,7 +198,9 @@ def _near_problems(state: Path, step, runs: list[Run], digest: Digest, ids: set[
         return
     yield from _digest_problems(path, carried, digest)
     yield from _id_problems(path, [doc_id for doc_id, _sig, _sh in entries], ids)
-    yield from _near_pairs(path, step, sample, [e for e in entries if e[0] in ids])  # strangers: reported above
+    yield from _near_pairs(
+        path, step, sample, [e for e in entries if e[0] in ids]
+    )  # strangers: reported above
 
 
 def _near_entries(step, path: Path, sharded: bool) -> Iterator[tuple[str, np.ndarray, np.ndarray | None]]:
@@ -183,13 +208,18 @@ def _near_entries(step, path: Path, sharded: bool) -> Iterator[tuple[str, np.nda
     if not sharded:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
             for doc_id, signature, shingles in db.execute("SELECT id, signature, shingles FROM docs"):
-                yield (doc_id, np.frombuffer(signature, np.uint32),
-                       None if shingles is None else np.frombuffer(shingles, np.uint32))
+                yield (
+                    doc_id,
+                    np.frombuffer(signature, np.uint32),
+                    None if shingles is None else np.frombuffer(shingles, np.uint32),
+                )
         return
     from pipeline.s6_dedup.sharded import _DocFiles, near_files
 
     for segment in sorted((path / "segments").iterdir()) if (path / "segments").is_dir() else []:
-        refs = [np.load(f) for f in sorted(segment.glob("band-000/range-*.refs.npy"))]  # band 0 reaches them all
+        refs = [
+            np.load(f) for f in sorted(segment.glob("band-000/range-*.refs.npy"))
+        ]  # band 0 reaches them all
         refs = np.concatenate(refs) if refs else np.zeros(0, np.uint64)
         opened: dict[int, _DocFiles] = {}
         for ref in sorted(refs.tolist()):
@@ -236,5 +266,10 @@ def _near_pairs(path: Path, step, sample: list[dict], entries: list) -> Iterator
                 seen.add((doc_id, other_id))
                 sim = _jaccard(shingles, other_sh) if exact else _estimate(signature, other_sig)
                 if sim >= step.options["threshold"]:
-                    yield path, (f"kept documents {doc_id!r} and {other_id!r} are near-duplicates "
-                                 f"(jaccard {sim:.3f} >= {step.options['threshold']})")
+                    yield (
+                        path,
+                        (
+                            f"kept documents {doc_id!r} and {other_id!r} are near-duplicates "
+                            f"(jaccard {sim:.3f} >= {step.options['threshold']})"
+                        ),
+                    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections import deque
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 
 def default_workers() -> int:
@@ -20,8 +20,14 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def map_ordered(fn: Callable, items: Iterable, workers: int, initializer: Callable | None = None,
-                initargs: tuple = (), in_flight_per_worker: int = 2) -> Iterator:
+def map_ordered(
+    fn: Callable,
+    items: Iterable,
+    workers: int,
+    initializer: Callable | None = None,
+    initargs: tuple = (),
+    in_flight_per_worker: int = 2,
+) -> Iterator:
     """Yield fn(item) for every item, in order."""
     if workers <= 1:
         if initializer:
@@ -71,8 +77,9 @@ class LocalEngine:
     def __init__(self, workers: int | None = None):
         self.workers = workers or default_workers()
 
-    def map_ordered(self, fn: Callable, items: Iterable, initializer: Callable | None = None,
-                    initargs: tuple = ()) -> Iterator:
+    def map_ordered(
+        self, fn: Callable, items: Iterable, initializer: Callable | None = None, initargs: tuple = ()
+    ) -> Iterator:
         return map_ordered(fn, items, self.workers, initializer, initargs)
 
     def close(self) -> None:

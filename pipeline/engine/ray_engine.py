@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections import deque
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 _initialized_key: str | None = None  # in a Ray worker: the initializer last run there
 
@@ -62,8 +62,9 @@ class RayEngine:
         self._remote = ray.remote(num_cpus=1)(_call)
         self._cwd = os.getcwd()
 
-    def map_ordered(self, fn: Callable, items: Iterable, initializer: Callable | None = None,
-                    initargs: tuple = ()) -> Iterator:
+    def map_ordered(
+        self, fn: Callable, items: Iterable, initializer: Callable | None = None, initargs: tuple = ()
+    ) -> Iterator:
         """Yield fn(item) for every item, in order, each run as one Ray task."""
         ray = self._ray
         init_key, init_ref = None, None

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import orjson
 
@@ -62,10 +62,16 @@ class LengthStats:
 class RunFigures:
     manifest: dict
     run_dir: Path
-    removed_by_rule: Counter = field(default_factory=Counter)  # lines removed, all documents (manifest counters)
-    removed_in_records: Counter = field(default_factory=Counter)  # the same, summed over the records' `removed`
+    removed_by_rule: Counter = field(
+        default_factory=Counter
+    )  # lines removed, all documents (manifest counters)
+    removed_in_records: Counter = field(
+        default_factory=Counter
+    )  # the same, summed over the records' `removed`
     html_blocks_by_rule: Counter = field(default_factory=Counter)  # HTML blocks removed before extraction
-    docs_with_html_rule: Counter = field(default_factory=Counter)  # records whose `html_removed` names the rule
+    docs_with_html_rule: Counter = field(
+        default_factory=Counter
+    )  # records whose `html_removed` names the rule
     docs_with_rule: Counter = field(default_factory=Counter)  # documents that lost >= 1 line to the rule
     languages: Counter = field(default_factory=Counter)  # kept documents
     sources_kept: Counter = field(default_factory=Counter)
@@ -105,18 +111,33 @@ def _excerpt(text: str) -> str:
 
 def _kept_example(record: dict) -> dict:
     meta = record.get("metadata") or {}
-    return {"id": record.get("id"), "source": record.get("source"), "title": meta.get("title"),
-            "created": record.get("created"), "language": meta.get("language"),
-            "n_chars_raw": meta.get("n_chars_raw"), "n_chars": meta.get("n_chars"),
-            "removed": counts_dict(meta.get("removed")), "excerpt": _excerpt(record.get("text"))}
+    return {
+        "id": record.get("id"),
+        "source": record.get("source"),
+        "title": meta.get("title"),
+        "created": record.get("created"),
+        "language": meta.get("language"),
+        "n_chars_raw": meta.get("n_chars_raw"),
+        "n_chars": meta.get("n_chars"),
+        "removed": counts_dict(meta.get("removed")),
+        "excerpt": _excerpt(record.get("text")),
+    }
 
 
 def _dropped_example(record: dict) -> dict:
     meta = record.get("metadata") or {}
-    return {"id": record.get("id"), "source": record.get("source"), "stage": record.get("stage"),
-            "reason": record.get("reason"), "detail": record.get("detail"), "dup_of": record.get("dup_of"),
-            "error": bool(record.get("error")), "title": meta.get("title"),
-            "removed": counts_dict(meta.get("removed")), "excerpt": _excerpt(record.get("text"))}
+    return {
+        "id": record.get("id"),
+        "source": record.get("source"),
+        "stage": record.get("stage"),
+        "reason": record.get("reason"),
+        "detail": record.get("detail"),
+        "dup_of": record.get("dup_of"),
+        "error": bool(record.get("error")),
+        "title": meta.get("title"),
+        "removed": counts_dict(meta.get("removed")),
+        "excerpt": _excerpt(record.get("text")),
+    }
 
 
 def collect(run_dir: str | Path, manifest: dict, seed: int = SEED) -> RunFigures:
@@ -170,12 +191,15 @@ def collect(run_dir: str | Path, manifest: dict, seed: int = SEED) -> RunFigures
     figures.clean_kept.sample = [clean for _, clean in lengths.items]
     figures.raw_dropped.sample = raw_dropped.items
     figures.kept_examples = sorted(kept_examples.items, key=lambda e: str(e["id"]))
-    figures.dropped_examples = {k: sorted(r.items, key=lambda e: str(e["id"]))
-                                for k, r in sorted(dropped_examples.items())}
+    figures.dropped_examples = {
+        k: sorted(r.items, key=lambda e: str(e["id"])) for k, r in sorted(dropped_examples.items())
+    }
     # a cluster is the kept document plus every document dropped as its duplicate
     figures.cluster_sizes = Counter(n + 1 for n in duplicates.values())
-    figures.largest_clusters = sorted(((n + 1, kept_id, duplicate_reason[kept_id])
-                                       for kept_id, n in duplicates.items()), key=lambda c: (-c[0], c[1]))[:10]
+    figures.largest_clusters = sorted(
+        ((n + 1, kept_id, duplicate_reason[kept_id]) for kept_id, n in duplicates.items()),
+        key=lambda c: (-c[0], c[1]),
+    )[:10]
     # the manifest's counters are the run's own figures; records are the fallback for steps without counters
     figures.removed_by_rule = removed_from_manifest(manifest) or Counter(figures.removed_in_records)
     figures.html_blocks_by_rule = html_blocks_from_manifest(manifest)
@@ -185,7 +209,9 @@ def collect(run_dir: str | Path, manifest: dict, seed: int = SEED) -> RunFigures
 def html_blocks_from_manifest(manifest: dict) -> Counter:
     """HTML blocks (widgets) removed by rule before extraction: extract_html's `dropped:<rule>` counters."""
     counters = ((manifest.get("stages") or {}).get("extract_html") or {}).get("counters") or {}
-    return Counter({key.removeprefix("dropped:"): n for key, n in counters.items() if key.startswith("dropped:")})
+    return Counter(
+        {key.removeprefix("dropped:"): n for key, n in counters.items() if key.startswith("dropped:")}
+    )
 
 
 def removed_from_manifest(manifest: dict) -> Counter:
@@ -202,7 +228,7 @@ def _count_removed(figures: RunFigures, meta: dict) -> None:
     for rule, n in counts_dict(meta.get("removed")).items():
         figures.removed_in_records[rule] += n
         figures.docs_with_rule[rule] += 1
-    for rule, n in counts_dict(meta.get("html_removed")).items():
+    for rule in counts_dict(meta.get("html_removed")):
         figures.docs_with_html_rule[rule] += 1
 
 

@@ -22,7 +22,16 @@ from pipeline.summary import plural
 
 # steps of these stages turn bytes into text: their output is the text whose lines are explained
 TEXT_STAGES = ("pipeline.s1_", "pipeline.s2_")
-META_KEYS = ("title", "author", "created", "section", "url", "source_attribution", "language", "language_score")
+META_KEYS = (
+    "title",
+    "author",
+    "created",
+    "section",
+    "url",
+    "source_attribution",
+    "language",
+    "language_score",
+)
 
 
 class ExplainError(Exception):
@@ -128,19 +137,38 @@ def explain(config: Config, path: str | Path, record: int = 1) -> Explanation:
             unplaced.append(Line(removal.line_no, removal.text, removal.rule, source, step_name))
     drop = None
     if doc.dropped:
-        drop = {"stage": doc.drop_stage, "reason": doc.drop_reason, "detail": doc.drop_detail,
-                "error": doc.is_error}
+        drop = {
+            "stage": doc.drop_stage,
+            "reason": doc.drop_reason,
+            "detail": doc.drop_detail,
+            "error": doc.is_error,
+        }
     metadata = {k: doc.metadata.get(k) for k in META_KEYS if doc.metadata.get(k) is not None}
-    return Explanation(input=str(path), doc_id=doc.id, config_file=str(config.path),
-                       steps_run=[s.name for s in run], steps_skipped=skipped, lines=lines, metadata=metadata,
-                       drop=drop, final_chars=len(doc.text) if not doc.dropped else 0, unplaced=unplaced,
-                       html_blocks=dict(doc.metadata.get("html_removed") or {}))
+    return Explanation(
+        input=str(path),
+        doc_id=doc.id,
+        config_file=str(config.path),
+        steps_run=[s.name for s in run],
+        steps_skipped=skipped,
+        lines=lines,
+        metadata=metadata,
+        drop=drop,
+        final_chars=len(doc.text) if not doc.dropped else 0,
+        unplaced=unplaced,
+        html_blocks=dict(doc.metadata.get("html_removed") or {}),
+    )
 
 
 # --- rendering -----------------------------------------------------------------------------
 
-ANSI = {"kept": "\033[32m", "removed": "\033[31m", "dim": "\033[2m", "bold": "\033[1m", "warn": "\033[33m",
-        "reset": "\033[0m"}
+ANSI = {
+    "kept": "\033[32m",
+    "removed": "\033[31m",
+    "dim": "\033[2m",
+    "bold": "\033[1m",
+    "warn": "\033[33m",
+    "reset": "\033[0m",
+}
 
 
 def use_color(mode: str, stream) -> bool:
@@ -164,14 +192,18 @@ def render_text(e: Explanation, color: bool = False) -> str:
         return f"{ANSI[style]}{text}{ANSI['reset']}" if color and text else text
 
     out = [c("bold", f"{e.input}") + f"  (id {e.doc_id}, config {e.config_file})"]
-    out.append(f"steps: {', '.join(e.steps_run)}"
-               + (f"; not run here (need the whole corpus): {', '.join(e.steps_skipped)}" if e.steps_skipped else ""))
+    out.append(
+        f"steps: {', '.join(e.steps_run)}"
+        + (f"; not run here (need the whole corpus): {', '.join(e.steps_skipped)}" if e.steps_skipped else "")
+    )
     for key, value in e.metadata.items():
         out.append(f"{key + ':':<19} {value}")
     out.append(c("removed" if e.drop else "kept", _verdict(e)))
     if e.html_blocks:  # widgets cut from the HTML before extraction: they never became lines below
-        out.append("HTML blocks removed before extraction (sites.yaml): "
-                   + ", ".join(f"{rule} {n}" for rule, n in e.html_blocks.items()))
+        out.append(
+            "HTML blocks removed before extraction (sites.yaml): "
+            + ", ".join(f"{rule} {n}" for rule, n in e.html_blocks.items())
+        )
     out.append(f"lines: {len(e.lines)}, kept {e.n_kept}, removed {e.n_removed}")
     out.append("")
     width = max([len(line.rule) for line in e.lines if line.rule] + [4])
@@ -179,14 +211,18 @@ def render_text(e: Explanation, color: bool = False) -> str:
     for line in e.lines:
         no = f"{line.no:>{digits}}"
         if line.removed:
-            out.append(f"{c('dim', no)} {c('removed', '-')} {c('removed', f'{line.rule:<{width}}')} "
-                       f"{c('removed', line.text.strip())}  {c('dim', '← ' + line.source)}")
+            out.append(
+                f"{c('dim', no)} {c('removed', '-')} {c('removed', f'{line.rule:<{width}}')} "
+                f"{c('removed', line.text.strip())}  {c('dim', '← ' + line.source)}"
+            )
         elif line.text.strip():
             out.append(f"{c('dim', no)} {c('kept', '+')} {'':<{width}} {line.text.strip()}")
         else:
             out.append(c("dim", no))
     for line in e.unplaced:
-        out.append(c("warn", f"removal off the text at line {line.no}: {line.rule} {line.text!r} ← {line.source}"))
+        out.append(
+            c("warn", f"removal off the text at line {line.no}: {line.rule} {line.text!r} ← {line.source}")
+        )
     if e.lines:
         out += ["", "removed lines by rule:"]
         for rule, (count, sources) in _by_rule(e).items():
@@ -227,31 +263,48 @@ def render_html(e: Explanation) -> str:
     rows = []
     for line in e.lines:
         if line.removed:
-            rows.append(f'<tr class="removed"><td class="no">{line.no}</td><td class="verdict">removed</td>'
-                        f'<td class="rule">{escape(line.rule)}</td><td class="src">{escape(line.source)}</td>'
-                        f'<td class="text">{escape(line.text.strip())}</td></tr>')
+            rows.append(
+                f'<tr class="removed"><td class="no">{line.no}</td><td class="verdict">removed</td>'
+                f'<td class="rule">{escape(line.rule)}</td><td class="src">{escape(line.source)}</td>'
+                f'<td class="text">{escape(line.text.strip())}</td></tr>'
+            )
         elif line.text.strip():
-            rows.append(f'<tr class="kept"><td class="no">{line.no}</td><td class="verdict">kept</td><td></td><td></td>'
-                        f'<td class="text">{escape(line.text.strip())}</td></tr>')
+            rows.append(
+                f'<tr class="kept"><td class="no">{line.no}</td><td class="verdict">kept</td><td></td><td></td>'
+                f'<td class="text">{escape(line.text.strip())}</td></tr>'
+            )
         else:
-            rows.append(f'<tr class="blank"><td class="no">{line.no}</td><td></td><td></td><td></td><td></td></tr>')
-    rules = "".join(f"<tr><td>{escape(rule)}</td><td>{count}</td><td>{escape(', '.join(sorted(sources)))}</td></tr>"
-                    for rule, (count, sources) in _by_rule(e).items())
-    skipped = (f" Not run here (they need the whole corpus): {escape(', '.join(e.steps_skipped))}."
-               if e.steps_skipped else "")
-    html_blocks = ('<p id="html-blocks">HTML blocks removed before extraction (sites.yaml): '
-                   + escape(", ".join(f"{rule} {n}" for rule, n in e.html_blocks.items())) + "</p>"
-                   if e.html_blocks else "")
-    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>newsclean explain {escape(e.doc_id)}</title><style>{HTML_CSS}</style></head><body><main>"
-            f"<h1>{escape(e.input)}</h1>"
-            f'<div class="box"><p class="verdict {verdict_class}" id="verdict">{escape(_verdict(e))}</p>'
-            f"<p>id <code>{escape(e.doc_id)}</code> · config <code>{escape(e.config_file)}</code> · "
-            f"steps: {escape(', '.join(e.steps_run))}.{skipped}</p>"
-            f"<p>{plural(len(e.lines), 'line')}: {e.n_kept} kept, {e.n_removed} removed.</p>{html_blocks}"
-            f"<dl>{meta}</dl></div>"
-            '<div class="box"><table id="rules"><thead><tr><th>rule</th><th>lines removed</th><th>defined at</th>'
-            f"</tr></thead><tbody>{rules}</tbody></table></div>"
-            '<div class="box"><table id="lines"><thead><tr><th>line</th><th>verdict</th><th>rule</th>'
-            f"<th>defined at</th><th>text</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
-            "</main></body></html>\n")
+            rows.append(
+                f'<tr class="blank"><td class="no">{line.no}</td><td></td><td></td><td></td><td></td></tr>'
+            )
+    rules = "".join(
+        f"<tr><td>{escape(rule)}</td><td>{count}</td><td>{escape(', '.join(sorted(sources)))}</td></tr>"
+        for rule, (count, sources) in _by_rule(e).items()
+    )
+    skipped = (
+        f" Not run here (they need the whole corpus): {escape(', '.join(e.steps_skipped))}."
+        if e.steps_skipped
+        else ""
+    )
+    html_blocks = (
+        '<p id="html-blocks">HTML blocks removed before extraction (sites.yaml): '
+        + escape(", ".join(f"{rule} {n}" for rule, n in e.html_blocks.items()))
+        + "</p>"
+        if e.html_blocks
+        else ""
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>newsclean explain {escape(e.doc_id)}</title><style>{HTML_CSS}</style></head><body><main>"
+        f"<h1>{escape(e.input)}</h1>"
+        f'<div class="box"><p class="verdict {verdict_class}" id="verdict">{escape(_verdict(e))}</p>'
+        f"<p>id <code>{escape(e.doc_id)}</code> · config <code>{escape(e.config_file)}</code> · "
+        f"steps: {escape(', '.join(e.steps_run))}.{skipped}</p>"
+        f"<p>{plural(len(e.lines), 'line')}: {e.n_kept} kept, {e.n_removed} removed.</p>{html_blocks}"
+        f"<dl>{meta}</dl></div>"
+        '<div class="box"><table id="rules"><thead><tr><th>rule</th><th>lines removed</th><th>defined at</th>'
+        f"</tr></thead><tbody>{rules}</tbody></table></div>"
+        '<div class="box"><table id="lines"><thead><tr><th>line</th><th>verdict</th><th>rule</th>'
+        f"<th>defined at</th><th>text</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+        "</main></body></html>\n"
+    )

@@ -56,10 +56,15 @@ def _img(svg: str, alt: str) -> str:
     return f'<img class="chart" alt="{escape(alt)}" src="data:image/svg+xml;base64,{data}">'
 
 
-def _table(table_id: str, head: list[str], rows: list[list], numeric: set[int], total: list | None = None) -> str:
+def _table(
+    table_id: str, head: list[str], rows: list[list], numeric: set[int], total: list | None = None
+) -> str:
     def cells(row, tag="td"):
-        return "".join(f'<{tag} class="n">{_n(c)}</{tag}>' if i in numeric else f"<{tag}>{_n(c)}</{tag}>"
-                       for i, c in enumerate(row))
+        return "".join(
+            f'<{tag} class="n">{_n(c)}</{tag}>' if i in numeric else f"<{tag}>{_n(c)}</{tag}>"
+            for i, c in enumerate(row)
+        )
+
     out = [f'<table id="{table_id}"><thead><tr>{cells(head, "th")}</tr></thead><tbody>']
     out += [f"<tr>{cells(row)}</tr>" for row in rows]
     if total:
@@ -83,21 +88,34 @@ def _header(f: RunFigures) -> str:
     m, counts = f.manifest, f.manifest.get("counts", {})
     inputs = m.get("inputs") or []
     size = sum(i.get("size") or 0 for i in inputs)  # an unreadable input has no size (None)
-    meta = (f"{escape(m.get('started', '?'))} → {escape(m.get('finished', '?'))} · {m.get('seconds', 0):.1f} s · "
-            f"newsclean {escape(str(m.get('pipeline_version', '?')))} · "
-            f"config <code>{escape(str(m.get('config_file')))}</code> ({escape(str(m.get('config_hash')))}) · "
-            f"{plural(len(inputs), 'input file')}, {size / 1e6:,.1f} MB")
+    meta = (
+        f"{escape(m.get('started', '?'))} → {escape(m.get('finished', '?'))} · {m.get('seconds', 0):.1f} s · "
+        f"newsclean {escape(str(m.get('pipeline_version', '?')))} · "
+        f"config <code>{escape(str(m.get('config_file')))}</code> ({escape(str(m.get('config_hash')))}) · "
+        f"{plural(len(inputs), 'input file')}, {size / 1e6:,.1f} MB"
+    )
     docs = counts.get("documents", 0)
-    cards = [("documents in", docs, ""), ("kept", counts.get("kept", 0), "kept"),
-             ("dropped", counts.get("dropped", 0), "dropped"), ("errors", counts.get("errors", 0), "errors")]
-    card_html = "".join(f'<div class="card {cls}" id="card-{label.split()[0]}"><b>{value:,}</b>{label}'
-                        f'{" · " + _pct(value, docs) if cls else ""}</div>' for label, value, cls in cards)
+    cards = [
+        ("documents in", docs, ""),
+        ("kept", counts.get("kept", 0), "kept"),
+        ("dropped", counts.get("dropped", 0), "dropped"),
+        ("errors", counts.get("errors", 0), "errors"),
+    ]
+    card_html = "".join(
+        f'<div class="card {cls}" id="card-{label.split()[0]}"><b>{value:,}</b>{label}'
+        f"{' · ' + _pct(value, docs) if cls else ''}</div>"
+        for label, value, cls in cards
+    )
     chars = ""
     if f.raw_kept.count:
-        chars = (f'<div class="card"><b>{_pct(f.clean_kept.total, f.raw_kept.total)}</b>'
-                 "of the kept pages' characters kept after cleaning</div>")
-    return (f"<header><h1>newsclean run {escape(str(m.get('run_id', '?')))}</h1><div class=meta>{meta}</div>"
-            f'<div class="cards">{card_html}{chars}</div></header>')
+        chars = (
+            f'<div class="card"><b>{_pct(f.clean_kept.total, f.raw_kept.total)}</b>'
+            "of the kept pages' characters kept after cleaning</div>"
+        )
+    return (
+        f"<header><h1>newsclean run {escape(str(m.get('run_id', '?')))}</h1><div class=meta>{meta}</div>"
+        f'<div class="cards">{card_html}{chars}</div></header>'
+    )
 
 
 def _funnel(f: RunFigures) -> str:
@@ -112,36 +130,88 @@ def _funnel(f: RunFigures) -> str:
         error_reasons = errors_by_stage.get(name, set())
         if s.get("errors") and not error_reasons and len(dropped) == 1:
             error_reasons = set(dropped)  # rejects not read (or absent): one reason that holds all errors
-        chart_rows.append({"name": name, "kept": s.get("kept", 0),
-                           "dropped": {r: n for r, n in dropped.items() if r not in error_reasons},
-                           "errors": {r: n for r, n in dropped.items() if r in error_reasons}})
-        rows.append([name, s.get("in", 0), s.get("kept", 0), sum(dropped.values()) - s.get("errors", 0),
-                     s.get("errors", 0), ", ".join(f"{r} {n:,}" for r, n in sorted(dropped.items())) or "–"])
+        chart_rows.append(
+            {
+                "name": name,
+                "kept": s.get("kept", 0),
+                "dropped": {r: n for r, n in dropped.items() if r not in error_reasons},
+                "errors": {r: n for r, n in dropped.items() if r in error_reasons},
+            }
+        )
+        rows.append(
+            [
+                name,
+                s.get("in", 0),
+                s.get("kept", 0),
+                sum(dropped.values()) - s.get("errors", 0),
+                s.get("errors", 0),
+                ", ".join(f"{r} {n:,}" for r, n in sorted(dropped.items())) or "–",
+            ]
+        )
     counts = f.manifest.get("counts", {})
     chart = _img(plots.funnel(chart_rows), "documents kept and dropped by each stage") if chart_rows else ""
     head = ["stage", "in", "kept", "dropped", "errors", "dropped or failed, by reason"]
-    table = _table("stages", head, rows, {1, 2, 3, 4},
-                   ["written", counts.get("documents", 0), counts.get("kept", 0), counts.get("dropped", 0),
-                    counts.get("errors", 0), ""])
+    table = _table(
+        "stages",
+        head,
+        rows,
+        {1, 2, 3, 4},
+        [
+            "written",
+            counts.get("documents", 0),
+            counts.get("kept", 0),
+            counts.get("dropped", 0),
+            counts.get("errors", 0),
+            "",
+        ],
+    )
     reasons = sorted((counts.get("by_reason") or {}).items(), key=lambda kv: (-kv[1], kv[0]))
-    reason_table = (_table("reasons", ["stage:reason", "documents", "share of input"],
-                           [[r, n, _pct(n, counts.get("documents", 0))] for r, n in reasons], {1, 2})
-                    if reasons else '<p class="note">No document was dropped.</p>')
-    return _section("funnel", "Stage funnel", chart, table, "<h3>Dropped and failed documents by reason</h3>",
-                    reason_table)
+    reason_table = (
+        _table(
+            "reasons",
+            ["stage:reason", "documents", "share of input"],
+            [[r, n, _pct(n, counts.get("documents", 0))] for r, n in reasons],
+            {1, 2},
+        )
+        if reasons
+        else '<p class="note">No document was dropped.</p>'
+    )
+    return _section(
+        "funnel",
+        "Stage funnel",
+        chart,
+        table,
+        "<h3>Dropped and failed documents by reason</h3>",
+        reason_table,
+    )
 
 
 def _removed(f: RunFigures) -> str:
     rules = f.removed_by_rule.most_common()
     if not rules:
-        return _section("removed", "Lines removed by rule", '<p class="note">No line was removed.</p>',
-                        _html_blocks(f))
+        return _section(
+            "removed", "Lines removed by rule", '<p class="note">No line was removed.</p>', _html_blocks(f)
+        )
     total = sum(n for _, n in rules)
     shown = rules[:TOP_RULES]
-    chart = _img(plots.bars(shown, f"Lines removed by rule (top {len(shown)})" if len(rules) > TOP_RULES
-                            else "Lines removed by rule", "lines", color="#ef6c00"), "lines removed by rule")
-    table = _table("removed-rules", ["rule", "lines removed", "documents with this rule"],
-                   [[r, n, f.docs_with_rule.get(r, 0)] for r, n in rules], {1, 2}, ["all rules", total, ""])
+    chart = _img(
+        plots.bars(
+            shown,
+            f"Lines removed by rule (top {len(shown)})"
+            if len(rules) > TOP_RULES
+            else "Lines removed by rule",
+            "lines",
+            color="#ef6c00",
+        ),
+        "lines removed by rule",
+    )
+    table = _table(
+        "removed-rules",
+        ["rule", "lines removed", "documents with this rule"],
+        [[r, n, f.docs_with_rule.get(r, 0)] for r, n in rules],
+        {1, 2},
+        ["all rules", total, ""],
+    )
     return _section("removed", "Lines removed by rule", chart, table, _html_blocks(f))
 
 
@@ -150,9 +220,13 @@ def _html_blocks(f: RunFigures) -> str:
     rules = f.html_blocks_by_rule.most_common()
     if not rules:
         return ""
-    table = _table("html-blocks", ["rule", "HTML blocks removed", "kept or dropped documents with this rule"],
-                   [[r, n, f.docs_with_html_rule.get(r, 0)] for r, n in rules], {1, 2},
-                   ["all rules", sum(n for _, n in rules), ""])
+    table = _table(
+        "html-blocks",
+        ["rule", "HTML blocks removed", "kept or dropped documents with this rule"],
+        [[r, n, f.docs_with_html_rule.get(r, 0)] for r, n in rules],
+        {1, 2},
+        ["all rules", sum(n for _, n in rules), ""],
+    )
     return "<h3>HTML blocks removed before extraction, by rule (sites.yaml)</h3>" + table
 
 
@@ -163,23 +237,34 @@ def _median(sample: list[int]) -> int | str:
 def _lengths(f: RunFigures) -> str:
     if not f.clean_kept.count and not f.raw_dropped.count:
         return _section("lengths", "Document length", '<p class="note">No document to measure.</p>')
-    chart = _img(plots.lengths(f.raw_kept.sample, f.clean_kept.sample, f.raw_dropped.sample),
-                 "length distributions before and after cleaning")
+    chart = _img(
+        plots.lengths(f.raw_kept.sample, f.clean_kept.sample, f.raw_dropped.sample),
+        "length distributions before and after cleaning",
+    )
     rows = []
-    for label, stats in (("kept, before cleaning", f.raw_kept), ("kept, after cleaning", f.clean_kept),
-                         ("dropped, before cleaning", f.raw_dropped)):
+    for label, stats in (
+        ("kept, before cleaning", f.raw_kept),
+        ("kept, after cleaning", f.clean_kept),
+        ("dropped, before cleaning", f.raw_dropped),
+    ):
         if stats.count:
             rows.append([label, stats.count, stats.total, round(stats.mean), _median(stats.sample)])
     note = ""
     if f.clean_kept.count and not f.raw_kept.count:
-        note = '<p class="note">This run\'s records carry no length before cleaning (metadata.n_chars_raw).</p>'
+        note = (
+            '<p class="note">This run\'s records carry no length before cleaning (metadata.n_chars_raw).</p>'
+        )
     unmeasured = f.records_rejected - f.raw_dropped.count
     if unmeasured:
-        note += (f'<p class="note">{unmeasured:,} dropped documents carry no length before cleaning '
-                 "(failed before decoding, or their reject records lack metadata.n_chars_raw).</p>")
+        note += (
+            f'<p class="note">{unmeasured:,} dropped documents carry no length before cleaning '
+            "(failed before decoding, or their reject records lack metadata.n_chars_raw).</p>"
+        )
     if f.clean_kept.count > len(f.clean_kept.sample):
-        note += (f'<p class="note">Charts and medians use a fixed-seed sample of {len(f.clean_kept.sample):,} '
-                 "documents; counts and totals are exact.</p>")
+        note += (
+            f'<p class="note">Charts and medians use a fixed-seed sample of {len(f.clean_kept.sample):,} '
+            "documents; counts and totals are exact.</p>"
+        )
     table = _table("length-stats", ["documents", "count", "characters", "mean", "median"], rows, {1, 2, 3, 4})
     return _section("lengths", "Document length", chart, table, note)
 
@@ -189,26 +274,49 @@ def _languages(f: RunFigures) -> str:
     if not langs:
         return _section("languages", "Language mix (kept documents)", '<p class="note">No kept document.</p>')
     total = sum(n for _, n in langs)
-    chart = _img(plots.bars(langs[:TOP_LANGUAGES], "Language of kept documents", "documents", color="#00838f",
-                            notes=[f"{n:,} ({_pct(n, total)})" for _, n in langs[:TOP_LANGUAGES]]),
-                 "language mix of kept documents")
-    table = _table("language-table", ["language", "documents", "share"],
-                   [[lang, n, _pct(n, total)] for lang, n in langs], {1, 2})
+    chart = _img(
+        plots.bars(
+            langs[:TOP_LANGUAGES],
+            "Language of kept documents",
+            "documents",
+            color="#00838f",
+            notes=[f"{n:,} ({_pct(n, total)})" for _, n in langs[:TOP_LANGUAGES]],
+        ),
+        "language mix of kept documents",
+    )
+    table = _table(
+        "language-table",
+        ["language", "documents", "share"],
+        [[lang, n, _pct(n, total)] for lang, n in langs],
+        {1, 2},
+    )
     return _section("languages", "Language mix (kept documents)", chart, table)
 
 
 def _duplicates(f: RunFigures) -> str:
     if not f.cluster_sizes:
-        return _section("duplicates", "Duplicates", '<p class="note">No document was dropped as a duplicate.</p>')
+        return _section(
+            "duplicates", "Duplicates", '<p class="note">No document was dropped as a duplicate.</p>'
+        )
     clusters = sum(f.cluster_sizes.values())
     dropped = sum((size - 1) * n for size, n in f.cluster_sizes.items())
-    summary = (f"<p>{plural(clusters, 'cluster')}; {plural(dropped, 'document')} dropped as duplicates of a kept "
-               f"one; largest cluster {plural(max(f.cluster_sizes), 'document')}.</p>")
+    summary = (
+        f"<p>{plural(clusters, 'cluster')}; {plural(dropped, 'document')} dropped as duplicates of a kept "
+        f"one; largest cluster {plural(max(f.cluster_sizes), 'document')}.</p>"
+    )
     chart = _img(plots.cluster_sizes(f.cluster_sizes), "duplicate cluster sizes")
-    sizes = _table("cluster-sizes", ["documents in cluster", "clusters"],
-                   [[size, n] for size, n in sorted(f.cluster_sizes.items())], {0, 1})
-    largest = _table("largest-clusters", ["kept document", "documents in cluster", "reason"],
-                     [[kept_id, size, reason] for size, kept_id, reason in f.largest_clusters], {1})
+    sizes = _table(
+        "cluster-sizes",
+        ["documents in cluster", "clusters"],
+        [[size, n] for size, n in sorted(f.cluster_sizes.items())],
+        {0, 1},
+    )
+    largest = _table(
+        "largest-clusters",
+        ["kept document", "documents in cluster", "reason"],
+        [[kept_id, size, reason] for size, kept_id, reason in f.largest_clusters],
+        {1},
+    )
     return _section("duplicates", "Duplicates", summary, chart, sizes, "<h3>Largest clusters</h3>", largest)
 
 
@@ -218,8 +326,10 @@ def _sources(f: RunFigures) -> str:
         return _section("sources", "Top sources", '<p class="note">No document.</p>')
     top = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_SOURCES]
     rows = [[name, f.sources_kept.get(name, 0), f.sources_dropped.get(name, 0)] for name, _ in top]
-    chart = _img(plots.stacked_sources([tuple(r) for r in rows], f"Top {len(rows)} sources by documents read"),
-                 "top sources")
+    chart = _img(
+        plots.stacked_sources([tuple(r) for r in rows], f"Top {len(rows)} sources by documents read"),
+        "top sources",
+    )
     table = _table("source-table", ["source", "kept", "dropped or failed"], rows, {1, 2})
     more = f'<p class="note">{len(totals) - len(top):,} more sources.</p>' if len(totals) > len(top) else ""
     return _section("sources", "Top sources", chart, table, more)
@@ -238,12 +348,22 @@ def _throughput(f: RunFigures) -> str:
     rows.append(["whole run", docs, f"{secs:.3f}", f"{docs / secs:,.0f}" if secs else "–"])
     chart = ""
     if timed:
-        chart = _img(plots.bars([(n, s["seconds"]) for n, s in timed], "Time spent in each stage", "seconds",
-                                color="#6a1b9a",
-                                notes=[f"{s['seconds']:.2f} s · {s['in'] / s['seconds']:,.0f} docs/s"
-                                       for _, s in timed]), "seconds and documents per second by stage")
-    note = (f'<p class="note">Whole run: {size / 1e6 / secs:,.2f} MB of input per second. Stage times are the '
-            "time spent inside each step; reading and writing are interleaved with them.</p>" if secs else "")
+        chart = _img(
+            plots.bars(
+                [(n, s["seconds"]) for n, s in timed],
+                "Time spent in each stage",
+                "seconds",
+                color="#6a1b9a",
+                notes=[f"{s['seconds']:.2f} s · {s['in'] / s['seconds']:,.0f} docs/s" for _, s in timed],
+            ),
+            "seconds and documents per second by stage",
+        )
+    note = (
+        f'<p class="note">Whole run: {size / 1e6 / secs:,.2f} MB of input per second. Stage times are the '
+        "time spent inside each step; reading and writing are interleaved with them.</p>"
+        if secs
+        else ""
+    )
     table = _table("throughput", ["stage", "documents in", "seconds", "documents/s"], rows, {1, 2, 3})
     return _section("throughput", "Throughput per stage", chart, table, note)
 
@@ -255,12 +375,18 @@ def _removed_list(removed: dict) -> str:
 def _samples(f: RunFigures) -> str:
     kept = []
     for i, e in enumerate(f.kept_examples):
-        size = f"{e['n_chars_raw']:,} → {e['n_chars']:,} chars" if e.get("n_chars_raw") else f"{e['n_chars']:,} chars"
-        kept.append(f"<details{' open' if i == 0 else ''}><summary><code>{escape(str(e['id']))}</code> · "
-                    f"{escape(str(e['source']))} · {escape(str(e.get('language')))} · {size}</summary>"
-                    f"<p><b>{escape(str(e.get('title') or '(no title)'))}</b> · created "
-                    f"{escape(str(e.get('created') or 'unknown'))}</p>"
-                    f"<p>Lines removed: {_removed_list(e['removed'])}</p><pre>{escape(e['excerpt'])}</pre></details>")
+        size = (
+            f"{e['n_chars_raw']:,} → {e['n_chars']:,} chars"
+            if e.get("n_chars_raw")
+            else f"{e['n_chars']:,} chars"
+        )
+        kept.append(
+            f"<details{' open' if i == 0 else ''}><summary><code>{escape(str(e['id']))}</code> · "
+            f"{escape(str(e['source']))} · {escape(str(e.get('language')))} · {size}</summary>"
+            f"<p><b>{escape(str(e.get('title') or '(no title)'))}</b> · created "
+            f"{escape(str(e.get('created') or 'unknown'))}</p>"
+            f"<p>Lines removed: {_removed_list(e['removed'])}</p><pre>{escape(e['excerpt'])}</pre></details>"
+        )
     dropped = []
     for key, examples in f.dropped_examples.items():
         dropped.append(f"<h4>{escape(key)}</h4>")
@@ -271,13 +397,23 @@ def _samples(f: RunFigures) -> str:
                 f"<details{' open' if i == 0 else ''}><summary><code>{escape(str(e['id']))}</code> · "
                 f"<span class={cls}>{escape(key)}</span>{dup}</summary><p>{escape(str(e.get('detail') or ''))}</p>"
                 f"<p>Lines removed before the drop: {_removed_list(e['removed'])}</p>"
-                f"<pre>{escape(e['excerpt']) or '(no text)'}</pre></details>")
+                f"<pre>{escape(e['excerpt']) or '(no text)'}</pre></details>"
+            )
     kept_html = "".join(kept) or '<p class="note">No kept document.</p>'
     dropped_html = "".join(dropped) or '<p class="note">No dropped document.</p>'
-    note = (f'<p class="note">A fixed-seed random sample: up to {KEPT_EXAMPLES} kept documents and up to '
-            f"{DROPPED_EXAMPLES_PER_REASON} per drop reason (the first of each open).</p>")
-    return _section("samples", "Sample documents", note, "<h3>Kept</h3>", kept_html,
-                    "<h3>Dropped and failed, by reason</h3>", dropped_html)
+    note = (
+        f'<p class="note">A fixed-seed random sample: up to {KEPT_EXAMPLES} kept documents and up to '
+        f"{DROPPED_EXAMPLES_PER_REASON} per drop reason (the first of each open).</p>"
+    )
+    return _section(
+        "samples",
+        "Sample documents",
+        note,
+        "<h3>Kept</h3>",
+        kept_html,
+        "<h3>Dropped and failed, by reason</h3>",
+        dropped_html,
+    )
 
 
 def _files(f: RunFigures) -> str:
@@ -289,9 +425,23 @@ def _files(f: RunFigures) -> str:
 
 def render(f: RunFigures) -> str:
     run_id = escape(str(f.manifest.get("run_id", "?")))
-    body = "".join([_header(f), _funnel(f), _removed(f), _lengths(f), _languages(f), _duplicates(f), _sources(f),
-                    _throughput(f), _samples(f), _files(f)])
-    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>newsclean run {run_id}</title><style>{CSS}</style></head>"
-            f"<body><main>{body}</main></body></html>\n")
+    body = "".join(
+        [
+            _header(f),
+            _funnel(f),
+            _removed(f),
+            _lengths(f),
+            _languages(f),
+            _duplicates(f),
+            _sources(f),
+            _throughput(f),
+            _samples(f),
+            _files(f),
+        ]
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>newsclean run {run_id}</title><style>{CSS}</style></head>"
+        f"<body><main>{body}</main></body></html>\n"
+    )

@@ -14,8 +14,18 @@ import math
 from collections import Counter
 
 KEPT_COLOR = "#2e7d32"
-DROP_COLORS = ["#ef6c00", "#6a1b9a", "#00838f", "#ad1457", "#5d4037", "#f9a825", "#283593", "#9e9d24",
-               "#4e342e", "#0277bd"]
+DROP_COLORS = [
+    "#ef6c00",
+    "#6a1b9a",
+    "#00838f",
+    "#ad1457",
+    "#5d4037",
+    "#f9a825",
+    "#283593",
+    "#9e9d24",
+    "#4e342e",
+    "#0277bd",
+]
 ERROR_COLORS = ["#c62828", "#e57373", "#8e0000", "#ff8a80"]
 BEFORE_COLOR = "#90a4ae"
 AFTER_COLOR = "#1565c0"
@@ -29,11 +39,19 @@ def _pyplot():
     matplotlib.use("Agg")  # no display, no GUI toolkit: works in CI and cron jobs
     import matplotlib.pyplot as plt
 
-    matplotlib.rcParams.update({
-        "svg.fonttype": "none", "svg.hashsalt": "newsclean-report", "font.size": 9,
-        "axes.spines.top": False, "axes.spines.right": False, "axes.titlesize": 10,
-        "axes.titleweight": "bold", "axes.grid": True, "grid.alpha": 0.3,
-    })
+    matplotlib.rcParams.update(
+        {
+            "svg.fonttype": "none",
+            "svg.hashsalt": "newsclean-report",
+            "font.size": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.titlesize": 10,
+            "axes.titleweight": "bold",
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+        }
+    )
     return plt
 
 
@@ -61,21 +79,35 @@ def funnel(stages: list[dict]) -> str:
     ax.barh(y, [s["kept"] for s in stages], color=KEPT_COLOR, label="kept")
     left = [s["kept"] for s in stages]
     colors, error_colors = iter(DROP_COLORS * 4), iter(ERROR_COLORS * 8)
-    reasons = sorted({(r, False) for s in stages for r in s["dropped"]}
-                     | {(r, True) for s in stages for r in s["errors"]})
+    reasons = sorted(
+        {(r, False) for s in stages for r in s["dropped"]} | {(r, True) for s in stages for r in s["errors"]}
+    )
     for reason, is_error in reasons:
         widths = [(s["errors"] if is_error else s["dropped"]).get(reason, 0) for s in stages]
         if not any(widths):
             continue
         color = next(error_colors) if is_error else next(colors)
-        ax.barh(y, widths, left=left, color=color, label=f"error: {reason}" if is_error else f"dropped: {reason}",
-                hatch="//" if is_error else None, edgecolor="white", linewidth=0.5)
+        ax.barh(
+            y,
+            widths,
+            left=left,
+            color=color,
+            label=f"error: {reason}" if is_error else f"dropped: {reason}",
+            hatch="//" if is_error else None,
+            edgecolor="white",
+            linewidth=0.5,
+        )
         left = [a + b for a, b in zip(left, widths)]
     total = max(left) if left else 0
     for yi, s, width in zip(y, stages, left):
         lost = width - s["kept"]
-        ax.text(width + total * 0.01, yi, f"{s['kept']:,}" + (f"  (−{lost:,})" if lost else ""), va="center",
-                fontsize=8)
+        ax.text(
+            width + total * 0.01,
+            yi,
+            f"{s['kept']:,}" + (f"  (−{lost:,})" if lost else ""),
+            va="center",
+            fontsize=8,
+        )
     ax.set_yticks(y, names)
     ax.set_xlim(0, total * 1.18 or 1)
     ax.set_xlabel("documents")
@@ -85,8 +117,14 @@ def funnel(stages: list[dict]) -> str:
     return _svg(fig)
 
 
-def bars(items: list[tuple[str, float]], title: str, xlabel: str, color: str = AFTER_COLOR,
-         value_format: str = "{:,.0f}", notes: list[str] | None = None) -> str:
+def bars(
+    items: list[tuple[str, float]],
+    title: str,
+    xlabel: str,
+    color: str = AFTER_COLOR,
+    value_format: str = "{:,.0f}",
+    notes: list[str] | None = None,
+) -> str:
     """Horizontal bars, first item on top, each labelled with its value (or with `notes`)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(WIDTH_IN, _bar_height(len(items))))
@@ -140,7 +178,9 @@ def lengths(raw_kept: list[int], clean_kept: list[int], raw_dropped: list[int]) 
     bins = _log_bins(raw_kept + clean_kept + raw_dropped)
     if raw_kept:
         left.hist(raw_kept, bins=bins, color=BEFORE_COLOR, alpha=0.8, label="before cleaning")
-    left.hist(clean_kept, bins=bins, histtype="step", linewidth=1.6, color=AFTER_COLOR, label="after cleaning")
+    left.hist(
+        clean_kept, bins=bins, histtype="step", linewidth=1.6, color=AFTER_COLOR, label="after cleaning"
+    )
     left.set_title("Kept documents: length")
     right.hist(raw_kept, bins=bins, color=KEPT_COLOR, alpha=0.75, label="kept")
     if raw_dropped:

@@ -19,9 +19,11 @@ import re
 import ftfy
 
 # a UTF-8 lead byte read as Latin-1/Windows-1252 (Â-ô), then a continuation byte read the same way
-_MOJIBAKE_HINT = re.compile("[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192"
-                            "\u02c6\u02dc\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030"
-                            "\u2039\u203a\u20ac\u2122]")
+_MOJIBAKE_HINT = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192"
+    "\u02c6\u02dc\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030"
+    "\u2039\u203a\u20ac\u2122]"
+)
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 # letters only Vietnamese writes (Latin Extended Additional: ạ ả ấ ầ ệ ộ ữ...); not ơ/ư/ă, which a
 # Western page read as Windows-1258 also shows (õ -> ơ, ý -> ư, ã -> ă)

@@ -11,8 +11,13 @@ import re
 import unicodedata
 
 from pipeline.document import Document
-from pipeline.s1_read.charsets import (fix_surrogates, reads_as, repair_mojibake, strip_controls,
-                                       utf16_without_bom)
+from pipeline.s1_read.charsets import (
+    fix_surrogates,
+    reads_as,
+    repair_mojibake,
+    strip_controls,
+    utf16_without_bom,
+)
 from pipeline.step import Step
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_:.-]+)""", re.I)
@@ -63,13 +68,21 @@ def _looks_like_text(text: str, max_control_share: float) -> bool:
     return controls <= max(STRAY_CONTROLS, max_control_share * min(len(text), 100_000))
 
 
-def decode_bytes(data: bytes, fallbacks: list[str], declared: str | None = None,
-                 max_control_share: float = 0.001, max_replacement_share: float = 0.0001) -> tuple[str, str]:
+def decode_bytes(
+    data: bytes,
+    fallbacks: list[str],
+    declared: str | None = None,
+    max_control_share: float = 0.001,
+    max_replacement_share: float = 0.0001,
+) -> tuple[str, str]:
     """Return (text, encoding used) or raise DecodeError with a reason."""
     if not data.strip():
         raise DecodeError("empty", "file is empty or whitespace only")
-    for bom, enc in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                     (codecs.BOM_UTF16_BE, "utf-16")):
+    for bom, enc in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
         if data.startswith(bom):
             try:
                 text = data.decode(enc)
@@ -125,34 +138,51 @@ def _strict(data: bytes, enc: str, seen: set[str], max_control_share: float) -> 
 
 def _check_text(text: str, encoding: str, max_control_share: float) -> None:
     if not _looks_like_text(text, max_control_share):
-        raise DecodeError("binary", f"decoded as {encoding} but {len(_CONTROL.findall(text[:100_000]))} "
-                                    "control characters: binary data?")
+        raise DecodeError(
+            "binary",
+            f"decoded as {encoding} but {len(_CONTROL.findall(text[:100_000]))} "
+            "control characters: binary data?",
+        )
 
 
 class Decode(Step):
     """Turn `doc.raw` into `doc.text` (NFC). Documents without raw bytes pass through."""
 
     name = "decode"
-    defaults = {"fallback_encodings": ["cp1258", "cp1252"], "max_control_share": 0.001,
-                "max_replacement_share": 0.0001}  # broken UTF-8 sequences tolerated per byte
+    defaults = {
+        "fallback_encodings": ["cp1258", "cp1252"],
+        "max_control_share": 0.001,
+        "max_replacement_share": 0.0001,
+    }  # broken UTF-8 sequences tolerated per byte
 
     def process(self, doc: Document) -> None:
         if doc.raw is None:
             # text given by a reader (JSONL) may hold controls or mojibake too, and is not NFC yet
             text = self._repair(doc, fix_surrogates(doc.text)).replace("\r\n", "\n").replace("\r", "\n")
             doc.text = unicodedata.normalize("NFC", text)
-            doc.metadata.setdefault("n_chars_raw", len(doc.text))  # length before cleaning, for the run report
+            doc.metadata.setdefault(
+                "n_chars_raw", len(doc.text)
+            )  # length before cleaning, for the run report
             return
         data, doc.raw = doc.raw, None
-        declared = declared_charset(data, doc.provenance.get("http_charset")) if doc.media_type == "html" else None
+        declared = (
+            declared_charset(data, doc.provenance.get("http_charset")) if doc.media_type == "html" else None
+        )
         try:
-            text, encoding = decode_bytes(data, self.options["fallback_encodings"], declared,
-                                          self.options["max_control_share"], self.options["max_replacement_share"])
+            text, encoding = decode_bytes(
+                data,
+                self.options["fallback_encodings"],
+                declared,
+                self.options["max_control_share"],
+                self.options["max_replacement_share"],
+            )
         except DecodeError as exc:
             doc.drop(self.name, exc.reason, f"{doc.provenance.get('file', doc.id)}: {exc}", error=True)
             return
         doc.provenance["encoding"] = encoding
-        doc.text = unicodedata.normalize("NFC", self._repair(doc, text).replace("\r\n", "\n").replace("\r", "\n"))
+        doc.text = unicodedata.normalize(
+            "NFC", self._repair(doc, text).replace("\r\n", "\n").replace("\r", "\n")
+        )
         doc.metadata["n_chars_raw"] = len(doc.text)  # length before cleaning, for the run report
 
     def _repair(self, doc: Document, text: str) -> str:

@@ -10,8 +10,8 @@ import errno
 import itertools
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from pipeline.document import Document
 from pipeline.fs import compression_of, strip_compression
@@ -50,8 +50,9 @@ def path_id(rel: str) -> str:
     return stem if ext.lower() in READERS and stem and not stem.endswith("/") else rel
 
 
-def iter_input_files(inputs: list[str | Path], follow_symlinks: bool = True
-                     ) -> Iterator[tuple[Path, Path, tuple[str, str] | None]]:
+def iter_input_files(
+    inputs: list[str | Path], follow_symlinks: bool = True
+) -> Iterator[tuple[Path, Path, tuple[str, str] | None]]:
     """Yield (file, root, problem) for every file under the inputs, sorted (a folder's files, then its
     sub-folders), hidden files skipped. `problem` is (reason, detail) for what must not or cannot be
     read: FIFOs, devices and sockets (never opened: a FIFO would block the run), directories that
@@ -71,8 +72,12 @@ def _identity(path: Path) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
-_KINDS = {stat.S_IFIFO: "FIFO (named pipe)", stat.S_IFCHR: "character device", stat.S_IFBLK: "block device",
-          stat.S_IFSOCK: "socket"}
+_KINDS = {
+    stat.S_IFIFO: "FIFO (named pipe)",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFSOCK: "socket",
+}
 
 
 def _check(path: Path, follow_symlinks: bool) -> tuple[tuple[str, str] | None, bool]:
@@ -83,8 +88,10 @@ def _check(path: Path, follow_symlinks: bool) -> tuple[tuple[str, str] | None, b
         return (_os_reason(exc, path), f"{path}: {exc.strerror or exc}"), False
     if stat.S_ISDIR(st.st_mode):
         if not follow_symlinks and path.is_symlink():
-            return ("symlinked_directory", f"{path}: a symbolic link to a directory, not followed "
-                                           "(read.follow_symlinks: false)"), False
+            return (
+                "symlinked_directory",
+                f"{path}: a symbolic link to a directory, not followed (read.follow_symlinks: false)",
+            ), False
         return None, True
     if not stat.S_ISREG(st.st_mode):
         kind = _KINDS.get(stat.S_IFMT(st.st_mode), "special file")
@@ -115,12 +122,21 @@ def _walk(root: Path, follow_symlinks: bool) -> Iterator[tuple[Path, Path, tuple
             yield directory, root, (_os_reason(exc, directory), f"{directory}: {exc.strerror or exc}")
             continue
         if ident in ancestors:  # a symlink back up the tree: walking it would never end
-            yield directory, root, ("symlink_loop", f"{directory}: a symbolic link loop (leads back to "
-                                                    f"{os.path.realpath(directory)})")
+            yield (
+                directory,
+                root,
+                (
+                    "symlink_loop",
+                    f"{directory}: a symbolic link loop (leads back to {os.path.realpath(directory)})",
+                ),
+            )
             continue
         if ident in visited:  # a second way into a folder already read: its files would be read twice
-            yield directory, root, ("already_read", f"{directory}: leads to {os.path.realpath(directory)}, "
-                                                    "already read")
+            yield (
+                directory,
+                root,
+                ("already_read", f"{directory}: leads to {os.path.realpath(directory)}, already read"),
+            )
             continue
         visited.add(ident)
         try:
@@ -153,12 +169,21 @@ def input_problem(path: Path, root: Path, reason: str, detail: str) -> Document:
     """The error record of an input the walk found unreadable or unfit to read (never opened)."""
     rel = path.relative_to(root).as_posix() if path.is_relative_to(root) and path != root else path.name
     rel = safe_str(rel)
-    return error_document(rel, {"input_path": rel, "input_root": str(root), "file": safe_str(str(path))},
-                          reason, safe_str(detail))
+    return error_document(
+        rel,
+        {"input_path": rel, "input_root": str(root), "file": safe_str(str(path))},
+        reason,
+        safe_str(detail),
+    )
 
 
-def read_file(path: Path, root: Path, options: dict, records: tuple[int, int] | None = None,
-              seek: tuple[int, int] | None = None) -> Iterator[tuple[int, Document]]:
+def read_file(
+    path: Path,
+    root: Path,
+    options: dict,
+    records: tuple[int, int] | None = None,
+    seek: tuple[int, int] | None = None,
+) -> Iterator[tuple[int, Document]]:
     """(record number, document) for the file's records, or only those in [start, stop).
 
     A reader may take `start`/`stop` keyword arguments to skip records cheaply;
@@ -177,27 +202,44 @@ def read_file(path: Path, root: Path, options: dict, records: tuple[int, int] | 
     if fmt == ".warc" and compression_of(path.name) == "zstd":  # warcio reads plain and gzipped WARC only
         reader = None
     if reader is None:
-        yield 0, error_document(rel, provenance, "unsupported_format", f"{path}: no reader for '{fmt or path.name}'")
+        yield (
+            0,
+            error_document(
+                rel, provenance, "unsupported_format", f"{path}: no reader for '{fmt or path.name}'"
+            ),
+        )
         return
     try:
         read = load_object(reader)
-    except ImportError as exc:  # a reader's optional dependency missing: the file is reported, the run goes on
+    except (
+        ImportError
+    ) as exc:  # a reader's optional dependency missing: the file is reported, the run goes on
         yield 0, error_document(rel, provenance, "unsupported_format", f"{path}: reader unavailable: {exc}")
         return
     start, stop = records or (0, None)
     if getattr(read, "supports_ranges", False):
         extra = {"seek": seek} if seek is not None and getattr(read, "supports_seek", False) else {}
-        records_read = zip(itertools.count(start), read(path, rel, provenance, options, start=start, stop=stop,
-                                                        **extra))
+        records_read = zip(
+            itertools.count(start), read(path, rel, provenance, options, start=start, stop=stop, **extra)
+        )
     else:
         records_read = itertools.islice(enumerate(read(path, rel, provenance, options)), start, stop)
     record_no = start - 1
     try:
         for record_no, doc in records_read:
             yield record_no, doc
-    except Exception as exc:  # a reader bug or a file it did not foresee: the rest of the file is one error record
-        yield record_no + 1, error_document(f"{rel}#{record_no + 1}", provenance, "reader_error",
-                                            f"{path}: {type(exc).__name__}: {exc} (after record {record_no})")
+    except (
+        Exception
+    ) as exc:  # a reader bug or a file it did not foresee: the rest of the file is one error record
+        yield (
+            record_no + 1,
+            error_document(
+                f"{rel}#{record_no + 1}",
+                provenance,
+                "reader_error",
+                f"{path}: {type(exc).__name__}: {exc} (after record {record_no})",
+            ),
+        )
 
 
 def error_document(doc_id: str, provenance: dict, reason: str, detail: str) -> Document:

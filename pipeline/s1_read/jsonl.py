@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 import orjson
 
@@ -136,8 +137,15 @@ def _park(path: Path, ident: tuple, fh: IO[bytes]) -> None:
     _PARKED[str(path)] = (ident, fh)
 
 
-def read_jsonl(path: Path, rel: str, provenance: dict, options: dict,
-               start: int = 0, stop: int | None = None, seek: tuple[int, int] | None = None) -> Iterator[Document]:
+def read_jsonl(
+    path: Path,
+    rel: str,
+    provenance: dict,
+    options: dict,
+    start: int = 0,
+    stop: int | None = None,
+    seek: tuple[int, int] | None = None,
+) -> Iterator[Document]:
     """`seek`: (byte offset, lines before it) of record `start`, from `index_jsonl_records`."""
     fields = options["jsonl_fields"]
     record = -1
@@ -151,7 +159,7 @@ def read_jsonl(path: Path, rel: str, provenance: dict, options: dict,
             record = start - 1
         else:
             fh = _open(path)
-        for record, (line_no, line) in enumerate(_lines(fh, options["max_bytes"], line_no), first):
+        for record, (line_no, line) in enumerate(_lines(fh, options["max_bytes"], line_no), first):  # noqa: B020 (resumes the count)
             if record < start:
                 continue
             if stop is not None and record >= stop:
@@ -170,8 +178,12 @@ def read_jsonl(path: Path, rel: str, provenance: dict, options: dict,
             return
         where = f"{rel}#{line_no + 1}"
         doc = Document(id=where, provenance={**provenance, "input_path": where})
-        doc.drop("read", read_error_reason(exc),
-                 f"{path}: after line {line_no}: {type(exc).__name__}: {exc}", error=True)
+        doc.drop(
+            "read",
+            read_error_reason(exc),
+            f"{path}: after line {line_no}: {type(exc).__name__}: {exc}",
+            error=True,
+        )
         yield doc
     finally:
         if fh is not None and not parked:
@@ -185,8 +197,15 @@ read_jsonl.supports_seek = True
 DOLMA_FIELDS = {"id": "id", "url": "", "html": "", "text": "text", "title": "", "created": "created"}
 
 
-def read_dolma(path: Path, rel: str, provenance: dict, options: dict,
-               start: int = 0, stop: int | None = None, seek: tuple[int, int] | None = None) -> Iterator[Document]:
+def read_dolma(
+    path: Path,
+    rel: str,
+    provenance: dict,
+    options: dict,
+    start: int = 0,
+    stop: int | None = None,
+    seek: tuple[int, int] | None = None,
+) -> Iterator[Document]:
     """dolma files (`*.json.gz`, `*.json.zst`): one document per line, its `text` cleaned like a page dump."""
     return read_jsonl(path, rel, provenance, {**options, "jsonl_fields": DOLMA_FIELDS}, start, stop, seek)
 
@@ -195,12 +214,15 @@ read_dolma.supports_ranges = True
 read_dolma.supports_seek = True
 
 
-def _document(line: bytes | None, line_no: int, rel: str, provenance: dict, fields: dict,
-              path: Path, max_bytes: int) -> Document:
+def _document(
+    line: bytes | None, line_no: int, rel: str, provenance: dict, fields: dict, path: Path, max_bytes: int
+) -> Document:
     where = f"{rel}#{line_no}"
     doc = Document(id=where, provenance={**provenance, "input_path": where, "line": line_no})
     if line is None:
-        doc.drop("read", "too_large", f"{path}:{line_no}: line longer than read.max_bytes={max_bytes}", error=True)
+        doc.drop(
+            "read", "too_large", f"{path}:{line_no}: line longer than read.max_bytes={max_bytes}", error=True
+        )
         return doc
     try:
         data = orjson.loads(line)
@@ -208,8 +230,12 @@ def _document(line: bytes | None, line_no: int, rel: str, provenance: dict, fiel
         doc.drop("read", "invalid_json", f"{path}:{line_no}: {exc}", error=True)
         return doc
     if not isinstance(data, dict):
-        doc.drop("read", "invalid_record", f"{path}:{line_no}: a JSON {type(data).__name__}, not an object",
-                 error=True)
+        doc.drop(
+            "read",
+            "invalid_record",
+            f"{path}:{line_no}: a JSON {type(data).__name__}, not an object",
+            error=True,
+        )
         return doc
     given_id = data.get(fields["id"]) if fields["id"] else None
     if isinstance(given_id, (str, int)) and not isinstance(given_id, bool) and str(given_id).strip():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from pipeline.document import Document
 from pipeline.s1_read.files import READ_ERRORS, read_capped, read_error_reason

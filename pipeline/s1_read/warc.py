@@ -26,9 +26,10 @@ import gzip
 import re
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
@@ -55,10 +56,13 @@ class Broken:
     offset: int
 
 
-def read_warc(path: Path, rel: str, provenance: dict, options: dict,
-              start: int = 0, stop: int | None = None) -> Iterator[Document]:
+def read_warc(
+    path: Path, rel: str, provenance: dict, options: dict, start: int = 0, stop: int | None = None
+) -> Iterator[Document]:
     skipped: Counter = Counter()
-    pending: Document | None = None  # held back until the next document, to carry the records skipped after it
+    pending: Document | None = (
+        None  # held back until the next document, to carry the records skipped after it
+    )
     for index, (number, item, offset) in enumerate(_walk(path, skipped)):
         if pending is not None:
             yield pending
@@ -69,12 +73,19 @@ def read_warc(path: Path, rel: str, provenance: dict, options: dict,
             skipped.clear()  # counted by the task that reads the document they precede
             continue
         where = f"{rel}#{number}"
-        doc = Document(id=where, media_type="html",
-                       provenance={**provenance, "input_path": where, "record": number, "warc_offset": offset})
+        doc = Document(
+            id=where,
+            media_type="html",
+            provenance={**provenance, "input_path": where, "record": number, "warc_offset": offset},
+        )
         _attach_skipped(doc, skipped)
         if isinstance(item, Broken):
-            doc.drop("read", item.reason, f"{path}: record {number} at offset {item.offset}: {item.detail}",
-                     error=True)
+            doc.drop(
+                "read",
+                item.reason,
+                f"{path}: record {number} at offset {item.offset}: {item.detail}",
+                error=True,
+            )
         else:
             _fill(doc, item, path, number, options["max_bytes"])
         pending = doc
@@ -125,8 +136,11 @@ def _fill(doc: Document, record, path: Path, number: int, max_bytes: int) -> Non
     except READ_ERRORS as exc:  # a .warc.gz compressed as one stream, cut inside this record
         cut = f"{type(exc).__name__}: {exc}"
     if cut:
-        verdict = ("truncated", f"{where}: record cut short (file truncated?)"
-                   + (f": {cut}" if isinstance(cut, str) else ""), True)
+        verdict = (
+            "truncated",
+            f"{where}: record cut short (file truncated?)" + (f": {cut}" if isinstance(cut, str) else ""),
+            True,
+        )
     if verdict is not None:
         doc.raw = None
         reason, detail, error = verdict
@@ -138,7 +152,9 @@ def _page(doc: Document, record, where: str, url: str, max_bytes: int) -> tuple[
     http = record.http_headers if record.rec_type == "response" else None
     if record.rec_type == "response" and http is None:
         return "broken_record", f"{where}: response without HTTP headers", True
-    content_type = (http.get_header("Content-Type") if http else record.rec_headers.get_header("Content-Type")) or ""
+    content_type = (
+        http.get_header("Content-Type") if http else record.rec_headers.get_header("Content-Type")
+    ) or ""
     mime = content_type.split(";")[0].strip().lower()
     if http is not None:
         status = http.get_statuscode() or ""
@@ -228,7 +244,11 @@ def _walk(path: Path, skipped: Counter) -> Iterator[tuple[int, object, int]]:
                         last_cut = _cut_short(record) or True
                         # at the end of the file this is a cut, elsewhere a malformed record
                         reason = "truncated" if _at_end(it, fh, size) else "broken_record"
-                        yield number, Broken(reason, "WARC headers without WARC-Type or Content-Length", offset), offset
+                        yield (
+                            number,
+                            Broken(reason, "WARC headers without WARC-Type or Content-Length", offset),
+                            offset,
+                        )
                     elif record.rec_type in PAGE_RECORDS:
                         yield number, record, offset
                         last_cut = _cut_short(record)  # a cut page record is reported by read_warc itself
@@ -236,7 +256,11 @@ def _walk(path: Path, skipped: Counter) -> Iterator[tuple[int, object, int]]:
                         skipped[record.rec_type] += 1
                         last_cut = _cut_short(record)
                         if last_cut:
-                            yield number, Broken("truncated", f"{record.rec_type} record cut short", offset), offset
+                            yield (
+                                number,
+                                Broken("truncated", f"{record.rec_type} record cut short", offset),
+                                offset,
+                            )
             except Exception as exc:  # warcio on a malformed record raises many kinds (even AttributeError)
                 if gz and "non-chunked gzip" in str(exc):  # one gzip stream for the whole file
                     yield from _walk_stream(path, skipped, number)
@@ -255,8 +279,13 @@ def _walk(path: Path, skipped: Counter) -> Iterator[tuple[int, object, int]]:
                     yield number, Broken("truncated", "gzip member cut short", it.offset), it.offset
                 elif it.offset < size and _has_data(fh, it.offset):
                     number += 1
-                    yield number, Broken("truncated", f"{size - it.offset} bytes that are not a complete record",
-                                         it.offset), it.offset
+                    yield (
+                        number,
+                        Broken(
+                            "truncated", f"{size - it.offset} bytes that are not a complete record", it.offset
+                        ),
+                        it.offset,
+                    )
             pos = None
 
 
@@ -273,8 +302,13 @@ def _walk_stream(path: Path, skipped: Counter, done: int) -> Iterator[tuple[int,
                     continue
                 if not _complete_headers(record):
                     last_cut = _cut_short(record) or True
-                    yield number, Broken("broken_record", "WARC headers without WARC-Type or Content-Length",
-                                         it.offset), it.offset
+                    yield (
+                        number,
+                        Broken(
+                            "broken_record", "WARC headers without WARC-Type or Content-Length", it.offset
+                        ),
+                        it.offset,
+                    )
                 elif record.rec_type in PAGE_RECORDS:
                     yield number, record, it.offset
                     last_cut = _cut_short(record)
@@ -282,13 +316,23 @@ def _walk_stream(path: Path, skipped: Counter, done: int) -> Iterator[tuple[int,
                     skipped[record.rec_type] += 1
                     last_cut = _cut_short(record)
                     if last_cut:
-                        yield number, Broken("truncated", f"{record.rec_type} record cut short", it.offset), it.offset
+                        yield (
+                            number,
+                            Broken("truncated", f"{record.rec_type} record cut short", it.offset),
+                            it.offset,
+                        )
         except Exception as exc:
             if not last_cut:
                 number = max(number, done) + 1
-                yield number, Broken("truncated" if isinstance(exc, _Truncated) else "broken_record",
-                                     f"{type(exc).__name__}: {exc} (offset in the uncompressed stream)",
-                                     it.offset), it.offset
+                yield (
+                    number,
+                    Broken(
+                        "truncated" if isinstance(exc, _Truncated) else "broken_record",
+                        f"{type(exc).__name__}: {exc} (offset in the uncompressed stream)",
+                        it.offset,
+                    ),
+                    it.offset,
+                )
 
 
 def _complete_headers(record) -> bool:

@@ -122,10 +122,13 @@ class ExtractHtml(Step):
         self._captions = paragraphs.SelectorSet(self.rules.captions)
         self._leads = paragraphs.SelectorSet(self.rules.leads)
         self._no_captions = paragraphs.SelectorSet([])
-        logging.getLogger("trafilatura").setLevel(logging.CRITICAL)  # its parse errors become our error records
+        logging.getLogger("trafilatura").setLevel(
+            logging.CRITICAL
+        )  # its parse errors become our error records
         # imported here: trafilatura is heavy and only HTML inputs need it
         from trafilatura import bare_extraction
         from trafilatura.utils import load_html
+
         self._extract, self._load_html = bare_extraction, load_html
 
     def process(self, doc: Document) -> None:
@@ -133,8 +136,12 @@ class ExtractHtml(Step):
             return  # page dumps go straight to the line cleaner
         tree = self._load_html(doc.text) if doc.text.strip() else None
         if tree is None:
-            doc.drop(self.name, "unparsable", f"{doc.provenance.get('file', doc.id)}: not parsable as HTML",
-                     error=True)
+            doc.drop(
+                self.name,
+                "unparsable",
+                f"{doc.provenance.get('file', doc.id)}: not parsable as HTML",
+                error=True,
+            )
             return
         url = doc.metadata.get("url") or page_url(tree)
         opts = self.options
@@ -157,13 +164,24 @@ class ExtractHtml(Step):
                     self.stats.counters["dropped:link_list"] += n
                     doc.metadata.setdefault("html_removed", {})["link_list"] = n
         extras = self._page_extras(tree) if opts["paragraphs"] else None
-        result = self._extract(tree, url=url, with_metadata=True, include_comments=opts["include_comments"],
-                               include_tables=opts["include_tables"], favor_precision=opts["favor_precision"],
-                               favor_recall=opts["favor_recall"], fast=opts["fast"])
+        result = self._extract(
+            tree,
+            url=url,
+            with_metadata=True,
+            include_comments=opts["include_comments"],
+            include_tables=opts["include_tables"],
+            favor_precision=opts["favor_precision"],
+            favor_recall=opts["favor_recall"],
+            fast=opts["fast"],
+        )
         text = (result.text or "").strip() if result is not None else ""
         if len(text) < opts["min_article_chars"]:
-            doc.drop(self.name, "no_article", f"no main text on the page ({len(text)} chars extracted, "
-                                              f"min_article_chars={opts['min_article_chars']})")
+            doc.drop(
+                self.name,
+                "no_article",
+                f"no main text on the page ({len(text)} chars extracted, "
+                f"min_article_chars={opts['min_article_chars']})",
+            )
             return
         if extras is not None:
             text = self._paragraphs(text, extras)
@@ -183,8 +201,13 @@ class ExtractHtml(Step):
         title = tree.findtext(".//title") or ""
         wanted = paragraphs.captions_wanted(tree, self.options["caption_languages"], title)
         captions = self._captions if wanted else self._no_captions
-        extras = paragraphs.find_extras(tree, captions.test(tree), self._leads.test(tree),
-                                        paragraphs.meta_description(tree), self.options["min_teaser_words"])
+        extras = paragraphs.find_extras(
+            tree,
+            captions.test(tree),
+            self._leads.test(tree),
+            paragraphs.meta_description(tree),
+            self.options["min_teaser_words"],
+        )
         extras.layout_tables = layout_tables
         return extras
 
@@ -198,8 +221,14 @@ class ExtractHtml(Step):
         return "\n".join(lines)
 
     @staticmethod
-    def _metadata(doc: Document, result, url: str | None, heading: str | None = None,
-                  vietnamese: bool = False, shown: str | None = None) -> None:
+    def _metadata(
+        doc: Document,
+        result,
+        url: str | None,
+        heading: str | None = None,
+        vietnamese: bool = False,
+        shown: str | None = None,
+    ) -> None:
         """Fill fields the reader did not know (a crawl record's own url/title/date win). The title is the
         page's only <h1> when it has one: the headline as shown (on the 495 extraction benchmark pages it
         matches the gold title on 306 of 424 pages against 241 for trafilatura's og:title/<title> choice)."""
@@ -212,9 +241,12 @@ class ExtractHtml(Step):
             half = len(words) // 2
             if half and len(words) % 2 == 0 and words[:half] == words[half:]:
                 author = " ".join(words[:half])
-        for key, value in (("title", heading or result.title), ("author", author),
-                           ("sitename", result.sitename),
-                           ("url", url or result.url)):
+        for key, value in (
+            ("title", heading or result.title),
+            ("author", author),
+            ("sitename", result.sitename),
+            ("url", url or result.url),
+        ):
             if value and isinstance(value, str) and value.strip() and not meta.get(key):
                 meta[key] = value.strip()
         if (shown or result.date) and not meta.get("created"):

@@ -30,15 +30,47 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 ARTICLE_TYPES = {
-    "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
-    "reviewnewsarticle", "backgroundnewsarticle", "askpublicnewsarticle", "liveblogposting",
-    "blogposting", "socialmediaposting", "report", "scholarlyarticle", "techarticle", "review", "recipe",
-    "imagegallery", "mediagallery", "photograph",  # a photo story is an article
+    "article",
+    "newsarticle",
+    "reportagenewsarticle",
+    "analysisnewsarticle",
+    "opinionnewsarticle",
+    "reviewnewsarticle",
+    "backgroundnewsarticle",
+    "askpublicnewsarticle",
+    "liveblogposting",
+    "blogposting",
+    "socialmediaposting",
+    "report",
+    "scholarlyarticle",
+    "techarticle",
+    "review",
+    "recipe",
+    "imagegallery",
+    "mediagallery",
+    "photograph",  # a photo story is an article
 }
 LISTING_TYPES = {"collectionpage", "itemlist", "searchresultspage", "profilepage"}
 # a path segment that names a listing wherever it stands (/tag/x, /chu-de/x, /search?q=)
-_LISTING_SEGMENTS = {"tag", "tags", "topic", "topics", "category", "categories", "chu-de", "tim-kiem", "search",
-                     "tu-khoa", "su-kien", "chuyen-muc", "archive", "archives", "author", "tac-gia", "page"}
+_LISTING_SEGMENTS = {
+    "tag",
+    "tags",
+    "topic",
+    "topics",
+    "category",
+    "categories",
+    "chu-de",
+    "tim-kiem",
+    "search",
+    "tu-khoa",
+    "su-kien",
+    "chuyen-muc",
+    "archive",
+    "archives",
+    "author",
+    "tac-gia",
+    "page",
+}
 # an id, a date path, or a long slug with a page extension
 _ARTICLE_URL = re.compile(r"\d{4,}|/\d{4}/\d{1,2}/|(?:-[^/-]+){3,}\.(?:s?html?|php|aspx?|ghtml|ece)$")
 _SEARCH_QUERY = re.compile(r"(?:^|&)(?:q|s|query|search|keywords?|tag|tu-khoa)=", re.I)
@@ -97,9 +129,38 @@ def url_shape(url: str | None) -> str | None:
 
 
 # elements that start a block of text; text inside any other element belongs to the nearest block around it
-_BLOCKS = {"p", "div", "td", "th", "li", "dd", "blockquote", "section", "article", "main", "body", "pre",
-           "h1", "h2", "h3", "h4", "h5", "h6", "figcaption", "header", "footer", "aside", "nav", "ul", "ol",
-           "table", "tr", "form", "center", "font"}
+_BLOCKS = {
+    "p",
+    "div",
+    "td",
+    "th",
+    "li",
+    "dd",
+    "blockquote",
+    "section",
+    "article",
+    "main",
+    "body",
+    "pre",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "figcaption",
+    "header",
+    "footer",
+    "aside",
+    "nav",
+    "ul",
+    "ol",
+    "table",
+    "tr",
+    "form",
+    "center",
+    "font",
+}
 _SKIP = {"script", "style", "noscript", "template", "select", "option", "button", "svg"}
 
 
@@ -191,7 +252,9 @@ def classify(tree, url: str | None, opts: dict) -> PageType:
     if shape != "article":
         hints = (og == "website") + bool(types & LISTING_TYPES) + (shape == "section")
     min_teasers, max_prose = opts["min_teasers"], opts["max_listing_prose"]
-    listing = teasers >= min_teasers and prose < max_prose  # many teasers, no prose longer than a few summaries
+    listing = (
+        teasers >= min_teasers and prose < max_prose
+    )  # many teasers, no prose longer than a few summaries
     many_teasers = teasers >= 2 * min_teasers
     if shape in ("home", "listing") and (listing or many_teasers):
         return PageType(False, signals)  # a site root, a tag or search page full of teasers

@@ -23,8 +23,24 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 _CELLS = ("td", "th")
-_BLOCK_CHILDREN = {"p", "div", "ul", "ol", "table", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "section",
-                   "figure", "dl", "pre"}
+_BLOCK_CHILDREN = {
+    "p",
+    "div",
+    "ul",
+    "ol",
+    "table",
+    "blockquote",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "section",
+    "figure",
+    "dl",
+    "pre",
+}
 _TABLE_ROW = re.compile(r"^\|(.*)\|$")
 _TABLE_RULE = re.compile(r"^\|(?:\s*:?-{3,}:?\s*\|)+$")
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
@@ -50,7 +66,9 @@ class Caption:
 class PageExtras:
     captions: list[Caption] = field(default_factory=list)
     lead: str | None = None
-    blocks: dict[str, str] = field(default_factory=dict)  # key -> text of every paragraph and caption, in order
+    blocks: dict[str, str] = field(
+        default_factory=dict
+    )  # key -> text of every paragraph and caption, in order
     layout_tables: int = 0
 
 
@@ -60,8 +78,9 @@ def layout_tables_to_paragraphs(tree) -> int:
     for table in reversed(list(tree.iter("table"))):  # inner tables first
         rows = [r for r in table.iter("tr") if _owner_table(r) is table]
         # cells with content: an empty spacer column does not make a second column
-        if not rows or any(sum(1 for c in r if c.tag in _CELLS and (len(c) or (c.text or "").strip())) > 1
-                           for r in rows):
+        if not rows or any(
+            sum(1 for c in r if c.tag in _CELLS and (len(c) or (c.text or "").strip())) > 1 for r in rows
+        ):
             continue
         for el in list(table.iter()):
             if el is not table and _owner_table(el) is not table:
@@ -95,8 +114,13 @@ class SelectorSet:
 
     def test(self, tree):
         """el -> bool on `tree`."""
-        if not self.matcher.by_class and not self.matcher.by_tag and not self.matcher.by_id \
-                and not self.matcher.by_attr and not self.xpaths:
+        if (
+            not self.matcher.by_class
+            and not self.matcher.by_tag
+            and not self.matcher.by_id
+            and not self.matcher.by_attr
+            and not self.xpaths
+        ):
             return lambda el: False
         by_xpath = {el for xpath in self.xpaths for el in xpath(tree)}
         match = self.matcher.match
@@ -108,8 +132,11 @@ _VI_LETTERS = re.compile("[đĐưƯơƠăĂ]")
 
 def page_language(tree) -> str | None:
     """Primary language subtag the page declares (<html lang>, Content-Language, og:locale), lower case."""
-    for xpath in ("string(/html/@lang)", 'string(//meta[@http-equiv="content-language"]/@content)',
-                  'string(//meta[@property="og:locale"]/@content)'):
+    for xpath in (
+        "string(/html/@lang)",
+        'string(//meta[@http-equiv="content-language"]/@content)',
+        'string(//meta[@property="og:locale"]/@content)',
+    ):
         value = tree.xpath(xpath).strip().lower()
         if value:
             return re.split(r"[-_,; ]", value)[0] or None
@@ -137,15 +164,19 @@ def captions_wanted(tree, languages: list[str], sample: str = "") -> bool:
 
 
 def meta_description(tree) -> str | None:
-    for xpath in ('string(//meta[@name="description"]/@content)', 'string(//meta[@property="og:description"]/@content)'):
+    for xpath in (
+        'string(//meta[@name="description"]/@content)',
+        'string(//meta[@property="og:description"]/@content)',
+    ):
         text = " ".join(tree.xpath(xpath).split())
         if text:
             return text
     return None
 
 
-def find_extras(tree, caption_match, lead_match, description: str | None, min_teaser_words: int = 5
-                ) -> PageExtras:
+def find_extras(
+    tree, caption_match, lead_match, description: str | None, min_teaser_words: int = 5
+) -> PageExtras:
     """Captions with their neighbours, and the lead, in one walk over the (pruned) tree.
 
     `caption_match` / `lead_match`: el -> bool (see SelectorSet.test); `description`: the page's meta description.
@@ -178,19 +209,28 @@ def find_extras(tree, caption_match, lead_match, description: str | None, min_te
                 meta_hit = text
         if lead_match(el):
             lead_candidates.append(el)
-        elif meta_key and meta_hit is None and tag in ("h2", "div", "span", "strong", "b") and len(el) <= 3 \
-                and key(el.text or (el[0].text if len(el) else "") or "")[:12] == meta_key[:12]:
+        elif (
+            meta_key
+            and meta_hit is None
+            and tag in ("h2", "div", "span", "strong", "b")
+            and len(el) <= 3
+            and key(el.text or (el[0].text if len(el) else "") or "")[:12] == meta_key[:12]
+        ):
             text = _text(el)  # (the cheap prefix test above spares a text_content of every div)
             if key(text) == meta_key:
                 meta_hit = text
     for caption, at in pending:
-        caption.after = items[at + 1:at + 4]
+        caption.after = items[at + 1 : at + 4]
     for el in lead_candidates:
         text = _text(el)
         if not 40 <= len(text) <= 1500 or any(a.tag == "a" for a in el.iterancestors()):
             continue
         box = el.getparent()
-        if box is not None and _has_headline_link(box, min_teaser_words) and len(_text(box)) <= len(text) + 300:
+        if (
+            box is not None
+            and _has_headline_link(box, min_teaser_words)
+            and len(_text(box)) <= len(text) + 300
+        ):
             continue  # a teaser's summary next to its headline link, in a box holding little else
         extras.lead = text
         break

@@ -26,8 +26,10 @@ _TOP_KEYS = {"max_text_share", "link_teaser", "generic", "sites", "captions", "l
 _LINK_TEASER_KEYS = {"tags": ["p"], "min_link_share": 0.8, "max_label_words": 3, "max_chars": 200}
 _SITE_KEYS = {"domains", "keep", "drop"}
 # tag, then at most one of .class / #id / [attr=value]
-_SIMPLE = re.compile(r"""^(?P<tag>[a-zA-Z][a-zA-Z0-9]*)?(?:\.(?P<cls>[\w-]+)|\#(?P<id>[\w-]+)|"""
-                     r"""\[(?P<attr>[\w-]+)=(?P<q>["']?)(?P<val>[^\]"']+)(?P=q)\])?$""")
+_SIMPLE = re.compile(
+    r"""^(?P<tag>[a-zA-Z][a-zA-Z0-9]*)?(?:\.(?P<cls>[\w-]+)|\#(?P<id>[\w-]+)|"""
+    r"""\[(?P<attr>[\w-]+)=(?P<q>["']?)(?P<val>[^\]"']+)(?P=q)\])?$"""
+)
 
 
 @dataclass
@@ -51,7 +53,7 @@ class Matcher:
     attrs: tuple = ()
 
     @classmethod
-    def of(cls, rules: list[SelectorRule]) -> "Matcher":
+    def of(cls, rules: list[SelectorRule]) -> Matcher:
         m = cls()
         for rule in rules:
             for tag, kind, key, value in rule.simple:
@@ -101,7 +103,9 @@ class SiteRules:
     link_teaser: dict | None = None  # see config/sites.yaml; None: off
     captions: list[SelectorRule] = field(default_factory=list)  # photo captions kept as paragraphs
     leads: list[SelectorRule] = field(default_factory=list)  # the lead (sapo) kept as the first paragraph
-    sites: dict[str, tuple[list[SelectorRule], etree.XPath | None]] = field(default_factory=dict)  # domain -> (drop, keep)
+    sites: dict[str, tuple[list[SelectorRule], etree.XPath | None]] = field(
+        default_factory=dict
+    )  # domain -> (drop, keep)
     _compiled: dict = field(default_factory=dict)
 
     def site_of(self, domain: str | None) -> str | None:
@@ -179,11 +183,15 @@ def _load_site_rules(path: str, version) -> SiteRules:
         raise ConfigError(f"{path}: expected a mapping with 'generic' and 'sites'")
     for key in data:
         if key not in _TOP_KEYS:
-            raise ConfigError(f"{data.where(key)}: unknown key {key!r} (known: {', '.join(sorted(_TOP_KEYS))})")
+            raise ConfigError(
+                f"{data.where(key)}: unknown key {key!r} (known: {', '.join(sorted(_TOP_KEYS))})"
+            )
     share = data.get("max_text_share", 0.4)
     if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 < share <= 1:
         raise ConfigError(f"{data.where('max_text_share')}: max_text_share: expected a number in (0, 1]")
-    rules = SiteRules(float(share), _rules(data.get("generic") or LocatedDict(), data.where("generic"), False))
+    rules = SiteRules(
+        float(share), _rules(data.get("generic") or LocatedDict(), data.where("generic"), False)
+    )
     rules.link_teaser = _link_teaser_options(data.get("link_teaser"), data.where("link_teaser"))
     for key in ("captions", "leads"):  # one rule each, named after the key
         if data.get(key) is not None:
@@ -197,7 +205,9 @@ def _load_site_rules(path: str, version) -> SiteRules:
             raise ConfigError(f"{loc}: a site entry must be a mapping with domains, keep, drop")
         unknown = set(site) - _SITE_KEYS
         if unknown:
-            raise ConfigError(f"{loc}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(_SITE_KEYS))})")
+            raise ConfigError(
+                f"{loc}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(_SITE_KEYS))})"
+            )
         domains = site.get("domains")
         if not isinstance(domains, list) or not domains or not all(isinstance(d, str) for d in domains):
             raise ConfigError(f"{loc}: domains: expected a list of domain names")
@@ -220,7 +230,9 @@ def _link_teaser_options(value, where: str) -> dict | None:
     for key, given in value.items():
         loc = value.where(key) if isinstance(value, LocatedDict) else where
         if key not in _LINK_TEASER_KEYS:
-            raise ConfigError(f"{loc}: link_teaser: unknown key {key!r} (known: {', '.join(_LINK_TEASER_KEYS)})")
+            raise ConfigError(
+                f"{loc}: link_teaser: unknown key {key!r} (known: {', '.join(_LINK_TEASER_KEYS)})"
+            )
         expected = _LINK_TEASER_KEYS[key]
         numeric = isinstance(expected, float) and isinstance(given, int)
         if isinstance(given, bool) or not (isinstance(given, type(expected)) or numeric):
@@ -306,8 +318,12 @@ def prune(tree, rules: SiteRules, domain: str | None) -> tuple[dict[str, int], d
         if any(a in gone for a in el.iterancestors()):
             continue  # inside a block already removed
         if not rule.trusted:
-            if el in protected or el.tag in _NEVER_GENERIC or el.find(".//article") is not None \
-                    or el.find(".//main") is not None:
+            if (
+                el in protected
+                or el.tag in _NEVER_GENERIC
+                or el.find(".//article") is not None
+                or el.find(".//main") is not None
+            ):
                 guarded[rule.name] = guarded.get(rule.name, 0) + 1
                 continue
             if page_chars is None:

@@ -112,7 +112,7 @@ class CleanLines(Step):
         if not is_sentence(first, min_words) or first in seen:
             return False
         counted = sentences = 1
-        for j in nonblank[pos + 1: pos + self.options["resume_window"]]:
+        for j in nonblank[pos + 1 : pos + self.options["resume_window"]]:
             text = lines[j].strip()
             rule = None if text in seen else self.rules.classify(text)
             if rule and rule.kind == "end":
@@ -125,9 +125,12 @@ class CleanLines(Step):
             counted += 1
             sentences += sentence
         if counted == 1:
-            return (len(first) >= self.options["prose_line_chars"] and bool(list_lines)
-                    and not any(is_sentence(t, min_words) for t in list_lines)
-                    and not _word_pairs(first) & _word_pairs(list_lines[-1]))
+            return (
+                len(first) >= self.options["prose_line_chars"]
+                and bool(list_lines)
+                and not any(is_sentence(t, min_words) for t in list_lines)
+                and not _word_pairs(first) & _word_pairs(list_lines[-1])
+            )
         return sentences >= self.options["resume_share"] * counted
 
     def _remove(self, doc, lines, i, rule, source):

@@ -4,24 +4,36 @@ from __future__ import annotations
 
 import re
 
-_MONTHS = {m: i + 1 for i, m in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+    )
+}
 
 _DMY = re.compile(r"(?<!\d)(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?!\d)")
 _YMD = re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)")
 _VN_LONG = re.compile(r"ngày\s+(\d{1,2})\s+tháng\s+(\d{1,2})\s+năm\s+(\d{4})", re.I)
-_EN_MDY = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2}),?\s+(\d{4})\b", re.I)
-_EN_DMY = re.compile(r"\b(\d{1,2})\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,?\s+(\d{4})\b", re.I)
+_EN_MDY = re.compile(
+    r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2}),?\s+(\d{4})\b", re.I
+)
+_EN_DMY = re.compile(
+    r"\b(\d{1,2})\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,?\s+(\d{4})\b", re.I
+)
 _TIME = re.compile(r"(?<![\d/])(\d{1,2})[:h](\d{2})(?::(\d{2}))?(?!\d)\s*(am|pm)?", re.I)
 # "15.15 GMT" (the Guardian): a dotted time only next to a time zone, never a decimal
-_DOTTED_TIME = re.compile(r"(?<![\d/.])(\d{1,2})\.(\d{2})()(?!\d)\s*(am|pm)?\s*(?=gmt|bst|utc|ict|[ecmp][sd]?t\b)", re.I)
+_DOTTED_TIME = re.compile(
+    r"(?<![\d/.])(\d{1,2})\.(\d{2})()(?!\d)\s*(am|pm)?\s*(?=gmt|bst|utc|ict|[ecmp][sd]?t\b)", re.I
+)
 
 # everything a pure date line may hold besides the date itself
 _DATE_NOISE = re.compile(
     r"thứ\s+(?:hai|ba|tư|năm|sáu|bảy|[2-7])|chủ\s+nhật|\bcn\b|ngày|tháng|năm|lúc|giờ|gmt\s*[+-]?\s*\d*|utc|"
     r"\b(?:ict|bst|cet|cest|[ecmp][sd]?t)\b|\bon\b|\bat\b|\b(?:minutes?|mins?|hours?|hrs?|days?)\s+ago\b|"
     r"\b(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\b|\b(?:published|updated|posted|cập nhật|đăng)\b|"
-    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(?:am|pm)\b|[\d/:.,()|+\-–]", re.I)
+    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(?:am|pm)\b|[\d/:.,()|+\-–]",
+    re.I,
+)
 
 
 def find_date(text: str) -> tuple[int, int, int] | None:
@@ -43,8 +55,9 @@ def find_date(text: str) -> tuple[int, int, int] | None:
 
 
 # a time zone stated after the time: "GMT+7", "(GMT+07:00)", "UTC", "+0700", "Z" (ISO), "ICT" (Indochina)
-_ZONE = re.compile(r"\s*\(?(?:(?:gmt|utc)\s*(?:([+-])\s*(\d{1,2})(?::?(\d{2}))?)?|([+-])(\d{2}):?(\d{2})|(z)|(ict))\b",
-                   re.I)
+_ZONE = re.compile(
+    r"\s*\(?(?:(?:gmt|utc)\s*(?:([+-])\s*(\d{1,2})(?::?(\d{2}))?)?|([+-])(\d{2}):?(\d{2})|(z)|(ict))\b", re.I
+)
 
 
 def _offset(zone: re.Match) -> str:

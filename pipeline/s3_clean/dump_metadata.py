@@ -54,8 +54,12 @@ class DumpMetadata(Step):
         super().__init__(options, context)
         self.rules = rules_for(self)
         r = self.rules
-        self._name_args = dict(suffixes=r.signature_suffixes, prefixes=r.signature_prefixes, stop=r.not_name_words,
-                               honorifics=r.honorifics)
+        self._name_args = dict(
+            suffixes=r.signature_suffixes,
+            prefixes=r.signature_prefixes,
+            stop=r.not_name_words,
+            honorifics=r.honorifics,
+        )
 
     def name_in(self, text: str) -> str | None:
         return looks_like_name(text, **self._name_args)
@@ -136,8 +140,12 @@ class DumpMetadata(Step):
     def _title(self, doc, lines, kept):
         first = lines[kept[0]].strip()
         max_chars = self.options["title_max_chars"]
-        if (first.endswith(":") and len(first) <= self.options["kicker_max_chars"] and len(kept) > 1
-                and looks_like_title(lines[kept[1]].strip(), max_chars)):
+        if (
+            first.endswith(":")
+            and len(first) <= self.options["kicker_max_chars"]
+            and len(kept) > 1
+            and looks_like_title(lines[kept[1]].strip(), max_chars)
+        ):
             doc.metadata["title"] = f"{first} {lines[kept[1]].strip()}"
             self._remove(doc, lines, kept[0], "title")
             self._remove(doc, lines, kept[1], "title")
@@ -216,8 +224,11 @@ class DumpMetadata(Step):
             if m and parse_datetime(m.group("date")):
                 found = m.groupdict()
                 author = found.get("author")
-                return (self.name_in(author.strip()) if author else None, found["date"],
-                        (found.get("section") or "").strip() or None)
+                return (
+                    self.name_in(author.strip()) if author else None,
+                    found["date"],
+                    (found.get("section") or "").strip() or None,
+                )
         return None
 
     # -- the end ---------------------------------------------------------------------------------
@@ -226,7 +237,7 @@ class DumpMetadata(Step):
         """Source attribution, credits and the author's signature at the end (any order)."""
         meta = doc.metadata
         signed = False
-        for i in reversed(kept[-self.options["footer_max_lines"]:]):
+        for i in reversed(kept[-self.options["footer_max_lines"] :]):
             text = lines[i].strip()
             source = self._source(text)
             if source:
@@ -262,7 +273,7 @@ class DumpMetadata(Step):
         return None
 
     def _credit(self, text) -> str | None:
-        """"" for a credits line ("Reporting by A; Editing by B"), the author when it names one, None otherwise."""
+        """ "" for a credits line ("Reporting by A; Editing by B"), the author when it names one, None otherwise."""
         for regex, _rule in self.rules.credit_line:
             m = regex.match(text)
             if m:

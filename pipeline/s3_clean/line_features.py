@@ -26,7 +26,8 @@ STOP_WORDS = frozenset(
     "là và của một được trong năm các có này đã người không cho với những để từ đến khi về ra vào tại "
     "bị theo sau cũng như đang sẽ thì mà nhưng hơn rất nhiều trên nên do vì nếu đó khi lại còn chỉ "
     "the a an and of to in is are was were for on that with as by at from it this be has have had "
-    "not but or which their they he she we its".split())
+    "not but or which their they he she we its".split()
+)
 
 _BULLET = re.compile(r"^\s*(?:[•·▪◦●○■□►▶‣⁃*+-]|\d{1,3}[.)])\s")
 _NUMBERED = re.compile(r"^\s*\d{1,3}[.)]\s")
@@ -39,11 +40,45 @@ _WORD = re.compile(r"\w+")
 PROSE_CHARS = 80  # a line this long that ends like a sentence is prose
 NEIGHBOURS = (-3, -2, -1, 1, 2, 3)
 
-BASE = ("len", "words", "sentence_end", "full_stop", "prose", "ellipsis", "bullet", "numbered",
-        "indent", "upper", "digits", "stop", "commas", "date", "separator", "linkish", "colon_end",
-        "short", "title_like", "repeated", "repeated_near", "head_repeat", "quote")
-CONTEXT = ("pos", "in_dense", "before_dense", "after_dense", "dense_share", "window_prose",
-           "short_run", "bullet_run", "gap_above", "gap_below", "prose_above", "prose_below")
+BASE = (
+    "len",
+    "words",
+    "sentence_end",
+    "full_stop",
+    "prose",
+    "ellipsis",
+    "bullet",
+    "numbered",
+    "indent",
+    "upper",
+    "digits",
+    "stop",
+    "commas",
+    "date",
+    "separator",
+    "linkish",
+    "colon_end",
+    "short",
+    "title_like",
+    "repeated",
+    "repeated_near",
+    "head_repeat",
+    "quote",
+)
+CONTEXT = (
+    "pos",
+    "in_dense",
+    "before_dense",
+    "after_dense",
+    "dense_share",
+    "window_prose",
+    "short_run",
+    "bullet_run",
+    "gap_above",
+    "gap_below",
+    "prose_above",
+    "prose_below",
+)
 NEIGHBOUR_FEATURES = ("prose", "len", "bullet", "title_like", "full_stop")
 FEATURES = BASE + CONTEXT + tuple(f"{name}@{off:+d}" for off in NEIGHBOURS for name in NEIGHBOUR_FEATURES)
 
@@ -68,12 +103,28 @@ def base_features(raw: str) -> list[float]:
     sentence_end = bool(_SENTENCE_END.search(text))
     full_stop = bool(_FULL_STOP.search(text))
     return [
-        min(math.log1p(n) / 6.0, 1.5), min(math.log1p(nw) / 4.0, 1.5), float(sentence_end), float(full_stop),
-        float(full_stop and n >= PROSE_CHARS), float(text.endswith(("...", "…"))),
-        float(bool(_BULLET.match(raw))), float(bool(_NUMBERED.match(raw))), float(raw[:1].isspace()),
-        upper, digits, stop, min(text.count(",") / nw, 1.0), float(n <= 80 and is_date_line(text)),
-        float(bool(_SEPARATOR.search(text))), float(bool(_LINKISH.search(text))), float(text.endswith(":")),
-        float(n < 30), float(2 <= nw <= 40 and not full_stop), 0.0, 0.0, 0.0,
+        min(math.log1p(n) / 6.0, 1.5),
+        min(math.log1p(nw) / 4.0, 1.5),
+        float(sentence_end),
+        float(full_stop),
+        float(full_stop and n >= PROSE_CHARS),
+        float(text.endswith(("...", "…"))),
+        float(bool(_BULLET.match(raw))),
+        float(bool(_NUMBERED.match(raw))),
+        float(raw[:1].isspace()),
+        upper,
+        digits,
+        stop,
+        min(text.count(",") / nw, 1.0),
+        float(n <= 80 and is_date_line(text)),
+        float(bool(_SEPARATOR.search(text))),
+        float(bool(_LINKISH.search(text))),
+        float(text.endswith(":")),
+        float(n < 30),
+        float(2 <= nw <= 40 and not full_stop),
+        0.0,
+        0.0,
+        0.0,
         float(text[:1] in "\"“'‘«-–—"),
     ]
 
@@ -154,8 +205,22 @@ def line_features(lines: list[str]) -> tuple[list[int], np.ndarray]:
     cum = np.cumsum(prose)
     prose_above = np.log1p(cum - prose) / 4.0
     prose_below = np.log1p(cum[-1] - cum) / 4.0
-    context = np.column_stack([pos / max(n - 1, 1), in_dense, before, after, dense_share, window_prose,
-                               short_run, bullet_run, gap_above, gap_below, prose_above, prose_below])
+    context = np.column_stack(
+        [
+            pos / max(n - 1, 1),
+            in_dense,
+            before,
+            after,
+            dense_share,
+            window_prose,
+            short_run,
+            bullet_run,
+            gap_above,
+            gap_below,
+            prose_above,
+            prose_below,
+        ]
+    )
 
     neighbour_cols = [col[name] for name in NEIGHBOUR_FEATURES]
     picked = base[:, neighbour_cols]

@@ -41,18 +41,33 @@ class LineModel:
         return 1.0 / (1.0 + np.exp(-(hidden @ self.w2 + self.b2)))
 
     def to_json(self) -> dict:
-        return {"features": list(FEATURES), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
-                "w1": self.w1.tolist(), "b1": self.b1.tolist(), "w2": self.w2.tolist(), "b2": self.b2,
-                "threshold": self.threshold}
+        return {
+            "features": list(FEATURES),
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "w1": self.w1.tolist(),
+            "b1": self.b1.tolist(),
+            "w2": self.w2.tolist(),
+            "b2": self.b2,
+            "threshold": self.threshold,
+        }
 
 
 def from_json(data: dict, source: str = "") -> LineModel:
     if list(data["features"]) != list(FEATURES):
-        raise ValueError(f"{source}: line model was trained on other features; retrain it "
-                         "(benchmarks/line_model/train.py)")
-    return LineModel(np.array(data["mean"]), np.array(data["scale"]), np.array(data["w1"]),
-                     np.array(data["b1"]), np.array(data["w2"]), float(data["b2"]),
-                     float(data.get("threshold", 0.5)), source)
+        raise ValueError(
+            f"{source}: line model was trained on other features; retrain it (benchmarks/line_model/train.py)"
+        )
+    return LineModel(
+        np.array(data["mean"]),
+        np.array(data["scale"]),
+        np.array(data["w1"]),
+        np.array(data["b1"]),
+        np.array(data["w2"]),
+        float(data["b2"]),
+        float(data.get("threshold", 0.5)),
+        source,
+    )
 
 
 @functools.lru_cache(maxsize=4)

@@ -15,8 +15,9 @@ _INITIALS = re.compile(r"^(?:[^\W\d_]{1,3}\.)+[^\W\d_]{0,3}\.?$")  # "Q.L", "N.H
 _TRAILING_GROUP = re.compile(r"\s*[(\[][^()\[\]]{0,40}[)\]]\s*$")  # "(tổng hợp)", "(TTXVN)"
 _PARTS = re.compile(r"\s*(?:\s[-–—]\s|,|;|&|\s(?:và|and)\s)\s*", re.IGNORECASE)
 # "Minh Thu - Ảnh: Quang Hiếu": a credit after the name, cut before validating
-_CREDIT = re.compile(r"\s*[-–—,;|]\s*(?:ảnh|video|clip|đồ\s*họa|đồ\s*hoạ|thiết kế|photos?|graphics?)\s*:.*$",
-                     re.IGNORECASE)
+_CREDIT = re.compile(
+    r"\s*[-–—,;|]\s*(?:ảnh|video|clip|đồ\s*họa|đồ\s*hoạ|thiết kế|photos?|graphics?)\s*:.*$", re.IGNORECASE
+)
 
 
 def _is_name_token(token: str, stop: set[str]) -> bool:
@@ -33,9 +34,15 @@ def _is_name_part(part: str, stop: set[str], max_words: int) -> bool:
     return 1 <= len(tokens) <= max_words and all(_is_name_token(t, stop) for t in tokens)
 
 
-def looks_like_name(text: str, suffixes=(), prefixes=(), stop: set[str] | frozenset = frozenset(),
-                    honorifics: set[str] | frozenset = frozenset(), max_chars: int = 60,
-                    max_words: int = 5) -> str | None:
+def looks_like_name(
+    text: str,
+    suffixes=(),
+    prefixes=(),
+    stop: set[str] | frozenset = frozenset(),
+    honorifics: set[str] | frozenset = frozenset(),
+    max_chars: int = 60,
+    max_words: int = 5,
+) -> str | None:
     """The name(s) in an author line ("Hoàng Thư", "PV/VOV", "Minh Thu (tổng hợp)",
     "Nguyễn An - Trần Bình", "Bài và ảnh: Lê Chi", "Thu Hà - Ảnh: Quang Hiếu"), or None."""
     core = _TRAILING_GROUP.sub("", text.strip()).strip()
@@ -43,8 +50,8 @@ def looks_like_name(text: str, suffixes=(), prefixes=(), stop: set[str] | frozen
     core = re.split(r"\s*/\s*", core)[0]  # "PV/VOV": the agency after the slash
     lowered = core.casefold()
     for prefix in sorted(prefixes, key=len, reverse=True):  # "Bài và ảnh:" before "Bài:"
-        if lowered.startswith(prefix) and lowered[len(prefix):len(prefix) + 1] in (" ", ":"):
-            core = core[len(prefix):].strip(" :")
+        if lowered.startswith(prefix) and lowered[len(prefix) : len(prefix) + 1] in (" ", ":"):
+            core = core[len(prefix) :].strip(" :")
             lowered = core.casefold()
             break
     for suffix in suffixes:
@@ -62,14 +69,15 @@ def looks_like_name(text: str, suffixes=(), prefixes=(), stop: set[str] | frozen
     return core
 
 
-def looks_like_publication(text: str, stop: set[str] | frozenset = frozenset(), max_chars: int = 50,
-                           max_words: int = 6) -> bool:
-    """"VnExpress", "Dân trí", "Reuters, AFP", "TTXVN", "The Guardian": a short name that starts
+def looks_like_publication(
+    text: str, stop: set[str] | frozenset = frozenset(), max_chars: int = 50, max_words: int = 6
+) -> bool:
+    """ "VnExpress", "Dân trí", "Reuters, AFP", "TTXVN", "The Guardian": a short name that starts
     with a capital in every comma-separated part, and no sentence."""
     text = text.strip().rstrip(".")
     if not text or len(text) > max_chars or len(text.split()) > max_words:
         return False
-    if any(c in text for c in ".!?;:\"“”") and not re.fullmatch(r"[\w .&'’,/-]+", text):
+    if any(c in text for c in '.!?;:"“”') and not re.fullmatch(r"[\w .&'’,/-]+", text):
         return False
     parts = [p.strip() for p in re.split(r",|\s(?:và|and|&)\s", text) if p.strip()]
     return all(p[0].isupper() or p[0].isdigit() for p in parts) and parts[0].split()[0].casefold() not in stop

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 
 try:  # the standard library's regex parser
-    from re import _constants as _C, _parser as _sre_parse
+    from re import _constants as _C
+    from re import _parser as _sre_parse
 except ImportError:  # Python 3.10
     import sre_constants as _C  # type: ignore[no-redef]
     import sre_parse as _sre_parse  # type: ignore[no-redef]
@@ -148,6 +149,7 @@ def _min_width(items) -> int:
 
 # --- catastrophic backtracking ---------------------------------------------------------------
 
+
 def nested_repeat(pattern: str) -> str | None:
     """The part of `pattern` that can backtrack exponentially, or None.
 
@@ -199,4 +201,3 @@ def _only_repeats(items) -> bool:
         elif low > 0:
             return False
     return unbounded
-

@@ -25,7 +25,14 @@ import numpy as np
 from pipeline.document import Document
 from pipeline.s3_clean.dates import has_seconds, has_time, is_date_line, parse_datetime
 from pipeline.s3_clean.dump_metadata import DumpMetadata
-from pipeline.s3_clean.line_features import _FULL_STOP, BASE, FEATURES, PROSE_CHARS, densest_window, line_features
+from pipeline.s3_clean.line_features import (
+    _FULL_STOP,
+    BASE,
+    FEATURES,
+    PROSE_CHARS,
+    densest_window,
+    line_features,
+)
 from pipeline.s3_clean.line_model import MODEL_PATH, load_model
 from pipeline.s3_clean.lines import remove_line, split_lines, words
 from pipeline.step import Step
@@ -93,18 +100,27 @@ class ArticleRegion(Step):
         threshold = self.options["threshold"]
         start, end = best_segment(proba - threshold)
         prose = features[start:end, _COL["prose"]] > 0
-        kept_chars = sum(len(lines[idx[k]].strip()) for k in range(start, end)
-                         if prose[k - start] and proba[k] >= threshold)
+        kept_chars = sum(
+            len(lines[idx[k]].strip())
+            for k in range(start, end)
+            if prose[k - start] and proba[k] >= threshold
+        )
         kept_prose = [k for k in range(start, end) if prose[k - start] and proba[k] >= threshold]
         teasers = sum(features[k, _COL["ellipsis"]] > 0 for k in kept_prose)  # cut summaries "…"
-        if (kept_chars < self.options["min_article_chars"] or prose.sum() < self.options["min_prose_lines"]
-                or teasers > self.options["max_teaser_share"] * len(kept_prose)):
+        if (
+            kept_chars < self.options["min_article_chars"]
+            or prose.sum() < self.options["min_prose_lines"]
+            or teasers > self.options["max_teaser_share"] * len(kept_prose)
+        ):
             if len(idx) < self.options["min_lines_not_article"]:
                 return  # too small a page to call it a home or list page: left to the rules
-            doc.drop(self.name, "not_article",
-                     f"densest article segment holds {kept_chars} chars of prose in {int(prose.sum())} lines, "
-                     f"{teasers} of them cut short like teasers "
-                     f"(min {self.options['min_article_chars']}); {len(idx)} lines on the page")
+            doc.drop(
+                self.name,
+                "not_article",
+                f"densest article segment holds {kept_chars} chars of prose in {int(prose.sum())} lines, "
+                f"{teasers} of them cut short like teasers "
+                f"(min {self.options['min_article_chars']}); {len(idx)} lines on the page",
+            )
             return
         doc.provenance["region"] = (idx[start] + 1, idx[end - 1] + 1)
         # the header: lines above the article, and the low-scored ones among its first lines
@@ -113,8 +129,9 @@ class ArticleRegion(Step):
         zone += [k for k in range(start, min(end, start + 6)) if proba[k] < threshold]
         taken = self._header(doc, lines, idx, features, zone, start)
         taken |= self._signature(doc, lines, idx, end)
-        teaser_cards = self._teaser_cards(features, start, end) | self._trailing_headlines(lines, idx, features,
-                                                                                          start, end, taken)
+        teaser_cards = self._teaser_cards(features, start, end) | self._trailing_headlines(
+            lines, idx, features, start, end, taken
+        )
         for k, i in enumerate(idx):
             if i in taken or not lines[i].strip():
                 continue
@@ -161,7 +178,9 @@ class ArticleRegion(Step):
         prose = [len(t) >= PROSE_CHARS and bool(_FULL_STOP.search(t)) for t in texts]
         start, end = densest_window(prose)
         outside = n - (end - start)
-        return outside >= self.options["min_outside_lines"] and outside >= self.options["min_outside_share"] * n
+        return (
+            outside >= self.options["min_outside_lines"] and outside >= self.options["min_outside_share"] * n
+        )
 
     def _is_page(self, features: np.ndarray) -> bool:
         """A whole page around an article: enough lines, most of them not prose (menus, lists,
@@ -170,9 +189,11 @@ class ArticleRegion(Step):
         if n < self.options["min_page_lines"]:
             return False
         outside = 1.0 - features[:, _FEATURE_COL["in_dense"]]  # lines outside the densest run of prose
-        return (features[:, _COL["prose"]].mean() < self.options["max_prose_share"]
-                and outside.mean() >= self.options["min_outside_share"]
-                and outside.sum() >= self.options["min_outside_lines"])
+        return (
+            features[:, _COL["prose"]].mean() < self.options["max_prose_share"]
+            and outside.mean() >= self.options["min_outside_share"]
+            and outside.sum() >= self.options["min_outside_lines"]
+        )
 
     # -- why a line goes -----------------------------------------------------------------------
 
@@ -235,7 +256,8 @@ class ArticleRegion(Step):
                 self._remove_meta(doc, lines, i, "byline")
                 taken.add(i)
             elif features[k, _COL["bullet"]] == 0 and (
-                    _BREADCRUMB.match(text) or (self.meta.rules.is_section(text) and len(words(text)) <= 6)):
+                _BREADCRUMB.match(text) or (self.meta.rules.is_section(text) and len(words(text)) <= 6)
+            ):
                 if not meta.get("section") and (title_k is None or k < title_k):
                     crumbs = re.split(r"\s*[>»›/|]\s*", text)
                     meta["section"] = crumbs[-1].strip()
@@ -257,16 +279,31 @@ class ArticleRegion(Step):
             row = features[k]
             text = lines[idx[k]].strip()
             n_words = len(words(text))
-            if (not row[_COL["title_like"]] or row[_COL["bullet"]] or row[_COL["date"]] or n_words < 4
-                    or len(text) < 15 or text.endswith(":") or self.meta.name_in(text)
-                    or parse_datetime(text) or _CREDIT.search(text)):
+            if (
+                not row[_COL["title_like"]]
+                or row[_COL["bullet"]]
+                or row[_COL["date"]]
+                or n_words < 4
+                or len(text) < 15
+                or text.endswith(":")
+                or self.meta.name_in(text)
+                or parse_datetime(text)
+                or _CREDIT.search(text)
+            ):
                 continue
             own = {w for w in words(text.casefold()) if len(w) > 1}
             shared = len(own & opening) / max(len(own), 1)
             repeated = row[_COL["repeated"]] > 0 or row[_COL["head_repeat"]] > 0
             block = row[_FEATURE_COL["gap_above"]] + row[_FEATURE_COL["gap_below"]]
-            score = (1.0 + 0.6 * min(n_words, 20) / 20 + 0.4 * repeated + 0.25 * block + 1.5 * shared
-                     - 0.03 * (zone[-1] - k) - 0.5 * (row[_COL["separator"]] > 0))
+            score = (
+                1.0
+                + 0.6 * min(n_words, 20) / 20
+                + 0.4 * repeated
+                + 0.25 * block
+                + 1.5 * shared
+                - 0.03 * (zone[-1] - k)
+                - 0.5 * (row[_COL["separator"]] > 0)
+            )
             if score > best_score:
                 best, best_score = k, score
         return best
@@ -274,8 +311,10 @@ class ArticleRegion(Step):
     @staticmethod
     def _publication_date(dates, title_k):
         """The date under the title wins; a clock with seconds (the site header) only as a last resort."""
-        ranked = sorted(dates, key=lambda kd: (has_seconds(kd[1]), title_k is not None and kd[0] < title_k,
-                                                not has_time(kd[1])))
+        ranked = sorted(
+            dates,
+            key=lambda kd: (has_seconds(kd[1]), title_k is not None and kd[0] < title_k, not has_time(kd[1])),
+        )
         return parse_datetime(ranked[0][1])
 
     def _signature(self, doc, lines, idx, end) -> set[int]:

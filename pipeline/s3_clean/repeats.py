@@ -22,8 +22,11 @@ _COPY_SUFFIX = re.compile(r"^[\s\-–—|(]*(?:ảnh|hình|photo|image|bild|foto
 
 
 def _numbered_copy(key: str, title_key: str) -> bool:
-    return key.startswith(title_key) and len(key) > len(title_key) and bool(
-        _COPY_SUFFIX.match(key[len(title_key):]))
+    return (
+        key.startswith(title_key)
+        and len(key) > len(title_key)
+        and bool(_COPY_SUFFIX.match(key[len(title_key) :]))
+    )
 
 
 class RepeatedLines(Step):
@@ -52,11 +55,15 @@ class RepeatedLines(Step):
         for pos, i in enumerate(kept):
             text = lines[i].strip()
             key = phrase_key(text)
-            if title_key and self.options["repeated_title"] and (key == title_key or _numbered_copy(key, title_key)):
+            if (
+                title_key
+                and self.options["repeated_title"]
+                and (key == title_key or _numbered_copy(key, title_key))
+            ):
                 self._remove(doc, lines, i, "repeated_title")
                 continue
             if self.options["slug_lines"] and self.slug.match(text):
-                neighbours = [lines[j] for j in kept[max(0, pos - 2): pos + 3] if j != i]
+                neighbours = [lines[j] for j in kept[max(0, pos - 2) : pos + 3] if j != i]
                 slug = _NON_ALNUM.sub(" ", text).strip()
                 if any(_NON_ALNUM.sub(" ", fold_accents(n)).strip() == slug for n in neighbours):
                     self._remove(doc, lines, i, "slug_line")

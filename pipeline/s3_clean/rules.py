@@ -18,13 +18,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import ConfigError, LocatedDict, LocatedList, load_yaml
-
 from pipeline.s3_clean.regex_ends import first_chars, last_chars, nested_repeat
 from pipeline.s4_normalize.tone_marks import place_tone_marks
 
 SECTIONS = ("end_markers", "end_patterns", "line_phrases", "line_patterns", "teaser_meta", "metadata")
-METADATA_KEYS = ("source_attribution", "byline", "author_line", "credit_line", "signature_suffixes",
-                 "signature_prefixes", "sections", "not_name_words", "honorifics")
+METADATA_KEYS = (
+    "source_attribution",
+    "byline",
+    "author_line",
+    "credit_line",
+    "signature_suffixes",
+    "signature_prefixes",
+    "sections",
+    "not_name_words",
+    "honorifics",
+)
 # metadata keys that are plain word lists (compared casefolded), not regexes
 _WORD_LISTS = ("signature_suffixes", "signature_prefixes", "sections", "not_name_words", "honorifics")
 _KIND = {"end_markers": "end", "end_patterns": "end", "line_phrases": "line", "line_patterns": "line"}
@@ -88,7 +96,9 @@ class PatternSet:
     _bodies: list[str] | None = None
     _ends: list[tuple] = field(default_factory=list)  # (first chars, last chars) per pattern, None = any
     _cache: dict = field(default_factory=dict)  # (first char, last char) -> alternation or None
-    _compiled: dict = field(default_factory=dict)  # picked pattern indices -> alternation (shared by many keys)
+    _compiled: dict = field(
+        default_factory=dict
+    )  # picked pattern indices -> alternation (shared by many keys)
 
     def add(self, rule: Rule) -> None:
         try:
@@ -111,13 +121,17 @@ class PatternSet:
     def _alternation(self, first: str, last: str) -> re.Pattern | None:
         key = (first, last)
         if key not in self._cache:
-            picked = tuple(i for i, (f, l) in enumerate(self._ends)
-                           if (f is None or first in f) and (l is None or last in l))
+            picked = tuple(
+                i
+                for i, (firsts, lasts) in enumerate(self._ends)
+                if (firsts is None or first in firsts) and (lasts is None or last in lasts)
+            )
             # thousands of (first, last) pairs pick a few dozen distinct pattern sets: compile each set once
             regex = self._compiled.get(picked)
             if regex is None and picked:
                 regex = self._compiled[picked] = re.compile(
-                    "|".join(f"(?P<r{i}>{self._bodies[i]})" for i in picked), re.IGNORECASE)
+                    "|".join(f"(?P<r{i}>{self._bodies[i]})" for i in picked), re.IGNORECASE
+                )
             self._cache[key] = regex
         return self._cache[key]
 
@@ -149,7 +163,9 @@ class RuleSet:
     signature_prefixes: list[str] = field(default_factory=list)
     sections: set[str] = field(default_factory=set)
     not_name_words: set[str] = field(default_factory=set)
-    honorifics: set[str] = field(default_factory=set)  # "anh", "bà", "mr": a name after them is not a signature
+    honorifics: set[str] = field(
+        default_factory=set
+    )  # "anh", "bà", "mr": a name after them is not a signature
     files: list[str] = field(default_factory=list)
 
     def classify(self, text: str) -> Rule | None:
@@ -167,8 +183,17 @@ class RuleSet:
 
     def size(self) -> int:
         """Rules and words loaded so far (a file that adds none is a mistake)."""
-        lists = ("source_attribution", "byline", "author_line", "credit_line", "signature_suffixes",
-                 "signature_prefixes", "sections", "not_name_words", "honorifics")
+        lists = (
+            "source_attribution",
+            "byline",
+            "author_line",
+            "credit_line",
+            "signature_suffixes",
+            "signature_prefixes",
+            "sections",
+            "not_name_words",
+            "honorifics",
+        )
         return len(self.phrases) + len(self.patterns.rules) + sum(len(getattr(self, name)) for name in lists)
 
     def is_section(self, text: str) -> bool:
@@ -188,7 +213,9 @@ def load_rules(paths: list[str | Path]) -> RuleSet:
         before = rules.size()
         for section, body in data.items():
             if section not in SECTIONS:
-                raise ConfigError(f"{data.where(section)}: unknown section {section!r} (known: {', '.join(SECTIONS)})")
+                raise ConfigError(
+                    f"{data.where(section)}: unknown section {section!r} (known: {', '.join(SECTIONS)})"
+                )
             _load_section(rules, section, body, data.where(section))
         if rules.size() == before:
             raise ConfigError(f"{shown}: the rule file holds no rule (every section is empty)")
@@ -199,8 +226,10 @@ def refuse_catastrophic(pattern: str, where: str) -> None:
     """A user regex that can backtrack exponentially (one 36-character line hung a run) is a config error."""
     problem = nested_repeat(pattern)
     if problem:
-        raise ConfigError(f"{where}: regex {pattern!r} can take exponential time ({problem}); "
-                          "rewrite it without the nested repeat") from None
+        raise ConfigError(
+            f"{where}: regex {pattern!r} can take exponential time ({problem}); "
+            "rewrite it without the nested repeat"
+        ) from None
 
 
 def _items(body, where: str, what: str) -> list[tuple[str, str]]:

@@ -82,7 +82,8 @@ class TemplateLines(Step):
             for key in {k for k, t in zip(keys, lines) if len(t) <= opts["max_chars"]}:
                 seen = self._table.setdefault((source, key), [])
                 if len(seen) < opts["min_docs"] and all(
-                        bin(fingerprint ^ other).count("1") > opts["copy_bits"] for other in seen):
+                    bin(fingerprint ^ other).count("1") > opts["copy_bits"] for other in seen
+                ):
                     seen.append(fingerprint)
 
     def process(self, doc: Document) -> None:
@@ -96,8 +97,13 @@ class TemplateLines(Step):
                 continue
             seen = self._table.get((source, line_key(text)))
             if seen and len(seen) >= min_docs:
-                remove_line(doc, lines, i, "template_line",
-                            f"step {self.name}: in {len(seen)}+ different documents of {source or 'this input'}")
+                remove_line(
+                    doc,
+                    lines,
+                    i,
+                    "template_line",
+                    f"step {self.name}: in {len(seen)}+ different documents of {source or 'this input'}",
+                )
                 self.stats.counters["lines_removed.template_line"] += 1
                 changed = True
         if changed:

@@ -28,7 +28,10 @@ class Normalize(Step):
         super().__init__(options, context)
         if self.options["tone_marks"] not in ("keep", "new", "old"):
             from pipeline.config import ConfigError
-            raise ConfigError(f"normalize.tone_marks must be keep, new or old, not {self.options['tone_marks']!r}")
+
+            raise ConfigError(
+                f"normalize.tone_marks must be keep, new or old, not {self.options['tone_marks']!r}"
+            )
 
     def process(self, doc: Document) -> None:
         doc.text = normalize_text(doc.text, self.options["tone_marks"], self.options["paragraph_separator"])

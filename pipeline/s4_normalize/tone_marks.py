@@ -34,8 +34,13 @@ def _syllable(word: str, style: str) -> str:
     start = 0
     while start < len(letters) and letters[start] not in _VOWELS:
         start += 1
-    if start < len(letters) and start > 0 and (letters[start - 1], letters[start]) in (("q", "u"), ("g", "i")) \
-            and start + 1 < len(letters) and letters[start + 1] in _VOWELS:
+    if (
+        start < len(letters)
+        and start > 0
+        and (letters[start - 1], letters[start]) in (("q", "u"), ("g", "i"))
+        and start + 1 < len(letters)
+        and letters[start + 1] in _VOWELS
+    ):
         start += 1
     end = start
     while end < len(letters) and letters[end] in _VOWELS:

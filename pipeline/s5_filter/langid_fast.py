@@ -17,7 +17,6 @@ import numpy as np
 import xxhash
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-
 # (xxh3_64 of the transition table, number of states) -> automaton depth, as _depth computes it
 _KNOWN_DEPTHS = {("fe2446c16cda87ab", 104583): 6}  # py3langid 0.4.0's model
 
@@ -52,12 +51,17 @@ class FastLanguageIdentifier(LanguageIdentifier):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        nextmove = np.frombuffer(self.tk_nextmove, dtype=np.uint32) \
-            if getattr(self.tk_nextmove, "typecode", "") in ("I", "L") and self.tk_nextmove.itemsize == 4 \
-            else np.asarray(self.tk_nextmove, dtype=np.uint32)  # a view, not a copy, of the 39 MB table
+        nextmove = (
+            np.frombuffer(self.tk_nextmove, dtype=np.uint32)
+            if getattr(self.tk_nextmove, "typecode", "") in ("I", "L") and self.tk_nextmove.itemsize == 4
+            else np.asarray(self.tk_nextmove, dtype=np.uint32)
+        )  # a view, not a copy, of the 39 MB table
         rowbase = np.asarray(self._rowbase, dtype=np.int64)
         # the BFS costs ~0.3 s in every worker: the shipped model's answer is known (keyed by its table)
-        fingerprint = (xxhash.xxh3_64_hexdigest(memoryview(np.ascontiguousarray(nextmove)).cast("B")), len(rowbase))
+        fingerprint = (
+            xxhash.xxh3_64_hexdigest(memoryview(np.ascontiguousarray(nextmove)).cast("B")),
+            len(rowbase),
+        )
         self._depth = _KNOWN_DEPTHS.get(fingerprint) or _depth(nextmove, rowbase)
         # a state's row folded into the table: next state = _move[state * 256 + byte] needs the
         # rows in state order, so index through rowbase once per step (both tables stay int32)
@@ -78,8 +82,10 @@ class FastLanguageIdentifier(LanguageIdentifier):
 
     def _agrees_with_py3langid(self) -> bool:
         """The shortcut rests on the automaton's shape: check it on a sample, else stay slow."""
-        sample = ("Thủ tướng yêu cầu các tỉnh, thành phố có biên giới chủ trì, phối hợp. "
-                  "The quick brown fox jumps over the lazy dog; 12.5% — «ĐÀ NẴNG» 2024! ") * 8
+        sample = (
+            "Thủ tướng yêu cầu các tỉnh, thành phố có biên giới chủ trì, phối hợp. "
+            "The quick brown fox jumps over the lazy dog; 12.5% — «ĐÀ NẴNG» 2024! "
+        ) * 8
         data = sample.encode("utf-8") + bytes(range(256))
         return np.array_equal(self._raw_score(data), super()._raw_score(data))
 
@@ -91,12 +97,12 @@ class FastLanguageIdentifier(LanguageIdentifier):
         m = n - d + 1
         # position i >= d-1 starts at the root d-1 bytes back and reads d bytes; the first two in one lookup
         bi = b.astype(np.intp)
-        pair = (bi[:m] << 8) | bi[1:m + 1]
+        pair = (bi[:m] << 8) | bi[1 : m + 1]
         if d > 2:
             row = self._two_rows.take(pair)
             for k in range(2, d - 1):
-                row = self._fold.take(row + bi[k:m + k])
-            state = nm.take(row + bi[d - 1:m + d - 1])
+                row = self._fold.take(row + bi[k : m + k])
+            state = nm.take(row + bi[d - 1 : m + d - 1])
         else:
             state = self._two.take(pair)
         head = np.empty(d - 1, dtype=np.int32)  # the first d-1 positions: walk from the start

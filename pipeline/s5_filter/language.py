@@ -13,6 +13,7 @@ from pipeline.step import Step
 def _identifier():
     # imported lazily: loading the model takes a moment and is needed only when this step runs
     from pipeline.s5_filter.langid_fast import load_identifier
+
     return load_identifier(norm_probs=True)  # py3langid's model and scores, scanned with numpy
 
 
@@ -23,13 +24,15 @@ def identify(text: str, sample_chars: int = 3000) -> tuple[str, float]:
 
 # the codes py3langid's model can return (tests/test_first_hour.py checks this against the model);
 # a config naming another code ("vn") would silently drop every document
-KNOWN_LANGUAGES = frozenset("""
+KNOWN_LANGUAGES = frozenset(
+    """
     ace af am an ar ary arz as az ba bcl be bg bn br bs ca crh cs cy da de dz el en eo es et eu ext
     fa fi fo fr fuv fy ga gcf gcr gd gl gom grc gu gug guw ha hbo he hi hr ht hu hy id ig is it ja
     jv ka kab kik kk km kn ko ku ky la lb lg lij ln lo lt ltg lv mg mk ml mn mr ms mt my ne nl nn no
     nso oc om or pa pcm pl ps pt qu ro ru rw sa sdh se si sk sl sn so sq sr st sv sw ta te tg th tk
     tl tr tt ug uk ur uz uzs vec vi vo wa wuu xh yo yue zh zu zxx
-""".split())
+""".split()
+)
 
 
 class LanguageFilter(Step):
@@ -47,8 +50,10 @@ class LanguageFilter(Step):
         for key in ("languages", "exclude"):
             unknown = [code for code in options[key] if code not in KNOWN_LANGUAGES]
             if unknown:
-                raise ConfigError(f"{where(key)}: {cls.name}.{key}: unknown language code "
-                                  f"{', '.join(map(repr, unknown))} (valid: {' '.join(sorted(KNOWN_LANGUAGES))})")
+                raise ConfigError(
+                    f"{where(key)}: {cls.name}.{key}: unknown language code "
+                    f"{', '.join(map(repr, unknown))} (valid: {' '.join(sorted(KNOWN_LANGUAGES))})"
+                )
 
     def process(self, doc: Document) -> None:
         if not doc.text.strip():

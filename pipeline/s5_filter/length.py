@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 from pipeline.document import Document
+from pipeline.step import Step
 
 # Chinese and Japanese are written without spaces: each ideograph or kana counts as a word
 _UNSPACED = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-from pipeline.step import Step
 
 
 class LengthFilter(Step):
@@ -21,7 +21,10 @@ class LengthFilter(Step):
         doc.metadata["n_chars"], doc.metadata["n_words"] = n_chars, n_words
         if n_chars < self.options["min_chars"]:
             doc.drop(self.name, "too_short", f"{n_chars} chars < min_chars {self.options['min_chars']}")
-        elif n_words < self.options["min_words"] and _words_with_unspaced(doc.text, n_words) < self.options["min_words"]:
+        elif (
+            n_words < self.options["min_words"]
+            and _words_with_unspaced(doc.text, n_words) < self.options["min_words"]
+        ):
             doc.drop(self.name, "too_short", f"{n_words} words < min_words {self.options['min_words']}")
         elif n_chars > self.options["max_chars"]:
             doc.drop(self.name, "too_long", f"{n_chars} chars > max_chars {self.options['max_chars']}")

@@ -65,7 +65,9 @@ class PiiMask(Step):
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)
-        self.kinds = load_pii_patterns(str(data_file(self.context.get("config_dir", "."), self.options["patterns"])))
+        self.kinds = load_pii_patterns(
+            str(data_file(self.context.get("config_dir", "."), self.options["patterns"]))
+        )
 
     def process(self, doc: Document) -> None:
         doc.text, counts = mask_pii(doc.text, self.kinds)

@@ -28,7 +28,7 @@ from pipeline.s5_filter.quality_tokens import word_hashes
 MAX_BIGRAM_WORDS = 4000
 PROFILE_KEYS = ("stop_words", "common_bigrams", "short_line_chars", "thresholds", "description")
 # punctuation that may stick to a stop word in whitespace tokens ("năm," "và...")
-_STOP_SUFFIXES = ("", ",", ".", ";", ":", "!", "?", ")", "\"", "”", "...", "…")
+_STOP_SUFFIXES = ("", ",", ".", ";", ":", "!", "?", ")", '"', "”", "...", "…")
 
 
 @dataclass(frozen=True)
@@ -64,18 +64,25 @@ class LangProfile:
     code_values: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), compare=False)
 
 
-def make_profile(stop_words=(), thresholds=(), short_line_chars: int = 30, path: str = "(inline)",
-                 common_bigrams=()) -> LangProfile:
+def make_profile(
+    stop_words=(), thresholds=(), short_line_chars: int = 30, path: str = "(inline)", common_bigrams=()
+) -> LangProfile:
     words = frozenset(w.lower() for w in stop_words)
     tokens = frozenset(w + s for w in words for s in _STOP_SUFFIXES) | frozenset("(" + w for w in words)
     bigram_words: dict[str, int] = {}
     pairs = []
     for first, second in common_bigrams:
-        pairs.append((bigram_words.setdefault(first.lower(), len(bigram_words) + 1),
-                      bigram_words.setdefault(second.lower(), len(bigram_words) + 1)))
+        pairs.append(
+            (
+                bigram_words.setdefault(first.lower(), len(bigram_words) + 1),
+                bigram_words.setdefault(second.lower(), len(bigram_words) + 1),
+            )
+        )
     if len(bigram_words) > MAX_BIGRAM_WORDS:
-        raise ConfigError(f"{path}: common_bigrams use {len(bigram_words)} distinct words; at most "
-                          f"{MAX_BIGRAM_WORDS} (the pair table is words x words)")
+        raise ConfigError(
+            f"{path}: common_bigrams use {len(bigram_words)} distinct words; at most "
+            f"{MAX_BIGRAM_WORDS} (the pair table is words x words)"
+        )
     table = pair_ids = None
     if pairs:
         table = np.zeros((len(bigram_words) + 1, len(bigram_words) + 1), dtype=bool)
@@ -87,8 +94,17 @@ def make_profile(stop_words=(), thresholds=(), short_line_chars: int = 30, path:
     hashes = word_hashes(list(codes))
     order = np.argsort(hashes)
     values = np.fromiter(codes.values(), dtype=np.int64, count=len(codes))
-    return LangProfile(path, words, tokens, short_line_chars, tuple(thresholds), table, pair_ids, hashes[order],
-                       values[order])
+    return LangProfile(
+        path,
+        words,
+        tokens,
+        short_line_chars,
+        tuple(thresholds),
+        table,
+        pair_ids,
+        hashes[order],
+        values[order],
+    )
 
 
 EMPTY_PROFILE = make_profile(path="(none)")
@@ -147,7 +163,9 @@ def load_profile(path: str) -> LangProfile:
     bigrams_file = raw.get("common_bigrams")
     if bigrams_file is not None and not isinstance(bigrams_file, str):
         raise ConfigError(f"{raw.where('common_bigrams')}: common_bigrams must be a file name")
-    bigrams = read_bigrams(Path(path).parent / bigrams_file, raw.where("common_bigrams")) if bigrams_file else []
+    bigrams = (
+        read_bigrams(Path(path).parent / bigrams_file, raw.where("common_bigrams")) if bigrams_file else []
+    )
     return make_profile(stop_words, thresholds, short, shown, bigrams)
 
 

@@ -30,14 +30,34 @@ TOP_NGRAMS = (2, 3, 4)
 DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
 
 SIGNAL_NAMES = (
-    "n_words", "n_chars", "n_lines", "n_paragraphs",
-    "mean_word_len", "alpha_word_frac", "stop_word_hits", "stop_word_frac", "common_bigram_frac",
-    "common_bigram_lift", "dup_line_frac", "dup_line_char_frac", "dup_para_frac", "dup_para_char_frac",
+    "n_words",
+    "n_chars",
+    "n_lines",
+    "n_paragraphs",
+    "mean_word_len",
+    "alpha_word_frac",
+    "stop_word_hits",
+    "stop_word_frac",
+    "common_bigram_frac",
+    "common_bigram_lift",
+    "dup_line_frac",
+    "dup_line_char_frac",
+    "dup_para_frac",
+    "dup_para_char_frac",
     *(f"top_{n}gram_char_frac" for n in TOP_NGRAMS),
     *(f"dup_{n}gram_char_frac" for n in DUP_NGRAMS),
-    "line_punct_frac", "ellipsis_line_frac", "bullet_line_frac", "short_line_frac", "newline_per_word",
-    "hash_per_word", "ellipsis_per_word", "nav_symbol_per_word",
-    "mojibake_per_word", "vi_letter_frac", "vi_diacritic_frac", "lorem_ipsum",
+    "line_punct_frac",
+    "ellipsis_line_frac",
+    "bullet_line_frac",
+    "short_line_frac",
+    "newline_per_word",
+    "hash_per_word",
+    "ellipsis_per_word",
+    "nav_symbol_per_word",
+    "mojibake_per_word",
+    "vi_letter_frac",
+    "vi_diacritic_frac",
+    "lorem_ipsum",
 )
 
 _INT_SIGNALS = ("n_words", "n_chars", "n_lines", "n_paragraphs", "stop_word_hits", "lorem_ipsum")
@@ -49,8 +69,11 @@ _VI_LETTERS = _VI_LOWER + _VI_LOWER.upper()
 # pass finds them cheaply. Of those, typography and combining marks are expected; the
 # rest (mojibake such as "á»‡" "Æ°" "Ä‘", U+FFFD, other scripts) is "foreign".
 _NOT_VI_NON_ASCII = re.compile(f"[^\\x00-\\x7f{_VI_LETTERS}]")
-_EXPECTED = frozenset("“”‘’–—‐−…•·°€£¥×÷±≤≥→←↑↓²³½¼¾©®™§‰′″№") | frozenset(
-    "\u00a0\u2009\u202f\u200b\u200c\u200d\u200e\u200f\u2028") | frozenset(chr(c) for c in range(0x300, 0x370))
+_EXPECTED = (
+    frozenset("“”‘’–—‐−…•·°€£¥×÷±≤≥→←↑↓²³½¼¾©®™§‰′″№")
+    | frozenset("\u00a0\u2009\u202f\u200b\u200c\u200d\u200e\u200f\u2028")
+    | frozenset(chr(c) for c in range(0x300, 0x370))
+)
 # UTF-8 read as cp1252/latin-1: "á»‡" (ệ), "Ã©" (é), "Ä‘" (đ), "Æ°" (ư), "â€™" (’), or U+FFFD
 _MOJIBAKE = re.compile("á[º»]|[ÂÃ][\u0080-\u00bf]|Ä[\u0080-\u00bf‘’]|Æ[°¡]|â€|\ufffd")
 # every mojibake match holds one of these (not Vietnamese letters, so they are in `odd`)
@@ -85,8 +108,13 @@ def compute_signals(text: str, profile: LangProfile | None = None) -> dict:
         paragraphs = [p for p in map(str.strip, _PARAGRAPH_BREAK.split(text)) if p]
     else:
         paragraphs = lines
-    out = {"n_words": len(tokens), "n_chars": len(text), "n_lines": len(lines), "n_paragraphs": len(paragraphs),
-           "lorem_ipsum": lowered.count("lorem ipsum")}  # C4: placeholder text, in any language
+    out = {
+        "n_words": len(tokens),
+        "n_chars": len(text),
+        "n_lines": len(lines),
+        "n_paragraphs": len(paragraphs),
+        "lorem_ipsum": lowered.count("lorem ipsum"),
+    }  # C4: placeholder text, in any language
     out.update(_char_signals(text, len(tokens)))
     out.update(_line_signals(lines, paragraphs, len(tokens), profile.short_line_chars))
     out.update(_token_signals(tokens, profile))
@@ -154,8 +182,13 @@ def _token_signals(tokens: Tokens, profile: LangProfile) -> dict:
     n = len(tokens)
     out = {f"top_{k}gram_char_frac": 0.0 for k in TOP_NGRAMS}
     out.update({f"dup_{k}gram_char_frac": 0.0 for k in DUP_NGRAMS})
-    out.update(alpha_word_frac=0.0, stop_word_hits=0, stop_word_frac=0.0, common_bigram_frac=0.0,
-               common_bigram_lift=0.0)
+    out.update(
+        alpha_word_frac=0.0,
+        stop_word_hits=0,
+        stop_word_frac=0.0,
+        common_bigram_frac=0.0,
+        common_bigram_lift=0.0,
+    )
     if not n:
         return out
     out["alpha_word_frac"] = int(tokens.has_letter.sum()) / n
@@ -214,10 +247,12 @@ def _ngram_signals(hashes: np.ndarray, lens: np.ndarray) -> dict:
     np.cumsum(mixed * power[:n], out=prefix[1:])
     # prefix sums padded with their total, so the n-gram at every start is prefix[start + n] - prefix[start]
     padded = np.empty(n + _KMAX + 1, dtype=np.uint64)
-    padded[:n + 1] = prefix
-    padded[n + 1:] = prefix[n]
+    padded[: n + 1] = prefix
+    padded[n + 1 :] = prefix[n]
     rows = len(TOP_NGRAMS) + 1  # n = 2..5
-    ends = np.ndarray((rows, n), dtype=np.uint64, buffer=padded, offset=16, strides=(8, 8))  # row r: start + r + 2
+    ends = np.ndarray(
+        (rows, n), dtype=np.uint64, buffer=padded, offset=16, strides=(8, 8)
+    )  # row r: start + r + 2
     keys = (ends - prefix[:n]) * inverse[:n]
     low = np.uint64((1 << max(n.bit_length(), 1)) - 1)
     keys &= ~low
@@ -226,7 +261,7 @@ def _ngram_signals(hashes: np.ndarray, lens: np.ndarray) -> dict:
     new = np.empty((rows, n), dtype=bool)  # sorted element j starts a group (a new n-gram)
     new[:, 0] = True
     np.greater(keys[:, 1:] ^ keys[:, :-1], low, out=new[:, 1:])
-    out = _top_fractions(keys[:len(TOP_NGRAMS)], new[:len(TOP_NGRAMS)], low, cum, word_chars + n - 1)
+    out = _top_fractions(keys[: len(TOP_NGRAMS)], new[: len(TOP_NGRAMS)], low, cum, word_chars + n - 1)
 
     # duplicated n-grams: tokens inside any occurrence that repeats an earlier one
     repeat5 = ~new[-1]  # sorted 5-gram j repeats 5-gram j - 1

@@ -33,8 +33,13 @@ _BYTE_VALUE = np.arange(1, 257, dtype=np.uint64)  # byte + 1, so that no byte ha
 # 0xC2 (°, «, ·), nor 0xE2 (punctuation, dashes, symbols), nor emoji. One cumulative sum
 # then counts both.
 _CHAR_LETTER = np.array([int((b & 0xC0) != 0x80) for b in range(256)], dtype=np.int64)
-_LETTER_BYTES = [*range(ord("a"), ord("z") + 1), *range(ord("A"), ord("Z") + 1), *range(0xC3, 0xD5), 0xE1,
-                 *range(0xE3, 0xEE)]
+_LETTER_BYTES = [
+    *range(ord("a"), ord("z") + 1),
+    *range(ord("A"), ord("Z") + 1),
+    *range(0xC3, 0xD5),
+    0xE1,
+    *range(0xE3, 0xEE),
+]
 _CHAR_LETTER[_LETTER_BYTES] += 1 << 32
 _LOW32 = np.int64((1 << 32) - 1)
 

@@ -18,9 +18,9 @@ kept documents enter them, and the new digest is written with them
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import xxhash
 
@@ -45,23 +45,23 @@ class Digest:
     total: int = 0
 
     @classmethod
-    def of(cls, ids) -> "Digest":
+    def of(cls, ids) -> Digest:
         n, total = 0, 0
         for doc_id in ids:
             n, total = n + 1, (total + id_hash(doc_id)) & _MASK
         return cls(n, total)
 
-    def __add__(self, other: "Digest") -> "Digest":
+    def __add__(self, other: Digest) -> Digest:
         return Digest(self.documents + other.documents, (self.total + other.total) & _MASK)
 
-    def __sub__(self, other: "Digest") -> "Digest":
+    def __sub__(self, other: Digest) -> Digest:
         return Digest(self.documents - other.documents, (self.total - other.total) & _MASK)
 
     def as_dict(self) -> dict:
         return {"documents": self.documents, "sum": f"{self.total:032x}"}
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> "Digest | None":
+    def from_dict(cls, data: dict | None) -> Digest | None:
         try:
             return cls(int(data["documents"]), int(data["sum"], 16))
         except (TypeError, KeyError, ValueError):
@@ -86,8 +86,9 @@ def run_change(run: Run, runs: list[Run]) -> Digest:
     added, retired = Digest.from_dict(change.get("added")), Digest.from_dict(change.get("retired"))
     if added is not None and retired is not None:
         return added - retired
-    added = Digest.of(r["id"] for shard in run.manifest.get("shards", [])
-                      for r in read_jsonl(run.dir / shard["file"]))
+    added = Digest.of(
+        r["id"] for shard in run.manifest.get("shards", []) for r in read_jsonl(run.dir / shard["file"])
+    )
     earlier = [r for r in runs if r.id < run.id]
     retired = Digest.of(r["id"] for r in _records_of(earlier, run.manifest.get("supersedes", [])))
     return added - retired
@@ -134,8 +135,12 @@ def expected_digest(output: Path, runs: list[Run] | None = None, write_cache: bo
 def write_change(delta_root: Path, retired_ids, retired_runs, after: Digest) -> None:
     """What every index's commit applies: the ids retired (kept by `retired_runs`), the digest after."""
     delta_root.mkdir(parents=True, exist_ok=True)
-    write_atomic(delta_root / CHANGE_FILE, json.dumps({"retired": sorted(retired_ids), "runs": sorted(retired_runs),
-                                                       "digest": after.as_dict()}).encode())
+    write_atomic(
+        delta_root / CHANGE_FILE,
+        json.dumps(
+            {"retired": sorted(retired_ids), "runs": sorted(retired_runs), "digest": after.as_dict()}
+        ).encode(),
+    )
 
 
 def read_change(step_delta_dir: Path) -> tuple[list[str], Digest | None]:
@@ -158,5 +163,12 @@ def kept_by_run(output: Path) -> Iterator[tuple[Run, Iterator[dict]]]:
     replaced = superseded(runs)
     for run in runs:
         gone = replaced.get(run.id, set())
-        yield run, (r for shard in run.manifest.get("shards", []) for r in read_jsonl(run.dir / shard["file"])
-                    if not (gone and from_input(r, gone)))
+        yield (
+            run,
+            (
+                r
+                for shard in run.manifest.get("shards", [])
+                for r in read_jsonl(run.dir / shard["file"])
+                if not (gone and from_input(r, gone))
+            ),
+        )

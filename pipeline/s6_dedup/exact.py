@@ -20,9 +20,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import unicodedata
+from collections.abc import Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import xxhash
 
@@ -73,10 +73,14 @@ class ExactDedup(GlobalStep):
         if index is not None:
             index.close()
         self._new = {digest.hex(): ref for digest, ref in best.items()}
-        drops = [Drop(ref.order, "exact_duplicate", f"same normalized text as {kept_id} (an earlier run)", kept_id)
-                 for ref, kept_id in earlier]
-        drops += [Drop(ref.order, "exact_duplicate", f"same normalized text as {best[digest].id}", best[digest].id)
-                  for ref, digest in losers]
+        drops = [
+            Drop(ref.order, "exact_duplicate", f"same normalized text as {kept_id} (an earlier run)", kept_id)
+            for ref, kept_id in earlier
+        ]
+        drops += [
+            Drop(ref.order, "exact_duplicate", f"same normalized text as {best[digest].id}", best[digest].id)
+            for ref, digest in losers
+        ]
         yield from sorted(drops, key=lambda drop: drop.order)
 
     def stage(self, delta_dir, dropped=frozenset()) -> None:
@@ -84,7 +88,9 @@ class ExactDedup(GlobalStep):
         not those of documents a later step dropped (they are not in the corpus)."""
         from pipeline.s7_write.atomic import write_atomic
 
-        kept = {digest: ref.id for digest, ref in getattr(self, "_new", {}).items() if ref.order not in dropped}
+        kept = {
+            digest: ref.id for digest, ref in getattr(self, "_new", {}).items() if ref.order not in dropped
+        }
         lines = (f"{digest}\t{_escape(doc_id)}\n" for digest, doc_id in sorted(kept.items()))
         write_atomic(Path(delta_dir) / DELTA_FILE, "".join(lines).encode("ascii"))
 
@@ -138,8 +144,12 @@ class ExactDedup(GlobalStep):
             db.execute("BEGIN")
             for _run, records in kept_by_run(Path(output)):
                 for record in records:
-                    digest = (record.get("metadata") or {}).get("content_hash") or content_hash(record["text"])
-                    db.execute("INSERT OR IGNORE INTO kept VALUES (?, ?)", (bytes.fromhex(digest), record["id"]))
+                    digest = (record.get("metadata") or {}).get("content_hash") or content_hash(
+                        record["text"]
+                    )
+                    db.execute(
+                        "INSERT OR IGNORE INTO kept VALUES (?, ?)", (bytes.fromhex(digest), record["id"])
+                    )
                     ids.append(record["id"])
             _set_digest(db, Digest.of(ids))
             db.execute("COMMIT")
@@ -167,7 +177,9 @@ def _unescape(text: str) -> str:
 
 def _set_digest(db: sqlite3.Connection, digest) -> None:
     if digest is not None:  # None: a run staged before digests; the next run's check rebuilds
-        db.execute("INSERT OR REPLACE INTO corpus VALUES (1, ?, ?)", (digest.documents, digest.as_dict()["sum"]))
+        db.execute(
+            "INSERT OR REPLACE INTO corpus VALUES (1, ?, ?)", (digest.documents, digest.as_dict()["sum"])
+        )
 
 
 def stored_digest(db: sqlite3.Connection):
@@ -190,7 +202,9 @@ def index_problem(path: Path, expected) -> str | None:
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
             found = stored_digest(db)
-            if path.stat().st_size <= QUICK_CHECK_BYTES:  # a damaged page deeper in: caught now, not in reduce
+            if (
+                path.stat().st_size <= QUICK_CHECK_BYTES
+            ):  # a damaged page deeper in: caught now, not in reduce
                 check = db.execute("PRAGMA quick_check").fetchone()[0]
                 if check != "ok":
                     first = check.replace("*** in database main ***", "").strip().splitlines()[0]

@@ -65,10 +65,15 @@ def _check_params(db: sqlite3.Connection, params: dict, where: Path) -> None:
     stored = dict(db.execute("SELECT key, value FROM meta").fetchall())
     wanted = {k: str(v) for k, v in params.items()}
     if stored and stored != wanted:
-        diff = ", ".join(f"{k}: index {stored.get(k)!r}, config {wanted.get(k)!r}"
-                         for k in sorted(set(stored) | set(wanted)) if stored.get(k) != wanted.get(k))
-        raise IndexMismatch(f"{where}: near_dedup index built with other parameters ({diff}); "
-                            "use the same options, or another near_dedup.index_dir")
+        diff = ", ".join(
+            f"{k}: index {stored.get(k)!r}, config {wanted.get(k)!r}"
+            for k in sorted(set(stored) | set(wanted))
+            if stored.get(k) != wanted.get(k)
+        )
+        raise IndexMismatch(
+            f"{where}: near_dedup index built with other parameters ({diff}); "
+            "use the same options, or another near_dedup.index_dir"
+        )
 
 
 class NearIndex:
@@ -93,7 +98,9 @@ class NearIndex:
         """(sorted keys uint64, seqs int64) of one band over every segment."""
         if self.db is None:
             return np.zeros(0, np.uint64), np.zeros(0, np.int64)
-        rows = self.db.execute("SELECT keys, seqs FROM bands WHERE band = ? ORDER BY segment", (band,)).fetchall()
+        rows = self.db.execute(
+            "SELECT keys, seqs FROM bands WHERE band = ? ORDER BY segment", (band,)
+        ).fetchall()
         if not rows:
             return np.zeros(0, np.uint64), np.zeros(0, np.int64)
         keys = np.concatenate([np.frombuffer(k, dtype=np.uint64) for k, _ in rows])
@@ -106,9 +113,13 @@ class NearIndex:
     def doc(self, seq: int) -> tuple[str, np.ndarray, np.ndarray | None]:
         """(id, signature uint32, shingle hashes uint32 or None) of an indexed document."""
         doc_id, signature, shingles = self.db.execute(
-            "SELECT id, signature, shingles FROM docs WHERE seq = ?", (int(seq),)).fetchone()
-        return (doc_id, np.frombuffer(signature, dtype=np.uint32),
-                None if shingles is None else np.frombuffer(shingles, dtype=np.uint32))
+            "SELECT id, signature, shingles FROM docs WHERE seq = ?", (int(seq),)
+        ).fetchone()
+        return (
+            doc_id,
+            np.frombuffer(signature, dtype=np.uint32),
+            None if shingles is None else np.frombuffer(shingles, dtype=np.uint32),
+        )
 
 
 def write_delta(delta_dir: Path, params: dict, docs, band_keys, bands: int | None = None) -> None:
@@ -128,15 +139,26 @@ def write_delta(delta_dir: Path, params: dict, docs, band_keys, bands: int | Non
         db.execute("BEGIN")
         db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, str(v)) for k, v in params.items()])
         db.execute("INSERT INTO applied VALUES (?)", (uuid.uuid4().hex,))  # this delta's own id
-        db.executemany("INSERT INTO docs VALUES (?, ?, ?, ?, ?)",
-                       ((seq, doc_id, created, np.asarray(sig, np.uint32).tobytes(),
-                         None if sh is None else np.asarray(sh, np.uint32).tobytes())
-                        for seq, (doc_id, created, sig, sh) in enumerate(docs)))
+        db.executemany(
+            "INSERT INTO docs VALUES (?, ?, ?, ?, ?)",
+            (
+                (
+                    seq,
+                    doc_id,
+                    created,
+                    np.asarray(sig, np.uint32).tobytes(),
+                    None if sh is None else np.asarray(sh, np.uint32).tobytes(),
+                )
+                for seq, (doc_id, created, sig, sh) in enumerate(docs)
+            ),
+        )
         for band in range(n_bands):
             keys = np.asarray(key_of(band), dtype=np.uint64)
             order = np.argsort(keys, kind="stable")
-            db.execute("INSERT INTO bands VALUES (0, ?, ?, ?)",
-                       (band, keys[order].tobytes(), order.astype(np.int64).tobytes()))
+            db.execute(
+                "INSERT INTO bands VALUES (0, ?, ?, ?)",
+                (band, keys[order].tobytes(), order.astype(np.int64).tobytes()),
+            )
             del keys, order
         db.execute("COMMIT")
     tmp.replace(path)
@@ -164,20 +186,28 @@ def apply_delta(index_dir: Path, delta_dir: Path, params: dict, retired=(), dige
             _check_params(db, params, index_dir / INDEX_FILE)
             _remove_ids(db, retired)
             base = db.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM docs").fetchone()[0]
-            added = db.execute("INSERT INTO docs SELECT seq + ?, id, created, signature, shingles "
-                               "FROM delta.docs", (base,)).rowcount
+            added = db.execute(
+                "INSERT INTO docs SELECT seq + ?, id, created, signature, shingles FROM delta.docs", (base,)
+            ).rowcount
             segment = db.execute("SELECT COALESCE(MAX(segment) + 1, 0) FROM bands").fetchone()[0]
             bands = [b for (b,) in db.execute("SELECT band FROM delta.bands ORDER BY band").fetchall()]
             for band in bands:  # one band's blobs in memory at a time
-                keys, seqs = db.execute("SELECT keys, seqs FROM delta.bands WHERE band = ?", (band,)).fetchone()
+                keys, seqs = db.execute(
+                    "SELECT keys, seqs FROM delta.bands WHERE band = ?", (band,)
+                ).fetchone()
                 shifted = np.frombuffer(seqs, dtype=np.int64) + base
                 db.execute("INSERT INTO bands VALUES (?, ?, ?, ?)", (segment, band, keys, shifted.tobytes()))
                 del keys, seqs, shifted
             _merge_segments(db)
             if digest is not None:
-                db.execute("INSERT OR REPLACE INTO corpus VALUES (1, ?, ?)", (digest.documents, digest.as_dict()["sum"]))
+                db.execute(
+                    "INSERT OR REPLACE INTO corpus VALUES (1, ?, ?)",
+                    (digest.documents, digest.as_dict()["sum"]),
+                )
             db.execute("INSERT INTO applied VALUES (?)", (delta_id,))
-            checkpoint("near_index_commit")  # tests kill here: the transaction must roll back on the next open
+            checkpoint(
+                "near_index_commit"
+            )  # tests kill here: the transaction must roll back on the next open
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -194,13 +224,21 @@ def _remove_ids(db: sqlite3.Connection, ids) -> None:
         return
     gone = np.array(sorted(seqs), dtype=np.int64)
     db.executemany("DELETE FROM docs WHERE seq = ?", ((int(seq),) for seq in gone))
-    for segment, band, keys, seqs_blob in db.execute("SELECT segment, band, keys, seqs FROM bands").fetchall():
+    for segment, band, keys, seqs_blob in db.execute(
+        "SELECT segment, band, keys, seqs FROM bands"
+    ).fetchall():
         band_seqs = np.frombuffer(seqs_blob, dtype=np.int64)
         keep = ~np.isin(band_seqs, gone)
         if not keep.all():
-            db.execute("UPDATE bands SET keys = ?, seqs = ? WHERE segment = ? AND band = ?",
-                       (np.frombuffer(keys, dtype=np.uint64)[keep].tobytes(), band_seqs[keep].tobytes(),
-                        segment, band))
+            db.execute(
+                "UPDATE bands SET keys = ?, seqs = ? WHERE segment = ? AND band = ?",
+                (
+                    np.frombuffer(keys, dtype=np.uint64)[keep].tobytes(),
+                    band_seqs[keep].tobytes(),
+                    segment,
+                    band,
+                ),
+            )
 
 
 def _merge_segments(db: sqlite3.Connection) -> None:
@@ -215,7 +253,9 @@ def _merge_segments(db: sqlite3.Connection) -> None:
         seqs = np.concatenate([np.frombuffer(s, dtype=np.int64) for _, s in rows])
         order = np.argsort(keys, kind="stable")
         db.execute("DELETE FROM bands WHERE band = ?", (band,))
-        db.execute("INSERT INTO bands VALUES (0, ?, ?, ?)", (band, keys[order].tobytes(), seqs[order].tobytes()))
+        db.execute(
+            "INSERT INTO bands VALUES (0, ?, ?, ?)", (band, keys[order].tobytes(), seqs[order].tobytes())
+        )
 
 
 def index_stats(index_dir: Path) -> dict:

@@ -38,8 +38,10 @@ def choose_banding(threshold: float, num_perm: int, max_miss: float) -> tuple[in
         if cost < best_cost:
             best, best_cost = (bands, rows), cost
     if best is None:
-        raise ValueError(f"no banding of {num_perm} permutations misses at most {max_miss} of the pairs at "
-                         f"similarity {threshold}: use more permutations or a larger max_miss")
+        raise ValueError(
+            f"no banding of {num_perm} permutations misses at most {max_miss} of the pairs at "
+            f"similarity {threshold}: use more permutations or a larger max_miss"
+        )
     return best
 
 
@@ -91,8 +93,9 @@ def pairs_within(keys: np.ndarray, max_bucket: int) -> tuple[np.ndarray, np.ndar
     return later.astype(np.int64), earlier.astype(np.int64)
 
 
-def pairs_against(keys: np.ndarray, index_keys: np.ndarray, index_ids: np.ndarray,
-                  max_bucket: int) -> tuple[np.ndarray, np.ndarray]:
+def pairs_against(
+    keys: np.ndarray, index_keys: np.ndarray, index_ids: np.ndarray, max_bucket: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (position in `keys`, id from `index_ids`) with equal keys; `index_keys` sorted."""
     if index_keys.size == 0 or keys.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)

@@ -28,9 +28,13 @@ _LOW_HALF = {"little": 0, "big": 1}.get(sys.byteorder)  # which uint32 of a uint
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(a, b) exactly as `datasketch.MinHash(num_perm, seed).permutations`."""
     gen = np.random.RandomState(seed)
-    pairs = np.array([(gen.randint(1, MERSENNE_PRIME, dtype=np.uint64),
-                       gen.randint(0, MERSENNE_PRIME, dtype=np.uint64)) for _ in range(num_perm)],
-                     dtype=np.uint64)
+    pairs = np.array(
+        [
+            (gen.randint(1, MERSENNE_PRIME, dtype=np.uint64), gen.randint(0, MERSENNE_PRIME, dtype=np.uint64))
+            for _ in range(num_perm)
+        ],
+        dtype=np.uint64,
+    )
     return pairs[:, 0].copy(), pairs[:, 1].copy()
 
 
@@ -54,11 +58,14 @@ class MinHasher:
             return out
         width = min(hashes.size, max(1, self.block // self.num_perm))
         if self._buffers[0].size < self.num_perm * width:
-            self._buffers = (np.empty(self.num_perm * width, np.uint64), np.empty(self.num_perm * width, np.uint64))
+            self._buffers = (
+                np.empty(self.num_perm * width, np.uint64),
+                np.empty(self.num_perm * width, np.uint64),
+            )
         for start in range(0, hashes.size, width):
-            chunk = hashes[start:start + width]
-            y = self._buffers[0][:self.num_perm * chunk.size].reshape(self.num_perm, chunk.size)
-            r = self._buffers[1][:self.num_perm * chunk.size].reshape(self.num_perm, chunk.size)
+            chunk = hashes[start : start + width]
+            y = self._buffers[0][: self.num_perm * chunk.size].reshape(self.num_perm, chunk.size)
+            r = self._buffers[1][: self.num_perm * chunk.size].reshape(self.num_perm, chunk.size)
             np.multiply(self.a, chunk, out=y)  # wraps mod 2**64, as datasketch's uint64 product does
             y += self.b
             np.right_shift(y, _S61, out=r)
@@ -67,13 +74,18 @@ class MinHasher:
             if y.max() >= _P:
                 y[y >= _P] -= _P
             # & (2**32 - 1): the low halves of the uint64s, read in place (no masking pass, half the bytes)
-            low = y.view(np.uint32)[:, _LOW_HALF::2] if _LOW_HALF is not None else (y & _M32).astype(np.uint32)
+            low = (
+                y.view(np.uint32)[:, _LOW_HALF::2] if _LOW_HALF is not None else (y & _M32).astype(np.uint32)
+            )
             np.minimum(out, low.min(axis=1), out=out)
         return out
 
     def signatures(self, hash_sets) -> np.ndarray:
-        return np.stack([self.signature(h) for h in hash_sets]) if hash_sets else \
-            np.empty((0, self.num_perm), dtype=np.uint32)
+        return (
+            np.stack([self.signature(h) for h in hash_sets])
+            if hash_sets
+            else np.empty((0, self.num_perm), dtype=np.uint32)
+        )
 
 
 def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:

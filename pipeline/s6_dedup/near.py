@@ -26,8 +26,8 @@ import os
 import shutil
 import tempfile
 import weakref
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -80,8 +80,9 @@ class NearDedup(GlobalStep):
             except ValueError as exc:
                 raise ConfigError(f"near_dedup: {exc}") from None
         if self.bands * self.rows > opts["num_perm"]:
-            raise ConfigError(f"near_dedup: bands x rows ({self.bands} x {self.rows}) exceeds num_perm "
-                              f"({opts['num_perm']})")
+            raise ConfigError(
+                f"near_dedup: bands x rows ({self.bands} x {self.rows}) exceeds num_perm ({opts['num_perm']})"
+            )
         self._hasher = None
         self._scratch: _Scratch | None = None
         self._kept_ranks: np.ndarray | None = None
@@ -90,9 +91,16 @@ class NearDedup(GlobalStep):
     def params(self) -> dict:
         """What the persistent index must agree on."""
         o = self.options
-        return {"scheme": SCHEME, "ngram": o["ngram"], "num_perm": o["num_perm"], "seed": o["seed"],
-                "bands": self.bands, "rows": self.rows, "shingle_sets": o["verify"] == "exact",
-                "with_title": o["with_title"]}
+        return {
+            "scheme": SCHEME,
+            "ngram": o["ngram"],
+            "num_perm": o["num_perm"],
+            "seed": o["seed"],
+            "bands": self.bands,
+            "rows": self.rows,
+            "shingle_sets": o["verify"] == "exact",
+            "with_title": o["with_title"],
+        }
 
     def index_dir(self, state_dir) -> Path:
         return Path(state_dir) / self.options["index_dir"]  # an absolute index_dir stays as is
@@ -118,8 +126,12 @@ class NearDedup(GlobalStep):
         from pipeline.s6_dedup.index import NearIndex
 
         self._discard_scratch()
-        scratch = self._scratch = _Scratch(self.options["scratch_dir"] or scratch_parent(state_dir), self.bands,
-                                           self.rows, self.options["num_perm"])
+        scratch = self._scratch = _Scratch(
+            self.options["scratch_dir"] or scratch_parent(state_dir),
+            self.bands,
+            self.rows,
+            self.options["num_perm"],
+        )
         for ref, key in items:
             if key is not None:
                 scratch.add(ref, *key)
@@ -132,7 +144,7 @@ class NearDedup(GlobalStep):
             index.close()
         yield from drops
 
-    def _dedup(self, scratch: "_Scratch", index) -> tuple[list[Drop], np.ndarray]:
+    def _dedup(self, scratch: _Scratch, index) -> tuple[list[Drop], np.ndarray]:
         from pipeline.s6_dedup.lsh import pairs_against, pairs_within
 
         n, counters = scratch.n, self.stats.counters
@@ -154,20 +166,20 @@ class NearDedup(GlobalStep):
 
         kept = np.ones(n, dtype=bool)  # by rank position
         drops: list[Drop] = []
-        threshold, exact = self.options["threshold"], self.options["verify"] == "exact"
+        exact = self.options["verify"] == "exact"
         w_later, w_earlier = within // n, within % n
         a_later, a_seq = against >> 32, against & 0xFFFFFFFF
         for p in np.union1d(w_later, a_later):
             p = int(p)
             mine = scratch.shingles(rank[p]) if exact else scratch.signature(rank[p])
             best = None  # (is not own id, -similarity, earlier run first, rank, id)
-            for seq in a_seq[np.searchsorted(a_later, p):np.searchsorted(a_later, p, side="right")]:
+            for seq in a_seq[np.searchsorted(a_later, p) : np.searchsorted(a_later, p, side="right")]:
                 doc_id, signature, shingles = index.doc(int(seq))
                 if doc_id in self.retired:  # its input changed: that record is leaving the corpus
                     continue
                 sim = _jaccard(mine, shingles) if exact else _estimate(mine, signature)
                 best = self._better(best, sim, (doc_id != scratch.id(rank[p]), -sim, 0, int(seq), doc_id))
-            for e in w_earlier[np.searchsorted(w_later, p):np.searchsorted(w_later, p, side="right")]:
+            for e in w_earlier[np.searchsorted(w_later, p) : np.searchsorted(w_later, p, side="right")]:
                 e = int(e)
                 if not kept[e]:
                     continue
@@ -177,9 +189,15 @@ class NearDedup(GlobalStep):
             if best is not None:
                 kept[p] = False
                 doc_id = best[4] if best[4] is not None else scratch.id(rank[best[3]])
-                drops.append(Drop(scratch.order(rank[p]), REASON,
-                                  f"{'jaccard' if exact else 'estimated jaccard'} {-best[1]:.3f} with {doc_id}"
-                                  + (" (earlier run)" if best[2] == 0 else ""), doc_id))
+                drops.append(
+                    Drop(
+                        scratch.order(rank[p]),
+                        REASON,
+                        f"{'jaccard' if exact else 'estimated jaccard'} {-best[1]:.3f} with {doc_id}"
+                        + (" (earlier run)" if best[2] == 0 else ""),
+                        doc_id,
+                    )
+                )
                 counters["earlier_run_matches" if best[2] == 0 else "this_run_matches"] += 1
         drops.sort(key=lambda d: d.order)
         return drops, rank[kept]
@@ -204,10 +222,22 @@ class NearDedup(GlobalStep):
         try:
             if self.options["persist"]:
                 exact = self.options["verify"] == "exact"
-                docs = ((scratch.id(i), scratch.created(i), scratch.signature(i),
-                         scratch.shingles(i) if exact else None) for i in kept)
-                write_delta(Path(delta_dir), self.params, docs,  # band keys: one band at a time in RAM
-                            lambda b: scratch.band(b)[kept], self.bands)
+                docs = (
+                    (
+                        scratch.id(i),
+                        scratch.created(i),
+                        scratch.signature(i),
+                        scratch.shingles(i) if exact else None,
+                    )
+                    for i in kept
+                )
+                write_delta(
+                    Path(delta_dir),
+                    self.params,
+                    docs,  # band keys: one band at a time in RAM
+                    lambda b: scratch.band(b)[kept],
+                    self.bands,
+                )
         finally:
             self._discard_scratch()
 
@@ -294,7 +324,9 @@ class _Scratch:
         self.bands, self.rows, self.num_perm = bands, rows, num_perm
         self.n = 0
         self._orders = array.array("q")
-        self._files = {name: open(os.path.join(self.dir, name), "w+b") for name in ("sig", "sh", "id", "created")}
+        self._files = {
+            name: open(os.path.join(self.dir, name), "w+b") for name in ("sig", "sh", "id", "created")
+        }
         self._band_files = [open(os.path.join(self.dir, f"band-{b}"), "w+b") for b in range(bands)]
         self._offsets = {name: array.array("q", [0]) for name in ("sh", "id", "created")}
         self._pending: list[np.ndarray] = []

@@ -76,7 +76,9 @@ def apply_delta_digest(path: Path, params: dict, digest: Digest) -> None:
         db.executescript(_SCHEMA)
         if not db.execute("SELECT 1 FROM meta LIMIT 1").fetchone():
             db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, str(v)) for k, v in params.items()])
-        db.execute("INSERT OR REPLACE INTO corpus VALUES (1, ?, ?)", (digest.documents, digest.as_dict()["sum"]))
+        db.execute(
+            "INSERT OR REPLACE INTO corpus VALUES (1, ?, ?)", (digest.documents, digest.as_dict()["sum"])
+        )
 
 
 def _counting(records, ids: list[str]):

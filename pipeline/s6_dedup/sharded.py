@@ -57,8 +57,15 @@ from pipeline.s7_write.atomic import write_atomic
 from pipeline.step import DocRef, Drop
 
 CREATED_WIDTH = 64  # bytes of `created` compared by the keep rule (ISO date-times are ~25)
-DOC_DTYPE = np.dtype([("order", "<i8"), ("undated", "u1"), ("created", f"S{CREATED_WIDTH}"),
-                      ("sh_off", "<i8"), ("sh_len", "<i8")])
+DOC_DTYPE = np.dtype(
+    [
+        ("order", "<i8"),
+        ("undated", "u1"),
+        ("created", f"S{CREATED_WIDTH}"),
+        ("sh_off", "<i8"),
+        ("sh_len", "<i8"),
+    ]
+)
 ROWS_PER_MERGE = 400_000  # rows of one band in one merge task, when the number of key ranges is automatic
 SEGMENT = "segment"  # in <run>/delta/<step>/: the run's part of the cross-run index
 BANDS = "bands"  # under the step's index dir: meta.json and segments/<run-id>/
@@ -93,7 +100,9 @@ def _created_bytes(created) -> bytes:
 # --- 1. map side -----------------------------------------------------------------------
 
 
-def write_map_files(pipeline, work_dir: Path, task_index: int, refs: list[DocRef], keys: list[tuple]) -> list[tuple]:
+def write_map_files(
+    pipeline, work_dir: Path, task_index: int, refs: list[DocRef], keys: list[tuple]
+) -> list[tuple]:
     """Write the near keys of one map task to its files; return the keys with those slots emptied."""
     from pipeline.s6_dedup.lsh import band_keys
 
@@ -159,7 +168,7 @@ class _DocFiles:
         if self._sh is None:
             self._sh = np.load(self.paths["sh"], mmap_mode="r")
         row = self.docs[pos]
-        return np.array(self._sh[row["sh_off"]:row["sh_off"] + row["sh_len"]])
+        return np.array(self._sh[row["sh_off"] : row["sh_off"] + row["sh_len"]])
 
     def signature(self, pos: int) -> np.ndarray:
         if self._sig is None:
@@ -186,8 +195,10 @@ class MergeJob:
 
     @property
     def paths(self) -> dict[str, Path]:
-        stem = Path(self.work_dir) / (f"{self.step_name}-merge-r{self.range_index:05d}-of-{self.n_ranges:05d}"
-                                      f"-b{self.bands[0]:03d}-{self.bands[-1]:03d}")
+        stem = Path(self.work_dir) / (
+            f"{self.step_name}-merge-r{self.range_index:05d}-of-{self.n_ranges:05d}"
+            f"-b{self.bands[0]:03d}-{self.bands[-1]:03d}"
+        )
         return {"edges": Path(f"{stem}.edges.pkl"), "done": Path(f"{stem}.done")}
 
 
@@ -203,8 +214,16 @@ def rows_path(work_dir: Path, step_name: str, band: int, r: int, n_ranges: int) 
     return Path(work_dir) / f"{step_name}-rows-b{band:03d}-r{r:05d}-of-{n_ranges:05d}.npy"
 
 
-ROW_DTYPE = np.dtype([("key", "<u8"), ("task", "<i8"), ("pos", "<i8"), ("order", "<i8"),
-                      ("undated", "u1"), ("created", f"S{CREATED_WIDTH}")])
+ROW_DTYPE = np.dtype(
+    [
+        ("key", "<u8"),
+        ("task", "<i8"),
+        ("pos", "<i8"),
+        ("order", "<i8"),
+        ("undated", "u1"),
+        ("created", f"S{CREATED_WIDTH}"),
+    ]
+)
 
 
 class _MapFiles:
@@ -278,11 +297,18 @@ def _index_rows(job: MergeJob, band: int, lo: int, hi: int) -> tuple[np.ndarray,
     for task_field in np.unique(rows["task"]).tolist():  # keep rank from the segment's docs tables
         mine = rows["task"] == task_field
         s, t = task_field >> 32, task_field & 0xFFFFFFFF
-        docs = np.load(near_files(seg_dirs[s] / "docs", t, job.step_name)["docs"], mmap_mode="r")[rows["pos"][mine]]
-        rows["order"][mine], rows["undated"][mine], rows["created"][mine] = \
-            docs["order"], docs["undated"], docs["created"]
+        docs = np.load(near_files(seg_dirs[s] / "docs", t, job.step_name)["docs"], mmap_mode="r")[
+            rows["pos"][mine]
+        ]
+        rows["order"][mine], rows["undated"][mine], rows["created"][mine] = (
+            docs["order"],
+            docs["undated"],
+            docs["created"],
+        )
     segment_no = rows["task"] >> 32
-    return rows[np.lexsort((rows["order"], rows["created"], rows["undated"], segment_no, rows["key"]))], seg_dirs
+    return rows[
+        np.lexsort((rows["order"], rows["created"], rows["undated"], segment_no, rows["key"]))
+    ], seg_dirs
 
 
 def _without_retired(job: MergeJob, rows: np.ndarray, seg_dirs: list[Path]) -> np.ndarray:
@@ -320,7 +346,9 @@ def merge_task(job: MergeJob) -> MergeResult:
         _save(rows_path(work_dir, job.step_name, band, job.range_index, job.n_ranges), rows)
         index, seg_dirs = _index_rows(job, band, lo, hi)
         merger.band(rows, index, seg_dirs)
-    write_atomic(paths["edges"], workfile.dumps({"edges": merger.edges, "hits": merger.hits, "nodes": merger.nodes}))
+    write_atomic(
+        paths["edges"], workfile.dumps({"edges": merger.edges, "hits": merger.hits, "nodes": merger.nodes})
+    )
     result = MergeResult(merger.counters)
     write_atomic(paths["done"], workfile.dumps(result))
     return result
@@ -352,8 +380,9 @@ class _Merger:
             while len(self._files) >= self.OPEN_FILES:  # bounded: its memory maps (descriptors) close
                 del self._files[next(iter(self._files))]
             s, t = where
-            got = self._files[where] = _DocFiles(self.opened[t].paths if s < 0 else
-                                                 near_files(seg_dirs[s] / "docs", t, self.job.step_name))
+            got = self._files[where] = _DocFiles(
+                self.opened[t].paths if s < 0 else near_files(seg_dirs[s] / "docs", t, self.job.step_name)
+            )
         return got
 
     def _get(self, where: tuple[int, int], pos: int, seg_dirs: list[Path]) -> np.ndarray:
@@ -387,8 +416,9 @@ class _Merger:
 
         max_bucket = self.job.options["max_bucket"]
         later, earlier = pairs_within(rows["key"], max_bucket)
-        a_later, a_index = pairs_against(rows["key"], index["key"], np.arange(index.size, dtype=np.int64),
-                                         max_bucket)
+        a_later, a_index = pairs_against(
+            rows["key"], index["key"], np.arange(index.size, dtype=np.int64), max_bucket
+        )
         self.counters["candidate_pairs"] += int(later.size + a_later.size)
 
         def run_doc(i: int) -> np.ndarray:
@@ -462,8 +492,15 @@ def resolve(edge_files: list[Path], exact: bool, reason: str, counters: Counter)
             kept[p] = best is None
             if best is None:
                 continue
-            drops.append(Drop(p, reason, f"{'jaccard' if exact else 'estimated jaccard'} {-best[1]:.3f} with "
-                                         f"{best[4]}" + (" (earlier run)" if best[2] == 0 else ""), best[4]))
+            drops.append(
+                Drop(
+                    p,
+                    reason,
+                    f"{'jaccard' if exact else 'estimated jaccard'} {-best[1]:.3f} with "
+                    f"{best[4]}" + (" (earlier run)" if best[2] == 0 else ""),
+                    best[4],
+                )
+            )
             counters["earlier_run_matches" if best[2] == 0 else "this_run_matches"] += 1
     drops.sort(key=lambda d: d.order)
     return drops
@@ -496,15 +533,21 @@ def check_index(step, state_dir) -> list[str]:
         stored = json.loads(meta.read_text())
         wanted = json.loads(json.dumps(step.params))
         if stored != wanted:
-            raise IndexMismatch(f"{root}: near_dedup index built with other parameters ({stored} vs {wanted}); "
-                                "use the same options, or another near_dedup.index_dir")
+            raise IndexMismatch(
+                f"{root}: near_dedup index built with other parameters ({stored} vs {wanted}); "
+                "use the same options, or another near_dedup.index_dir"
+            )
     segments = root / "segments"
-    return [str(p) for p in sorted(segments.iterdir()) if p.is_dir() and not p.name.startswith(".")] \
-        if segments.is_dir() else []
+    return (
+        [str(p) for p in sorted(segments.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+        if segments.is_dir()
+        else []
+    )
 
 
-def reduce_sharded(step, engine, work_dir: Path, n_tasks: int, drops: dict, state_dir,
-                   n_ranges: int = 0) -> list[Drop]:
+def reduce_sharded(
+    step, engine, work_dir: Path, n_tasks: int, drops: dict, state_dir, n_ranges: int = 0
+) -> list[Drop]:
     """The step's drops, computed by merge tasks on `engine` and resolved here."""
     import time
 
@@ -536,11 +579,17 @@ def reduce_sharded(step, engine, work_dir: Path, n_tasks: int, drops: dict, stat
     retired = ""
     if step.retired:
         retired = str(work_dir / f"{step.name}.retired.json")
-        write_atomic(Path(retired), json.dumps({"runs": sorted(step.retired_runs),
-                                                "ids": sorted(step.retired)}).encode())
-    jobs = [MergeJob(step.name, [int(b) for b in bands], r, n_ranges, str(work_dir), tasks, segments, options,
-                     retired)
-            for r in range(n_ranges) for bands in band_groups]
+        write_atomic(
+            Path(retired),
+            json.dumps({"runs": sorted(step.retired_runs), "ids": sorted(step.retired)}).encode(),
+        )
+    jobs = [
+        MergeJob(
+            step.name, [int(b) for b in bands], r, n_ranges, str(work_dir), tasks, segments, options, retired
+        )
+        for r in range(n_ranges)
+        for bands in band_groups
+    ]
     start = time.perf_counter()
     for result in engine.map_ordered(merge_task, iter(jobs)):
         step.stats.counters.update(result.counters)
@@ -548,13 +597,23 @@ def reduce_sharded(step, engine, work_dir: Path, n_tasks: int, drops: dict, stat
         checkpoint("merge")
     merge_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    found = resolve([j.paths["edges"] for j in jobs], step.options["verify"] == "exact", "near_duplicate",
-                    step.stats.counters)
+    found = resolve(
+        [j.paths["edges"] for j in jobs],
+        step.options["verify"] == "exact",
+        "near_duplicate",
+        step.stats.counters,
+    )
     step.stats.counters["indexed_segments"] = len(segments)
-    step.sharded_plan = {"jobs": jobs, "segments": segments, "n_ranges": n_ranges,
-                         "drops": np.array([d.order for d in found], dtype=np.int64),
-                         "timing": {"merge_seconds": round(merge_seconds, 3),
-                                    "resolve_seconds": round(time.perf_counter() - start, 3)}}
+    step.sharded_plan = {
+        "jobs": jobs,
+        "segments": segments,
+        "n_ranges": n_ranges,
+        "drops": np.array([d.order for d in found], dtype=np.int64),
+        "timing": {
+            "merge_seconds": round(merge_seconds, 3),
+            "resolve_seconds": round(time.perf_counter() - start, 3),
+        },
+    }
     return found
 
 
@@ -600,16 +659,22 @@ def stage_sharded(step, engine, work_dir: Path, delta_dir: Path, run_id: str) ->
     (segment / "docs").mkdir(parents=True)
     dropped = work_dir / f"{step.name}.dropped.npy"
     _save(dropped, plan["drops"])
-    jobs = [StageJob(step.name, j.bands, j.range_index, j.n_ranges, str(work_dir), str(segment), str(dropped))
-            for j in plan["jobs"]]
+    jobs = [
+        StageJob(step.name, j.bands, j.range_index, j.n_ranges, str(work_dir), str(segment), str(dropped))
+        for j in plan["jobs"]
+    ]
     for _ in engine.map_ordered(stage_task, iter(jobs)):
         pass
     for task in sorted({t for j in plan["jobs"] for t in j.tasks}):  # the documents the keys point at
         source, target = near_files(work_dir, task, step.name), near_files(segment / "docs", task, step.name)
         for name in ("docs", "sh", "sig", "ids"):
             shutil.copyfile(source[name], target[name])
-    meta = {"params": step.params, "index_dir": step.options["index_dir"], "run_id": run_id,
-            "n_ranges": plan["n_ranges"]}
+    meta = {
+        "params": step.params,
+        "index_dir": step.options["index_dir"],
+        "run_id": run_id,
+        "n_ranges": plan["n_ranges"],
+    }
     write_atomic(segment / "meta.json", json.dumps(meta, sort_keys=True).encode())
     write_atomic(delta_dir / COMMIT_FILE, json.dumps(meta, sort_keys=True).encode())  # outlives the move
 
@@ -635,8 +700,11 @@ def commit_segments(state_dir: Path, delta_root: Path) -> None:
         shutil.rmtree(segment, ignore_errors=True)
         checkpoint("segments_commit")  # tests kill here: segment moved in, retired entries not yet out
         retired, after = read_change(commit_file.parent)
-        change = json.loads((Path(delta_root) / "corpus.json").read_text()) \
-            if (Path(delta_root) / "corpus.json").exists() else {}
+        change = (
+            json.loads((Path(delta_root) / "corpus.json").read_text())
+            if (Path(delta_root) / "corpus.json").exists()
+            else {}
+        )
         retire_in_segments(root, set(change.get("runs", [])), set(retired), commit_file.parent.name)
         if after is not None:
             write_digest(root, after)

@@ -84,7 +84,7 @@ def shingle_strings(text: str, n: int = 5) -> list[str]:
     toks = tokens(text)
     if len(toks) < n:
         return [" ".join(toks)] if toks else []
-    return [" ".join(toks[i:i + n]) for i in range(len(toks) - n + 1)]
+    return [" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1)]
 
 
 # --- reference hashes on strings --------------------------------------------------------
@@ -162,7 +162,9 @@ def _flags() -> np.ndarray:
     global _char_flags
     if _char_flags is None:
         # re's `\w` is str.isalnum() or "_" (CPython's SRE_UNI_IS_WORD); the tests check it
-        flags = np.fromiter((chr(c).isalnum() or c == 95 for c in range(0x10000)), dtype=np.uint8, count=0x10000)
+        flags = np.fromiter(
+            (chr(c).isalnum() or c == 95 for c in range(0x10000)), dtype=np.uint8, count=0x10000
+        )
         flags[[ord(c) for c in "òóỏõọ"]] |= _O_TONED_BIT
         flags[[ord(c) for c in "ùúủũụ"]] |= _U_TONED_BIT
         flags[[ord("a"), ord("e")]] |= _AE_BIT
@@ -192,7 +194,7 @@ def _prefix_poly(values: np.ndarray, starts: np.ndarray, ends: np.ndarray, power
     """sum(values[i] * base**(end-1-i) for i in start..end-1) mod 2**64 for each (start, end)."""
     powers.ensure(len(values) + 1)
     prefix = np.zeros(len(values) + 1, dtype=np.uint64)
-    np.cumsum(values * powers.down[:len(values)], out=prefix[1:])
+    np.cumsum(values * powers.down[: len(values)], out=prefix[1:])
     return powers.up[ends - 1] * (prefix[ends] - prefix[starts])
 
 

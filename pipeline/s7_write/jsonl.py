@@ -15,8 +15,14 @@ from pipeline.fs import SUFFIX, compressing, hashing_file, join
 
 
 class ShardWriter:
-    def __init__(self, directory: Path | str, prefix: str, shard_size: int, compression: str = "gzip",
-                 compresslevel: int = 6):
+    def __init__(
+        self,
+        directory: Path | str,
+        prefix: str,
+        shard_size: int,
+        compression: str = "gzip",
+        compresslevel: int = 6,
+    ):
         self.directory, self.prefix, self.shard_size = directory, prefix, shard_size
         self.compression, self.compresslevel = compression, compresslevel
         self.shards: list[dict] = []
@@ -49,7 +55,9 @@ class ShardWriter:
         if self._stream is not self._file:
             self._stream.close()  # flushes the compressed stream's end into the HashingFile
         self._file.commit()
-        self.shards[-1].update(records=self._count, bytes=self._file.bytes, sha256=self._file.sha256.hexdigest())
+        self.shards[-1].update(
+            records=self._count, bytes=self._file.bytes, sha256=self._file.sha256.hexdigest()
+        )
         self._file = self._stream = None
 
     def close(self) -> list[dict]:

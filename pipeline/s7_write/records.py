@@ -81,7 +81,9 @@ def source_of(doc: Document, collection: str) -> str:
         host = urlsplit(url).hostname
         if host:
             return host.removeprefix("www.")
-    return doc.metadata.get("sitename") or doc.provenance.get("collection") or collection or _collection_of(doc)
+    return (
+        doc.metadata.get("sitename") or doc.provenance.get("collection") or collection or _collection_of(doc)
+    )
 
 
 def _n_words(doc: Document) -> int:
@@ -94,15 +96,17 @@ def _n_words(doc: Document) -> int:
 def kept_record(doc: Document, added: str, collection: str, timezone: str = "") -> dict:
     meta = doc.metadata
     metadata = {key: meta.get(key) for key in META_FIELDS}
-    metadata.update({
-        "language": meta.get("language"),
-        "language_score": meta.get("language_score"),
-        "input_path": doc.provenance.get("input_path"),
-        "n_chars": len(doc.text),
-        "n_words": _n_words(doc),
-        "removed": counts_list(doc.removed_counts()),
-        "content_hash": meta.get("content_hash"),
-    })
+    metadata.update(
+        {
+            "language": meta.get("language"),
+            "language_score": meta.get("language_score"),
+            "input_path": doc.provenance.get("input_path"),
+            "n_chars": len(doc.text),
+            "n_words": _n_words(doc),
+            "removed": counts_list(doc.removed_counts()),
+            "content_hash": meta.get("content_hash"),
+        }
+    )
     for key, empty in OPTIONAL_FIELDS.items():
         value = meta.get(key)
         metadata[key] = empty if value is None else counts_list(value) if key in COUNT_FIELDS else value
@@ -136,7 +140,11 @@ def reject_record(doc: Document, collection: str) -> dict:
         **{k: doc.metadata.get(k) for k in META_FIELDS if doc.metadata.get(k)},
         **({"n_chars_raw": doc.metadata["n_chars_raw"]} if "n_chars_raw" in doc.metadata else {}),
         "removed": counts_list(doc.removed_counts()),
-        **({"html_removed": counts_list(doc.metadata["html_removed"])} if doc.metadata.get("html_removed") else {}),
+        **(
+            {"html_removed": counts_list(doc.metadata["html_removed"])}
+            if doc.metadata.get("html_removed")
+            else {}
+        ),
     }
     record["text"] = doc.text  # dropped documents are kept here, not lost
     return record

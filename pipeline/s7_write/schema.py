@@ -20,27 +20,58 @@ from __future__ import annotations
 # (name, type) in record order; types: str, int, float, bool, counts (list of {rule, n}),
 # list[str], quality (the fixed set of signals)
 METADATA = [
-    ("title", "str"), ("author", "str"), ("section", "str"), ("url", "str"),
-    ("language", "str"), ("language_score", "float"), ("input_path", "str"),
-    ("n_chars", "int"), ("n_words", "int"), ("removed", "counts"), ("content_hash", "str"),
-    ("sitename", "str"), ("categories", "list[str]"), ("source_attribution", "str"), ("crawl_date", "str"),
-    ("n_chars_raw", "int"), ("n_chars_html", "int"), ("mojibake_repaired", "bool"),
-    ("html_removed", "counts"), ("pii", "counts"), ("quality", "quality"),
-    ("input_metadata", "str"), ("input_added", "str"),
+    ("title", "str"),
+    ("author", "str"),
+    ("section", "str"),
+    ("url", "str"),
+    ("language", "str"),
+    ("language_score", "float"),
+    ("input_path", "str"),
+    ("n_chars", "int"),
+    ("n_words", "int"),
+    ("removed", "counts"),
+    ("content_hash", "str"),
+    ("sitename", "str"),
+    ("categories", "list[str]"),
+    ("source_attribution", "str"),
+    ("crawl_date", "str"),
+    ("n_chars_raw", "int"),
+    ("n_chars_html", "int"),
+    ("mojibake_repaired", "bool"),
+    ("html_removed", "counts"),
+    ("pii", "counts"),
+    ("quality", "quality"),
+    ("input_metadata", "str"),
+    ("input_added", "str"),
 ]
-RECORD = [("id", "str"), ("text", "str"), ("source", "str"), ("added", "str"), ("created", "str"),
-          ("metadata", "metadata")]
+RECORD = [
+    ("id", "str"),
+    ("text", "str"),
+    ("source", "str"),
+    ("added", "str"),
+    ("created", "str"),
+    ("metadata", "metadata"),
+]
 
 
 def arrow_schema():
     import pyarrow as pa
 
-    from pipeline.s5_filter.quality_signals import SIGNAL_NAMES, _INT_SIGNALS
+    from pipeline.s5_filter.quality_signals import _INT_SIGNALS, SIGNAL_NAMES
 
     counts = pa.list_(pa.struct([("rule", pa.string()), ("n", pa.int64())]))
-    quality = pa.struct([(name, pa.int64() if name in _INT_SIGNALS else pa.float64()) for name in SIGNAL_NAMES])
-    types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "counts": counts,
-             "list[str]": pa.list_(pa.string()), "quality": quality}
+    quality = pa.struct(
+        [(name, pa.int64() if name in _INT_SIGNALS else pa.float64()) for name in SIGNAL_NAMES]
+    )
+    types = {
+        "str": pa.string(),
+        "int": pa.int64(),
+        "float": pa.float64(),
+        "bool": pa.bool_(),
+        "counts": counts,
+        "list[str]": pa.list_(pa.string()),
+        "quality": quality,
+    }
     types["metadata"] = pa.struct([(name, types[kind]) for name, kind in METADATA])
     return pa.schema([(name, types[kind]) for name, kind in RECORD])
 
