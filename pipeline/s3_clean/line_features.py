@@ -13,8 +13,11 @@ No phrase of any site is a feature: a rule for a phrase belongs in the rule file
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 import re
+from collections import Counter
 
 import numpy as np
 
@@ -35,7 +38,6 @@ _SENTENCE_END = re.compile(r"(?:[.!?…:;]|[.!?…][\"'”’»)\]])$")
 _FULL_STOP = re.compile(r"(?:[.!?…]|[.!?…][\"'”’»)\]])$")
 _SEPARATOR = re.compile(r"\s[|>»›/·–—-]\s|\s[|»›]\S|\S[|»›]\s")
 _LINKISH = re.compile(r"https?://|www\.|\.(?:jpe?g|png|gif|webp|svg|mp4)\b", re.I)
-_WORD = re.compile(r"\w+")
 
 PROSE_CHARS = 80  # a line this long that ends like a sentence is prose
 NEIGHBOURS = (-3, -2, -1, 1, 2, 3)
@@ -87,46 +89,218 @@ def nonblank(lines: list[str]) -> list[int]:
     return [i for i, line in enumerate(lines) if line.strip()]
 
 
-def _norm(text: str) -> str:
-    return " ".join(_WORD.findall(text.casefold()))
+# -- per-line features of the whole page at once ---------------------------------------------------
+# Per-line Python (a dozen regex calls and character counts per line) cost ~13 us a line, more than the
+# rest of the text path on a full page. base_matrix works on the page's lines joined with "\n": the
+# characters as one array of code points classified through a table (str's own tests), counts per
+# line by np.bincount, and the regexes run only on the few lines that hold the characters they need.
+# The numbers are those of the per-line definitions (tests/test_line_features.py compares them).
+
+_STOP_PUNCT = ".,;:!?\"'“”()"  # stripped from a word before the stop-word test
+_FULL_STOPS = ".!?…"
+_SENTENCE_STOPS = ".!?…:;"
+_CLOSERS = "\"'”’»)]"
+_BULLETS = "•·▪◦●○■□►▶‣⁃*+-"
+_QUOTES = "\"“'‘«-–—"
+_MIN_DATE_DIGITS = 5  # every date form of dates.find_date holds a 4-digit year and a 1-2 digit day
+_ALPHA, _UPPER, _DIGIT, _WORD_CHAR, _SPACE = 1, 2, 4, 8, 16
+_COUNT_SPACES = operator.methodcaller("count", " ")
+_SEPARATOR_BOTH = "|>»›/·–—-"  # separators between two spaces ...
+_SEPARATOR_ONE = "|»›"  # ... or with a space on one side only
 
 
-def base_features(raw: str) -> list[float]:
-    text = raw.strip()
-    n = len(text)
-    words = text.split()
-    nw = len(words)
-    letters = sum(map(str.isalpha, text))  # map over str methods: ~3x faster than generators here
-    upper = sum(map(str.isupper, text)) / letters if letters else 0.0
-    digits = sum(map(str.isdigit, text)) / n
-    stop = sum(w.strip(".,;:!?\"'“”()").casefold() in STOP_WORDS for w in words) / nw
-    sentence_end = bool(_SENTENCE_END.search(text))
-    full_stop = bool(_FULL_STOP.search(text))
-    return [
-        min(math.log1p(n) / 6.0, 1.5),
-        min(math.log1p(nw) / 4.0, 1.5),
-        float(sentence_end),
-        float(full_stop),
-        float(full_stop and n >= PROSE_CHARS),
-        float(text.endswith(("...", "…"))),
-        float(bool(_BULLET.match(raw))),
-        float(bool(_NUMBERED.match(raw))),
-        float(raw[:1].isspace()),
-        upper,
-        digits,
-        stop,
-        min(text.count(",") / nw, 1.0),
-        float(n <= 80 and is_date_line(text)),
-        float(bool(_SEPARATOR.search(text))),
-        float(bool(_LINKISH.search(text))),
-        float(text.endswith(":")),
-        float(n < 30),
-        float(2 <= nw <= 40 and not full_stop),
-        0.0,
-        0.0,
-        0.0,
-        float(text[:1] in "\"“'‘«-–—"),
-    ]
+def _flags_of(ch: str) -> int:
+    """str's tests of one character as bits; _WORD_CHAR is the regex \\w, _SPACE str.split's whitespace."""
+    return (
+        ch.isalpha()
+        | ch.isupper() << 1
+        | ch.isdigit() << 2
+        | (ch.isalnum() or ch == "_") << 3
+        | ch.isspace() << 4
+    )
+
+
+@functools.cache
+def _set_table(chars: str) -> np.ndarray:
+    table = np.zeros(0x10000, dtype=bool)
+    table[[ord(c) for c in chars]] = True
+    return table
+
+
+def _among(codes: np.ndarray, chars: str) -> np.ndarray:
+    """Which code points are among `chars` (characters of the BMP)."""
+    return _set_table(chars)[np.minimum(codes, 0xFFFF)]
+
+
+@functools.cache
+def _char_table() -> np.ndarray:
+    """_flags_of for every code point of the Basic Multilingual Plane (built once, ~10 ms)."""
+    chars = "".join(map(chr, range(0x10000)))
+
+    def bit(test) -> np.ndarray:
+        return np.fromiter(map(test, chars), dtype=np.uint8, count=len(chars))
+
+    word = bit(str.isalnum) | (np.arange(0x10000) == ord("_"))
+    return (
+        bit(str.isalpha)
+        | bit(str.isupper) << 1
+        | bit(str.isdigit) << 2
+        | word.astype(np.uint8) << 3
+        | bit(str.isspace) << 4
+    ).astype(np.uint8)
+
+
+def _codes_and_flags(text: str) -> tuple[np.ndarray, np.ndarray]:
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+    flags = _char_table()[np.minimum(codes, 0xFFFF)]
+    for k in np.flatnonzero(codes > 0xFFFF):  # beyond the BMP (emoji, rare scripts): one by one
+        flags[k] = _flags_of(chr(int(codes[k])))
+    return codes, flags
+
+
+def _per_line(mask: np.ndarray, line_of: np.ndarray, n: int) -> np.ndarray:
+    """How many positions of `mask` fall on each of the n lines."""
+    return np.bincount(line_of[mask], minlength=n)[:n].astype(np.float64)
+
+
+def _token_bounds(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last positions of the whitespace-separated tokens ("\n" is whitespace)."""
+    word = (flags & _SPACE) == 0
+    before = np.concatenate([[False], word[:-1]])
+    after = np.concatenate([word[1:], [False]])
+    return np.flatnonzero(word & ~before), np.flatnonzero(word & ~after)
+
+
+def _test_lines(test, texts: list[str], candidates: np.ndarray) -> np.ndarray:
+    """1.0 where test(line) holds, tried only on the candidate lines (the others cannot pass it)."""
+    hits = np.zeros(len(texts))
+    for k in np.flatnonzero(candidates):
+        hits[k] = bool(test(texts[k]))
+    return hits
+
+
+def _stop_counts(folded: str, line_of_token: np.ndarray, edges: np.ndarray, n: int) -> np.ndarray:
+    """Stop words per line: tokens of the casefolded text in STOP_WORDS once _STOP_PUNCT is stripped
+    (`edges` marks the tokens that start or end with such a character: only those are stripped)."""
+    tokens = folded.split()
+    is_stop = np.fromiter(map(STOP_WORDS.__contains__, tokens), dtype=bool, count=len(tokens))
+    for k in np.flatnonzero(edges):
+        is_stop[k] = tokens[k].strip(_STOP_PUNCT) in STOP_WORDS
+    return np.bincount(line_of_token[is_stop], minlength=n)[:n].astype(np.float64)
+
+
+def line_keys(folded_codes: np.ndarray, folded_flags: np.ndarray) -> list[str]:
+    """Each line's words (regex \\w runs) one space apart: the key under which repeats are counted."""
+    word = (folded_flags & _WORD_CHAR) > 0
+    newline = folded_codes == 10
+    other = ~word & ~newline
+    n = len(word)
+    next_kept = np.where(other, n, np.arange(n))
+    next_kept = np.minimum.accumulate(next_kept[::-1])[::-1]  # the first word char or "\n" from here
+    word_after = np.concatenate([word, [False]])[next_kept]
+    word_before = np.concatenate([[False], word[:-1]])
+    space = other & word_before & word_after  # a run of other characters between two words: one space
+    kept = word | newline | space
+    out = np.where(space, 32, folded_codes)[kept].astype(np.uint32)
+    return out.tobytes().decode("utf-32-le", "surrogatepass").split("\n")
+
+
+def _shifted(mask: np.ndarray, by: int) -> np.ndarray:
+    """mask moved `by` places (positive: the value of the character before), False shifted in."""
+    out = np.zeros_like(mask)
+    if by > 0:
+        out[by:] = mask[:-by]
+    else:
+        out[:by] = mask[-by:]
+    return out
+
+
+def _separators(codes: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """Where _SEPARATOR matches in the joined lines (the regex, in numpy; "\n" is no space here)."""
+    space = ((flags & _SPACE) > 0) & (codes != 10)
+    solid = (flags & _SPACE) == 0
+    space_before, space_after = _shifted(space, 1), _shifted(space, -1)
+    both = _among(codes, _SEPARATOR_BOTH) & space_before & space_after
+    one = _among(codes, _SEPARATOR_ONE) & (
+        (space_before & _shifted(solid, -1)) | (_shifted(solid, 1) & space_after)
+    )
+    return both | one
+
+
+def _link_marks(codes: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """Characters that any match of _LINKISH holds ("://", "www.", "." before a letter): lines
+    without one cannot match it."""
+    dot = codes == ord(".")
+    colon_slashes = (codes == ord(":")) & _shifted(codes == ord("/"), -1) & _shifted(codes == ord("/"), -2)
+    w = _among(codes, "wW")
+    www = dot & _shifted(w, 1) & _shifted(w, 2) & _shifted(w, 3)
+    return colon_slashes | www | (dot & _shifted((flags & _ALPHA) > 0, -1))
+
+
+def _line_ends(codes, ends, n_chars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The last, second-last and third-last code point of each line (0 where the line is shorter)."""
+    return tuple(np.where(n_chars >= back, codes[np.maximum(ends - back, 0)], 0) for back in (1, 2, 3))
+
+
+def base_matrix(texts: list[str], raws: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The BASE features of the stripped non-blank lines `texts` (their raw lines `raws`), shape
+    (n, len(BASE)), and the lines' keys (line_keys)."""
+    n = len(texts)
+    n_chars = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+    starts = np.concatenate([[0], np.cumsum(n_chars + 1)[:-1]])
+    ends = starts + n_chars
+    joined = "\n".join(texts)
+    codes, flags = _codes_and_flags(joined)
+    line_of = np.repeat(np.arange(n), n_chars + 1)[: len(codes)]
+    letters = _per_line((flags & _ALPHA) > 0, line_of, n)
+    upper = _per_line((flags & _UPPER) > 0, line_of, n)
+    digits = _per_line((flags & _DIGIT) > 0, line_of, n)
+    commas = _per_line(codes == ord(","), line_of, n)
+    folded = joined.casefold()
+    folded_codes, folded_flags = _codes_and_flags(folded)
+    folded_line_of = np.cumsum(folded_codes == 10) - (folded_codes == 10)
+    first, last = _token_bounds(folded_flags)
+    n_words = np.bincount(folded_line_of[first], minlength=n)[:n]
+    edges = _among(folded_codes[first], _STOP_PUNCT) | _among(folded_codes[last], _STOP_PUNCT)
+    stop = _stop_counts(folded, folded_line_of[first], edges, n)
+    last1, last2, last3 = _line_ends(codes, ends, n_chars)
+    closed = _among(last1, _CLOSERS) & _among(last2, _FULL_STOPS)
+    full_stop = _among(last1, _FULL_STOPS) | closed
+    sentence_end = _among(last1, _SENTENCE_STOPS) | closed
+    ellipsis = (last1 == ord("…")) | ((last1 == ord(".")) & (last2 == ord(".")) & (last3 == ord(".")))
+    first_char = codes[starts]
+    listish = _among(first_char, _BULLETS) | ((flags[starts] & _DIGIT) > 0)
+    date = _test_lines(is_date_line, texts, (n_chars <= 80) & (digits >= _MIN_DATE_DIGITS))
+    separator = _per_line(_separators(codes, flags), line_of, n) > 0
+    linkish = _per_line(_link_marks(codes, flags), line_of, n) > 0
+    features = np.column_stack(
+        [
+            np.minimum(np.fromiter(map(math.log1p, n_chars.tolist()), np.float64, count=n) / 6.0, 1.5),
+            np.minimum(np.fromiter(map(math.log1p, n_words.tolist()), np.float64, count=n) / 4.0, 1.5),
+            sentence_end,
+            full_stop,
+            full_stop & (n_chars >= PROSE_CHARS),
+            ellipsis,
+            _test_lines(_BULLET.match, raws, listish),
+            _test_lines(_NUMBERED.match, raws, listish),
+            np.fromiter(map(str.isspace, map(operator.itemgetter(0), raws)), dtype=np.float64, count=n),
+            np.divide(upper, letters, out=np.zeros(n), where=letters > 0),
+            digits / n_chars,
+            stop / n_words,
+            np.minimum(commas / n_words, 1.0),
+            date,
+            separator,
+            _test_lines(_LINKISH.search, texts, linkish),
+            last1 == ord(":"),
+            n_chars < 30,
+            (n_words >= 2) & (n_words <= 40) & ~full_stop,
+            np.zeros(n),
+            np.zeros(n),
+            np.zeros(n),
+            _among(first_char, _QUOTES),
+        ]
+    ).astype(np.float64)
+    return features, line_keys(folded_codes, folded_flags)
 
 
 def densest_window(prose: np.ndarray, other_weight: float = 0.35) -> tuple[int, int]:
@@ -143,18 +317,41 @@ def densest_window(prose: np.ndarray, other_weight: float = 0.35) -> tuple[int, 
 
 def _runs(flags: np.ndarray) -> np.ndarray:
     """For each position, the length of the run of True it belongs to (0 when False)."""
+    flags = np.asarray(flags, dtype=bool)
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], flags, [False]]).astype(np.int8)))
+    starts, ends = edges[::2], edges[1::2]
     out = np.zeros(len(flags))
-    i = 0
-    while i < len(flags):
-        if flags[i]:
-            j = i
-            while j < len(flags) and flags[j]:
-                j += 1
-            out[i:j] = j - i
-            i = j
-        else:
-            i += 1
+    out[flags] = np.repeat(ends - starts, ends - starts)
     return out
+
+
+def _repeat_features(keys: list[str], base: np.ndarray, col: dict[str, int]) -> None:
+    """repeated, repeated_near and head_repeat, from the lines' keys (in place)."""
+    counts = Counter(keys)
+    repeats = {key for key, c in counts.items() if c > 1 and key}
+    positions: dict[str, list[int]] = {key: [] for key in repeats}
+    for k in (k for k, key in enumerate(keys) if key in repeats):
+        positions[keys[k]].append(k)
+    for where in positions.values():
+        base[where, col["repeated"]] = min(len(where) - 1, 3) / 3.0
+        # positions ascend: a repeat within 3 lines of another is next to it in the list
+        near = [
+            p
+            for j, p in enumerate(where)
+            if (j and p - where[j - 1] <= 3) or (j + 1 < len(where) and where[j + 1] - p <= 3)
+        ]
+        base[near, col["repeated_near"]] = 1.0
+    # the same first five words as another, different line: alt text repeating the title or a caption
+    # ("<title> - Ảnh 2"), a teaser repeating its headline (lines of 4+ words only)
+    spaces = list(map(_COUNT_SPACES, keys))
+    long_keys = [k for k, c in enumerate(spaces) if c >= 3]
+    heads = [keys[k] if spaces[k] <= 4 else " ".join(keys[k].split(" ", 5)[:5]) for k in long_keys]
+    by_head: dict[str, set[str]] = {}
+    for k, head in zip(long_keys, heads):
+        by_head.setdefault(head, set()).add(keys[k])
+    for k, head in zip(long_keys, heads):
+        if len(by_head[head]) > 1:
+            base[k, col["head_repeat"]] = 1.0
 
 
 def line_features(lines: list[str]) -> tuple[list[int], np.ndarray]:
@@ -163,31 +360,15 @@ def line_features(lines: list[str]) -> tuple[list[int], np.ndarray]:
     n = len(idx)
     if not n:
         return idx, np.zeros((0, len(FEATURES)))
-    base = np.array([base_features(lines[i]) for i in idx], dtype=np.float64)
+    raws = [lines[i] for i in idx]
+    texts = [line.strip() for line in raws]
+    base, keys = base_matrix(texts, raws)
     col = {name: k for k, name in enumerate(BASE)}
-    keys = [_norm(lines[i]) for i in idx]
-    counts: dict[str, list[int]] = {}
-    for k, key in enumerate(keys):
-        if key:
-            counts.setdefault(key, []).append(k)
-    for positions in counts.values():
-        if len(positions) > 1:
-            base[positions, col["repeated"]] = min(len(positions) - 1, 3) / 3.0
-            near = [p for p in positions if any(0 < abs(p - q) <= 3 for q in positions)]
-            base[near, col["repeated_near"]] = 1.0
-    # the same first words as another, different line: alt text repeating the title or a caption
-    # ("<title> - Ảnh 2"), a teaser repeating its headline
-    heads: dict[str, set[str]] = {}
-    for key in keys:
-        head = " ".join(key.split()[:5])
-        if key.count(" ") >= 3:
-            heads.setdefault(head, set()).add(key)
-    for k, key in enumerate(keys):
-        if len(heads.get(" ".join(key.split()[:5]), ())) > 1:
-            base[k, col["head_repeat"]] = 1.0
+    _repeat_features(keys, base, col)
     # blank lines between blocks: w3m leaves a blank line between paragraphs, none inside a menu
-    gap_above = np.array([float(k > 0 and idx[k] - idx[k - 1] > 1) for k in range(n)])
-    gap_below = np.array([float(k < n - 1 and idx[k + 1] - idx[k] > 1) for k in range(n)])
+    steps = np.diff(np.asarray(idx)) > 1
+    gap_above = np.concatenate([[False], steps]).astype(float)
+    gap_below = np.concatenate([steps, [False]]).astype(float)
 
     prose = base[:, col["prose"]] > 0
     start, end = densest_window(prose)

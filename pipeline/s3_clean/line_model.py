@@ -20,6 +20,7 @@ import numpy as np
 from pipeline.s3_clean.line_features import FEATURES
 
 MODEL_PATH = Path(__file__).with_name("line_model.json")
+_BLOCK_ROWS = 256  # rows per matrix product (below OpenBLAS's threading threshold)
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,14 @@ class LineModel:
         """P(article line) for each row of `features`."""
         if not len(features):
             return np.zeros(0)
-        hidden = np.tanh(((features - self.mean) / self.scale) @ self.w1 + self.b1)
-        return 1.0 / (1.0 + np.exp(-(hidden @ self.w2 + self.b2)))
+        # in blocks of rows: on a long page one product would start BLAS's thread pool, which burns
+        # more CPU than the product needs (800 lines: 2.4 ms of CPU against 0.05 ms in blocks)
+        out = np.empty(len(features))
+        for start in range(0, len(features), _BLOCK_ROWS):
+            block = features[start : start + _BLOCK_ROWS]
+            hidden = np.tanh(((block - self.mean) / self.scale) @ self.w1 + self.b1)
+            out[start : start + len(block)] = 1.0 / (1.0 + np.exp(-(hidden @ self.w2 + self.b2)))
+        return out
 
     def to_json(self) -> dict:
         return {
