@@ -176,7 +176,9 @@ def run_pipeline(pages: list[Page], model_path: str | None) -> dict[str, dict]:
     return {doc.id: {"text": doc.text, "meta": doc.metadata, "dropped": doc.drop_reason} for doc in stream}
 
 
-def score(pages: list[Page], results: dict[str, dict]) -> dict:
+def score(pages: list[Page], results: dict[str, dict], errors: list | None = None) -> dict:
+    """Line P/R/F1, metadata and not_article over `pages`; each page's wrong lines and fields are
+    appended to `errors` when given (the error list of the LOSO report)."""
     tp = fp = fn = 0
     meta_ok = meta_n = 0
     non_articles = dropped_non_articles = articles_dropped = 0
@@ -185,6 +187,8 @@ def score(pages: list[Page], results: dict[str, dict]) -> dict:
         if page.page_type != "article":
             non_articles += 1
             dropped_non_articles += r["dropped"] == "not_article"
+            if errors is not None and r["dropped"] != "not_article":
+                errors.append({"page": page.stem, "kept_non_article": r["dropped"] or "kept"})
             continue
         gold = {norm(x) for x in page.gold.get("text", "").split("\n\n") if norm(x)}
         pred = [] if r["dropped"] else [norm(x) for x in r["text"].split("\n") if norm(x)]
@@ -193,6 +197,7 @@ def score(pages: list[Page], results: dict[str, dict]) -> dict:
         tp += len(gold & pred_set)
         fp += sum(x not in gold for x in pred)
         fn += sum(x not in pred_set for x in gold)
+        wrong_meta = {}
         for field, key in (("title", "title"), ("author", "author"), ("published", "created")):
             want = page.gold.get(field)
             if not want:
@@ -200,9 +205,22 @@ def score(pages: list[Page], results: dict[str, dict]) -> dict:
             got = r["meta"].get(key)
             meta_n += 1
             if field == "published":
-                meta_ok += bool(got) and (str(got)[:10] == want[:10])
+                ok = bool(got) and (str(got)[:10] == want[:10])
             else:
-                meta_ok += bool(got) and norm(str(got)) == norm(want)
+                ok = bool(got) and norm(str(got)) == norm(want)
+            meta_ok += ok
+            if not ok:
+                wrong_meta[field] = {"want": want, "got": got}
+        if errors is not None and (r["dropped"] or wrong_meta or set(pred) != gold):
+            errors.append(
+                {
+                    "page": page.stem,
+                    "dropped": r["dropped"],
+                    "false_positive": [x for x in pred if x not in gold],
+                    "false_negative": [x for x in gold if x not in pred_set],
+                    "metadata": wrong_meta,
+                }
+            )
     p = tp / (tp + fp) if tp + fp else 0.0
     rc = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * p * rc / (p + rc) if p + rc else 0.0
@@ -234,10 +252,13 @@ def loso(pages: list[Page], articles, with_baselines: bool = False) -> dict:
             model = fit(x[rest], y[rest], w[rest])
             path = Path(tmp) / f"{site}.json"
             path.write_text(json.dumps(model.to_json()))
-            report[site] = {"newsclean": score(by_site[site], run_pipeline(by_site[site], str(path)))}
+            errors: list = []
+            results = run_pipeline(by_site[site], str(path))
+            report[site] = {"newsclean": score(by_site[site], results, errors)}
             for name, baseline in BASELINES.items() if with_baselines else ():
                 report[site][name] = score(by_site[site], baseline(by_site[site]))
             print(site, report[site], flush=True)
+            report[site]["errors"] = errors
     return report
 
 
@@ -281,7 +302,7 @@ def main() -> None:
         print(f"wrote {a.out} ({a.out.stat().st_size} bytes) in {time.process_time() - t:.1f} s CPU")
     else:
         report = loso(pages, articles, a.baselines)
-        systems = list(next(iter(report.values())))
+        systems = [name for name in next(iter(report.values())) if name != "errors"]
         report["TOTAL"] = {name: total([r[name] for r in report.values()]) for name in systems}
         for name in systems:
             print("TOTAL", name, report["TOTAL"][name])

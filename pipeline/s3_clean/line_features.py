@@ -82,6 +82,7 @@ CONTEXT = (
     "prose_below",
 )
 NEIGHBOUR_FEATURES = ("prose", "len", "bullet", "title_like", "full_stop")
+_BASE_COL = {name: k for k, name in enumerate(BASE)}
 FEATURES = BASE + CONTEXT + tuple(f"{name}@{off:+d}" for off in NEIGHBOURS for name in NEIGHBOUR_FEATURES)
 
 
@@ -179,6 +180,20 @@ def _test_lines(test, texts: list[str], candidates: np.ndarray) -> np.ndarray:
     return hits
 
 
+_LONGEST_STOP_WORD = max(map(len, STOP_WORDS))
+
+
+def _strip_candidates(codes: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Tokens (first/last positions) that start or end with _STOP_PUNCT and whose core, once it is
+    stripped, is short enough to be a stop word."""
+    punct = _among(codes, _STOP_PUNCT)
+    pos = np.arange(len(codes))
+    next_solid = np.minimum.accumulate(np.where(punct, len(codes), pos)[::-1])[::-1]
+    prev_solid = np.maximum.accumulate(np.where(punct, -1, pos))
+    core = prev_solid[last] - next_solid[first] + 1
+    return (punct[first] | punct[last]) & (core >= 1) & (core <= _LONGEST_STOP_WORD)
+
+
 def _stop_counts(folded: str, line_of_token: np.ndarray, edges: np.ndarray, n: int) -> np.ndarray:
     """Stop words per line: tokens of the casefolded text in STOP_WORDS once _STOP_PUNCT is stripped
     (`edges` marks the tokens that start or end with such a character: only those are stripped)."""
@@ -189,8 +204,9 @@ def _stop_counts(folded: str, line_of_token: np.ndarray, edges: np.ndarray, n: i
     return np.bincount(line_of_token[is_stop], minlength=n)[:n].astype(np.float64)
 
 
-def line_keys(folded_codes: np.ndarray, folded_flags: np.ndarray) -> list[str]:
-    """Each line's words (regex \\w runs) one space apart: the key under which repeats are counted."""
+def line_keys(folded_codes: np.ndarray, folded_flags: np.ndarray) -> tuple[list[str], list[str], np.ndarray]:
+    """Each line's words (regex \\w runs) one space apart: the key under which repeats are counted;
+    also the first five words of each key (its head) and the number of spaces in each key."""
     word = (folded_flags & _WORD_CHAR) > 0
     newline = folded_codes == 10
     other = ~word & ~newline
@@ -202,7 +218,15 @@ def line_keys(folded_codes: np.ndarray, folded_flags: np.ndarray) -> list[str]:
     space = other & word_before & word_after  # a run of other characters between two words: one space
     kept = word | newline | space
     out = np.where(space, 32, folded_codes)[kept].astype(np.uint32)
-    return out.tobytes().decode("utf-32-le", "surrogatepass").split("\n")
+    keys = out.tobytes().decode("utf-32-le", "surrogatepass").split("\n")
+    spaces_out, newline_out = out == 32, out == 10
+    line = np.cumsum(newline_out) - newline_out
+    spaces = np.bincount(line[spaces_out], minlength=len(keys))[: len(keys)]
+    seen = np.cumsum(spaces_out)  # spaces up to here, counted from the line's start below
+    line_start = np.concatenate([[0], np.flatnonzero(newline_out) + 1])
+    rank = seen - (seen - spaces_out)[np.minimum(line_start, len(out) - 1)][line] if len(out) else seen
+    head = out[newline_out | (rank < 5)]  # up to the fifth space
+    return keys, head.tobytes().decode("utf-32-le", "surrogatepass").split("\n"), spaces
 
 
 def _shifted(mask: np.ndarray, by: int) -> np.ndarray:
@@ -242,9 +266,9 @@ def _line_ends(codes, ends, n_chars) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return tuple(np.where(n_chars >= back, codes[np.maximum(ends - back, 0)], 0) for back in (1, 2, 3))
 
 
-def base_matrix(texts: list[str], raws: list[str]) -> tuple[np.ndarray, list[str]]:
+def base_matrix(texts: list[str], raws: list[str]) -> tuple[np.ndarray, list[str], list[str], np.ndarray]:
     """The BASE features of the stripped non-blank lines `texts` (their raw lines `raws`), shape
-    (n, len(BASE)), and the lines' keys (line_keys)."""
+    (n, len(BASE)), and the lines' keys, heads and spaces (line_keys)."""
     n = len(texts)
     n_chars = np.fromiter(map(len, texts), dtype=np.int64, count=n)
     starts = np.concatenate([[0], np.cumsum(n_chars + 1)[:-1]])
@@ -261,8 +285,7 @@ def base_matrix(texts: list[str], raws: list[str]) -> tuple[np.ndarray, list[str
     folded_line_of = np.cumsum(folded_codes == 10) - (folded_codes == 10)
     first, last = _token_bounds(folded_flags)
     n_words = np.bincount(folded_line_of[first], minlength=n)[:n]
-    edges = _among(folded_codes[first], _STOP_PUNCT) | _among(folded_codes[last], _STOP_PUNCT)
-    stop = _stop_counts(folded, folded_line_of[first], edges, n)
+    stop = _stop_counts(folded, folded_line_of[first], _strip_candidates(folded_codes, first, last), n)
     last1, last2, last3 = _line_ends(codes, ends, n_chars)
     closed = _among(last1, _CLOSERS) & _among(last2, _FULL_STOPS)
     full_stop = _among(last1, _FULL_STOPS) | closed
@@ -300,7 +323,7 @@ def base_matrix(texts: list[str], raws: list[str]) -> tuple[np.ndarray, list[str
             _among(first_char, _QUOTES),
         ]
     ).astype(np.float64)
-    return features, line_keys(folded_codes, folded_flags)
+    return features, *line_keys(folded_codes, folded_flags)
 
 
 def densest_window(prose: np.ndarray, other_weight: float = 0.35) -> tuple[int, int]:
@@ -325,33 +348,29 @@ def _runs(flags: np.ndarray) -> np.ndarray:
     return out
 
 
-def _repeat_features(keys: list[str], base: np.ndarray, col: dict[str, int]) -> None:
-    """repeated, repeated_near and head_repeat, from the lines' keys (in place)."""
+def _repeat_features(keys: list[str], heads: list[str], spaces: np.ndarray, base: np.ndarray) -> None:
+    """repeated, repeated_near and head_repeat, from the lines' keys and heads (in place)."""
     counts = Counter(keys)
     repeats = {key for key, c in counts.items() if c > 1 and key}
     positions: dict[str, list[int]] = {key: [] for key in repeats}
     for k in (k for k, key in enumerate(keys) if key in repeats):
         positions[keys[k]].append(k)
     for where in positions.values():
-        base[where, col["repeated"]] = min(len(where) - 1, 3) / 3.0
+        base[where, _BASE_COL["repeated"]] = min(len(where) - 1, 3) / 3.0
         # positions ascend: a repeat within 3 lines of another is next to it in the list
         near = [
             p
             for j, p in enumerate(where)
             if (j and p - where[j - 1] <= 3) or (j + 1 < len(where) and where[j + 1] - p <= 3)
         ]
-        base[near, col["repeated_near"]] = 1.0
+        base[near, _BASE_COL["repeated_near"]] = 1.0
     # the same first five words as another, different line: alt text repeating the title or a caption
     # ("<title> - Ảnh 2"), a teaser repeating its headline (lines of 4+ words only)
-    spaces = list(map(_COUNT_SPACES, keys))
-    long_keys = [k for k, c in enumerate(spaces) if c >= 3]
-    heads = [keys[k] if spaces[k] <= 4 else " ".join(keys[k].split(" ", 5)[:5]) for k in long_keys]
-    by_head: dict[str, set[str]] = {}
-    for k, head in zip(long_keys, heads):
-        by_head.setdefault(head, set()).add(keys[k])
-    for k, head in zip(long_keys, heads):
-        if len(by_head[head]) > 1:
-            base[k, col["head_repeat"]] = 1.0
+    long_lines = np.flatnonzero(spaces >= 3).tolist()
+    pairs = {(heads[k], keys[k]) for k in long_lines}
+    shared = Counter(head for head, _ in pairs)
+    hits = [k for k in long_lines if shared[heads[k]] > 1]
+    base[hits, _BASE_COL["head_repeat"]] = 1.0
 
 
 def line_features(lines: list[str]) -> tuple[list[int], np.ndarray]:
@@ -362,9 +381,9 @@ def line_features(lines: list[str]) -> tuple[list[int], np.ndarray]:
         return idx, np.zeros((0, len(FEATURES)))
     raws = [lines[i] for i in idx]
     texts = [line.strip() for line in raws]
-    base, keys = base_matrix(texts, raws)
-    col = {name: k for k, name in enumerate(BASE)}
-    _repeat_features(keys, base, col)
+    base, keys, heads, spaces = base_matrix(texts, raws)
+    col = _BASE_COL
+    _repeat_features(keys, heads, spaces, base)
     # blank lines between blocks: w3m leaves a blank line between paragraphs, none inside a menu
     steps = np.diff(np.asarray(idx)) > 1
     gap_above = np.concatenate([[False], steps]).astype(float)
