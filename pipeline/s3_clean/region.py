@@ -40,14 +40,22 @@ from pipeline.step import Step
 _COL = {name: k for k, name in enumerate(BASE)}
 _FEATURE_COL = {name: k for k, name in enumerate(FEATURES)}
 _CREDIT = re.compile(r"\b(?:ảnh|photo|foto)\s*:", re.IGNORECASE)  # a caption's credit
+_FIELDS = re.compile(r"\s*\|\s*")  # "Theo Phạm Trường | 20-07-2026 - 00:15 AM | Thị trường chứng khoán"
 _FIRST_PART = re.compile(r"\s*[,|–—]\s*|\s+-\s+")
+# a headline that asks or exclaims ("Vì sao Apple bất ngờ cắt quà tặng sinh viên?"): one sentence
+_QUESTION_TITLE = re.compile(r"^[^.!?…]{15,250}[?!]$")
 _BREADCRUMB = re.compile(r"^[^>»›/|]{1,40}(?:\s*[>»›/|]\s*[^>»›/|]{1,40}){1,5}$")
 
 
-def best_segment(scores: np.ndarray) -> tuple[int, int]:
-    """[start, end) of the max-sum segment of `scores` (empty when every score is negative)."""
+def best_segment(scores: np.ndarray, cut_costs: np.ndarray | None = None) -> tuple[int, int]:
+    """[start, end) of the max-sum segment of `scores` (empty when every score is negative);
+    `cut_costs[i]` is paid for a segment that runs on from line i - 1 into line i."""
     best, span, run, start = 0.0, (0, 0), 0.0, 0
     for i, s in enumerate(scores):
+        if cut_costs is not None and run > 0:
+            run -= cut_costs[i]
+            if run <= 0:
+                run, start = 0.0, i
         run += s
         if run <= 0:
             run, start = 0.0, i + 1
@@ -79,6 +87,10 @@ class ArticleRegion(Step):
         "min_outside_share": 0.25,
         "min_outside_lines": 12,
         "rules": ["rules/vi.yaml", "rules/en.yaml"],  # byline / name word lists for the header
+        # the segment pays this per blank line beyond free_gap_lines between two kept lines (lines the
+        # rules removed): it does not run across a removed list into the footer
+        "gap_cost_per_line": 0.02,
+        "free_gap_lines": 10,
     }
 
     def __init__(self, options=None, context=None):
@@ -98,7 +110,7 @@ class ArticleRegion(Step):
             return
         proba = self.model.predict(features)
         threshold = self.options["threshold"]
-        start, end = best_segment(proba - threshold)
+        start, end = best_segment(proba - threshold, self._gap_costs(idx))
         prose = features[start:end, _COL["prose"]] > 0
         kept_chars = sum(
             len(lines[idx[k]].strip())
@@ -142,6 +154,15 @@ class ArticleRegion(Step):
             elif proba[k] < threshold:
                 self._remove(doc, lines, i, self._block_kind(features, k, inside=True), proba[k])
         doc.text = "\n".join(lines)
+
+    def _gap_costs(self, idx: list[int]) -> np.ndarray:
+        """What the article segment pays to run across the blank lines between two kept lines: a
+        long stretch the rules removed (a related list under an end marker, a comment thread) parts
+        the article from what comes after it (a footer, a second list), which the model, seeing
+        only the kept lines, takes for neighbours. A paragraph break (one blank line) or a small box
+        removed inside the article costs little."""
+        blanks = np.diff(np.asarray(idx), prepend=idx[0] if idx else 0) - 1
+        return self.options["gap_cost_per_line"] * np.maximum(blanks - self.options["free_gap_lines"], 0)
 
     @staticmethod
     def _teaser_cards(features: np.ndarray, start: int, end: int) -> set[int]:
@@ -242,7 +263,9 @@ class ArticleRegion(Step):
                     meta["section"] = section
                 self._remove_meta(doc, lines, i, "byline")
                 taken.add(i)
-            elif parse_datetime(text) and (is_date_line(text) or len(words(text)) <= 12):
+            elif parse_datetime(text) and (
+                is_date_line(text) or len(words(text)) <= 12 or any(map(is_date_line, _FIELDS.split(text)))
+            ):
                 dates.append((k, text))
                 # "Thế Duyệt, Đời sống Pháp luật 16/07/2026 16:35": a name before the first separator
                 name = self.meta.name_in(_FIRST_PART.split(text, 1)[0]) if not is_date_line(text) else None
@@ -280,7 +303,7 @@ class ArticleRegion(Step):
             text = lines[idx[k]].strip()
             n_words = len(words(text))
             if (
-                not row[_COL["title_like"]]
+                not (row[_COL["title_like"]] or _QUESTION_TITLE.match(text))
                 or row[_COL["bullet"]]
                 or row[_COL["date"]]
                 or n_words < 4
@@ -292,7 +315,9 @@ class ArticleRegion(Step):
             ):
                 continue
             own = {w for w in words(text.casefold()) if len(w) > 1}
-            shared = len(own & opening) / max(len(own), 1)
+            # share of the line's words that the lead uses, out of at least 8: a 4-word breadcrumb
+            # ("Thể thao World Cup 2026") does not outscore a 16-word headline for 3 common words
+            shared = len(own & opening) / max(len(own), 8)
             repeated = row[_COL["repeated"]] > 0 or row[_COL["head_repeat"]] > 0
             block = row[_FEATURE_COL["gap_above"]] + row[_FEATURE_COL["gap_below"]]
             score = (
