@@ -44,7 +44,17 @@ _FIELDS = re.compile(r"\s*\|\s*")  # "Theo Phạm Trường | 20-07-2026 - 00:15
 _FIRST_PART = re.compile(r"\s*[,|–—]\s*|\s+-\s+")
 # a headline that asks or exclaims ("Vì sao Apple bất ngờ cắt quà tặng sinh viên?"): one sentence
 _QUESTION_TITLE = re.compile(r"^[^.!?…]{15,250}[?!]$")
+# a caption's credit at its end: "... Ảnh: N.C", "(Ảnh: FIFA)", "Video: Đồn biên phòng", "(Ảnh minh hoạ)"
+_CAPTION_CREDIT = re.compile(
+    r"(?:[(\s.-](?:ảnh|photo|video|clip|đồ\s*h(?:ọa|oạ)|graphics?)\s*:\s*[^:!?]{1,40}|\(ảnh minh h(?:ọa|oạ)\))[).]?$",
+    re.IGNORECASE,
+)
 _BREADCRUMB = re.compile(r"^[^>»›/|]{1,40}(?:\s*[>»›/|]\s*[^>»›/|]{1,40}){1,5}$")
+
+
+def _is_caption(text: str) -> bool:
+    """A photo or video caption with its credit ("Di dời tài sản giúp người dân. Ảnh: M.T")."""
+    return len(text) <= 300 and bool(_CAPTION_CREDIT.search(text)) and len(words(text)) >= 6
 
 
 def best_segment(scores: np.ndarray, cut_costs: np.ndarray | None = None) -> tuple[int, int]:
@@ -139,13 +149,15 @@ class ArticleRegion(Step):
         # (a date or share bar under the lead)
         zone = list(range(max(0, start - self.options["header_lines"]), start))
         zone += [k for k in range(start, min(end, start + 6)) if proba[k] < threshold]
-        taken = self._header(doc, lines, idx, features, zone, start)
-        taken |= self._signature(doc, lines, idx, end)
+        taken, title_k = self._header(doc, lines, idx, features, zone, start)
+        kept = self._lead_and_captions(lines, idx, features, proba, title_k, start, end)
+        kept -= self._teaser_cards(features, start, end)
+        taken |= self._signature(doc, lines, idx, max([end] + [k + 1 for k in kept]))
         teaser_cards = self._teaser_cards(features, start, end) | self._trailing_headlines(
             lines, idx, features, start, end, taken
         )
         for k, i in enumerate(idx):
-            if i in taken or not lines[i].strip():
+            if i in taken or not lines[i].strip() or k in kept:
                 continue
             if k in teaser_cards:
                 self._remove(doc, lines, i, "headline_list", proba[k])
@@ -183,6 +195,8 @@ class ArticleRegion(Step):
             if row[_COL["prose"]] or row[_COL["full_stop"]] or idx[k] in taken:
                 break
             text = lines[idx[k]].strip()
+            if _is_caption(text):
+                break  # a photo's caption ("... Ảnh: N.C"): the article's own
             if row[_COL["title_like"]] and len(words(text)) >= 5 and not self.meta.name_in(text):
                 trailing.add(k)
             else:
@@ -237,8 +251,29 @@ class ArticleRegion(Step):
 
     # -- metadata around the article ------------------------------------------------------------
 
-    def _header(self, doc, lines, idx, features, zone, start) -> set[int]:
-        """Title, section, date and author from the lines of the header zone."""
+    def _lead_and_captions(self, lines, idx, features, proba, title_k, start, end) -> set[int]:
+        """Lines the segment leaves out or scores low that are the article's all the same: the lead
+        (a prose line the model scores high between the headline and the segment, cut off from the
+        body by a date or share bar) and captions that credit a photo or video ("... Ảnh: N.C")
+        between the headline and the end of the article."""
+        threshold = self.options["threshold"]
+        first = start if title_k is None else title_k + 1
+        kept = set()
+        for k in range(first, end):
+            text = lines[idx[k]].strip()
+            if k < start and proba[k] >= threshold and features[k, _COL["prose"]]:
+                kept.add(k)
+            elif proba[k] < threshold and _is_caption(text):
+                kept.add(k)
+        for k in range(end, len(idx)):  # the last photo's caption, right under the last paragraph
+            if not _is_caption(lines[idx[k]].strip()):
+                break
+            kept.add(k)
+        return kept
+
+    def _header(self, doc, lines, idx, features, zone, start) -> tuple[set[int], int | None]:
+        """Title, section, date and author from the lines of the header zone; the lines taken and
+        the headline's position."""
         meta = doc.metadata
         taken: set[int] = set()
         title_k = self._title_line(lines, idx, features, [k for k in zone if k < start], start)
@@ -288,7 +323,7 @@ class ArticleRegion(Step):
                 taken.add(i)
         if dates and not meta.get("created"):
             meta["created"] = self._publication_date(dates, title_k)
-        return taken
+        return taken, title_k
 
     def _title_line(self, lines, idx, features, zone, start) -> int | None:
         """The headline: a title-like line above the article that stands as a block of its own
