@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from clean_helpers import CONFIG_DIR, P1, P2, P3, P4, ROOT
 
@@ -274,3 +275,52 @@ def test_caption_with_a_credit_is_kept():
     caption = "Người dân đi lại trên tuyến đường mới. Ảnh: Minh Hoàng"
     doc = run_steps("\n\n".join([LEAD, P1, caption, P2]), names=("clean_lines",))
     assert not doc.removed
+
+
+def test_segment_does_not_run_across_a_long_removed_stretch():
+    from pipeline.s3_clean.region import best_segment
+
+    scores = np.array([1.0, 1.0, 1.0, -0.3, 0.6])
+    assert best_segment(scores) == (0, 5)  # the last line is worth bridging the weak one
+    costs = np.zeros(5)
+    costs[4] = 1.0  # 50 blank lines the rules left between the last two kept lines
+    assert best_segment(scores, costs) == (0, 3)
+    assert best_segment(scores, np.zeros(5)) == best_segment(scores)
+
+
+def _region(text: str, **options) -> Document:
+    context = {"config_dir": str(CONFIG_DIR)}
+    rules = {"rules": ["rules/vi.yaml", "rules/en.yaml"]}
+    docs = step_class("clean_lines")(rules, context).run(iter([Document(id="page", text=text)]))
+    return next(step_class("article_region")({**rules, **options}, context).run(docs))
+
+
+def test_article_does_not_run_across_a_removed_list_into_the_footer():
+    # the rules blank a long related list under its end marker; a prose-like footer line after it
+    # scores as article text, and without a cost for the blank stretch the segment reached it
+    footer = "Trụ sở chính của tòa soạn đặt tại số 12 Nguyễn Du, quận Hoàn Kiếm, thành phố Hà Nội, Việt Nam."
+    related = "\n\n".join(["Tin liên quan"] + [f"{h} {n}" for n in range(8) for h, _ in HEADLINES])
+    page = full_page().replace("Lê Minh Hoàng\n\nTin liên quan", f"{related}\n\n{footer}\n\nTin liên quan", 1)
+    assert footer in _region(page, gap_cost_per_line=0).text
+    doc = _region(page)
+    assert footer not in doc.text and P5 in doc.text
+    assert [r.rule for r in doc.removed if r.text == footer] == ["outside_article"]
+
+
+def test_lead_cut_off_by_the_date_and_captions_with_credits_are_kept():
+    caption = "Xe cộ đi lại trên tuyến đường ven biển mới thông xe sáng nay. Ảnh: N.C"
+    body = (P1, caption, P2, P3, P4, P5)
+    page = full_page(body=body).replace(
+        "Thứ Ba, 12/11/2024 - 08:30", f"{LEAD}\n\nThứ Ba, 12/11/2024 - 08:30\n\n  • Một tin khác ở đây"
+    )
+    doc = run_steps(page, names=("clean_lines", "article_region", "normalize"))
+    kept = [p for p in doc.text.split("\n\n") if p.strip()]
+    assert kept[0] == LEAD and caption in kept
+    assert doc.metadata["title"] == TITLE
+
+
+def test_question_headline_is_the_title():
+    question = "Vì sao tuyến đường ven biển nối hai tỉnh miền Trung phải làm mất ba năm?"
+    doc = run_steps(full_page(title=question), names=("clean_lines", "article_region", "normalize"))
+    assert doc.metadata["title"] == question
+    assert question not in doc.text
