@@ -324,3 +324,20 @@ def test_question_headline_is_the_title():
     doc = run_steps(full_page(title=question), names=("clean_lines", "article_region", "normalize"))
     assert doc.metadata["title"] == question
     assert question not in doc.text
+
+
+def test_signature_inside_the_segment_ends_the_article():
+    # a widget of sentence-like lines under the author's signature, which the model scores as text
+    widget = [
+        "Để thêm báo vào danh sách nguồn ưu tiên, bạn hãy mở trang cài đặt của công cụ tìm kiếm và làm "
+        "theo hướng dẫn.",
+        "Khi ô vuông chuyển thành dấu tích xanh là bạn đã hoàn thành việc cài đặt nguồn tin ưu tiên của mình.",
+    ]
+    signature = "Như Tâm (Theo AFP, Reuters)"
+    page = full_page().replace(
+        "Lê Minh Hoàng\n\nTin liên quan", "\n\n".join([signature, *widget, "Tin liên quan"]), 1
+    )
+    assert all(w in _region(page, max_prose_after_signature=0).text for w in widget)
+    doc = _region(page)
+    assert P5 in doc.text and not any(w in doc.text for w in widget)
+    assert [r.rule for r in doc.removed if r.text == signature] == ["author_signature"]

@@ -101,6 +101,9 @@ class ArticleRegion(Step):
         # rules removed): it does not run across a removed list into the footer
         "gap_cost_per_line": 0.02,
         "free_gap_lines": 10,
+        # an author's name on its own line inside the segment ends the article when less than this
+        # share of the segment's prose follows it
+        "max_prose_after_signature": 0.25,
     }
 
     def __init__(self, options=None, context=None):
@@ -144,6 +147,7 @@ class ArticleRegion(Step):
                 f"(min {self.options['min_article_chars']}); {len(idx)} lines on the page",
             )
             return
+        end = self._signature_inside(lines, idx, features, start, end)
         doc.provenance["region"] = (idx[start] + 1, idx[end - 1] + 1)
         # the header: lines above the article, and the low-scored ones among its first lines
         # (a date or share bar under the lead)
@@ -250,6 +254,22 @@ class ArticleRegion(Step):
         self.stats.counters[f"lines_removed.{rule}"] += 1
 
     # -- metadata around the article ------------------------------------------------------------
+
+    def _signature_inside(self, lines, idx, features, start, end) -> int:
+        """Where the article ends when its author's signature ("Như Tâm (Theo AFP, Reuters)") stands
+        inside the segment, after a paragraph and with little prose left below it (a widget or a
+        list of other articles the model took for text): the new end, else `end`."""
+        prose_chars = np.where(
+            features[start:end, _COL["prose"]] > 0, [len(lines[i]) for i in idx[start:end]], 0
+        )
+        total = prose_chars.sum()
+        for k in range(start + 3, end):
+            text = lines[idx[k]].strip()
+            if len(text) > 60 or not features[k - 1, _COL["full_stop"]] or not self.meta.name_in(text):
+                continue
+            if prose_chars[k - start + 1 :].sum() < self.options["max_prose_after_signature"] * total:
+                return k
+        return end
 
     def _lead_and_captions(self, lines, idx, features, proba, title_k, start, end) -> set[int]:
         """Lines the segment leaves out or scores low that are the article's all the same: the lead
