@@ -226,6 +226,21 @@ def test_social_icon_rows():
     assert kept(doc) == [P1, P2, P3]
 
 
+def test_preferred_source_box_goes_and_a_sentence_about_google_stays():
+    box = [
+        "Chọn Báo Biển Xanh làm nguồn ưu tiên trên Google tìm kiếm. Xem hướng dẫn.",
+        "Bạn muốn Google ưu tiên Báo Biển Xanh",
+        'Tại trang vừa mở, tìm dòng "Báo Biển Xanh" và bấm vào ô vuông bên phải.',
+        "Khi ô vuông chuyển thành dấu tích xanh là bạn đã thành công rồi!",
+        "Các nguồn được ưu tiên",
+    ]
+    about_google = "Theo Google, thuật toán mới sẽ ưu tiên những nội dung có chất lượng và nguồn gốc rõ ràng."
+    doc = clean(page(TITLE, *box, P1, about_google, P2))
+    for line in box:
+        assert_removed_by(doc, line, "preferred_source")
+    assert kept(doc) == [P1, about_google, P2]
+
+
 def test_comment_form():
     doc = clean(
         page(
