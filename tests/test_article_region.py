@@ -341,3 +341,14 @@ def test_signature_inside_the_segment_ends_the_article():
     doc = _region(page)
     assert P5 in doc.text and not any(w in doc.text for w in widget)
     assert [r.rule for r in doc.removed if r.text == signature] == ["author_signature"]
+
+
+def test_doubled_alt_text_goes_and_is_not_kept_as_a_caption():
+    from pipeline.s3_clean.region import _doubled, _is_caption
+
+    caption = "Bệnh viện tỉnh sau khi hoàn thành giai đoạn một. (Ảnh: Thanh Tuấn/TTXVN)"
+    assert _is_caption(caption) and not _doubled(caption)
+    assert _doubled(f"{caption} {caption}") and not _is_caption(f"{caption} {caption}")
+    page = full_page(body=(LEAD, P1, P2, f"{caption} {caption}", P3, P4, P5))
+    doc = _region(page)
+    assert f"{caption} {caption}" not in doc.text and P3 in doc.text

@@ -241,6 +241,12 @@ def test_preferred_source_box_goes_and_a_sentence_about_google_stays():
     assert kept(doc) == [P1, about_google, P2]
 
 
+def test_hashtag_row_ends_the_article():
+    doc = clean(page(TITLE, P1, P2, "#giao thông #đường ven biển Hà Tĩnh", "Theo dõi Báo Biển Xanh", P3[:40]))
+    assert_removed_by(doc, "#giao thông #đường ven biển Hà Tĩnh", "tags")
+    assert kept(doc) == [P1, P2]
+
+
 def test_comment_form():
     doc = clean(
         page(

@@ -52,9 +52,21 @@ _CAPTION_CREDIT = re.compile(
 _BREADCRUMB = re.compile(r"^[^>»›/|]{1,40}(?:\s*[>»›/|]\s*[^>»›/|]{1,40}){1,5}$")
 
 
+def _doubled(text: str) -> bool:
+    """The same text twice on one line ("X. (Ảnh: TTXVN) X. (Ảnh: TTXVN)"): an image's alt text and its
+    title rendered together, in a box of other articles' pictures."""
+    half = text[: (len(text) - 1) // 2]
+    return len(half) >= 20 and text == f"{half} {half}"
+
+
 def _is_caption(text: str) -> bool:
-    """A photo or video caption with its credit ("Di dời tài sản giúp người dân. Ảnh: M.T")."""
-    return len(text) <= 300 and bool(_CAPTION_CREDIT.search(text)) and len(words(text)) >= 6
+    """A photo or video caption with its credit ("Di dời tài sản giúp người dân. Ảnh: M.T"), said once."""
+    return (
+        len(text) <= 300
+        and bool(_CAPTION_CREDIT.search(text))
+        and len(words(text)) >= 6
+        and not _doubled(text)
+    )
 
 
 def best_segment(scores: np.ndarray, cut_costs: np.ndarray | None = None) -> tuple[int, int]:
@@ -169,6 +181,10 @@ class ArticleRegion(Step):
                 self._remove(doc, lines, i, self._block_kind(features, k, inside=False), proba[k])
             elif proba[k] < threshold:
                 self._remove(doc, lines, i, self._block_kind(features, k, inside=True), proba[k])
+            elif _doubled(lines[i].strip()):
+                self._remove(
+                    doc, lines, i, "image_alt", proba[k]
+                )  # an image's alt text and title in one line
         doc.text = "\n".join(lines)
 
     def _gap_costs(self, idx: list[int]) -> np.ndarray:
