@@ -327,11 +327,12 @@ def test_question_headline_is_the_title():
 
 
 def test_signature_inside_the_segment_ends_the_article():
-    # a widget of sentence-like lines under the author's signature, which the model scores as text
+    # sentences under the author's signature (another article's lead), which the model scores as text
     widget = [
-        "Để thêm báo vào danh sách nguồn ưu tiên, bạn hãy mở trang cài đặt của công cụ tìm kiếm và làm "
-        "theo hướng dẫn.",
-        "Khi ô vuông chuyển thành dấu tích xanh là bạn đã hoàn thành việc cài đặt nguồn tin ưu tiên của mình.",
+        "Theo các chuyên gia, việc đầu tư vào hạ tầng giao thông sẽ giúp thúc đẩy phát triển kinh tế của cả "
+        "vùng trong nhiều năm tới.",
+        "Nhiều địa phương khác cũng đang chuẩn bị các dự án tương tự, với tổng vốn đầu tư dự kiến lên tới hàng "
+        "chục nghìn tỷ đồng.",
     ]
     signature = "Như Tâm (Theo AFP, Reuters)"
     page = full_page().replace(
@@ -352,3 +353,11 @@ def test_doubled_alt_text_goes_and_is_not_kept_as_a_caption():
     page = full_page(body=(LEAD, P1, P2, f"{caption} {caption}", P3, P4, P5))
     doc = _region(page)
     assert f"{caption} {caption}" not in doc.text and P3 in doc.text
+
+
+def test_a_sentence_broken_after_initials_is_no_signature():
+    broken = ["Hiện V.A.", "vẫn đang nằm trong bệnh viện để được điều trị và theo dõi sức khỏe."]
+    page = full_page(body=(LEAD, P1, P2, P3, P4, *broken))
+    doc = _region(page)
+    assert all(line in doc.text for line in broken)
+    assert not [r for r in doc.removed if r.rule == "author_signature" and r.text == broken[0]]

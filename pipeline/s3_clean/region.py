@@ -283,6 +283,9 @@ class ArticleRegion(Step):
             text = lines[idx[k]].strip()
             if len(text) > 60 or not features[k - 1, _COL["full_stop"]] or not self.meta.name_in(text):
                 continue
+            following = lines[idx[k + 1]].strip() if k + 1 < end else ""
+            if following[:1].islower():
+                continue  # "Hiện V.A." + "vẫn đang nằm viện": a sentence broken in two, not a signature
             if prose_chars[k - start + 1 :].sum() < self.options["max_prose_after_signature"] * total:
                 return k
         return end
