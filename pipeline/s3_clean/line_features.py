@@ -104,20 +104,22 @@ _CLOSERS = "\"'”’»)]"
 _BULLETS = "•·▪◦●○■□►▶‣⁃*+-"
 _QUOTES = "\"“'‘«-–—"
 _MIN_DATE_DIGITS = 5  # every date form of dates.find_date holds a 4-digit year and a 1-2 digit day
-_ALPHA, _UPPER, _DIGIT, _WORD_CHAR, _SPACE = 1, 2, 4, 8, 16
+_ALPHA, _UPPER, _DIGIT, _WORD_CHAR, _SPACE, _DECIMAL = 1, 2, 4, 8, 16, 32
 _COUNT_SPACES = operator.methodcaller("count", " ")
 _SEPARATOR_BOTH = "|>»›/·–—-"  # separators between two spaces ...
 _SEPARATOR_ONE = "|»›"  # ... or with a space on one side only
 
 
 def _flags_of(ch: str) -> int:
-    """str's tests of one character as bits; _WORD_CHAR is the regex \\w, _SPACE str.split's whitespace."""
+    """str's tests of one character as bits; _WORD_CHAR is the regex \\w, _SPACE \\s (str.split's
+    whitespace), _DECIMAL the regex \\d."""
     return (
         ch.isalpha()
         | ch.isupper() << 1
         | ch.isdigit() << 2
         | (ch.isalnum() or ch == "_") << 3
         | ch.isspace() << 4
+        | ch.isdecimal() << 5
     )
 
 
@@ -148,6 +150,7 @@ def _char_table() -> np.ndarray:
         | bit(str.isdigit) << 2
         | word.astype(np.uint8) << 3
         | bit(str.isspace) << 4
+        | bit(str.isdecimal) << 5
     ).astype(np.uint8)
 
 
@@ -261,6 +264,26 @@ def _link_marks(codes: np.ndarray, flags: np.ndarray) -> np.ndarray:
     return colon_slashes | www | (dot & _shifted((flags & _ALPHA) > 0, -1))
 
 
+def _list_marks(codes, flags, starts, n_chars, raws) -> tuple[np.ndarray, np.ndarray]:
+    """_BULLET and _NUMBERED on the raw lines, in numpy: a bullet or 1-3 digits and "." / ")" first,
+    then whitespace (the raw line's trailing whitespace when the stripped line ends there)."""
+    trailing = np.fromiter(map(str.isspace, map(operator.itemgetter(-1), raws)), dtype=bool, count=len(raws))
+    space = (flags & _SPACE) > 0
+    last = len(codes) - 1
+
+    def space_at(offset: np.ndarray) -> np.ndarray:
+        inside = space[np.minimum(starts + offset, last)] & (offset < n_chars)
+        return inside | (trailing & (offset == n_chars))
+
+    pos = np.arange(len(codes))
+    next_other = np.minimum.accumulate(np.where((flags & _DECIMAL) > 0, len(codes), pos)[::-1])[::-1]
+    digits = next_other[starts] - starts  # decimal digits the line starts with
+    mark = np.where(digits < n_chars, codes[np.minimum(starts + digits, last)], 0)
+    numbered = (digits >= 1) & (digits <= 3) & _among(mark, ".)") & space_at(digits + 1)
+    bullet = (_among(codes[starts], _BULLETS) & space_at(np.ones_like(starts))) | numbered
+    return bullet.astype(np.float64), numbered.astype(np.float64)
+
+
 def _line_ends(codes, ends, n_chars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The last, second-last and third-last code point of each line (0 where the line is shorter)."""
     return tuple(np.where(n_chars >= back, codes[np.maximum(ends - back, 0)], 0) for back in (1, 2, 3))
@@ -292,7 +315,7 @@ def base_matrix(texts: list[str], raws: list[str]) -> tuple[np.ndarray, list[str
     sentence_end = _among(last1, _SENTENCE_STOPS) | closed
     ellipsis = (last1 == ord("…")) | ((last1 == ord(".")) & (last2 == ord(".")) & (last3 == ord(".")))
     first_char = codes[starts]
-    listish = _among(first_char, _BULLETS) | ((flags[starts] & _DIGIT) > 0)
+    bullet, numbered = _list_marks(codes, flags, starts, n_chars, raws)
     date = _test_lines(is_date_line, texts, (n_chars <= 80) & (digits >= _MIN_DATE_DIGITS))
     separator = _per_line(_separators(codes, flags), line_of, n) > 0
     linkish = _per_line(_link_marks(codes, flags), line_of, n) > 0
@@ -304,8 +327,8 @@ def base_matrix(texts: list[str], raws: list[str]) -> tuple[np.ndarray, list[str
             full_stop,
             full_stop & (n_chars >= PROSE_CHARS),
             ellipsis,
-            _test_lines(_BULLET.match, raws, listish),
-            _test_lines(_NUMBERED.match, raws, listish),
+            bullet,
+            numbered,
             np.fromiter(map(str.isspace, map(operator.itemgetter(0), raws)), dtype=np.float64, count=n),
             np.divide(upper, letters, out=np.zeros(n), where=letters > 0),
             digits / n_chars,
