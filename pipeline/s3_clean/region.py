@@ -316,6 +316,14 @@ class ArticleRegion(Step):
         meta = doc.metadata
         taken: set[int] = set()
         title_k = self._title_line(lines, idx, features, [k for k in zone if k < start], start)
+        if title_k is None:  # no headline above: the segment may start with it (the model kept it)
+            first = start + (features[start, _COL["title_like"]] == 0)  # or just under a kicker line
+            if (
+                first < len(idx) - 1
+                and features[first, _COL["title_like"]]
+                and not features[first, _COL["prose"]]
+            ):
+                title_k = self._title_line(lines, idx, features, [first], first + 1)
         if title_k is not None:
             if not meta.get("title"):
                 meta["title"] = lines[idx[title_k]].strip()
