@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "config"
 SHARED = ROOT.parent / "shared"
 CLEAN_STEPS = ("clean_lines", "dump_metadata", "repeated_lines")
-_SOURCE = re.compile(r"(rules/(?:vi|en)\.yaml):(\d+)$")
+_SOURCE = re.compile(r"(rules/(?:vi|en|web)\.yaml):(\d+)$")
 
 # article paragraphs of a made-up Vietnamese story, used around the boilerplate in the tests
 TITLE = "Khởi công cầu mới bắc qua sông Hậu ở Cần Thơ"

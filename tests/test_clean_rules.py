@@ -247,6 +247,14 @@ def test_hashtag_row_ends_the_article():
     assert kept(doc) == [P1, P2]
 
 
+def test_a_bare_address_line_goes_and_a_sentence_with_one_stays():
+    url = "https://baobienxanh.vn/khanh-thanh-tuyen-duong-ven-bien-post123456.html"
+    cited = "Toàn văn nghị quyết được đăng tải tại https://chinhphu.vn để người dân tiện theo dõi và góp ý."
+    doc = clean(page(TITLE, P1, cited, P2, url, P3))
+    assert_removed_by(doc, url, "bare_url")
+    assert kept(doc) == [P1, cited, P2, P3]
+
+
 def test_comment_form():
     doc = clean(
         page(
