@@ -232,6 +232,7 @@ def test_preferred_source_box_goes_and_a_sentence_about_google_stays():
         "Bạn muốn Google ưu tiên Báo Biển Xanh",
         'Tại trang vừa mở, tìm dòng "Báo Biển Xanh" và bấm vào ô vuông bên phải.',
         "Khi ô vuông chuyển thành dấu tích xanh là bạn đã thành công rồi!",
+        "• Bước 2: Tại trang web vừa mở, bấm vào ô vuông nằm bên phải để chọn làm nguồn tìm kiếm ưu tiên.",
         "Các nguồn được ưu tiên",
     ]
     about_google = "Theo Google, thuật toán mới sẽ ưu tiên những nội dung có chất lượng và nguồn gốc rõ ràng."
