@@ -358,6 +358,8 @@ def test_real_captions_and_subheadings_are_kept():
         ("Ảnh: Minh Anh", "photo_credit"),
         ("(Ảnh: TTXVN)", "photo_credit"),
         ("Ảnh minh họa", "photo_credit"),
+        ("ẢNH: CÔNG AN TỈNH LAI CHÂU", "photo_credit"),
+        ("Chú thích ảnh", "photo_credit"),
         ("Bạn đang xem: Khởi công cầu mới bắc qua sông Hậu", "you_are_reading"),
         ("Thích và chia sẻ bài viết nếu bạn thấy hữu ích", "reader_prompt"),
         ("Bạn đọc có thể gửi ý kiến về địa chỉ email của tòa soạn", "reader_prompt"),
