@@ -363,10 +363,11 @@ def test_a_sentence_broken_after_initials_is_no_signature():
     assert not [r for r in doc.removed if r.rule == "author_signature" and r.text == broken[0]]
 
 
-def test_headline_at_the_top_of_the_segment_is_the_title_when_none_stands_above():
+@pytest.mark.parametrize("headline", [TITLE, "Vì sao tuyến đường ven biển phải làm mất ba năm?"])
+def test_headline_at_the_top_of_the_segment_is_the_title_when_none_stands_above(headline):
     from pipeline.s3_clean.line_features import line_features
 
-    lines = ["Trang chủ", "", "Thời sự", "", TITLE, "", LEAD, "", P1, "", P2]
+    lines = ["Trang chủ", "", "Thời sự", "", headline, "", LEAD, "", P1, "", P2]
     idx, features = line_features(lines)
     step = step_class("article_region")(
         {"rules": ["rules/vi.yaml", "rules/en.yaml"]}, {"config_dir": str(CONFIG_DIR)}
@@ -374,4 +375,4 @@ def test_headline_at_the_top_of_the_segment_is_the_title_when_none_stands_above(
     doc = Document(id="page", text="\n".join(lines))
     start = idx.index(4)  # the model's segment begins at the headline
     taken, title_k = step._header(doc, lines, idx, features, [0, 1], start)
-    assert title_k == start and doc.metadata["title"] == TITLE and 4 in taken
+    assert title_k == start and doc.metadata["title"] == headline and 4 in taken

@@ -59,6 +59,13 @@ def _doubled(text: str) -> bool:
     return len(half) >= 20 and text == f"{half} {half}"
 
 
+def _headline_like(line: str, row: np.ndarray) -> bool:
+    """Shaped like a headline: a few words not ending like a sentence, or one question/exclamation."""
+    if row[_COL["prose"]]:
+        return False
+    return bool(row[_COL["title_like"]]) or bool(_QUESTION_TITLE.match(line.strip()))
+
+
 def _is_caption(text: str) -> bool:
     """A photo or video caption with its credit ("Di dời tài sản giúp người dân. Ảnh: M.T"), said once."""
     return (
@@ -317,12 +324,8 @@ class ArticleRegion(Step):
         taken: set[int] = set()
         title_k = self._title_line(lines, idx, features, [k for k in zone if k < start], start)
         if title_k is None:  # no headline above: the segment may start with it (the model kept it)
-            first = start + (features[start, _COL["title_like"]] == 0)  # or just under a kicker line
-            if (
-                first < len(idx) - 1
-                and features[first, _COL["title_like"]]
-                and not features[first, _COL["prose"]]
-            ):
+            first = start + (not _headline_like(lines[idx[start]], features[start]))  # or under a kicker
+            if first < len(idx) - 1 and _headline_like(lines[idx[first]], features[first]):
                 title_k = self._title_line(lines, idx, features, [first], first + 1)
         if title_k is not None:
             if not meta.get("title"):
