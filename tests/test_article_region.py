@@ -376,3 +376,19 @@ def test_headline_at_the_top_of_the_segment_is_the_title_when_none_stands_above(
     start = idx.index(4)  # the model's segment begins at the headline
     taken, title_k = step._header(doc, lines, idx, features, [0, 1], start)
     assert title_k == start and doc.metadata["title"] == headline and 4 in taken
+
+
+def test_paragraph_printed_twice_in_a_photo_essay_is_kept_when_scored_near_the_threshold():
+    from pipeline.s3_clean.line_features import FEATURES, line_features
+
+    step = step_class("article_region")(
+        {"rules": ["rules/vi.yaml", "rules/en.yaml"]}, {"config_dir": str(CONFIG_DIR)}
+    )
+    lines = [P1, "", P1, "", P2, "", "Tin khác trong ngày", "", "Tin khác trong ngày"]
+    _, features = line_features(lines)
+    proba = np.array([0.42, 0.38, 0.9, 0.42, 0.38])
+    assert features[0, FEATURES.index("repeated_near")] == 1.0
+    assert step._photo_text(features, proba, 0) and step._photo_text(features, proba, 1)
+    assert not step._photo_text(features, proba, 2)  # above the threshold: kept anyway
+    assert not step._photo_text(features, proba, 3)  # repeated, but a short label, not prose
+    assert not step._photo_text(features, np.array([0.2] * 5), 0)  # scored too low

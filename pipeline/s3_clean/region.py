@@ -123,6 +123,9 @@ class ArticleRegion(Step):
         # an author's name on its own line inside the segment ends the article when less than this
         # share of the segment's prose follows it
         "max_prose_after_signature": 0.25,
+        # a prose paragraph printed twice in a row under the headline (photo alt text + caption) stays
+        # when the model scores it at least this
+        "min_photo_text_score": 0.3,
     }
 
     def __init__(self, options=None, context=None):
@@ -297,6 +300,16 @@ class ArticleRegion(Step):
                 return k
         return end
 
+    def _photo_text(self, features, proba, k) -> bool:
+        """A paragraph printed twice in a row (a photo's alt text and its caption, as photo essays
+        render) that the model, marking down repeats, scores just under the threshold."""
+        row = features[k]
+        return bool(
+            row[_COL["prose"]]
+            and row[_COL["repeated_near"]]
+            and self.options["min_photo_text_score"] <= proba[k] < self.options["threshold"]
+        )
+
     def _lead_and_captions(self, lines, idx, features, proba, title_k, start, end) -> set[int]:
         """Lines the segment leaves out or scores low that are the article's all the same: the lead
         (a prose line the model scores high between the headline and the segment, cut off from the
@@ -310,6 +323,8 @@ class ArticleRegion(Step):
             if k < start and proba[k] >= threshold and features[k, _COL["prose"]]:
                 kept.add(k)
             elif proba[k] < threshold and _is_caption(text):
+                kept.add(k)
+            elif self._photo_text(features, proba, k):
                 kept.add(k)
         for k in range(end, len(idx)):  # the last photo's caption, right under the last paragraph
             if not _is_caption(lines[idx[k]].strip()):
