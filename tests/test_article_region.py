@@ -392,3 +392,20 @@ def test_paragraph_printed_twice_in_a_photo_essay_is_kept_when_scored_near_the_t
     assert not step._photo_text(features, proba, 2)  # above the threshold: kept anyway
     assert not step._photo_text(features, proba, 3)  # repeated, but a short label, not prose
     assert not step._photo_text(features, np.array([0.2] * 5), 0)  # scored too low
+
+
+def test_a_sentence_broken_at_the_top_of_the_segment_is_no_title():
+    from pipeline.s3_clean.line_features import line_features
+
+    broken = [
+        "Thông tin vừa được Liên Bộ Tài chính - Công Thương công bố chiều nay,",
+        "theo đó giá xăng giảm nhẹ.",
+    ]
+    lines = ["Trang chủ", "", "Thời sự", "", broken[0], broken[1], "", LEAD, "", P1, "", P2]
+    idx, features = line_features(lines)
+    step = step_class("article_region")(
+        {"rules": ["rules/vi.yaml", "rules/en.yaml"]}, {"config_dir": str(CONFIG_DIR)}
+    )
+    doc = Document(id="page", text="\n".join(lines))
+    taken, title_k = step._header(doc, lines, idx, features, [0, 1], idx.index(4))
+    assert title_k is None and "title" not in doc.metadata

@@ -340,7 +340,12 @@ class ArticleRegion(Step):
         title_k = self._title_line(lines, idx, features, [k for k in zone if k < start], start)
         if title_k is None:  # no headline above: the segment may start with it (the model kept it)
             first = start + (not _headline_like(lines[idx[start]], features[start]))  # or under a kicker
-            if first < len(idx) - 1 and _headline_like(lines[idx[first]], features[first]):
+            if (
+                first < len(idx) - 1
+                and _headline_like(lines[idx[first]], features[first])
+                and not lines[idx[first]].rstrip().endswith((",", ";"))
+                and not lines[idx[first + 1]].strip()[:1].islower()  # a sentence broken in two
+            ):
                 title_k = self._title_line(lines, idx, features, [first], first + 1)
         if title_k is not None:
             if not meta.get("title"):
