@@ -211,25 +211,21 @@ def line_keys(folded_codes: np.ndarray, folded_flags: np.ndarray) -> tuple[list[
     """Each line's words (regex \\w runs) one space apart: the key under which repeats are counted;
     also the first five words of each key (its head) and the number of spaces in each key."""
     word = (folded_flags & _WORD_CHAR) > 0
-    newline = folded_codes == 10
-    other = ~word & ~newline
-    n = len(word)
-    next_kept = np.where(other, n, np.arange(n))
-    next_kept = np.minimum.accumulate(next_kept[::-1])[::-1]  # the first word char or "\n" from here
-    word_after = np.concatenate([word, [False]])[next_kept]
-    word_before = np.concatenate([[False], word[:-1]])
-    space = other & word_before & word_after  # a run of other characters between two words: one space
-    kept = word | newline | space
-    out = np.where(space, 32, folded_codes)[kept].astype(np.uint32)
+    other = ~word & (folded_codes != 10)
+    # runs of other characters: one space where a run lies between two word characters
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], other, [False]]).astype(np.int8)))
+    run_start, run_end = edges[::2], edges[1::2]  # [start, end)
+    padded = np.concatenate([[False], word, [False]])  # padded[i + 1] is word[i]
+    between = padded[run_start] & padded[run_end + 1]
+    kept = ~other
+    kept[run_start[between]] = True
+    out = folded_codes.copy()
+    out[run_start[between]] = 32
+    out = out[kept].astype(np.uint32)
     keys = out.tobytes().decode("utf-32-le", "surrogatepass").split("\n")
-    spaces_out, newline_out = out == 32, out == 10
-    line = np.cumsum(newline_out) - newline_out
-    spaces = np.bincount(line[spaces_out], minlength=len(keys))[: len(keys)]
-    seen = np.cumsum(spaces_out)  # spaces up to here, counted from the line's start below
-    line_start = np.concatenate([[0], np.flatnonzero(newline_out) + 1])
-    rank = seen - (seen - spaces_out)[np.minimum(line_start, len(out) - 1)][line] if len(out) else seen
-    head = out[newline_out | (rank < 5)]  # up to the fifth space
-    return keys, head.tobytes().decode("utf-32-le", "surrogatepass").split("\n"), spaces
+    spaces = np.fromiter(map(_COUNT_SPACES, keys), dtype=np.int64, count=len(keys))
+    heads = [key if c <= 4 else " ".join(key.split(" ", 5)[:5]) for key, c in zip(keys, spaces.tolist())]
+    return keys, heads, spaces
 
 
 def _shifted(mask: np.ndarray, by: int) -> np.ndarray:
