@@ -176,6 +176,25 @@ def run_pipeline(pages: list[Page], model_path: str | None) -> dict[str, dict]:
     return {doc.id: {"text": doc.text, "meta": doc.metadata, "dropped": doc.drop_reason} for doc in stream}
 
 
+def metadata_errors(page: Page, meta: dict) -> tuple[dict, int]:
+    """The gold's title/author/published fields the pipeline got wrong ({field: want, got}), and how
+    many fields the gold has (the date is compared by day)."""
+    wrong, checked = {}, 0
+    for field, key in (("title", "title"), ("author", "author"), ("published", "created")):
+        want = page.gold.get(field)
+        if not want:
+            continue
+        got = meta.get(key)
+        checked += 1
+        if field == "published":
+            ok = bool(got) and (str(got)[:10] == want[:10])
+        else:
+            ok = bool(got) and norm(str(got)) == norm(want)
+        if not ok:
+            wrong[field] = {"want": want, "got": got}
+    return wrong, checked
+
+
 def score(pages: list[Page], results: dict[str, dict], errors: list | None = None) -> dict:
     """Line P/R/F1, metadata and not_article over `pages`; each page's wrong lines and fields are
     appended to `errors` when given (the error list of the LOSO report)."""
@@ -197,20 +216,9 @@ def score(pages: list[Page], results: dict[str, dict], errors: list | None = Non
         tp += len(gold & pred_set)
         fp += sum(x not in gold for x in pred)
         fn += sum(x not in pred_set for x in gold)
-        wrong_meta = {}
-        for field, key in (("title", "title"), ("author", "author"), ("published", "created")):
-            want = page.gold.get(field)
-            if not want:
-                continue
-            got = r["meta"].get(key)
-            meta_n += 1
-            if field == "published":
-                ok = bool(got) and (str(got)[:10] == want[:10])
-            else:
-                ok = bool(got) and norm(str(got)) == norm(want)
-            meta_ok += ok
-            if not ok:
-                wrong_meta[field] = {"want": want, "got": got}
+        wrong_meta, checked = metadata_errors(page, r["meta"])
+        meta_n += checked
+        meta_ok += checked - len(wrong_meta)
         if errors is not None and (r["dropped"] or wrong_meta or set(pred) != gold):
             errors.append(
                 {

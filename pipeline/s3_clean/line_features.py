@@ -392,6 +392,44 @@ def _repeat_features(keys: list[str], heads: list[str], spaces: np.ndarray, base
     base[hits, _BASE_COL["head_repeat"]] = 1.0
 
 
+def _context_features(base: np.ndarray, gap_above: np.ndarray, gap_below: np.ndarray) -> np.ndarray:
+    """The CONTEXT columns: where each line stands against the page's densest run of prose, runs of
+    short lines and bullets, blank lines around it, prose above and below."""
+    n = len(base)
+    prose = base[:, _BASE_COL["prose"]] > 0
+    start, end = densest_window(prose)
+    pos = np.arange(n)
+    in_dense = ((pos >= start) & (pos < end)).astype(float)
+    before = np.log1p(np.maximum(start - pos, 0)) / 4.0
+    after = np.log1p(np.maximum(pos - end + 1, 0)) / 4.0
+    total_prose = max(prose.sum(), 1)
+    dense_share = np.full(n, prose[start:end].sum() / total_prose)
+    padded = np.concatenate([[0.0], np.cumsum(prose)])  # share of prose lines in a window of 7
+    window_prose = (padded[np.minimum(pos + 4, n)] - padded[np.maximum(pos - 3, 0)]) / 7.0
+    short = (base[:, _BASE_COL["len"]] < np.log1p(50) / 6.0) & ~prose
+    short_run = np.minimum(np.log1p(_runs(short)) / 3.0, 1.5)
+    bullet_run = np.minimum(np.log1p(_runs(base[:, _BASE_COL["bullet"]] > 0)) / 3.0, 1.5)
+    cum = np.cumsum(prose)
+    prose_above = np.log1p(cum - prose) / 4.0
+    prose_below = np.log1p(cum[-1] - cum) / 4.0
+    return np.column_stack(
+        [
+            pos / max(n - 1, 1),
+            in_dense,
+            before,
+            after,
+            dense_share,
+            window_prose,
+            short_run,
+            bullet_run,
+            gap_above,
+            gap_below,
+            prose_above,
+            prose_below,
+        ]
+    )
+
+
 def line_features(lines: list[str]) -> tuple[list[int], np.ndarray]:
     """(indices of the non-blank lines, their feature matrix of shape (n, len(FEATURES)))."""
     idx = nonblank(lines)
@@ -408,38 +446,7 @@ def line_features(lines: list[str]) -> tuple[list[int], np.ndarray]:
     gap_above = np.concatenate([[False], steps]).astype(float)
     gap_below = np.concatenate([steps, [False]]).astype(float)
 
-    prose = base[:, col["prose"]] > 0
-    start, end = densest_window(prose)
-    pos = np.arange(n)
-    in_dense = ((pos >= start) & (pos < end)).astype(float)
-    before = np.log1p(np.maximum(start - pos, 0)) / 4.0
-    after = np.log1p(np.maximum(pos - end + 1, 0)) / 4.0
-    total_prose = max(prose.sum(), 1)
-    dense_share = np.full(n, prose[start:end].sum() / total_prose)
-    padded = np.concatenate([[0.0], np.cumsum(prose)])  # share of prose lines in a window of 7
-    window_prose = (padded[np.minimum(pos + 4, n)] - padded[np.maximum(pos - 3, 0)]) / 7.0
-    short = (base[:, col["len"]] < np.log1p(50) / 6.0) & ~prose
-    short_run = np.minimum(np.log1p(_runs(short)) / 3.0, 1.5)
-    bullet_run = np.minimum(np.log1p(_runs(base[:, col["bullet"]] > 0)) / 3.0, 1.5)
-    cum = np.cumsum(prose)
-    prose_above = np.log1p(cum - prose) / 4.0
-    prose_below = np.log1p(cum[-1] - cum) / 4.0
-    context = np.column_stack(
-        [
-            pos / max(n - 1, 1),
-            in_dense,
-            before,
-            after,
-            dense_share,
-            window_prose,
-            short_run,
-            bullet_run,
-            gap_above,
-            gap_below,
-            prose_above,
-            prose_below,
-        ]
-    )
+    context = _context_features(base, gap_above, gap_below)
 
     neighbour_cols = [col[name] for name in NEIGHBOUR_FEATURES]
     picked = base[:, neighbour_cols]

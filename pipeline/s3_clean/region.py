@@ -146,28 +146,7 @@ class ArticleRegion(Step):
         proba = self.model.predict(features)
         threshold = self.options["threshold"]
         start, end = best_segment(proba - threshold, self._gap_costs(idx))
-        prose = features[start:end, _COL["prose"]] > 0
-        kept_chars = sum(
-            len(lines[idx[k]].strip())
-            for k in range(start, end)
-            if prose[k - start] and proba[k] >= threshold
-        )
-        kept_prose = [k for k in range(start, end) if prose[k - start] and proba[k] >= threshold]
-        teasers = sum(features[k, _COL["ellipsis"]] > 0 for k in kept_prose)  # cut summaries "…"
-        if (
-            kept_chars < self.options["min_article_chars"]
-            or prose.sum() < self.options["min_prose_lines"]
-            or teasers > self.options["max_teaser_share"] * len(kept_prose)
-        ):
-            if len(idx) < self.options["min_lines_not_article"]:
-                return  # too small a page to call it a home or list page: left to the rules
-            doc.drop(
-                self.name,
-                "not_article",
-                f"densest article segment holds {kept_chars} chars of prose in {int(prose.sum())} lines, "
-                f"{teasers} of them cut short like teasers "
-                f"(min {self.options['min_article_chars']}); {len(idx)} lines on the page",
-            )
+        if self._not_article(doc, lines, idx, features, proba, (start, end)):
             return
         end = self._signature_inside(lines, idx, features, start, end)
         doc.provenance["region"] = (idx[start] + 1, idx[end - 1] + 1)
@@ -176,7 +155,7 @@ class ArticleRegion(Step):
         zone = list(range(max(0, start - self.options["header_lines"]), start))
         zone += [k for k in range(start, min(end, start + 6)) if proba[k] < threshold]
         taken, title_k = self._header(doc, lines, idx, features, zone, start)
-        kept = self._lead_and_captions(lines, idx, features, proba, title_k, start, end)
+        kept = self._lead_and_captions(lines, idx, features, proba, title_k, (start, end))
         kept -= self._teaser_cards(features, start, end)
         taken |= self._signature(doc, lines, idx, max([end] + [k + 1 for k in kept]))
         teaser_cards = self._teaser_cards(features, start, end) | self._trailing_headlines(
@@ -191,11 +170,35 @@ class ArticleRegion(Step):
                 self._remove(doc, lines, i, self._block_kind(features, k, inside=False), proba[k])
             elif proba[k] < threshold:
                 self._remove(doc, lines, i, self._block_kind(features, k, inside=True), proba[k])
-            elif _doubled(lines[i].strip()):
-                self._remove(
-                    doc, lines, i, "image_alt", proba[k]
-                )  # an image's alt text and title in one line
+            elif _doubled(lines[i].strip()):  # an image's alt text and title in one line
+                self._remove(doc, lines, i, "image_alt", proba[k])
         doc.text = "\n".join(lines)
+
+    def _not_article(self, doc, lines, idx, features, proba, span) -> bool:
+        """Drop a page whose best segment is no article (too little prose, or mostly summaries cut
+        short like teasers) as `not_article`; True when the page is done with (dropped, or too small
+        to call it a home or list page: left to the rules)."""
+        start, end = span
+        threshold = self.options["threshold"]
+        prose = features[start:end, _COL["prose"]] > 0
+        kept_prose = [k for k in range(start, end) if prose[k - start] and proba[k] >= threshold]
+        kept_chars = sum(len(lines[idx[k]].strip()) for k in kept_prose)
+        teasers = sum(features[k, _COL["ellipsis"]] > 0 for k in kept_prose)  # cut summaries "…"
+        if (
+            kept_chars >= self.options["min_article_chars"]
+            and prose.sum() >= self.options["min_prose_lines"]
+            and teasers <= self.options["max_teaser_share"] * len(kept_prose)
+        ):
+            return False
+        if len(idx) >= self.options["min_lines_not_article"]:
+            doc.drop(
+                self.name,
+                "not_article",
+                f"densest article segment holds {kept_chars} chars of prose in {int(prose.sum())} lines, "
+                f"{teasers} of them cut short like teasers "
+                f"(min {self.options['min_article_chars']}); {len(idx)} lines on the page",
+            )
+        return True
 
     def _gap_costs(self, idx: list[int]) -> np.ndarray:
         """What the article segment pays to run across the blank lines between two kept lines: a
@@ -310,12 +313,13 @@ class ArticleRegion(Step):
             and self.options["min_photo_text_score"] <= proba[k] < self.options["threshold"]
         )
 
-    def _lead_and_captions(self, lines, idx, features, proba, title_k, start, end) -> set[int]:
+    def _lead_and_captions(self, lines, idx, features, proba, title_k, span) -> set[int]:
         """Lines the segment leaves out or scores low that are the article's all the same: the lead
         (a prose line the model scores high between the headline and the segment, cut off from the
         body by a date or share bar) and captions that credit a photo or video ("... Ảnh: N.C")
         between the headline and the end of the article."""
         threshold = self.options["threshold"]
+        start, end = span
         first = start if title_k is None else title_k + 1
         kept = set()
         for k in range(first, end):
@@ -337,16 +341,7 @@ class ArticleRegion(Step):
         the headline's position."""
         meta = doc.metadata
         taken: set[int] = set()
-        title_k = self._title_line(lines, idx, features, [k for k in zone if k < start], start)
-        if title_k is None:  # no headline above: the segment may start with it (the model kept it)
-            first = start + (not _headline_like(lines[idx[start]], features[start]))  # or under a kicker
-            if (
-                first < len(idx) - 1
-                and _headline_like(lines[idx[first]], features[first])
-                and not lines[idx[first]].rstrip().endswith((",", ";"))
-                and not lines[idx[first + 1]].strip()[:1].islower()  # a sentence broken in two
-            ):
-                title_k = self._title_line(lines, idx, features, [first], first + 1)
+        title_k = self._find_title(lines, idx, features, zone, start)
         if title_k is not None:
             if not meta.get("title"):
                 meta["title"] = lines[idx[title_k]].strip()
@@ -394,6 +389,22 @@ class ArticleRegion(Step):
         if dates and not meta.get("created"):
             meta["created"] = self._publication_date(dates, title_k)
         return taken, title_k
+
+    def _find_title(self, lines, idx, features, zone, start) -> int | None:
+        """The headline above the segment; with none there, a headline-shaped first line of the
+        segment (the model kept it) or the line under a kicker."""
+        title_k = self._title_line(lines, idx, features, [k for k in zone if k < start], start)
+        if title_k is not None:
+            return title_k
+        first = start + (not _headline_like(lines[idx[start]], features[start]))
+        if (
+            first < len(idx) - 1
+            and _headline_like(lines[idx[first]], features[first])
+            and not lines[idx[first]].rstrip().endswith((",", ";"))
+            and not lines[idx[first + 1]].strip()[:1].islower()  # a sentence broken in two
+        ):
+            return self._title_line(lines, idx, features, [first], first + 1)
+        return None
 
     def _title_line(self, lines, idx, features, zone, start) -> int | None:
         """The headline: a title-like line above the article that stands as a block of its own
