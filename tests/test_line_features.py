@@ -178,6 +178,8 @@ EDGE_CASES = [
     'Câu.\nCâu."\nCâu!»\nCâu…\nCâu...\nCâu..\n.\n"\nCâu:\nCâu;\n."',
     # stop words with punctuation around them, casefolding, quotes and dashes at the start
     "(Và) ĐÃ, là. the; ((a)) x.và và.x “the” 'an'\n“Trích dẫn\n– gạch\n‘x\n«y",
+    # long runs of punctuation around short and long cores, a token of punctuation only
+    'và!!!!!!!! ......và (((((the))))) ""an"" ...... ;;;;;;;;những;;;;;;;; (((((không))))) .,;:!?',
     # dates, digits, upper case, non-BMP characters, combining marks, tabs and odd whitespace
     "12/03/2024 10:00\nThứ hai, 18/3/2024\n😀 Ǆ x ²³ 12345\nCafe\u0301 E\u0301\n\tTab\x0bline\u2028x\nĐĐĐ",
     # repeats: near and far, heads shared by different lines

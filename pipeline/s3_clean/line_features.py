@@ -190,11 +190,16 @@ def _strip_candidates(codes: np.ndarray, first: np.ndarray, last: np.ndarray) ->
     """Tokens (first/last positions) that start or end with _STOP_PUNCT and whose core, once it is
     stripped, is short enough to be a stop word."""
     punct = _among(codes, _STOP_PUNCT)
-    pos = np.arange(len(codes))
-    next_solid = np.minimum.accumulate(np.where(punct, len(codes), pos)[::-1])[::-1]
-    prev_solid = np.maximum.accumulate(np.where(punct, -1, pos))
-    core = prev_solid[last] - next_solid[first] + 1
-    return (punct[first] | punct[last]) & (core >= 1) & (core <= _LONGEST_STOP_WORD)
+    lead, trail = punct[first], punct[last]
+    if not (lead | trail).any():
+        return lead
+    ends = np.flatnonzero(np.diff(np.concatenate([[False], punct, [False]]).astype(np.int8)))
+    run_start, run_end = ends[::2], ends[1::2]  # runs of _STOP_PUNCT, [start, end): never across a space
+    core_first, core_last = first.copy(), last.copy()
+    core_first[lead] = run_end[np.searchsorted(run_start, first[lead], side="right") - 1]
+    core_last[trail] = run_start[np.searchsorted(run_start, last[trail], side="right") - 1] - 1
+    core = core_last - core_first + 1
+    return (lead | trail) & (core >= 1) & (core <= _LONGEST_STOP_WORD)
 
 
 def _stop_counts(folded: str, line_of_token: np.ndarray, edges: np.ndarray, n: int) -> np.ndarray:
