@@ -4,10 +4,12 @@ A page dumped whole (menus, breadcrumbs, widgets, headline lists, footer) holds 
 article somewhere in the middle. The line model (`line_model.py`) scores every
 non-blank line from features that hold on any site; the article is the segment of
 lines with the largest total score above the threshold (a max-sum segment, so a
-box of links inside the article does not cut it in two), and lines inside it that
-the model scores low are removed one by one. Every removed line says why: the kind
-of block it sits in (`menu`, `headline_list`, `outside_article`, `boilerplate_line`)
-and the model's score.
+box of links inside the article does not cut it in two, but a long stretch the
+rules removed costs it, and an author's signature ends it), and lines inside it that
+the model scores low are removed one by one. The lead cut off under the headline and
+photo captions with a credit stay whatever their score. Every removed line says why:
+the kind of block it sits in (`menu`, `headline_list`, `outside_article`,
+`boilerplate_line`) and the model's score.
 
 The header just above the article (title, section, date, author) and a signature
 just below it become metadata. A page with no article-sized segment (a home,
