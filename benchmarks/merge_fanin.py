@@ -61,10 +61,10 @@ def main() -> int:
                     sharded.write_map_files(pipeline, work, t, [ref for ref, _ in part], [k for _, k in part])
                 step.stats.counters.clear()
                 wall, cpu = time.perf_counter(), time.process_time()
-                drops = sharded.reduce_sharded(step, LocalEngine(1), work, m, {}, work / "state", r)
+                reduced = sharded.reduce_sharded(step, LocalEngine(1), work, m, {}, work / "state", r)
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                n_merge = len(step.sharded_plan["jobs"])
-            dropped = [d.order for d in drops]
+                n_merge = len(reduced.jobs)
+            dropped = [d.order for d in reduced.drops]
             expected = expected or dropped
             slices = m * r * step.bands
             row = {

@@ -22,46 +22,20 @@ from collections import Counter
 import numpy as np
 
 from pipeline.document import Document
-from pipeline.s5_filter.quality_profiles import EMPTY_PROFILE, LangProfile, profiles_for
+from pipeline.s5_filter.quality_profiles import (  # the signal names are what profiles' thresholds name
+    DUP_NGRAMS,
+    EMPTY_PROFILE,
+    INT_SIGNALS,
+    SIGNAL_NAMES,
+    TOP_NGRAMS,
+    LangProfile,
+    profiles_for,
+)
 from pipeline.s5_filter.quality_tokens import Tokens, powers, tokenize
 from pipeline.step import Step
 
-TOP_NGRAMS = (2, 3, 4)
-DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
-
-SIGNAL_NAMES = (
-    "n_words",
-    "n_chars",
-    "n_lines",
-    "n_paragraphs",
-    "mean_word_len",
-    "alpha_word_frac",
-    "stop_word_hits",
-    "stop_word_frac",
-    "common_bigram_frac",
-    "common_bigram_lift",
-    "dup_line_frac",
-    "dup_line_char_frac",
-    "dup_para_frac",
-    "dup_para_char_frac",
-    *(f"top_{n}gram_char_frac" for n in TOP_NGRAMS),
-    *(f"dup_{n}gram_char_frac" for n in DUP_NGRAMS),
-    "line_punct_frac",
-    "ellipsis_line_frac",
-    "bullet_line_frac",
-    "short_line_frac",
-    "newline_per_word",
-    "hash_per_word",
-    "ellipsis_per_word",
-    "nav_symbol_per_word",
-    "mojibake_per_word",
-    "vi_letter_frac",
-    "vi_diacritic_frac",
-    "lorem_ipsum",
-)
-
-_INT_SIGNALS = ("n_words", "n_chars", "n_lines", "n_paragraphs", "stop_word_hits", "lorem_ipsum")
-_FLOAT_SIGNALS = tuple(name for name in SIGNAL_NAMES if name not in _INT_SIGNALS)
+_INT_SIGNALS = INT_SIGNALS  # (pipeline/s7_write/schema.py reads it here)
+_FLOAT_SIGNALS = tuple(name for name in SIGNAL_NAMES if name not in INT_SIGNALS)
 
 _VI_LOWER = "àáảãạăằắẳẵặâầấẩẫậđèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵ"
 _VI_LETTERS = _VI_LOWER + _VI_LOWER.upper()
