@@ -5,17 +5,16 @@ their small summaries in submission order; no documents flow through it."""
 
 from __future__ import annotations
 
+from pipeline.engine.local import LocalEngine
+from pipeline.engine.ray_engine import RayEngine  # imports ray (optional) only when one is made
+
 ENGINES = ("local", "ray")
 
 
 def make_engine(name: str, workers: int | None = None, address: str | None = None):
-    """The engine called `name`; Ray is imported only when it is asked for."""
+    """The engine called `name`; Ray is imported only when it is asked for (RayEngine())."""
     if name == "local":
-        from pipeline.engine.local import LocalEngine
-
         return LocalEngine(workers)
     if name == "ray":
-        from pipeline.engine.ray_engine import RayEngine
-
         return RayEngine(address or None, workers)
     raise ValueError(f"unknown engine {name!r} (known: {', '.join(ENGINES)})")
