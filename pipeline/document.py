@@ -39,6 +39,7 @@ class Document:
     dup_of: str | None = None
     is_error: bool = False
     deadline: float | None = None  # time.monotonic() by which the per-document steps must be done
+    word_count: tuple[str, int] | None = None  # (text, words): length_filter's count, valid for that text
 
     @property
     def dropped(self) -> bool:

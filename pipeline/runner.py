@@ -1,6 +1,9 @@
-"""The run loop, kept apart from the stages.
+"""The run path, kept apart from the stages: plan -> map -> reduce -> filter -> stage ->
+manifest -> commit, one function each (`_run_locked` calls them in order), the same for
+the local and Ray engines and for both dedup modes (`run.dedup: sharded` hands the
+near-dup reduce, the filter and the staging to tasks: `pipeline/sharded_run.py`).
 
-A run has three phases, so that deduplication sees the whole input while memory
+A run has three data phases, so that deduplication sees the whole input while memory
 stays bounded and the output does not depend on the number of workers:
 
 1. map: the input is cut into tasks (`pipeline/plan.py`), independently of the
@@ -11,7 +14,8 @@ stays bounded and the output does not depend on the number of workers:
 2. reduce: each global step (dedup) reads the keys in input order and names the
    documents to drop.
 3. filter: candidate records are copied to the final shards, minus those dropped;
-   rejects of all phases go to the rejects shards.
+   rejects of all phases go to the rejects shards (`tasks.filter_candidates`, in the
+   driver or in one filter task per map task).
 
 Every document read is kept, dropped or an error; the loop checks this and fails
 loudly otherwise. The manifest is written last: a run directory without
@@ -19,7 +23,8 @@ loudly otherwise. The manifest is written last: a run directory without
 
 Runs are incremental and safe to kill. OUTPUT/runs/<run-id>/ holds each run,
 OUTPUT/state/ what runs share: the processed-inputs store (`pipeline/state.py`),
-global steps' indexes, and `run.lock` (one writer at a time). The commit protocol:
+global steps' indexes, and `run.lock` (one writer at a time). The commit protocol
+(its state side is `pipeline/commit.py`, the selection `pipeline/selection.py`):
 
 1. under the lock, roll forward every finished run (manifest present) that the
    state does not record as applied, and set aside unfinished run directories:
@@ -52,7 +57,6 @@ import dataclasses
 import datetime as dt
 import os
 import shutil
-import sqlite3
 import sys
 import time
 from collections.abc import Iterator
@@ -62,9 +66,20 @@ from pathlib import Path
 import orjson
 from tqdm import tqdm
 
-from pipeline import __version__, ids, sharded_run, workfile
+from pipeline import __version__, sharded_run, workfile
+from pipeline.commit import (
+    COPIES_FILE,
+    Recovery,
+    apply_run,
+    check_applied_runs,
+    damage_checked,
+    ensure_id_registry,
+    ensure_state,
+    open_store,
+    roll_forward,
+)
 from pipeline.config import Config
-from pipeline.corpus import MANIFEST, finished_runs, run_dirs
+from pipeline.corpus import MANIFEST, run_dirs
 from pipeline.engine import make_engine
 from pipeline.engine.local import default_workers
 from pipeline.faults import checkpoint
@@ -72,8 +87,8 @@ from pipeline.fs import StorageError, check_remote_inputs, is_url, local_path, r
 from pipeline.ids import IdCheck
 from pipeline.log import log
 from pipeline.plan import ORDER_BITS, InputFile, list_inputs, plan_tasks, task_size_for
-from pipeline.registry import STEPS, step_class
-from pipeline.s6_dedup.corpus_state import Digest, expected_digest, retired_records, write_change
+from pipeline.registry import step_class
+from pipeline.s6_dedup.corpus_state import Digest, write_change
 from pipeline.s6_dedup.near import SCRATCH
 from pipeline.s6_dedup.sharded import ShardedReduce
 from pipeline.s7_write import safe_json
@@ -86,7 +101,8 @@ from pipeline.s7_write.manifest import (
     check_accounting,
     write_manifest,
 )
-from pipeline.state import LOCK_FILE, STORE_FILE, InputStore, RunLock, StateError, input_key
+from pipeline.selection import RunRequest, Selection, select
+from pipeline.state import LOCK_FILE, InputStore, RunLock, StateError, input_key
 from pipeline.step import DocRef, Drop, StepStats
 from pipeline.summary import plural
 from pipeline.tasks import (
@@ -105,7 +121,6 @@ __all__ = ["AccountingError", "StateError", "RunResult", "run_pipeline", "build_
 
 REMOTE_INPUTS = "remote-inputs"  # OUTPUT/state/remote-inputs/<scheme>/<bucket>/<key>: inputs read from URLs
 ELAPSED_FILE = "elapsed"  # in a run's _work/: seconds spent by its attempts so far
-COPIES_FILE = "copies.json"  # in <run>/delta/: (dup_of, input key) of the duplicates the run dropped
 
 
 class InputNotFound(FileNotFoundError):
@@ -117,44 +132,6 @@ class RunResult:
     run_dir: Path | None  # None: nothing new to process, no run written
     manifest: dict  # the run's manifest; when nothing was new only `skipped_inputs` and `recovery`
     stats: list[StepStats] = field(default_factory=list)
-
-
-@dataclass
-class Recovery:
-    """What a run found and repaired at startup (reported in its manifest)."""
-
-    stale_lock: dict | None = None  # the lock record of a run that died
-    rolled_forward: list[str] = field(default_factory=list)  # finished runs applied to the state now
-    discarded: list[str] = field(default_factory=list)  # unfinished runs deleted
-    resumed: str | None = None  # the unfinished run this run completes
-    earlier_attempts_seconds: float = 0.0  # time the resumed run's killed attempts had spent (in `seconds`)
-    rebuilt: list[str] = field(default_factory=list)  # state indexes rebuilt from the corpus, and why
-
-    def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v}
-
-
-@dataclass
-class RunRequest:
-    """What `run_pipeline` was asked for."""
-
-    config: Config
-    inputs: list[str | Path]
-    output: Path
-    workers: int | None = None
-    reprocess: bool = False
-
-
-@dataclass
-class Selection:
-    """The inputs of this run (step 2 of the commit protocol)."""
-
-    files: list[InputFile]  # every input listed
-    todo: list[InputFile]  # those to process
-    supersedes: list[dict]  # earlier records they replace (pipeline/corpus.py)
-    retired: list[str]  # ids of the kept records that leaves out of the corpus
-    vanished: list[dict]  # inputs gone from the input folders, retired
-    reconsidered: list[str]  # unchanged inputs processed again: they held copies of retired records
 
 
 @dataclass
@@ -309,32 +286,6 @@ def run_pipeline(
             return _run_locked(request, steps, store, recovery)
 
 
-def open_store(output: Path, recovery: Recovery) -> InputStore:
-    """The processed-inputs store; a corrupt one is set aside (`inputs.sqlite.corrupt-<time>`) and
-    rebuilt from the manifests of the finished runs, which list the inputs each one processed."""
-    state_dir = output / "state"
-    path = state_dir / STORE_FILE
-    try:
-        store = InputStore(state_dir)
-        if store.check() == "ok":
-            return store
-        problem = f"{path} fails its integrity check"
-        store.close()
-    except sqlite3.DatabaseError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):  # in use, not damaged
-            raise
-        problem = f"{path} is unreadable ({exc})"
-    aside = path.with_name(f"{STORE_FILE}.corrupt-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}")
-    os.replace(path, aside)
-    for suffix in ("-journal", "-wal", "-shm"):
-        path.with_name(STORE_FILE + suffix).unlink(missing_ok=True)
-    store = InputStore(state_dir)
-    for run in finished_runs(output):  # in run order, as the runs' commits applied them
-        apply_run_to_store(run.dir, run.manifest, store)
-    recovery.rebuilt.append(f"inputs: {problem}; set aside as {aside.name}")
-    return store
-
-
 def check_inputs_exist(inputs: list[str | Path]) -> None:
     """Raise InputNotFound before anything is written when an input path does not exist."""
     missing = [str(p) for p in inputs if not is_url(p) and not os.path.lexists(p)]
@@ -384,7 +335,7 @@ def plan_run(request: RunRequest, steps: list, store: InputStore, recovery: Reco
     """Select the inputs, cut them into tasks, make the state describe the corpus (before the map)."""
     config, output = request.config, request.output
     files = list_inputs(request.inputs, config.read["follow_symlinks"])
-    selection = _selection(request, files, store)
+    selection = select(request, files, store)
     partitions = config.run["partitions"]
     todo = selection.todo
     task_size = task_size_for(todo, partitions, config.read) if partitions else config.run["task_size"]
@@ -497,7 +448,7 @@ def _reduce_step(run: Run, step, position: int, reduced: Reduced) -> None:
     else:
         items = _global_items(run.work_dir, len(run.tasks), position, drops, stats)
         step_drops = step.reduce(items, run.state_dir)
-    for drop in _damage_checked(step, run.state_dir, step_drops):
+    for drop in damage_checked(step, run.state_dir, step_drops):
         drops[drop.order] = (step.name, drop)
         stats.dropped[drop.reason] += 1
     stats.kept = stats.docs_in - sum(n for r, n in stats.dropped.items() if r != "error")
@@ -579,88 +530,6 @@ def _about_run(run: Run, started: dt.datetime, corpus_change: dict) -> dict:
         "recovery": run.recovery.as_dict(),
         "tasks": len(run.tasks),
     }
-
-
-# --- incremental input selection ------------------------------------------------------
-
-
-def select_inputs(
-    files: list[InputFile], store: InputStore, reprocess: bool
-) -> tuple[list[InputFile], list[dict]]:
-    """(inputs to process, earlier records they supersede): an input is skipped when the
-    store holds the same version (size and content hash) of it, unless `reprocess`."""
-    todo, supersedes = [], []
-    for f in files:
-        if f.error:  # unreadable now: processed, so that it yields its error record
-            todo.append(f)
-            continue
-        seen = store.get(input_key(f.path))
-        if seen and seen.size == f.size and seen.xxh3_128 == f.xxh3_128 and not reprocess:
-            continue
-        todo.append(f)
-        if seen:
-            supersedes.append(
-                {"path": safe_json.safe_str(f.path), "input_path": seen.input_path, "run_id": seen.run_id}
-            )
-    return todo, supersedes
-
-
-def _selection(request: RunRequest, files: list[InputFile], store: InputStore) -> Selection:
-    """The inputs to process, the earlier records they supersede and what that retires."""
-    todo, supersedes = select_inputs(files, store, request.reprocess)
-    retire = request.config.run["vanished_inputs"] == "retire"
-    vanished = vanished_inputs(request.inputs, files, store) if retire else []
-    supersedes += [{k: v for k, v in entry.items() if k != "key"} for entry in vanished]
-    retired = _retired(request.output, supersedes)
-    first = Selection(files, todo, supersedes, retired, vanished, [])
-    todo, supersedes, retired, reconsidered = with_copies_of_retired(request.output, first, store)
-    return Selection(files, todo, supersedes, retired, vanished, reconsidered)
-
-
-def vanished_inputs(inputs: list[str | Path], files: list[InputFile], store: InputStore) -> list[dict]:
-    """Inputs earlier runs processed under this run's input folders that are gone from them now."""
-    listed = {input_key(f.path) for f in files}
-    roots = [input_key(p).rstrip("/") + "/" for p in inputs if Path(p).is_dir()]
-    return [
-        {"path": seen.key, "input_path": seen.input_path, "run_id": seen.run_id, "key": seen.key}
-        for seen in store.keys()
-        if seen.key not in listed and any(seen.key.startswith(r) for r in roots)
-    ]
-
-
-def with_copies_of_retired(output: Path, first: Selection, store: InputStore):
-    """Inputs holding copies (dropped duplicates) of retired records are processed again too: with
-    their original gone or changed, a copy may be the document the corpus keeps now, as in a fresh
-    run. Their own kept records are retired in turn, so this repeats until nothing is added.
-    Returns (todo, supersedes, retired, input_paths reconsidered)."""
-    by_key = {input_key(f.path): f for f in first.files if not f.error}
-    chosen = {input_key(f.path) for f in first.todo}
-    todo, supersedes, retired, reconsidered = (
-        list(first.todo),
-        list(first.supersedes),
-        list(first.retired),
-        [],
-    )
-    new_ids = retired
-    while new_ids:
-        keys = store.inputs_with_copies_of(new_ids) - chosen
-        chosen |= keys
-        extra = [
-            by_key[key] for key in sorted(keys) if key in by_key
-        ]  # inputs not listed now stay as they are
-        entries = []
-        for f in extra:
-            seen = store.get(input_key(f.path))
-            if seen is not None:
-                entries.append(
-                    {"path": safe_json.safe_str(f.path), "input_path": seen.input_path, "run_id": seen.run_id}
-                )
-            reconsidered.append(f.rel)
-        supersedes += entries
-        todo += extra
-        new_ids = _retired(output, entries)
-        retired += new_ids
-    return sorted(todo, key=lambda f: f.index), supersedes, retired, sorted(reconsidered)
 
 
 def _copies(drops: dict, files: list[InputFile]) -> list[list[str]]:
@@ -773,161 +642,6 @@ def _discard(run_dir: Path) -> None:
     trash = run_dir.with_name(f".trash-{run_dir.name}")
     os.replace(run_dir, trash)
     shutil.rmtree(trash, ignore_errors=True)
-
-
-# --- commit: apply finished runs to the shared state -----------------------------------
-
-MANIFEST_COPIES = "manifests"  # OUTPUT/state/manifests/<run-id>.json: what an applied run committed
-
-
-def apply_run(run_dir: Path, manifest: dict, state_dir: Path, store: InputStore, global_steps: list) -> None:
-    """Apply a finished run to the state: global steps' deltas, then the processed inputs
-    and the run's 'applied' mark in one transaction. Idempotent, so it can be redone."""
-    sharded_run.commit(state_dir, run_dir / "delta")
-    ids.commit(state_dir, run_dir / "delta")
-    for step in global_steps:
-        checkpoint("commit")
-        step.commit(state_dir, run_dir / "delta" / step.name)
-    checkpoint("committed")
-    copies = state_dir / MANIFEST_COPIES
-    copies.mkdir(exist_ok=True)
-    write_atomic(copies / f"{manifest['run_id']}.json", (run_dir / MANIFEST).read_bytes())
-    apply_run_to_store(run_dir, manifest, store)
-
-
-def apply_run_to_store(run_dir: Path, manifest: dict, store: InputStore) -> None:
-    """The processed-inputs part of a run's commit (also what rebuilds a lost store)."""
-    entries = [
-        {
-            **entry,
-            "key": entry.get("key") or input_key(entry["path"]),
-            "input_path": entry.get("input_path") or Path(entry["path"]).name,
-        }
-        for entry in manifest.get("inputs", [])
-    ]
-    for entry in entries:  # recorded with an empty hash: the next run reads it again and supersedes this one
-        if entry.get("changed_during_run") and entry.get("xxh3_128") is not None:
-            entry["xxh3_128"] = ""
-    copies_file = run_dir / "delta" / COPIES_FILE
-    copies = [tuple(pair) for pair in orjson.loads(copies_file.read_bytes())] if copies_file.exists() else []
-    store.apply_run(
-        manifest["run_id"], entries, copies, [e["key"] for e in manifest.get("vanished_inputs", [])]
-    )
-
-
-def check_applied_runs(output: Path, store: InputStore) -> None:
-    """Refuse to run over a corpus that lost an applied run: its inputs are recorded as processed
-    and the dedup indexes hold its documents, so a run directory without its manifest must not be
-    deleted as "unfinished", and a deleted one must not go unnoticed (its documents would be lost)."""
-    for run_id in store.applied_runs():
-        run_dir = output / "runs" / run_id
-        copy = output / "state" / MANIFEST_COPIES / f"{run_id}.json"
-        restore = f"; a copy is in {copy}" if copy.is_file() else ""
-        if not run_dir.is_dir():
-            raise StateError(
-                f"applied run {run_id} is missing: {run_dir} is gone (restore it from a backup, "
-                "or start a new corpus)"
-            )
-        if not (run_dir / MANIFEST).is_file():
-            raise StateError(
-                f"applied run {run_id} lost its manifest: {run_dir / MANIFEST} is missing "
-                f"(restore it{restore}; `newsclean verify` then checks the run)"
-            )
-
-
-def roll_forward(output: Path, store: InputStore) -> list[str]:
-    """Apply the finished runs that a kill stopped between their manifest and their commit."""
-    applied = []
-    for run_dir in run_dirs(output):
-        if store.is_applied(run_dir.name) or not (run_dir / MANIFEST).exists():
-            continue
-        manifest = orjson.loads((run_dir / MANIFEST).read_bytes())
-        if store.is_applied(manifest["run_id"]):
-            continue
-        apply_run(run_dir, manifest, output / "state", store, _global_steps_of(run_dir, manifest))
-        applied.append(manifest["run_id"])
-    return applied
-
-
-def _global_steps_of(run_dir: Path, manifest: dict) -> list:
-    """The global steps of a finished run, built from its own config, that staged a delta."""
-    context = {"config_dir": str(Path(manifest.get("config_file", ".")).parent)}
-    steps = []
-    for item in manifest.get("config", {}).get("steps", []):
-        name = item["step"]
-        staged = name if name in STEPS else step_class(name).name  # a custom step (import path) stages
-        if (run_dir / "delta" / staged).is_dir():  # under its own `name`
-            steps.append(step_class(name)({k: v for k, v in item.items() if k != "step"}, context))
-    return steps
-
-
-# --- the state describes the corpus ------------------------------------------------------
-
-
-def _retired(output: Path, supersedes: list[dict]) -> list[str]:
-    """Ids of the kept records this run supersedes: they leave the corpus and the indexes."""
-    return [record["id"] for record in retired_records(output, supersedes)] if supersedes else []
-
-
-def ensure_state(output: Path, global_steps: list, recovery: Recovery) -> Digest:
-    """Before the map phase: every global step's index must describe the corpus (its digest, from
-    the manifests); one that does not (missing, stale, corrupt) is rebuilt from the corpus, or
-    the run is refused (StateError). Returns the corpus digest."""
-    state_dir = output / "state"
-    expected = expected_digest(output)
-    for step in global_steps:
-        problem = step.state_problem(state_dir, expected)
-        if problem is None:
-            continue
-        try:
-            step.rebuild(state_dir, output)
-        except Exception as exc:  # e.g. unreadable shards: refuse rather than run on a wrong index
-            raise StateError(
-                f"{step.name}: {problem}; rebuilding it from the corpus failed: {type(exc).__name__}: {exc}"
-            ) from None
-        still = step.state_problem(state_dir, expected)
-        if still is not None:
-            raise StateError(
-                f"{step.name}: {problem}; rebuilt from the corpus, it still does not match "
-                f"({still}); run `newsclean verify {output}`"
-            )
-        recovery.rebuilt.append(f"{step.name}: {problem}")
-    return expected
-
-
-def ensure_id_registry(output: Path, recovery: Recovery) -> None:
-    """Before the map phase: the id registry (pipeline/ids.py) missing or damaged while the corpus
-    has runs is rebuilt from the corpus, so that collisions with earlier runs are still found."""
-    state_dir = output / "state"
-    problem = ids.registry_problem(state_dir, any((d / MANIFEST).is_file() for d in run_dirs(output)))
-    if problem is None:
-        return
-    try:
-        ids.rebuild(output, state_dir)
-    except Exception as exc:  # e.g. an unreadable shard: refuse rather than miss collisions
-        raise StateError(
-            f"ids: {problem}; rebuilding it from the corpus failed: {type(exc).__name__}: {exc}"
-        ) from None
-    recovery.rebuilt.append(f"ids: {problem}")
-
-
-def _damage_checked(step, state_dir: Path, drops: Iterator[Drop]) -> Iterator[Drop]:
-    """The step's drops; a damaged index found while reading it (too large for the start-up
-    check) is set aside, and the run stops with a StateError: the next run rebuilds it."""
-    try:
-        yield from drops
-    except sqlite3.DatabaseError as exc:
-        path = step.state_file(state_dir)
-        if path is None or not Path(path).exists():
-            raise
-        aside = Path(path).with_name(
-            f"{Path(path).name}.corrupt-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}"
-        )
-        os.replace(path, aside)
-        raise StateError(
-            f"{step.name}: {path} is damaged ({exc}); set aside as {aside.name}, the next run "
-            "rebuilds it from the corpus"
-        ) from None
 
 
 # --- the reduce phase's inputs ------------------------------------------------------------

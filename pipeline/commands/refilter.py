@@ -22,21 +22,13 @@ import time
 from pathlib import Path
 
 from pipeline.commands.run import EXIT_LOCKED
+from pipeline.commit import Recovery, ensure_state, roll_forward
 from pipeline.config import ConfigError, load_config
 from pipeline.corpus import finished_runs, iter_kept, superseded
 from pipeline.document import Document
 from pipeline.fs import is_url
 from pipeline.log import log
-from pipeline.runner import (
-    Recovery,
-    build_pipeline,
-    build_steps,
-    dedup_mode_of,
-    ensure_state,
-    new_run_id,
-    roll_forward,
-    run_started,
-)
+from pipeline.runner import build_pipeline, build_steps, dedup_mode_of, new_run_id, run_started
 from pipeline.s5_filter.quality_filter import QualityFilter
 from pipeline.s6_dedup.corpus_state import Digest
 from pipeline.s7_write import safe_json

@@ -20,8 +20,8 @@ from pipeline.runner import (
     build_steps,
     check_inputs_exist,
     run_pipeline,
-    select_inputs,
 )
+from pipeline.selection import select_inputs
 from pipeline.state import InputStore, LockHeld
 from pipeline.summary import plural, summary_table
 from pipeline.workfile import WorkFileError

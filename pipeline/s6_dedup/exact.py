@@ -47,6 +47,10 @@ class ExactDedup(GlobalStep):
     name = "exact_dedup"
     defaults = {}
 
+    def __init__(self, options=None, context=None):
+        super().__init__(options, context)
+        self._new: dict[str, DocRef] = {}  # the reduce's kept documents by hash: what `stage` writes
+
     def key(self, doc: Document) -> bytes:
         digest = content_hash(doc.text)
         doc.metadata["content_hash"] = digest
@@ -88,9 +92,7 @@ class ExactDedup(GlobalStep):
         not those of documents a later step dropped (they are not in the corpus)."""
         from pipeline.s7_write.atomic import write_atomic
 
-        kept = {
-            digest: ref.id for digest, ref in getattr(self, "_new", {}).items() if ref.order not in dropped
-        }
+        kept = {digest: ref.id for digest, ref in self._new.items() if ref.order not in dropped}
         lines = (f"{digest}\t{_escape(doc_id)}\n" for digest, doc_id in sorted(kept.items()))
         write_atomic(Path(delta_dir) / DELTA_FILE, "".join(lines).encode("ascii"))
 

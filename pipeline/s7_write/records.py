@@ -89,7 +89,7 @@ def source_of(doc: Document, collection: str) -> str:
 
 
 def _n_words(doc: Document) -> int:
-    counted = getattr(doc, "word_count", None)  # (text, words) from length_filter
+    counted = doc.word_count  # (text, words) from length_filter
     if counted is not None and counted[0] is doc.text:
         return counted[1]
     return len(doc.text.split())
