@@ -61,7 +61,8 @@ def main() -> int:
                     sharded.write_map_files(pipeline, work, t, [ref for ref, _ in part], [k for _, k in part])
                 step.stats.counters.clear()
                 wall, cpu = time.perf_counter(), time.process_time()
-                reduced = sharded.reduce_sharded(step, LocalEngine(1), work, m, {}, work / "state", r)
+                where = sharded.ShardedWork(LocalEngine(1), work, m, work / "state", r)
+                reduced = sharded.reduce_sharded(step, where, {})
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 n_merge = len(reduced.jobs)
             dropped = [d.order for d in reduced.drops]

@@ -26,7 +26,14 @@ from pipeline.config import ConfigError
 from pipeline.faults import checkpoint
 from pipeline.plan import ORDER_BITS
 from pipeline.s6_dedup.index import INDEX_FILE
-from pipeline.s6_dedup.sharded import ShardedReduce, commit_segments, handles, index_root, reduce_sharded
+from pipeline.s6_dedup.sharded import (
+    ShardedReduce,
+    ShardedWork,
+    commit_segments,
+    handles,
+    index_root,
+    reduce_sharded,
+)
 from pipeline.s6_dedup.sharded import stage_sharded as stage_segment
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
@@ -157,9 +164,8 @@ class ShardedPhases:
 
     def reduce(self, step, drops: dict, stats: StepStats) -> ShardedReduce:
         """The step's reduce; its counters and the merge/resolve times go to the run's `stats` of it."""
-        found = reduce_sharded(
-            step, self.engine, self.work_dir, len(self.tasks), drops, self.state_dir, self.n_ranges
-        )
+        work = ShardedWork(self.engine, self.work_dir, len(self.tasks), self.state_dir, self.n_ranges)
+        found = reduce_sharded(step, work, drops)
         stats.counters.update(step.stats.counters)
         for name, seconds in found.timing.items():
             stats.counters[name] = seconds

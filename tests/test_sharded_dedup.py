@@ -85,7 +85,9 @@ def sharded_drops(
             k == (None,) for k in sharded.write_map_files(pipeline, work_dir, t, [r for r, _ in part], keys)
         )
     engine = LocalEngine(1)
-    reduced = sharded.reduce_sharded(step, engine, work_dir, n_tasks, {}, state_dir, n_ranges)
+    reduced = sharded.reduce_sharded(
+        step, sharded.ShardedWork(engine, work_dir, n_tasks, state_dir, n_ranges), {}
+    )
     delta_dir = run_dir / "delta" / step.name
     delta_dir.mkdir(parents=True)
     sharded.stage_sharded(step, reduced, engine, work_dir, delta_dir, run_dir.name)

@@ -86,7 +86,3 @@ class MinHasher:
             if hash_sets
             else np.empty((0, self.num_perm), dtype=np.uint32)
         )
-
-
-def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
-    return float(np.count_nonzero(sig_a == sig_b)) / len(sig_a)

@@ -545,14 +545,23 @@ class ShardedReduce:
     timing: dict[str, float]  # merge_seconds, resolve_seconds
 
 
-def reduce_sharded(
-    step, engine, work_dir: Path, n_tasks: int, drops: dict, state_dir, n_ranges: int = 0
-) -> ShardedReduce:
-    """The step's drops, computed by merge tasks on `engine` and resolved here."""
-    work_dir = Path(work_dir)
+@dataclass
+class ShardedWork:
+    """Where a sharded reduce runs: the engine, the run's work directory and map tasks, the state."""
+
+    engine: object
+    work_dir: Path
+    n_tasks: int  # map tasks
+    state_dir: Path | None
+    n_ranges: int = 0  # key ranges of the merge tasks (0 = from the number of documents)
+
+
+def reduce_sharded(step, work: ShardedWork, drops: dict) -> ShardedReduce:
+    """The step's drops, computed by merge tasks on the engine and resolved here."""
+    engine, work_dir, state_dir, n_ranges = work.engine, Path(work.work_dir), work.state_dir, work.n_ranges
     tasks, rows = [], 0
     dropped_orders = np.array(sorted(drops), dtype=np.int64)
-    for t in range(n_tasks):
+    for t in range(work.n_tasks):
         paths = near_files(work_dir, t, step.name)
         if not paths["docs"].exists():
             continue
