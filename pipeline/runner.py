@@ -364,9 +364,8 @@ def open_run_dir(run: Run, started: dt.datetime, t0: float) -> None:
     if run.recovery.resumed:
         run.recovery.earlier_attempts_seconds = _elapsed_before(run.run_dir)
         run.t0 -= run.recovery.earlier_attempts_seconds  # the run's time counts its killed attempts too
-    for (
-        step
-    ) in run.pipeline.global_steps:  # the records this run replaces are no match for their new versions
+    # the records this run replaces are no match for their new versions
+    for step in run.pipeline.global_steps:
         step.retired = frozenset(run.selection.retired)
         step.retired_runs = frozenset(e["run_id"] for e in run.selection.supersedes)
     run.totals = {name: StepStats(name) for name in ["read"] + [step.name for step in run.pipeline.steps]}
@@ -451,6 +450,7 @@ def _reduce_step(run: Run, step, position: int, reduced: Reduced) -> None:
     for drop in damage_checked(step, run.state_dir, step_drops):
         drops[drop.order] = (step.name, drop)
         stats.dropped[drop.reason] += 1
+    stats.counters.update(step.stats.counters)  # e.g. near_dedup's candidate and verified pairs
     stats.kept = stats.docs_in - sum(n for r, n in stats.dropped.items() if r != "error")
     stats.seconds += time.perf_counter() - start
 

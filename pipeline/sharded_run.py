@@ -163,10 +163,10 @@ class ShardedPhases:
     n_ranges: int = 0  # run.dedup_ranges: key ranges of the merge tasks (0 = from the input size)
 
     def reduce(self, step, drops: dict, stats: StepStats) -> ShardedReduce:
-        """The step's reduce; its counters and the merge/resolve times go to the run's `stats` of it."""
+        """The step's reduce; the merge and resolve times go to the run's `stats` of it (its counters
+        are in `step.stats`, as an in-process reduce's)."""
         work = ShardedWork(self.engine, self.work_dir, len(self.tasks), self.state_dir, self.n_ranges)
         found = reduce_sharded(step, work, drops)
-        stats.counters.update(step.stats.counters)
         for name, seconds in found.timing.items():
             stats.counters[name] = seconds
         return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from corpus_helpers import small_config, write_articles
+from corpus_helpers import article, small_config, write_articles
 
 from pipeline import registry
 from pipeline.commands.refilter import refilter
@@ -120,3 +120,20 @@ def test_a_refilter_manifest_has_the_run_manifest_layout(tmp_path):
         again["accounting"]["check"]
         == f"4 = {again['counts']['kept']} kept + {again['counts']['dropped']} dropped + 0 errors"
     )
+
+
+def test_the_reduce_counters_reach_the_manifest_in_both_dedup_modes(tmp_path):
+    """near_dedup counts candidate and verified pairs in its reduce; both modes report them
+    (the in-process mode used to leave them out of the manifest)."""
+    write_articles(tmp_path / "in", range(3))
+    near_copy = article(1).replace("Mã tin", "Mã số tin")  # one word more: a near-duplicate of page 1
+    (tmp_path / "in" / "page-009.txt").write_text(near_copy, encoding="utf-8")
+    counters = {}
+    for mode in ("driver", "sharded"):
+        config = load_config(small_config(tmp_path / mode, dedup=mode))
+        manifest = run_pipeline(config, [tmp_path / "in"], tmp_path / mode / "out", workers=1).manifest
+        assert manifest["dedup"] == mode
+        counters[mode] = manifest["stages"]["near_dedup"].get("counters", {})
+    for mode in ("driver", "sharded"):
+        assert counters[mode]["candidate_pairs"] >= 1 and counters[mode]["verified_pairs"] >= 1, mode
+    assert counters["driver"]["this_run_matches"] == counters["sharded"]["this_run_matches"] == 1
