@@ -80,7 +80,7 @@ from pipeline.commit import (
 )
 from pipeline.config import Config
 from pipeline.corpus import MANIFEST, run_dirs
-from pipeline.engine import make_engine
+from pipeline.engine import Engine, make_engine
 from pipeline.engine.local import default_workers
 from pipeline.faults import checkpoint
 from pipeline.fs import StorageError, check_remote_inputs, is_url, local_path, remote_url, stage_inputs
@@ -148,7 +148,7 @@ class Run:
     before: Digest  # the corpus digest before the run
     run_dir: Path = Path()
     t0: float = 0.0  # perf_counter at the start (earlier killed attempts' time subtracted)
-    engine: object = None
+    made_engine: Engine | None = None  # made once the run directory is there (`engine`)
     sharded: sharded_run.ShardedPhases | None = None  # run.dedup: sharded
     written: Written = field(default_factory=Written)
     totals: dict[str, StepStats] = field(default_factory=dict)
@@ -157,6 +157,11 @@ class Run:
     @property
     def config(self) -> Config:
         return self.request.config
+
+    @property
+    def engine(self) -> Engine:
+        assert self.made_engine is not None, "the engine is made before the map phase"
+        return self.made_engine
 
     @property
     def state_dir(self) -> Path:
@@ -309,7 +314,7 @@ def _run_locked(request: RunRequest, steps: list, store: InputStore, recovery: R
     open_run_dir(run, started, t0)
     settings = request.config.run
     workers = request.workers or settings["workers"] or default_workers()
-    run.engine = make_engine(settings["engine"], workers, settings["address"])
+    run.made_engine = make_engine(settings["engine"], workers, settings["address"])
     try:
         if run.pipeline.dedup == "sharded":
             run.sharded = sharded_run.ShardedPhases(
@@ -501,7 +506,7 @@ def stage_phase(run: Run, reduced: Reduced, kept: Filtered) -> dict:
         delta_dir = delta / step.name
         delta_dir.mkdir(parents=True, exist_ok=True)
         step.stage(delta_dir, frozenset(reduced.drops))
-        if step.name in reduced.sharded:
+        if run.sharded is not None and step.name in reduced.sharded:
             run.sharded.stage(step, reduced.sharded[step.name], delta_dir, run.run_id)
     return {"added": kept.kept_ids.as_dict(), "retired": retired.as_dict(), "after": after.as_dict()}
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pipeline import workfile
 from pipeline.config import ConfigError
+from pipeline.engine import Engine
 from pipeline.faults import checkpoint
 from pipeline.plan import ORDER_BITS
 from pipeline.s6_dedup.index import INDEX_FILE
@@ -156,7 +157,7 @@ def commit(state_dir: Path, delta_root: Path) -> None:
 class ShardedPhases:
     """A sharded run's reduce (of the steps that `handles`), filter and stage, as tasks on its engine."""
 
-    engine: object
+    engine: Engine
     tasks: list  # the run's map tasks (pipeline/plan.py)
     work_dir: Path
     state_dir: Path
@@ -167,8 +168,7 @@ class ShardedPhases:
         are in `step.stats`, as an in-process reduce's)."""
         work = ShardedWork(self.engine, self.work_dir, len(self.tasks), self.state_dir, self.n_ranges)
         found = reduce_sharded(step, work, drops)
-        for name, seconds in found.timing.items():
-            stats.counters[name] = seconds
+        stats.counters.update(found.timing)  # seconds (the step's counters start without these)
         return found
 
     def filter(self, drops: dict, run_dir: Path, writer: tuple) -> tuple[Filtered, list[dict], list[dict]]:

@@ -108,6 +108,7 @@ def init_worker(run_key: str, factory, *args) -> None:
 
 def run_map_task_in_worker(job: tuple) -> TaskSummary:
     task, work_dir = job
+    assert _WORKER_PIPELINE is not None, "init_worker runs before the tasks"
     return run_map_task(_WORKER_PIPELINE, task, Path(work_dir))
 
 

@@ -144,7 +144,7 @@ def failure_status(exc: BaseException, output: str) -> int:
             "restore it from a backup, or move it aside to rebuild it"
         )
         return EXIT_STATE
-    if isinstance(exc, StorageError):
+    if isinstance(exc, StorageError) or not isinstance(exc, OSError):
         log.error(f"cannot run: {exc}")
         return 1
     return _os_error_status(exc)

@@ -133,9 +133,9 @@ def kept_record(doc: Document, added: str, collection: str, timezone: str = "") 
 class Rejection:
     """Why a document was dropped (or failed): the fields every reject record starts with."""
 
-    stage: str
-    reason: str
-    detail: str
+    stage: str | None  # (never None for a dropped document)
+    reason: str | None
+    detail: str | None
     error: bool  # the input is at fault (an error record), not a filter decision
     dup_of: str | None = None  # the kept document it is a copy of
 
@@ -150,7 +150,7 @@ class Rejection:
 
 def reject(doc_id: str, why: Rejection, source: str | None, metadata: dict, text: str) -> dict:
     """The reject record (CONVENTIONS.md): the text is kept here, so nothing is lost silently."""
-    record = {
+    record: dict = {
         "id": doc_id,
         "reason": why.reason,
         "stage": why.stage,
