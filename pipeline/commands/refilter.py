@@ -103,9 +103,7 @@ def _refilter_locked(config, step: QualityFilter, source: Path, target: Path, st
     run_id = new_run_id(started)
     run_dir = target / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
-    written, read_stats = Written(), StepStats("read")
-    read_ids, kept_ids = _filter_corpus(config, step, iter_kept(source, runs), run_dir, (written, read_stats))
-    written.stages = [read_stats, step.stats]
+    written, read_ids, kept_ids = _filter_corpus(config, step, iter_kept(source, runs), run_dir)
     accounting = check_accounting(run_id, written)
     inputs, supersedes = _replaced_inputs(runs, superseded(runs))
     about = {
@@ -130,9 +128,10 @@ def _refilter_locked(config, step: QualityFilter, source: Path, target: Path, st
     return manifest
 
 
-def _filter_corpus(config, step: QualityFilter, records, run_dir: Path, counts: tuple) -> tuple[list, list]:
-    """The corpus's kept records through `step` into the run's shards; (ids read, ids kept)."""
-    written, read_stats = counts
+def _filter_corpus(config, step: QualityFilter, records, run_dir: Path) -> tuple[Written, list, list]:
+    """The corpus's kept records through `step` into the run's shards; what was counted and
+    written, the ids read and the ids kept."""
+    written, read_stats = Written(), StepStats("read")
     writer = (config.run["shard_size"], config.run["compression"], config.run["compresslevel"])
     kept, rejects = ShardWriter(run_dir, "part", *writer), ShardWriter(run_dir, "rejects", *writer)
     read_ids, kept_ids = [], []
@@ -155,7 +154,8 @@ def _filter_corpus(config, step: QualityFilter, records, run_dir: Path, counts: 
         kept.abort()
         rejects.abort()
         raise
-    return read_ids, kept_ids
+    written.stages = [read_stats, step.stats]
+    return written, read_ids, kept_ids
 
 
 def _update_dedup_state(config, target: Path) -> None:
