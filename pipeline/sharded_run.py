@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import workfile
@@ -89,8 +89,8 @@ class FilterJob:
 class FilterSummary(Filtered):
     index: int = 0
     digest: str = ""  # of the remove list it applied: a resumed run reuses it only for the same list
-    shards: list | None = None
-    rejects: list | None = None
+    shards: list[dict] = field(default_factory=list)
+    rejects: list[dict] = field(default_factory=list)
 
 
 def filter_paths(work_dir: Path, index: int) -> dict[str, Path]:
