@@ -411,6 +411,7 @@ def map_phase(run: Run) -> None:
             checkpoint("task")
     finally:
         progress.close()
+        use_pipeline(None, None)
 
 
 def _count_map_task(run: Run, summary) -> None:

@@ -93,8 +93,9 @@ _WORKER_PIPELINE: Pipeline | None = None  # one per process, set by init_worker 
 _WORKER_RUN: str | None = None  # the run it was built for
 
 
-def use_pipeline(pipeline: Pipeline, run_key: str) -> None:
-    """The run's own process (and the processes forked from it) reuse the steps it built."""
+def use_pipeline(pipeline: Pipeline | None, run_key: str | None) -> None:
+    """The run's own process (and the processes forked from it) reuse the steps it built; None
+    after the map phase (the run's steps are not held beyond it)."""
     global _WORKER_PIPELINE, _WORKER_RUN
     _WORKER_PIPELINE, _WORKER_RUN = pipeline, run_key
 
