@@ -156,15 +156,6 @@ def _walk(root: Path, follow_symlinks: bool) -> Iterator[tuple[Path, Path, tuple
         stack.extend((folder, ancestors + (ident,)) for folder in reversed(folders))
 
 
-def read_inputs(inputs: list[str | Path], options: dict) -> Iterator[Document]:
-    for path, root, problem in iter_input_files(inputs, options.get("follow_symlinks", True)):
-        if problem:
-            yield input_problem(path, root, *problem)
-            continue
-        for _record_no, doc in read_file(path, root, options):
-            yield doc
-
-
 def input_problem(path: Path, root: Path, reason: str, detail: str) -> Document:
     """The error record of an input the walk found unreadable or unfit to read (never opened)."""
     rel = path.relative_to(root).as_posix() if path.is_relative_to(root) and path != root else path.name

@@ -91,7 +91,6 @@ _ELLIPSES = ("...", "…")
 
 _MULT = 0x9E3779B97F4A7C15  # odd 64-bit multiplier of the n-gram hash
 _KMAX = max(DUP_NGRAMS)
-_TOP_SPANS = np.array(TOP_NGRAMS)
 _DUP_SPANS = np.array(DUP_NGRAMS)[:, None]  # n of each row of duplicated n-gram keys
 _TOP_NAMES = tuple(f"top_{n}gram_char_frac" for n in TOP_NGRAMS)
 _DUP_NAMES = tuple(f"dup_{n}gram_char_frac" for n in DUP_NGRAMS)
