@@ -53,6 +53,9 @@ class Step:
     """Base class of every pipeline step."""
 
     name: ClassVar[str] = "step"
+    # the stage it belongs to: read | extract | clean | normalize | filter | dedup ("" = a step of
+    # one's own). Read and extract steps turn bytes into the text `newsclean explain` shows.
+    pipeline_stage: ClassVar[str] = ""
     defaults: ClassVar[dict] = {}
 
     def __init__(self, options: dict | None = None, context: dict | None = None):

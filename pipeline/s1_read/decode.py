@@ -149,6 +149,7 @@ class Decode(Step):
     """Turn `doc.raw` into `doc.text` (NFC). Documents without raw bytes pass through."""
 
     name = "decode"
+    pipeline_stage = "read"
     defaults = {
         "fallback_encodings": ["cp1258", "cp1252"],
         "max_control_share": 0.001,

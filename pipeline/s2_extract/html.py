@@ -90,6 +90,7 @@ def shown_date(tree) -> str | None:
 
 class ExtractHtml(Step):
     name = "extract_html"
+    pipeline_stage = "extract"
     defaults = {
         "sites": "sites.yaml",  # widget selectors (generic and per site), relative to the config file
         "preclean": True,  # false: trafilatura alone on the parsed page (for comparison)

@@ -28,6 +28,7 @@ class CleanLines(Step):
     """
 
     name = "clean_lines"
+    pipeline_stage = "clean"
     defaults = {
         "rules": ["rules/vi.yaml", "rules/en.yaml", "rules/web.yaml"],  # relative to the config file
         "disabled_rules": [],

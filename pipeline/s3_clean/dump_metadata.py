@@ -39,6 +39,7 @@ def looks_like_title(text: str, max_chars: int) -> bool:
 
 class DumpMetadata(Step):
     name = "dump_metadata"
+    pipeline_stage = "clean"
     defaults = {
         "rules": ["rules/vi.yaml", "rules/en.yaml"],  # relative to the config file
         "title_max_chars": 250,

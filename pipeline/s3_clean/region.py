@@ -58,6 +58,7 @@ def best_segment(scores: np.ndarray) -> tuple[int, int]:
 
 class ArticleRegion(Step):
     name = "article_region"
+    pipeline_stage = "clean"
     defaults = {
         "model": "",  # path of a retrained line model; "" = the one shipped in the package
         "threshold": 0.5,  # P(article line) above which a line counts for the article

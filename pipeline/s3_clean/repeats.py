@@ -31,6 +31,7 @@ def _numbered_copy(key: str, title_key: str) -> bool:
 
 class RepeatedLines(Step):
     name = "repeated_lines"
+    pipeline_stage = "clean"
     defaults = {
         "repeated_title": True,
         "duplicate_lines": True,

@@ -57,6 +57,7 @@ def simhash(keys: list[int], weights: list[float]) -> int:
 
 class TemplateLines(Step):
     name = "template_lines"
+    pipeline_stage = "clean"
     defaults = {
         "min_docs": 2,  # a line in at least this many different documents of one source is template
         "max_chars": 200,  # longer lines are never counted (article paragraphs)

@@ -19,6 +19,7 @@ _INVISIBLE_CHARS = "\u200c\u200d\u2060\ufeff\u00ad"
 
 class Normalize(Step):
     name = "normalize"
+    pipeline_stage = "normalize"
     defaults = {
         "tone_marks": "keep",  # keep | new | old
         "paragraph_separator": "\n\n",

@@ -37,6 +37,7 @@ KNOWN_LANGUAGES = frozenset(
 
 class LanguageFilter(Step):
     name = "language_filter"
+    pipeline_stage = "filter"
     defaults = {
         "languages": [],  # keep these; empty list keeps every language (still tagged)
         "exclude": ["la"],  # drop these even when `languages` is empty (Latin: lorem ipsum placeholders)

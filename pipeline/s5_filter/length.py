@@ -13,6 +13,7 @@ _UNSPACED = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 class LengthFilter(Step):
     name = "length_filter"
+    pipeline_stage = "filter"
     defaults = {"min_chars": 200, "min_words": 30, "max_chars": 1_000_000}
 
     def process(self, doc: Document) -> None:

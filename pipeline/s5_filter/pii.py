@@ -61,6 +61,7 @@ def mask_pii(text: str, kinds: tuple[PiiKind, ...]) -> tuple[str, dict[str, int]
 
 class PiiMask(Step):
     name = "pii_mask"
+    pipeline_stage = "filter"
     defaults = {"patterns": "pii.yaml"}  # relative to the pipeline config file
 
     def __init__(self, options=None, context=None):

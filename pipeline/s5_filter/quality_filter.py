@@ -29,6 +29,7 @@ def first_failure(signals: dict, profile: LangProfile) -> tuple[Threshold, str] 
 
 class QualityFilter(Step):
     name = "quality_filter"
+    pipeline_stage = "filter"
     defaults = {
         "profiles": {"vi": "quality/vi.yaml", "en": "quality/en.yaml"},  # language -> profile file
         "fallback": "",  # profile for other languages; "" = keep them unfiltered (counted)

@@ -319,6 +319,7 @@ class QualitySignals(Step):
     profile (stop words) of the language found by language_filter."""
 
     name = "quality_signals"
+    pipeline_stage = "filter"
     defaults = {
         "profiles": {"vi": "quality/vi.yaml", "en": "quality/en.yaml"},  # language -> profile file
         "fallback": "",  # profile for other languages; "" = measure without stop words

@@ -45,6 +45,7 @@ def content_hash(text: str) -> str:
 
 class ExactDedup(GlobalStep):
     name = "exact_dedup"
+    pipeline_stage = "dedup"
     defaults = {}
 
     def key(self, doc: Document) -> bytes:

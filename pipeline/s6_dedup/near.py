@@ -40,6 +40,7 @@ REASON = "near_duplicate"
 
 class NearDedup(GlobalStep):
     name = "near_dedup"
+    pipeline_stage = "dedup"
     defaults = {
         "ngram": 5,  # words per shingle
         # compare the title too: copies share it, and a pair of short bodies is judged on more text
