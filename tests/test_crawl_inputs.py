@@ -20,7 +20,7 @@ from pipeline.cli import main
 from pipeline.corpus import read_jsonl
 from pipeline.s1_read.decode import Decode
 from pipeline.s1_read.inputs import read_file
-from pipeline.s1_read.warc import count_warc_records
+from pipeline.s1_read.warc import WarcReader
 
 OPTIONS = {
     "max_bytes": 1 << 20,
@@ -260,7 +260,7 @@ def test_every_response_record_is_a_document_and_nothing_else_is(tmp_path, name)
     assert [
         (int(d.provenance["input_path"].rpartition("#")[2]), d.drop_reason or "kept") for d in docs
     ] == expected
-    assert count_warc_records(path, OPTIONS) == len(docs)  # the planner's count agrees with the reader
+    assert WarcReader(OPTIONS).count(path) == len(docs)  # the planner's count agrees with the reader
     by_id = {d.id: d for d in docs}
     good = by_id["urn:uuid:1-resp"]
     assert good.media_type == "html" and good.provenance["input_path"] == f"{name}#3"
@@ -279,8 +279,7 @@ def test_every_response_record_is_a_document_and_nothing_else_is(tmp_path, name)
     assert f"{path}: record 12 at offset" in broken.drop_detail  # names the file and the record
     # request, metadata and warcinfo records are not documents, but counted for the read stage
     counted = Counter()
-    for d in docs:
-        counted.update(d.provenance.get("read_counters", {}))
+    list(read_file(path, path.parent, OPTIONS, counters=counted))
     assert counted == {"warc_warcinfo_records": 1, "warc_request_records": 1, "warc_metadata_records": 1}
 
 
@@ -349,23 +348,29 @@ def test_every_cut_point_is_an_error_or_a_record_boundary(tmp_path, layout):
         assert all(d.drop_reason == "truncated" for d in errors), cut  # a cut file says so
         whole = sum(1 for e in ends[1:] if e is not None and e <= cut)
         assert errors or len(kept) == whole, f"cut at {cut}: {len(kept)} pages, no error record"
-        assert count_warc_records(path, OPTIONS) == len(docs)
+        assert WarcReader(OPTIONS).count(path) == len(docs)
 
 
 def test_record_ranges_equal_reading_the_whole_archive(tmp_path):
     path = write_warc(tmp_path / "crawl.warc.gz", [r for r, _ in crawl_records()])
-    whole = [
-        (n, d.id, d.drop_reason, d.provenance.get("read_counters"))
-        for n, d in read_file(path, tmp_path, OPTIONS)
-    ]
-    n = count_warc_records(path, OPTIONS)
+    whole_counted, pieces_counted = Counter(), Counter()
+    whole = [(n, d.id, d.drop_reason) for n, d in read_file(path, tmp_path, OPTIONS, counters=whole_counted)]
+    n = WarcReader(OPTIONS).count(path)
+    assert whole_counted == {
+        "warc_warcinfo_records": 1,
+        "warc_request_records": 1,
+        "warc_metadata_records": 1,
+    }
     for size in (1, 2, 3, 4):
+        pieces_counted.clear()
         pieces = [
-            (k, d.id, d.drop_reason, d.provenance.get("read_counters"))
+            (k, d.id, d.drop_reason)
             for start in range(0, n, size)
-            for k, d in read_file(path, tmp_path, OPTIONS, (start, min(n, start + size)))
+            for k, d in read_file(
+                path, tmp_path, OPTIONS, (start, min(n, start + size)), counters=pieces_counted
+            )
         ]
-        assert pieces == whole
+        assert pieces == whole and pieces_counted == whole_counted  # each skipped record counted once
 
 
 def test_payload_over_max_bytes_is_an_error_and_the_next_record_is_read(tmp_path):
