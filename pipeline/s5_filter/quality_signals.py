@@ -22,6 +22,7 @@ from collections import Counter
 import numpy as np
 
 from pipeline.document import Document
+from pipeline.options import Schema, option
 from pipeline.s5_filter.quality_profiles import EMPTY_PROFILE, LangProfile, profiles_for
 from pipeline.s5_filter.quality_tokens import Tokens, powers, tokenize
 from pipeline.step import Step
@@ -320,10 +321,11 @@ class QualitySignals(Step):
 
     name = "quality_signals"
     pipeline_stage = "filter"
-    defaults = {
-        "profiles": {"vi": "quality/vi.yaml", "en": "quality/en.yaml"},  # language -> profile file
-        "fallback": "",  # profile for other languages; "" = measure without stop words
-    }
+
+    class Options(Schema):
+        # language -> profile file
+        profiles: dict[str, str] = option({"vi": "quality/vi.yaml", "en": "quality/en.yaml"})
+        fallback: str = ""  # profile for other languages; "" = measure without stop words
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)
