@@ -14,7 +14,16 @@ from typing import Any
 
 import yaml
 
-from pipeline.options import Option, Schema, defaults_of, option, schema_of, type_label, type_ok
+from pipeline.options import (
+    Option,
+    Schema,
+    defaults_of,
+    option,
+    schema_of,
+    type_label,
+    type_ok,
+    value_label,
+)
 
 # The shipped config and its rule files live inside the package (the repository's `config/` is a
 # link to this folder), so an installed newsclean finds them from any working directory.
@@ -149,7 +158,7 @@ def _checked(value: Any, opt: Option, where: str, loc: str) -> Any:
     if not type_ok(value, dict if opt.schema is not None else opt.kind):
         expected = "dict" if opt.schema is not None else type_label(opt.kind)
         raise ConfigError(
-            f"{loc}: {where}.{opt.name}: expected {expected}, got {type(value).__name__} ({value!r})"
+            f"{loc}: {where}.{opt.name}: expected {expected}, got {value_label(value)} ({value!r})"
         )
     if opt.choices is not None and value not in opt.choices:
         choices = f"{', '.join(opt.choices[:-1])} or {opt.choices[-1]}"

@@ -128,4 +128,14 @@ def type_label(kind: Any) -> str:
         return f"list of {type_label(args[0])}"
     if origin is tuple:
         return "list"
+    if origin is dict and args:
+        return f"dict of {type_label(args[0])} to {type_label(args[1])}"
     return getattr(origin, "__name__", str(origin))
+
+
+def value_label(value: Any) -> str:
+    """The type of a loaded value as messages name it (the loader's LocatedDict is a dict)."""
+    for kind in (bool, int, float, str, dict, list):
+        if isinstance(value, kind):
+            return kind.__name__
+    return type(value).__name__
