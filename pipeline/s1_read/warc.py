@@ -235,27 +235,14 @@ def _walk(path: Path, skipped: Counter) -> Iterator[tuple[int, object, int]]:
                     resyncing = False
                     number += 1
                     offset = it.offset
-                    if not _complete_headers(record):
-                        last_cut = _cut_short(record) or True
-                        # at the end of the file this is a cut, elsewhere a malformed record
-                        reason = "truncated" if _at_end(it, fh, size) else "broken_record"
-                        yield (
-                            number,
-                            Broken(reason, "WARC headers without WARC-Type or Content-Length", offset),
-                            offset,
-                        )
-                    elif record.rec_type in PAGE_RECORDS:
+                    if _complete_headers(record) and record.rec_type in PAGE_RECORDS:
                         yield number, record, offset
                         last_cut = _cut_short(record)  # a cut page record is reported by the reader itself
-                    else:
-                        skipped[record.rec_type] += 1
-                        last_cut = _cut_short(record)
-                        if last_cut:
-                            yield (
-                                number,
-                                Broken("truncated", f"{record.rec_type} record cut short", offset),
-                                offset,
-                            )
+                        continue
+                    # at the end of the file a record without headers is a cut, elsewhere a malformed one
+                    broken, last_cut = _not_a_page(record, skipped, lambda: _at_end(it, fh, size), offset)
+                    if broken:
+                        yield number, broken, offset
             except Exception as exc:  # warcio on a malformed record raises many kinds (even AttributeError)
                 if gz and "non-chunked gzip" in str(exc):  # one gzip stream for the whole file
                     yield from _walk_stream(path, skipped, number)
@@ -268,20 +255,36 @@ def _walk(path: Path, skipped: Counter) -> Iterator[tuple[int, object, int]]:
                 resyncing = True
                 pos = _next_record_start(fh, max(it.offset, pos) + 1, gz)
                 continue
-            if not resyncing and not last_cut:
-                if not it.gzip_complete:
-                    number += 1
-                    yield number, Broken("truncated", "gzip member cut short", it.offset), it.offset
-                elif it.offset < size and _has_data(fh, it.offset):
-                    number += 1
-                    yield (
-                        number,
-                        Broken(
-                            "truncated", f"{size - it.offset} bytes that are not a complete record", it.offset
-                        ),
-                        it.offset,
-                    )
+            broken = None if resyncing or last_cut else _after_last_record(it, fh, size)
+            if broken:
+                number += 1
+                yield number, broken, it.offset
             pos = None
+
+
+def _not_a_page(record, skipped: Counter, at_end, offset: int) -> tuple[Broken | None, bool]:
+    """(the error of a record that is not a page, or None; whether it was cut short). A record
+    without WARC-Type or Content-Length is `truncated` when `at_end()`, else `broken_record`; one
+    that is not a page (request, metadata, warcinfo) is counted in `skipped`."""
+    if not _complete_headers(record):
+        last_cut = _cut_short(record) or True
+        reason = "truncated" if at_end() else "broken_record"
+        return Broken(reason, "WARC headers without WARC-Type or Content-Length", offset), last_cut
+    skipped[record.rec_type] += 1
+    last_cut = _cut_short(record)
+    return (
+        Broken("truncated", f"{record.rec_type} record cut short", offset) if last_cut else None
+    ), last_cut
+
+
+def _after_last_record(it: _Iterator, fh: IO[bytes], size: int) -> Broken | None:
+    """What is wrong with the end of the file after warcio's last record: a gzip member cut short,
+    or bytes that are not a complete record; None when the file ends cleanly."""
+    if not it.gzip_complete:
+        return Broken("truncated", "gzip member cut short", it.offset)
+    if it.offset < size and _has_data(fh, it.offset):
+        return Broken("truncated", f"{size - it.offset} bytes that are not a complete record", it.offset)
+    return None
 
 
 def _walk_stream(path: Path, skipped: Counter, done: int) -> Iterator[tuple[int, object, int]]:
@@ -295,27 +298,13 @@ def _walk_stream(path: Path, skipped: Counter, done: int) -> Iterator[tuple[int,
                 number += 1
                 if number <= done:
                     continue
-                if not _complete_headers(record):
-                    last_cut = _cut_short(record) or True
-                    yield (
-                        number,
-                        Broken(
-                            "broken_record", "WARC headers without WARC-Type or Content-Length", it.offset
-                        ),
-                        it.offset,
-                    )
-                elif record.rec_type in PAGE_RECORDS:
+                if _complete_headers(record) and record.rec_type in PAGE_RECORDS:
                     yield number, record, it.offset
                     last_cut = _cut_short(record)
-                else:
-                    skipped[record.rec_type] += 1
-                    last_cut = _cut_short(record)
-                    if last_cut:
-                        yield (
-                            number,
-                            Broken("truncated", f"{record.rec_type} record cut short", it.offset),
-                            it.offset,
-                        )
+                    continue
+                broken, last_cut = _not_a_page(record, skipped, lambda: False, it.offset)
+                if broken:
+                    yield number, broken, it.offset
         except Exception as exc:
             if not last_cut:
                 number = max(number, done) + 1

@@ -25,7 +25,7 @@ from pipeline.document import Document
 from pipeline.options import Schema, option
 from pipeline.s3_clean.dates import has_seconds, has_time, is_date_line, parse_datetime
 from pipeline.s3_clean.lines import is_sentence, kept_indices, remove_line, rules_for, split_lines, words
-from pipeline.s3_clean.names import looks_like_name, looks_like_publication
+from pipeline.s3_clean.names import NameWords, looks_like_name, looks_like_publication
 from pipeline.step import Step
 
 _SENTENCE_END = (".", ";", ",", "…")
@@ -56,7 +56,7 @@ class DumpMetadata(Step):
         super().__init__(options, context)
         self.rules = rules_for(self)
         r = self.rules
-        self._name_args = dict(
+        self._name_words = NameWords(
             suffixes=r.signature_suffixes,
             prefixes=r.signature_prefixes,
             stop=r.not_name_words,
@@ -64,7 +64,7 @@ class DumpMetadata(Step):
         )
 
     def name_in(self, text: str) -> str | None:
-        return looks_like_name(text, **self._name_args)
+        return looks_like_name(text, self._name_words)
 
     def process(self, doc: Document) -> None:
         lines = split_lines(doc)
