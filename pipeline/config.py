@@ -287,11 +287,11 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     file, key and reason. Command-line `overrides` ({"run.workers": (4, "--workers")}) are set
     before validation, so they are checked like the file's values."""
     path = Path(path) if path is not None else DEFAULT_CONFIG
-    raw = load_yaml(path)
+    raw: Any = load_yaml(path)
     shown = display_path(path)
     if raw is None:
         raw = LocatedDict()
-    if not isinstance(raw, dict):
+    if not isinstance(raw, LocatedDict):
         raise ConfigError(f"{shown}: the config must be a mapping with keys {', '.join(TOP_LEVEL)}")
     for key in raw:
         if key not in TOP_LEVEL:
@@ -321,7 +321,7 @@ def _section(raw: LocatedDict, name: str, overrides: dict | None, shown: str) ->
     if isinstance(given.get("progress"), bool):  # YAML 1.1 reads an unquoted on/off as true/false
         given["progress"] = "on" if given["progress"] else "off"
     merged = check_options(given, SECTIONS[name], name)
-    levels = {"gzip": range(0, 10), "zstd": range(1, 23)}.get(merged.get("compression"))
+    levels = {"gzip": range(0, 10), "zstd": range(1, 23)}.get(str(merged.get("compression")))
     if name == "run" and levels and merged["compresslevel"] not in levels:
         raise ConfigError(
             f"{given.where('compresslevel')}: run.compresslevel must be {levels.start}-{levels.stop - 1} "

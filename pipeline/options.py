@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,7 @@ def option(
     excluded when `low_open`), or one of `choices`. A default that is a schema class stands for a
     nested mapping validated by that schema. Without a range, a number must be >= 0, and one whose
     name ends in `_share` in [0, 1]."""
-    meta = {"low": low, "high": high, "low_open": low_open, "choices": choices}
+    meta: dict[str, Any] = {"low": low, "high": high, "low_open": low_open, "choices": choices}
     if isinstance(default, type) and issubclass(default, Schema):
         meta["schema"] = default
         return dataclasses.field(default_factory=lambda: defaults_of(default), metadata=meta)
@@ -79,7 +80,8 @@ def schema_of(source: type | dict) -> dict[str, Option]:
     hints = typing.get_type_hints(source)
     out = {}
     for f in dataclasses.fields(source):
-        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        factory = typing.cast(Callable[[], Any], f.default_factory)
+        default = factory() if f.default is dataclasses.MISSING else f.default
         meta = dict(f.metadata)
         out[f.name] = Option(f.name, default, hints[f.name], **meta)
     return out

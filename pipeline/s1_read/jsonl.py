@@ -15,7 +15,7 @@ import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, ClassVar
 
 import orjson
 
@@ -138,7 +138,7 @@ def _park(path: Path, ident: tuple, fh: IO[bytes]) -> None:
 class JsonlReader(Reader):
     """JSONL crawl records, one per non-blank line; field names from `read.jsonl_fields`."""
 
-    extensions = (".jsonl", ".ndjson")
+    extensions: ClassVar[tuple[str, ...]] = (".jsonl", ".ndjson")
     many_records = True
 
     @property

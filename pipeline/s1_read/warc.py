@@ -267,9 +267,9 @@ def _not_a_page(record, skipped: Counter, at_end, offset: int) -> tuple[Broken |
     without WARC-Type or Content-Length is `truncated` when `at_end()`, else `broken_record`; one
     that is not a page (request, metadata, warcinfo) is counted in `skipped`."""
     if not _complete_headers(record):
-        last_cut = _cut_short(record) or True
+        _cut_short(record)  # what is left of it read, so the next record can be found
         reason = "truncated" if at_end() else "broken_record"
-        return Broken(reason, "WARC headers without WARC-Type or Content-Length", offset), last_cut
+        return Broken(reason, "WARC headers without WARC-Type or Content-Length", offset), True
     skipped[record.rec_type] += 1
     last_cut = _cut_short(record)
     return (
