@@ -1,20 +1,19 @@
 """Real crawl inputs (issue 3): WARC archives and JSONL crawls made here, read, decoded, extracted.
 
 Reader-level tests need nothing but the reader; the end-to-end tests run the whole
-pipeline and need the `extract_html` step (skipped, with the reason, when it is absent).
+pipeline with the shipped config (extract_html included).
 """
 
 from __future__ import annotations
 
 import gzip
-import importlib
 import json
 import unicodedata
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from corpus_helpers import ROOT, article, small_config
+from corpus_helpers import article, small_config
 
 from pipeline.cli import main
 from pipeline.corpus import read_jsonl
@@ -389,21 +388,7 @@ def test_payload_over_max_bytes_is_an_error_and_the_next_record_is_read(tmp_path
     assert not ok.dropped and ok.raw == b"<html>ok</html>"
 
 
-# --- end to end (needs extract_html) ---------------------------------------------------------------
-
-
-def extraction_available() -> bool:
-    try:
-        importlib.import_module("pipeline.s2_extract.html")
-    except ImportError:
-        return False
-    return "step: extract_html" in (ROOT / "config" / "default.yaml").read_text(encoding="utf-8")
-
-
-needs_extraction = pytest.mark.skipif(
-    not extraction_available(),
-    reason="extract_html (pipeline/s2_extract/html.py in config/default.yaml) is not in this tree yet",
-)
+# --- end to end (with extract_html) ---------------------------------------------------------------
 
 
 def jsonl_crawl() -> list[str]:
@@ -453,7 +438,6 @@ def crawl_run(tmp_path_factory) -> dict:
     return {"manifest": manifest, "kept": kept, "rejects": rejects}
 
 
-@needs_extraction
 def test_crawl_files_end_to_end_nothing_lost(crawl_run):
     manifest, kept, rejects = crawl_run["manifest"], crawl_run["kept"], crawl_run["rejects"]
     counts = manifest["counts"]
@@ -488,7 +472,6 @@ def test_crawl_files_end_to_end_nothing_lost(crawl_run):
     assert read["counters"]["warc_warcinfo_records"] == 2 and read["counters"]["warc_metadata_records"] == 1
 
 
-@needs_extraction
 def test_html_metadata_fills_the_fields_of_text_dumps(crawl_run):
     kept = crawl_run["kept"]
     dump = kept["dump.txt"]
