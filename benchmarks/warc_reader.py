@@ -5,8 +5,8 @@
 
 Writes the pages (their original bytes and encodings) as response records, each after a
 request record, per-record gzip, `--copies` times over (distinct record ids), and measures:
-warcio iterating alone (baseline), `count_warc_records` (what the planner pays to split a
-big archive), `read_warc` (documents with payloads), `read_warc` + `decode`, and the cost of
+warcio iterating alone (baseline), `WarcReader.count` (what the planner pays to split a
+big archive), `WarcReader.read` (documents with payloads), the same + `decode`, and the cost of
 reading the last of 4 record ranges (a task skips the records before its range). Then it
 checks, through the configured steps, that each page read from the WARC gives the same
 text as the same bytes read as an `.html` file.
