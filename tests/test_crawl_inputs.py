@@ -247,6 +247,22 @@ def read_all(path: Path, options: dict = OPTIONS) -> list:
     return [doc for _n, doc in read_file(path, path.parent, options)]
 
 
+def test_each_extension_has_one_reader_class_and_page_files_hold_one_record(tmp_path):
+    from pipeline.s1_read.inputs import READER_CLASSES, READERS
+
+    assert len(READERS) == sum(len(cls.extensions) for cls in READER_CLASSES)  # no extension claimed twice
+    assert {ext for ext, cls in READERS.items() if cls.many_records} == {
+        ".jsonl",
+        ".ndjson",
+        ".json",
+        ".warc",
+    }
+    page = tmp_path / "page.html"
+    page.write_bytes(b"<html>x</html>")
+    assert [(n, d.id) for n, d in read_file(page, tmp_path, OPTIONS)] == [(0, "page")]
+    assert list(read_file(page, tmp_path, OPTIONS, (1, 2))) == []  # no second record
+
+
 # --- reader level ----------------------------------------------------------------------------
 
 

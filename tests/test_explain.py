@@ -176,3 +176,14 @@ def test_a_step_of_ones_own_in_the_extract_stage_gives_the_explained_text(tmp_pa
     page.write_text("first line\nsecond line\n", encoding="utf-8")
     e = explain(load_config(config), page)
     assert [line.text for line in e.lines if line.text] == ["FIRST LINE", "SECOND LINE"]
+
+
+def test_every_built_in_step_names_its_stage():
+    from pipeline.registry import STEPS, step_class
+
+    stages = {name: step_class(name).pipeline_stage for name in STEPS}
+    assert set(stages.values()) <= {"read", "extract", "clean", "normalize", "filter", "dedup"}, stages
+    assert [name for name, stage in stages.items() if stage in ("read", "extract")] == [
+        "decode",
+        "extract_html",
+    ]
