@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pipeline.document import Document
+from pipeline.options import defaults_of
 from pipeline.timelimit import DocTimeout, doc_timeout, time_limit
 from pipeline.workfile import plain
 
@@ -53,7 +54,26 @@ class Step:
     """Base class of every pipeline step."""
 
     name: ClassVar[str] = "step"
+    # the stage it belongs to: read | extract | clean | normalize | filter | dedup ("" = a step of
+    # one's own). Read and extract steps turn bytes into the text `newsclean explain` shows.
+    pipeline_stage: ClassVar[str] = ""
+    # the step's options: a schema (`class Options(Schema)`, pipeline/options.py) whose fields are
+    # typed and whose defaults are the shipped ones; `defaults` (a dict) is derived from it. A step
+    # of one's own may set `defaults = {...}` alone (each option has the type of its default).
+    Options: ClassVar[type | None] = None
     defaults: ClassVar[dict] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "Options" in cls.__dict__ and cls.Options is not None:
+            cls.defaults = defaults_of(cls.Options)
+        elif "defaults" in cls.__dict__:  # a plain dict replaces an inherited schema
+            cls.Options = None
+
+    @classmethod
+    def schema(cls) -> type | dict:
+        """What the config loader validates the step's options against (`options.schema_of`)."""
+        return cls.Options if cls.Options is not None else cls.defaults
 
     def __init__(self, options: dict | None = None, context: dict | None = None):
         self.options = {**self.defaults, **(options or {})}

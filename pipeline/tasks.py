@@ -122,7 +122,8 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
         except (OSError, ValueError):  # damaged or not ours (e.g. a planted pickle): the task is redone
             paths["done"].unlink(missing_ok=True)
     read_stats = StepStats("read")
-    result = process_batch(pipeline, task.index, _counted(read_task(task, pipeline.read_options), read_stats))
+    docs = read_task(task, pipeline.read_options, read_stats.counters)
+    result = process_batch(pipeline, task.index, _counted(docs, read_stats))
     write_atomic(paths["kept"], b"".join(result.kept))
     write_atomic(paths["rejects"], b"".join(result.rejects))
     keys = result.keys
@@ -147,8 +148,6 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
 def _counted(docs: Iterable[Document], stats: StepStats):
     for doc in docs:
         stats.docs_in += 1
-        # what a reader passed over without making documents of it (e.g. WARC request records)
-        stats.counters.update(doc.provenance.pop("read_counters", None) or {})
         if doc.dropped:
             stats.dropped[doc.drop_reason] += 1
             stats.errors += doc.is_error

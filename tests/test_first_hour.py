@@ -207,8 +207,8 @@ def test_rule_phrases_match_whatever_the_tone_mark_placement(tmp_path, phrase, l
 
     (tmp_path / "r.yaml").write_text(f"line_phrases:\n  office: ['{phrase}']\n", encoding="utf-8")
     rules = load_rules([tmp_path / "r.yaml"])
-    hit = rules.line_rule(line)
-    assert hit is not None and hit.name == "office"
+    hit = rules.classify(line)
+    assert hit is not None and hit.kind == "line" and hit.name == "office"
 
 
 # --- defect 7: the smaller ones ---------------------------------------------------------------

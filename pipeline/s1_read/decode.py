@@ -11,6 +11,7 @@ import re
 import unicodedata
 
 from pipeline.document import Document
+from pipeline.options import Schema, option
 from pipeline.s1_read.charsets import (
     fix_surrogates,
     reads_as,
@@ -149,11 +150,12 @@ class Decode(Step):
     """Turn `doc.raw` into `doc.text` (NFC). Documents without raw bytes pass through."""
 
     name = "decode"
-    defaults = {
-        "fallback_encodings": ["cp1258", "cp1252"],
-        "max_control_share": 0.001,
-        "max_replacement_share": 0.0001,
-    }  # broken UTF-8 sequences tolerated per byte
+    pipeline_stage = "read"
+
+    class Options(Schema):
+        fallback_encodings: list[str] = option(["cp1258", "cp1252"])
+        max_control_share: float = 0.001
+        max_replacement_share: float = 0.0001  # broken UTF-8 sequences tolerated per byte
 
     def process(self, doc: Document) -> None:
         if doc.raw is None:

@@ -176,11 +176,6 @@ class RuleSet:
                 return rule
         return self.patterns.match(text)
 
-    def line_rule(self, line: str) -> Rule | None:
-        """The rule that removes this single line, if any (end markers and teasers excluded)."""
-        rule = self.classify(line.strip())
-        return rule if rule and rule.kind == "line" else None
-
     def size(self) -> int:
         """Rules and words loaded so far (a file that adds none is a mistake)."""
         lists = (

@@ -22,6 +22,7 @@ from collections import Counter
 import numpy as np
 
 from pipeline.document import Document
+from pipeline.options import Schema, option
 from pipeline.s5_filter.quality_profiles import (  # the signal names are what profiles' thresholds name
     DUP_NGRAMS,
     EMPTY_PROFILE,
@@ -65,7 +66,6 @@ _ELLIPSES = ("...", "…")
 
 _MULT = 0x9E3779B97F4A7C15  # odd 64-bit multiplier of the n-gram hash
 _KMAX = max(DUP_NGRAMS)
-_TOP_SPANS = np.array(TOP_NGRAMS)
 _DUP_SPANS = np.array(DUP_NGRAMS)[:, None]  # n of each row of duplicated n-gram keys
 _TOP_NAMES = tuple(f"top_{n}gram_char_frac" for n in TOP_NGRAMS)
 _DUP_NAMES = tuple(f"dup_{n}gram_char_frac" for n in DUP_NGRAMS)
@@ -294,10 +294,12 @@ class QualitySignals(Step):
     profile (stop words) of the language found by language_filter."""
 
     name = "quality_signals"
-    defaults = {
-        "profiles": {"vi": "quality/vi.yaml", "en": "quality/en.yaml"},  # language -> profile file
-        "fallback": "",  # profile for other languages; "" = measure without stop words
-    }
+    pipeline_stage = "filter"
+
+    class Options(Schema):
+        # language -> profile file
+        profiles: dict[str, str] = option({"vi": "quality/vi.yaml", "en": "quality/en.yaml"})
+        fallback: str = ""  # profile for other languages; "" = measure without stop words
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)

@@ -48,6 +48,7 @@ def content_hash(text: str) -> str:
 
 class ExactDedup(GlobalStep):
     name = "exact_dedup"
+    pipeline_stage = "dedup"
     defaults = {}
 
     def __init__(self, options=None, context=None):

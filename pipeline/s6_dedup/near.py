@@ -33,6 +33,7 @@ import numpy as np
 
 from pipeline.config import ConfigError
 from pipeline.document import Document
+from pipeline.options import Schema, option
 from pipeline.s6_dedup.corpus_state import read_change
 from pipeline.s6_dedup.exact import index_problem
 from pipeline.s6_dedup.index import INDEX_FILE, NearIndex, apply_delta, write_delta
@@ -59,22 +60,26 @@ SCHEME = "newsclean-near-1"  # dedup text + shingle hash scheme; bump when eithe
 class NearDedup(GlobalStep):
     name = "near_dedup"
     shardable = True  # its reduce also runs as merge tasks (`run.dedup: sharded`, sharded.py)
-    defaults = {
-        "ngram": 5,  # words per shingle
+    pipeline_stage = "dedup"
+
+    class Options(Schema):
+        ngram: int = option(5, low=1)  # words per shingle
         # compare the title too: copies share it, and a pair of short bodies is judged on more text
-        "with_title": True,
-        "num_perm": 128,  # MinHash permutations
-        "seed": 1,  # datasketch's default seed
-        "threshold": 0.8,  # Jaccard of shingle sets at or above which a document is a near-copy
-        "verify": "exact",  # exact: Jaccard of the shingle sets | signature: MinHash estimate
-        "bands": 0,  # LSH bands and rows per band; 0 = chosen for the threshold and max_miss
-        "rows": 0,
-        "max_miss": 0.001,  # chance that banding misses a pair at the threshold
-        "max_bucket": 1000,  # candidates taken per document and band from one LSH bucket
-        "persist": True,  # remember kept documents for later runs
-        "index_dir": "near_dedup",  # relative to OUTPUT/state/
-        "scratch_dir": "",  # per-run scratch files; "" = OUTPUT/state/tmp/
-    }
+        with_title: bool = True
+        num_perm: int = option(128, low=1)  # MinHash permutations
+        seed: int = 1  # datasketch's default seed
+        # Jaccard of shingle sets at or above which a document is a near-copy
+        threshold: float = option(0.8, low=0, high=1, low_open=True)
+        # exact: Jaccard of the shingle sets | signature: MinHash estimate
+        verify: str = option("exact", choices=("exact", "signature"))
+        bands: int = 0  # LSH bands and rows per band; 0 = chosen for the threshold and max_miss
+        rows: int = 0
+        # chance that banding misses a pair at the threshold
+        max_miss: float = option(0.001, low=0, high=1, low_open=True)
+        max_bucket: int = option(1000, low=1)  # candidates taken per document and band from one LSH bucket
+        persist: bool = True  # remember kept documents for later runs
+        index_dir: str = "near_dedup"  # relative to OUTPUT/state/
+        scratch_dir: str = ""  # per-run scratch files; "" = OUTPUT/state/tmp/
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)

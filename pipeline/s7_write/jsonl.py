@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 
+from pipeline.config import RUN_DEFAULTS
 from pipeline.fs import SUFFIX, compressing, hashing_file, join
 
 
@@ -20,8 +21,8 @@ class ShardWriter:
         directory: Path | str,
         prefix: str,
         shard_size: int,
-        compression: str = "gzip",
-        compresslevel: int = 6,
+        compression: str = RUN_DEFAULTS["compression"],
+        compresslevel: int = RUN_DEFAULTS["compresslevel"],
     ):
         self.directory, self.prefix, self.shard_size = directory, prefix, shard_size
         self.compression, self.compresslevel = compression, compresslevel
