@@ -227,7 +227,7 @@ RUN_DEFAULTS = {
     # corpus, or retire them (the corpus then follows the folder, as a fresh run over it would)
     "vanished_inputs": "keep",
 }
-READ_DEFAULTS = {
+READ_DEFAULTS: dict[str, Any] = {
     "max_bytes": 50 * 1024 * 1024,  # a larger input (after gunzip) becomes an error record
     # symlinked directories under an input folder: followed (loops reported), or each one an error record
     "follow_symlinks": True,
@@ -300,7 +300,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     shown = display_path(path)
     if raw is None:
         raw = LocatedDict()
-    if not isinstance(raw, dict):
+    if not isinstance(raw, LocatedDict):  # the loader makes every mapping one
         raise ConfigError(f"{shown}: the config must be a mapping with keys {', '.join(TOP_LEVEL)}")
     for key in raw:
         if key not in TOP_LEVEL:
@@ -336,7 +336,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         raise ConfigError(f"{raw.where('steps')}: 'steps' must be a list")
     for index, item in enumerate(steps):
         where = steps.where(index) if isinstance(steps, LocatedList) else shown
-        if not isinstance(item, dict) or "step" not in item:
+        if not isinstance(item, LocatedDict) or "step" not in item:
             raise ConfigError(f"{where}: steps[{index}] must be a mapping with a 'step' name")
         name = item["step"]
         try:

@@ -56,7 +56,7 @@ import sqlite3
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +78,7 @@ from pipeline.s6_dedup.near import SCRATCH
 from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
-from pipeline.state import LOCK_FILE, STORE_FILE, InputStore, RunLock, StateError, input_key
+from pipeline.state import LOCK_FILE, STORE_FILE, InputLookup, InputStore, RunLock, StateError, input_key
 from pipeline.step import DocRef, Drop, StepStats
 from pipeline.summary import plural
 from pipeline.tasks import Pipeline, candidates_with_drops, init_worker, run_map_task_in_worker, task_paths
@@ -241,7 +241,7 @@ def open_store(output: Path, recovery: Recovery) -> InputStore:
     return store
 
 
-def check_inputs_exist(inputs: list[str | Path]) -> None:
+def check_inputs_exist(inputs: Sequence[str | Path]) -> None:
     """Raise InputNotFound before anything is written when an input path does not exist."""
     missing = [str(p) for p in inputs if not is_url(p) and not os.path.lexists(p)]
     if not inputs:
@@ -324,7 +324,8 @@ def _run_locked(
     kept = ShardWriter(
         run_dir, "part", config.run["shard_size"], config.run["compression"], config.run["compresslevel"]
     )
-    outcome, reasons = Counter(), Counter()
+    outcome: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
     gone_when_read: set[str] = set()  # files missing when a map task read them
     progress = _Progress(config.run["progress"])
     try:
@@ -482,7 +483,7 @@ def _run_locked(
 
 
 def select_inputs(
-    files: list[InputFile], store: InputStore, reprocess: bool
+    files: list[InputFile], store: InputLookup, reprocess: bool
 ) -> tuple[list[InputFile], list[dict]]:
     """(inputs to process, earlier records they supersede): an input is skipped when the
     store holds the same version (size and content hash) of it, unless `reprocess`."""

@@ -88,7 +88,7 @@ class FilterSummary:
     digest: str  # of the remove list it applied: a resumed run reuses it only for the same list
     kept: int = 0
     dropped: Counter = field(default_factory=Counter)  # "stage:reason" -> documents
-    kept_ids: object = None  # Digest of the kept documents' ids (s6_dedup/corpus_state.py)
+    kept_ids: Digest = field(default_factory=Digest)  # of the kept documents' ids (s6_dedup/corpus_state.py)
     shards: list = field(default_factory=list)
     rejects: list = field(default_factory=list)
 

@@ -90,6 +90,7 @@ def init_worker(factory, *args) -> None:
 
 def run_map_task_in_worker(job: tuple) -> TaskSummary:
     task, work_dir = job
+    assert _WORKER_PIPELINE is not None, "init_worker runs first in every worker"
     return run_map_task(_WORKER_PIPELINE, task, Path(work_dir))
 
 

@@ -111,7 +111,8 @@ def _refilter_locked(config, step: QualityFilter, source: Path, target: Path, st
     shard_args = (config.run["shard_size"], config.run["compression"], config.run["compresslevel"])
     kept, rejects = ShardWriter(run_dir, "part", *shard_args), ShardWriter(run_dir, "rejects", *shard_args)
     read_stats = StepStats("read")
-    outcome, reasons = Counter(), Counter()
+    outcome: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
     read_ids, kept_ids = [], []
     try:
         for doc in step.run(_documents(iter_kept(source, runs), read_stats)):

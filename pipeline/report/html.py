@@ -120,7 +120,7 @@ def _header(f: RunFigures) -> str:
 
 def _funnel(f: RunFigures) -> str:
     stages = f.manifest.get("stages") or {}
-    errors_by_stage = {}
+    errors_by_stage: dict[str, set[str]] = {}
     for key in f.error_reasons:
         stage, _, reason = key.partition(":")
         errors_by_stage.setdefault(stage, set()).add(reason)

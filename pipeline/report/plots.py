@@ -12,6 +12,7 @@ import functools
 import io
 import math
 from collections import Counter
+from collections.abc import Sequence
 
 KEPT_COLOR = "#2e7d32"
 DROP_COLORS = [
@@ -118,7 +119,7 @@ def funnel(stages: list[dict]) -> str:
 
 
 def bars(
-    items: list[tuple[str, float]],
+    items: Sequence[tuple[str, float]],
     title: str,
     xlabel: str,
     color: str = AFTER_COLOR,

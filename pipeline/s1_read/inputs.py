@@ -10,7 +10,7 @@ import errno
 import itertools
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from pipeline.document import Document
@@ -51,7 +51,7 @@ def path_id(rel: str) -> str:
 
 
 def iter_input_files(
-    inputs: list[str | Path], follow_symlinks: bool = True
+    inputs: Sequence[str | Path], follow_symlinks: bool = True
 ) -> Iterator[tuple[Path, Path, tuple[str, str] | None]]:
     """Yield (file, root, problem) for every file under the inputs, sorted (a folder's files, then its
     sub-folders), hidden files skipped. `problem` is (reason, detail) for what must not or cannot be
@@ -217,6 +217,7 @@ def read_file(
         yield 0, error_document(rel, provenance, "unsupported_format", f"{path}: reader unavailable: {exc}")
         return
     start, stop = records or (0, None)
+    records_read: Iterator[tuple[int, Document]]
     if getattr(read, "supports_ranges", False):
         extra = {"seek": seek} if seek is not None and getattr(read, "supports_seek", False) else {}
         records_read = zip(

@@ -94,7 +94,7 @@ def read_warc(
         yield pending
 
 
-read_warc.supports_ranges = True
+read_warc.supports_ranges = True  # type: ignore[attr-defined]  # until readers are classes (issue 17)
 
 
 def count_warc_records(path: Path, options: dict) -> int:
@@ -132,7 +132,7 @@ def _fill(doc: Document, record, path: Path, number: int, max_bytes: int) -> Non
         verdict = ("unreadable", f"{where}: payload: {type(exc).__name__}: {exc}", True)
     # checked last: a record cut inside its HTTP headers can look like anything (an image, a 404)
     try:
-        cut = _cut_short(record)
+        cut: bool | str = _cut_short(record)
     except READ_ERRORS as exc:  # a .warc.gz compressed as one stream, cut inside this record
         cut = f"{type(exc).__name__}: {exc}"
     if cut:

@@ -17,7 +17,7 @@ class LengthFilter(Step):
 
     def process(self, doc: Document) -> None:
         n_chars, n_words = len(doc.text), len(doc.text.split())
-        doc.word_count = (doc.text, n_words)  # reused by the output record while the text is this one
+        doc.word_count = (doc.text, n_words)  # type: ignore[attr-defined]  # (issue 17: a typed field) reused by the output record while the text is this one
         doc.metadata["n_chars"], doc.metadata["n_words"] = n_chars, n_words
         if n_chars < self.options["min_chars"]:
             doc.drop(self.name, "too_short", f"{n_chars} chars < min_chars {self.options['min_chars']}")

@@ -28,6 +28,7 @@ import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -122,7 +123,7 @@ class NearDedup(GlobalStep):
 
     # --- reduce ------------------------------------------------------------------------
 
-    def reduce(self, items: Iterable[tuple[DocRef, object]], state_dir=None) -> Iterator[Drop]:
+    def reduce(self, items: Iterable[tuple[DocRef, Any]], state_dir=None) -> Iterator[Drop]:
         from pipeline.s6_dedup.index import NearIndex
 
         self._discard_scratch()
@@ -150,17 +151,17 @@ class NearDedup(GlobalStep):
         n, counters = scratch.n, self.stats.counters
         rank = scratch.keep_order()  # rank position -> scratch position
         max_bucket = self.options["max_bucket"]
-        within, against = [], []
+        within_parts, against_parts = [], []
         for band in range(self.bands):
             keys = scratch.band(band)[rank]
             later, earlier = pairs_within(keys, max_bucket)
-            within.append(later * n + earlier)
+            within_parts.append(later * n + earlier)
             index_keys, index_seqs = index.band(band)
             later, seqs = pairs_against(keys, index_keys, index_seqs, max_bucket)
-            against.append((later << 32) | seqs)
+            against_parts.append((later << 32) | seqs)
             del keys, index_keys, index_seqs
-        within = np.unique(np.concatenate(within)) if within else np.zeros(0, np.int64)
-        against = np.unique(np.concatenate(against)) if against else np.zeros(0, np.int64)
+        within = np.unique(np.concatenate(within_parts)) if within_parts else np.zeros(0, np.int64)
+        against = np.unique(np.concatenate(against_parts)) if against_parts else np.zeros(0, np.int64)
         counters["candidate_pairs"] += int(within.size + against.size)
         counters["indexed_documents"] = index.size
 

@@ -106,11 +106,11 @@ def write_map_files(
     """Write the near keys of one map task to its files; return the keys with those slots emptied."""
     from pipeline.s6_dedup.lsh import band_keys
 
-    keys = [list(k) for k in keys]
+    slots = [list(k) for k in keys]
     for position, step in enumerate(pipeline.global_steps):
         if not handles(step):
             continue
-        rows = [(i, k[position]) for i, k in enumerate(keys) if k and k[position] is not None]
+        rows = [(i, k[position]) for i, k in enumerate(slots) if k and k[position] is not None]
         docs = np.zeros(len(rows), DOC_DTYPE)
         shingles, signatures, ids, offset = [], [], [], 0
         for j, (i, (signature, sh)) in enumerate(rows):
@@ -122,7 +122,7 @@ def write_map_files(
             shingles.append(sh)
             signatures.append(np.asarray(signature, np.uint32))
             ids.append(ref.id)
-            keys[i][position] = None
+            slots[i][position] = None
         num_perm = step.options["num_perm"]
         sig = np.stack(signatures) if signatures else np.zeros((0, num_perm), np.uint32)
         bk = band_keys(sig, step.bands, step.rows).T if len(rows) else np.zeros((step.bands, 0), np.uint64)
@@ -134,7 +134,7 @@ def write_map_files(
         _save(paths["keys"], np.ascontiguousarray(np.take_along_axis(bk, order, axis=1)))
         _save(paths["pos"], order.astype(np.uint32))
         write_atomic(paths["ids"], workfile.dumps(ids))
-    return [tuple(k) for k in keys]
+    return [tuple(k) for k in slots]
 
 
 # --- 2. merge per (band, key range) ----------------------------------------------------
@@ -156,7 +156,10 @@ class _DocFiles:
 
     def __init__(self, paths: dict[str, Path]):
         self.paths = paths
-        self._docs = self._sh = self._sig = self._ids = None
+        self._docs: np.ndarray | None = None
+        self._sh: np.ndarray | None = None
+        self._sig: np.ndarray | None = None
+        self._ids: list[str] | None = None
 
     @property
     def docs(self) -> np.ndarray:
@@ -270,9 +273,10 @@ def _this_run_rows(opened: dict[int, _MapFiles], band: int, lo: int, hi: int) ->
 def _index_rows(job: MergeJob, band: int, lo: int, hi: int) -> tuple[np.ndarray, list[Path]]:
     """Earlier runs' kept documents in the band and [lo, hi): rows (segment number in `task`'s high
     bits) sorted by key, then segment (commit order), then keep rank, as the in-process index."""
-    parts, seg_dirs = [], []
-    for s, segment in enumerate(job.segments):
-        segment = Path(segment)
+    parts: list[np.ndarray] = []
+    seg_dirs: list[Path] = []
+    for s, segment_dir in enumerate(job.segments):
+        segment = Path(segment_dir)
         meta = json.loads((segment / "meta.json").read_text())
         n = meta["n_ranges"]
         first, last = (lo * n) >> 64, min(n - 1, ((hi - 1) * n) >> 64)
@@ -483,12 +487,12 @@ def resolve(edge_files: list[Path], exact: bool, reason: str, counters: Counter)
     for members in components.values():
         for p in sorted(members, key=keep_rank):
             hit = best_hit.get(p)
-            best = None if hit is None else (hit[0], hit[1], 0, hit[2], hit[3])
+            best: tuple | None = None if hit is None else (hit[0], hit[1], 0, hit[2], hit[3])
             for sim, e in earlier_of.get(p, ()):
                 if kept.get(e):
-                    candidate = (True, -sim, 1, keep_rank(e), nodes[e][2])
-                    if best is None or candidate < best:
-                        best = candidate
+                    via_earlier = (True, -sim, 1, keep_rank(e), nodes[e][2])
+                    if best is None or via_earlier < best:
+                        best = via_earlier
             kept[p] = best is None
             if best is None:
                 continue
