@@ -7,14 +7,13 @@ pipeline and need the `extract_html` step (skipped, with the reason, when it is 
 from __future__ import annotations
 
 import gzip
-import importlib
 import json
 import unicodedata
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from corpus_helpers import ROOT, article, small_config
+from corpus_helpers import article, small_config
 
 from pipeline.cli import main
 from pipeline.corpus import read_jsonl
@@ -387,20 +386,6 @@ def test_payload_over_max_bytes_is_an_error_and_the_next_record_is_read(tmp_path
 # --- end to end (needs extract_html) ---------------------------------------------------------------
 
 
-def extraction_available() -> bool:
-    try:
-        importlib.import_module("pipeline.s2_extract.html")
-    except ImportError:
-        return False
-    return "step: extract_html" in (ROOT / "config" / "default.yaml").read_text(encoding="utf-8")
-
-
-needs_extraction = pytest.mark.skipif(
-    not extraction_available(),
-    reason="extract_html (pipeline/s2_extract/html.py in config/default.yaml) is not in this tree yet",
-)
-
-
 def jsonl_crawl() -> list[str]:
     title, paras = paragraphs_of(16)
     text_title, text_paras = paragraphs_of(17)
@@ -448,7 +433,6 @@ def crawl_run(tmp_path_factory) -> dict:
     return {"manifest": manifest, "kept": kept, "rejects": rejects}
 
 
-@needs_extraction
 def test_crawl_files_end_to_end_nothing_lost(crawl_run):
     manifest, kept, rejects = crawl_run["manifest"], crawl_run["kept"], crawl_run["rejects"]
     counts = manifest["counts"]
@@ -483,7 +467,6 @@ def test_crawl_files_end_to_end_nothing_lost(crawl_run):
     assert read["counters"]["warc_warcinfo_records"] == 2 and read["counters"]["warc_metadata_records"] == 1
 
 
-@needs_extraction
 def test_html_metadata_fills_the_fields_of_text_dumps(crawl_run):
     kept = crawl_run["kept"]
     dump = kept["dump.txt"]
