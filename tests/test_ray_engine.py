@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'newsclean[ray]'")
+pytestmark = pytest.mark.slow  # starting a local Ray takes seconds; CI runs it (--all)
 
 from pipeline.config import load_config  # noqa: E402
 from pipeline.runner import run_pipeline  # noqa: E402

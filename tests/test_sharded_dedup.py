@@ -181,6 +181,7 @@ def outcome(output: Path) -> dict:
     return result
 
 
+@pytest.mark.slow
 def test_run_sharded_equals_driver_and_resumes_merge_tasks(tmp_path: Path):
     day1, day2 = tmp_path / "day1", tmp_path / "day2"
     write_pages(day1, 4, 12)
@@ -213,6 +214,7 @@ def test_run_sharded_equals_driver_and_resumes_merge_tasks(tmp_path: Path):
 DEDUP_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench" / "dedup" / "visible-10k.jsonl.gz"
 
 
+@pytest.mark.slow
 def test_jsonl_slice_same_corpus_for_any_dedup_path_partitions_and_workers(tmp_path: Path):
     """A 1,000-line JSONL cut of the dedup benchmark, read natively: `--dedup driver` in one task and
     one process gives the corpus `--dedup sharded` gives in 4 record-range tasks on 2 processes."""
