@@ -140,11 +140,13 @@ def skip_to(fh: IO[bytes], offset: int) -> None:
         left -= len(chunk)
 
 
-def compressing(fileobj: HashingWriter, compression: str, level: int) -> IO[bytes] | HashingWriter:
+def compressing(
+    fileobj: HashingWriter, compression: str, level: int
+) -> IO[bytes] | gzip.GzipFile | HashingWriter:
     """A writer compressing into `fileobj`; closing it ends the stream but leaves `fileobj` open.
     Neither format stores a time stamp here, so the same records give byte-identical files."""
     if compression == "gzip":
-        return gzip.GzipFile(filename="", mode="wb", fileobj=fileobj, mtime=0, compresslevel=level)  # type: ignore[return-value]
+        return gzip.GzipFile(filename="", mode="wb", fileobj=fileobj, mtime=0, compresslevel=level)
     if compression == "zstd":
         import zstandard
 

@@ -15,7 +15,7 @@ import io
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import ParamSpec
 
 KEPT_COLOR = "#2e7d32"
 DROP_COLORS = [
@@ -37,7 +37,7 @@ WIDTH_IN = 8.0
 
 
 MISSING_NOTE = "Charts left out: matplotlib is not installed (pip install 'newsclean[report]')."
-_Draw = TypeVar("_Draw", bound=Callable[..., str])
+_Args = ParamSpec("_Args")
 
 
 @functools.lru_cache(maxsize=1)
@@ -50,14 +50,14 @@ def available() -> bool:
     return True
 
 
-def _chart(draw: _Draw) -> _Draw:
+def _chart(draw: Callable[_Args, str]) -> Callable[_Args, str]:
     """A drawing function that gives "" (no chart) when matplotlib is not installed."""
 
     @functools.wraps(draw)
-    def wrapper(*args, **kwargs) -> str:
+    def wrapper(*args: _Args.args, **kwargs: _Args.kwargs) -> str:
         return draw(*args, **kwargs) if available() else ""
 
-    return wrapper  # type: ignore[return-value]  # same signature as `draw`
+    return wrapper
 
 
 @functools.lru_cache(maxsize=1)
