@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clean_helpers import SHARED
 from datasketch import MinHash
 from datasketch.hashfunc import sha1_hash32
 
@@ -23,7 +24,6 @@ from pipeline.s6_dedup.minhash import MERSENNE_PRIME, MinHasher, permutations
 from pipeline.s6_dedup.near import NearDedup
 from pipeline.step import DocRef
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 WORDS = (
     "người dân thành phố hội nghị kinh tế xã hội phát triển bền vững chính sách giáo dục "
     "đầu tư giao thông nông thôn doanh nghiệp sản xuất lao động việc làm thiên tai phòng chống "

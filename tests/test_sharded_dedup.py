@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from clean_helpers import SHARED
 from corpus_helpers import article, run_cli, small_config
 
 from pipeline.engine.local import LocalEngine
@@ -211,7 +212,7 @@ def test_run_sharded_equals_driver_and_resumes_merge_tasks(tmp_path: Path):
     assert refused.returncode == 2 and "dedup: sharded" in refused.stderr
 
 
-DEDUP_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench" / "dedup" / "visible-10k.jsonl.gz"
+DEDUP_BENCH = SHARED / "bench" / "dedup" / "visible-10k.jsonl.gz"
 
 
 @pytest.mark.slow
