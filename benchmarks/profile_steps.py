@@ -20,18 +20,15 @@ import time
 from pathlib import Path
 
 import orjson
+from common import ROOT, shared_path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
+from pipeline.config import load_config
+from pipeline.plan import list_inputs, plan_tasks, read_task
+from pipeline.runner import build_pipeline
+from pipeline.s7_write.records import kept_record
+from pipeline.step import GlobalStep
 
-from pipeline.config import load_config  # noqa: E402
-from pipeline.plan import list_inputs, plan_tasks, read_task  # noqa: E402
-from pipeline.runner import build_pipeline  # noqa: E402
-from pipeline.s7_write.records import kept_record  # noqa: E402
-from pipeline.step import GlobalStep  # noqa: E402
-
-ARTICLES = ROOT.parent / "shared" / "bench" / "articles-30k.jsonl.gz"
+ARTICLES = shared_path("bench", "articles-30k.jsonl.gz")
 
 
 def plan(inputs: list[str], config) -> list:

@@ -41,12 +41,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import corpora
+from measure import Measurement, measure
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-
-import corpora  # noqa: E402
-from measure import Measurement, measure  # noqa: E402
 
 DATATROVE_VENV = HERE / ".venv-datatrove"
 DATATROVE_PACKAGES = ["datatrove[processing]==0.10.*", "xxhash<4", "orjson", "spacy", "pyvi"]

@@ -14,7 +14,7 @@ import errno
 import os
 import stat
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,7 +103,7 @@ def _distinct_root(path: Path, root: Path, rels: set[str]) -> Path:
     return root
 
 
-def list_inputs(inputs: list[str | Path], follow_symlinks: bool = True) -> list[InputFile]:
+def list_inputs(inputs: Sequence[str | Path], follow_symlinks: bool = True) -> list[InputFile]:
     """Every input file, sorted, with its size and content hash (for the manifest and incremental runs)."""
     files = []
     rels: set[str] = set()
@@ -186,7 +186,7 @@ def read_task(task: TaskSpec, read_options: dict, counters: Counter | None = Non
     besides documents (e.g. WARC request records) is added to `counters`."""
     for f in task.files:
         if f.reason:  # found unfit by the walk: reported, never opened
-            doc = input_problem(Path(f.path), Path(f.root), f.reason, f.error)
+            doc = input_problem(Path(f.path), Path(f.root), f.reason, f.error or "")
             doc.provenance["order"] = f.index << ORDER_BITS
             yield doc
             continue

@@ -59,7 +59,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -291,7 +291,7 @@ def run_pipeline(
             return _run_locked(request, steps, store, recovery)
 
 
-def check_inputs_exist(inputs: list[str | Path]) -> None:
+def check_inputs_exist(inputs: Sequence[str | Path]) -> None:
     """Raise InputNotFound before anything is written when an input path does not exist."""
     missing = [str(p) for p in inputs if not is_url(p) and not os.path.lexists(p)]
     if not inputs:

@@ -17,7 +17,7 @@ from pipeline.config import Config
 from pipeline.plan import InputFile
 from pipeline.s6_dedup.corpus_state import retired_records
 from pipeline.s7_write import safe_json
-from pipeline.state import InputStore, input_key
+from pipeline.state import InputLookup, InputStore, input_key
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Selection:
 
 
 def select_inputs(
-    files: list[InputFile], store: InputStore, reprocess: bool
+    files: list[InputFile], store: InputLookup, reprocess: bool
 ) -> tuple[list[InputFile], list[dict]]:
     """(inputs to process, earlier records they supersede): an input is skipped when the
     store holds the same version (size and content hash) of it, unless `reprocess`."""

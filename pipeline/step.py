@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pipeline.document import Document
 from pipeline.options import defaults_of
@@ -183,7 +183,7 @@ class GlobalStep(Step):
     def key(self, doc: Document):  # pragma: no cover - interface
         raise NotImplementedError
 
-    def reduce(self, items: Iterable[tuple[DocRef, object]], state_dir) -> Iterator[Drop]:  # pragma: no cover
+    def reduce(self, items: Iterable[tuple[DocRef, Any]], state_dir) -> Iterator[Drop]:  # pragma: no cover
         raise NotImplementedError
 
     def stage(self, delta_dir, dropped=frozenset()) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import html5lib
 import pytest
+from clean_helpers import SHARED
 
 from pipeline.cli import main
 from pipeline.config import load_config
@@ -15,7 +16,7 @@ from pipeline.report.explain import explain, render_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "seeds" / "000_f110bbab04b0d966.txt"
-GOLD = ROOT.parent / "shared" / "gold" / "000_f110bbab04b0d966.gold.json"
+GOLD = SHARED / "gold" / "000_f110bbab04b0d966.gold.json"
 CONFIG = ROOT / "config" / "default.yaml"
 
 

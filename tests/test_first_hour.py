@@ -214,6 +214,7 @@ def test_rule_phrases_match_whatever_the_tone_mark_placement(tmp_path, phrase, l
 # --- defect 7: the smaller ones ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_resumed_run_reports_the_time_of_its_killed_attempt_too(tmp_path):
     import threading
     import time

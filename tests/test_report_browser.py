@@ -52,6 +52,7 @@ def png_size(png: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(tmp_path):
     browser = find_browser()
     if browser is None:

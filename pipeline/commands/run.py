@@ -277,7 +277,7 @@ def dry_run(config, inputs: list[str], output: str, reprocess: bool) -> str:
 class _EmptyStore:
     """A corpus without a store yet: every input is new."""
 
-    def get(self, _key):
+    def get(self, _key: str) -> None:
         return None
 
 

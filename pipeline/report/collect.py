@@ -32,7 +32,8 @@ class Reservoir:
     """Uniform sample of at most `size` items from a stream (Algorithm R), deterministic for a seed."""
 
     def __init__(self, size: int, rng: random.Random):
-        self.size, self.rng, self.seen, self.items = size, rng, 0, []
+        self.size, self.rng, self.seen = size, rng, 0
+        self.items: list = []
 
     def offer(self, make_item) -> None:
         """`make_item` is called only when the item is taken, so skipped items cost nothing."""
@@ -104,7 +105,7 @@ def iter_records(paths: list[Path]) -> Iterator[dict]:
                     yield orjson.loads(line)
 
 
-def _excerpt(text: str) -> str:
+def _excerpt(text: str | None) -> str:
     text = text or ""
     return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS].rstrip() + " …"
 

@@ -228,7 +228,7 @@ def render_text(e: Explanation, color: bool = False) -> str:
 def _by_rule(e: Explanation) -> dict[str, tuple[int, set[str]]]:
     out: dict[str, tuple[int, set[str]]] = {}
     for line in e.lines:
-        if line.removed:
+        if line.rule is not None:  # removed
             count, sources = out.get(line.rule, (0, set()))
             out[line.rule] = (count + 1, sources | {line.source})
     return dict(sorted(out.items(), key=lambda kv: (-kv[1][0], kv[0])))
@@ -257,7 +257,7 @@ def render_html(e: Explanation) -> str:
     verdict_class = "dropped" if e.drop else "kept"
     rows = []
     for line in e.lines:
-        if line.removed:
+        if line.rule is not None:  # removed
             rows.append(
                 f'<tr class="removed"><td class="no">{line.no}</td><td class="verdict">removed</td>'
                 f'<td class="rule">{escape(line.rule)}</td><td class="src">{escape(line.source)}</td>'

@@ -1,6 +1,8 @@
 """The report's charts, drawn with matplotlib (Agg) and returned as self-contained SVG.
 
-matplotlib is imported on first use so that a run that never draws pays nothing.
+matplotlib is imported on first use so that a run that never draws pays nothing. It is an
+optional extra (`pip install 'newsclean[report]'`): without it every chart is "" and the report
+keeps its tables and says why the charts are missing.
 Output is deterministic (fixed SVG id salt, no date), so the same run gives a
 byte-identical report. Text stays text in the SVG (`svg.fonttype: none`): small
 files and the browser's fonts.
@@ -12,6 +14,8 @@ import functools
 import io
 import math
 from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import ParamSpec
 
 KEPT_COLOR = "#2e7d32"
 DROP_COLORS = [
@@ -30,6 +34,30 @@ ERROR_COLORS = ["#c62828", "#e57373", "#8e0000", "#ff8a80"]
 BEFORE_COLOR = "#90a4ae"
 AFTER_COLOR = "#1565c0"
 WIDTH_IN = 8.0
+
+
+MISSING_NOTE = "Charts left out: matplotlib is not installed (pip install 'newsclean[report]')."
+_Args = ParamSpec("_Args")
+
+
+@functools.lru_cache(maxsize=1)
+def available() -> bool:
+    """Whether matplotlib can be imported (the `report` extra is installed)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _chart(draw: Callable[_Args, str]) -> Callable[_Args, str]:
+    """A drawing function that gives "" (no chart) when matplotlib is not installed."""
+
+    @functools.wraps(draw)
+    def wrapper(*args: _Args.args, **kwargs: _Args.kwargs) -> str:
+        return draw(*args, **kwargs) if available() else ""
+
+    return wrapper
 
 
 @functools.lru_cache(maxsize=1)
@@ -67,6 +95,7 @@ def _bar_height(n_bars: int) -> float:
     return max(1.3, 0.3 * n_bars + 0.8)
 
 
+@_chart
 def funnel(stages: list[dict]) -> str:
     """One bar per stage: documents it kept, then those it dropped, stacked by reason.
 
@@ -117,8 +146,9 @@ def funnel(stages: list[dict]) -> str:
     return _svg(fig)
 
 
+@_chart
 def bars(
-    items: list[tuple[str, float]],
+    items: Sequence[tuple[str, float]],
     title: str,
     xlabel: str,
     color: str = AFTER_COLOR,
@@ -143,6 +173,7 @@ def bars(
     return _svg(fig)
 
 
+@_chart
 def stacked_sources(rows: list[tuple[str, int, int]], title: str) -> str:
     """Top sources: kept and dropped documents per source."""
     plt = _pyplot()
@@ -171,6 +202,7 @@ def _log_bins(values: list[int], n: int = 40) -> list[float]:
     return [10 ** (lo + (hi - lo) * i / n) for i in range(n + 1)]
 
 
+@_chart
 def lengths(raw_kept: list[int], clean_kept: list[int], raw_dropped: list[int]) -> str:
     """Left: kept documents before and after cleaning. Right: all documents read, kept vs dropped."""
     plt = _pyplot()
@@ -195,6 +227,7 @@ def lengths(raw_kept: list[int], clean_kept: list[int], raw_dropped: list[int]) 
     return _svg(fig)
 
 
+@_chart
 def cluster_sizes(sizes: Counter, max_size: int = 20) -> str:
     """How many duplicate clusters have 2, 3, … documents (the last bar gathers the larger ones)."""
     plt = _pyplot()

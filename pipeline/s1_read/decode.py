@@ -79,6 +79,7 @@ def decode_bytes(
     """Return (text, encoding used) or raise DecodeError with a reason."""
     if not data.strip():
         raise DecodeError("empty", "file is empty or whitespace only")
+    text: str | None
     for bom, enc in (
         (codecs.BOM_UTF8, "utf-8-sig"),
         (codecs.BOM_UTF16_LE, "utf-16"),
@@ -91,10 +92,10 @@ def decode_bytes(
                 raise DecodeError("undecodable", f"bad {enc} after BOM: {exc}") from None
             _check_text(text, enc, max_control_share)
             return text, enc
-    text = utf16_without_bom(data)
-    if text is not None:
-        _check_text(text, "utf-16", max_control_share)
-        return text, "utf-16"
+    utf16 = utf16_without_bom(data)
+    if utf16 is not None:
+        _check_text(utf16, "utf-16", max_control_share)
+        return utf16, "utf-16"
     # a declared 8-bit charset is tried after UTF-8: pages often declare latin-1 but send UTF-8
     candidates = ["utf-8"] + ([declared] if declared else [])
     seen: set[str] = set()

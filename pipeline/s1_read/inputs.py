@@ -11,7 +11,7 @@ import itertools
 import os
 import stat
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from pipeline.document import Document
@@ -47,7 +47,7 @@ def holds_many_records(path: str | Path) -> bool:
 
 
 def iter_input_files(
-    inputs: list[str | Path], follow_symlinks: bool = True
+    inputs: Sequence[str | Path], follow_symlinks: bool = True
 ) -> Iterator[tuple[Path, Path, tuple[str, str] | None]]:
     """Yield (file, root, problem) for every file under the inputs, sorted (a folder's files, then its
     sub-folders), hidden files skipped. `problem` is (reason, detail) for what must not or cannot be

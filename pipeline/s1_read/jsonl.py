@@ -107,13 +107,13 @@ _PARK_LIMIT = 4
 def _open_at(path: Path, offset: int) -> tuple[IO[bytes], tuple | None]:
     """The file positioned at `offset` (uncompressed), and the identity to park it under (.gz, .zst)."""
     if compression_of(path.name) == "none":
-        fh = open(path, "rb")
-        fh.seek(offset)
-        return fh, None
+        plain = open(path, "rb")
+        plain.seek(offset)
+        return plain, None
     st = path.stat()
     ident = (st.st_ino, st.st_size, st.st_mtime_ns)
     parked = _PARKED.pop(str(path), None)
-    fh = None
+    fh: IO[bytes] | None = None
     if parked is not None:
         if parked[0] == ident and parked[1].tell() <= offset:
             fh = parked[1]

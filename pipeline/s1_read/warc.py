@@ -127,7 +127,7 @@ def _fill(doc: Document, record, path: Path, number: int, max_bytes: int) -> Non
         verdict = ("unreadable", f"{where}: payload: {type(exc).__name__}: {exc}", True)
     # checked last: a record cut inside its HTTP headers can look like anything (an image, a 404)
     try:
-        cut = _cut_short(record)
+        cut: bool | str = _cut_short(record)
     except READ_ERRORS as exc:  # a .warc.gz compressed as one stream, cut inside this record
         cut = f"{type(exc).__name__}: {exc}"
     if cut:

@@ -21,7 +21,7 @@ _CREDIT = re.compile(
 )
 
 
-def _is_name_token(token: str, stop: set[str]) -> bool:
+def _is_name_token(token: str, stop: set[str] | frozenset[str]) -> bool:
     if token.casefold() in stop or not _TOKEN.match(token):
         return False
     if not token[0].isupper():
@@ -30,7 +30,7 @@ def _is_name_token(token: str, stop: set[str]) -> bool:
     return not token.endswith(".") or bool(_INITIALS.match(token))
 
 
-def _is_name_part(part: str, stop: set[str], max_words: int) -> bool:
+def _is_name_part(part: str, stop: set[str] | frozenset[str], max_words: int) -> bool:
     tokens = part.split()
     return 1 <= len(tokens) <= max_words and all(_is_name_token(t, stop) for t in tokens)
 

@@ -99,7 +99,7 @@ class LangProfile:
     # common bigrams: a (V+1) x (V+1) table of word ids (1..V), true for listed pairs
     bigram_table: np.ndarray | None = field(default=None, compare=False)
     # the same pairs as two arrays of word ids (first words, second words), each pair once
-    bigram_pairs: tuple[np.ndarray, np.ndarray] | None = field(default=None, compare=False)
+    bigram_pairs: tuple[np.ndarray, ...] | None = field(default=None, compare=False)
     # listed tokens, by token hash (sorted), and their codes: 2 * (word id in the bigram
     # table, 0 if none) + (1 if a stop token); one lookup per token answers both questions
     code_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64), compare=False)
@@ -175,7 +175,7 @@ def load_profile(path: str) -> LangProfile:
     """Load and validate one profile file; errors name the file, line and key."""
     shown = display_path(Path(path))
     raw = load_yaml(path)
-    if not isinstance(raw, dict):
+    if not isinstance(raw, LocatedDict):  # the loader makes every mapping one
         raise ConfigError(f"{shown}: a quality profile must be a mapping with keys {', '.join(PROFILE_KEYS)}")
     for key in raw:
         if key not in PROFILE_KEYS:

@@ -82,7 +82,7 @@ def compute_signals(text: str, profile: LangProfile | None = None) -> dict:
         paragraphs = [p for p in map(str.strip, _PARAGRAPH_BREAK.split(text)) if p]
     else:
         paragraphs = lines
-    out = {
+    out: dict[str, float] = {
         "n_words": len(tokens),
         "n_chars": len(text),
         "n_lines": len(lines),
@@ -169,7 +169,7 @@ def _token_signals(tokens: Tokens, profile: LangProfile) -> dict:
     codes = _profile_codes(tokens.hashes, profile)
     hits = int((codes & 1).sum())
     out["stop_word_hits"], out["stop_word_frac"] = hits, hits / n
-    if profile.bigram_table is not None and n > 1:
+    if profile.bigram_table is not None and profile.bigram_pairs is not None and n > 1:  # both or neither
         listed = codes >> 1  # each token's word id in the profile's bigram table, 0 if absent
         observed = int(profile.bigram_table[listed[:-1], listed[1:]].sum())
         out["common_bigram_frac"] = observed / (n - 1)

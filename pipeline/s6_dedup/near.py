@@ -28,6 +28,7 @@ import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -141,7 +142,7 @@ class NearDedup(GlobalStep):
 
     # --- reduce ------------------------------------------------------------------------
 
-    def reduce(self, items: Iterable[tuple[DocRef, object]], state_dir=None) -> Iterator[Drop]:
+    def reduce(self, items: Iterable[tuple[DocRef, Any]], state_dir=None) -> Iterator[Drop]:
         self._discard_scratch()
         scratch = self._scratch = _Scratch(
             self.options["scratch_dir"] or scratch_parent(state_dir),
@@ -165,17 +166,17 @@ class NearDedup(GlobalStep):
         n, counters = scratch.n, self.stats.counters
         rank = scratch.keep_order()  # rank position -> scratch position
         max_bucket = self.options["max_bucket"]
-        within, against = [], []
+        within_parts, against_parts = [], []
         for band in range(self.bands):
             keys = scratch.band(band)[rank]
             later, earlier = pairs_within(keys, max_bucket)
-            within.append(later * n + earlier)
+            within_parts.append(later * n + earlier)
             index_keys, index_seqs = index.band(band)
             later, seqs = pairs_against(keys, index_keys, index_seqs, max_bucket)
-            against.append((later << 32) | seqs)
+            against_parts.append((later << 32) | seqs)
             del keys, index_keys, index_seqs
-        within = np.unique(np.concatenate(within)) if within else np.zeros(0, np.int64)
-        against = np.unique(np.concatenate(against)) if against else np.zeros(0, np.int64)
+        within = np.unique(np.concatenate(within_parts)) if within_parts else np.zeros(0, np.int64)
+        against = np.unique(np.concatenate(against_parts)) if against_parts else np.zeros(0, np.int64)
         counters["candidate_pairs"] += int(within.size + against.size)
         counters["indexed_documents"] = index.size
 
@@ -205,7 +206,7 @@ class NearDedup(GlobalStep):
                     best = better(best, this_run_match(sim, e))
             if best is not None:
                 kept[p] = False
-                doc_id = best.doc_id if best.doc_id is not None else scratch.id(rank[best.rank])
+                doc_id = best.doc_id if best.doc_id is not None else scratch.id(int(rank[int(best.rank)]))  # type: ignore[call-overload]  # in-process ranks are ints
                 drops.append(near_drop(scratch.order(rank[p]), best, doc_id, exact, counters))
         drops.sort(key=lambda d: d.order)
         return drops, rank[kept]

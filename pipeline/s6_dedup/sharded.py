@@ -51,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import workfile
+from pipeline.engine import Engine
 from pipeline.faults import checkpoint
 from pipeline.s6_dedup.corpus_state import Digest, read_change
 from pipeline.s6_dedup.index import IndexMismatch
@@ -114,11 +115,11 @@ def write_map_files(
     pipeline, work_dir: Path, task_index: int, refs: list[DocRef], keys: list[tuple]
 ) -> list[tuple]:
     """Write the near keys of one map task to its files; return the keys with those slots emptied."""
-    keys = [list(k) for k in keys]
+    slots = [list(k) for k in keys]
     for position, step in enumerate(pipeline.global_steps):
         if not handles(step):
             continue
-        rows = [(i, k[position]) for i, k in enumerate(keys) if k and k[position] is not None]
+        rows = [(i, k[position]) for i, k in enumerate(slots) if k and k[position] is not None]
         docs = np.zeros(len(rows), DOC_DTYPE)
         shingles, signatures, ids, offset = [], [], [], 0
         for j, (i, (signature, sh)) in enumerate(rows):
@@ -130,7 +131,7 @@ def write_map_files(
             shingles.append(sh)
             signatures.append(np.asarray(signature, np.uint32))
             ids.append(ref.id)
-            keys[i][position] = None
+            slots[i][position] = None
         num_perm = step.options["num_perm"]
         sig = np.stack(signatures) if signatures else np.zeros((0, num_perm), np.uint32)
         bk = band_keys(sig, step.bands, step.rows).T if len(rows) else np.zeros((step.bands, 0), np.uint64)
@@ -142,7 +143,7 @@ def write_map_files(
         _save(paths["keys"], np.ascontiguousarray(np.take_along_axis(bk, order, axis=1)))
         _save(paths["pos"], order.astype(np.uint32))
         write_atomic(paths["ids"], workfile.dumps(ids))
-    return [tuple(k) for k in keys]
+    return [tuple(k) for k in slots]
 
 
 # --- 2. merge per (band, key range) ----------------------------------------------------
@@ -164,7 +165,10 @@ class _DocFiles:
 
     def __init__(self, paths: dict[str, Path]):
         self.paths = paths
-        self._docs = self._sh = self._sig = self._ids = None
+        self._docs: np.ndarray | None = None
+        self._sh: np.ndarray | None = None
+        self._sig: np.ndarray | None = None
+        self._ids: list[str] | None = None
 
     @property
     def docs(self) -> np.ndarray:
@@ -278,9 +282,10 @@ def _this_run_rows(opened: dict[int, _MapFiles], band: int, lo: int, hi: int) ->
 def _index_rows(job: MergeJob, band: int, lo: int, hi: int) -> tuple[np.ndarray, list[Path]]:
     """Earlier runs' kept documents in the band and [lo, hi): rows (segment number in `task`'s high
     bits) sorted by key, then segment (commit order), then keep rank, as the in-process index."""
-    parts, seg_dirs = [], []
-    for s, segment in enumerate(job.segments):
-        segment = Path(segment)
+    parts: list[np.ndarray] = []
+    seg_dirs: list[Path] = []
+    for s, segment_dir in enumerate(job.segments):
+        segment = Path(segment_dir)
         meta = json.loads((segment / "meta.json").read_text())
         n = meta["n_ranges"]
         first, last = (lo * n) >> 64, min(n - 1, ((hi - 1) * n) >> 64)
@@ -492,7 +497,9 @@ def resolve(edge_files: list[Path], exact: bool, counters: Counter) -> list[Drop
                     best = better(best, this_run_match(sim, keep_rank(e), nodes[e][2]))
             kept[p] = best is None
             if best is not None:
-                drops.append(near_drop(p, best, best.doc_id, exact, counters))
+                drops.append(
+                    near_drop(p, best, str(best.doc_id), exact, counters)
+                )  # merge hits carry their id
     drops.sort(key=lambda d: d.order)
     return drops
 
@@ -549,7 +556,7 @@ class ShardedReduce:
 class ShardedWork:
     """Where a sharded reduce runs: the engine, the run's work directory and map tasks, the state."""
 
-    engine: object
+    engine: Engine
     work_dir: Path
     n_tasks: int  # map tasks
     state_dir: Path | None

@@ -20,7 +20,7 @@ META_FIELDS = ("title", "author", "section", "url")
 COUNT_FIELDS = ("html_removed", "pii")  # stage metadata counted by name, written as rule/n lists
 # What stages may learn about a document, written in every kept record (this value when a stage
 # found nothing): Arrow types a record field missing from some rows as JSON, so none may be missing.
-OPTIONAL_FIELDS = {
+OPTIONAL_FIELDS: dict[str, object] = {
     "sitename": None,  # extract_html (trafilatura)
     "categories": [],  # extract_html
     "source_attribution": None,  # dump_metadata: "Nguồn: …"
