@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pipeline.document import Document
-from pipeline.timelimit import DocTimeout, doc_timeout, time_limit
+from pipeline.timelimit import DocTimeout, arm, disarm, doc_timeout
 from pipeline.workfile import plain
 
 
@@ -75,8 +75,12 @@ class Step:
             self.stats.docs_in += 1
             start = time.perf_counter()
             try:
-                with time_limit(doc):
+                armed = arm(doc)  # the per-document time limit (pipeline/timelimit.py)
+                try:
                     self.process(doc)
+                finally:  # before the handlers below, so that the timer cannot fire inside them
+                    if armed:
+                        disarm()
             except DocTimeout:  # a pathological page: an error record, the run goes on
                 doc.drop(
                     self.name,

@@ -7,6 +7,12 @@ bounds the time one document may spend in the per-document steps: a SIGALRM time
 budget; when it fires, the document becomes an error record `timeout` and the run goes on.
 The timer interrupts Python code at once and C code (lxml) when it next returns to Python.
 Where signals cannot be used (not the main thread, no SIGALRM) there is no limit.
+
+Cost: the handler is installed once per document (at its first step), not around every
+step, and stays installed; between steps only the timer is re-armed (one `setitimer`
+call each way, ~1 µs against ~5.5 µs for swapping the handler at every step of every
+document). The timer is always disarmed when a step's work ends, so an installed
+handler with no timer running never fires.
 """
 
 from __future__ import annotations
@@ -42,22 +48,32 @@ def _expired(signum, frame) -> None:
     raise DocTimeout()
 
 
-@contextmanager
-def time_limit(doc) -> Iterator[None]:
-    """Run the body within what is left of `doc`'s budget (its deadline is set on first use)."""
+def arm(doc) -> bool:
+    """Start the timer with what is left of `doc`'s budget (its deadline is set on first use);
+    False when there is no limit here. Raises DocTimeout when the budget is already spent."""
     if _limit <= 0 or not _usable():
-        yield
-        return
+        return False
     now = time.monotonic()
-    if doc.deadline is None:
+    if doc.deadline is None:  # the document's first step: (re)install the handler for its steps
         doc.deadline = now + _limit
+        signal.signal(signal.SIGALRM, _expired)
     remaining = doc.deadline - now
     if remaining <= 0:
         raise DocTimeout()
-    previous = signal.signal(signal.SIGALRM, _expired)
     signal.setitimer(signal.ITIMER_REAL, remaining)
+    return True
+
+
+def disarm() -> None:
+    signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+@contextmanager
+def time_limit(doc) -> Iterator[None]:
+    """Run the body within what is left of `doc`'s budget (see `arm`)."""
+    armed = arm(doc)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        if armed:
+            disarm()
