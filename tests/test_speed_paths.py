@@ -39,3 +39,48 @@ def test_time_limit_timer_is_disarmed_after_each_step_and_still_stops_a_slow_one
         assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
     finally:
         set_doc_timeout(0)
+
+
+# --- compiled kernels against the numpy path ---------------------------------------------------
+
+numba = pytest.importorskip("numba", reason="numba (a dependency) is not installed")
+
+
+def _kernels():
+    from pipeline.kernels import kernels_for
+
+    kernels = kernels_for(10**9)
+    assert kernels is not None
+    return kernels
+
+
+def _texts() -> list[str]:
+    """Articles (the seeds) and junk: empty, one word, repeats, symbols, other scripts, long words."""
+    from pathlib import Path
+
+    seeds = sorted((Path(__file__).resolve().parents[1] / "seeds").glob("*.txt"))
+    texts = [p.read_text(encoding="utf-8") for p in seeds]
+    rng = __import__("random").Random(16)
+    words = ["tin", "mới", "Hà", "Nội", "the", "news", "»", "...", "ệ", "北京", "123", "a" * 40, "—"]
+    for n in (0, 1, 2, 5, 13, 200, 3000):
+        texts.append(" ".join(rng.choice(words) for _ in range(n)))
+        texts.append(
+            "\n".join(" ".join(rng.choice(words) for _ in range(rng.randint(0, 12))) for _ in range(n))
+        )
+    texts += ["lặp lại " * 500, "x\n\nx\n\nx", "\n\n\n", "🙂 " * 50]
+    return texts
+
+
+def test_minhash_kernel_equals_numpy_path():
+    import numpy as np
+
+    from pipeline.s6_dedup.minhash import MinHasher
+    from pipeline.s6_dedup.shingles import shingle_hashes
+
+    kernels = _kernels()
+    for num_perm, seed in ((128, 1), (64, 7)):
+        hasher = MinHasher(num_perm, seed, block=4096)  # small blocks: the numpy path loops too
+        for text in _texts():
+            shingles = shingle_hashes(text, 5)
+            if shingles.size:
+                assert np.array_equal(hasher.signature(shingles, kernels), hasher.signature(shingles))

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.document import Document
+from pipeline.kernels import kernels_for
 from pipeline.step import DocRef, Drop, GlobalStep
 
 SCHEME = "newsclean-near-1"  # dedup text + shingle hash scheme; bump when either changes
@@ -84,6 +85,7 @@ class NearDedup(GlobalStep):
                 f"near_dedup: bands x rows ({self.bands} x {self.rows}) exceeds num_perm ({opts['num_perm']})"
             )
         self._hasher = None
+        self._keyed = 0  # documents keyed in this process (when the compiled kernel pays)
         self._scratch: _Scratch | None = None
         self._kept_ranks: np.ndarray | None = None
 
@@ -118,7 +120,9 @@ class NearDedup(GlobalStep):
             return None  # no words: nothing to compare
         if self._hasher is None:
             self._hasher = MinHasher(self.options["num_perm"], self.options["seed"])
-        return self._hasher.signature(shingles), (shingles if self.options["verify"] == "exact" else None)
+        self._keyed += 1  # small runs stay on numpy; the compiled kernel once it pays (same bits)
+        signature = self._hasher.signature(shingles, kernels_for(self._keyed))
+        return signature, (shingles if self.options["verify"] == "exact" else None)
 
     # --- reduce ------------------------------------------------------------------------
 
