@@ -32,3 +32,66 @@ def minhash_signature(a, b, shingles, out):  # pragma: no cover - compiled
                 low = y
         out[i] = np.uint32(low)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def tokenize_bytes(data, is_space, char_letter, prime):  # pragma: no cover - compiled
+    """`s5_filter.quality_tokens.tokenize` on UTF-8 bytes: per whitespace token, the hash
+    sum((byte_j + 1) * prime**j) mod 2**64, its characters and whether it has a letter.
+    `char_letter[byte]` is 1 for a byte that starts a character, plus 2**32 for a letter's."""
+    size = data.shape[0]
+    hashes = np.empty(size // 2 + 1, dtype=np.uint64)
+    lengths = np.empty(size // 2 + 1, dtype=np.int64)
+    letters = np.empty(size // 2 + 1, dtype=np.bool_)
+    n = 0
+    i = 0
+    while i < size:
+        if is_space[data[i]]:
+            i += 1
+            continue
+        h = np.uint64(0)
+        power = np.uint64(1)
+        span = 0
+        while i < size and not is_space[data[i]]:
+            h += (np.uint64(data[i]) + np.uint64(1)) * power
+            power *= prime
+            span += char_letter[data[i]]
+            i += 1
+        hashes[n] = h
+        lengths[n] = span & 0xFFFFFFFF
+        letters[n] = span > 0xFFFFFFFF
+        n += 1
+    return hashes[:n], lengths[:n], letters[:n]
+
+
+@numba.njit(cache=True, nogil=True)
+def profile_counts(hashes, code_hashes, code_values, table, first, second):  # pragma: no cover
+    """`s5_filter.quality_signals._token_signals`' profile part: stop-word hits, observed common
+    bigrams, and sum(counts[first] * counts[second]) of the listed words' counts (an integer:
+    the float dot product of the numpy path is exact below 2**53, so the two agree)."""
+    n = hashes.shape[0]
+    keys = code_hashes.shape[0]
+    counts = np.zeros(table.shape[0], dtype=np.int64)
+    hits = 0
+    observed = 0
+    previous = -1
+    for i in range(n):
+        h = hashes[i]
+        lo, hi = 0, keys - 1  # the first key >= h, or the last key (np.searchsorted, clipped)
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if code_hashes[mid] < h:
+                lo = mid + 1
+            else:
+                hi = mid
+        code = code_values[lo] if code_hashes[lo] == h else 0
+        hits += code & 1
+        listed = code >> 1
+        counts[listed] += 1
+        if previous >= 0 and table[previous, listed]:
+            observed += 1
+        previous = listed
+    pairs = 0
+    for k in range(first.shape[0]):
+        pairs += counts[first[k]] * counts[second[k]]
+    return hits, observed, pairs

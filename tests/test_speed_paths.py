@@ -84,3 +84,19 @@ def test_minhash_kernel_equals_numpy_path():
             shingles = shingle_hashes(text, 5)
             if shingles.size:
                 assert np.array_equal(hasher.signature(shingles, kernels), hasher.signature(shingles))
+
+
+def test_quality_kernels_equal_numpy_path_for_every_profile():
+    from pipeline.s5_filter.quality_signals import QualitySignals, compute_signals
+    from pipeline.s5_filter.quality_tokens import tokenize
+
+    kernels = _kernels()
+    step = QualitySignals()
+    profiles = [step.profiles["vi"], step.profiles["en"], None]
+    for text in _texts():
+        plain, fast = tokenize(text.lower()), tokenize(text.lower(), kernels)
+        for field in ("hashes", "lengths", "has_letter"):
+            a, b = getattr(plain, field), getattr(fast, field)
+            assert a.dtype == b.dtype and a.tolist() == b.tolist(), field
+        for profile in profiles:
+            assert compute_signals(text, profile, kernels) == compute_signals(text, profile)
