@@ -5,7 +5,8 @@ numba costs ~0.25 s of CPU and a kernel's first compilation on a machine ~0.5 s 
 loaded from numba's on-disk cache in milliseconds), which would dominate a run of a few pages.
 So a step asks `kernels_for(seen)` with the number of documents it has handled in this process;
 below `MIN_DOCS` the answer is None (numpy path), from there on the compiled kernels, when numba
-is installed and `NEWSCLEAN_JIT` is not `0`. Both paths give bit-identical results (integer
+is installed. `NEWSCLEAN_JIT=0` keeps every document on numpy, `NEWSCLEAN_JIT=1` compiles from
+the first one (profiling, tests); unset or `auto` is the rule above. Both paths give bit-identical results (integer
 arithmetic only; tests/test_speed_paths.py compares them), so the output does not depend on
 which one ran.
 """
@@ -29,7 +30,8 @@ def kernels_for(seen: int) -> ModuleType | None:
     global _loaded, _failed
     if _loaded is not None:
         return _loaded
-    if seen < MIN_DOCS or _failed or os.environ.get("NEWSCLEAN_JIT", "1") == "0":
+    mode = os.environ.get("NEWSCLEAN_JIT", "auto")
+    if _failed or mode == "0" or (seen < MIN_DOCS and mode != "1"):
         return None
     try:
         from pipeline import _jit
