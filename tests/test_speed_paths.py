@@ -100,3 +100,60 @@ def test_quality_kernels_equal_numpy_path_for_every_profile():
             assert a.dtype == b.dtype and a.tolist() == b.tolist(), field
         for profile in profiles:
             assert compute_signals(text, profile, kernels) == compute_signals(text, profile)
+
+
+def _documents_through_default_steps(monkeypatch, kernels) -> list[tuple]:
+    """Every text through the default config's steps, and near_dedup's key, with the kernels given
+    to every step that can use them (None: the numpy path)."""
+    import numpy as np
+
+    import pipeline.s5_filter.quality_signals as quality
+    import pipeline.s6_dedup.near as near
+    from pipeline import Pipeline
+    from pipeline.document import Document
+
+    monkeypatch.setattr(quality, "kernels_for", lambda seen: kernels)
+    monkeypatch.setattr(near, "kernels_for", lambda seen: kernels)
+    pipeline = Pipeline()
+    (near_options,) = [options for name, options in pipeline.config.steps if name == "near_dedup"]
+    key_step = near.NearDedup(near_options)
+    docs = [Document(id=str(i), text=t, media_type="text") for i, t in enumerate(_texts())]
+    out = []
+    for doc in pipeline.process(docs):
+        key = None if doc.dropped else key_step.key(doc)
+        signature = key[0].tolist() if key else None
+        shingles = key[1].tolist() if key and isinstance(key[1], np.ndarray) else None
+        out.append((doc.id, doc.text, doc.drop_reason, repr(doc.metadata), signature, shingles))
+    return out
+
+
+def test_documents_are_identical_with_and_without_the_kernels(monkeypatch):
+    kernels = _kernels()
+    plain = _documents_through_default_steps(monkeypatch, None)
+    fast = _documents_through_default_steps(monkeypatch, kernels)
+    assert sum(1 for d in plain if d[2] is None) >= 5  # articles kept, so their signals and keys compare
+    assert fast == plain
+
+
+def test_language_model_from_the_cache_equals_py3langid_loading_it(tmp_path, monkeypatch):
+    import numpy as np
+
+    from pipeline.s5_filter import langid_fast
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    packed = langid_fast.FastLanguageIdentifier.from_model_file(langid_fast.MODEL_FILE, norm_probs=True)
+    first = langid_fast.load_identifier()  # writes the uncompressed copy
+    assert len(list((tmp_path / "newsclean").glob("langid-*.npz"))) == 1
+    cached = langid_fast.load_identifier()  # reads it
+    for model in (first, cached):
+        assert np.array_equal(model.nb_ptc, packed.nb_ptc) and np.array_equal(model.nb_pc, packed.nb_pc)
+        assert model.tk_nextmove.typecode == packed.tk_nextmove.typecode
+        assert np.array_equal(
+            np.frombuffer(model.tk_nextmove, np.uint32), np.frombuffer(packed.tk_nextmove, np.uint32)
+        )
+        assert model.tk_output == packed.tk_output
+        assert model.nb_classes == packed.nb_classes and model._fast
+        for text in _texts()[::4]:
+            assert model.classify(text[:1000]) == packed.classify(text[:1000])
+    next((tmp_path / "newsclean").glob("langid-*.npz")).write_bytes(b"damaged")
+    assert langid_fast.load_identifier().classify("Hà Nội mùa thu") == packed.classify("Hà Nội mùa thu")
