@@ -95,3 +95,88 @@ def profile_counts(hashes, code_hashes, code_values, table, first, second):  # p
     for k in range(first.shape[0]):
         pairs += counts[first[k]] * counts[second[k]]
     return hits, observed, pairs
+
+
+@numba.njit(cache=True, nogil=True)
+def _group(keys, first, count):  # pragma: no cover - compiled
+    """For each key in order: the index of its first occurrence (`first`) and, at that index, the
+    number of occurrences (`count`). Open addressing; equal keys are one group, as after a sort."""
+    m = keys.shape[0]
+    size = 4
+    while size < 2 * m:
+        size *= 2
+    slots = np.full(size, -1, dtype=np.int64)
+    mask = np.uint64(size - 1)
+    for i in range(m):
+        count[i] = 0
+        slot = np.int64((keys[i] * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40) & mask)
+        while slots[slot] >= 0 and keys[slots[slot]] != keys[i]:
+            slot = (slot + 1) & (size - 1)
+        if slots[slot] < 0:
+            slots[slot] = i
+        first[i] = slots[slot]
+        count[first[i]] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def ngram_counts(hashes, lens, mult, power, inverse, kmax):  # pragma: no cover - compiled
+    """`s5_filter.quality_signals._ngram_signals` up to its last arithmetic, grouping equal n-gram
+    keys (the same high hash bits) with a hash table instead of sorting them. Returns, per top row
+    (n = 2, 3, 4), size * (n_tokens + 1) - first position of the largest, earliest group; per
+    duplicated row (n = 5..10) the characters of tokens inside repeated occurrences; the prefix
+    character counts; and whether any 5-gram repeats."""
+    n = hashes.shape[0]
+    cum = np.zeros(n + 1, dtype=np.int64)
+    prefix = np.zeros(n + kmax + 1, dtype=np.uint64)  # padded with its total past n
+    for i in range(n):
+        cum[i + 1] = cum[i] + lens[i]
+        mixed = hashes[i] * mult
+        mixed ^= mixed >> np.uint64(29)
+        prefix[i + 1] = prefix[i] + mixed * power[i]
+    prefix[n + 1 :] = prefix[n]
+    bits = 1
+    while (1 << bits) <= n:  # n.bit_length()
+        bits += 1
+    high = ~np.uint64((1 << bits) - 1)
+    keys = np.empty(n, dtype=np.uint64)
+    first = np.empty(n, dtype=np.int64)
+    count = np.empty(n, dtype=np.int64)
+    best = np.zeros(3, dtype=np.int64)
+    repeated5 = np.zeros(n, dtype=np.bool_)
+    for r in range(4):  # n-grams of r + 2 tokens at every position
+        for s in range(n):
+            keys[s] = ((prefix[s + r + 2] - prefix[s]) * inverse[s]) & high
+        _group(keys, first, count)
+        for s in range(n):
+            if first[s] == s:  # a group, at its earliest position
+                if r < 3:
+                    score = count[s] * (n + 1) - s
+                    if s == 0 or score > best[r]:
+                        best[r] = score
+            elif r == 3:
+                repeated5[s] = True
+                repeated5[first[s]] = True
+    dup = np.zeros(6, dtype=np.int64)
+    cand = np.flatnonzero(repeated5)  # every occurrence of a repeated 5-gram, in position order
+    m = cand.shape[0]
+    if m == 0:
+        return best, dup, cum, False
+    ckeys = np.empty(m, dtype=np.uint64)
+    cfirst = np.empty(m, dtype=np.int64)
+    ccount = np.empty(m, dtype=np.int64)
+    for r in range(6):
+        span = r + 5
+        for i in range(m):
+            s = cand[i]
+            ckeys[i] = ((prefix[s + span] - prefix[s]) * inverse[s]) & high
+        _group(ckeys, cfirst, ccount)
+        previous = -1  # the repeated occurrences of this row, in position order
+        for i in range(m + 1):
+            if i < m and cfirst[i] == i:
+                continue  # a first occurrence does not repeat anything
+            if previous >= 0:  # tokens of the previous repeat not inside this one: counted once
+                start = cand[previous]
+                stop = min(start + span, cand[i] if i < m else n, n)
+                dup[r] += cum[stop] - cum[start]
+            previous = i
+    return best, dup, cum, True

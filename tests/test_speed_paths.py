@@ -157,3 +157,19 @@ def test_language_model_from_the_cache_equals_py3langid_loading_it(tmp_path, mon
             assert model.classify(text[:1000]) == packed.classify(text[:1000])
     next((tmp_path / "newsclean").glob("langid-*.npz")).write_bytes(b"damaged")
     assert langid_fast.load_identifier().classify("Hà Nội mùa thu") == packed.classify("Hà Nội mùa thu")
+
+
+def test_ngram_kernel_equals_numpy_path_on_random_repetitive_token_streams():
+    import numpy as np
+
+    from pipeline.s5_filter import quality_signals as quality
+
+    kernels = _kernels()
+    rng = np.random.default_rng(16)
+    for _ in range(500):  # small vocabularies: many repeated n-grams, ties, runs of one token
+        n, vocab = int(rng.integers(2, 300)), int(rng.integers(1, 20))
+        hashes = rng.integers(1, vocab + 1, n).astype(np.uint64) * np.uint64(0x100000001B3)
+        lengths = rng.integers(1, 9, n).astype(np.int64)
+        assert quality._ngram_signals_compiled(kernels, hashes, lengths) == quality._ngram_signals(
+            hashes, lengths
+        )

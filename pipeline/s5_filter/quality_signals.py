@@ -199,7 +199,10 @@ def _token_signals(tokens: Tokens, profile: LangProfile, kernels=None) -> dict:
     else:
         out.update(_profile_signals(tokens.hashes, profile))
     out["word_chars"] = int(tokens.lengths.sum())
-    out.update(_ngram_signals(tokens.hashes, tokens.lengths))
+    if kernels is not None:
+        out.update(_ngram_signals_compiled(kernels, tokens.hashes, tokens.lengths))
+    else:
+        out.update(_ngram_signals(tokens.hashes, tokens.lengths))
     return out
 
 
@@ -317,6 +320,20 @@ def _ngram_signals(hashes: np.ndarray, lens: np.ndarray) -> dict:
     return out
 
 
+def _ngram_signals_compiled(kernels, hashes: np.ndarray, lens: np.ndarray) -> dict:
+    """`_ngram_signals` with the same n-gram keys grouped in one compiled call (the same values)."""
+    n = len(hashes)
+    if n < 2:
+        return {}
+    power, inverse = powers(_MULT, n + 1)
+    best, dup, cum, repeated = kernels.ngram_counts(hashes, lens, np.uint64(_MULT), power, inverse, _KMAX)
+    word_chars = int(cum[-1]) or 1
+    out = _top_from_scores(best.tolist(), n, cum, word_chars + n - 1)
+    if repeated:
+        out.update(zip(_DUP_NAMES, (dup / word_chars).tolist()))
+    return out
+
+
 def _top_fractions(keys: np.ndarray, new: np.ndarray, low, cum: np.ndarray, spaced_chars: int) -> dict:
     """Characters of the most frequent n-gram times its count, over the document's characters.
 
@@ -332,6 +349,11 @@ def _top_fractions(keys: np.ndarray, new: np.ndarray, low, cum: np.ndarray, spac
     # the earliest of the largest groups: a group's first key holds its smallest position
     score = sizes * (n + 1) - (keys.ravel()[starts] & low).view(np.int64)
     best = np.maximum.reduceat(score, np.searchsorted(starts, np.arange(0, rows * n, n))).tolist()
+    return _top_from_scores(best, n, cum, spaced_chars)
+
+
+def _top_from_scores(best: list[int], n: int, cum: np.ndarray, spaced_chars: int) -> dict:
+    """The top n-gram shares from each row's best score: size * (n + 1) - first position."""
     out = {}
     for k, name, top in zip(TOP_NGRAMS, _TOP_NAMES, best):
         if n < k:  # an n longer than the document is not reported
