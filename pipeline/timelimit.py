@@ -4,7 +4,8 @@ Extraction of some pages is quadratic (an element with 300k attributes took over
 trafilatura/lxml/htmldate), and a user regex can backtrack for ever. `run.doc_timeout`
 bounds the time one document may spend in the per-document steps: a SIGALRM timer
 (`setitimer`) is armed around each step's work on the document with what is left of its
-budget; when it fires, the document becomes an error record `timeout` and the run goes on.
+budget (`Document.time_left`, charged with each step's own time, so that waiting while the
+other documents of its batch go through a step does not count); when it fires, the document becomes an error record `timeout` and the run goes on.
 The timer interrupts Python code at once and C code (lxml) when it next returns to Python.
 Where signals cannot be used (not the main thread, no SIGALRM) there is no limit.
 
@@ -49,31 +50,32 @@ def _expired(signum, frame) -> None:
 
 
 def arm(doc) -> bool:
-    """Start the timer with what is left of `doc`'s budget (its deadline is set on first use);
-    False when there is no limit here. Raises DocTimeout when the budget is already spent."""
+    """Start the timer with what is left of `doc`'s budget (a full one at its first step); False
+    when there is no limit here. Raises DocTimeout when the budget is already spent."""
     if _limit <= 0 or not _usable():
         return False
-    now = time.monotonic()
-    if doc.deadline is None:  # the document's first step: (re)install the handler for its steps
-        doc.deadline = now + _limit
+    if doc.time_left is None:  # the document's first step: (re)install the handler for its steps
+        doc.time_left = _limit
         signal.signal(signal.SIGALRM, _expired)
-    remaining = doc.deadline - now
-    if remaining <= 0:
+    if doc.time_left <= 0:
         raise DocTimeout()
-    signal.setitimer(signal.ITIMER_REAL, remaining)
+    signal.setitimer(signal.ITIMER_REAL, doc.time_left)
     return True
 
 
-def disarm() -> None:
+def disarm(doc, seconds: float) -> None:
+    """Stop the timer; the document's budget is charged the `seconds` its step took."""
     signal.setitimer(signal.ITIMER_REAL, 0)
+    doc.time_left -= seconds
 
 
 @contextmanager
 def time_limit(doc) -> Iterator[None]:
     """Run the body within what is left of `doc`'s budget (see `arm`)."""
     armed = arm(doc)
+    start = time.monotonic()
     try:
         yield
     finally:
         if armed:
-            disarm()
+            disarm(doc, time.monotonic() - start)

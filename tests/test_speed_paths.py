@@ -41,6 +41,47 @@ def test_time_limit_timer_is_disarmed_after_each_step_and_still_stops_a_slow_one
         set_doc_timeout(0)
 
 
+class _SleepsOn(Step):
+    name = "sleeps_on"
+
+    def process(self, doc):
+        import time
+
+        time.sleep(self.options.get(doc.id, 0))
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="no SIGALRM timers on this platform")
+def test_time_limit_counts_a_documents_own_steps_not_its_batch_mates():
+    # in step-major batches, "b" waits 0.35 s while "a" goes through the second step: not its time
+    set_doc_timeout(0.5)
+    try:
+        docs = [Document(id="a", text="x"), Document(id="b", text="y")]
+        first, second = _SleepsOn({"a": 0.0}), _SleepsOn({"a": 0.35, "b": 0.3})
+        out = list(second.run(first.run(docs)))
+        assert [d.drop_reason for d in out] == [None, None]
+        slow = _SleepsOn({"c": 0.3})
+        (late,) = list(slow.run(slow.run([Document(id="c", text="z")])))  # 0.6 s of its own: stopped
+        assert (late.drop_reason, late.is_error) == ("timeout", True)
+    finally:
+        set_doc_timeout(0)
+
+
+def test_documents_are_identical_one_at_a_time_and_in_batches(monkeypatch):
+    import pipeline.step as step_module
+    from pipeline import Pipeline
+
+    def through_steps(batch: int) -> list[tuple]:
+        monkeypatch.setattr(step_module, "BATCH", batch)
+        docs = [Document(id=str(i), text=t, media_type="text") for i, t in enumerate(_texts() * 3)]
+        return [
+            (d.id, d.text, d.drop_reason, d.drop_stage, repr(d.metadata)) for d in Pipeline().process(docs)
+        ]
+
+    one, batched = through_steps(1), through_steps(64)
+    assert len(one) > 64 and sum(1 for d in one if d[2] is None) >= 5 and sum(1 for d in one if d[2]) >= 5
+    assert batched == one
+
+
 # --- compiled kernels against the numpy path ---------------------------------------------------
 
 numba = pytest.importorskip("numba", reason="numba (a dependency) is not installed")
