@@ -64,7 +64,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def no_report(monkeypatch: pytest.MonkeyPatch) -> None:
-    """report.html is not what a test looks at, and matplotlib is most of a small run's time."""
+    """report.html is not what a test looks at."""
     import pipeline.report
 
     monkeypatch.setattr(pipeline.report, "write_report", lambda *args, **kwargs: None)

@@ -52,8 +52,6 @@ def _n(value) -> str:
 
 
 def _img(svg: str, alt: str) -> str:
-    if not svg:  # no matplotlib: the section keeps its table
-        return ""
     data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
     return f'<img class="chart" alt="{escape(alt)}" src="data:image/svg+xml;base64,{data}">'
 
@@ -418,7 +416,6 @@ def render(f: RunFigures) -> str:
     body = "".join(
         [
             _header(f),
-            "" if plots.available() else f'<p class="note">{escape(plots.MISSING_NOTE)}</p>',
             _funnel(f),
             _removed(f),
             _lengths(f),

@@ -34,6 +34,7 @@ import numpy as np
 
 from pipeline.config import ConfigError
 from pipeline.document import Document
+from pipeline.kernels import kernels_for
 from pipeline.options import Schema, option
 from pipeline.s6_dedup.corpus_state import read_change
 from pipeline.s6_dedup.exact import index_problem
@@ -107,6 +108,7 @@ class NearDedup(GlobalStep):
                 f"near_dedup: bands x rows ({self.bands} x {self.rows}) exceeds num_perm ({opts['num_perm']})"
             )
         self._hasher = None
+        self._keyed = 0  # documents keyed in this process (when the compiled kernel pays)
         self._scratch: _Scratch | None = None
         self._kept_ranks: np.ndarray | None = None
 
@@ -138,7 +140,9 @@ class NearDedup(GlobalStep):
             return None  # no words: nothing to compare
         if self._hasher is None:
             self._hasher = MinHasher(self.options["num_perm"], self.options["seed"])
-        return self._hasher.signature(shingles), (shingles if self.options["verify"] == "exact" else None)
+        self._keyed += 1  # small runs stay on numpy; the compiled kernel once it pays (same bits)
+        signature = self._hasher.signature(shingles, kernels_for(self._keyed))
+        return signature, (shingles if self.options["verify"] == "exact" else None)
 
     # --- reduce ------------------------------------------------------------------------
 
