@@ -18,6 +18,7 @@ import math
 import operator
 import re
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -287,7 +288,10 @@ def _list_marks(codes, flags, starts, n_chars, raws) -> tuple[np.ndarray, np.nda
 
 def _line_ends(codes, ends, n_chars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The last, second-last and third-last code point of each line (0 where the line is shorter)."""
-    return tuple(np.where(n_chars >= back, codes[np.maximum(ends - back, 0)], 0) for back in (1, 2, 3))
+    last1, last2, last3 = (
+        np.where(n_chars >= back, codes[np.maximum(ends - back, 0)], 0) for back in (1, 2, 3)
+    )
+    return last1, last2, last3
 
 
 def base_matrix(texts: list[str], raws: list[str]) -> tuple[np.ndarray, list[str], list[str], np.ndarray]:
@@ -350,7 +354,7 @@ def base_matrix(texts: list[str], raws: list[str]) -> tuple[np.ndarray, list[str
     return features, *line_keys(folded_codes, folded_flags)
 
 
-def densest_window(prose: np.ndarray, other_weight: float = 0.35) -> tuple[int, int]:
+def densest_window(prose: Sequence[bool] | np.ndarray, other_weight: float = 0.35) -> tuple[int, int]:
     """Max-sum segment over +1 for prose lines, -other_weight for the rest: [start, end)."""
     best, best_span, run, start = 0.0, (0, 0), 0.0, 0
     for i, p in enumerate(prose):
