@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from corpus_helpers import article, small_config, write_articles
 
 from pipeline import registry
@@ -38,7 +39,8 @@ def with_step(config_path, step: str):
     return config_path
 
 
-def test_steps_are_built_once_per_run_in_a_one_worker_run(tmp_path, monkeypatch):
+@pytest.mark.e2e
+def test_steps_are_built_once_per_run_in_a_one_worker_run(tmp_path, monkeypatch, no_report):
     """The run's process builds its steps once: the config check, the dedup mode, the state check,
     the reduce and the inline map task all use them (they were built five times)."""
     monkeypatch.setitem(registry.STEPS, "count_builds", f"{__name__}:CountBuilds")
@@ -104,7 +106,8 @@ def test_rejects_of_the_map_and_the_reduce_have_one_layout():
     )
 
 
-def test_a_refilter_manifest_has_the_run_manifest_layout(tmp_path):
+@pytest.mark.e2e
+def test_a_refilter_manifest_has_the_run_manifest_layout(tmp_path, no_report):
     config_path = small_config(tmp_path)
     write_articles(tmp_path / "in", range(4))
     config = load_config(config_path)
@@ -122,7 +125,8 @@ def test_a_refilter_manifest_has_the_run_manifest_layout(tmp_path):
     )
 
 
-def test_the_reduce_counters_reach_the_manifest_in_both_dedup_modes(tmp_path):
+@pytest.mark.e2e
+def test_the_reduce_counters_reach_the_manifest_in_both_dedup_modes(tmp_path, no_report):
     """near_dedup counts candidate and verified pairs in its reduce; both modes report them
     (the in-process mode used to leave them out of the manifest)."""
     write_articles(tmp_path / "in", range(3))

@@ -20,6 +20,7 @@ this process (e.g. by a test fixture) is reused and left running.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections import deque
@@ -51,11 +52,10 @@ class RayEngine:
         self._ray = ray
         self._owned = False
         if not ray.is_initialized():
-            options = {"include_dashboard": False, "logging_level": "WARNING"}
             if address:
-                ray.init(address=address, **options)
+                ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
             else:
-                ray.init(num_cpus=workers or None, **options)
+                ray.init(num_cpus=workers or None, include_dashboard=False, logging_level=logging.WARNING)
             self._owned = True
         self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.in_flight = self.workers * in_flight_per_cpu
