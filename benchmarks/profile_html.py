@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Where the HTML path's time goes, per part: extract_html over the extraction benchmark pages under cProfile.
+"""Where the HTML path's time goes, per part: extract_html over the extraction benchmark pages, in CPU time.
 
-    nice .venv/bin/python benchmarks/profile_html.py [--pages ../shared/bench/extraction/pages] [--dump OUT.prof]
+    nice .venv/bin/python benchmarks/profile_html.py [--pages ../shared/bench/extraction/pages] [--cprofile OUT]
 
-Pages are read and decoded first (not profiled), a few warm the step up (rules, trafilatura's caches are
-filled in a real run too), then every page goes through extract_html under cProfile. Each part is the
-cumulative time of the functions named for it (the profiler's clock; its overhead inflates Python-heavy
-parts, so compare shares and before/after runs of this script, not absolute figures with the benchmark).
+Pages are read and decoded first (not timed), a few warm the step up, then every page goes through
+extract_html with each part's function wrapped by a CPU-time counter (two clock reads per call: no
+profiler overhead skewing Python-heavy parts). Works on older checkouts too (parts a checkout does not
+have read 0): copy this file into its benchmarks/ and run it there. `--cprofile OUT` also writes a
+cProfile dump of the same pass (its own overhead is large; use it for call counts and callers).
 """
 
 from __future__ import annotations
@@ -14,83 +15,88 @@ from __future__ import annotations
 import argparse
 import copy
 import cProfile
-import pstats
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import trafilatura  # noqa: E402
+import trafilatura.core  # noqa: E402
+import trafilatura.utils  # noqa: E402
+
 from pipeline.config import load_config  # noqa: E402
 from pipeline.plan import list_inputs, plan_tasks, read_task  # noqa: E402
 from pipeline.runner import build_pipeline  # noqa: E402
+from pipeline.s2_extract import html  # noqa: E402
 
-# part -> (file suffix, function name) whose cumulative time it is; trafilatura's extraction is what
-# bare_extraction costs besides its metadata
+# part -> the functions timed for it, as (object, attribute); trafilatura's metadata runs inside
+# bare_extraction in older checkouts and is taken out of "trafilatura extraction" below
 PARTS = {
-    "parse (lxml)": [("s2_extract/html.py", "parse_html"), ("trafilatura/utils.py", "load_html")],
-    "page type": [("s2_extract/page_type.py", "classify")],
-    "prune widgets + link lists": [
-        ("s2_extract/site_rules.py", "prune"),
-        ("site_rules.py", "drop_link_lists"),
-    ],
-    "captions, lead, tables (before)": [("s2_extract/html.py", "_page_extras")],
-    "trafilatura metadata": [("trafilatura/metadata.py", "extract_metadata")],
-    "trafilatura extraction": [("trafilatura/core.py", "bare_extraction")],
-    "paragraphs restored (after)": [("s2_extract/html.py", "_paragraphs")],
-    "our metadata (h1, shown date)": [
-        ("s2_extract/html.py", "only_h1"),
-        ("s2_extract/html.py", "shown_date"),
-        ("s2_extract/html.py", "_metadata"),
-        ("s2_extract/html.py", "page_metadata"),
-    ],
+    "parse (lxml)": [(html, "parse_html"), (trafilatura.utils, "load_html")],
+    "page type": [(html, "classify")],
+    "prune widgets + link lists": [(html, "prune"), (html, "drop_link_lists")],
+    "captions, lead, tables (before)": [(html.ExtractHtml, "_page_extras")],
+    "trafilatura extraction": [(trafilatura, "bare_extraction")],
+    "trafilatura metadata": [(trafilatura.core, "extract_metadata"), (html, "page_meta")],
+    "paragraphs restored (after)": [(html.ExtractHtml, "_paragraphs")],
+    "h1 title, headline date": [(html, "only_h1"), (html, "shown_date")],
 }
 
 
-def cumulative(stats: pstats.Stats, wanted: list[tuple[str, str]], caller_file: str | None = None) -> float:
-    total = 0.0
-    for (path, _line, func), (_cc, _nc, _tt, ct, callers) in stats.stats.items():
-        if any(path.endswith(suffix) and func == name for suffix, name in wanted):
-            if caller_file is None or any(c[0].endswith(caller_file) for c in callers):
-                total += ct
-    return total
+def wrap_parts(spent: Counter) -> None:
+    """Replace each part's functions by CPU-timed wrappers that add to spent[part]."""
+    for part, targets in PARTS.items():
+        for owner, name in targets:
+            original = getattr(owner, name, None)
+            if original is None:
+                continue
+
+            def timed(*args, _original=original, _part=part, **kwargs):
+                started = time.process_time()
+                try:
+                    return _original(*args, **kwargs)
+                finally:
+                    spent[_part] += time.process_time() - started
+
+            setattr(owner, name, timed)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pages", default=str(ROOT.parent / "shared" / "bench" / "extraction" / "pages"))
-    ap.add_argument("--dump", help="also write the raw cProfile stats here")
+    ap.add_argument("--cprofile", help="also write a cProfile dump of the pass here")
     args = ap.parse_args(argv)
+    spent: Counter = Counter()
+    wrap_parts(spent)  # before the step is built: it binds trafilatura's functions when it starts
     config = load_config(str(ROOT / "config" / "default.yaml"))
     pipeline = build_pipeline(config, "2024-01-01T00:00:00Z", "bench")
     steps = {step.name: step for step in pipeline.per_document}
     tasks = plan_tasks(list_inputs([args.pages]), config.run["task_size"], config.read)
     docs = list(steps["decode"].run([doc for task in tasks for doc in read_task(task, config.read)]))
     list(steps["extract_html"].run(copy.deepcopy(docs[:20])))
-    profiler = cProfile.Profile(time.process_time)  # CPU time: the machine is shared
+    spent.clear()
+    profiler = cProfile.Profile() if args.cprofile else None
+    if profiler:
+        profiler.enable()
     cpu = time.process_time()
-    profiler.enable()
     list(steps["extract_html"].run(docs))
-    profiler.disable()
     cpu = time.process_time() - cpu
-    if args.dump:
-        profiler.dump_stats(args.dump)
-    stats = pstats.Stats(profiler)
-    total = cumulative(stats, [("s2_extract/html.py", "process")])
-    rows = {}
-    for part, wanted in PARTS.items():
-        rows[part] = cumulative(stats, wanted, "s2_extract/html.py" if part.startswith("parse") else None)
-    rows["trafilatura extraction"] -= rows["trafilatura metadata"]
-    rows["rest of extract_html"] = total - sum(rows.values())
-    print(
-        f"{len(docs)} pages, extract_html under the profiler: {cpu:.2f} CPU s ({1000 * cpu / len(docs):.1f} ms a page)"
-    )
-    print(f"| {'part':<34} | profiler s | share |")
-    print(f"| {'-' * 34} | ---------: | ----: |")
-    for part, seconds in rows.items():
-        print(f"| {part:<34} | {seconds:10.2f} | {100 * seconds / total:4.1f}% |")
-    print(f"| {'extract_html (process) total':<34} | {total:10.2f} | 100.0% |")
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(args.cprofile)
+    spent["trafilatura extraction"] -= spent["trafilatura metadata"] if "page_meta" not in vars(html) else 0
+    spent["rest of extract_html"] = cpu - sum(spent.values())
+    print(f"{len(docs)} pages, extract_html: {cpu:.2f} CPU s ({1000 * cpu / len(docs):.1f} ms a page)")
+    print(f"| {'part':<34} | CPU s | ms/page | share |")
+    print(f"| {'-' * 34} | ----: | ------: | ----: |")
+    for part in [*PARTS, "rest of extract_html"]:
+        seconds = spent[part]
+        print(
+            f"| {part:<34} | {seconds:5.2f} | {1000 * seconds / len(docs):7.2f} | {100 * seconds / cpu:4.1f}% |"
+        )
     return 0
 
 
