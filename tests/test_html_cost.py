@@ -60,6 +60,9 @@ def test_parse_html_builds_html_elements_without_a_python_lookup():
     tree = parse_html(META_PAGE)
     assert isinstance(tree, lxml.html.HtmlElement)
     assert all(isinstance(el, lxml.html.HtmlElement) for el in tree.iter(etree.Element))
+    # lxml.html's Python lookup would make this a FormElement: one class for all, chosen in C
+    form = parse_html(META_PAGE.replace("</body>", "<form><input name='q'></form></body>")).find(".//form")
+    assert type(form) is lxml.html.HtmlElement
     assert "Jane Miller" in tree.find(".//div").text_content()
     # a str that declares its encoding (lxml refuses it as str): parsed from its UTF-8 bytes
     declared = "<?xml version='1.0' encoding='utf-8'?>" + META_PAGE.replace("<!DOCTYPE html>", "")

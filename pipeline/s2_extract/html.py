@@ -13,17 +13,16 @@ expand entities declared in a DOCTYPE, so deep or hostile markup cannot hang the
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from urllib.parse import urlsplit
 
-import lxml.html
 from lxml import etree
 
 from pipeline.config import data_file
 from pipeline.document import Document
 from pipeline.s2_extract import paragraphs
-from pipeline.s2_extract.page_meta import page_meta
 from pipeline.s2_extract.page_type import classify
 from pipeline.s2_extract.site_rules import drop_link_lists, load_site_rules, prune
 from pipeline.s3_clean.dates import has_seconds, has_time, parse_datetime
@@ -35,12 +34,17 @@ _BLANK_LINES = re.compile(r"\n\s*\n+")
 _BYLINE_PREFIX = re.compile(r"^\s*(?:theo|bài(?: và ảnh)?:|ảnh:|tác giả:)\s+", re.IGNORECASE)
 
 
-# trafilatura's parser options, but every element an HtmlElement chosen in C: lxml.html's own lookup is a
-# Python call per element proxy (4 million on the 495 benchmark pages, about 7% of extraction)
-_PARSER = lxml.html.HTMLParser(
-    collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True, remove_pis=True
-)
-_PARSER.set_element_class_lookup(etree.ElementDefaultClassLookup(element=lxml.html.HtmlElement))
+@functools.cache
+def _parser():
+    """trafilatura's parser options, but every element an HtmlElement chosen in C: lxml.html's own lookup is
+    a Python call per element proxy (4 million on the 495 benchmark pages)."""
+    import lxml.html  # with trafilatura: only HTML inputs need it
+
+    parser = lxml.html.HTMLParser(
+        collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True, remove_pis=True
+    )
+    parser.set_element_class_lookup(etree.ElementDefaultClassLookup(element=lxml.html.HtmlElement))
+    return parser
 
 
 def parse_html(text: str):
@@ -59,8 +63,10 @@ def parse_html(text: str):
 
 
 def _fromstring(html: str | bytes):
+    import lxml.html
+
     try:
-        return lxml.html.fromstring(html, parser=_PARSER)
+        return lxml.html.fromstring(html, parser=_parser())
     except (ValueError, etree.ParserError, etree.XMLSyntaxError):  # ValueError: a str declaring its encoding
         return None
 
@@ -176,7 +182,9 @@ class ExtractHtml(Step):
         # imported here: trafilatura is heavy and only HTML inputs need it
         from trafilatura import bare_extraction
 
-        self._extract = bare_extraction
+        from pipeline.s2_extract.page_meta import page_meta  # imports trafilatura's metadata finders
+
+        self._extract, self._page_meta = bare_extraction, page_meta
 
     def process(self, doc: Document) -> None:
         if doc.media_type != "html":
@@ -230,7 +238,7 @@ class ExtractHtml(Step):
         doc.metadata["n_chars_raw"] = len(doc.text)  # the report compares cleaned text with this
         vietnamese = paragraphs.is_vietnamese(tree)
         shown = shown_date(tree) if vietnamese else None
-        self._metadata(doc, page_meta(tree, url, heading, shown), url, heading, vietnamese, shown)
+        self._metadata(doc, self._page_meta(tree, url, heading, shown), url, heading, vietnamese, shown)
 
     def _trafilatura(self, tree, url: str | None):
         """trafilatura's main extractor alone first; its fallbacks (readability, jusText: a third of its time)
