@@ -4,6 +4,7 @@ extraction benchmark's site halves (`--split`)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from pipeline.s2_extract.html import parse_html, weak_extraction
 from pipeline.s2_extract.page_meta import page_meta
 
 ROOT = Path(__file__).resolve().parents[1]
+DEVPAGES = ROOT / "benchmarks" / "devpages" / "html"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from extraction import site_half, split_gold  # noqa: E402
@@ -77,6 +79,17 @@ def test_weak_extraction_short_menu_or_one_block():
     menu = "\n".join(["Home", "World news", "Sport", "Local weather today"] * 60) + "\n" + ENGLISH[0]
     assert weak_extraction(menu, 1000)  # mostly lines of one to three words
     assert weak_extraction(" ".join(ENGLISH * 4) + "\nShare", 1000)  # the paragraphs run into one block
+    assert weak_extraction(prose, 1000, page_chars=5 * len(prose))  # a small share of the page's <p> text
+    assert not weak_extraction(prose, 1000, page_chars=2 * len(prose))
+
+
+def test_a_teaser_list_taken_for_the_article_gets_the_fallbacks():
+    # a real 2012 vnexpress page (dev pages): the main extractor alone returns 1.1k chars of related links,
+    # a small share of the page's <p> text; the fallbacks find the 4k-char article
+    html = gzip.decompress((DEVPAGES / "201_faf47b772972f083.html.gz").read_bytes()).decode("utf-8")
+    doc, step = extract(html)
+    assert "Ông Phạm Văn Hơn, bán rau cải đối diện tiệm vàng" in doc.text
+    assert step.stats.counters["trafilatura_fallbacks"] == 1
 
 
 def test_fallbacks_run_only_for_a_weak_result():
