@@ -32,6 +32,11 @@ from pipeline.plan import list_inputs, plan_tasks, read_task  # noqa: E402
 from pipeline.runner import build_pipeline  # noqa: E402
 from pipeline.s2_extract import html  # noqa: E402
 
+try:  # page metadata apart from trafilatura's extraction (newer checkouts)
+    from pipeline.s2_extract import page_meta  # noqa: E402
+except ImportError:
+    page_meta = None
+
 # part -> the functions timed for it, as (object, attribute); trafilatura's metadata runs inside
 # bare_extraction in older checkouts and is taken out of "trafilatura extraction" below
 PARTS = {
@@ -40,7 +45,7 @@ PARTS = {
     "prune widgets + link lists": [(html, "prune"), (html, "drop_link_lists")],
     "captions, lead, tables (before)": [(html.ExtractHtml, "_page_extras")],
     "trafilatura extraction": [(trafilatura, "bare_extraction")],
-    "trafilatura metadata": [(trafilatura.core, "extract_metadata"), (html, "page_meta")],
+    "trafilatura metadata": [(trafilatura.core, "extract_metadata"), (page_meta, "page_meta")],
     "paragraphs restored (after)": [(html.ExtractHtml, "_paragraphs")],
     "h1 title, headline date": [(html, "only_h1"), (html, "shown_date")],
 }
@@ -87,7 +92,8 @@ def main(argv=None) -> int:
     if profiler:
         profiler.disable()
         profiler.dump_stats(args.cprofile)
-    spent["trafilatura extraction"] -= spent["trafilatura metadata"] if "page_meta" not in vars(html) else 0
+    if page_meta is None:  # trafilatura's metadata ran inside bare_extraction
+        spent["trafilatura extraction"] -= spent["trafilatura metadata"]
     spent["rest of extract_html"] = cpu - sum(spent.values())
     print(f"{len(docs)} pages, extract_html: {cpu:.2f} CPU s ({1000 * cpu / len(docs):.1f} ms a page)")
     print(f"| {'part':<34} | CPU s | ms/page | share |")
