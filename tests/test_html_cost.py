@@ -50,6 +50,16 @@ def test_page_meta_gives_what_trafilatura_extract_metadata_gives():
     assert ours.author == "Jane Miller" and ours.date == "2024-03-05" and ours.categories == ["Politics"]
 
 
+def test_page_meta_keeps_trafilatura_order_for_a_one_word_author():
+    # a one-word <meta> author is dropped before the JSON-LD is read; a one-word JSON-LD author stays
+    ld = '{"@context": "https://schema.org", "@type": "NewsArticle", "author": {"@type": "Person", "name": "BBNTEAM"}}'
+    html = META_PAGE.replace("</head>", f"<script type='application/ld+json'>{ld}</script></head>")
+    from trafilatura.metadata import extract_metadata
+
+    assert page_meta(parse_html(html), None, None, None).author == extract_metadata(parse_html(html)).author
+    assert page_meta(parse_html(html), None, None, None).author == "BBNTEAM"
+
+
 def test_page_meta_skips_the_searches_the_page_already_answered():
     ours = page_meta(
         parse_html(META_PAGE), None, heading="The h1 headline", shown_date="2024-03-06T07:00:00+07:00"

@@ -40,9 +40,12 @@ def page_meta(tree, url: str | None, heading: str | None, shown_date: str | None
     the headline), when known, stand in for trafilatura's title and date search."""
     from htmldate import find_date  # heavy import, only the HTML path needs it
 
-    found = extract_meta_json(tree, examine_meta(tree))  # <meta> tags, then JSON-LD over them
-    if found.author and " " not in found.author:  # a one-word author is a handle or the site (as trafilatura)
+    found = examine_meta(tree)  # <meta> tags
+    if (
+        found.author and " " not in found.author
+    ):  # a one-word meta author is a handle or the site (as trafilatura)
         found.author = None
+    found = extract_meta_json(tree, found)  # then JSON-LD over them (a one-word author there stays)
     meta = PageMeta(title=found.title, author=found.author, url=found.url, sitename=found.sitename)
     if not meta.title and not heading:
         meta.title = extract_title(tree)
