@@ -73,10 +73,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pages", default=str(ROOT.parent / "shared" / "bench" / "extraction" / "pages"))
     ap.add_argument("--cprofile", help="also write a cProfile dump of the pass here")
+    ap.add_argument("-c", "--config", default=str(ROOT / "config" / "default.yaml"))
     args = ap.parse_args(argv)
     spent: Counter = Counter()
     wrap_parts(spent)  # before the step is built: it binds trafilatura's functions when it starts
-    config = load_config(str(ROOT / "config" / "default.yaml"))
+    config = load_config(args.config)
     pipeline = build_pipeline(config, "2024-01-01T00:00:00Z", "bench")
     steps = {step.name: step for step in pipeline.per_document}
     tasks = plan_tasks(list_inputs([args.pages]), config.run["task_size"], config.read)
