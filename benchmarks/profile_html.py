@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# this checkout's pipeline, not the installed one: the script is copied into older checkouts too
 sys.path.insert(0, str(ROOT))
 
 import trafilatura  # noqa: E402
