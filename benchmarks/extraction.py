@@ -20,6 +20,10 @@ process, timed whole (startup included) like newsclean: trafilatura and htmldate
 caches, so a second pass over the same pages in one process is faster and would flatter
 whichever setting ran later.
 
+`--split`: the pages are also cut in two halves by site (a fixed hash of the gold URL's domain, so a
+site's pages stay together: `site_half`), and every row is scored on each half too. Rules tuned by
+looking at pages of half A are checked on half B, whose sites they never saw.
+
 Every output is scored by BENCH/score_extraction.py (P/R/F1 on with/without snippets, metadata
 hits). The scorer crashes on the two gold authors given as lists when a prediction has an
 author; it is loaded here with `squash` taught to join a list (a list never equals a string,
@@ -31,6 +35,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gzip
+import hashlib
 import importlib.util
 import io
 import json
@@ -42,6 +47,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from common import ROOT, shared_path
 
@@ -86,6 +92,36 @@ def score(scorer, gold: Path, pred: Path) -> dict:
         "meta_total": {"title": int(tn), "author": int(an), "date": int(dn)},
         "scorer": line,
     }
+
+
+def site_half(url: str) -> str:
+    """ "A" or "B": the half of the benchmark a page's site falls in (sha256 of the domain without www.)."""
+    host = (urlsplit(url).hostname or "").lower().removeprefix("www.")
+    return "AB"[int(hashlib.sha256(host.encode()).hexdigest(), 16) % 2]
+
+
+def split_gold(gold: Path, out: Path) -> dict[str, Path]:
+    """The gold file cut into the two site halves: {"A": path, "B": path}."""
+    lines: dict[str, list[str]] = {"A": [], "B": []}
+    for line in gold.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            lines[site_half(json.loads(line)["url"])].append(line)
+    paths = {}
+    for half, chosen in lines.items():
+        paths[half] = out / f"gold-half-{half}.jsonl"
+        paths[half].write_text("\n".join(chosen) + "\n", encoding="utf-8")
+    return paths
+
+
+def print_split(rows: list[dict]) -> None:
+    print("\nBy site half (--split; A and B share no site):")
+    print(f"| {'extractor':<80} | half | pages | {'P':>5} | {'R':>5} | {'F1':>5} |")
+    print(f"| {'-' * 80} | ---- | ----: | ----: | ----: | ----: |")
+    for r in rows:
+        for half, s in r["halves"].items():
+            print(
+                f"| {r['extractor']:<80} | {half:>4} | {s['pages']:5d} | {s['P']:.3f} | {s['R']:.3f} | {s['F1']:.3f} |"
+            )
 
 
 FILTERS = ("language_filter", "length_filter", "quality_filter", "exact_dedup", "near_dedup")
@@ -176,6 +212,7 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--settings", default="default,no_comments,precision,recall")
     ap.add_argument("--skip-newsclean", action="store_true")
+    ap.add_argument("--split", action="store_true", help="also score each row on the two site halves")
     ap.add_argument(
         "--before",
         type=Path,
@@ -197,11 +234,17 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     scorer = load_scorer(args.bench)
     rows, extra = [], {}
+    halves = split_gold(gold, args.out) if args.split else {}
 
     def row(name: str, pred: Path, seconds: float, cpu: float) -> dict:
+        by_half = {}
+        for half, path in halves.items():
+            by_half[half] = score(scorer, path, pred)
+            by_half[half]["pages"] = int(re.search(r"pages=(\d+)", by_half[half]["scorer"])[1])
         return {
             "extractor": name,
             **score(scorer, gold, pred),
+            **({"halves": by_half} if by_half else {}),
             "seconds": round(seconds, 2),
             "cpu_seconds": round(cpu, 2),
             "pages_per_s": round(len(pages) / seconds, 2),
@@ -287,6 +330,8 @@ def main(argv=None) -> int:
             f"| {r['extractor']:<80} | {r['P']:.3f} | {r['R']:.3f} | {r['F1']:.3f} | {r['title']:5d} | "
             f"{r['author']:6d} | {r['date']:4d} | {r['pages_per_s']:7.2f} | {r['pages_per_cpu_s']:11.2f} |"
         )
+    if halves:
+        print_split(rows)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
         json.dumps(

@@ -138,7 +138,8 @@ def test_sidebar_holding_the_text_is_kept_without_site_rules(tmp_path):
     )
     doc, step = extract(html, url="https://example.org/a", options={"sites": str(sites)})
     assert SENTENCES[0] in doc.text
-    assert step.stats.counters == {"guarded:sidebar": 1, "dropped:sidebar": 1}
+    counters = {k: n for k, n in step.stats.counters.items() if k != "trafilatura_fallbacks"}
+    assert counters == {"guarded:sidebar": 1, "dropped:sidebar": 1}
 
 
 def test_tuoitre_related_boxes_go_their_photos_stay():

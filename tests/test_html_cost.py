@@ -1,0 +1,122 @@
+"""What keeps the HTML path within trafilatura's cost: one parse with a C-level element lookup, page metadata
+from only the trafilatura finders the record uses, its fallback extractors only for weak results; and the
+extraction benchmark's site halves (`--split`)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import lxml.html
+from lxml import etree
+from test_extract_html import ENGLISH, extract, page, paragraphs
+
+from pipeline.s2_extract.html import parse_html, weak_extraction
+from pipeline.s2_extract.page_meta import page_meta
+
+ROOT = Path(__file__).resolve().parents[1]
+DEVPAGES = ROOT / "benchmarks" / "devpages" / "html"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from extraction import site_half, split_gold  # noqa: E402
+
+META_PAGE = (
+    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Budget approved | City News</title>"
+    "<meta property='og:title' content='Council approves the budget'>"
+    "<meta property='og:site_name' content='City News'>"
+    "<meta property='article:published_time' content='2024-03-05T08:30:00+01:00'>"
+    "<link rel='canonical' href='https://www.citynews.example/politics/budget-approved'>"
+    "</head><body><div class='byline'><a rel='author' href='/a/jane'>Jane Miller</a></div>"
+    "<div class='post-meta'><a href='/category/politics/'>Politics</a></div>"
+    f"<article>{paragraphs(ENGLISH)}</article></body></html>"
+)
+
+
+def test_page_meta_gives_what_trafilatura_extract_metadata_gives():
+    from trafilatura.metadata import extract_metadata
+
+    theirs = extract_metadata(parse_html(META_PAGE))
+    ours = page_meta(parse_html(META_PAGE), None, heading=None, shown_date=None)
+    assert (ours.title, ours.author, ours.url, ours.date, ours.sitename, ours.categories) == (
+        theirs.title,
+        theirs.author,
+        theirs.url,
+        theirs.date,
+        theirs.sitename,
+        theirs.categories,
+    )
+    assert ours.author == "Jane Miller" and ours.date == "2024-03-05" and ours.categories == ["Politics"]
+
+
+def test_page_meta_keeps_trafilatura_order_for_a_one_word_author():
+    # a one-word <meta> author is dropped before the JSON-LD is read; a one-word JSON-LD author stays
+    ld = '{"@context": "https://schema.org", "@type": "NewsArticle", "author": {"@type": "Person", "name": "BBNTEAM"}}'
+    html = META_PAGE.replace("</head>", f"<script type='application/ld+json'>{ld}</script></head>")
+    from trafilatura.metadata import extract_metadata
+
+    assert page_meta(parse_html(html), None, None, None).author == extract_metadata(parse_html(html)).author
+    assert page_meta(parse_html(html), None, None, None).author == "BBNTEAM"
+
+
+def test_page_meta_skips_the_searches_the_page_already_answered():
+    ours = page_meta(
+        parse_html(META_PAGE), None, heading="The h1 headline", shown_date="2024-03-06T07:00:00+07:00"
+    )
+    assert ours.date is None  # the date shown by the headline wins: htmldate not asked
+    assert ours.title == "Council approves the budget"  # a meta title is read anyway (cheap)
+
+
+def test_parse_html_builds_html_elements_without_a_python_lookup():
+    tree = parse_html(META_PAGE)
+    assert isinstance(tree, lxml.html.HtmlElement)
+    assert all(isinstance(el, lxml.html.HtmlElement) for el in tree.iter(etree.Element))
+    # lxml.html's Python lookup would make this a FormElement: one class for all, chosen in C
+    form = parse_html(META_PAGE.replace("</body>", "<form><input name='q'></form></body>")).find(".//form")
+    assert type(form) is lxml.html.HtmlElement
+    assert "Jane Miller" in tree.find(".//div").text_content()
+    # a str that declares its encoding (lxml refuses it as str): parsed from its UTF-8 bytes
+    declared = "<?xml version='1.0' encoding='utf-8'?>" + META_PAGE.replace("<!DOCTYPE html>", "")
+    assert parse_html(declared).findtext(".//title") == "Budget approved | City News"
+    assert parse_html("   ") is None
+
+
+def test_weak_extraction_short_menu_or_one_block():
+    prose = "\n".join(ENGLISH * 3)
+    assert not weak_extraction(prose, 1000)
+    assert weak_extraction(ENGLISH[0], 1000)  # short
+    menu = "\n".join(["Home", "World news", "Sport", "Local weather today"] * 60) + "\n" + ENGLISH[0]
+    assert weak_extraction(menu, 1000)  # mostly lines of one to three words
+    assert weak_extraction(" ".join(ENGLISH * 4) + "\nShare", 1000)  # the paragraphs run into one block
+    assert weak_extraction(prose, 1000, page_chars=5 * len(prose))  # a small share of the page's <p> text
+    assert not weak_extraction(prose, 1000, page_chars=2 * len(prose))
+
+
+def test_a_teaser_list_taken_for_the_article_gets_the_fallbacks():
+    # a real 2012 vnexpress page (dev pages): the main extractor alone returns 1.1k chars of related links,
+    # a small share of the page's <p> text; the fallbacks find the 4k-char article
+    html = gzip.decompress((DEVPAGES / "201_faf47b772972f083.html.gz").read_bytes()).decode("utf-8")
+    doc, step = extract(html)
+    assert "Ông Phạm Văn Hơn, bán rau cải đối diện tiệm vàng" in doc.text
+    assert step.stats.counters["trafilatura_fallbacks"] == 1
+
+
+def test_fallbacks_run_only_for_a_weak_result():
+    long_page = page(f"<article>{paragraphs(ENGLISH)}{paragraphs(ENGLISH)}</article>")
+    doc, step = extract(long_page, url="https://www.example.com/news/budget")
+    assert ENGLISH[0] in doc.text and "trafilatura_fallbacks" not in step.stats.counters
+    doc, step = extract(page(f"<article><p>{ENGLISH[0]}</p><p>{ENGLISH[1]}</p></article>"))
+    assert ENGLISH[0] in doc.text and step.stats.counters["trafilatura_fallbacks"] == 1
+
+
+def test_site_halves_keep_a_site_together_and_cover_the_gold(tmp_path):
+    assert site_half("https://www.example.com/a") == site_half("http://example.com/b?x=1")
+    urls = [f"https://site{i}.example/page" for i in range(40)]
+    assert {site_half(u) for u in urls} == {"A", "B"}
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("".join(json.dumps({"id": str(i), "url": u}) + "\n" for i, u in enumerate(urls)))
+    halves = split_gold(gold, tmp_path)
+    ids = {h: [json.loads(x)["id"] for x in p.read_text().splitlines() if x] for h, p in halves.items()}
+    assert sorted(ids["A"] + ids["B"], key=int) == [str(i) for i in range(40)]
+    assert all(site_half(urls[int(i)]) == half for half in ids for i in ids[half])
