@@ -119,6 +119,34 @@ def _group(keys, first, count):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def _dup_chars(prefix, inverse, cum, cand, high):  # pragma: no cover - compiled
+    """Per duplicated row (n = 5..10), the characters of tokens inside occurrences that repeat an
+    earlier one, counted once; `cand`: the positions of repeated 5-grams, in order."""
+    n = cum.shape[0] - 1
+    dup = np.zeros(6, dtype=np.int64)
+    m = cand.shape[0]
+    ckeys = np.empty(m, dtype=np.uint64)
+    cfirst = np.empty(m, dtype=np.int64)
+    ccount = np.empty(m, dtype=np.int64)
+    for r in range(6):
+        span = r + 5
+        for i in range(m):
+            s = cand[i]
+            ckeys[i] = ((prefix[s + span] - prefix[s]) * inverse[s]) & high
+        _group(ckeys, cfirst, ccount)
+        previous = -1  # the repeated occurrences of this row, in position order
+        for i in range(m + 1):
+            if i < m and cfirst[i] == i:
+                continue  # a first occurrence does not repeat anything
+            if previous >= 0:  # tokens of the previous repeat not inside this one: counted once
+                start = cand[previous]
+                stop = min(start + span, cand[i] if i < m else n, n)
+                dup[r] += cum[stop] - cum[start]
+            previous = i
+    return dup
+
+
+@numba.njit(cache=True, nogil=True)
 def ngram_counts(hashes, lens, mult, power, inverse, kmax):  # pragma: no cover - compiled
     """`s5_filter.quality_signals._ngram_signals` up to its last arithmetic, grouping equal n-gram
     keys (the same high hash bits) with a hash table instead of sorting them. Returns, per top row
@@ -156,27 +184,7 @@ def ngram_counts(hashes, lens, mult, power, inverse, kmax):  # pragma: no cover 
             elif r == 3:
                 repeated5[s] = True
                 repeated5[first[s]] = True
-    dup = np.zeros(6, dtype=np.int64)
     cand = np.flatnonzero(repeated5)  # every occurrence of a repeated 5-gram, in position order
-    m = cand.shape[0]
-    if m == 0:
-        return best, dup, cum, False
-    ckeys = np.empty(m, dtype=np.uint64)
-    cfirst = np.empty(m, dtype=np.int64)
-    ccount = np.empty(m, dtype=np.int64)
-    for r in range(6):
-        span = r + 5
-        for i in range(m):
-            s = cand[i]
-            ckeys[i] = ((prefix[s + span] - prefix[s]) * inverse[s]) & high
-        _group(ckeys, cfirst, ccount)
-        previous = -1  # the repeated occurrences of this row, in position order
-        for i in range(m + 1):
-            if i < m and cfirst[i] == i:
-                continue  # a first occurrence does not repeat anything
-            if previous >= 0:  # tokens of the previous repeat not inside this one: counted once
-                start = cand[previous]
-                stop = min(start + span, cand[i] if i < m else n, n)
-                dup[r] += cum[stop] - cum[start]
-            previous = i
-    return best, dup, cum, True
+    if cand.shape[0] == 0:
+        return best, np.zeros(6, dtype=np.int64), cum, False
+    return best, _dup_chars(prefix, inverse, cum, cand, high), cum, True

@@ -12,6 +12,7 @@ import bisect
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
 
 KEPT_COLOR = "#2e7d32"
@@ -99,16 +100,24 @@ def _label_width(labels: list[str]) -> int:
     return min(260, 12 + 7 * max((len(s) for s in labels), default=4))
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """A bar chart's title, x-axis label and the headroom right of its longest bar (for the notes)."""
+
+    title: str
+    xlabel: str
+    room: float = 1.18
+
+
 def _hbars(
-    title: str,
+    frame: _Frame,
     labels: list[str],
     segments: Sequence[Sequence[tuple[float, str]]],
     notes: list[str],
-    xlabel: str,
     legend: Sequence[tuple[str, str]] = (),
-    room: float = 1.18,
 ) -> str:
     """Horizontal bars, first row on top; each row's segments stacked from 0, `notes` at their end."""
+    title, xlabel, room = frame.title, frame.xlabel, frame.room
     left = _label_width(labels)
     right = 210 if legend else 20
     plot_w = WIDTH - left - right
@@ -161,7 +170,7 @@ def funnel(stages: list[dict]) -> str:
         lost = sum(v for v, _ in row) - s["kept"]
         notes.append(f"{s['kept']:,}" + (f"  (−{lost:,})" if lost else ""))
     names = [s["name"] for s in stages]
-    return _hbars("Documents through each stage", names, segments, notes, "documents", legend)
+    return _hbars(_Frame("Documents through each stage", "documents"), names, segments, notes, legend)
 
 
 def bars(
@@ -177,7 +186,7 @@ def bars(
     segments = [[(value, color)] for _, value in items]
     room = 1.35 if notes else 1.15  # notes are longer than plain values
     notes = notes or [value_format.format(v) for _, v in items]
-    return _hbars(title, labels, segments, notes, xlabel, room=room)
+    return _hbars(_Frame(title, xlabel, room), labels, segments, notes)
 
 
 def stacked_sources(rows: list[tuple[str, int, int]], title: str) -> str:
@@ -185,7 +194,7 @@ def stacked_sources(rows: list[tuple[str, int, int]], title: str) -> str:
     segments = [[(kept, KEPT_COLOR), (dropped, DROP_COLORS[0])] for _, kept, dropped in rows]
     notes = [f"{kept:,} / {dropped:,}" for _, kept, dropped in rows]
     legend = [(KEPT_COLOR, "kept"), (DROP_COLORS[0], "dropped or failed")]
-    return _hbars(title, [name for name, _, _ in rows], segments, notes, "documents", legend)
+    return _hbars(_Frame(title, "documents"), [name for name, _, _ in rows], segments, notes, legend)
 
 
 def _log_bins(values: list[int], n: int = 40) -> list[float]:

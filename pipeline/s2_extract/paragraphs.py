@@ -221,7 +221,13 @@ def find_extras(
                 meta_hit = text
     for caption, at in pending:
         caption.after = items[at + 1 : at + 4]
-    for el in lead_candidates:
+    extras.lead = _pick_lead(lead_candidates, min_teaser_words) or meta_hit
+    return extras
+
+
+def _pick_lead(candidates: list, min_teaser_words: int) -> str | None:
+    """The text of the first lead candidate that is lead-sized and not a teaser's summary."""
+    for el in candidates:
         text = _text(el)
         if not 40 <= len(text) <= 1500 or any(a.tag == "a" for a in el.iterancestors()):
             continue
@@ -232,11 +238,8 @@ def find_extras(
             and len(_text(box)) <= len(text) + 300
         ):
             continue  # a teaser's summary next to its headline link, in a box holding little else
-        extras.lead = text
-        break
-    if extras.lead is None and meta_hit:
-        extras.lead = meta_hit
-    return extras
+        return text
+    return None
 
 
 def split_collapsed(lines: list[str], blocks: dict[str, str], min_chars: int = 200) -> tuple[list[str], int]:

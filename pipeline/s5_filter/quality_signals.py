@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -246,41 +247,65 @@ def _ngram_signals(hashes: np.ndarray, lens: np.ndarray) -> dict:
     cum = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lens, out=cum[1:])
     word_chars = int(cum[-1]) or 1
-    mixed = hashes * np.uint64(_MULT)  # short tokens have small hashes: spread them over all 64 bits
-    mixed ^= mixed >> np.uint64(29)
-    power, inverse = powers(_MULT, n + 1)
-    prefix = np.zeros(n + 1, dtype=np.uint64)
-    np.cumsum(mixed * power[:n], out=prefix[1:])
-    # prefix sums padded with their total, so the n-gram at every start is prefix[start + n] - prefix[start]
-    padded = np.empty(n + _KMAX + 1, dtype=np.uint64)
-    padded[: n + 1] = prefix
-    padded[n + 1 :] = prefix[n]
+    grams = _NgramHashes.of(hashes)
     rows = len(TOP_NGRAMS) + 1  # n = 2..5
     ends = np.ndarray(
-        (rows, n), dtype=np.uint64, buffer=padded, offset=16, strides=(8, 8)
+        (rows, n), dtype=np.uint64, buffer=grams.padded, offset=16, strides=(8, 8)
     )  # row r: start + r + 2
-    keys = (ends - prefix[:n]) * inverse[:n]
-    low = np.uint64((1 << max(n.bit_length(), 1)) - 1)
-    keys &= ~low
-    keys |= np.arange(n, dtype=np.uint64)
-    keys = np.sort(keys.view(np.int64), axis=1).view(np.uint64)
+    keys = grams.keys(ends, np.arange(n))
+    low = grams.low
     new = np.empty((rows, n), dtype=bool)  # sorted element j starts a group (a new n-gram)
     new[:, 0] = True
     np.greater(keys[:, 1:] ^ keys[:, :-1], low, out=new[:, 1:])
     out = _top_fractions(keys[: len(TOP_NGRAMS)], new[: len(TOP_NGRAMS)], low, cum, word_chars + n - 1)
-
-    # duplicated n-grams: tokens inside any occurrence that repeats an earlier one
     repeat5 = ~new[-1]  # sorted 5-gram j repeats 5-gram j - 1
-    if not repeat5.any():  # no repeated 5-gram: no longer one either
-        return out
+    if repeat5.any():  # (no repeated 5-gram: no longer one either)
+        out.update(_dup_fractions(grams, keys[-1], repeat5, cum, word_chars))
+    return out
+
+
+@dataclass(frozen=True)
+class _NgramHashes:
+    """Prefix sums of a document's mixed token hashes: the hash of the n-gram at `start` is
+    (padded[start + n] - prefix[start]) * inverse[start]; `low` masks the position bits of a key."""
+
+    prefix: np.ndarray
+    padded: np.ndarray  # prefix, then its total repeated _KMAX times (n-grams running off the end)
+    inverse: np.ndarray
+    low: np.uint64
+
+    @classmethod
+    def of(cls, hashes: np.ndarray) -> _NgramHashes:
+        n = len(hashes)
+        mixed = hashes * np.uint64(_MULT)  # short tokens have small hashes: spread them over all 64 bits
+        mixed ^= mixed >> np.uint64(29)
+        power, inverse = powers(_MULT, n + 1)
+        prefix = np.zeros(n + 1, dtype=np.uint64)
+        np.cumsum(mixed * power[:n], out=prefix[1:])
+        padded = np.empty(n + _KMAX + 1, dtype=np.uint64)
+        padded[: n + 1] = prefix
+        padded[n + 1 :] = prefix[n]
+        return cls(prefix, padded, inverse, np.uint64((1 << max(n.bit_length(), 1)) - 1))
+
+    def keys(self, ends: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Per row, the n-gram keys (hash high bits, position number low bits), sorted."""
+        keys = (ends - self.prefix[starts]) * self.inverse[starts]
+        keys &= ~self.low
+        keys |= np.arange(len(starts), dtype=np.uint64)
+        return np.sort(keys.view(np.int64), axis=1).view(np.uint64)
+
+
+def _dup_fractions(
+    grams: _NgramHashes, keys5: np.ndarray, repeat5: np.ndarray, cum: np.ndarray, word_chars: int
+) -> dict:
+    """Duplicated n-grams (n = 5..10): share of characters in tokens inside any occurrence that
+    repeats an earlier one. Only the occurrences of repeated 5-grams are keyed again."""
+    n, low = len(cum) - 1, grams.low
     grouped = repeat5.copy()  # every occurrence of a repeated 5-gram: the candidates for n = 5..10
     grouped[:-1] |= repeat5[1:]
-    cand = np.sort((keys[-1][grouped] & low).view(np.int64))
+    cand = np.sort((keys5[grouped] & low).view(np.int64))
     m = len(cand)
-    ckeys = (padded[cand + _DUP_SPANS] - prefix[cand]) * inverse[cand]  # the same keys as above, at cand
-    ckeys &= ~low
-    ckeys |= np.arange(m, dtype=np.uint64)  # the candidate's number (in position order) in the low bits
-    ckeys = np.sort(ckeys.view(np.int64), axis=1).view(np.uint64)
+    ckeys = grams.keys(grams.padded[cand + _DUP_SPANS], cand)  # the candidate's number in the low bits
     later = ckeys[:, 1:]
     repeats = np.flatnonzero((later ^ ckeys[:, :-1]) <= low)  # (row, sorted j) of each repeated occurrence
     # (row, candidate number) of each repeated occurrence, in row then position order
@@ -291,8 +316,7 @@ def _ngram_signals(hashes: np.ndarray, lens: np.ndarray) -> dict:
     stop = start + row + DUP_NGRAMS[0]
     np.minimum(stop[:-1], np.where(row[1:] == row[:-1], start[1:], n), out=stop[:-1])
     chars = np.bincount(row, weights=cum[np.minimum(stop, n)] - cum[start], minlength=len(DUP_NGRAMS))
-    out.update(zip(_DUP_NAMES, (chars / word_chars).tolist()))
-    return out
+    return dict(zip(_DUP_NAMES, (chars / word_chars).tolist()))
 
 
 def _ngram_signals_compiled(kernels, hashes: np.ndarray, lens: np.ndarray) -> dict:
