@@ -16,7 +16,12 @@ from test_extract_html import ENGLISH, extract, page, paragraphs
 
 from pipeline.config import ConfigError
 from pipeline.s2_extract.html import ExtractHtml, parse_html, weak_extraction
-from pipeline.s2_extract.page_meta import DATE_LANGUAGES, page_meta, restrict_date_languages
+from pipeline.s2_extract.page_meta import (
+    DATE_LANGUAGES,
+    may_name_an_author,
+    page_meta,
+    restrict_date_languages,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVPAGES = ROOT / "benchmarks" / "devpages" / "html"
@@ -146,3 +151,35 @@ def test_unknown_date_language_is_a_config_error():
     ):
         ExtractHtml.validate({"date_languages": ["en", "xx"]}, lambda key: "cfg.yaml:9")
     ExtractHtml.validate({"date_languages": ["*"]}, lambda key: "cfg.yaml:9")  # all: htmldate's own parser
+
+
+@pytest.mark.parametrize(
+    "byline",
+    [
+        "<span class='c-Byline'>Jane Miller</span>",
+        "<p id='post-author'>Jane Miller</p>",
+        "<div data-component='ArticleByline'>Jane Miller</div>",
+        "<span itemprop='author name'>Jane Miller</span>",
+        "<author>Jane Miller</author>",
+    ],
+)
+def test_author_search_runs_where_trafilatura_can_find_an_author(byline):
+    from trafilatura.metadata import extract_author
+
+    tree = parse_html(f"<html><body>{byline}<article>{paragraphs(ENGLISH)}</article></body></html>")
+    assert may_name_an_author(tree)
+    assert extract_author(tree) == "Jane Miller" == page_meta(tree, None, None, None).author
+
+
+def test_author_search_skipped_on_a_page_without_author_markup(monkeypatch):
+    from trafilatura.metadata import extract_author
+
+    html = (
+        "<html><body><div class='meta-box' id='top'><span class='byword'>Jane Miller</span></div>"
+        f"<article class='story'>{paragraphs(ENGLISH)}</article></body></html>"
+    )
+    tree = parse_html(html)
+    assert extract_author(tree) is None  # trafilatura finds none either
+    assert not may_name_an_author(tree)
+    monkeypatch.setattr("pipeline.s2_extract.page_meta.extract_author", lambda tree: pytest.fail("searched"))
+    assert page_meta(tree, None, None, None).author is None

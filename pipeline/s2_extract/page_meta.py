@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from html import unescape
 
 import htmldate.extractors
+from lxml import etree
 from trafilatura.metadata import (
     META_URL,
     examine_meta,
@@ -68,6 +69,28 @@ def _date_parser(languages: tuple[str, ...]):
     return parser
 
 
+# A substring that any element trafilatura's AUTHOR_XPATHS select has in one of the attributes they test
+# (class, id, itemprop, rel, data-testid, data-component; case as there: their re:test is case-sensitive),
+# or the element is <author> or has a <rel> child. extract_author copies the whole tree and calls a Python
+# regex on every class and id (~6 ms a page); a page without any of these has no author for it to find,
+# and this check costs ~0.5 ms (a C-level substring search over the attribute values).
+_AUTHOR_HINTS = (
+    *("uthor", "byl", "Byl", "BBL", "username", "screenname", "writer", "channel-name", "zuozhe", "bianji"),
+    *("xiaobian", "submitted-by", "posted-by", "journalist-name"),
+)
+_AUTHOR_ATTRIBUTES = etree.XPath(
+    "//@class | //@id | //@itemprop | //@rel | //@data-testid | //@data-component", smart_strings=False
+)
+
+
+def may_name_an_author(tree) -> bool:
+    """Whether trafilatura's author search can find anything on the page (see _AUTHOR_HINTS)."""
+    values = "\n".join(_AUTHOR_ATTRIBUTES(tree))  # no hint holds a newline: none spans two values
+    if any(hint in values for hint in _AUTHOR_HINTS):
+        return True
+    return tree.find(".//author") is not None or tree.find(".//rel") is not None
+
+
 @dataclass
 class PageMeta:
     title: str | None = None
@@ -92,7 +115,7 @@ def page_meta(tree, url: str | None, heading: str | None, shown_date: str | None
     meta = PageMeta(title=found.title, author=found.author, url=found.url, sitename=found.sitename)
     if not meta.title and not heading:
         meta.title = extract_title(tree)
-    if not meta.author:
+    if not meta.author and may_name_an_author(tree):
         meta.author = extract_author(tree)
     meta.url = meta.url or extract_url(tree, url)
     if not shown_date:
