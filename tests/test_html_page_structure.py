@@ -383,3 +383,23 @@ def test_lead_already_inside_a_longer_line_is_not_added_again():
     )
     doc, step = extract(html)
     assert doc.text.count(lead) == 1 and step.stats.counters["lead_restored"] == 0
+
+
+@pytest.mark.parametrize(
+    "head,url,walked",
+    [
+        (jsonld("NewsArticle"), "https://tin.example.vn/", False),  # the page says article
+        ("", "https://tin.example.vn/kinh-te/ngan-sach-tang-manh-123456.html", False),  # an article URL
+        (og("article"), "https://tin.example.vn/kinh-te/", True),  # a section URL: the structure decides
+    ],
+)
+def test_page_type_walks_the_page_only_when_the_markup_leaves_a_doubt(monkeypatch, head, url, walked):
+    # a page that says it is an article, or has an article's URL, is never dropped: the walk costs ~1 ms
+    from pipeline.s2_extract import page_type
+
+    calls = []
+    real = page_type.structure
+    monkeypatch.setattr(page_type, "structure", lambda *a: calls.append(1) or real(*a))
+    tree = lxml_html.fromstring(page(f"<article>{body_paragraphs()}</article>", head=head))
+    kind = page_type.classify(tree, url, ExtractHtml.defaults)
+    assert kind.article and bool(calls) == walked

@@ -234,7 +234,6 @@ def _chars(el) -> int:
 def classify(tree, url: str | None, opts: dict) -> PageType:
     og, types = _meta_types(tree)
     shape = url_shape(url)
-    teasers, prose, total = structure(tree, opts["min_teaser_words"])
     signals: dict[str, str | int] = {}
     if og:
         signals["og:type"] = og
@@ -242,9 +241,12 @@ def classify(tree, url: str | None, opts: dict) -> PageType:
         signals["json-ld"] = ",".join(sorted(types))
     if shape:
         signals["url"] = shape
+    if types & ARTICLE_TYPES or shape == "article":
+        # the page's own structured data says article, or its URL looks like one (no rule below drops such
+        # a page): never dropped, and the walk over the page is not needed
+        return PageType(True, signals)
+    teasers, prose, total = structure(tree, opts["min_teaser_words"])
     signals["teasers"], signals["largest_prose"] = teasers, prose
-    if types & ARTICLE_TYPES:
-        return PageType(True, signals)  # the page's own structured data says article: never dropped
     says_article = og == "article"
     # hints of a listing the page gives about itself; an article-shaped URL (an id, a date, a long
     # .html slug) outweighs the weak ones (some sites say og:type=website on every page)
