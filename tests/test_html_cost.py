@@ -18,6 +18,7 @@ from pipeline.config import ConfigError
 from pipeline.s2_extract.html import ExtractHtml, parse_html, weak_extraction
 from pipeline.s2_extract.page_meta import (
     DATE_LANGUAGES,
+    categories,
     may_name_an_author,
     page_meta,
     restrict_date_languages,
@@ -183,3 +184,19 @@ def test_author_search_skipped_on_a_page_without_author_markup(monkeypatch):
     assert not may_name_an_author(tree)
     monkeypatch.setattr("pipeline.s2_extract.page_meta.extract_author", lambda tree: pytest.fail("searched"))
     assert page_meta(tree, None, None, None).author is None
+
+
+def test_categories_equal_trafilatura_and_skip_its_search_without_a_category_link(monkeypatch):
+    from trafilatura.metadata import extract_catstags
+
+    head = "<head><meta property='article:section' content='Politics'></head>"
+    linked = parse_html(
+        f"<html>{head}<body><div class='entry-meta'><a href='/category/local/'>Local</a></div></body></html>"
+    )
+    bare = parse_html(
+        f"<html>{head}<body><div class='entry-meta'><a href='/tag/x/'>X</a></div></body></html>"
+    )
+    assert categories(linked) == extract_catstags("category", linked) == ["Local"]
+    assert categories(bare) == extract_catstags("category", bare) == ["Politics"]  # the <meta> fallback
+    monkeypatch.setattr("pipeline.s2_extract.page_meta.extract_catstags", lambda *a: pytest.fail("searched"))
+    assert categories(bare) == ["Politics"]
