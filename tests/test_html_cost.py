@@ -200,3 +200,9 @@ def test_categories_equal_trafilatura_and_skip_its_search_without_a_category_lin
     assert categories(bare) == extract_catstags("category", bare) == ["Politics"]  # the <meta> fallback
     monkeypatch.setattr("pipeline.s2_extract.page_meta.extract_catstags", lambda *a: pytest.fail("searched"))
     assert categories(bare) == ["Politics"]
+
+
+def test_a_short_result_gets_the_fallbacks_without_counting_the_page_paragraphs(monkeypatch):
+    monkeypatch.setattr("pipeline.s2_extract.html.paragraph_chars", lambda tree: pytest.fail("counted"))
+    doc, step = extract(page(f"<article><p>{ENGLISH[0]}</p><p>{ENGLISH[1]}</p></article>"))
+    assert ENGLISH[0] in doc.text and step.stats.counters["trafilatura_fallbacks"] == 1

@@ -280,7 +280,12 @@ class ExtractHtml(Step):
         }
         result = self._extract(tree, fast=True, **settings)
         text = _text_of(result)
-        if not opts["fast"] and weak_extraction(text, opts["fallback_below"], paragraph_chars(tree)):
+        if opts["fast"]:
+            return result
+        # a short result is weak whatever the page holds: the page's <p> text is counted only otherwise
+        if len(text) < opts["fallback_below"] or weak_extraction(
+            text, opts["fallback_below"], paragraph_chars(tree)
+        ):
             self.stats.counters["trafilatura_fallbacks"] += 1
             result = self._extract(tree, fast=False, **settings)
         return result
