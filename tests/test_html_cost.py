@@ -206,3 +206,23 @@ def test_a_short_result_gets_the_fallbacks_without_counting_the_page_paragraphs(
     monkeypatch.setattr("pipeline.s2_extract.html.paragraph_chars", lambda tree: pytest.fail("counted"))
     doc, step = extract(page(f"<article><p>{ENGLISH[0]}</p><p>{ENGLISH[1]}</p></article>"))
     assert ENGLISH[0] in doc.text and step.stats.counters["trafilatura_fallbacks"] == 1
+
+
+def test_selector_set_skips_the_per_element_match_only_where_nothing_can_match():
+    from pipeline.s2_extract.paragraphs import SelectorSet
+    from pipeline.s2_extract.site_rules import load_site_rules
+
+    rules = load_site_rules(str(ROOT / "config" / "sites.yaml"))
+    captions, leads = SelectorSet(rules.captions), SelectorSet(rules.leads)
+    plain = parse_html(f"<html><body><article class='story'>{paragraphs(ENGLISH)}</article></body></html>")
+    assert not captions.matcher.may_match(plain) and not leads.matcher.may_match(plain)
+    with_sapo = parse_html(
+        "<html><body><h2 class='x  sapo'>Lead</h2><figure><figcaption>C</figcaption></figure>"
+    )
+    assert leads.matcher.may_match(with_sapo) and captions.matcher.may_match(with_sapo)
+    assert leads.test(with_sapo)(with_sapo.find(".//h2"))
+    for path in sorted(DEVPAGES.glob("*.html.gz"))[:12]:  # real pages: a page ruled out has no match at all
+        tree = parse_html(gzip.decompress(path.read_bytes()).decode("utf-8", "replace"))
+        for selectors in (captions, leads):
+            if not selectors.matcher.may_match(tree):
+                assert all(selectors.matcher.match(el) is None for el in tree.iter(etree.Element)), path.name

@@ -123,6 +123,8 @@ class SelectorSet:
         ):
             return lambda el: False
         by_xpath = {el for xpath in self.xpaths for el in xpath(tree)}
+        if not self.matcher.may_match(tree):
+            return by_xpath.__contains__  # no Python call per element (most pages have no lead class)
         match = self.matcher.match
         return lambda el: el in by_xpath or match(el) is not None
 

@@ -33,6 +33,10 @@ _SIMPLE = re.compile(
 )
 
 
+_CLASSES = etree.XPath("//@class", smart_strings=False)
+_IDS = etree.XPath("//@id", smart_strings=False)
+
+
 @dataclass
 class SelectorRule:
     name: str  # rule name counted in the step stats, e.g. "related_box"
@@ -68,6 +72,17 @@ class Matcher:
                     m.by_tag.setdefault(tag, []).append(rule)
         m.attrs = tuple(sorted({key for key, _ in m.by_attr}))
         return m
+
+    def may_match(self, tree) -> bool:
+        """False when no element of `tree` can match (no wanted tag, class token or id on the page, and no
+        attribute selector): a few C-level scans instead of a `match` call per element."""
+        if self.by_tag and next(tree.iter(*self.by_tag), None) is not None:
+            return True
+        if self.by_class and not self.by_class.keys().isdisjoint("\n".join(_CLASSES(tree)).split()):
+            return True  # str.split, as `match` splits an element's classes
+        if self.by_id and not self.by_id.keys().isdisjoint(value.strip() for value in _IDS(tree)):
+            return True
+        return bool(self.by_attr)  # attribute selectors: not checked here, `match` decides
 
     def match(self, el) -> SelectorRule | None:
         """The first rule (in config order) whose simple selector matches `el`."""
