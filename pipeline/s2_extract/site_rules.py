@@ -301,6 +301,23 @@ def _paragraph_chars(el) -> int:
     return sum(len(t) for t in el.xpath(".//p//text()"))
 
 
+def _found(tree, match, teaser: dict | None, by_xpath: dict) -> list:
+    """(element, rule) for every element a rule selects, in document order, in one walk: its simple
+    selector's rule, else the link-teaser rule, replaced by an XPath rule that outranks it (site rules
+    before generic ones, then config order)."""
+    found = []
+    for el in tree.iter(etree.Element):  # elements only (no comments / processing instructions)
+        rule = match(el)
+        if rule is None and teaser is not None and el.tag in teaser["tags"] and _is_link_teaser(el, teaser):
+            rule = _LINK_TEASER
+        for other in by_xpath.get(el, ()):
+            if rule is None or (other.trusted, -other.order) > (rule.trusted, -rule.order):
+                rule = other
+        if rule is not None:
+            found.append((el, rule))
+    return found
+
+
 def prune(tree, rules: SiteRules, domain: str | None) -> tuple[dict[str, int], dict[str, int]]:
     """Remove widget blocks from `tree` in place. Returns (removed by rule, kept by a guard by rule)."""
     ordered, matcher, keep = rules.for_domain(domain)
@@ -309,28 +326,17 @@ def prune(tree, rules: SiteRules, domain: str | None) -> tuple[dict[str, int], d
         for el in keep(tree):
             protected.add(el)
             protected.update(el.iterancestors())
-    found = {}  # element -> first rule matching it
-    match = matcher.match
-    teaser = rules.link_teaser
-    for el in tree.iter(etree.Element):  # elements only (no comments / processing instructions)
-        rule = match(el)
-        if rule is not None:
-            found[el] = rule
-        elif teaser is not None and el.tag in teaser["tags"] and _is_link_teaser(el, teaser):
-            found[el] = _LINK_TEASER
+    by_xpath: dict = {}  # element -> the rules with an XPath (not simple) selecting it, in config order
     for rule in ordered:
         if rule.xpath is not None:
             for el in rule.xpath(tree):
-                if el not in found or (rule.trusted, -rule.order) > (found[el].trusted, -found[el].order):
-                    found[el] = rule
+                by_xpath.setdefault(el, []).append(rule)
+    found = _found(tree, matcher.match, rules.link_teaser, by_xpath)
     removed: dict[str, int] = {}
     guarded: dict[str, int] = {}
     gone: set = set()
     page_chars = None
-    for el in tree.iter(etree.Element):  # document order: an outer block before the blocks inside it
-        rule = found.get(el)
-        if rule is None:
-            continue
+    for el, rule in found:  # document order: an outer block before the blocks inside it
         if any(a in gone for a in el.iterancestors()):
             continue  # inside a block already removed
         if not rule.trusted:
