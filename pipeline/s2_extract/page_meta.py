@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from html import unescape
 
 import htmldate.extractors
+from htmldate import find_date
 from lxml import etree
 from trafilatura.metadata import (
     META_URL,
@@ -120,8 +121,6 @@ class PageMeta:
 def page_meta(tree, url: str | None, heading: str | None, shown_date: str | None) -> PageMeta:
     """Metadata of the parsed page (not modified). `heading` (the only <h1>) and `shown_date` (the date by
     the headline), when known, stand in for trafilatura's title and date search."""
-    from htmldate import find_date  # heavy import, only the HTML path needs it
-
     found = examine_meta(tree)  # <meta> tags
     if (
         found.author and " " not in found.author
