@@ -208,6 +208,9 @@ def commit(state_dir: Path, delta_root: Path) -> None:
                 "INSERT OR REPLACE INTO keys VALUES (?, ?)", [(int(k), v) for k, v in data["keys"].items()]
             )
             db.executemany("INSERT OR REPLACE INTO ids VALUES (?, ?, ?)", [tuple(row) for row in data["ids"]])
+            for part in sorted(staged.parent.glob("ids-part-*.json")):  # sharded id check: one per range
+                rows = orjson.loads(part.read_bytes())["ids"]
+                db.executemany("INSERT OR REPLACE INTO ids VALUES (?, ?, ?)", [tuple(row) for row in rows])
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

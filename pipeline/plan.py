@@ -120,7 +120,11 @@ def list_inputs(inputs: list[str | Path], follow_symlinks: bool = True) -> list[
     return files
 
 
-def plan_tasks(files: list[InputFile], task_size: int, read_options: dict) -> list[TaskSpec]:
+def plan_tasks(
+    files: list[InputFile], task_size: int, read_options: dict, counted: dict | None = None
+) -> list[TaskSpec]:
+    """`counted`: {file index: (records, seek marks)} counted beforehand (plan_count.py), else counted here."""
+    counted = counted or {}
     tasks: list[TaskSpec] = []
     small: list[InputFile] = []
 
@@ -131,9 +135,14 @@ def plan_tasks(files: list[InputFile], task_size: int, read_options: dict) -> li
 
     for f in files:
         counter = RECORD_COUNTERS.get(input_format(Path(f.path)))
-        n, marks = (
-            _count_and_index(counter, f, read_options, task_size) if counter and not f.error else (None, None)
-        )
+        if f.index in counted:
+            n, marks = counted[f.index]
+        else:
+            n, marks = (
+                _count_and_index(counter, f, read_options, task_size)
+                if counter and not f.error
+                else (None, None)
+            )
         if n is None:  # one document per file: group files
             small.append(f)
             if len(small) >= task_size:

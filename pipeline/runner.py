@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import os
 import shutil
 import sqlite3
@@ -62,7 +63,7 @@ from pathlib import Path
 
 import orjson
 
-from pipeline import __version__, ids, sharded_run, workfile
+from pipeline import __version__, ids, plan_count, sharded_run, workfile
 from pipeline.config import Config
 from pipeline.corpus import MANIFEST, finished_runs, run_dirs
 from pipeline.engine import make_engine
@@ -73,6 +74,7 @@ from pipeline.ids import IdCheck
 from pipeline.log import log
 from pipeline.plan import ORDER_BITS, InputFile, list_inputs, plan_tasks, task_size_for
 from pipeline.registry import STEPS, step_class
+from pipeline.s6_dedup import exact_sharded
 from pipeline.s6_dedup.corpus_state import Digest, expected_digest, id_hash, retired_records, write_change
 from pipeline.s6_dedup.near import SCRATCH
 from pipeline.s7_write import safe_json
@@ -275,12 +277,19 @@ def _run_locked(
         if config.run["partitions"]
         else config.run["task_size"]
     )
-    tasks = plan_tasks(todo, task_size, config.read)
+    engine = None
+    counted = {}
+    if len(plan_count.to_count(todo)) > 1:  # scale: records of many files counted by the workers
+        engine = make_engine(config.run["engine"], workers, config.run["address"])
+        counted = plan_count.count_records(todo, task_size, config.read, engine)
+    tasks = plan_tasks(todo, task_size, config.read, counted)
     dedup = sharded_run.dedup_mode(config.run["dedup"], config.run["engine"], build_steps(config), state_dir)
     before = ensure_state(output, build_pipeline(config, "", collection, dedup).global_steps, recovery)
     ensure_id_registry(output, recovery)
     if not todo and not supersedes:  # nothing new, nothing to retire: no run (an empty one only clutters)
         recovery.discarded += discard_unfinished(output)
+        if engine is not None:
+            engine.close()
         return RunResult(None, {"skipped_inputs": len(files), "recovery": recovery.as_dict()})
     plan = {
         "config_hash": config.hash,
@@ -314,7 +323,7 @@ def _run_locked(
     for step in pipeline.global_steps:  # the records this run replaces are no match for their new versions
         step.retired, step.retired_runs = frozenset(retired), frozenset(e["run_id"] for e in supersedes)
     sharded = dedup == "sharded"
-    engine = make_engine(config.run["engine"], workers, config.run["address"])
+    engine = engine or make_engine(config.run["engine"], workers, config.run["address"])
     workers = engine.workers
     totals = {name: StepStats(name) for name in ["read"] + [step.name for step in pipeline.steps]}
     kept_n, kept_sum = 0, 0  # the kept documents' Digest, summed as they are written
@@ -354,34 +363,56 @@ def _run_locked(
 
         # 2. reduce; first the ids: a document whose id another input has is not a candidate any more
         drops: dict[int, tuple[str, Drop]] = {}
-        id_check = IdCheck(state_dir, [input_key(f.path) for f in todo] + [e["key"] for e in vanished])
-        for drop in id_check.check(_candidate_refs(work_dir, len(tasks), todo)):
-            drops[drop.order] = ("read", drop)
-        id_check.close()
+        owned = [input_key(f.path) for f in todo] + [e["key"] for e in vanished]
+        xs = None  # scale: with dedup sharded, the id check and exact dedup run as tasks (exact_sharded.py)
+        if sharded:
+            xs = exact_sharded.ShardedExact(
+                engine, work_dir, state_dir, len(tasks), todo, owned, config.run["dedup_ranges"]
+            )
+            xs.check_ids()
+        else:
+            id_check = IdCheck(state_dir, owned)
+            for drop in id_check.check(_candidate_refs(work_dir, len(tasks), todo)):
+                drops[drop.order] = ("read", drop)
+            id_check.close()
         for position, step in enumerate(pipeline.global_steps):
             start = time.perf_counter()
             stats = totals[step.name]
-            items = _global_items(work_dir, len(tasks), position, drops, stats)
-            if sharded and sharded_run.handles(step):
-                stats.docs_in += outcome["documents"] - outcome["dropped"] - outcome["errors"] - len(drops)
+            if xs is not None and exact_sharded.handles(step):
+                reduced = xs.reduce_iter(step, stats)
+            elif sharded and sharded_run.handles(step):
+                held = len(drops) + (xs.n_dropped if xs is not None else 0)
+                stats.docs_in += outcome["documents"] - outcome["dropped"] - outcome["errors"] - held
                 reduced = sharded_run.reduce_sharded(
-                    step, engine, work_dir, len(tasks), drops, state_dir, config.run["dedup_ranges"], stats
+                    step,
+                    engine,
+                    work_dir,
+                    len(tasks),
+                    drops if xs is None else xs.dropped_orders(drops),
+                    state_dir,
+                    config.run["dedup_ranges"],
+                    stats,
                 )
-            else:
-                reduced = step.reduce(items, state_dir)
+            else:  # (a custom global step after the sharded ones: a set of the orders dropped so far)
+                excluded = drops if xs is None else set(xs.dropped_orders(drops).tolist())
+                reduced = step.reduce(
+                    _global_items(work_dir, len(tasks), position, excluded, stats), state_dir
+                )
             for drop in _damage_checked(step, state_dir, reduced):
                 drops[drop.order] = (step.name, drop)
                 stats.dropped[drop.reason] += 1
             stats.kept = stats.docs_in - sum(n for r, n in stats.dropped.items() if r != "error")
             stats.seconds += time.perf_counter() - start
-        if len({stage for stage, _drop in drops.values()}) > 1:  # a chain needs drops of two steps
+        if xs is not None:  # scale: chains through the sharded drop files too
+            xs.follow_chains(drops)
+        elif len({stage for stage, _drop in drops.values()}) > 1:  # a chain needs drops of two steps
             _follow_dup_chains(work_dir, len(tasks), drops)
         copies = _copies(drops, files)
         checkpoint("reduced")
 
         # 3. filter
         if sharded:
-            filtered = sharded_run.filter_sharded(engine, tasks, work_dir, run_dir, drops, config.run)
+            filtered = sharded_run.filter_sharded(engine, tasks, work_dir, run_dir, drops, config.run, xs)
             added_digest = sharded_run.count_filtered(filtered, outcome, reasons)
         for task in [] if sharded else tasks:
             for line, hit, doc_id in candidates_with_drops(task_paths(work_dir, task.index), drops):
@@ -409,7 +440,10 @@ def _run_locked(
         progress.close()
     total = outcome["documents"]
     accounting = check_accounting(run_id, outcome, reasons, shards, reject_shards)
-    id_check.stage(run_dir / "delta")
+    if xs is not None:
+        xs.stage_ids(run_dir / "delta")
+    else:
+        id_check.stage(run_dir / "delta")
     retired_digest = Digest.of(retired)
     corpus_change = {
         "added": added_digest.as_dict(),
@@ -712,6 +746,7 @@ def apply_run_to_store(run_dir: Path, manifest: dict, store: InputStore) -> None
             entry["xxh3_128"] = ""
     copies_file = run_dir / "delta" / COPIES_FILE
     copies = [tuple(pair) for pair in orjson.loads(copies_file.read_bytes())] if copies_file.exists() else []
+    copies = itertools.chain(copies, exact_sharded.iter_copies(run_dir / "delta"))  # scale: sharded parts
     store.apply_run(
         manifest["run_id"], entries, copies, [e["key"] for e in manifest.get("vanished_inputs", [])]
     )

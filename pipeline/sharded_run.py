@@ -142,7 +142,7 @@ def filter_task(job: FilterJob) -> FilterSummary:
 
 
 def filter_sharded(
-    engine, tasks: list, work_dir: Path, run_dir: Path, drops: dict, run_options: dict
+    engine, tasks: list, work_dir: Path, run_dir: Path, drops: dict, run_options: dict, exact=None
 ) -> list[FilterSummary]:
     """Write each task's remove list, run the filter tasks, move their shards into the run directory."""
     work_dir, run_dir = Path(work_dir), Path(run_dir)
@@ -169,13 +169,20 @@ def filter_sharded(
         )
         for task in tasks
     )
+    task_fn = filter_task
+    if exact is not None:  # scale: the sharded exact dedup's drop files are joined in the tasks
+        from pipeline.s6_dedup import exact_sharded
+
+        task_fn, jobs = exact_sharded.filter_jobs(exact, jobs, tasks)
     summaries = []
-    for summary in engine.map_ordered(filter_task, jobs):
+    for summary in engine.map_ordered(task_fn, jobs):
         summaries.append(summary)
         checkpoint("filter")
     for summary in summaries:
         for shard in summary.shards + summary.rejects:
             os.replace(out_dir / shard["file"], run_dir / shard["file"])
+    if exact is not None:
+        exact.collect(out_dir, run_dir / "delta", tasks)
     return summaries
 
 

@@ -553,7 +553,8 @@ def reduce_sharded(
 
     work_dir = Path(work_dir)
     tasks, rows = [], 0
-    dropped_orders = np.array(sorted(drops), dtype=np.int64)
+    # an array: the orders dropped so far, sorted (sharded exact dedup keeps no dict of drops)
+    dropped_orders = drops if isinstance(drops, np.ndarray) else np.array(sorted(drops), dtype=np.int64)
     for t in range(n_tasks):
         paths = near_files(work_dir, t, step.name)
         if not paths["docs"].exists():

@@ -1,0 +1,31 @@
+"""Record counting for the plan, spread over the engine's workers instead of serial in the driver.
+
+Files of many records (JSONL, WARC) are counted (and, where the reader can seek, indexed
+every `task_size` records) before they are cut into tasks. One file is one counting job,
+so a run over many large files plans in about (total / workers) of the serial time; the
+counts are the same as the serial ones (`plan._count_and_index`), so the plan is too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.plan import InputFile, _count_and_index
+from pipeline.s1_read.inputs import RECORD_COUNTERS, input_format
+
+
+def to_count(files: list[InputFile]) -> list[InputFile]:
+    """The files of many records that planning counts."""
+    return [f for f in files if not f.error and RECORD_COUNTERS.get(input_format(Path(f.path)))]
+
+
+def count_job(job: tuple) -> tuple:
+    f, read_options, every = job
+    return _count_and_index(RECORD_COUNTERS[input_format(Path(f.path))], f, read_options, every)
+
+
+def count_records(files: list[InputFile], task_size: int, read_options: dict, engine) -> dict[int, tuple]:
+    """{file index: (records, seek marks)} of the files to count, counted by the engine's workers."""
+    todo = to_count(files)
+    jobs = ((f, read_options, task_size) for f in todo)
+    return dict(zip((f.index for f in todo), engine.map_ordered(count_job, jobs)))
