@@ -90,6 +90,16 @@ def _count_files(root: Path) -> int:
 
 def child(config: str, inputs: str, output: str, workers: str) -> None:
     """The run itself, in this process (the driver); prints its figures as JSON."""
+    from pipeline import faults
+
+    points: dict[str, float] = {}  # driver peak RSS (MB) when each checkpoint was last reached
+    checkpoint = faults.checkpoint
+
+    def traced(point: str) -> None:
+        points[point] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        checkpoint(point)
+
+    faults.checkpoint = traced  # before the pipeline's modules import it
     from pipeline.cli import main
 
     most = [0]
@@ -117,6 +127,7 @@ def child(config: str, inputs: str, output: str, workers: str) -> None:
                 "workers_cpu_s": round(kids.ru_utime + kids.ru_stime, 1),
                 "most_files": max(most[0], _count_files(Path(output))),
                 "files_after": _count_files(Path(output)),
+                "driver_peak_rss_mb_at": points,
             }
         )
     )

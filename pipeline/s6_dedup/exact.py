@@ -163,12 +163,11 @@ CREATE TABLE IF NOT EXISTS corpus (one INTEGER PRIMARY KEY CHECK (one = 1), docu
 """
 
 
-def _rows(delta: Path) -> list[tuple[bytes, str]]:
-    rows = []
-    for line in delta.read_text(encoding="ascii").splitlines():
-        digest, _, doc_id = line.partition("\t")
-        rows.append((bytes.fromhex(digest), _unescape(doc_id)))
-    return rows
+def _rows(delta: Path) -> Iterator[tuple[bytes, str]]:
+    with open(delta, encoding="ascii") as fh:  # streamed: memory does not grow with the run
+        for line in fh:
+            digest, _, doc_id = line.rstrip("\n").partition("\t")
+            yield bytes.fromhex(digest), _unescape(doc_id)
 
 
 def _escape(doc_id: str) -> str:

@@ -10,7 +10,7 @@ sharded near dedup (`sharded.py`):
    hash, order, `created`), plus the ids themselves (`task-N.ids.bin`).
 2. id reduce, one task per range of the id-hash space: every map task's slice of the
    range, in input order, through `IdCheck` (the registry read-only): the collisions,
-   and the registry rows this run adds (`ids-part-R.json`).
+   and the registry rows this run adds (`ids-part-R.npy`).
 3. exact reduce, one task per range of the content-hash space: every map task's slice
    minus the id collisions, in input order, through the keep rule of `ExactDedup.reduce`
    (earliest `created`, then input order; a text the corpus already keeps, in the
@@ -70,7 +70,7 @@ DROP_DTYPE = np.dtype(
 ROWS_PER_REDUCE = 250_000  # rows of one reduce task when the number of ranges is automatic
 KIND_ID, KIND_EXACT = 0, 1
 HASHES_PART = "hashes-{:06d}.tsv"  # in <run>/delta/exact_dedup/: one per filter task
-IDS_PART = "ids-part-{:05d}.json"  # in <run>/delta/_ids/: one per id range
+IDS_PART = "ids-part-{:05d}.npy"  # in <run>/delta/_ids/: one per id range, rows (id, key, text)
 COPIES_PARTS = "copies-parts"  # in <run>/delta/: copies-<task>.json
 
 
@@ -242,8 +242,8 @@ def id_task(job: IdJob) -> int:
         found = check.check(refs)
     finally:
         check.close()
-    part = {"ids": sorted([i, k, t] for i, (k, t) in check.seen.items())}
-    write_atomic(Path(job.work_dir) / IDS_PART.format(job.range_index), orjson.dumps(part))
+    part = np.array(sorted((i, k, t) for i, (k, t) in check.seen.items()), np.int64).reshape(-1, 3)
+    _save(Path(job.work_dir) / IDS_PART.format(job.range_index), part)
     _write_drops(job.stem, [(d.order, KIND_ID, d.detail, None) for d in found])
     return len(found)
 
@@ -279,9 +279,9 @@ def exact_task(job: ExactJob) -> dict:
         rows, id_list = rows[keep], [d for d, k in zip(id_list, keep) if k]
     retired = set(json.loads(Path(job.retired).read_text())) if job.retired else set()
     best: dict[tuple[int, int], tuple[tuple, str]] = {}  # digest -> (keep rank, id)
-    losers: list[tuple[int, tuple[int, int]]] = []
+    losers: list[tuple[int, str, tuple[int, int]]] = []
     drops: list[tuple[int, int, str, str | None]] = []
-    self_ids = []  # documents dropped as a copy of the earlier-run document with their own id
+    self_ids = []  # documents dropped as a copy of a document with their own id (see follow_chains)
     index = _open_index(job.state_dir)
     try:
         for row, doc_id in zip(rows, id_list):
@@ -300,15 +300,17 @@ def exact_task(job: ExactJob) -> dict:
                 best[digest] = (rank, doc_id)
             elif rank < current[0]:
                 best[digest] = (rank, doc_id)
-                losers.append((current[0][2], digest))
+                losers.append((current[0][2], current[1], digest))
             else:
-                losers.append((order, digest))
+                losers.append((order, doc_id, digest))
     finally:
         if index is not None:
             index.close()
-    for order, digest in losers:
+    for order, doc_id, digest in losers:
         winner = best[digest][1]
         drops.append((order, KIND_EXACT, f"same normalized text as {winner}", winner))
+        if winner == doc_id:
+            self_ids.append(doc_id)
     _write_drops(job.stem, drops)
     return {
         "docs_in": int(rows.size),
@@ -400,7 +402,8 @@ class ShardedExact:
         the drops (only when two stages dropped documents): a copy whose original a later step (near
         dedup, in `drops`) dropped. Of the exact drops only those of a document whose id is its
         original's (the same document again, `self_ids`) can be an original: every other exact
-        original is kept by exact dedup or is an earlier run's document of another id. The map
+        original is kept by exact dedup, or an earlier run's document whose id no other document
+        of this run has (the id check saw to it) or that this run retires (then it is no original). The map
         goes to a file for the filter tasks; the driver's own drops are rewritten here."""
         from pipeline.tasks import task_paths
 
@@ -411,12 +414,12 @@ class ShardedExact:
             if n
         }
         held = {order: drop.dup_of for order, (_s, drop) in drops.items() if drop.dup_of is not None}
-        original_of = {}
+        # the exact drops first, then the driver's: of two drops with one id the later step's wins, as
+        # in runner._follow_dup_chains (insertion order of its `drops`)
+        original_of = {doc_id: doc_id for doc_id in self.self_ids} if len(stages) > 1 else {}
         for t in self.tasks if held and len(stages) > 1 else []:
             refs, _keys = workfile.load(task_paths(self.work_dir, t)["keys"])
             original_of.update((ref.id, held[ref.order]) for ref in refs if ref.order in held)
-        if len(stages) > 1:
-            original_of.update((doc_id, doc_id) for doc_id in self.self_ids)
         for order, (stage, drop) in list(drops.items()):
             drops[order] = (stage, _follow(drop, original_of))
         self.chains = str(self.work_dir / "exact-chains.json")
