@@ -95,8 +95,12 @@ def child(config: str, inputs: str, output: str, workers: str) -> None:
     points: dict[str, float] = {}  # driver peak RSS (MB) when each checkpoint was last reached
     checkpoint = faults.checkpoint
 
+    reached: dict[str, float] = {}  # wall seconds since the start when each checkpoint was last reached
+    start = time.perf_counter()
+
     def traced(point: str) -> None:
         points[point] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        reached[point] = round(time.perf_counter() - start, 1)
         checkpoint(point)
 
     faults.checkpoint = traced  # before the pipeline's modules import it
@@ -128,6 +132,7 @@ def child(config: str, inputs: str, output: str, workers: str) -> None:
                 "most_files": max(most[0], _count_files(Path(output))),
                 "files_after": _count_files(Path(output)),
                 "driver_peak_rss_mb_at": points,
+                "seconds_at": reached,
             }
         )
     )

@@ -5,8 +5,9 @@ run is sharded: near_dedup's reduce becomes merge tasks per (band, key range)
 plus a resolution over the edge files (`pipeline/s6_dedup/sharded.py`); the
 filter becomes one task per map task that reads the task's candidates and its
 sorted remove list and writes the task's own kept and reject shards
-(`part-<task>-NNNNN.jsonl.gz`, `rejects-<task>-NNNNN.jsonl.gz`). Exact dedup
-keeps its in-process reduce over the small keys (16 bytes per document).
+(`part-<task>-NNNNN.jsonl.gz`, `rejects-<task>-NNNNN.jsonl.gz`). The id check and
+exact dedup run as reduce tasks per hash range (`pipeline/s6_dedup/exact_sharded.py`),
+whose drop files the filter tasks join.
 
 `auto` picks the mode: the one a corpus's near-dup index was built with, else
 sharded under the Ray engine and in-process under the local engine. Both modes

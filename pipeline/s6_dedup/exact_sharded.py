@@ -30,6 +30,7 @@ Reduce tasks are redone after a kill (their outputs are rewritten atomically).
 from __future__ import annotations
 
 import json
+import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,17 +149,22 @@ def _range_rows(work_dir: Path, tasks: list[int], name: str, field: str, r: int,
         if a == b:
             continue
         part = np.array(rows[a:b])
-        with open(paths["ids.bin"], "rb") as fh:
-            blob = fh.read()  # one task's ids: bounded by the task size
         parts.append(part)
-        id_list += [
-            blob[o : o + n].decode("utf-8", "surrogatepass") for o, n in zip(part["id_off"], part["id_len"])
-        ]
+        id_list += _ids_at(paths["ids.bin"], part)
     if not parts:
         return np.zeros(0, EXACT_DTYPE if name == "exact.npy" else ID_DTYPE), []
     rows = np.concatenate(parts)
     order = np.argsort(rows["order"], kind="stable")
     return rows[order], [id_list[i] for i in order]
+
+
+def _ids_at(path: Path, rows: np.ndarray) -> list[str]:
+    """The ids of `rows` from a map task's ids file, memory-mapped: only the pages they are on are read."""
+    if path.stat().st_size == 0:
+        return ["" for _ in range(len(rows))]
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as blob:
+        offsets, lengths = rows["id_off"].tolist(), rows["id_len"].tolist()
+        return [blob[o : o + k].decode("utf-8", "surrogatepass") for o, k in zip(offsets, lengths)]
 
 
 # --- drop files: sorted by order, read by the filter tasks by binary search --------------
