@@ -95,12 +95,18 @@ def child(config: str, inputs: str, output: str, workers: str) -> None:
     points: dict[str, float] = {}  # driver peak RSS (MB) when each checkpoint was last reached
     checkpoint = faults.checkpoint
 
+    cpu_first: dict[
+        str, list[float]
+    ] = {}  # [driver, finished workers] CPU s when each point is first reached
     reached: dict[str, float] = {}  # wall seconds since the start when each checkpoint was last reached
     start = time.perf_counter()
 
     def traced(point: str) -> None:
         points[point] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         reached[point] = round(time.perf_counter() - start, 1)
+        if point not in cpu_first:  # pools are closed between phases: their workers' CPU is counted then
+            me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu_first[point] = [round(me.ru_utime + me.ru_stime, 2), round(kids.ru_utime + kids.ru_stime, 2)]
         checkpoint(point)
 
     faults.checkpoint = traced  # before the pipeline's modules import it
@@ -133,6 +139,7 @@ def child(config: str, inputs: str, output: str, workers: str) -> None:
                 "files_after": _count_files(Path(output)),
                 "driver_peak_rss_mb_at": points,
                 "seconds_at": reached,
+                "cpu_at_first": cpu_first,
             }
         )
     )
@@ -195,6 +202,20 @@ def table(args) -> None:
             f"| {r['driver_cpu_s']} | {r['workers_cpu_s']} | {r['driver_peak_rss_mb']} "
             f"| {r['worker_peak_rss_mb']} | {r['most_files']:,} | {r['counts']['kept']:,} |"
         )
+    print("\nCPU seconds by phase (workers: processes of the phase's pool; driver: the run process):\n")
+    print(
+        "| docs | dedup | map (workers) | id reduce (workers) | exact reduce (workers) | filter (workers) "
+        "| driver: start, plan, map loop, reduce | driver: filter, stage | driver: report, manifest "
+        "| driver: commit |"
+    )
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in runs:
+        if r.get("cpu_at_first"):
+            print(
+                f"| {r['docs']:,} | {r['dedup']}{' +near' if r['near'] else ''} | "
+                + " | ".join(phases(r))
+                + " |"
+            )
     sharded = [r for r in runs if r["dedup"] == "sharded" and not r["near"]]
     if len(sharded) < 2:
         return
@@ -219,6 +240,27 @@ def table(args) -> None:
             f"| {n:,} | {cpu / 3600:,.0f} | {cpu / cores / 60:,.0f} | {per_doc_driver * n / 60:,.0f} "
             f"| {big['driver_peak_rss_mb']} (flat) | {tasks:,} | {files_per_task * tasks:,.0f} |"
         )
+
+
+def phases(r: dict) -> list[str]:
+    """CPU per phase from the [driver, finished workers] CPU at the first reach of each checkpoint."""
+    at, end = r["cpu_at_first"], [r["driver_cpu_s"], r["workers_cpu_s"]]
+
+    def first(*names: str) -> list[float]:
+        return next((at[n] for n in names if n in at), end)
+
+    reduce_start = first("id_reduce", "reduced")
+    figures = [
+        reduce_start[1],
+        first("exact_reduce", "reduced")[1] - first("id_reduce", "exact_reduce", "reduced")[1],
+        first("reduced")[1] - first("exact_reduce", "reduced")[1],
+        first("manifest")[1] - first("reduced")[1],
+        first("reduced")[0],
+        first("staged")[0] - first("reduced")[0],
+        first("manifest")[0] - first("staged")[0],
+        end[0] - first("manifest")[0],
+    ]
+    return [f"{x:.1f}" for x in figures]
 
 
 def main() -> None:

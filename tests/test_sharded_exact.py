@@ -185,6 +185,8 @@ def test_seeds_with_copies_same_corpus_both_paths(tmp_path: Path):
         runs[mode] = outcome(tmp_path / mode)
     assert runs["driver"] == runs["sharded"]
     assert state(tmp_path / "driver") == state(tmp_path / "sharded")
+    manifest = json.loads(next((tmp_path / "sharded" / "runs").glob("*/manifest.json")).read_text())
+    assert manifest["stages"]["exact_dedup"]["counters"]["reduce_tasks"] == 1  # the sharded path ran
     assert sum(r[2] == "exact_duplicate" for r in runs["driver"][0]["rejects"]) == 2
 
 
