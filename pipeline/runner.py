@@ -367,7 +367,7 @@ def _run_locked(
         xs = None  # scale: with dedup sharded, the id check and exact dedup run as tasks (exact_sharded.py)
         if sharded:
             xs = exact_sharded.ShardedExact(
-                engine, work_dir, state_dir, len(tasks), todo, owned, config.run["dedup_ranges"]
+                engine, work_dir, state_dir, todo, owned, config.run["dedup_ranges"]
             )
             xs.check_ids()
         else:

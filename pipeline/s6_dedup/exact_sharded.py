@@ -333,11 +333,12 @@ class ShardedExact:
     """One run's sharded id check and exact dedup: plans the tasks, keeps only counters and
     the dropped orders (an int64 array), hands the drop files to the filter tasks."""
 
-    def __init__(self, engine, work_dir: Path, state_dir: Path, n_tasks: int, todo, owned: list, n_ranges=0):
+    def __init__(self, engine, work_dir: Path, state_dir: Path, todo, owned: list, n_ranges=0):
         from pipeline.state import input_key
 
         self.engine, self.work_dir, self.state_dir = engine, Path(work_dir), Path(state_dir)
-        self.tasks = [t for t in range(n_tasks) if map_paths(self.work_dir, t)["idkeys.npy"].exists()]
+        # the map tasks that wrote keys (names task-NNNNNN.idkeys.npy), in input order
+        self.tasks = sorted(int(p.name[5:11]) for p in self.work_dir.glob("task-*.idkeys.npy"))
         rows = sum(np.load(map_paths(self.work_dir, t)["idkeys.npy"], mmap_mode="r").size for t in self.tasks)
         self.n_ranges = n_ranges or max(1, -(-rows // ROWS_PER_REDUCE))
         self.key_of = {f.index: input_key(f.path) for f in todo}
