@@ -204,7 +204,7 @@ def table(args) -> None:
         )
     print("\nCPU seconds by phase (workers: processes of the phase's pool; driver: the run process):\n")
     print(
-        "| docs | dedup | map (workers) | id reduce (workers) | exact reduce (workers) | filter (workers) "
+        "| docs | dedup | map (workers) | id reduce (workers) | exact reduce, near merge (workers) | filter (workers) "
         "| driver: start, plan, map loop, reduce | driver: filter, stage | driver: report, manifest "
         "| driver: commit |"
     )
@@ -229,7 +229,7 @@ def table(args) -> None:
         f"{args.cores} cores = {cores}; task_size {TASK_SIZE:,}):\n"
     )
     print(
-        "| docs | workers CPU h | on the cluster, min | driver CPU min | driver RSS MB | map tasks "
+        "| docs | workers CPU h (these small documents) | on the cluster, min | driver CPU min | driver RSS MB | map tasks "
         "| files in the run at once |"
     )
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
