@@ -159,12 +159,18 @@ def plan_tasks(
     return tasks
 
 
-def task_size_for(files: list[InputFile], partitions: int, read_options: dict) -> int:
-    """The task size that cuts the input into about `partitions` tasks (a small file or a record is one unit)."""
+def task_size_for(
+    files: list[InputFile], partitions: int, read_options: dict, sizes: dict | None = None
+) -> int:
+    """The task size that cuts the input into about `partitions` tasks (a small file or a record is one unit).
+    `sizes`: {file index: records} counted beforehand (plan_count.py), else counted here."""
     units = 0
     for f in files:
         counter = RECORD_COUNTERS.get(input_format(Path(f.path)))
-        n = _count(counter, f, read_options) if counter and not f.error else None
+        if sizes is not None and f.index in sizes:
+            n = sizes[f.index]
+        else:
+            n = _count(counter, f, read_options) if counter and not f.error else None
         units += 1 if n is None else max(n, 1)
     return max(1, -(-units // max(1, partitions)))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.plan import InputFile, _count_and_index
+from pipeline.plan import InputFile, TaskSpec, _count, _count_and_index, plan_tasks, task_size_for
 from pipeline.s1_read.inputs import RECORD_COUNTERS, input_format
 
 
@@ -29,3 +29,28 @@ def count_records(files: list[InputFile], task_size: int, read_options: dict, en
     todo = to_count(files)
     jobs = ((f, read_options, task_size) for f in todo)
     return dict(zip((f.index for f in todo), engine.map_ordered(count_job, jobs)))
+
+
+def size_job(job: tuple) -> int | None:
+    f, read_options = job
+    return _count(RECORD_COUNTERS[input_format(Path(f.path))], f, read_options)
+
+
+def plan(todo: list[InputFile], config, workers: int) -> tuple[int, list[TaskSpec], object]:
+    """(task size, tasks, the engine made to count or None): with two or more files to count, every
+    count (for `--partitions`, then with the seek index) is a job on the engine; else serial, here."""
+    from pipeline.engine import make_engine
+
+    engine, counted, sizes = None, {}, None
+    if len(to_count(todo)) > 1:
+        engine = make_engine(config.run["engine"], workers, config.run["address"])
+    task_size = config.run["task_size"]
+    if config.run["partitions"]:
+        if engine is not None:
+            files = to_count(todo)
+            jobs = ((f, config.read) for f in files)
+            sizes = dict(zip((f.index for f in files), engine.map_ordered(size_job, jobs)))
+        task_size = task_size_for(todo, config.run["partitions"], config.read, sizes)
+    if engine is not None:
+        counted = count_records(todo, task_size, config.read, engine)
+    return task_size, plan_tasks(todo, task_size, config.read, counted), engine

@@ -72,7 +72,7 @@ from pipeline.faults import checkpoint
 from pipeline.fs import StorageError, check_remote_inputs, is_url, local_path, remote_url, stage_inputs
 from pipeline.ids import IdCheck
 from pipeline.log import log
-from pipeline.plan import ORDER_BITS, InputFile, list_inputs, plan_tasks, task_size_for
+from pipeline.plan import ORDER_BITS, InputFile, list_inputs
 from pipeline.registry import STEPS, step_class
 from pipeline.s6_dedup import exact_sharded
 from pipeline.s6_dedup.corpus_state import Digest, expected_digest, id_hash, retired_records, write_change
@@ -272,17 +272,8 @@ def _run_locked(
     todo, supersedes, retired, vanished, reconsidered = _selection(
         config, inputs, output, files, store, reprocess
     )
-    task_size = (
-        task_size_for(todo, config.run["partitions"], config.read)
-        if config.run["partitions"]
-        else config.run["task_size"]
-    )
-    engine = None
-    counted = {}
-    if len(plan_count.to_count(todo)) > 1:  # scale: records of many files counted by the workers
-        engine = make_engine(config.run["engine"], workers, config.run["address"])
-        counted = plan_count.count_records(todo, task_size, config.read, engine)
-    tasks = plan_tasks(todo, task_size, config.read, counted)
+    # scale: the records of many files are counted by the workers (and the engine made for it)
+    task_size, tasks, engine = plan_count.plan(todo, config, workers)
     dedup = sharded_run.dedup_mode(config.run["dedup"], config.run["engine"], build_steps(config), state_dir)
     before = ensure_state(output, build_pipeline(config, "", collection, dedup).global_steps, recovery)
     ensure_id_registry(output, recovery)

@@ -26,8 +26,8 @@ from corpus_helpers import ROOT, article, run_cli, small_config
 
 from pipeline.config import load_config
 from pipeline.engine.local import LocalEngine
-from pipeline.plan import list_inputs, plan_tasks
-from pipeline.plan_count import count_records
+from pipeline.plan import list_inputs, plan_tasks, task_size_for
+from pipeline.plan_count import count_records, plan
 
 
 def outcome(output: Path) -> list[dict]:
@@ -228,3 +228,8 @@ def test_parallel_record_counting_gives_the_serial_plan(tmp_path: Path):
     assert all(len(marks) == -(-n // 25) for n, marks in counted.values())  # seek marks every 25 records
     assert plan_tasks(files, 25, read, counted) == plan_tasks(files, 25, read)
     assert len(plan_tasks(files, 25, read, counted)) == 3 + 3 + 5
+    for partitions in (0, 4):  # the runner's plan: counted by 2 workers, the serial one's tasks
+        config = load_config(None, {"run.partitions": partitions, "run.task_size": 25})
+        size, tasks, engine = plan(files, config, 2)
+        serial = task_size_for(files, 4, read) if partitions else 25
+        assert engine is not None and (size, tasks) == (serial, plan_tasks(files, serial, read))
