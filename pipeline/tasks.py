@@ -98,6 +98,8 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
     from pipeline.plan import read_task
 
     paths = task_paths(work_dir, task.index)
+    if pipeline.dedup == "sharded" and not _has_exact_parts(work_dir, task.index):
+        paths["done"].unlink(missing_ok=True)  # scale: done by a version without them: redone
     if paths["done"].exists():
         try:
             return workfile.load(paths["summary"])
@@ -130,6 +132,12 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
     write_atomic(paths["summary"], workfile.dumps(summary))
     write_atomic(paths["done"], b"")
     return summary
+
+
+def _has_exact_parts(work_dir: Path, index: int) -> bool:
+    from pipeline.s6_dedup.exact_sharded import map_paths
+
+    return map_paths(work_dir, index)["idkeys.npy"].exists()
 
 
 def _counted(docs: Iterable[Document], stats: StepStats):
