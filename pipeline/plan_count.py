@@ -9,6 +9,7 @@ counts are the same as the serial ones (`plan._count_and_index`), so the plan is
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pipeline.plan import InputFile, TaskSpec, _count, _count_and_index, plan_tasks, task_size_for
 from pipeline.s1_read.inputs import RECORD_COUNTERS, input_format
@@ -36,7 +37,7 @@ def size_job(job: tuple) -> int | None:
     return _count(RECORD_COUNTERS[input_format(Path(f.path))], f, read_options)
 
 
-def plan(todo: list[InputFile], config, workers: int) -> tuple[int, list[TaskSpec], object]:
+def plan(todo: list[InputFile], config, workers: int) -> tuple[int, list[TaskSpec], Any]:
     """(task size, tasks, the engine made to count or None): with two or more files to count, every
     count (for `--partitions`, then with the seek index) is a job on the engine; else serial, here."""
     from pipeline.engine import make_engine

@@ -737,9 +737,12 @@ def apply_run_to_store(run_dir: Path, manifest: dict, store: InputStore) -> None
             entry["xxh3_128"] = ""
     copies_file = run_dir / "delta" / COPIES_FILE
     copies = [tuple(pair) for pair in orjson.loads(copies_file.read_bytes())] if copies_file.exists() else []
-    copies = itertools.chain(copies, exact_sharded.iter_copies(run_dir / "delta"))  # scale: sharded parts
+    parts = exact_sharded.iter_copies(run_dir / "delta")  # scale: the sharded exact dedup's copies
     store.apply_run(
-        manifest["run_id"], entries, copies, [e["key"] for e in manifest.get("vanished_inputs", [])]
+        manifest["run_id"],
+        entries,
+        itertools.chain(copies, parts),
+        [e["key"] for e in manifest.get("vanished_inputs", [])],
     )
 
 
@@ -899,7 +902,7 @@ def check_accounting(
 
 
 def _global_items(
-    work_dir: Path, n_tasks: int, position: int, drops: dict, stats: StepStats
+    work_dir: Path, n_tasks: int, position: int, drops: dict | set, stats: StepStats
 ) -> Iterator[tuple[DocRef, object]]:
     """(DocRef, key) of every candidate still kept, in input order, streamed from the work files."""
     for index in range(n_tasks):

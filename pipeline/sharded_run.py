@@ -217,7 +217,7 @@ def handles(step) -> bool:
     return sharded_step(step)
 
 
-def reduce_sharded(step, engine, work_dir: Path, n_tasks: int, drops: dict, state_dir, n_ranges: int, stats):
+def reduce_sharded(step, engine, work_dir: Path, n_tasks: int, drops, state_dir, n_ranges: int, stats):
     """The step's drops; its counters and the merge/resolve times go to the run's `stats` of the step."""
     from pipeline.s6_dedup.sharded import reduce_sharded as reduce
 

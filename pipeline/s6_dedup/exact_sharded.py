@@ -34,6 +34,7 @@ import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -101,12 +102,9 @@ def write_map_parts(
     from pipeline.plan import ORDER_BITS
     from pipeline.state import input_key
 
-    blob, offsets = [], [0]
-    for ref in refs:
-        blob.append(ref.id.encode("utf-8", "surrogatepass"))
-        offsets.append(offsets[-1] + len(blob[-1]))
+    blob = [ref.id.encode("utf-8", "surrogatepass") for ref in refs]
+    offsets = np.concatenate([[0], np.cumsum([len(b) for b in blob], dtype=np.int64)]).astype(np.int64)
     key_of = {f.index: ids._h(input_key(f.path)) for f in task.files}
-    offsets = np.asarray(offsets, np.int64)
     rows = np.zeros(len(refs), ID_DTYPE)
     rows["key"] = np.array([ids._h(ref.id) + (1 << 63) for ref in refs], np.uint64)
     rows["order"] = [ref.order for ref in refs]
@@ -346,7 +344,8 @@ class ShardedExact:
         write_atomic(
             self.inputs, orjson.dumps({"owned": owned, "key_of": {str(k): v for k, v in self.key_of.items()}})
         )
-        self.owned, self.stems, self.exact_name = owned, [], "exact_dedup"
+        self.owned, self.exact_name = owned, "exact_dedup"
+        self.stems: list[str] = []  # the drop files of every range (id and exact)
         self.id_dropped = self.exact_dropped = np.zeros(0, np.int64)
         self.n_dropped = 0
         self.self_ids: list[str] = []  # see follow_chains
@@ -461,7 +460,7 @@ class ShardedExact:
 
 @dataclass
 class ExactFilterJob:
-    job: object  # sharded_run.FilterJob
+    job: Any  # sharded_run.FilterJob (not imported here: sharded_run imports this module)
     first: int
     last: int
     stems: list

@@ -546,7 +546,7 @@ def check_index(step, state_dir) -> list[str]:
 
 
 def reduce_sharded(
-    step, engine, work_dir: Path, n_tasks: int, drops: dict, state_dir, n_ranges: int = 0
+    step, engine, work_dir: Path, n_tasks: int, drops: dict | np.ndarray, state_dir, n_ranges: int = 0
 ) -> list[Drop]:
     """The step's drops, computed by merge tasks on `engine` and resolved here."""
     import time
