@@ -117,7 +117,9 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
         # scale: the id check and exact dedup keys, partitioned by hash range (s6_dedup/exact_sharded.py)
         from pipeline.s6_dedup import exact_sharded
 
-        keys = exact_sharded.write_map_parts(pipeline, work_dir, task, result.refs, keys, result.text_hashes)
+        keys = exact_sharded.write_map_parts(
+            pipeline, work_dir, task.index, result.refs, keys, result.text_hashes
+        )
     write_atomic(paths["keys"], workfile.dumps((result.refs, keys)))
     write_atomic(paths["refs"], workfile.dumps((result.refs, result.text_hashes)))  # for the id check (small)
     summary = TaskSummary(

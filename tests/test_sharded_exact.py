@@ -19,15 +19,129 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import yaml
 from corpus_helpers import ROOT, article, run_cli, small_config
 
+from pipeline import ids
 from pipeline.config import load_config
 from pipeline.engine.local import LocalEngine
 from pipeline.plan import list_inputs, plan_tasks, task_size_for
 from pipeline.plan_count import count_records, plan
+from pipeline.s6_dedup import exact_sharded as xs
+from pipeline.s6_dedup.exact import _SCHEMA, ExactDedup
+from pipeline.step import DocRef
+
+# --- step level: the reduce tasks against the in-process reduce, for many cuts ------------------
+
+
+def step_documents() -> list[tuple[DocRef, str]]:
+    """Texts drawn from a few (whitespace variants: the same key), dates that tie and differ."""
+    rng = random.Random(9)
+    texts = [f"Văn bản số {i} về thời sự. " * 5 for i in range(40)]
+    dates = [None, None, "2024-03-01", "2024-02-10", "2024-03-01T08:00:00+07:00"]
+    return [
+        (DocRef(i, f"d{i}", rng.choice(dates)), rng.choice(texts) + rng.choice(["", "  ", "\n"]))
+        for i in range(300)
+    ]
+
+
+def write_cut(work: Path, items: list, n_tasks: int) -> list[int]:
+    """The map side for `n_tasks` consecutive tasks of the items (one step, exact_dedup)."""
+    work.mkdir()
+    pipeline, size = SimpleNamespace(global_steps=[ExactDedup({}, {})]), -(-len(items) // n_tasks)
+    for t in range(n_tasks):
+        part = items[t * size : (t + 1) * size]
+        refs, keys = [r for r, _k in part], [(k,) for _r, k in part]
+        assert xs.write_map_parts(pipeline, work, t, refs, keys, [ids.text_hash(str(k)) for k in keys]) == [
+            (None,)
+        ] * len(part)
+    return list(range(n_tasks))
+
+
+def test_exact_reduce_tasks_equal_the_in_process_reduce_for_any_cut(tmp_path: Path):
+    docs = step_documents()
+    step = ExactDedup({}, {})
+    items = [(ref, step.key(SimpleNamespace(text=text, metadata={}))) for ref, text in docs]
+    state = tmp_path / "state"
+    state.mkdir()
+    with sqlite3.connect(state / "exact_dedup.sqlite") as db:  # an earlier run kept two of the texts
+        db.executescript(_SCHEMA)
+        db.executemany("INSERT INTO kept VALUES (?, ?)", [(items[0][1], "old-a"), (items[1][1], "old-b")])
+    step.retired = frozenset({"old-b"})  # this run replaces old-b: its copies compete again
+    expected = list(step.reduce(items, state))
+    assert any("(an earlier run)" in d.detail for d in expected) and not any(
+        "old-b" in d.detail for d in expected
+    )
+    assert len(expected) > 200
+    none, retired = tmp_path / "none.npy", tmp_path / "retired.json"
+    xs._save(none, np.zeros(0, np.int64))
+    retired.write_text(json.dumps(["old-b"]))
+    for n_tasks, n_ranges in ((1, 1), (7, 3), (300, 5)):
+        work = tmp_path / f"w-{n_tasks}-{n_ranges}"
+        tasks = write_cut(work, items, n_tasks)
+        got = []
+        for r in range(n_ranges):
+            job = xs.ExactJob(r, n_ranges, str(work), tasks, str(state), str(none), str(retired))
+            xs.exact_task(job)
+            got += [drop for _o, (_s, drop) in xs.read_drops(str(job.stem), 0, 1 << 40, "exact_dedup")]
+        assert sorted(got, key=lambda d: d.order) == expected, (n_tasks, n_ranges)
+
+
+def test_id_reduce_tasks_equal_the_in_process_id_check_for_any_cut(tmp_path: Path):
+    """Ids reused inside a file, across two files and against the registry (one id from an input
+    this run reads again, which it owns), with the same or another text."""
+    rng = random.Random(4)
+    keys = {0: "in-0.jsonl", 1: "in-1.jsonl"}
+    refs = []
+    for i in range(240):
+        f = i * 2 // 240
+        doc_id = rng.choice([f"id{rng.randrange(60)}", "r-old", "r-owned"])
+        refs.append((DocRef((f << 32) | i, doc_id), keys[f], rng.choice([1, 2, 3])))
+    state = tmp_path / "state"
+    state.mkdir()
+    with sqlite3.connect(state / ids.REGISTRY) as db:
+        db.executescript(ids._SCHEMA)
+        db.executemany(
+            "INSERT INTO keys VALUES (?, ?)", [(ids._h("old.jsonl"), "old.jsonl"), (ids._h(keys[1]), keys[1])]
+        )
+        db.executemany(
+            "INSERT INTO ids VALUES (?, ?, ?)",
+            [(ids._h("r-old"), ids._h("old.jsonl"), 1), (ids._h("r-owned"), ids._h(keys[1]), 2)],
+        )
+    check = ids.IdCheck(state, list(keys.values()))
+    expected = check.check(refs)
+    check.close()
+    assert len(expected) > 100 and {"an earlier run" in d.detail for d in expected} == {True, False}
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text(
+        json.dumps({"owned": list(keys.values()), "key_of": {str(k): v for k, v in keys.items()}})
+    )
+    for n_tasks, n_ranges in ((1, 1), (9, 4)):
+        work = tmp_path / f"w-{n_tasks}-{n_ranges}"
+        work.mkdir()
+        size = -(-len(refs) // n_tasks)
+        for t in range(n_tasks):
+            part = refs[t * size : (t + 1) * size]
+            xs.write_map_parts(
+                SimpleNamespace(global_steps=[]),
+                work,
+                t,
+                [r for r, _k, _t in part],
+                [()] * len(part),
+                [x for _r, _k, x in part],
+            )
+        got, rows = [], []
+        for r in range(n_ranges):
+            job = xs.IdJob(r, n_ranges, str(work), list(range(n_tasks)), str(state), str(inputs))
+            xs.id_task(job)
+            got += [drop for _o, (_s, drop) in xs.read_drops(str(job.stem), 0, 1 << 40, "exact_dedup")]
+            rows += np.load(work / xs.IDS_PART.format(r)).tolist()
+        assert sorted(got, key=lambda d: d.order) == expected, (n_tasks, n_ranges)
+        assert sorted(rows) == sorted([i, k, t] for i, (k, t) in check.seen.items())  # the registry delta
 
 
 def outcome(output: Path) -> list[dict]:

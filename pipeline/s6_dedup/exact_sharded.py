@@ -6,7 +6,7 @@ document for document: the same drops, reasons, details and `dup_of`. It mirrors
 sharded near dedup (`sharded.py`):
 
 1. map (in `run_map_task`): each map task writes, sorted by key, its candidates' id rows
-   (64-bit id hash, order, input key hash, text hash) and exact rows (128-bit content
+   (64-bit id hash, order, text hash) and exact rows (128-bit content
    hash, order, `created`), plus the ids themselves (`task-N.ids.bin`).
 2. id reduce, one task per range of the id-hash space: every map task's slice of the
    range, in input order, through `IdCheck` (the registry read-only): the collisions,
@@ -60,7 +60,6 @@ ID_DTYPE = np.dtype(
     [
         ("key", "<u8"),  # the id hash (ids._h) + 2**63: the range key
         ("order", "<i8"),
-        ("input", "<i8"),  # ids._h of the input key
         ("text", "<i8"),
         ("id_off", "<i8"),
         ("id_len", "<i4"),
@@ -96,22 +95,17 @@ def map_paths(work_dir: Path, index: int) -> dict[str, Path]:
 
 
 def write_map_parts(
-    pipeline, work_dir: Path, task, refs: list[DocRef], keys: list, text_hashes: list
+    pipeline, work_dir: Path, index: int, refs: list[DocRef], keys: list, text_hashes: list
 ) -> list:
     """Write the task's id rows and exact rows, sorted by key; return the keys with the exact slot emptied."""
-    from pipeline.plan import ORDER_BITS
-    from pipeline.state import input_key
-
     blob = [ref.id.encode("utf-8", "surrogatepass") for ref in refs]
     offsets = np.concatenate([[0], np.cumsum([len(b) for b in blob], dtype=np.int64)]).astype(np.int64)
-    key_of = {f.index: ids._h(input_key(f.path)) for f in task.files}
     rows = np.zeros(len(refs), ID_DTYPE)
     rows["key"] = np.array([ids._h(ref.id) + (1 << 63) for ref in refs], np.uint64)
     rows["order"] = [ref.order for ref in refs]
-    rows["input"] = [key_of[ref.order >> ORDER_BITS] for ref in refs]
     rows["text"] = [0 if t is None else t for t in text_hashes]
     rows["id_off"], rows["id_len"] = offsets[:-1], np.diff(offsets)
-    paths = map_paths(work_dir, task.index)
+    paths = map_paths(work_dir, index)
     _save(paths["idkeys.npy"], rows[np.argsort(rows["key"], kind="stable")])
     write_atomic(paths["ids.bin"], b"".join(blob))
     positions = [p for p, step in enumerate(pipeline.global_steps) if handles(step)]
