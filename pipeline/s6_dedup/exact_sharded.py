@@ -6,8 +6,8 @@ document for document: the same drops, reasons, details and `dup_of`. It mirrors
 sharded near dedup (`sharded.py`):
 
 1. map (in `run_map_task`): each map task writes, sorted by key, its candidates' id rows
-   (64-bit id hash, order, text hash) and exact rows (128-bit content
-   hash, order, `created`), plus the ids themselves (`task-N.ids.bin`).
+   (64-bit id hash, order, text hash) and exact rows (128-bit content hash, order,
+   `created`), plus the ids themselves (`task-N.ids.bin`).
 2. id reduce, one task per range of the id-hash space: every map task's slice of the
    range, in input order, through `IdCheck` (the registry read-only): the collisions,
    and the registry rows this run adds (`ids-part-R.npy`).
@@ -76,14 +76,10 @@ COPIES_PARTS = "copies-parts"  # in <run>/delta/: copies-<task>.json
 
 
 def handles(step) -> bool:
+    """The built-in exact_dedup (a subclass of it keeps its own reduce, run in the driver)."""
     from pipeline.s6_dedup.exact import ExactDedup
 
     return type(step) is ExactDedup
-
-
-def enabled(pipeline) -> bool:
-    """Sharded exact dedup and id check: with `dedup: sharded`, whatever the global steps."""
-    return pipeline.dedup == "sharded"
 
 
 def map_paths(work_dir: Path, index: int) -> dict[str, Path]:
@@ -399,12 +395,13 @@ class ShardedExact:
 
     def follow_chains(self, drops: dict) -> None:
         """Point `dup_of` at a document the corpus keeps, as runner._follow_dup_chains does over all
-        the drops (only when two stages dropped documents): a copy whose original a later step (near
-        dedup, in `drops`) dropped. Of the exact drops only those of a document whose id is its
-        original's (the same document again, `self_ids`) can be an original: every other exact
-        original is kept by exact dedup, or an earlier run's document whose id no other document
-        of this run has (the id check saw to it) or that this run retires (then it is no original). The map
-        goes to a file for the filter tasks; the driver's own drops are rewritten here."""
+        the drops (only when two stages dropped documents): a copy whose original a later step
+        (near dedup, in `drops`) dropped. Of the exact drops only those of a document whose id is
+        its original's (the same document again, `self_ids`) can be an original: every other
+        exact original is kept by exact dedup, or is an earlier run's document whose id no other
+        document of this run has (the id check saw to it) or that this run retires (then it is
+        no original). The map goes to a file for the filter tasks; the driver's drops are
+        rewritten here."""
         from pipeline.tasks import task_paths
 
         stages = {stage for stage, _drop in drops.values()}
