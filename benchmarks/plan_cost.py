@@ -1,29 +1,42 @@
-"""Planning CPU of the scale simulation's 1M corpus: record counting serial in the driver vs on 2 workers
-(pipeline/plan_count.py). Run after `scale_sim.py run --docs 1000000` (it reads /tmp/scale-sim/corpus-1000000)."""
+"""Planning CPU of the scale simulation's 1M corpus: record counting serial in the driver vs on 2
+workers (pipeline/plan_count.py). Run after `scale_sim.py run --docs 1000000` (it reads
+/tmp/scale-sim/corpus-1000000, or the folder given).
 
-import resource, time
+    python benchmarks/plan_cost.py [FOLDER]
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+
 from pipeline.config import load_config
 from pipeline.plan import list_inputs, plan_tasks
 from pipeline.plan_count import plan
 
-files = list_inputs(["/tmp/scale-sim/corpus-1000000"])
-config = load_config(None, {"run.task_size": 25000})
+
+def cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
-def cpu(who):
-    r = resource.getrusage(who)
-    return r.ru_utime + r.ru_stime
-
-
-for name, fn in (
-    ("serial", lambda: (25000, plan_tasks(files, 25000, dict(config.read)), None)),
-    ("workers=2", lambda: plan(files, config, 2)),
-):
-    t, c, k = time.perf_counter(), cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN)
-    size, tasks, _ = fn()
-    print(
-        name,
-        len(tasks),
-        "tasks; wall %.1f s, driver CPU %.1f s, workers CPU %.1f s"
-        % (time.perf_counter() - t, cpu(resource.RUSAGE_SELF) - c, cpu(resource.RUSAGE_CHILDREN) - k),
+def main() -> None:
+    files = list_inputs([sys.argv[1] if len(sys.argv) > 1 else "/tmp/scale-sim/corpus-1000000"])
+    config = load_config(None, {"run.task_size": 25000})
+    ways = (
+        ("serial", lambda: plan_tasks(files, 25000, dict(config.read))),
+        ("workers=2", lambda: plan(files, config, 2)[1]),
     )
+    for name, fn in ways:
+        t, me, kids = time.perf_counter(), cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN)
+        tasks = fn()
+        print(
+            f"{name}: {len(tasks)} tasks; wall {time.perf_counter() - t:.1f} s, "
+            f"driver CPU {cpu(resource.RUSAGE_SELF) - me:.1f} s, "
+            f"workers CPU {cpu(resource.RUSAGE_CHILDREN) - kids:.1f} s"
+        )
+
+
+if __name__ == "__main__":
+    main()
