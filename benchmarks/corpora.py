@@ -13,9 +13,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-ARTICLES = SHARED / "bench" / "articles-30k.jsonl.gz"
-MAKE_CORPUS = SHARED / "bench" / "dedup" / "make_corpus.py"
+from common import shared_path
+
+ARTICLES = shared_path("bench", "articles-30k.jsonl.gz")
+MAKE_CORPUS = shared_path("bench", "dedup", "make_corpus.py")
 
 
 @dataclass

@@ -29,11 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-BENCH = ROOT.parent / "shared" / "bench" / "dedup"
+from common import ROOT, jsonl_records, require, shared_module, shared_path
+from measure import measure
 
-from measure import measure  # noqa: E402
+BENCH = shared_path("bench", "dedup")
 
 
 def score(pairs: Path, run_dir: Path, n: int) -> str:
@@ -53,17 +52,9 @@ def parse_score(text: str) -> dict:
     return out
 
 
-def _records(path: Path):
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
-
-
 def errors(records: list[dict], pairs: Path, out: Path) -> dict:
     """The false negatives and unjustified drops behind score_dedup's figures."""
-    sys.path.insert(0, str(BENCH))
-    import shingling
+    shingling = shared_module("bench", "dedup", "shingling.py")
 
     from pipeline.s6_dedup.near import _jaccard
     from pipeline.s6_dedup.shingles import shingle_hashes
@@ -71,7 +62,7 @@ def errors(records: list[dict], pairs: Path, out: Path) -> dict:
     raw = {r["id"]: r["text"] for r in records}
     kept, rejected = {}, {}
     for path in sorted(out.glob("runs/*/*.jsonl.gz")):
-        for r in _records(path):
+        for r in jsonl_records(path):
             (rejected if path.name.startswith("rejects") else kept)[r["id"]] = r
     sim: dict[str, dict[str, float]] = {}
     with gzip.open(pairs, "rt") as fh:
@@ -150,12 +141,12 @@ def build_heldout(work: Path, n: int, seed: int) -> tuple[Path, Path]:
     def title(text: str) -> str:
         return text.split("\n", 1)[0].strip()
 
-    seen = {title(r["text"]) for r in _records(BENCH / "visible-10k.jsonl.gz")}
+    seen = {title(r["text"]) for r in jsonl_records(BENCH / "visible-10k.jsonl.gz")}
     articles = work / "articles-unseen.jsonl.gz"
     with gzip.open(articles, "wt", encoding="utf-8") as fh:
         fh.writelines(
             json.dumps(r, ensure_ascii=False) + "\n"
-            for r in _records(BENCH.parent / "articles-30k.jsonl.gz")
+            for r in jsonl_records(BENCH.parent / "articles-30k.jsonl.gz")
             if title(r["text"]) not in seen
         )
     plain = work / f"heldout-{n}-seed{seed}.jsonl"
@@ -245,11 +236,10 @@ def main() -> None:
         if args.heldout:
             args.corpus, args.pairs = build_heldout(tmp, args.heldout_n, args.heldout_seed)
         pairs = args.pairs or Path(str(args.corpus).replace(".jsonl.gz", ".pairs.tsv.gz"))
-        if not args.corpus.exists() or not pairs.exists():
-            sys.exit(f"{args.corpus} or {pairs}: not found (the shared benchmark data)")
+        require(args.corpus), require(pairs)
         name = "heldout" if args.heldout else args.corpus.name.split(".")[0]
         json_path = args.json or ROOT / "benchmarks" / "results" / f"dedup_accuracy_{name}.json"
-        records = list(_records(args.corpus))
+        records = list(jsonl_records(args.corpus))
         n = len(records)
         result = {
             "corpus": str(args.corpus)

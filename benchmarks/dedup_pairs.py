@@ -14,25 +14,22 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import math
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-BENCH = ROOT.parent / "shared" / "bench" / "dedup"
+from common import jsonl_records, shared_module, shared_path
+
+BENCH = shared_path("bench", "dedup")
 
 
 def read_corpus(path: Path) -> list[tuple[str, str]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        return [(r["id"], r["text"]) for r in map(json.loads, filter(str.strip, fh))]
+    return [(r["id"], r["text"]) for r in jsonl_records(path)]
 
 
 def all_pairs(docs: list[tuple[str, str]], t: float) -> list[tuple[str, str, float]]:
-    sys.path.insert(0, str(BENCH))
-    import shingling
+    shingling = shared_module("bench", "dedup", "shingling.py")
 
     sets = [shingling.shingle_set(text) for _, text in docs]
     df = Counter(s for sh in sets for s in sh)

@@ -20,30 +20,20 @@ by tracemalloc (Python and numpy allocations).
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
-import sys
 import time
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from common import ROOT, Timer, jsonl_records, require, shared_path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DEFAULT_CORPUS = ROOT.parent / "shared" / "bench" / "dedup" / "visible-10k.jsonl.gz"
+DEFAULT_CORPUS = shared_path("bench", "dedup", "visible-10k.jsonl.gz")
 
 
 def load_texts(path: Path, limit: int) -> list[str]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    texts = []
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            texts.append(json.loads(line)["text"])
-            if len(texts) >= limit:
-                break
-    return texts
+    return [r["text"] for r in jsonl_records(path, limit)]
 
 
 def bench_signatures(texts: list[str], num_perm: int, ngram: int, chunk: int) -> dict:
@@ -61,10 +51,10 @@ def bench_signatures(texts: list[str], num_perm: int, ngram: int, chunk: int) ->
     ours = []
 
     def timed(name, fn):
-        w, c = time.perf_counter(), time.process_time()
-        result = fn()
-        wall[name] += time.perf_counter() - w
-        cpu[name] += time.process_time() - c
+        with Timer() as t:
+            result = fn()
+        wall[name] += t.wall
+        cpu[name] += t.cpu
         return result
 
     def per_doc(part):
@@ -172,8 +162,7 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=0.8)
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "dedup_throughput.json")
     args = ap.parse_args()
-    if not args.corpus.exists():
-        sys.exit(f"{args.corpus}: not found (the shared benchmark data)")
+    require(args.corpus)
     texts = load_texts(args.corpus, args.docs)
     signatures_result, signatures = bench_signatures(texts, args.num_perm, args.ngram, args.chunk)
     result = {

@@ -27,11 +27,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-BENCH = ROOT.parent / "shared" / "bench" / "dedup"
+from common import ROOT, jsonl_records, require, shared_path
+from measure import measure
 
-from measure import measure  # noqa: E402
+BENCH = shared_path("bench", "dedup")
 
 
 def split(corpus: Path, work: Path) -> tuple[Path, Path, int]:
@@ -49,14 +48,13 @@ def read_corpus(output: Path) -> tuple[set[str], dict[str, dict]]:
     kept, dropped = set(), {}
     for run in sorted((output / "runs").glob("*/manifest.json")):
         for path in sorted(run.parent.glob("*.jsonl.gz")):
-            with gzip.open(path, "rt", encoding="utf-8") as fh:
-                for record in map(json.loads, fh):
-                    if path.name.startswith("rejects"):
-                        dropped[record["id"]] = {
-                            k: record.get(k) for k in ("stage", "reason", "dup_of", "detail")
-                        }
-                    else:
-                        kept.add(record["id"])
+            for record in jsonl_records(path):
+                if path.name.startswith("rejects"):
+                    dropped[record["id"]] = {
+                        k: record.get(k) for k in ("stage", "reason", "dup_of", "detail")
+                    }
+                else:
+                    kept.add(record["id"])
     return kept, dropped
 
 
@@ -108,8 +106,7 @@ def main() -> None:
     ap.add_argument("--config", type=Path, default=ROOT / "config" / "default.yaml")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "dedup_two_days.json")
     args = ap.parse_args()
-    if not args.corpus.exists():
-        sys.exit(f"{args.corpus}: not found (the shared benchmark data)")
+    require(args.corpus)
     pairs = args.pairs or Path(str(args.corpus).replace(".jsonl.gz", ".pairs.tsv.gz"))
     with tempfile.TemporaryDirectory(prefix="newsclean-two-days-") as work:
         work = Path(work)
@@ -121,8 +118,7 @@ def main() -> None:
         }
         kept_two, dropped_two = read_corpus(work / "two")
         kept_one, dropped_one = read_corpus(work / "one")
-        with gzip.open(day1, "rt", encoding="utf-8") as fh:
-            day1_ids = {json.loads(line)["id"] for line in fh}
+        day1_ids = {r["id"] for r in jsonl_records(day1)}
         day2_dropped = {i: d for i, d in dropped_two.items() if i not in day1_ids}
         cross = {i: d for i, d in day2_dropped.items() if d["dup_of"] in day1_ids}
         near_cross = sum(1 for d in cross.values() if d["stage"] == "near_dedup")

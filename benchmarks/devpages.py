@@ -30,11 +30,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ROOT, jsonl_records, shared_path
 
-from pipeline.s1_read.decode import declared_charset, decode_bytes  # noqa: E402
-from pipeline.s3_clean.dates import parse_datetime  # noqa: E402
+from pipeline.s1_read.decode import declared_charset, decode_bytes
+from pipeline.s3_clean.dates import parse_datetime
 
 LISTING_TYPES = {"home", "category", "tag", "search", "list", "section"}
 SETTINGS = {"default": {}, "precision": {"favor_precision": True}, "recall": {"favor_recall": True}}
@@ -89,12 +88,10 @@ def rejects(run_dir: Path) -> dict[str, str]:
     """page key -> drop reason."""
     out = {}
     for path in run_dir.glob("rejects*.jsonl*"):
-        with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as fh:
-            for line in fh:
-                rec = json.loads(line)
-                m = _KEY.search(json.dumps(rec.get("metadata", {}).get("input_path") or rec.get("id")))
-                if m:
-                    out[m.group(1)] = rec.get("reason")
+        for rec in jsonl_records(path):
+            m = _KEY.search(json.dumps(rec.get("metadata", {}).get("input_path") or rec.get("id")))
+            if m:
+                out[m.group(1)] = rec.get("reason")
     return out
 
 
@@ -120,7 +117,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path("/tmp/devpages-bench"))
     ap.add_argument("--before", type=Path, help="another checkout to run as 'before'")
     ap.add_argument("--settings", default="default,precision,recall")
-    ap.add_argument("--scorer", type=Path, default=ROOT.parent / "shared" / "gold" / "score_seeds.py")
+    ap.add_argument("--scorer", type=Path, default=shared_path("gold", "score_seeds.py"))
     args = ap.parse_args(argv)
     scorer = load_scorer(args.scorer)
     shutil.rmtree(args.out, ignore_errors=True)

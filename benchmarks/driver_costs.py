@@ -92,7 +92,7 @@ while order < n:
 files.append(d / f"{len(files)}.pkl"); files[-1].write_bytes(pickle.dumps(part))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t, c = time.perf_counter(), time.process_time()
-drops = len(resolve(files, True, "near_duplicate", Counter()))
+drops = len(resolve(files, True, Counter()))
 print(time.perf_counter() - t, time.process_time() - c, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, drops)
 """
 

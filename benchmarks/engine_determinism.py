@@ -28,9 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import ROOT, jsonl_records, require, shared_path
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-CORPUS = ROOT.parent / "shared" / "bench" / "dedup" / "visible-10k.jsonl.gz"
+CORPUS = shared_path("bench", "dedup", "visible-10k.jsonl.gz")
 
 
 def corpus(output: Path) -> dict:
@@ -39,8 +40,7 @@ def corpus(output: Path) -> dict:
 
     def records(shards):
         for shard in shards:
-            with gzip.open(run / shard["file"], "rt", encoding="utf-8") as fh:
-                yield from (json.loads(line) for line in fh)
+            yield from jsonl_records(run / shard["file"])
 
     kept = sorted(r["id"] for r in records(manifest["shards"]))
     rejects = sorted(
@@ -68,9 +68,7 @@ def main() -> int:
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "default.yaml")
     parser.add_argument("--no-ray", action="store_true")
     args = parser.parse_args()
-    if not CORPUS.exists():
-        print(f"{CORPUS} not found", file=sys.stderr)
-        return 2
+    require(CORPUS)
     # this tree's code, also in the Ray workers a CLI run starts (they inherit the environment)
     env = {**os.environ, "SOURCE_DATE_EPOCH": "1767225600", "PYTHONPATH": str(ROOT)}
     combos = [("local", dedup, p, w) for dedup in ("driver", "sharded") for p in (1, 4) for w in (1, 2)]

@@ -43,11 +43,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ROOT, shared_path
 
-from pipeline.s1_read.decode import declared_charset, decode_bytes  # noqa: E402
-from pipeline.s3_clean.dates import parse_datetime  # noqa: E402
+from pipeline.s1_read.decode import declared_charset, decode_bytes
+from pipeline.s3_clean.dates import parse_datetime
 
 SETTINGS = {
     "default": {},
@@ -170,7 +169,7 @@ def run_trafilatura(pages: list[Path], options: dict, out_file: Path) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench" / "extraction")
+    ap.add_argument("--bench", type=Path, default=shared_path("bench", "extraction"))
     ap.add_argument("--out", type=Path, default=Path("/tmp/extraction-bench"))
     ap.add_argument(
         "--workers", type=int, default=1, help="newsclean worker processes (trafilatura runs on one)"

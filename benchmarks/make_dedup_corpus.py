@@ -10,11 +10,7 @@ is the script's own, so corpora that built before build the same now.
 from __future__ import annotations
 
 import builtins
-import sys
 import unicodedata
-from pathlib import Path
-
-SCRIPT_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "dedup"
 
 
 def _int(value, *args):
@@ -24,10 +20,9 @@ def _int(value, *args):
 
 
 if __name__ == "__main__":
-    if not (SCRIPT_DIR / "make_corpus.py").exists():
-        sys.exit(f"{SCRIPT_DIR / 'make_corpus.py'}: not found (the shared benchmark data)")
-    sys.path.insert(0, str(SCRIPT_DIR))
-    import make_corpus
+    from common import shared_module
+
+    make_corpus = shared_module("bench", "dedup", "make_corpus.py")
 
     make_corpus.int = _int  # module global, found before the builtin
     make_corpus.main()

@@ -21,34 +21,23 @@ texts (the format of config/quality/vi-bigrams.txt).
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import re
-import sys
 import time
 from collections import Counter, defaultdict
 from itertools import islice
 from pathlib import Path
 
-import orjson
+from common import ROOT, jsonl_records, shared_path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from pipeline.config import load_config
+from pipeline.document import Document
+from pipeline.registry import step_class
+from pipeline.step import GlobalStep
 
-from pipeline.config import load_config  # noqa: E402
-from pipeline.document import Document  # noqa: E402
-from pipeline.registry import step_class  # noqa: E402
-from pipeline.step import GlobalStep  # noqa: E402
-
-DEFAULT_INPUT = ROOT.parent / "shared" / "bench" / "articles-30k.jsonl.gz"
+DEFAULT_INPUT = shared_path("bench", "articles-30k.jsonl.gz")
 QUALITY_STEPS = ("quality_signals", "quality_filter")
-
-
-def read_records(path: Path, limit: int | None):
-    with gzip.open(path, "rb") as fh:
-        for line in islice(fh, limit):
-            yield orjson.loads(line)
 
 
 def build_steps(config_path: Path) -> list:
@@ -66,7 +55,7 @@ def run(args) -> dict:
         raise SystemExit(f"{args.config}: no enabled {', '.join(missing)} step")
     docs = (
         Document(id=r["id"], raw=r["text"].encode("utf-8"), provenance={"input_path": r["id"]})
-        for r in read_records(Path(args.input), args.limit)
+        for r in jsonl_records(Path(args.input), args.limit)
     )
     out = list(docs)
     cpu = {}
@@ -155,7 +144,7 @@ def make_bigrams(args) -> None:
     steps = [s for s in build_steps(Path(args.config)) if s.name not in QUALITY_STEPS]
     docs = (
         Document(id=r["id"], raw=r["text"].encode("utf-8"))
-        for r in read_records(Path(args.make_bigrams), args.limit)
+        for r in jsonl_records(Path(args.make_bigrams), args.limit)
     )
     for step in steps:
         docs = step.run(docs)

@@ -40,10 +40,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import ROOT, jsonl_records, require, shared_path
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-CORPUS = ROOT.parent / "shared" / "bench" / "dedup" / "visible-10k.jsonl.gz"
+CORPUS = shared_path("bench", "dedup", "visible-10k.jsonl.gz")
 
 
 def jsonl_input(n: int, tmp: Path) -> Path:
@@ -60,8 +60,7 @@ def jsonl_input(n: int, tmp: Path) -> Path:
 def kept_ids(run_dir: Path, manifest: dict) -> list[str]:
     ids = []
     for shard in manifest["shards"]:
-        with gzip.open(run_dir / shard["file"], "rt", encoding="utf-8") as fh:
-            ids += [json.loads(line)["id"] for line in fh]
+        ids += [r["id"] for r in jsonl_records(run_dir / shard["file"])]
     return sorted(ids)
 
 
@@ -166,9 +165,7 @@ def main() -> int:
     parser.add_argument("--docs", type=int, default=10_000)
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "default.yaml")
     args = parser.parse_args()
-    if not CORPUS.exists():
-        print(f"{CORPUS} not found", file=sys.stderr)
-        return 2
+    require(CORPUS)
     os.environ.setdefault("SOURCE_DATE_EPOCH", "1767225600")
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     tmp = tempfile.TemporaryDirectory(prefix="nc-bench-input-")

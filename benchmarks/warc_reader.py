@@ -5,8 +5,8 @@
 
 Writes the pages (their original bytes and encodings) as response records, each after a
 request record, per-record gzip, `--copies` times over (distinct record ids), and measures:
-warcio iterating alone (baseline), `count_warc_records` (what the planner pays to split a
-big archive), `read_warc` (documents with payloads), `read_warc` + `decode`, and the cost of
+warcio iterating alone (baseline), `WarcReader.count` (what the planner pays to split a
+big archive), `WarcReader.read` (documents with payloads), the same + `decode`, and the cost of
 reading the last of 4 record ranges (a task skips the records before its range). Then it
 checks, through the configured steps, that each page read from the WARC gives the same
 text as the same bytes read as an `.html` file.
@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--json", default="")
     args = parser.parse_args()
     from pipeline.s1_read.decode import Decode
-    from pipeline.s1_read.warc import count_warc_records, read_warc
+    from pipeline.s1_read.warc import WarcReader
 
     pages = sorted(Path(args.pages).glob("*.html.gz"))
     if not pages:
@@ -94,7 +94,8 @@ def main() -> None:
 
         def read(start=0, stop=None, decode=False):
             step, kept = Decode(), 0
-            for doc in read_warc(warc, "bench.warc.gz", {}, options, start=start, stop=stop):
+            provenance = {"input_path": "bench.warc.gz"}
+            for doc in WarcReader(options).read(warc, provenance, start=start, stop=stop):
                 if decode:
                     step.process(doc)
                 kept += not doc.dropped
@@ -103,7 +104,7 @@ def main() -> None:
         figures = {"pages": n, "warc_mb": round(size / 1e6, 1)}
         for name, fn in [
             ("warcio_alone", warcio_only),
-            ("count_warc_records", lambda: count_warc_records(warc, options)),
+            ("count_warc_records", lambda: WarcReader(options).count(warc)),
             ("read_warc", read),
             ("read_warc+decode", lambda: read(decode=True)),
             ("last_of_4_ranges", lambda: read(start=3 * n // 4, stop=n)),
@@ -121,20 +122,21 @@ def same_text(pages: list[Path], tmp: Path) -> dict:
     """Each page through the configured per-document steps, read from the WARC and as an .html file."""
     from pipeline.config import load_config
     from pipeline.runner import build_steps
-    from pipeline.s1_read.html import read_html_page
-    from pipeline.s1_read.warc import read_warc
+    from pipeline.s1_read.html import HtmlReader
+    from pipeline.s1_read.warc import WarcReader
 
     config = load_config(ROOT / "config" / "default.yaml")
     steps = [s for s in build_steps(config) if s.name in ("decode", "extract_html")]
     warc = tmp / "one.warc.gz"
     build(pages, 1, warc)
     from_warc = {
-        d.id.split("-", 1)[1]: d for d in read_warc(warc, "one.warc.gz", {}, {"max_bytes": 50 << 20})
+        d.id.split("-", 1)[1]: d
+        for d in WarcReader({"max_bytes": 50 << 20}).read(warc, {"input_path": "one.warc.gz"})
     }
     same = differ = 0
     for page in pages:
         stem = page.name.removesuffix(".html.gz")
-        [html_doc] = read_html_page(page, page.name, {}, {"max_bytes": 50 << 20})
+        [html_doc] = HtmlReader({"max_bytes": 50 << 20}).read(page, {"input_path": page.name})
         outcome = []
         for doc in (from_warc[stem], html_doc):
             docs = [doc]

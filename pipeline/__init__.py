@@ -5,7 +5,7 @@ The public Python API (imported on first use, so that `import pipeline` stays li
     from pipeline import Pipeline, Step, GlobalStep, Document, read_corpus, export_corpus
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the only place the version is written (pyproject reads it; CHANGELOG.md)
 
 _API = {
     "Pipeline": "pipeline.api:Pipeline",

@@ -96,10 +96,8 @@ def _entry(spec, configured: dict) -> tuple[str, dict]:
         cls = step_class(name)
     except StepImportError as exc:
         raise ConfigError(str(exc)) from None
-    base = configured.get(
-        name, cls.defaults
-    )  # a built-in step named as in the config keeps its options there
-    return name, check_options(options, base, name)
+    base = configured.get(name)  # a built-in step named as in the config keeps its options there
+    return name, check_options(options, cls.schema(), name, base)
 
 
 def _pair(spec) -> tuple[str, dict]:

@@ -14,6 +14,17 @@ from typing import Any
 
 import yaml
 
+from pipeline.options import (
+    Option,
+    Schema,
+    defaults_of,
+    option,
+    schema_of,
+    type_label,
+    type_ok,
+    value_label,
+)
+
 # The shipped config and its rule files live inside the package (the repository's `config/` is a
 # link to this folder), so an installed newsclean finds them from any working directory.
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
@@ -126,36 +137,41 @@ def load_yaml(path: str | Path) -> Any:
     return data
 
 
-# Allowed ranges of numeric options: (min, max, min_excluded). An option not listed here must be
-# >= 0, and one named *_share in [0, 1]; a value outside would make the run do nothing useful or
-# fail after the map phase (task_size -5 read no JSONL record, compresslevel 10 failed the writer).
-RANGES: dict[str, tuple[float | None, float | None, bool]] = {
-    "run.shard_size": (1, None, False),
-    "run.task_size": (1, None, False),
-    "read.max_bytes": (1, None, False),
-    "near_dedup.threshold": (0, 1, True),
-    "near_dedup.max_miss": (0, 1, True),
-    "near_dedup.ngram": (1, None, False),
-    "near_dedup.num_perm": (1, None, False),
-    "near_dedup.max_bucket": (1, None, False),
-    "language_filter.min_score": (0, 1, False),
-    "language_filter.sample_chars": (1, None, False),
-}
+def check_options(options: dict, schema: type | dict, where: str, base: dict | None = None) -> dict:
+    """Merge `options` over the defaults of `schema` (a Schema class or a plain defaults dict), or
+    over `base` when given; reject unknown keys, wrong types, numbers out of range and values not
+    among the choices, naming the file and line (or the command-line option) of the key."""
+    known = schema_of(schema)
+    merged = dict(base) if base is not None else {key: opt.default for key, opt in known.items()}
+    for key, value in options.items():
+        loc = options.where(key) if isinstance(options, LocatedDict) else where
+        if key not in known:
+            names = ", ".join(sorted(known)) or "(none)"
+            raise ConfigError(f"{loc}: {where}: unknown key {key!r} (known: {names})")
+        merged[key] = _checked(value, known[key], where, loc)
+    return merged
 
 
-def _range_of(where: str, key: str) -> tuple[float | None, float | None, bool]:
-    if f"{where}.{key}" in RANGES:
-        return RANGES[f"{where}.{key}"]
-    if key.endswith("_share"):
-        return (0, 1, False)
-    return (0, None, False)
+def _checked(value: Any, opt: Option, where: str, loc: str) -> Any:
+    if opt.schema is not None and isinstance(value, dict):  # a nested mapping: its own keys checked
+        return check_options(value, opt.schema, f"{where}.{opt.name}")
+    if not type_ok(value, dict if opt.schema is not None else opt.kind):
+        expected = "dict" if opt.schema is not None else type_label(opt.kind)
+        raise ConfigError(
+            f"{loc}: {where}.{opt.name}: expected {expected}, got {value_label(value)} ({value!r})"
+        )
+    if opt.choices is not None and value not in opt.choices:
+        choices = f"{', '.join(opt.choices[:-1])} or {opt.choices[-1]}"
+        raise ConfigError(f"{loc}: {where}.{opt.name} must be {choices}, not {value!r}")
+    check_range(value, opt, where, loc)
+    return value
 
 
-def check_range(value: Any, where: str, key: str, loc: str) -> None:
-    """Raise ConfigError when a numeric option is outside its range (see RANGES)."""
+def check_range(value: Any, opt: Option, where: str, loc: str) -> None:
+    """Raise ConfigError when a number is outside the option's range (`Option.bounds`)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return
-    low, high, low_open = _range_of(where, key)
+    low, high, low_open = opt.bounds()
     if (
         value != value
         or (low is not None and (value < low or (low_open and value == low)))
@@ -166,41 +182,7 @@ def check_range(value: Any, where: str, key: str, loc: str) -> None:
             if high is None
             else f"in {'(' if low_open else '['}{low}, {high}]"
         )
-        raise ConfigError(f"{loc}: {where}.{key}: must be {bounds}, got {value!r}")
-
-
-def check_options(options: dict, defaults: dict, where: str) -> dict:
-    """Merge `options` over `defaults`; reject unknown keys, wrong types and numbers out of range."""
-    merged = dict(defaults)
-    for key, value in options.items():
-        loc = options.where(key) if isinstance(options, LocatedDict) else where
-        if key not in defaults:
-            known = ", ".join(sorted(defaults)) or "(none)"
-            raise ConfigError(f"{loc}: {where}: unknown key {key!r} (known: {known})")
-        expected = defaults[key]
-        if expected is not None and not _type_ok(value, expected):
-            raise ConfigError(
-                f"{loc}: {where}.{key}: expected {type(expected).__name__}, got {type(value).__name__} ({value!r})"
-            )
-        check_range(value, where, key, loc)
-        merged[key] = value
-    return merged
-
-
-def _type_ok(value: Any, expected: Any) -> bool:
-    if isinstance(expected, bool):
-        return isinstance(value, bool)
-    if isinstance(expected, float):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if isinstance(expected, int):
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(expected, (list, tuple)):
-        return isinstance(value, (list, tuple))
-    if isinstance(expected, dict):
-        return isinstance(value, dict)
-    if isinstance(expected, str):
-        return isinstance(value, str)
-    return True
+        raise ConfigError(f"{loc}: {where}.{opt.name}: must be {bounds}, got {value!r}")
 
 
 def config_hash(config: Any) -> str:
@@ -209,47 +191,57 @@ def config_hash(config: Any) -> str:
 
 # --- the pipeline configuration (config/default.yaml) ---------------------------------
 
-RUN_DEFAULTS = {
-    "collection": "",  # `source` of documents whose site is unknown; "" = the JSONL/WARC file's or input folder's name
-    "shard_size": 50_000,
-    "compression": "gzip",  # gzip | zstd | none
-    "compresslevel": 1,  # gzip 1-9 (zstd 1-22); 1 writes 4.5x faster than 6, files ~25% larger
-    "progress": "auto",  # auto (on a terminal) | on | off
-    "workers": 0,  # processes for the per-document steps; 0 = all cores
-    "task_size": 2000,  # documents (or small files) per task; fixed so output does not depend on the workers
-    "partitions": 0,  # > 0: cut the input into about this many tasks instead (task_size follows)
-    "engine": "local",  # local (this machine) | ray (a Ray cluster, or a local Ray; pip install 'newsclean[ray]')
-    "address": "",  # ray: "" = start a local Ray, auto = the cluster of this node, ray://HOST:PORT
-    "dedup": "auto",  # near-dup reduce: driver (in the run process) | sharded (tasks) | auto
-    "dedup_ranges": 0,  # sharded: key ranges per band (0 = one per ~400k documents)
-    "doc_timeout": 30.0,  # seconds one document may spend in the per-document steps (0 = no limit)
+
+class RunOptions(Schema):
+    """How a run is cut into tasks and written."""
+
+    collection: str = (
+        ""  # `source` of documents whose site is unknown; "" = the JSONL/WARC file's or input folder's name
+    )
+    shard_size: int = option(50_000, low=1)
+    compression: str = option("gzip", choices=("gzip", "zstd", "none"))
+    compresslevel: int = 1  # gzip 1-9 (zstd 1-22); 1 writes 4.5x faster than 6, files ~25% larger
+    progress: str = option("auto", choices=("auto", "on", "off"))  # auto: on a terminal
+    workers: int = 0  # processes for the per-document steps; 0 = all cores
+    task_size: int = option(
+        2000, low=1
+    )  # documents (or small files) per task; fixed so output does not depend on the workers
+    partitions: int = 0  # > 0: cut the input into about this many tasks instead (task_size follows)
+    engine: str = option("local", choices=("local", "ray"))  # ray: a Ray cluster, or a local Ray
+    address: str = ""  # ray: "" = start a local Ray, auto = the cluster of this node, ray://HOST:PORT
+    dedup: str = option("auto", choices=("auto", "driver", "sharded"))  # where the near-dup reduce runs
+    dedup_ranges: int = 0  # sharded: key ranges per band (0 = one per ~400k documents)
+    doc_timeout: float = 30.0  # seconds one document may spend in the per-document steps (0 = no limit)
     # an input an earlier run processed that is gone from the input folder: keep its documents in the
     # corpus, or retire them (the corpus then follows the folder, as a fresh run over it would)
-    "vanished_inputs": "keep",
-}
-READ_DEFAULTS = {
-    "max_bytes": 50 * 1024 * 1024,  # a larger input (after gunzip) becomes an error record
+    vanished_inputs: str = option("keep", choices=("keep", "retire"))
+
+
+class JsonlFields(Schema):
+    """JSONL crawl records: which field holds what ("" = not used). A record needs html or text."""
+
+    id: str = "id"
+    url: str = "url"
+    html: str = "html"
+    text: str = "text"
+    title: str = "title"
+    created: str = "date"
+
+
+class ReadOptions(Schema):
+    """Input limits and field names."""
+
+    max_bytes: int = option(50 * 1024 * 1024, low=1)  # a larger input (after gunzip) becomes an error record
     # symlinked directories under an input folder: followed (loops reported), or each one an error record
-    "follow_symlinks": True,
-    "timezone": "",  # UTC offset of publication times that state none ("+07:00"); "" = unknown: date only
-    # JSONL crawl records: which field holds what ("" = not used). A record needs html or text.
-    "jsonl_fields": {
-        "id": "id",
-        "url": "url",
-        "html": "html",
-        "text": "text",
-        "title": "title",
-        "created": "date",
-    },
-}
-RUN_CHOICES = {
-    "engine": ("local", "ray"),
-    "dedup": ("auto", "driver", "sharded"),
-    "vanished_inputs": ("keep", "retire"),
-    "progress": ("auto", "on", "off"),
-    "compression": ("gzip", "zstd", "none"),
-}
-TOP_LEVEL = {"run": RUN_DEFAULTS, "read": READ_DEFAULTS, "steps": None}
+    follow_symlinks: bool = True
+    timezone: str = ""  # UTC offset of publication times that state none ("+07:00"); "" = unknown: date only
+    jsonl_fields: dict = option(JsonlFields)
+
+
+RUN_DEFAULTS = defaults_of(RunOptions)
+READ_DEFAULTS = defaults_of(ReadOptions)
+SECTIONS = {"run": RunOptions, "read": ReadOptions}
+TOP_LEVEL = (*SECTIONS, "steps")
 
 
 class Config:
@@ -292,15 +284,14 @@ def _overridden(section, overrides: dict | None, name: str, shown: str) -> Locat
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
     """Load and validate a pipeline config (None: the shipped default); raise ConfigError naming
-    file, key and reason."""
-    from pipeline.registry import StepImportError, step_class
-
+    file, key and reason. Command-line `overrides` ({"run.workers": (4, "--workers")}) are set
+    before validation, so they are checked like the file's values."""
     path = Path(path) if path is not None else DEFAULT_CONFIG
-    raw = load_yaml(path)
+    raw: Any = load_yaml(path)
     shown = display_path(path)
     if raw is None:
         raw = LocatedDict()
-    if not isinstance(raw, dict):
+    if not isinstance(raw, LocatedDict):
         raise ConfigError(f"{shown}: the config must be a mapping with keys {', '.join(TOP_LEVEL)}")
     for key in raw:
         if key not in TOP_LEVEL:
@@ -308,53 +299,59 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
                 f"{raw.where(key)}: unknown top-level key {key!r} (known: {', '.join(TOP_LEVEL)})"
             )
     config = Config(raw, path)
-    for name in ("run", "read"):
-        if raw.get(name) is not None and not isinstance(raw[name], dict):
-            raise ConfigError(f"{raw.where(name)}: '{name}' must be a mapping of options")
-    # command-line values go in before validation, so they are checked like the file's
-    run = _overridden(raw.get("run"), overrides, "run", shown)
-    if isinstance(run.get("progress"), bool):  # YAML 1.1 reads an unquoted on/off as true/false
-        run["progress"] = "on" if run["progress"] else "off"
-    config.run = check_options(run, RUN_DEFAULTS, "run")
-    config.read = check_options(_overridden(raw.get("read"), overrides, "read", shown), READ_DEFAULTS, "read")
-    fields = config.read["jsonl_fields"]
-    config.read["jsonl_fields"] = check_options(fields, READ_DEFAULTS["jsonl_fields"], "read.jsonl_fields")
-    for key, allowed in RUN_CHOICES.items():
-        if config.run[key] not in allowed:
-            choices = f"{', '.join(allowed[:-1])} or {allowed[-1]}"
-            raise ConfigError(f"{run.where(key)}: run.{key} must be {choices}, not {config.run[key]!r}")
-    levels = {"gzip": range(0, 10), "zstd": range(1, 23)}.get(config.run["compression"])
-    if levels and config.run["compresslevel"] not in levels:
-        raise ConfigError(
-            f"{run.where('compresslevel')}: run.compresslevel must be {levels.start}-{levels.stop - 1} "
-            f"for {config.run['compression']}, not {config.run['compresslevel']!r}"
-        )
+    config.run, config.read = (_section(raw, name, overrides, shown) for name in SECTIONS)
     steps = raw.get("steps")
     if steps is None:
         raise ConfigError(f"{shown}: missing 'steps' (the ordered list of pipeline steps)")
     if not isinstance(steps, list):
         raise ConfigError(f"{raw.where('steps')}: 'steps' must be a list")
-    for index, item in enumerate(steps):
-        where = steps.where(index) if isinstance(steps, LocatedList) else shown
-        if not isinstance(item, dict) or "step" not in item:
-            raise ConfigError(f"{where}: steps[{index}] must be a mapping with a 'step' name")
-        name = item["step"]
-        try:
-            cls = step_class(name) if isinstance(name, str) else None
-        except StepImportError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-        if cls is None:
-            raise ConfigError(f"{where}: steps[{index}].step must be a step name, not {name!r}")
-        options = LocatedDict({k: v for k, v in item.items() if k not in ("step", "enabled")})
-        options.file, options.lines = item.file, item.lines
-        enabled = item.get("enabled", True)
-        if not isinstance(enabled, bool):
-            raise ConfigError(f"{item.where('enabled')}: {name}.enabled must be true or false")
-        merged = check_options(options, cls.defaults, name)
-        validate = getattr(cls, "validate", None)  # a step's own checks of its values
-        if validate is not None:
-            validate(merged, options.where)
+    for index in range(len(steps)):
+        name, enabled, merged = _step_entry(steps, index, shown)
         config.listed.append((name, enabled, merged))
         if enabled:
             config.steps.append((name, merged))
     return config
+
+
+def _section(raw: LocatedDict, name: str, overrides: dict | None, shown: str) -> dict:
+    """The `run` or `read` section, command-line overrides set in it, validated by its schema."""
+    if raw.get(name) is not None and not isinstance(raw[name], dict):
+        raise ConfigError(f"{raw.where(name)}: '{name}' must be a mapping of options")
+    given = _overridden(raw.get(name), overrides, name, shown)
+    if isinstance(given.get("progress"), bool):  # YAML 1.1 reads an unquoted on/off as true/false
+        given["progress"] = "on" if given["progress"] else "off"
+    merged = check_options(given, SECTIONS[name], name)
+    levels = {"gzip": range(0, 10), "zstd": range(1, 23)}.get(str(merged.get("compression")))
+    if name == "run" and levels and merged["compresslevel"] not in levels:
+        raise ConfigError(
+            f"{given.where('compresslevel')}: run.compresslevel must be {levels.start}-{levels.stop - 1} "
+            f"for {merged['compression']}, not {merged['compresslevel']!r}"
+        )
+    return merged
+
+
+def _step_entry(steps: list, index: int, shown: str) -> tuple[str, bool, dict]:
+    """(name, enabled, options merged over the step's defaults) of `steps[index]`, validated."""
+    from pipeline.registry import StepImportError, step_class
+
+    item = steps[index]
+    where = steps.where(index) if isinstance(steps, LocatedList) else shown
+    if not isinstance(item, dict) or "step" not in item:
+        raise ConfigError(f"{where}: steps[{index}] must be a mapping with a 'step' name")
+    name = item["step"]
+    try:
+        cls = step_class(name) if isinstance(name, str) else None
+    except StepImportError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if cls is None:
+        raise ConfigError(f"{where}: steps[{index}].step must be a step name, not {name!r}")
+    options = LocatedDict({k: v for k, v in item.items() if k not in ("step", "enabled")})
+    options.file, options.lines = getattr(item, "file", shown), getattr(item, "lines", {})
+    enabled = item.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{options.where('enabled')}: {name}.enabled must be true or false")
+    merged = check_options(options, cls.schema(), name)
+    validate = getattr(cls, "validate", None)  # a step's own checks of its values
+    if validate is not None:
+        validate(merged, options.where)
+    return name, enabled, merged

@@ -79,9 +79,9 @@ def from_input(record: dict, input_paths: set[str]) -> bool:
 
 
 def _holds_records(path: str) -> bool:
-    from pipeline.s1_read.inputs import RECORD_COUNTERS, input_format
+    from pipeline.s1_read.inputs import holds_many_records
 
-    return input_format(Path(path)) in RECORD_COUNTERS
+    return holds_many_records(path)
 
 
 def read_jsonl(path: Path) -> Iterator[dict]:

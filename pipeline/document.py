@@ -38,7 +38,8 @@ class Document:
     drop_detail: str | None = None
     dup_of: str | None = None
     is_error: bool = False
-    deadline: float | None = None  # time.monotonic() by which the per-document steps must be done
+    time_left: float | None = None  # seconds left of the per-document steps' time limit (set at the first)
+    word_count: tuple[str, int] | None = None  # (text, words): length_filter's count, valid for that text
 
     @property
     def dropped(self) -> bool:

@@ -17,10 +17,11 @@ import gzip
 import io
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from pipeline.s7_write.atomic import HashingWriter, write_all
+from pipeline.s7_write.atomic import HashingFile, HashingWriter, write_all
 
 COMPRESSIONS = ("gzip", "zstd", "none")
 SUFFIX = {"gzip": ".gz", "zstd": ".zst", "none": ""}
@@ -118,7 +119,8 @@ def open_decompressed(path: str | Path, fileobj: IO[bytes] | None = None) -> IO[
     """`path` opened for reading, decompressed by its name (.gz, .zst); `fileobj` if already open."""
     kind = compression_of(str(path))
     if kind == "gzip":
-        return gzip.GzipFile(fileobj=fileobj, mode="rb") if fileobj is not None else gzip.open(path, "rb")
+        gz = gzip.GzipFile(fileobj=fileobj, mode="rb") if fileobj is not None else gzip.open(path, "rb")
+        return gz  # type: ignore[return-value]  # a BufferedIOBase, which typeshed does not count as IO[bytes]
     raw = fileobj if fileobj is not None else open(path, "rb")
     if kind == "zstd":
         return io.BufferedReader(ZstdReader(raw), buffer_size=1 << 16)
@@ -138,7 +140,9 @@ def skip_to(fh: IO[bytes], offset: int) -> None:
         left -= len(chunk)
 
 
-def compressing(fileobj: IO[bytes], compression: str, level: int) -> IO[bytes]:
+def compressing(
+    fileobj: HashingWriter, compression: str, level: int
+) -> IO[bytes] | gzip.GzipFile | HashingWriter:
     """A writer compressing into `fileobj`; closing it ends the stream but leaves `fileobj` open.
     Neither format stores a time stamp here, so the same records give byte-identical files."""
     if compression == "gzip":
@@ -146,7 +150,8 @@ def compressing(fileobj: IO[bytes], compression: str, level: int) -> IO[bytes]:
     if compression == "zstd":
         import zstandard
 
-        return zstandard.ZstdCompressor(level=level).stream_writer(fileobj, closefd=False)
+        # zstandard's stubs ask for IO[bytes]; it only calls write() and flush()
+        return zstandard.ZstdCompressor(level=level).stream_writer(fileobj, closefd=False)  # type: ignore[arg-type]
     return fileobj
 
 
@@ -208,12 +213,10 @@ class RemoteHashingFile(HashingWriter):
             self._fh.close()
 
 
-def hashing_file(path: str | Path):
+def hashing_file(path: str | Path) -> HashingFile | RemoteHashingFile:
     """A writer that `commit()`s atomically to a local path or a URL and keeps its sha256 and size."""
     if is_url(path):
         return RemoteHashingFile(str(path))
-    from pipeline.s7_write.atomic import HashingFile
-
     return HashingFile(local_path(path))
 
 
@@ -224,7 +227,7 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> str:
 # --- reading inputs from a URL -----------------------------------------------------------------
 
 
-def check_remote_inputs(inputs: list[str | Path]) -> None:
+def check_remote_inputs(inputs: Sequence[str | Path]) -> None:
     """Raise RemoteInputNotFound (before anything is written) for an input URL naming nothing."""
     for given in inputs:
         if not is_url(given):

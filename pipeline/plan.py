@@ -13,15 +13,15 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import xxhash
 
 from pipeline.document import Document
-from pipeline.registry import load_object
-from pipeline.s1_read.inputs import RECORD_COUNTERS, input_format, input_problem, iter_input_files, read_file
+from pipeline.s1_read.inputs import input_problem, iter_input_files, read_file, reader_class
 
 ORDER_BITS = 32  # records per file < 2**32
 
@@ -103,7 +103,7 @@ def _distinct_root(path: Path, root: Path, rels: set[str]) -> Path:
     return root
 
 
-def list_inputs(inputs: list[str | Path], follow_symlinks: bool = True) -> list[InputFile]:
+def list_inputs(inputs: Sequence[str | Path], follow_symlinks: bool = True) -> list[InputFile]:
     """Every input file, sorted, with its size and content hash (for the manifest and incremental runs)."""
     files = []
     rels: set[str] = set()
@@ -134,15 +134,10 @@ def plan_tasks(
             small.clear()
 
     for f in files:
-        counter = RECORD_COUNTERS.get(input_format(Path(f.path)))
         if f.index in counted:
             n, marks = counted[f.index]
         else:
-            n, marks = (
-                _count_and_index(counter, f, read_options, task_size)
-                if counter and not f.error
-                else (None, None)
-            )
+            n, marks = _count_and_index(f, read_options, task_size) if not f.error else (None, None)
         if n is None:  # one document per file: group files
             small.append(f)
             if len(small) >= task_size:
@@ -166,44 +161,50 @@ def task_size_for(
     `sizes`: {file index: records} counted beforehand (plan_count.py), else counted here."""
     units = 0
     for f in files:
-        counter = RECORD_COUNTERS.get(input_format(Path(f.path)))
         if sizes is not None and f.index in sizes:
             n = sizes[f.index]
         else:
-            n = _count(counter, f, read_options) if counter and not f.error else None
+            n = _count(f, read_options) if not f.error else None
         units += 1 if n is None else max(n, 1)
     return max(1, -(-units // max(1, partitions)))
 
 
 def _count_and_index(
-    counter: str, f: InputFile, read_options: dict, every: int
+    f: InputFile, read_options: dict, every: int
 ) -> tuple[int | None, list[tuple[int, int]] | None]:
-    """(records, start offsets of every `every`-th record) when the format can seek, else (records, None)."""
+    """(records, start offsets of every `every`-th record or None) of a file of records; (None, None)
+    for a one-document file (or an unreadable one)."""
+    cls = reader_class(Path(f.path))
+    if cls is None or not cls.many_records:
+        return None, None
     try:
-        count = load_object(counter)
-        index = getattr(count, "seek_index", None)
-        return (
-            index(Path(f.path), read_options, every) if index else (count(Path(f.path), read_options), None)
-        )
+        return cls(read_options).index(Path(f.path), every)
     except Exception:  # unreadable: the reader reports it as an error record
         return None, None
 
 
-def _count(counter: str, f: InputFile, read_options: dict) -> int | None:
+def _count(f: InputFile, read_options: dict) -> int | None:
+    """Records in a file of records; None for a one-document file (or an unreadable one)."""
+    cls = reader_class(Path(f.path))
+    if cls is None or not cls.many_records:
+        return None
     try:
-        return load_object(counter)(Path(f.path), read_options)
+        return cls(read_options).count(Path(f.path))
     except Exception:  # unreadable: the reader reports it as an error record
         return None
 
 
-def read_task(task: TaskSpec, read_options: dict) -> Iterator[Document]:
-    """The task's documents, each with its partition-independent `order`."""
+def read_task(task: TaskSpec, read_options: dict, counters: Counter | None = None) -> Iterator[Document]:
+    """The task's documents, each with its partition-independent `order`; what the readers counted
+    besides documents (e.g. WARC request records) is added to `counters`."""
     for f in task.files:
         if f.reason:  # found unfit by the walk: reported, never opened
-            doc = input_problem(Path(f.path), Path(f.root), f.reason, f.error)
+            doc = input_problem(Path(f.path), Path(f.root), f.reason, f.error or "")
             doc.provenance["order"] = f.index << ORDER_BITS
             yield doc
             continue
-        for record_no, doc in read_file(Path(f.path), Path(f.root), read_options, task.records, task.seek):
+        for record_no, doc in read_file(
+            Path(f.path), Path(f.root), read_options, task.records, task.seek, counters
+        ):
             doc.provenance["order"] = (f.index << ORDER_BITS) | record_no
             yield doc

@@ -12,17 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.plan import InputFile, TaskSpec, _count, _count_and_index, plan_tasks, task_size_for
-from pipeline.s1_read.inputs import RECORD_COUNTERS, input_format
+from pipeline.s1_read.inputs import reader_class
 
 
 def to_count(files: list[InputFile]) -> list[InputFile]:
     """The files of many records that planning counts."""
-    return [f for f in files if not f.error and RECORD_COUNTERS.get(input_format(Path(f.path)))]
+    return [f for f in files if not f.error and _many_records(Path(f.path))]
+
+
+def _many_records(path: Path) -> bool:
+    cls = reader_class(path)
+    return cls is not None and cls.many_records
 
 
 def count_job(job: tuple) -> tuple:
     f, read_options, every = job
-    return _count_and_index(RECORD_COUNTERS[input_format(Path(f.path))], f, read_options, every)
+    return _count_and_index(f, read_options, every)
 
 
 def count_records(files: list[InputFile], task_size: int, read_options: dict, engine) -> dict[int, tuple]:
@@ -34,7 +39,7 @@ def count_records(files: list[InputFile], task_size: int, read_options: dict, en
 
 def size_job(job: tuple) -> int | None:
     f, read_options = job
-    return _count(RECORD_COUNTERS[input_format(Path(f.path))], f, read_options)
+    return _count(f, read_options)
 
 
 def plan(todo: list[InputFile], config, workers: int) -> tuple[int, list[TaskSpec], Any]:

@@ -1,12 +1,11 @@
-"""The reference of every config key (docs/config.md), generated from the shipped config.
+"""The reference of every config key (docs/config.md), generated from the option schemas.
 
-One source of truth for defaults: config/default.yaml lists every option of every
-step with its default, and the code's defaults (`RUN_DEFAULTS`, `READ_DEFAULTS`,
-each step's `defaults`) must equal it (tests/test_config_reference.py checks both
-ways). The meaning of a key is the comment on its line in default.yaml (and comment
-lines under it); its type is that of the default; a step's description is the first
-line of its module's docstring. `newsclean config --reference`
-prints the page; a test fails when docs/config.md differs from it.
+Keys, types, ranges and defaults come from the schemas (`pipeline/options.py`: `RunOptions`,
+`ReadOptions`, each step's `Options`); the shipped config/default.yaml lists exactly those
+defaults (tests/test_config_reference.py checks), and the meaning of a key is the comment on
+its line there (and comment lines under it). A step's description is the first line of its
+module's docstring. `newsclean config --reference` prints the page; a test fails when
+docs/config.md differs from it.
 """
 
 from __future__ import annotations
@@ -15,12 +14,14 @@ import json
 
 import yaml
 
-from pipeline.config import DEFAULT_CONFIG, READ_DEFAULTS, RUN_DEFAULTS, LocatedDict, load_yaml
+from pipeline.config import DEFAULT_CONFIG, LocatedDict, ReadOptions, RunOptions, load_yaml
+from pipeline.options import Option, schema_of
 
 HEADER = """# Config reference
 
 Every key of a newsclean config, with its type, default and meaning. Generated from the
-shipped `config/default.yaml` (`pipeline/defaults/default.yaml` in the installed package) by
+option schemas (`pipeline/options.py`; types, ranges, defaults) and the comments of the shipped
+`config/default.yaml` (`pipeline/defaults/default.yaml` in the installed package) by
 `newsclean config --reference > docs/config.md`; a test fails when this page is out of date.
 A config file sets only what it changes: every key it leaves out takes the default below.
 Paths of rule, profile and site files are relative to the config file; a name the config's
@@ -30,20 +31,21 @@ Every step also takes `enabled: true|false`.
 """
 
 
-def type_name(value) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, (list, tuple)):
-        return "list"
-    if isinstance(value, dict):
+def type_name(opt: Option) -> str:
+    """The type of an option as the reference shows it, with its range or choices."""
+    kind = opt.kind
+    if opt.schema is not None or kind in (dict, dict[str, str]):
         return "mapping"
-    return type(value).__name__
+    if opt.choices:
+        return " | ".join(f"`{choice}`" for choice in opt.choices)
+    names = {bool: "bool", int: "int", float: "number", str: "string", list: "list"}
+    name = names.get(kind) or ("list of strings" if kind == list[str] else str(kind))
+    if kind not in (int, float):
+        return name
+    low, high, low_open = opt.bounds()
+    if high is None:
+        return f"{name} {'>' if low_open else '≥'} {low:g}"
+    return f"{name} in {'(' if low_open else '['}{low:g}, {high:g}]"
 
 
 def shown_default(value) -> str:
@@ -103,13 +105,15 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _table(section: LocatedDict, defaults: dict, lines: list[str]) -> list[str]:
+def _table(section: LocatedDict, schema: type | dict, lines: list[str]) -> list[str]:
     out = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
-    for key, default in defaults.items():
+    for key, opt in schema_of(schema).items():
+        if opt.schema is not None:
+            continue  # a nested mapping has a table of its own
         line = section.lines.get(key) if isinstance(section, LocatedDict) else None
         meaning = key_comment(lines, line) if line else ""
         out.append(
-            f"| `{key}` | {type_name(default)} | `{_cell(shown_default(default))}` | {_cell(meaning)} |"
+            f"| `{key}` | {_cell(type_name(opt))} | `{_cell(shown_default(opt.default))}` | {_cell(meaning)} |"
         )
     return out
 
@@ -120,15 +124,13 @@ def reference_markdown() -> str:
     raw = load_yaml(DEFAULT_CONFIG)
     lines = DEFAULT_CONFIG.read_text(encoding="utf-8").splitlines()
     out = [HEADER]
-    out += ["## run", "", "How a run is cut into tasks and written.", ""]
-    out += _table(raw["run"], RUN_DEFAULTS, lines)
-    out += ["", "## read", "", "Input limits and field names.", ""]
-    read_defaults = {k: v for k, v in READ_DEFAULTS.items() if not isinstance(v, dict)}
-    out += _table(raw["read"], read_defaults, lines)
-    for key, nested in READ_DEFAULTS.items():
-        if isinstance(nested, dict):
-            out += ["", f"### read.{key}", "", key_comment(lines, raw["read"].lines[key]), ""]
-            out += _table(raw["read"][key], nested, lines)
+    for n, (name, schema) in enumerate((("run", RunOptions), ("read", ReadOptions))):
+        out += [""] * (n > 0) + [f"## {name}", "", schema.__doc__ or "", ""]
+        out += _table(raw[name], schema, lines)
+        for key, opt in schema_of(schema).items():
+            if opt.schema is not None:
+                out += ["", f"### {name}.{key}", "", key_comment(lines, raw[name].lines[key]), ""]
+                out += _table(raw[name][key], opt.schema, lines)
     out += [
         "",
         "## steps",
@@ -143,7 +145,6 @@ def reference_markdown() -> str:
     ]
     for name in STEPS:
         item, cls = listed[name], step_class(name)
-        defaults = cls.defaults
         out += ["", f"### {name}", "", step_description(cls) or "(no description)", ""]
-        out += _table(item, defaults, lines) if defaults else ["No options."]
+        out += _table(item, cls.schema(), lines) if cls.defaults else ["No options."]
     return "\n".join(out) + "\n"

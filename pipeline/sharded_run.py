@@ -1,7 +1,7 @@
 """The run's dedup and filter phases as tasks (`run.dedup: sharded`), for any engine.
 
-The runner (`pipeline/runner.py`) calls these at its dispatch points when the
-run is sharded: near_dedup's reduce becomes merge tasks per (band, key range)
+The run path (`pipeline/runner.py`) calls these at its reduce, filter and stage
+points when the run is sharded: near_dedup's reduce becomes merge tasks per (band, key range)
 plus a resolution over the edge files (`pipeline/s6_dedup/sharded.py`); the
 filter becomes one task per map task that reads the task's candidates and its
 sorted remove list and writes the task's own kept and reject shards
@@ -19,27 +19,34 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
+import numpy as np
 
-from pipeline import ids, workfile
+from pipeline import workfile
+from pipeline.config import ConfigError
+from pipeline.engine import Engine
 from pipeline.faults import checkpoint
-from pipeline.s6_dedup.corpus_state import Digest
+from pipeline.plan import ORDER_BITS
+from pipeline.s6_dedup.index import INDEX_FILE
+from pipeline.s6_dedup.sharded import (
+    ShardedReduce,
+    ShardedWork,
+    commit_segments,
+    handles,
+    index_root,
+    reduce_sharded,
+)
+from pipeline.s6_dedup.sharded import stage_sharded as stage_segment
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
-
-MODES = ("auto", "driver", "sharded")
+from pipeline.step import StepStats
+from pipeline.tasks import Filtered, copy_rejects, filter_candidates, task_paths
 
 
 def dedup_mode(setting: str, engine_name: str, steps: list, state_dir: Path) -> str:
     """`driver` or `sharded`; refuse a mode other than the one the corpus's near-dup index was built with."""
-    from pipeline.config import ConfigError
-    from pipeline.s6_dedup.index import INDEX_FILE
-    from pipeline.s6_dedup.sharded import handles, index_root
-
     near = [s for s in steps if handles(s) and s.options["persist"]]
     built = {}
     for step in near:
@@ -62,8 +69,6 @@ def dedup_mode(setting: str, engine_name: str, steps: list, state_dir: Path) -> 
 
 def task_order_range(task) -> tuple[int, int]:
     """The task's [first, last] order keys (tasks cover disjoint, increasing stretches of the order)."""
-    from pipeline.plan import ORDER_BITS
-
     first, last = task.files[0], task.files[-1]
     start, stop = task.records if task.records else (0, 1 << ORDER_BITS)
     return (first.index << ORDER_BITS) | start, (last.index << ORDER_BITS) | (stop - 1)
@@ -84,14 +89,11 @@ class FilterJob:
 
 @workfile.plain
 @dataclass
-class FilterSummary:
-    index: int
-    digest: str  # of the remove list it applied: a resumed run reuses it only for the same list
-    kept: int = 0
-    dropped: Counter = field(default_factory=Counter)  # "stage:reason" -> documents
-    kept_ids: object = None  # Digest of the kept documents' ids (s6_dedup/corpus_state.py)
-    shards: list = field(default_factory=list)
-    rejects: list = field(default_factory=list)
+class FilterSummary(Filtered):
+    index: int = 0
+    digest: str = ""  # of the remove list it applied: a resumed run reuses it only for the same list
+    shards: list[dict] = field(default_factory=list)
+    rejects: list[dict] = field(default_factory=list)
 
 
 def filter_paths(work_dir: Path, index: int) -> dict[str, Path]:
@@ -101,39 +103,22 @@ def filter_paths(work_dir: Path, index: int) -> dict[str, Path]:
 
 def filter_task(job: FilterJob) -> FilterSummary:
     """Copy the task's candidates to its shards minus its remove list; its rejects with the dedup ones."""
-    from pipeline.runner import _dedup_reject
-    from pipeline.tasks import candidates_with_drops, task_paths
-
     work_dir = Path(job.work_dir)
     paths, mine = task_paths(work_dir, job.index), filter_paths(work_dir, job.index)
     remove_bytes = mine["remove"].read_bytes()
     digest = hashlib.sha256(remove_bytes).hexdigest()
-    if mine["done"].exists():
-        done = workfile.load(mine["done"])
-        out_dir = Path(job.out_dir)
-        if done.digest == digest and all((out_dir / s["file"]).exists() for s in done.shards + done.rejects):
-            return done  # finished, and its shards not yet moved into the run directory
+    done = _finished_filter(mine["done"], digest, Path(job.out_dir))
+    if done is not None:
+        return done  # finished, and its shards not yet moved into the run directory
     remove = dict(workfile.loads(remove_bytes))  # order -> (stage, Drop)
-    summary = FilterSummary(job.index, digest)
     options = (job.shard_size, job.compression, job.compresslevel)
     kept = ShardWriter(Path(job.out_dir), f"part-{job.index:06d}", *options)
     rejects = ShardWriter(Path(job.out_dir), f"rejects-{job.index:06d}", *options)
-    kept_ids = []
+    summary = FilterSummary(index=job.index, digest=digest)
     try:
-        with open(paths["rejects"], "rb") as fh:
-            for line in fh:
-                rejects.write_line(line)
-        for line, hit, doc_id in candidates_with_drops(paths, remove):
-            if hit is None:
-                kept.write_line(line)
-                kept_ids.append(doc_id)
-                summary.kept += 1
-            else:
-                stage, drop = hit
-                rejects.write(_dedup_reject(orjson.loads(line), stage, drop))
-                summary.dropped[f"{stage}:{drop.reason}"] += 1
+        copy_rejects(paths, rejects)
+        summary.add(filter_candidates(paths, remove, kept, rejects))
         summary.shards, summary.rejects = kept.close(), rejects.close()
-        summary.kept_ids = Digest.of(kept_ids)
     except BaseException:
         kept.abort()
         rejects.abort()
@@ -142,13 +127,18 @@ def filter_task(job: FilterJob) -> FilterSummary:
     return summary
 
 
-def filter_sharded(
-    engine, tasks: list, work_dir: Path, run_dir: Path, drops: dict, run_options: dict, exact=None
-) -> list[FilterSummary]:
-    """Write each task's remove list, run the filter tasks, move their shards into the run directory."""
-    work_dir, run_dir = Path(work_dir), Path(run_dir)
-    out_dir = work_dir / "out"
-    out_dir.mkdir(exist_ok=True)
+def _finished_filter(done_file: Path, digest: str, out_dir: Path) -> FilterSummary | None:
+    """The summary of this filter task done before (a resumed run), for the same remove list."""
+    if not done_file.exists():
+        return None
+    done = workfile.load(done_file)
+    if done.digest == digest and all((out_dir / s["file"]).exists() for s in done.shards + done.rejects):
+        return done
+    return None
+
+
+def write_remove_lists(tasks: list, work_dir: Path, drops: dict) -> None:
+    """Each task's slice of the drops, sorted by order, for its filter task."""
     ordered = sorted(drops.items())
     position = 0
     for task in tasks:  # tasks are in input order, so the sorted drops split into consecutive slices
@@ -159,76 +149,59 @@ def filter_sharded(
         while position < len(ordered) and ordered[position][0] <= last:
             position += 1
         write_atomic(filter_paths(work_dir, task.index)["remove"], workfile.dumps(ordered[start:position]))
-    jobs = (
-        FilterJob(
-            task.index,
-            str(work_dir),
-            str(out_dir),
-            run_options["shard_size"],
-            run_options["compression"],
-            run_options["compresslevel"],
-        )
-        for task in tasks
-    )
-    task_fn = filter_task
-    if exact is not None:  # scale: the sharded exact dedup's drop files are joined in the tasks
-        from pipeline.s6_dedup import exact_sharded
-
-        task_fn, jobs = exact_sharded.filter_jobs(exact, jobs, tasks)
-    summaries = []
-    for summary in engine.map_ordered(task_fn, jobs):
-        summaries.append(summary)
-        checkpoint("filter")
-    for summary in summaries:
-        for shard in summary.shards + summary.rejects:
-            os.replace(out_dir / shard["file"], run_dir / shard["file"])
-    if exact is not None:
-        exact.collect(out_dir, run_dir / "delta", tasks)
-    return summaries
 
 
 def commit(state_dir: Path, delta_root: Path) -> None:
     """Apply the staged sharded index segments of a finished run (idempotent)."""
-    from pipeline.s6_dedup.sharded import commit_segments
-
     commit_segments(Path(state_dir), Path(delta_root))
 
 
-def count_filtered(summaries: list[FilterSummary], outcome: Counter, reasons: Counter):
-    """Add the filter tasks' figures to the run's counters, as the in-process filter counts them;
-    returns the Digest of the kept documents."""
-    kept = Digest()
-    for summary in summaries:
-        outcome["kept"] += summary.kept
-        kept = kept + summary.kept_ids
-        for reason, n in summary.dropped.items():
-            outcome["errors" if reason == f"read:{ids.REASON}" else "dropped"] += n
-            reasons[reason] += n
-    return kept
+@dataclass
+class ShardedPhases:
+    """A sharded run's reduce (of the steps that `handles`), filter and stage, as tasks on its engine."""
 
+    engine: Engine
+    tasks: list  # the run's map tasks (pipeline/plan.py)
+    work_dir: Path
+    state_dir: Path
+    n_ranges: int = 0  # run.dedup_ranges: key ranges of the merge tasks (0 = from the input size)
 
-def shard_lists(summaries: list[FilterSummary]) -> tuple[list[dict], list[dict]]:
-    return [s for f in summaries for s in f.shards], [s for f in summaries for s in f.rejects]
+    def reduce(self, step, drops: dict | np.ndarray, stats: StepStats) -> ShardedReduce:
+        """The step's reduce; the merge and resolve times go to the run's `stats` of it (its counters
+        are in `step.stats`, as an in-process reduce's)."""
+        work = ShardedWork(self.engine, self.work_dir, len(self.tasks), self.state_dir, self.n_ranges)
+        found = reduce_sharded(step, work, drops)
+        stats.counters.update(found.timing)  # seconds (the step's counters start without these)
+        return found
 
+    def filter(
+        self, drops: dict, run_dir: Path, writer: tuple, exact=None
+    ) -> tuple[Filtered, list[dict], list[dict]]:
+        """Run the filter tasks (`writer`: shard size, compression, level), move their shards into
+        the run directory; what they kept and dropped, and the kept and reject shards in task order.
+        `exact`: the run's sharded id check and exact dedup (exact_sharded.ShardedExact), whose drop
+        files the filter tasks join."""
+        out_dir = self.work_dir / "out"
+        out_dir.mkdir(exist_ok=True)
+        write_remove_lists(self.tasks, self.work_dir, drops)
+        jobs = (FilterJob(task.index, str(self.work_dir), str(out_dir), *writer) for task in self.tasks)
+        task_fn = filter_task
+        if exact is not None:  # scale: the sharded exact dedup's drops are joined in the tasks
+            from pipeline.s6_dedup import exact_sharded
 
-def handles(step) -> bool:
-    from pipeline.s6_dedup.sharded import handles as sharded_step
+            task_fn, jobs = exact_sharded.filter_jobs(exact, jobs, self.tasks)
+        total, shards, rejects = Filtered(), [], []
+        for summary in self.engine.map_ordered(task_fn, jobs):
+            total.add(summary)
+            shards += summary.shards
+            rejects += summary.rejects
+            checkpoint("filter")
+        for shard in shards + rejects:
+            os.replace(out_dir / shard["file"], Path(run_dir) / shard["file"])
+        if exact is not None:
+            exact.collect(out_dir, Path(run_dir) / "delta", self.tasks)
+        return total, shards, rejects
 
-    return sharded_step(step)
-
-
-def reduce_sharded(step, engine, work_dir: Path, n_tasks: int, drops, state_dir, n_ranges: int, stats):
-    """The step's drops; its counters and the merge/resolve times go to the run's `stats` of the step."""
-    from pipeline.s6_dedup.sharded import reduce_sharded as reduce
-
-    found = reduce(step, engine, work_dir, n_tasks, drops, state_dir, n_ranges)
-    stats.counters.update(step.stats.counters)
-    for name, seconds in step.sharded_plan["timing"].items():
-        stats.counters[name] = seconds
-    return found
-
-
-def stage(step, engine, work_dir: Path, delta_dir: Path, run_id: str) -> None:
-    from pipeline.s6_dedup.sharded import stage_sharded
-
-    stage_sharded(step, engine, work_dir, delta_dir, run_id)
+    def stage(self, step, reduced: ShardedReduce, delta_dir: Path, run_id: str) -> None:
+        """The run's segment of the step's cross-run index, staged in `delta_dir`."""
+        stage_segment(step, reduced, self.engine, self.work_dir, delta_dir, run_id)

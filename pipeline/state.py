@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from pipeline.faults import checkpoint
 from pipeline.s7_write.safe_json import safe_str
@@ -44,6 +45,12 @@ class Processed:
     xxh3_128: str
     run_id: str
     input_path: str  # path relative to its input root, as in the records' metadata.input_path
+
+
+class InputLookup(Protocol):
+    """What deciding which inputs to process needs of the store (a corpus without one: every input new)."""
+
+    def get(self, key: str) -> Processed | None: ...
 
 
 class InputStore:

@@ -61,7 +61,7 @@ def removed_lines(manifests: list[dict]) -> dict[str, int]:
 def runs_table(manifests: list[dict], corpus: dict | None = None) -> str:
     """One row per run, a total row and the corpus row (`newsclean stats` on a corpus: kept documents in
     the corpus view, `pipeline.corpus.corpus_counts`), then reasons and removed lines."""
-    rows = [("run", "started", "documents", "kept", "dropped", "errors", "seconds")]
+    rows: list[tuple[object, ...]] = [("run", "started", "documents", "kept", "dropped", "errors", "seconds")]
     totals = {"documents": 0, "kept": 0, "dropped": 0, "errors": 0, "seconds": 0.0}
     reasons: dict[str, int] = {}
     for m in manifests:

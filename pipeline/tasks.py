@@ -5,6 +5,10 @@ documents through the per-document steps, and writes to the run's work
 directory the candidate kept records, the rejects, the keys the global (dedup)
 steps need, and a summary with the task's statistics; a `.done` marker written
 last makes the task resumable. No documents flow through the engine.
+
+`filter_candidates` is the filter of one map task's candidates, the same in the
+driver (`run.dedup: driver`, pipeline/runner.py) and in the sharded filter tasks
+(pipeline/sharded_run.py).
 """
 
 from __future__ import annotations
@@ -15,11 +19,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import workfile
+import orjson
+
+from pipeline import ids, workfile
 from pipeline.document import Document
-from pipeline.ids import text_hash
+from pipeline.faults import checkpoint
+from pipeline.plan import read_task
+from pipeline.s6_dedup.corpus_state import Digest
+from pipeline.s6_dedup.sharded import write_map_files
 from pipeline.s7_write.atomic import write_atomic
-from pipeline.s7_write.records import kept_record, reject_record
+from pipeline.s7_write.jsonl import ShardWriter
+from pipeline.s7_write.records import Rejection, dropped_candidate, kept_record, reject_record
 from pipeline.s7_write.safe_json import json_line
 from pipeline.step import DocRef, GlobalStep, Step, StepStats
 from pipeline.timelimit import set_doc_timeout
@@ -61,9 +71,8 @@ class Pipeline:
     added: str
     collection: str
     read_options: dict = field(default_factory=dict)
-    dedup: str = (
-        "driver"  # sharded: near-dup keys go to sorted files of their own (pipeline/s6_dedup/sharded.py)
-    )
+    # sharded: near-dup keys go to sorted files of their own (pipeline/s6_dedup/sharded.py)
+    dedup: str = "driver"
     doc_timeout: float = 0.0  # seconds a document may spend in the per-document steps (0 = no limit)
 
     @property
@@ -80,23 +89,32 @@ def task_paths(work_dir: Path, index: int) -> dict[str, Path]:
     return {name: Path(f"{stem}.{name}") for name in ("kept", "rejects", "keys", "refs", "summary", "done")}
 
 
-_WORKER_PIPELINE: Pipeline | None = None  # one per process, set by init_worker
+_WORKER_PIPELINE: Pipeline | None = None  # one per process, set by init_worker (or use_pipeline)
+_WORKER_RUN: str | None = None  # the run it was built for
 
 
-def init_worker(factory, *args) -> None:
-    global _WORKER_PIPELINE
-    _WORKER_PIPELINE = factory(*args)
+def use_pipeline(pipeline: Pipeline | None, run_key: str | None) -> None:
+    """The run's own process (and the processes forked from it) reuse the steps it built; None
+    after the map phase (the run's steps are not held beyond it)."""
+    global _WORKER_PIPELINE, _WORKER_RUN
+    _WORKER_PIPELINE, _WORKER_RUN = pipeline, run_key
+
+
+def init_worker(run_key: str, factory, *args) -> None:
+    """Build the run's steps in a worker process, once (not again where they are built already)."""
+    global _WORKER_PIPELINE, _WORKER_RUN
+    if _WORKER_RUN != run_key or _WORKER_PIPELINE is None:
+        _WORKER_PIPELINE, _WORKER_RUN = factory(*args), run_key
 
 
 def run_map_task_in_worker(job: tuple) -> TaskSummary:
     task, work_dir = job
+    assert _WORKER_PIPELINE is not None, "init_worker runs before the tasks"
     return run_map_task(_WORKER_PIPELINE, task, Path(work_dir))
 
 
 def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
     """Read the task's input slice, process it, write its work files; resumable via the done marker."""
-    from pipeline.plan import read_task
-
     paths = task_paths(work_dir, task.index)
     if pipeline.dedup == "sharded" and not _has_exact_parts(work_dir, task.index):
         paths["done"].unlink(missing_ok=True)  # scale: done by a version without them: redone
@@ -106,13 +124,12 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
         except (OSError, ValueError):  # damaged or not ours (e.g. a planted pickle): the task is redone
             paths["done"].unlink(missing_ok=True)
     read_stats = StepStats("read")
-    result = process_batch(pipeline, task.index, _counted(read_task(task, pipeline.read_options), read_stats))
+    docs = read_task(task, pipeline.read_options, read_stats.counters)
+    result = process_batch(pipeline, task.index, _counted(docs, read_stats))
     write_atomic(paths["kept"], b"".join(result.kept))
     write_atomic(paths["rejects"], b"".join(result.rejects))
     keys = result.keys
     if pipeline.dedup == "sharded":
-        from pipeline.s6_dedup.sharded import write_map_files
-
         keys = write_map_files(pipeline, work_dir, task.index, result.refs, keys)
         # scale: the id check and exact dedup keys, partitioned by hash range (s6_dedup/exact_sharded.py)
         from pipeline.s6_dedup import exact_sharded
@@ -145,8 +162,6 @@ def _has_exact_parts(work_dir: Path, index: int) -> bool:
 def _counted(docs: Iterable[Document], stats: StepStats):
     for doc in docs:
         stats.docs_in += 1
-        # what a reader passed over without making documents of it (e.g. WARC request records)
-        stats.counters.update(doc.provenance.pop("read_counters", None) or {})
         if doc.dropped:
             stats.dropped[doc.drop_reason] += 1
             stats.errors += doc.is_error
@@ -183,7 +198,7 @@ def process_batch(pipeline: Pipeline, index: int, docs: Iterable[Document]) -> B
             )
         )
         result.refs.append(DocRef(doc.provenance["order"], doc.id, doc.metadata.get("created")))
-        result.text_hashes.append(text_hash(doc.text))
+        result.text_hashes.append(ids.text_hash(doc.text))
         result.keys.append(keys)
     result.stats = [step.stats for step in pipeline.steps]
     return result
@@ -212,3 +227,52 @@ def candidates_with_drops(paths: dict, drops: dict) -> Iterator[tuple[bytes, tup
     with open(paths["kept"], "rb") as fh:
         for ref, line in zip(refs, fh):
             yield line, drops.get(ref.order), ref.id
+
+
+# --- the filter: a map task's candidates, minus the documents the reduce dropped ------------
+
+
+@workfile.plain
+@dataclass
+class Filtered:
+    """What the filter kept and dropped (of one task, or of all)."""
+
+    kept: int = 0
+    dropped: Counter = field(default_factory=Counter)  # "stage:reason" -> documents
+    kept_ids: Digest = field(default_factory=Digest)  # of the kept documents (s6_dedup/corpus_state.py)
+
+    def add(self, other: Filtered) -> None:
+        self.kept += other.kept
+        self.dropped.update(other.dropped)
+        self.kept_ids = self.kept_ids + other.kept_ids
+
+
+def is_error_reason(stage_reason: str) -> bool:
+    """Whether a "stage:reason" of the reduce phase counts as an error (an id collision)."""
+    return stage_reason.partition(":")[2] == ids.REASON
+
+
+def filter_candidates(paths: dict, drops: dict, kept: ShardWriter, rejects: ShardWriter) -> Filtered:
+    """Copy a map task's candidates to `kept`, minus `drops` (order -> (stage, Drop)), which go
+    to `rejects` with their reason."""
+    done, kept_ids = Filtered(), []
+    for line, hit, doc_id in candidates_with_drops(paths, drops):
+        if hit is None:
+            kept.write_line(line)
+            kept_ids.append(doc_id)
+            done.kept += 1
+            checkpoint("kept")
+        else:
+            stage, drop = hit
+            why = Rejection.of_drop(stage, drop, ids.is_error(drop))
+            rejects.write(dropped_candidate(orjson.loads(line), why))
+            done.dropped[f"{stage}:{drop.reason}"] += 1
+    done.kept_ids = Digest.of(kept_ids)
+    return done
+
+
+def copy_rejects(paths: dict, rejects: ShardWriter) -> None:
+    """The rejects the map task wrote (per-document steps), as they are."""
+    with open(paths["rejects"], "rb") as fh:
+        for line in fh:
+            rejects.write_line(line)

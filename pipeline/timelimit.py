@@ -4,9 +4,16 @@ Extraction of some pages is quadratic (an element with 300k attributes took over
 trafilatura/lxml/htmldate), and a user regex can backtrack for ever. `run.doc_timeout`
 bounds the time one document may spend in the per-document steps: a SIGALRM timer
 (`setitimer`) is armed around each step's work on the document with what is left of its
-budget; when it fires, the document becomes an error record `timeout` and the run goes on.
+budget (`Document.time_left`, charged with each step's own time, so that waiting while the
+other documents of its batch go through a step does not count); when it fires, the document becomes an error record `timeout` and the run goes on.
 The timer interrupts Python code at once and C code (lxml) when it next returns to Python.
 Where signals cannot be used (not the main thread, no SIGALRM) there is no limit.
+
+Cost: the handler is installed once per document (at its first step), not around every
+step, and stays installed; between steps only the timer is re-armed (one `setitimer`
+call each way, ~1 µs against ~5.5 µs for swapping the handler at every step of every
+document). The timer is always disarmed when a step's work ends, so an installed
+handler with no timer running never fires.
 """
 
 from __future__ import annotations
@@ -42,22 +49,33 @@ def _expired(signum, frame) -> None:
     raise DocTimeout()
 
 
+def arm(doc) -> bool:
+    """Start the timer with what is left of `doc`'s budget (a full one at its first step); False
+    when there is no limit here. Raises DocTimeout when the budget is already spent."""
+    if _limit <= 0 or not _usable():
+        return False
+    if doc.time_left is None:  # the document's first step: (re)install the handler for its steps
+        doc.time_left = _limit
+        signal.signal(signal.SIGALRM, _expired)
+    if doc.time_left <= 0:
+        raise DocTimeout()
+    signal.setitimer(signal.ITIMER_REAL, doc.time_left)
+    return True
+
+
+def disarm(doc, seconds: float) -> None:
+    """Stop the timer; the document's budget is charged the `seconds` its step took."""
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    doc.time_left -= seconds
+
+
 @contextmanager
 def time_limit(doc) -> Iterator[None]:
-    """Run the body within what is left of `doc`'s budget (its deadline is set on first use)."""
-    if _limit <= 0 or not _usable():
-        yield
-        return
-    now = time.monotonic()
-    if doc.deadline is None:
-        doc.deadline = now + _limit
-    remaining = doc.deadline - now
-    if remaining <= 0:
-        raise DocTimeout()
-    previous = signal.signal(signal.SIGALRM, _expired)
-    signal.setitimer(signal.ITIMER_REAL, remaining)
+    """Run the body within what is left of `doc`'s budget (see `arm`)."""
+    armed = arm(doc)
+    start = time.monotonic()
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        if armed:
+            disarm(doc, time.monotonic() - start)

@@ -248,6 +248,7 @@ def test_copies_of_one_article_do_not_make_its_paragraphs_template():
         assert "Ảnh: Minh Hoàng" in doc.text and LEAD in doc.text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [2])
 def test_same_output_for_one_and_two_workers(tmp_path, workers):
     _write_site(tmp_path / "in", ARTICLES * 2, NOTE)

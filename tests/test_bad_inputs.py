@@ -8,7 +8,6 @@ error flag, detail naming the file), and the accounting of the run.
 from __future__ import annotations
 
 import gzip
-import importlib
 import json
 import os
 import time
@@ -22,26 +21,6 @@ from pipeline.commands.verify import verify
 from pipeline.corpus import read_jsonl
 
 GOOD = "good.txt"
-
-
-def reader_available(extension: str) -> bool:
-    from pipeline.s1_read.inputs import READERS
-
-    target = READERS.get(extension)
-    if target is None:
-        return False
-    try:
-        importlib.import_module(target.partition(":")[0])
-    except ImportError:
-        return False
-    return True
-
-
-def needs_reader(extension: str):
-    return pytest.mark.skipif(
-        not reader_available(extension),
-        reason=f"no {extension} reader in this tree yet (another helper's work)",
-    )
 
 
 def run_with(tmp_path: Path, files: dict[str, bytes], max_bytes: int | None = None) -> dict:
@@ -182,7 +161,6 @@ def test_paths_with_odd_characters(tmp_path):
 # --- readers of other formats (HTML, JSONL, WARC) ------------------------------------------
 
 
-@needs_reader(".html")
 def test_deeply_nested_html(tmp_path):
     nested = b"<html><body>" + b"<div>" * 100_000 + b"<p>deep</p>" + b"</div>" * 100_000 + b"</body></html>"
     unclosed = (
@@ -197,7 +175,6 @@ def test_deeply_nested_html(tmp_path):
     assert result["seconds"] < 60
 
 
-@needs_reader(".html")
 def test_billion_laughs_is_not_expanded(tmp_path):
     entities = "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10))
     bomb = (
@@ -213,7 +190,6 @@ def test_billion_laughs_is_not_expanded(tmp_path):
         assert all(len(r["text"]) < 100_000 for r in kept)  # 10**9 "lol"s were never built
 
 
-@needs_reader(".jsonl")
 def test_jsonl_lines_that_are_not_json_or_miss_fields(tmp_path):
     good = json.dumps({"id": "j1", "text": article(5), "url": "https://example.vn/a"}, ensure_ascii=False)
     lines = [good, "{not json", json.dumps({"id": "j2"}), json.dumps([1, 2, 3]), "", json.dumps({"text": 5})]
@@ -225,7 +201,6 @@ def test_jsonl_lines_that_are_not_json_or_miss_fields(tmp_path):
     assert any(r["metadata"]["input_path"].startswith("crawl.jsonl") for r in result["kept"])
 
 
-@needs_reader(".jsonl")
 def test_jsonl_with_a_200_mb_line(tmp_path):
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -241,7 +216,6 @@ def test_jsonl_with_a_200_mb_line(tmp_path):
     assert result["seconds"] < 120
 
 
-@needs_reader(".warc")
 def test_truncated_warc_archive(tmp_path):
     page = ("<html><body><p>" + article(7).replace("\n\n", "</p><p>") + "</p></body></html>").encode()
     http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + page

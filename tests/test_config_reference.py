@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,84 @@ def test_code_defaults_equal_the_shipped_config_key_for_key():
     assert sorted(steps) == sorted(STEPS)  # every step listed
     for name in STEPS:
         assert steps[name] == step_class(name).defaults, name
+
+
+def test_every_built_in_step_declares_a_typed_schema_its_defaults_fit():
+    from pipeline.config import ReadOptions, RunOptions, check_options
+    from pipeline.options import Schema, defaults_of
+    from pipeline.registry import STEPS, step_class
+
+    assert defaults_of(RunOptions) == RUN_DEFAULTS and defaults_of(ReadOptions) == READ_DEFAULTS
+    for name in STEPS:
+        cls = step_class(name)
+        if cls.defaults:
+            assert issubclass(cls.Options, Schema), name
+            assert cls.defaults == defaults_of(cls.Options), name
+            # each default has its declared type and lies in its declared range
+            assert check_options(cls.defaults, cls.Options, name) == cls.defaults
+
+
+@pytest.mark.parametrize(
+    "step, given, message",
+    [
+        ("clean_lines", "disabled_rules: [1, 2]", "clean_lines.disabled_rules: expected list of str"),
+        ("normalize", "tone_marks: neww", "normalize.tone_marks must be keep, new or old, not 'neww'"),
+        ("near_dedup", "verify: fuzzy", "near_dedup.verify must be exact or signature, not 'fuzzy'"),
+        ("article_region", "threshold: 1.5", "article_region.threshold: must be in [0, 1], got 1.5"),
+        (
+            "quality_filter",
+            "profiles: {vi: 3}",
+            "quality_filter.profiles: expected dict of str to str, got dict ({'vi': 3})",
+        ),
+    ],
+)
+def test_schema_types_choices_and_ranges_are_checked_when_loading(tmp_path, step, given, message):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"steps:\n  - step: {step}\n    {given}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert "c.yaml:3: " in str(err.value)  # the file and line of the key
+    assert message in str(err.value)
+
+
+def test_a_step_of_ones_own_may_declare_a_schema_or_a_plain_dict(tmp_path, monkeypatch):
+    (tmp_path / "own_steps.py").write_text(
+        "from pipeline.options import Schema, option\n"
+        "from pipeline.step import Step\n\n\n"
+        "class Typed(Step):\n"
+        "    name = 'typed'\n\n"
+        "    class Options(Schema):\n"
+        "        share: float = option(0.5, high=0.9, low=0.1)\n"
+        "        words: list[str] = option(['a'])\n\n"
+        "    def process(self, doc):\n"
+        "        pass\n\n\n"
+        "class Plain(Step):\n"
+        "    name = 'plain'\n"
+        "    defaults = {'limit': 3}\n\n"
+        "    def process(self, doc):\n"
+        "        pass\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = tmp_path / "c.yaml"
+
+    def load(text: str):
+        config.write_text(f"steps:\n{text}", encoding="utf-8")
+        return load_config(config)
+
+    loaded = load("  - step: own_steps:Typed\n    share: 0.2\n  - step: own_steps:Plain\n")
+    assert loaded.steps == [
+        ("own_steps:Typed", {"share": 0.2, "words": ["a"]}),
+        ("own_steps:Plain", {"limit": 3}),
+    ]
+    for text, message in [
+        ("  - step: own_steps:Typed\n    share: 0.95\n", "own_steps:Typed.share: must be in [0.1, 0.9]"),
+        ("  - step: own_steps:Typed\n    words: [1]\n", "own_steps:Typed.words: expected list of str"),
+        ("  - step: own_steps:Plain\n    limit: many\n", "own_steps:Plain.limit: expected int"),
+        ("  - step: own_steps:Plain\n    limt: 2\n", "own_steps:Plain: unknown key 'limt' (known: limit)"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load(text)
 
 
 def test_a_config_with_only_steps_names_equals_the_shipped_one(tmp_path):
@@ -72,7 +151,11 @@ def test_reference_names_every_key_with_type_default_and_meaning():
     )
     assert len(rows) == keys
     assert all(not row.endswith("|  |") for row in rows), [r for r in rows if r.endswith("|  |")]
-    assert "| `compresslevel` | int | `1` |" in text and "| `languages` | list | `[]` |" in text
+    assert (
+        "| `compresslevel` | int ≥ 0 | `1` |" in text and "| `languages` | list of strings | `[]` |" in text
+    )
+    assert "| `threshold` | number in (0, 1] | `0.8` |" in text  # near_dedup's range, from its schema
+    assert "| `compression` | `gzip` \\| `zstd` \\| `none` |" in text
 
 
 def test_config_command_prints_the_effective_config_that_loads_back(tmp_path, capsys):

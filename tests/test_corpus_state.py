@@ -20,12 +20,7 @@ from state_helpers import dedup_config, dup_of, run, text, view, write_jsonl
 MODES = ["driver", "sharded"]
 
 
-@pytest.fixture(autouse=True)
-def no_report(monkeypatch):
-    """report.html is not what these tests look at, and matplotlib is most of a small run's time."""
-    import pipeline.report
-
-    monkeypatch.setattr(pipeline.report, "write_report", lambda *args, **kwargs: None)
+pytestmark = pytest.mark.usefixtures("no_report")  # tests/conftest.py
 
 
 def fresh(config: Path, inputs: Path, tmp: Path, dedup: str) -> Path:

@@ -1,26 +1,25 @@
 """Real crawl inputs (issue 3): WARC archives and JSONL crawls made here, read, decoded, extracted.
 
 Reader-level tests need nothing but the reader; the end-to-end tests run the whole
-pipeline and need the `extract_html` step (skipped, with the reason, when it is absent).
+pipeline with the shipped config (extract_html included).
 """
 
 from __future__ import annotations
 
 import gzip
-import importlib
 import json
 import unicodedata
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from corpus_helpers import ROOT, article, small_config
+from corpus_helpers import article, small_config
 
 from pipeline.cli import main
 from pipeline.corpus import read_jsonl
 from pipeline.s1_read.decode import Decode
 from pipeline.s1_read.inputs import read_file
-from pipeline.s1_read.warc import count_warc_records
+from pipeline.s1_read.warc import WarcReader
 
 OPTIONS = {
     "max_bytes": 1 << 20,
@@ -248,6 +247,22 @@ def read_all(path: Path, options: dict = OPTIONS) -> list:
     return [doc for _n, doc in read_file(path, path.parent, options)]
 
 
+def test_each_extension_has_one_reader_class_and_page_files_hold_one_record(tmp_path):
+    from pipeline.s1_read.inputs import READER_CLASSES, READERS
+
+    assert len(READERS) == sum(len(cls.extensions) for cls in READER_CLASSES)  # no extension claimed twice
+    assert {ext for ext, cls in READERS.items() if cls.many_records} == {
+        ".jsonl",
+        ".ndjson",
+        ".json",
+        ".warc",
+    }
+    page = tmp_path / "page.html"
+    page.write_bytes(b"<html>x</html>")
+    assert [(n, d.id) for n, d in read_file(page, tmp_path, OPTIONS)] == [(0, "page")]
+    assert list(read_file(page, tmp_path, OPTIONS, (1, 2))) == []  # no second record
+
+
 # --- reader level ----------------------------------------------------------------------------
 
 
@@ -260,7 +275,7 @@ def test_every_response_record_is_a_document_and_nothing_else_is(tmp_path, name)
     assert [
         (int(d.provenance["input_path"].rpartition("#")[2]), d.drop_reason or "kept") for d in docs
     ] == expected
-    assert count_warc_records(path, OPTIONS) == len(docs)  # the planner's count agrees with the reader
+    assert WarcReader(OPTIONS).count(path) == len(docs)  # the planner's count agrees with the reader
     by_id = {d.id: d for d in docs}
     good = by_id["urn:uuid:1-resp"]
     assert good.media_type == "html" and good.provenance["input_path"] == f"{name}#3"
@@ -279,8 +294,7 @@ def test_every_response_record_is_a_document_and_nothing_else_is(tmp_path, name)
     assert f"{path}: record 12 at offset" in broken.drop_detail  # names the file and the record
     # request, metadata and warcinfo records are not documents, but counted for the read stage
     counted = Counter()
-    for d in docs:
-        counted.update(d.provenance.get("read_counters", {}))
+    list(read_file(path, path.parent, OPTIONS, counters=counted))
     assert counted == {"warc_warcinfo_records": 1, "warc_request_records": 1, "warc_metadata_records": 1}
 
 
@@ -349,23 +363,29 @@ def test_every_cut_point_is_an_error_or_a_record_boundary(tmp_path, layout):
         assert all(d.drop_reason == "truncated" for d in errors), cut  # a cut file says so
         whole = sum(1 for e in ends[1:] if e is not None and e <= cut)
         assert errors or len(kept) == whole, f"cut at {cut}: {len(kept)} pages, no error record"
-        assert count_warc_records(path, OPTIONS) == len(docs)
+        assert WarcReader(OPTIONS).count(path) == len(docs)
 
 
 def test_record_ranges_equal_reading_the_whole_archive(tmp_path):
     path = write_warc(tmp_path / "crawl.warc.gz", [r for r, _ in crawl_records()])
-    whole = [
-        (n, d.id, d.drop_reason, d.provenance.get("read_counters"))
-        for n, d in read_file(path, tmp_path, OPTIONS)
-    ]
-    n = count_warc_records(path, OPTIONS)
+    whole_counted, pieces_counted = Counter(), Counter()
+    whole = [(n, d.id, d.drop_reason) for n, d in read_file(path, tmp_path, OPTIONS, counters=whole_counted)]
+    n = WarcReader(OPTIONS).count(path)
+    assert whole_counted == {
+        "warc_warcinfo_records": 1,
+        "warc_request_records": 1,
+        "warc_metadata_records": 1,
+    }
     for size in (1, 2, 3, 4):
+        pieces_counted.clear()
         pieces = [
-            (k, d.id, d.drop_reason, d.provenance.get("read_counters"))
+            (k, d.id, d.drop_reason)
             for start in range(0, n, size)
-            for k, d in read_file(path, tmp_path, OPTIONS, (start, min(n, start + size)))
+            for k, d in read_file(
+                path, tmp_path, OPTIONS, (start, min(n, start + size)), counters=pieces_counted
+            )
         ]
-        assert pieces == whole
+        assert pieces == whole and pieces_counted == whole_counted  # each skipped record counted once
 
 
 def test_payload_over_max_bytes_is_an_error_and_the_next_record_is_read(tmp_path):
@@ -384,21 +404,7 @@ def test_payload_over_max_bytes_is_an_error_and_the_next_record_is_read(tmp_path
     assert not ok.dropped and ok.raw == b"<html>ok</html>"
 
 
-# --- end to end (needs extract_html) ---------------------------------------------------------------
-
-
-def extraction_available() -> bool:
-    try:
-        importlib.import_module("pipeline.s2_extract.html")
-    except ImportError:
-        return False
-    return "step: extract_html" in (ROOT / "config" / "default.yaml").read_text(encoding="utf-8")
-
-
-needs_extraction = pytest.mark.skipif(
-    not extraction_available(),
-    reason="extract_html (pipeline/s2_extract/html.py in config/default.yaml) is not in this tree yet",
-)
+# --- end to end (with extract_html) ---------------------------------------------------------------
 
 
 def jsonl_crawl() -> list[str]:
@@ -448,7 +454,6 @@ def crawl_run(tmp_path_factory) -> dict:
     return {"manifest": manifest, "kept": kept, "rejects": rejects}
 
 
-@needs_extraction
 def test_crawl_files_end_to_end_nothing_lost(crawl_run):
     manifest, kept, rejects = crawl_run["manifest"], crawl_run["kept"], crawl_run["rejects"]
     counts = manifest["counts"]
@@ -483,7 +488,6 @@ def test_crawl_files_end_to_end_nothing_lost(crawl_run):
     assert read["counters"]["warc_warcinfo_records"] == 2 and read["counters"]["warc_metadata_records"] == 1
 
 
-@needs_extraction
 def test_html_metadata_fills_the_fields_of_text_dumps(crawl_run):
     kept = crawl_run["kept"]
     dump = kept["dump.txt"]

@@ -11,7 +11,7 @@ from clean_helpers import P1, P2, ROOT, TITLE
 
 from pipeline.config import load_config
 from pipeline.s1_read.decode import Decode
-from pipeline.s1_read.inputs import read_inputs
+from pipeline.s1_read.inputs import read_file
 
 CONFIG = load_config(ROOT / "config" / "default.yaml")
 TEXT = f"{TITLE}\n\n{P1}\n\n{P2}\n"
@@ -30,7 +30,9 @@ def cp1258_bytes(text: str) -> bytes:
 
 
 def decoded(path: Path):
-    docs = list(Decode(dict(CONFIG.steps)["decode"]).run(read_inputs([path], CONFIG.read)))
+    docs = list(
+        Decode(dict(CONFIG.steps)["decode"]).run(d for _n, d in read_file(path, path.parent, CONFIG.read))
+    )
     assert len(docs) == 1
     return docs[0]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import html5lib
 import pytest
+from clean_helpers import SHARED
 
 from pipeline.cli import main
 from pipeline.config import load_config
@@ -15,7 +16,7 @@ from pipeline.report.explain import explain, render_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "seeds" / "000_f110bbab04b0d966.txt"
-GOLD = ROOT.parent / "shared" / "gold" / "000_f110bbab04b0d966.gold.json"
+GOLD = SHARED / "gold" / "000_f110bbab04b0d966.gold.json"
 CONFIG = ROOT / "config" / "default.yaml"
 
 
@@ -155,3 +156,35 @@ def test_errors(tmp_path, capsys):
     empty.write_bytes(b"")
     assert main(["explain", str(empty), "-c", str(CONFIG), "--color", "never"]) == 0
     assert "FAILED by decode: empty" in capsys.readouterr().out
+
+
+def test_a_step_of_ones_own_in_the_extract_stage_gives_the_explained_text(tmp_path, monkeypatch):
+    """Stage identity is the step's `pipeline_stage`, not the folder of its module: a custom extractor's
+    output is the text whose lines are explained."""
+    (tmp_path / "my_extract.py").write_text(
+        "from pipeline.step import Step\n\n\n"
+        "class Shout(Step):\n"
+        "    name = 'shout'\n"
+        "    pipeline_stage = 'extract'\n\n"
+        "    def process(self, doc):\n"
+        "        doc.text = doc.text.upper()\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = tmp_path / "c.yaml"
+    config.write_text("steps:\n  - step: decode\n  - step: my_extract:Shout\n", encoding="utf-8")
+    page = tmp_path / "page.txt"
+    page.write_text("first line\nsecond line\n", encoding="utf-8")
+    e = explain(load_config(config), page)
+    assert [line.text for line in e.lines if line.text] == ["FIRST LINE", "SECOND LINE"]
+
+
+def test_every_built_in_step_names_its_stage():
+    from pipeline.registry import STEPS, step_class
+
+    stages = {name: step_class(name).pipeline_stage for name in STEPS}
+    assert set(stages.values()) <= {"read", "extract", "clean", "normalize", "filter", "dedup"}, stages
+    assert [name for name, stage in stages.items() if stage in ("read", "extract")] == [
+        "decode",
+        "extract_html",
+    ]

@@ -10,15 +10,12 @@ import sys
 
 import orjson
 import pytest
-from corpus_helpers import EPOCH, ROOT, article, corpus_view, small_config, write_articles
+from corpus_helpers import ROOT, article, corpus_view, small_config, write_articles
 
 from pipeline.cli import main
 from pipeline.commands.export import ExportError, export_corpus
 
-
-@pytest.fixture(autouse=True)
-def fixed_epoch(monkeypatch):
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+pytestmark = pytest.mark.usefixtures("fixed_epoch")  # tests/conftest.py
 
 
 def superseded_corpus(tmp_path):

@@ -207,13 +207,14 @@ def test_rule_phrases_match_whatever_the_tone_mark_placement(tmp_path, phrase, l
 
     (tmp_path / "r.yaml").write_text(f"line_phrases:\n  office: ['{phrase}']\n", encoding="utf-8")
     rules = load_rules([tmp_path / "r.yaml"])
-    hit = rules.line_rule(line)
-    assert hit is not None and hit.name == "office"
+    hit = rules.classify(line)
+    assert hit is not None and hit.kind == "line" and hit.name == "office"
 
 
 # --- defect 7: the smaller ones ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_resumed_run_reports_the_time_of_its_killed_attempt_too(tmp_path):
     import threading
     import time

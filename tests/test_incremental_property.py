@@ -69,13 +69,10 @@ class Crawl:
             write_jsonl(self.dir / name, records)
 
 
-@pytest.fixture(autouse=True)
-def no_report(monkeypatch):
-    import pipeline.report
-
-    monkeypatch.setattr(pipeline.report, "write_report", lambda *args, **kwargs: None)
+pytestmark = pytest.mark.usefixtures("no_report")  # tests/conftest.py
 
 
+@pytest.mark.slow
 @settings(
     max_examples=12,
     deadline=None,

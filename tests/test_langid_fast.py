@@ -53,3 +53,33 @@ def test_known_depth_is_what_the_bfs_finds():
     ident = load_identifier()
     assert ident._depth == _depth(ident._nextmove, np.asarray(ident._rowbase, dtype=np.int64))
     assert ident._depth in _KNOWN_DEPTHS.values()
+
+
+def test_py3langid_model_is_the_one_langid_fast_was_checked_against():
+    """langid_fast.py reads py3langid's private tables and knows its model's automaton depth;
+    pyproject pins py3langid to the release carrying this model. A new model fails here:
+    re-run the tests above against it, update _KNOWN_DEPTHS and these hashes, and the pin."""
+    import xxhash
+
+    from pipeline.s5_filter.langid_fast import _KNOWN_DEPTHS
+
+    model = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+    def digest(values, dtype=None) -> str:
+        return xxhash.xxh3_64_hexdigest(np.ascontiguousarray(np.asarray(values, dtype=dtype)).tobytes())
+
+    assert {
+        "nextmove": digest(model.tk_nextmove, np.uint32),
+        "rowbase": digest(model._rowbase, np.int64),
+        "output": digest(model.tk_output, np.int32),
+        "ptc": digest(model.nb_ptc),
+        "pc": digest(model.nb_pc),
+    } == {
+        "nextmove": "fe2446c16cda87ab",
+        "rowbase": "3ec055ab3371d033",
+        "output": "68b1e29aea7b5ff2",
+        "ptc": "50fe5982f0669921",
+        "pc": "fd4912c2e4dc65a1",
+    }
+    assert (model.nb_ptc.dtype, model.nb_ptc.shape, len(model.nb_classes)) == (np.float16, (100053, 142), 142)
+    assert ("fe2446c16cda87ab", len(model._rowbase)) in _KNOWN_DEPTHS

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clean_helpers import SHARED
 from datasketch import MinHash
 from datasketch.hashfunc import sha1_hash32
 
@@ -23,7 +24,6 @@ from pipeline.s6_dedup.minhash import MERSENNE_PRIME, MinHasher, permutations
 from pipeline.s6_dedup.near import NearDedup
 from pipeline.step import DocRef
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 WORDS = (
     "người dân thành phố hội nghị kinh tế xã hội phát triển bền vững chính sách giáo dục "
     "đầu tư giao thông nông thôn doanh nghiệp sản xuất lao động việc làm thiên tai phòng chống "
@@ -49,11 +49,22 @@ def texts_for_signatures() -> list[str]:
         unicodedata.normalize("NFD", article(7)),
         "x_y 12 𠀀abc 😀 hòa z",
     ]
-    corpus = SHARED / "bench" / "dedup" / "visible-10k.jsonl.gz"
-    if corpus.exists():
-        with gzip.open(corpus, "rt", encoding="utf-8") as fh:
-            texts += [json.loads(line)["text"] for _, line in zip(range(30), fh)]
     return texts
+
+
+def shared_texts() -> list[str]:
+    """30 real news texts of the shared dedup benchmark (skips when that data is absent)."""
+    corpus = SHARED / "bench" / "dedup" / "visible-10k.jsonl.gz"
+    if not corpus.exists():
+        pytest.skip(f"{corpus} not found (the shared benchmark data sits beside the repository)")
+    with gzip.open(corpus, "rt", encoding="utf-8") as fh:
+        return [json.loads(line)["text"] for _, line in zip(range(30), fh)]
+
+
+@pytest.fixture(params=["made_up", "shared"])
+def texts(request) -> list[str]:
+    """Texts to compare signatures and shingles on: made-up edge cases, then real articles."""
+    return texts_for_signatures() if request.param == "made_up" else shared_texts()
 
 
 # --- signatures ---------------------------------------------------------------------------
@@ -67,9 +78,9 @@ def test_permutations_are_datasketchs():
 
 
 @pytest.mark.parametrize("num_perm,seed", [(128, 1), (64, 7)])
-def test_signatures_bit_identical_to_datasketch_with_the_same_hash(num_perm, seed):
+def test_signatures_bit_identical_to_datasketch_with_the_same_hash(num_perm, seed, texts):
     hasher = MinHasher(num_perm, seed, block=4096)  # small blocks: several per document
-    for text in texts_for_signatures():
+    for text in texts:
         reference = MinHash(num_perm=num_perm, seed=seed, hashfunc=sh.shingle_hash)
         reference.update_batch(sh.shingle_strings(text))
         ours = hasher.signature(sh.shingle_hashes(text))
@@ -103,8 +114,8 @@ def test_mersenne_reduction_edge_case_matches_datasketch():
 # --- dedup text and shingles ------------------------------------------------------------------
 
 
-def test_fast_shingle_hashes_equal_the_reference():
-    for text in texts_for_signatures():
+def test_fast_shingle_hashes_equal_the_reference(texts):
+    for text in texts:
         for n in (1, 3, 5):
             assert np.array_equal(sh.shingle_hashes(text, n), sh.shingle_hashes_reference(text, n)), text[:40]
 
@@ -341,6 +352,7 @@ def _index_rows(output: Path) -> list[tuple]:
         return db.execute("SELECT seq, id FROM docs ORDER BY seq").fetchall()
 
 
+@pytest.mark.slow
 def test_two_scheduled_runs_keep_what_one_run_keeps(days, tmp_path):
     from corpus_helpers import run_cli, small_config
 
@@ -356,6 +368,7 @@ def test_two_scheduled_runs_keep_what_one_run_keeps(days, tmp_path):
     assert len(_index_rows(two)) == len(_kept_ids(two)) == 10
 
 
+@pytest.mark.slow
 def test_two_scheduled_runs_over_jsonl_halves_keep_what_one_run_keeps(days, tmp_path):
     """The issue's setting: one JSONL corpus cut in two files, day 1 then day 2 into one corpus
     (benchmarks/dedup_two_days.py does the same on the 10k benchmark)."""
@@ -379,6 +392,7 @@ def test_two_scheduled_runs_over_jsonl_halves_keep_what_one_run_keeps(days, tmp_
     assert _dup_of(one) == _dup_of(two) == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("points", [("staged", "commit"), ("near_index_commit",)])
 def test_run_killed_before_its_commit_leaves_the_index_unchanged(days, tmp_path, points):
     from corpus_helpers import run_cli, small_config

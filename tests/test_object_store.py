@@ -21,9 +21,7 @@ moto_server = pytest.importorskip(
 pytest.importorskip("s3fs", reason="s3fs not installed (pip install -e '.[test]')")
 
 
-@pytest.fixture(autouse=True)
-def fixed_epoch(monkeypatch):
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+pytestmark = pytest.mark.usefixtures("fixed_epoch")  # tests/conftest.py
 
 
 def free_port() -> int:

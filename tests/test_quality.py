@@ -14,6 +14,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from clean_helpers import SHARED
 from quality_junk import KINDS, PROSE, junk_set
 
 from pipeline.config import ConfigError, load_config
@@ -26,7 +27,6 @@ from pipeline.s5_filter.quality_profiles import load_profile, make_profile
 from pipeline.s5_filter.quality_signals import SIGNAL_NAMES, QualitySignals, compute_signals
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 ARTICLES = SHARED / "bench" / "articles-30k.jsonl.gz"
 CONTEXT = {"config_dir": str(ROOT / "config")}
 

@@ -19,14 +19,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from clean_helpers import SHARED
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'newsclean[ray]'")
+pytestmark = pytest.mark.slow  # starting a local Ray takes seconds; CI runs it (--all)
 
 from pipeline.config import load_config  # noqa: E402
 from pipeline.runner import run_pipeline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 DEDUP_BENCH = SHARED / "bench" / "dedup" / "visible-10k.jsonl.gz"
 EPOCH = "1767225600"
 

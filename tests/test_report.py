@@ -244,3 +244,26 @@ def test_reservoir_keeps_a_fixed_size_sample_of_the_stream():
     for i in range(1000):
         other.offer(lambda i=i: i)
     assert other.items == reservoir.items
+
+
+def test_report_draws_its_charts_without_any_plotting_library(run, tmp_path):
+    """The charts are written as SVG directly: with matplotlib unimportable the report is the same."""
+    import shutil
+    import subprocess
+    import sys
+
+    run_dir = shutil.copytree(run["dir"], tmp_path / "run")
+    code = (
+        "import json, sys\n"
+        "sys.modules['matplotlib'] = None  # as if not installed: importing it raises ImportError\n"
+        "from pipeline.report import write_report\n"
+        f"run_dir = {str(run_dir)!r}\n"
+        "manifest = json.load(open(run_dir + '/manifest.json'))\n"
+        "write_report(run_dir, manifest)\n"
+        "assert 'matplotlib' not in sys.modules or sys.modules['matplotlib'] is None\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    doc = parse(html)
+    assert html.count('class="chart"') == run["html"].count('class="chart"') > 0
+    assert table(doc, "stages") == table(parse(run["html"]), "stages")  # the same figures

@@ -52,6 +52,7 @@ def png_size(png: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(tmp_path):
     browser = find_browser()
     if browser is None:
@@ -62,7 +63,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
     screenshot(browser, page, png, tmp_path / "profile")
     assert png_size(png) == (WIDTH, HEIGHT)
     import numpy as np
-    from PIL import Image  # installed with matplotlib
+    from PIL import Image  # the test extra (pillow)
 
     with Image.open(png) as image:
         pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)

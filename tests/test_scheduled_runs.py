@@ -121,6 +121,7 @@ def test_kill_then_rerun_equals_uninterrupted_run(scenario, tmp_path, point, nth
         assert corpus_view(out) == scenario["view_ref"]
 
 
+@pytest.mark.slow
 def test_killed_twice_then_completed(scenario, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(scenario["after_a"], out)
@@ -171,6 +172,7 @@ def test_unfinished_run_with_another_plan_is_discarded(scenario, tmp_path):
 # --- incremental runs -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_changed_input_is_processed_again_and_supersedes_its_old_records(tmp_path):
     config = small_config(tmp_path)
     inputs = tmp_path / "in"
@@ -197,6 +199,7 @@ def test_changed_input_is_processed_again_and_supersedes_its_old_records(tmp_pat
     assert verify(out).problems == []
 
 
+@pytest.mark.slow
 def test_reprocess_processes_everything_and_doubles_nothing(tmp_path):
     config = small_config(tmp_path)
     inputs = tmp_path / "in"

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from clean_helpers import SHARED
 from corpus_helpers import article, run_cli, small_config
 
 from pipeline.engine.local import LocalEngine
@@ -85,12 +86,14 @@ def sharded_drops(
             k == (None,) for k in sharded.write_map_files(pipeline, work_dir, t, [r for r, _ in part], keys)
         )
     engine = LocalEngine(1)
-    drops = sharded.reduce_sharded(step, engine, work_dir, n_tasks, {}, state_dir, n_ranges)
+    reduced = sharded.reduce_sharded(
+        step, sharded.ShardedWork(engine, work_dir, n_tasks, state_dir, n_ranges), {}
+    )
     delta_dir = run_dir / "delta" / step.name
     delta_dir.mkdir(parents=True)
-    sharded.stage_sharded(step, engine, work_dir, delta_dir, run_dir.name)
+    sharded.stage_sharded(step, reduced, engine, work_dir, delta_dir, run_dir.name)
     sharded.commit_segments(state_dir, run_dir / "delta")
-    return drops
+    return reduced.drops
 
 
 @pytest.mark.parametrize("options", [{}, {"max_bucket": 1}, {"verify": "signature", "threshold": 0.7}])
@@ -181,6 +184,7 @@ def outcome(output: Path) -> dict:
     return result
 
 
+@pytest.mark.slow
 def test_run_sharded_equals_driver_and_resumes_merge_tasks(tmp_path: Path):
     day1, day2 = tmp_path / "day1", tmp_path / "day2"
     write_pages(day1, 4, 12)
@@ -210,9 +214,10 @@ def test_run_sharded_equals_driver_and_resumes_merge_tasks(tmp_path: Path):
     assert refused.returncode == 2 and "dedup: sharded" in refused.stderr
 
 
-DEDUP_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench" / "dedup" / "visible-10k.jsonl.gz"
+DEDUP_BENCH = SHARED / "bench" / "dedup" / "visible-10k.jsonl.gz"
 
 
+@pytest.mark.slow
 def test_jsonl_slice_same_corpus_for_any_dedup_path_partitions_and_workers(tmp_path: Path):
     """A 1,000-line JSONL cut of the dedup benchmark, read natively: `--dedup driver` in one task and
     one process gives the corpus `--dedup sharded` gives in 4 record-range tasks on 2 processes."""

@@ -11,16 +11,14 @@ so the figure holds on a shared machine). Compare two checkouts by running it in
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from pipeline.config import load_config
+from pipeline.document import Document
+from pipeline.runner import build_pipeline
 
-from pipeline.config import load_config  # noqa: E402
-from pipeline.document import Document  # noqa: E402
-from pipeline.runner import build_pipeline  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 TEXT_STEPS = (
     "clean_lines",

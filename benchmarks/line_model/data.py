@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 import unicodedata
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVPAGES = ROOT / "benchmarks" / "devpages"
-SHARED = ROOT.parent / "shared"
+# the shared benchmark data beside the repository (benchmarks/common.py: the same rule)
+SHARED = Path(os.environ.get("NEWSCLEAN_SHARED") or ROOT.parent / "shared")
 ARTICLES = SHARED / "bench" / "articles-30k.jsonl.gz"
 
 

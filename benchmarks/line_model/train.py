@@ -17,24 +17,20 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sys
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from baselines import BASELINES
+from data import DEVPAGES, Page, load_articles, load_pages, norm, seed_pages, synthesize
+
+from pipeline.s3_clean.line_features import line_features
+from pipeline.s3_clean.line_model import MODEL_PATH, LineModel
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE))
-
-from baselines import BASELINES  # noqa: E402
-from data import DEVPAGES, Page, load_articles, load_pages, norm, seed_pages, synthesize  # noqa: E402
-
-from pipeline.s3_clean.line_features import line_features  # noqa: E402
-from pipeline.s3_clean.line_model import MODEL_PATH, LineModel  # noqa: E402
 
 SYNTHETIC_PER_PAGE = 20
 SYNTHETIC_PER_SILVER = 1

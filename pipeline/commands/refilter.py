@@ -19,24 +19,22 @@ and does not come back; to loosen limits, rerun the pipeline with `--reprocess`.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from pathlib import Path
 
-import orjson
-
-from pipeline import __version__
 from pipeline.commands.run import EXIT_LOCKED
+from pipeline.commit import Recovery, ensure_state, roll_forward
 from pipeline.config import ConfigError, load_config
-from pipeline.corpus import MANIFEST, finished_runs, iter_kept, superseded
+from pipeline.corpus import finished_runs, iter_kept, superseded
 from pipeline.document import Document
+from pipeline.fs import is_url
 from pipeline.log import log
-from pipeline.runner import MANIFEST_VERSION, check_accounting, new_run_id, roll_forward, run_started
+from pipeline.runner import build_pipeline, build_steps, dedup_mode_of, new_run_id, run_started
 from pipeline.s5_filter.quality_filter import QualityFilter
 from pipeline.s6_dedup.corpus_state import Digest
 from pipeline.s7_write import safe_json
-from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.jsonl import ShardWriter
-from pipeline.s7_write.records import counts_list, reject_record
+from pipeline.s7_write.manifest import Written, build_manifest, check_accounting, write_manifest
+from pipeline.s7_write.records import refiltered_reject
 from pipeline.state import LOCK_FILE, InputStore, LockHeld, RunLock
 from pipeline.step import StepStats
 from pipeline.summary import summary_table
@@ -58,8 +56,6 @@ def register(sub) -> None:
 
 
 def cmd_refilter(args) -> int:
-    from pipeline.fs import is_url
-
     if any(is_url(path) for path in (args.output, args.target) if path):  # never a local folder named "s3:"
         log.error("cannot refilter: a corpus is a local folder (export it to a URL with `newsclean export`)")
         return 1
@@ -104,42 +100,13 @@ def _refilter_locked(config, step: QualityFilter, source: Path, target: Path, st
     started = run_started()
     t0 = time.perf_counter()
     runs = finished_runs(source)
-    replaced = superseded(runs)
     run_id = new_run_id(started)
     run_dir = target / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
-    shard_args = (config.run["shard_size"], config.run["compression"], config.run["compresslevel"])
-    kept, rejects = ShardWriter(run_dir, "part", *shard_args), ShardWriter(run_dir, "rejects", *shard_args)
-    read_stats = StepStats("read")
-    outcome, reasons = Counter(), Counter()
-    read_ids, kept_ids = [], []
-    try:
-        for doc in step.run(_documents(iter_kept(source, runs), read_stats)):
-            record = doc.provenance.pop("record")
-            read_ids.append(record["id"])
-            outcome["documents"] += 1
-            if doc.dropped:
-                rejects.write(_reject(record, doc))
-                outcome["dropped"] += 1
-                reasons[f"{doc.drop_stage}:{doc.drop_reason}"] += 1
-            else:
-                if "quality" not in record["metadata"]:  # recomputed: keep the scores with the record
-                    record["metadata"]["quality"] = doc.metadata["quality"]
-                kept.write_line(safe_json.json_line(record))
-                kept_ids.append(record["id"])
-                outcome["kept"] += 1
-        shards, reject_shards = kept.close(), rejects.close()
-    except BaseException:
-        kept.abort()
-        rejects.abort()
-        raise
-    accounting = check_accounting(run_id, outcome, reasons, shards, reject_shards)
-    inputs, supersedes = _replaced_inputs(runs, replaced)
-    sources = sorted({entry["run_id"] for entry in supersedes})
-    manifest = {
-        "manifest_version": MANIFEST_VERSION,
-        "pipeline": "newsclean",
-        "pipeline_version": __version__,
+    written, read_ids, kept_ids = _filter_corpus(config, step, iter_kept(source, runs), run_dir)
+    accounting = check_accounting(run_id, written)
+    inputs, supersedes = _replaced_inputs(runs, superseded(runs))
+    about = {
         "kind": "refilter",
         "run_id": run_id,
         "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -149,44 +116,54 @@ def _refilter_locked(config, step: QualityFilter, source: Path, target: Path, st
         "config_hash": config.hash,
         "config": config.as_dict(),
         "source_corpus": str(source),
-        "source_runs": sources,
+        "source_runs": sorted({entry["run_id"] for entry in supersedes}),
         "inputs": inputs,
         "supersedes": supersedes,
         "corpus_change": {"added": Digest.of(kept_ids).as_dict(), "retired": Digest.of(read_ids).as_dict()},
-        "counts": {
-            "documents": outcome["documents"],
-            "kept": outcome["kept"],
-            "dropped": outcome["dropped"],
-            "errors": 0,
-            "by_reason": dict(sorted(reasons.items())),
-        },
-        "accounting": accounting,
-        "stages": {s.name: s.as_dict() for s in (read_stats, step.stats)},
-        "shards": shards,
-        "rejects": reject_shards,
     }
-    try:  # report.html beside the manifest, as a run writes one
-        from pipeline.report import write_report
-
-        write_report(run_dir, manifest)
-    except Exception as exc:  # the report must never fail the refilter
-        log.warning(f"report not written: {type(exc).__name__}: {exc}")
-    write_atomic(run_dir / MANIFEST, safe_json.dumps(manifest, option=orjson.OPT_INDENT_2))
+    manifest = build_manifest(about, written, accounting)
+    write_manifest(run_dir, manifest)
     store.apply_run(run_id, inputs)  # the store now points these inputs at the refilter run
     _update_dedup_state(config, target)
     return manifest
 
 
+def _filter_corpus(config, step: QualityFilter, records, run_dir: Path) -> tuple[Written, list, list]:
+    """The corpus's kept records through `step` into the run's shards; what was counted and
+    written, the ids read and the ids kept."""
+    written, read_stats = Written(), StepStats("read")
+    writer = (config.run["shard_size"], config.run["compression"], config.run["compresslevel"])
+    kept, rejects = ShardWriter(run_dir, "part", *writer), ShardWriter(run_dir, "rejects", *writer)
+    read_ids, kept_ids = [], []
+    try:
+        for doc in step.run(_documents(records, read_stats)):
+            record = doc.provenance.pop("record")
+            read_ids.append(record["id"])
+            written.outcome["documents"] += 1
+            if doc.dropped:
+                rejects.write(refiltered_reject(record, doc))
+                written.count_drop(f"{doc.drop_stage}:{doc.drop_reason}", 1, error=False)
+                continue
+            if "quality" not in record["metadata"]:  # recomputed: keep the scores with the record
+                record["metadata"]["quality"] = doc.metadata["quality"]
+            kept.write_line(safe_json.json_line(record))
+            kept_ids.append(record["id"])
+            written.outcome["kept"] += 1
+        written.shards, written.rejects = kept.close(), rejects.close()
+    except BaseException:
+        kept.abort()
+        rejects.abort()
+        raise
+    written.stages = [read_stats, step.stats]
+    return written, read_ids, kept_ids
+
+
 def _update_dedup_state(config, target: Path) -> None:
     """The dedup indexes still hold the documents dropped here: rebuild them from the corpus (a kill
     before this is caught by the next run, which finds the corpus digest changed and rebuilds them)."""
-    from pipeline import sharded_run
-    from pipeline.runner import Recovery, build_pipeline, build_steps, ensure_state
-
-    dedup = sharded_run.dedup_mode(
-        config.run["dedup"], config.run["engine"], build_steps(config), target / "state"
-    )
-    ensure_state(target, build_pipeline(config, "", "", dedup).global_steps, Recovery())
+    steps = build_steps(config)
+    dedup = dedup_mode_of(config, steps, target / "state")
+    ensure_state(target, build_pipeline(config, "", "", dedup, steps).global_steps, Recovery())
 
 
 def _documents(records, read_stats: StepStats):
@@ -202,14 +179,6 @@ def _documents(records, read_stats: StepStats):
         )
         doc.provenance["record"] = record
         yield doc
-
-
-def _reject(record: dict, doc: Document) -> dict:
-    out = reject_record(doc, record.get("source") or "")
-    out["source"] = record.get("source") or out["source"]
-    out["metadata"]["removed"] = counts_list((record.get("metadata") or {}).get("removed"))
-    out["metadata"]["quality"] = doc.metadata.get("quality")
-    return out
 
 
 def _replaced_inputs(runs, replaced: dict[str, set[str]]) -> tuple[list[dict], list[dict]]:

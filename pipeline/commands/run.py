@@ -7,11 +7,22 @@ import errno
 import sqlite3
 from pathlib import Path
 
+from pipeline.commands.config import effective_yaml
 from pipeline.config import load_config
+from pipeline.engine.local import default_workers
 from pipeline.fs import RemoteInputNotFound, StorageError
 from pipeline.log import log
-from pipeline.runner import AccountingError, InputNotFound, StateError, run_pipeline
-from pipeline.state import LockHeld
+from pipeline.plan import list_inputs, plan_tasks, task_size_for
+from pipeline.runner import (
+    AccountingError,
+    InputNotFound,
+    StateError,
+    build_steps,
+    check_inputs_exist,
+    run_pipeline,
+)
+from pipeline.selection import select_inputs
+from pipeline.state import InputStore, LockHeld
 from pipeline.summary import plural, summary_table
 from pipeline.workfile import WorkFileError
 
@@ -85,70 +96,96 @@ def cmd_run(args) -> int:
         return 0
     try:
         result = run_pipeline(config, args.input, args.output, reprocess=args.reprocess)
-    except InputNotFound as exc:
+    except _RUN_FAILURES as exc:
+        return failure_status(exc, args.output)
+    report_recovery(result.manifest.get("recovery", {}))
+    if result.run_dir is None:
+        return report_no_run(result.manifest.get("skipped_inputs", 0), args)
+    report_finished(result, args.quiet)
+    return 0
+
+
+_RUN_FAILURES = (
+    InputNotFound,
+    LockHeld,
+    AccountingError,
+    RemoteInputNotFound,
+    sqlite3.DatabaseError,
+    StateError,
+    WorkFileError,
+    StorageError,
+    OSError,
+)
+
+
+def failure_status(exc: BaseException, output: str) -> int:
+    """Log why the run could not run or finish, in one line; its exit status."""
+    if isinstance(exc, (InputNotFound, RemoteInputNotFound)):  # a typo'd URL is a usage error too
         log.error(f"cannot run: {exc}")
         return EXIT_USAGE
-    except LockHeld as exc:
+    if isinstance(exc, LockHeld):
         log.error(f"cannot run: {exc}")
         return EXIT_LOCKED
-    except AccountingError as exc:
+    if isinstance(exc, AccountingError):
         log.error(f"run failed, nothing committed: {exc}")
         return 1
-    except RemoteInputNotFound as exc:  # a typo'd URL is a usage error, as a missing path
-        log.error(f"cannot run: {exc}")
-        return EXIT_USAGE
-    except sqlite3.OperationalError as exc:  # read-only or unreachable state files: not damage
+    if isinstance(exc, sqlite3.OperationalError):  # read-only or unreachable state files: not damage
         if "readonly" in str(exc) or "unable to open" in str(exc):
             log.error(f"cannot write the output, nothing committed: {_one_line(exc)}")
             return EXIT_CANTWRITE
         log.error(f"damaged corpus state: {_one_line(exc)}")
         return EXIT_STATE
-    except (StateError, WorkFileError) as exc:
+    if isinstance(exc, (StateError, WorkFileError)):
         log.error(f"damaged corpus state: {_one_line(exc)}")
         return EXIT_STATE
-    except sqlite3.DatabaseError as exc:  # e.g. a corrupt state/inputs.sqlite
+    if isinstance(exc, sqlite3.DatabaseError):  # e.g. a corrupt state/inputs.sqlite
         log.error(
-            f"damaged corpus state: a state database in {args.output}/state is damaged ({_one_line(exc)}); "
+            f"damaged corpus state: a state database in {output}/state is damaged ({_one_line(exc)}); "
             "restore it from a backup, or move it aside to rebuild it"
         )
         return EXIT_STATE
-    except StorageError as exc:
+    if isinstance(exc, StorageError) or not isinstance(exc, OSError):
         log.error(f"cannot run: {exc}")
         return 1
-    except OSError as exc:
-        status = EXIT_CANTWRITE if exc.errno in _CANT_WRITE else EXIT_IOERR
-        what = (
-            "disk full"
-            if exc.errno == errno.ENOSPC
-            else "cannot write the output"
-            if status == EXIT_CANTWRITE
-            else "I/O error"
-        )
-        log.error(f"{what}, nothing committed: {_one_line(exc)}")
-        return status
-    report_recovery(result.manifest.get("recovery", {}))
-    skipped = result.manifest.get("skipped_inputs", 0)
-    if (
-        result.run_dir is None and not skipped
-    ):  # an empty folder: maybe nothing was crawled, maybe a wrong path
+    return _os_error_status(exc)
+
+
+def _os_error_status(exc: OSError) -> int:
+    status = EXIT_CANTWRITE if exc.errno in _CANT_WRITE else EXIT_IOERR
+    what = (
+        "disk full"
+        if exc.errno == errno.ENOSPC
+        else "cannot write the output"
+        if status == EXIT_CANTWRITE
+        else "I/O error"
+    )
+    log.error(f"{what}, nothing committed: {_one_line(exc)}")
+    return status
+
+
+def report_no_run(skipped: int, args) -> int:
+    """Nothing to process: an empty input folder (maybe a wrong path), or nothing new."""
+    if not skipped:
         log.warning(
             f"no input files in {', '.join(map(str, args.input))}: nothing to do, no run written",
             extra={"fields": {"event": "no_inputs"}},
         )
         return 0
-    if result.run_dir is None:
-        log.info(
-            f"nothing new: {plural(skipped, 'input')} unchanged since earlier runs, no run written",
-            extra={"fields": {"event": "nothing_new", "skipped_inputs": skipped}},
+    log.info(
+        f"nothing new: {plural(skipped, 'input')} unchanged since earlier runs, no run written",
+        extra={"fields": {"event": "nothing_new", "skipped_inputs": skipped}},
+    )
+    if not args.quiet:
+        print(
+            f"nothing new: {plural(skipped, 'input')} unchanged since earlier runs, no run written "
+            "(--reprocess to process them again)"
         )
-        if not args.quiet:
-            print(
-                f"nothing new: {plural(skipped, 'input')} unchanged since earlier runs, no run written "
-                "(--reprocess to process them again)"
-            )
-        return 0
+    return 0
+
+
+def report_finished(result, quiet: bool) -> None:
     m = result.manifest
-    counts = m["counts"]
+    counts, skipped = m["counts"], m.get("skipped_inputs", 0)
     log.info(
         f"run {m['run_id']} finished: {plural(counts['documents'], 'document')} in, {counts['kept']:,} kept, "
         f"{counts['dropped']:,} dropped, {plural(counts['errors'], 'error')} in {m['seconds']:.1f} s",
@@ -163,15 +200,15 @@ def cmd_run(args) -> int:
             }
         },
     )
-    if not args.quiet:
-        print(summary_table(m))
-        if skipped:
-            print(
-                f"skipped {plural(skipped, 'input')} processed unchanged by earlier runs "
-                "(--reprocess to process them again)"
-            )
-        print(f"output: {result.run_dir}")
-    return 0
+    if quiet:
+        return
+    print(summary_table(m))
+    if skipped:
+        print(
+            f"skipped {plural(skipped, 'input')} processed unchanged by earlier runs "
+            "(--reprocess to process them again)"
+        )
+    print(f"output: {result.run_dir}")
 
 
 def report_recovery(recovery: dict) -> None:
@@ -195,12 +232,6 @@ def report_recovery(recovery: dict) -> None:
 
 def dry_run(config, inputs: list[str], output: str, reprocess: bool) -> str:
     """What `run` would do, read without writing anything (not even the output folder)."""
-    from pipeline.commands.config import effective_yaml
-    from pipeline.engine.local import default_workers
-    from pipeline.plan import list_inputs, plan_tasks, task_size_for
-    from pipeline.runner import build_steps, check_inputs_exist, select_inputs
-    from pipeline.state import InputStore
-
     check_inputs_exist(inputs)
     build_steps(config)  # rule files and regexes checked, as a real run would
     files = list_inputs(inputs)
@@ -246,7 +277,7 @@ def dry_run(config, inputs: list[str], output: str, reprocess: bool) -> str:
 class _EmptyStore:
     """A corpus without a store yet: every input is new."""
 
-    def get(self, _key):
+    def get(self, _key: str) -> None:
         return None
 
 

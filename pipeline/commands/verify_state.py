@@ -25,7 +25,7 @@ from pipeline.s6_dedup.corpus_state import Digest, expected_digest
 SAMPLE = 200  # kept documents looked up in the indexes and compared with the whole corpus
 
 
-def state_problems(output: Path, runs: list[Run], kept_ids: list[str]) -> Iterator[tuple[str, str]]:
+def state_problems(output: Path, runs: list[Run], kept_ids: list[str]) -> Iterator[tuple[Path | str, str]]:
     """(where, problem) for every way the state does not describe the corpus of `runs`."""
     state = output / "state"
     yield from _store_problems(state, runs)
@@ -53,7 +53,7 @@ def state_problems(output: Path, runs: list[Run], kept_ids: list[str]) -> Iterat
 # --- processed inputs ------------------------------------------------------------------------
 
 
-def _store_problems(state: Path, runs: list[Run]) -> Iterator[tuple[str, str]]:
+def _store_problems(state: Path, runs: list[Run]) -> Iterator[tuple[Path | str, str]]:
     from pipeline.state import STORE_FILE
 
     path = state / STORE_FILE
@@ -117,7 +117,7 @@ def _sample(output: Path, runs: list[Run], n: int) -> list[dict]:
 
 def _exact_problems(
     state: Path, digest: Digest, ids: set[str], sample: list[dict]
-) -> Iterator[tuple[str, str]]:
+) -> Iterator[tuple[Path | str, str]]:
     from pipeline.s6_dedup.exact import INDEX_FILE, content_hash, stored_digest
 
     path = state / INDEX_FILE
@@ -148,14 +148,14 @@ def _exact_problems(
             yield path, f"lookup of the text of {doc_id!r} gives {got!r}"
 
 
-def _digest_problems(path: Path, carried: Digest | None, digest: Digest) -> Iterator[tuple[str, str]]:
+def _digest_problems(path: Path, carried: Digest | None, digest: Digest) -> Iterator[tuple[Path | str, str]]:
     if carried is None:
         yield path, "carries no corpus digest (made by an older version; the next run rebuilds it)"
     elif carried != digest:
         yield path, f"describes another state of the corpus (index: {carried}; corpus: {digest})"
 
 
-def _id_problems(path: Path, index_ids: list[str], ids: set[str]) -> Iterator[tuple[str, str]]:
+def _id_problems(path: Path, index_ids: list[str], ids: set[str]) -> Iterator[tuple[Path | str, str]]:
     strangers = sorted(set(index_ids) - ids)
     if strangers:
         yield (
@@ -171,7 +171,7 @@ def _id_problems(path: Path, index_ids: list[str], ids: set[str]) -> Iterator[tu
 
 def _near_problems(
     state: Path, step, runs: list[Run], digest: Digest, ids: set[str], sample: list[dict]
-) -> Iterator[tuple[str, str]]:
+) -> Iterator[tuple[Path | str, str]]:
     from pipeline.s6_dedup.index import INDEX_FILE
     from pipeline.s6_dedup.sharded import index_root, read_digest
 
@@ -217,10 +217,8 @@ def _near_entries(step, path: Path, sharded: bool) -> Iterator[tuple[str, np.nda
     from pipeline.s6_dedup.sharded import _DocFiles, near_files
 
     for segment in sorted((path / "segments").iterdir()) if (path / "segments").is_dir() else []:
-        refs = [
-            np.load(f) for f in sorted(segment.glob("band-000/range-*.refs.npy"))
-        ]  # band 0 reaches them all
-        refs = np.concatenate(refs) if refs else np.zeros(0, np.uint64)
+        parts = [np.load(f) for f in sorted(segment.glob("band-000/range-*.refs.npy"))]  # band 0 reaches all
+        refs = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
         opened: dict[int, _DocFiles] = {}
         for ref in sorted(refs.tolist()):
             task, pos = ref >> 32, ref & 0xFFFFFFFF
@@ -231,7 +229,7 @@ def _near_entries(step, path: Path, sharded: bool) -> Iterator[tuple[str, np.nda
             yield files.id(pos), files.signature(pos), files.shingles(pos)
 
 
-def _near_pairs(path: Path, step, sample: list[dict], entries: list) -> Iterator[tuple[str, str]]:
+def _near_pairs(path: Path, step, sample: list[dict], entries: list) -> Iterator[tuple[Path | str, str]]:
     """Sampled kept documents: present in the index, and no other kept document near-copies them."""
     from pipeline.document import Document
     from pipeline.s6_dedup.lsh import band_keys

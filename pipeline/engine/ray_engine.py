@@ -33,7 +33,7 @@ def _call(fn: Callable, cwd: str, init_key: str | None, init: tuple | None, item
     global _initialized_key
     if os.path.isdir(cwd) and os.getcwd() != cwd:
         os.chdir(cwd)  # relative paths mean what they meant to the driver (shared storage: same mount path)
-    if init_key is not None and _initialized_key != init_key:
+    if init is not None and init_key is not None and _initialized_key != init_key:
         initializer, initargs = init
         initializer(*initargs)
         _initialized_key = init_key

@@ -1,7 +1,7 @@
 """The run report: `report.html` beside a run's manifest, built from the run's files alone.
 
-`collect` streams the shards into bounded figures, `plots` draws them (matplotlib,
-imported lazily), `html` lays them out in one self-contained page.
+`collect` streams the shards into bounded figures, `plots` draws them (plain SVG),
+`html` lays them out in one self-contained page.
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ class Reservoir:
     """Uniform sample of at most `size` items from a stream (Algorithm R), deterministic for a seed."""
 
     def __init__(self, size: int, rng: random.Random):
-        self.size, self.rng, self.seen, self.items = size, rng, 0, []
+        self.size, self.rng, self.seen = size, rng, 0
+        self.items: list = []
 
     def offer(self, make_item) -> None:
         """`make_item` is called only when the item is taken, so skipped items cost nothing."""
@@ -104,7 +105,7 @@ def iter_records(paths: list[Path]) -> Iterator[dict]:
                     yield orjson.loads(line)
 
 
-def _excerpt(text: str) -> str:
+def _excerpt(text: str | None) -> str:
     text = text or ""
     return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS].rstrip() + " …"
 
@@ -140,60 +141,37 @@ def _dropped_example(record: dict) -> dict:
     }
 
 
+class _Samples:
+    """The bounded samples a report shows, all drawn from one seeded generator (in record order)."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+        self.lengths = Reservoir(LENGTH_SAMPLE, rng)  # (raw, clean) characters of kept documents
+        self.raw_dropped = Reservoir(LENGTH_SAMPLE, rng)
+        self.kept = Reservoir(KEPT_EXAMPLES, rng)
+        self.dropped: dict[str, Reservoir] = {}  # "stage:reason" -> examples
+
+    def offer_dropped(self, key: str, record: dict) -> None:
+        if key not in self.dropped and len(self.dropped) < MAX_REASONS_WITH_EXAMPLES:
+            self.dropped[key] = Reservoir(DROPPED_EXAMPLES_PER_REASON, self.rng)
+        if key in self.dropped:
+            self.dropped[key].offer(lambda: _dropped_example(record))
+
+
 def collect(run_dir: str | Path, manifest: dict, seed: int = SEED) -> RunFigures:
     run_dir = Path(run_dir)
     figures = RunFigures(manifest=manifest, run_dir=run_dir)
-    rng = random.Random(seed)
-    lengths = Reservoir(LENGTH_SAMPLE, rng)
-    raw_dropped = Reservoir(LENGTH_SAMPLE, rng)
-    kept_examples = Reservoir(KEPT_EXAMPLES, rng)
-    dropped_examples: dict[str, Reservoir] = {}
-
+    samples = _Samples(random.Random(seed))
     for record in iter_records(shard_files(run_dir, manifest, "shards", "part")):
-        figures.records_kept += 1
-        meta = record.get("metadata") or {}
-        _count_removed(figures, meta)
-        figures.languages[meta.get("language") or "unknown"] += 1
-        figures.sources_kept[record.get("source") or "unknown"] += 1
-        clean = meta.get("n_chars")
-        if clean is None:
-            clean = len(record.get("text") or "")
-        raw = meta.get("n_chars_raw")
-        _add_length(figures.clean_kept, clean)
-        if raw is not None:
-            _add_length(figures.raw_kept, raw)
-        lengths.offer(lambda: (raw, clean))
-        kept_examples.offer(lambda: _kept_example(record))
-
+        _add_kept(figures, samples, record)
     duplicates: Counter = Counter()  # kept id -> documents dropped as its duplicates
     duplicate_reason: dict[str, str] = {}
     for record in iter_records(shard_files(run_dir, manifest, "rejects", "rejects")):
-        figures.records_rejected += 1
-        meta = record.get("metadata") or {}
-        _count_removed(figures, meta)
-        figures.sources_dropped[record.get("source") or "unknown"] += 1
-        raw = meta.get("n_chars_raw")
-        if raw is not None:
-            _add_length(figures.raw_dropped, raw)
-            raw_dropped.offer(lambda: raw)
+        _add_rejected(figures, samples, record)
         if record.get("dup_of") is not None:
             duplicates[record["dup_of"]] += 1
             duplicate_reason.setdefault(record["dup_of"], record.get("reason") or "duplicate")
-        key = f"{record.get('stage')}:{record.get('reason')}"
-        if record.get("error"):
-            figures.error_reasons.add(key)
-        if key not in dropped_examples and len(dropped_examples) < MAX_REASONS_WITH_EXAMPLES:
-            dropped_examples[key] = Reservoir(DROPPED_EXAMPLES_PER_REASON, rng)
-        if key in dropped_examples:
-            dropped_examples[key].offer(lambda: _dropped_example(record))
-
-    figures.raw_kept.sample = [raw for raw, _ in lengths.items if raw is not None]
-    figures.clean_kept.sample = [clean for _, clean in lengths.items]
-    figures.raw_dropped.sample = raw_dropped.items
-    figures.kept_examples = sorted(kept_examples.items, key=lambda e: str(e["id"]))
-    figures.dropped_examples = {
-        k: sorted(r.items, key=lambda e: str(e["id"])) for k, r in sorted(dropped_examples.items())
-    }
+    _take_samples(figures, samples)
     # a cluster is the kept document plus every document dropped as its duplicate
     figures.cluster_sizes = Counter(n + 1 for n in duplicates.values())
     figures.largest_clusters = sorted(
@@ -204,6 +182,48 @@ def collect(run_dir: str | Path, manifest: dict, seed: int = SEED) -> RunFigures
     figures.removed_by_rule = removed_from_manifest(manifest) or Counter(figures.removed_in_records)
     figures.html_blocks_by_rule = html_blocks_from_manifest(manifest)
     return figures
+
+
+def _add_kept(figures: RunFigures, samples: _Samples, record: dict) -> None:
+    figures.records_kept += 1
+    meta = record.get("metadata") or {}
+    _count_removed(figures, meta)
+    figures.languages[meta.get("language") or "unknown"] += 1
+    figures.sources_kept[record.get("source") or "unknown"] += 1
+    clean = meta.get("n_chars")
+    if clean is None:
+        clean = len(record.get("text") or "")
+    raw = meta.get("n_chars_raw")
+    _add_length(figures.clean_kept, clean)
+    if raw is not None:
+        _add_length(figures.raw_kept, raw)
+    samples.lengths.offer(lambda: (raw, clean))
+    samples.kept.offer(lambda: _kept_example(record))
+
+
+def _add_rejected(figures: RunFigures, samples: _Samples, record: dict) -> None:
+    figures.records_rejected += 1
+    meta = record.get("metadata") or {}
+    _count_removed(figures, meta)
+    figures.sources_dropped[record.get("source") or "unknown"] += 1
+    raw = meta.get("n_chars_raw")
+    if raw is not None:
+        _add_length(figures.raw_dropped, raw)
+        samples.raw_dropped.offer(lambda: raw)
+    key = f"{record.get('stage')}:{record.get('reason')}"
+    if record.get("error"):
+        figures.error_reasons.add(key)
+    samples.offer_dropped(key, record)
+
+
+def _take_samples(figures: RunFigures, samples: _Samples) -> None:
+    figures.raw_kept.sample = [raw for raw, _ in samples.lengths.items if raw is not None]
+    figures.clean_kept.sample = [clean for _, clean in samples.lengths.items]
+    figures.raw_dropped.sample = samples.raw_dropped.items
+    figures.kept_examples = sorted(samples.kept.items, key=lambda e: str(e["id"]))
+    figures.dropped_examples = {
+        k: sorted(r.items, key=lambda e: str(e["id"])) for k, r in sorted(samples.dropped.items())
+    }
 
 
 def html_blocks_from_manifest(manifest: dict) -> Counter:

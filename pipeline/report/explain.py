@@ -17,11 +17,10 @@ from pathlib import Path
 
 from pipeline.config import Config, LocatedDict, LocatedList
 from pipeline.document import Document
-from pipeline.registry import STEPS
 from pipeline.summary import plural
 
 # steps of these stages turn bytes into text: their output is the text whose lines are explained
-TEXT_STAGES = ("pipeline.s1_", "pipeline.s2_")
+TEXT_STAGES = ("read", "extract")
 META_KEYS = (
     "title",
     "author",
@@ -74,10 +73,6 @@ class Explanation:
         return sum(1 for line in self.lines if not line.removed and line.text.strip())
 
 
-def _is_text_step(name: str) -> bool:
-    return STEPS.get(name, "").startswith(TEXT_STAGES)
-
-
 def step_locations(config: Config) -> dict[str, str]:
     """Step name -> `file:line` of its entry in the config (for removals made by code, not rule files)."""
     steps = config.raw.get("steps") if isinstance(config.raw, dict) else None
@@ -121,7 +116,7 @@ def explain(config: Config, path: str | Path, record: int = 1) -> Explanation:
         for out in step.run([doc]):
             doc = out
         removed_by += [step.name] * (len(doc.removed) - before)
-        if _is_text_step(step.name) and not doc.removed:
+        if step.pipeline_stage in TEXT_STAGES and not doc.removed:
             original = doc.text
 
     lines = [Line(i + 1, text) for i, text in enumerate(original.split("\n"))] if original else []
@@ -233,7 +228,7 @@ def render_text(e: Explanation, color: bool = False) -> str:
 def _by_rule(e: Explanation) -> dict[str, tuple[int, set[str]]]:
     out: dict[str, tuple[int, set[str]]] = {}
     for line in e.lines:
-        if line.removed:
+        if line.rule is not None:  # removed
             count, sources = out.get(line.rule, (0, set()))
             out[line.rule] = (count + 1, sources | {line.source})
     return dict(sorted(out.items(), key=lambda kv: (-kv[1][0], kv[0])))
@@ -262,7 +257,7 @@ def render_html(e: Explanation) -> str:
     verdict_class = "dropped" if e.drop else "kept"
     rows = []
     for line in e.lines:
-        if line.removed:
+        if line.rule is not None:  # removed
             rows.append(
                 f'<tr class="removed"><td class="no">{line.no}</td><td class="verdict">removed</td>'
                 f'<td class="rule">{escape(line.rule)}</td><td class="src">{escape(line.source)}</td>'

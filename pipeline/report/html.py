@@ -119,52 +119,12 @@ def _header(f: RunFigures) -> str:
 
 
 def _funnel(f: RunFigures) -> str:
-    stages = f.manifest.get("stages") or {}
-    errors_by_stage = {}
-    for key in f.error_reasons:
-        stage, _, reason = key.partition(":")
-        errors_by_stage.setdefault(stage, set()).add(reason)
-    chart_rows, rows = [], []
-    for name, s in stages.items():
-        dropped = dict(s.get("dropped") or {})
-        error_reasons = errors_by_stage.get(name, set())
-        if s.get("errors") and not error_reasons and len(dropped) == 1:
-            error_reasons = set(dropped)  # rejects not read (or absent): one reason that holds all errors
-        chart_rows.append(
-            {
-                "name": name,
-                "kept": s.get("kept", 0),
-                "dropped": {r: n for r, n in dropped.items() if r not in error_reasons},
-                "errors": {r: n for r, n in dropped.items() if r in error_reasons},
-            }
-        )
-        rows.append(
-            [
-                name,
-                s.get("in", 0),
-                s.get("kept", 0),
-                sum(dropped.values()) - s.get("errors", 0),
-                s.get("errors", 0),
-                ", ".join(f"{r} {n:,}" for r, n in sorted(dropped.items())) or "–",
-            ]
-        )
+    chart_rows, rows = _stage_rows(f)
     counts = f.manifest.get("counts", {})
     chart = _img(plots.funnel(chart_rows), "documents kept and dropped by each stage") if chart_rows else ""
     head = ["stage", "in", "kept", "dropped", "errors", "dropped or failed, by reason"]
-    table = _table(
-        "stages",
-        head,
-        rows,
-        {1, 2, 3, 4},
-        [
-            "written",
-            counts.get("documents", 0),
-            counts.get("kept", 0),
-            counts.get("dropped", 0),
-            counts.get("errors", 0),
-            "",
-        ],
-    )
+    written = ["written", *(counts.get(k, 0) for k in ("documents", "kept", "dropped", "errors")), ""]
+    table = _table("stages", head, rows, {1, 2, 3, 4}, written)
     reasons = sorted((counts.get("by_reason") or {}).items(), key=lambda kv: (-kv[1], kv[0]))
     reason_table = (
         _table(
@@ -184,6 +144,34 @@ def _funnel(f: RunFigures) -> str:
         "<h3>Dropped and failed documents by reason</h3>",
         reason_table,
     )
+
+
+def _stage_rows(f: RunFigures) -> tuple[list[dict], list[list]]:
+    """Per stage of the manifest: the chart's row (kept, dropped and errors by reason) and the table's."""
+    errors_by_stage: dict[str, set] = {}
+    for key in f.error_reasons:
+        stage, _, reason = key.partition(":")
+        errors_by_stage.setdefault(stage, set()).add(reason)
+    chart_rows, rows = [], []
+    for name, s in (f.manifest.get("stages") or {}).items():
+        dropped = dict(s.get("dropped") or {})
+        error_reasons = errors_by_stage.get(name, set())
+        if s.get("errors") and not error_reasons and len(dropped) == 1:
+            error_reasons = set(dropped)  # rejects not read (or absent): one reason that holds all errors
+        chart_rows.append(
+            {
+                "name": name,
+                "kept": s.get("kept", 0),
+                "dropped": {r: n for r, n in dropped.items() if r not in error_reasons},
+                "errors": {r: n for r, n in dropped.items() if r in error_reasons},
+            }
+        )
+        by_reason = ", ".join(f"{r} {n:,}" for r, n in sorted(dropped.items())) or "–"
+        errors = s.get("errors", 0)
+        rows.append(
+            [name, s.get("in", 0), s.get("kept", 0), sum(dropped.values()) - errors, errors, by_reason]
+        )
+    return chart_rows, rows
 
 
 def _removed(f: RunFigures) -> str:

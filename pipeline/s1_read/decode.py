@@ -11,6 +11,7 @@ import re
 import unicodedata
 
 from pipeline.document import Document
+from pipeline.options import Schema, option
 from pipeline.s1_read.charsets import (
     fix_surrogates,
     reads_as,
@@ -78,6 +79,7 @@ def decode_bytes(
     """Return (text, encoding used) or raise DecodeError with a reason."""
     if not data.strip():
         raise DecodeError("empty", "file is empty or whitespace only")
+    text: str | None
     for bom, enc in (
         (codecs.BOM_UTF8, "utf-8-sig"),
         (codecs.BOM_UTF16_LE, "utf-16"),
@@ -90,10 +92,10 @@ def decode_bytes(
                 raise DecodeError("undecodable", f"bad {enc} after BOM: {exc}") from None
             _check_text(text, enc, max_control_share)
             return text, enc
-    text = utf16_without_bom(data)
-    if text is not None:
-        _check_text(text, "utf-16", max_control_share)
-        return text, "utf-16"
+    utf16 = utf16_without_bom(data)
+    if utf16 is not None:
+        _check_text(utf16, "utf-16", max_control_share)
+        return utf16, "utf-16"
     # a declared 8-bit charset is tried after UTF-8: pages often declare latin-1 but send UTF-8
     candidates = ["utf-8"] + ([declared] if declared else [])
     seen: set[str] = set()
@@ -149,11 +151,12 @@ class Decode(Step):
     """Turn `doc.raw` into `doc.text` (NFC). Documents without raw bytes pass through."""
 
     name = "decode"
-    defaults = {
-        "fallback_encodings": ["cp1258", "cp1252"],
-        "max_control_share": 0.001,
-        "max_replacement_share": 0.0001,
-    }  # broken UTF-8 sequences tolerated per byte
+    pipeline_stage = "read"
+
+    class Options(Schema):
+        fallback_encodings: list[str] = option(["cp1258", "cp1252"])
+        max_control_share: float = 0.001
+        max_replacement_share: float = 0.0001  # broken UTF-8 sequences tolerated per byte
 
     def process(self, doc: Document) -> None:
         if doc.raw is None:

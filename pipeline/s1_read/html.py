@@ -6,18 +6,18 @@ article is taken out by `extract_html`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+import os
 
-from pipeline.document import Document
-from pipeline.s1_read.files import READ_ERRORS, read_capped, read_error_reason
-from pipeline.s1_read.inputs import path_id
+from pipeline.fs import strip_compression
+from pipeline.s1_read.reader import PageReader
 
 
-def read_html_page(path: Path, rel: str, provenance: dict, options: dict) -> Iterator[Document]:
-    doc = Document(id=path_id(rel), media_type="html", provenance=dict(provenance))
-    try:
-        doc.raw = read_capped(path, options["max_bytes"])
-    except READ_ERRORS as exc:
-        doc.drop("read", read_error_reason(exc), f"{path}: {type(exc).__name__}: {exc}", error=True)
-    yield doc
+class HtmlReader(PageReader):
+    """A saved page; its id is the relative path without the extension ("site/page.html.gz" -> "site/page")."""
+
+    extensions = (".html", ".htm", ".xhtml")
+    media_type = "html"
+
+    def doc_id(self, rel: str) -> str:
+        stem, ext = os.path.splitext(strip_compression(rel))
+        return stem if ext.lower() in self.extensions and stem and not stem.endswith("/") else rel

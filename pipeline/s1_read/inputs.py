@@ -10,48 +10,44 @@ import errno
 import itertools
 import os
 import stat
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from pipeline.document import Document
 from pipeline.fs import compression_of, strip_compression
-from pipeline.registry import load_object
+from pipeline.s1_read.html import HtmlReader
+from pipeline.s1_read.jsonl import DolmaReader, JsonlReader
+from pipeline.s1_read.reader import Reader, Seek
+from pipeline.s1_read.text import TextReader
+from pipeline.s1_read.warc import WarcReader
 from pipeline.s7_write.safe_json import safe_str
 
-# extension (after stripping .gz or .zst) -> reader function(path, rel, options) -> Iterator[Document]
-READERS = {
-    ".txt": "pipeline.s1_read.text:read_text_dump",
-    ".html": "pipeline.s1_read.html:read_html_page",
-    ".htm": "pipeline.s1_read.html:read_html_page",
-    ".xhtml": "pipeline.s1_read.html:read_html_page",
-    ".warc": "pipeline.s1_read.warc:read_warc",
-    ".jsonl": "pipeline.s1_read.jsonl:read_jsonl",
-    ".ndjson": "pipeline.s1_read.jsonl:read_jsonl",
-    ".json": "pipeline.s1_read.jsonl:read_dolma",  # dolma documents, one JSON object per line
-}
-# formats holding many records: extension -> count_records(path, options), so big files can be split into tasks
-RECORD_COUNTERS: dict[str, str] = {
-    ".jsonl": "pipeline.s1_read.jsonl:count_jsonl_records",
-    ".ndjson": "pipeline.s1_read.jsonl:count_jsonl_records",
-    ".json": "pipeline.s1_read.jsonl:count_jsonl_records",
-    ".warc": "pipeline.s1_read.warc:count_warc_records",
-}
+# one reader class per format; each names the extensions it reads (after .gz/.zst is stripped)
+READER_CLASSES: tuple[type[Reader], ...] = (TextReader, HtmlReader, JsonlReader, DolmaReader, WarcReader)
+READERS: dict[str, type[Reader]] = {ext: cls for cls in READER_CLASSES for ext in cls.extensions}
 
 
 def input_format(path: Path) -> str:
     return os.path.splitext(strip_compression(path.name.lower()))[1]
 
 
-def path_id(rel: str) -> str:
-    """Id of a one-document file: its relative path without the format (and .gz/.zst) extension,
-    e.g. "site/page.html.gz" -> "site/page"."""
-    name = strip_compression(rel)
-    stem, ext = os.path.splitext(name)
-    return stem if ext.lower() in READERS and stem and not stem.endswith("/") else rel
+def reader_class(path: Path) -> type[Reader] | None:
+    """The reader of this file's format, or None when there is none (warcio cannot read `.warc.zst`)."""
+    fmt = input_format(path)
+    if fmt == ".warc" and compression_of(path.name) == "zstd":
+        return None
+    return READERS.get(fmt)
+
+
+def holds_many_records(path: str | Path) -> bool:
+    """Whether the file is one of records (JSONL, WARC), counted and cut into tasks of records."""
+    cls = reader_class(Path(path))
+    return cls is not None and cls.many_records
 
 
 def iter_input_files(
-    inputs: list[str | Path], follow_symlinks: bool = True
+    inputs: Sequence[str | Path], follow_symlinks: bool = True
 ) -> Iterator[tuple[Path, Path, tuple[str, str] | None]]:
     """Yield (file, root, problem) for every file under the inputs, sorted (a folder's files, then its
     sub-folders), hidden files skipped. `problem` is (reason, detail) for what must not or cannot be
@@ -156,15 +152,6 @@ def _walk(root: Path, follow_symlinks: bool) -> Iterator[tuple[Path, Path, tuple
         stack.extend((folder, ancestors + (ident,)) for folder in reversed(folders))
 
 
-def read_inputs(inputs: list[str | Path], options: dict) -> Iterator[Document]:
-    for path, root, problem in iter_input_files(inputs, options.get("follow_symlinks", True)):
-        if problem:
-            yield input_problem(path, root, *problem)
-            continue
-        for _record_no, doc in read_file(path, root, options):
-            yield doc
-
-
 def input_problem(path: Path, root: Path, reason: str, detail: str) -> Document:
     """The error record of an input the walk found unreadable or unfit to read (never opened)."""
     rel = path.relative_to(root).as_posix() if path.is_relative_to(root) and path != root else path.name
@@ -182,14 +169,12 @@ def read_file(
     root: Path,
     options: dict,
     records: tuple[int, int] | None = None,
-    seek: tuple[int, int] | None = None,
+    seek: Seek | None = None,
+    counters: Counter | None = None,
 ) -> Iterator[tuple[int, Document]]:
-    """(record number, document) for the file's records, or only those in [start, stop).
-
-    A reader may take `start`/`stop` keyword arguments to skip records cheaply;
-    otherwise skipped records are read and discarded. One that `supports_seek` also
-    takes `seek`, where record `start` begins (from its counter's `seek_index`).
-    """
+    """(record number, document) for the file's records, or only those in [start, stop) = `records`;
+    `seek` is where record `start` begins (from the reader's `index`). What the reader counted
+    besides documents is added to `counters` (the read stage's figures)."""
     rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
     rel = safe_str(rel)  # a file name that is not UTF-8: ids and records show the bad bytes escaped
     provenance = {"input_path": rel, "input_root": str(root), "file": safe_str(str(path))}
@@ -197,49 +182,38 @@ def read_file(
     if problem:  # gone since the listing, or replaced by a FIFO/device: reported without opening it
         yield 0, error_document(rel, provenance, problem[0], safe_str(problem[1]))
         return
-    fmt = input_format(path)
-    reader = READERS.get(fmt)
-    if fmt == ".warc" and compression_of(path.name) == "zstd":  # warcio reads plain and gzipped WARC only
-        reader = None
-    if reader is None:
-        yield (
-            0,
-            error_document(
-                rel, provenance, "unsupported_format", f"{path}: no reader for '{fmt or path.name}'"
-            ),
-        )
+    cls = reader_class(path)
+    if cls is None:
+        detail = f"{path}: no reader for '{input_format(path) or path.name}'"
+        yield 0, error_document(rel, provenance, "unsupported_format", detail)
         return
-    try:
-        read = load_object(reader)
-    except (
-        ImportError
-    ) as exc:  # a reader's optional dependency missing: the file is reported, the run goes on
-        yield 0, error_document(rel, provenance, "unsupported_format", f"{path}: reader unavailable: {exc}")
-        return
+    reader = cls(options)
     start, stop = records or (0, None)
-    if getattr(read, "supports_ranges", False):
-        extra = {"seek": seek} if seek is not None and getattr(read, "supports_seek", False) else {}
-        records_read = zip(
-            itertools.count(start), read(path, rel, provenance, options, start=start, stop=stop, **extra)
+    try:
+        yield from _guarded(
+            zip(itertools.count(start), reader.read(path, provenance, start, stop, seek)),
+            path,
+            provenance,
+            start,
         )
-    else:
-        records_read = itertools.islice(enumerate(read(path, rel, provenance, options)), start, stop)
+    finally:
+        if counters is not None:
+            counters.update(reader.counters)
+
+
+def _guarded(
+    records_read: Iterator[tuple[int, Document]], path: Path, provenance: dict, start: int
+) -> Iterator[tuple[int, Document]]:
+    """The records a reader yields; a reader bug or a file it did not foresee makes the rest of the
+    file one error record."""
     record_no = start - 1
     try:
         for record_no, doc in records_read:
             yield record_no, doc
-    except (
-        Exception
-    ) as exc:  # a reader bug or a file it did not foresee: the rest of the file is one error record
-        yield (
-            record_no + 1,
-            error_document(
-                f"{rel}#{record_no + 1}",
-                provenance,
-                "reader_error",
-                f"{path}: {type(exc).__name__}: {exc} (after record {record_no})",
-            ),
-        )
+    except Exception as exc:
+        where = f"{provenance['input_path']}#{record_no + 1}"
+        detail = f"{path}: {type(exc).__name__}: {exc} (after record {record_no})"
+        yield record_no + 1, error_document(where, provenance, "reader_error", detail)
 
 
 def error_document(doc_id: str, provenance: dict, reason: str, detail: str) -> Document:

@@ -15,13 +15,14 @@ import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, ClassVar
 
 import orjson
 
 from pipeline.document import Document
 from pipeline.fs import compression_of, open_decompressed, skip_to
 from pipeline.s1_read.files import ZSTD_ERRORS, read_error_reason
+from pipeline.s1_read.reader import Reader, Seek
 from pipeline.s3_clean.dates import parse_datetime
 
 READ_ERRORS = (OSError, EOFError, zlib.error, *ZSTD_ERRORS)
@@ -94,9 +95,6 @@ def index_jsonl_records(path: Path, options: dict, every: int) -> tuple[int, lis
     return records, marks
 
 
-count_jsonl_records.seek_index = index_jsonl_records  # plan.py: task start offsets found while counting
-
-
 # Gzipped inputs cannot seek: reaching a task's offset means inflating everything before it,
 # which made N tasks over one big .jsonl.gz cost N^2 / 2 task-lengths of decompression. A
 # process keeps the file open where its last task stopped; its next task of that file (a
@@ -109,13 +107,13 @@ _PARK_LIMIT = 4
 def _open_at(path: Path, offset: int) -> tuple[IO[bytes], tuple | None]:
     """The file positioned at `offset` (uncompressed), and the identity to park it under (.gz, .zst)."""
     if compression_of(path.name) == "none":
-        fh = open(path, "rb")
-        fh.seek(offset)
-        return fh, None
+        plain = open(path, "rb")
+        plain.seek(offset)
+        return plain, None
     st = path.stat()
     ident = (st.st_ino, st.st_size, st.st_mtime_ns)
     parked = _PARKED.pop(str(path), None)
-    fh = None
+    fh: IO[bytes] | None = None
     if parked is not None:
         if parked[0] == ident and parked[1].tell() <= offset:
             fh = parked[1]
@@ -137,106 +135,117 @@ def _park(path: Path, ident: tuple, fh: IO[bytes]) -> None:
     _PARKED[str(path)] = (ident, fh)
 
 
-def read_jsonl(
-    path: Path,
-    rel: str,
-    provenance: dict,
-    options: dict,
-    start: int = 0,
-    stop: int | None = None,
-    seek: tuple[int, int] | None = None,
-) -> Iterator[Document]:
-    """`seek`: (byte offset, lines before it) of record `start`, from `index_jsonl_records`."""
-    fields = options["jsonl_fields"]
-    record = -1
-    line_no = 0
-    first = 0
-    fh, ident, parked = None, None, False
-    try:
-        if seek is not None:
-            fh, ident = _open_at(path, seek[0])
-            line_no, first = seek[1], start
-            record = start - 1
-        else:
-            fh = _open(path)
-        for record, (line_no, line) in enumerate(_lines(fh, options["max_bytes"], line_no), first):  # noqa: B020 (resumes the count)
-            if record < start:
-                continue
-            if stop is not None and record >= stop:
-                return
-            yield _document(line, line_no, rel, provenance, fields, path, options["max_bytes"])
-            if ident is not None and stop is not None and record + 1 >= stop:
-                _park(path, ident, fh)  # positioned right after this task's last record
-                parked = True
-                return
-        if record < 0 and start == 0:  # not one record: the file itself is reported, not lost
-            doc = Document(id=rel, provenance=dict(provenance))
-            doc.drop("read", "empty", f"{path}: no JSON lines (empty or blank file)", error=True)
-            yield doc
-    except READ_ERRORS as exc:  # truncated gzip, I/O error: what is left of the file is one error record
-        if stop is not None and record + 1 >= stop:
-            return
-        where = f"{rel}#{line_no + 1}"
-        doc = Document(id=where, provenance={**provenance, "input_path": where})
-        doc.drop(
-            "read",
-            read_error_reason(exc),
-            f"{path}: after line {line_no}: {type(exc).__name__}: {exc}",
-            error=True,
-        )
-        yield doc
-    finally:
-        if fh is not None and not parked:
-            fh.close()
+class JsonlReader(Reader):
+    """JSONL crawl records, one per non-blank line; field names from `read.jsonl_fields`."""
 
+    extensions: ClassVar[tuple[str, ...]] = (".jsonl", ".ndjson")
+    many_records = True
 
-read_jsonl.supports_ranges = True
-read_jsonl.supports_seek = True
+    @property
+    def fields(self) -> dict:
+        return self.options["jsonl_fields"]
+
+    def count(self, path: Path) -> int:
+        return count_jsonl_records(path, self.options)
+
+    def index(self, path: Path, every: int) -> tuple[int, list[Seek] | None]:
+        return index_jsonl_records(path, self.options, every)
+
+    def read(
+        self, path: Path, provenance: dict, start: int = 0, stop: int | None = None, seek: Seek | None = None
+    ) -> Iterator[Document]:
+        rel = provenance["input_path"]
+        record, line_no, first = -1, 0, 0
+        fh, ident, parked = None, None, False
+        try:
+            if seek is not None:
+                fh, ident = _open_at(path, seek[0])
+                line_no, first, record = seek[1], start, start - 1
+            else:
+                fh = _open(path)
+            for record, (line_no, line) in enumerate(_lines(fh, self.options["max_bytes"], line_no), first):  # noqa: B020 (resumes the count)
+                if record < start:
+                    continue
+                if stop is not None and record >= stop:
+                    return
+                yield self._document(line, line_no, provenance, path)
+                if ident is not None and stop is not None and record + 1 >= stop:
+                    _park(path, ident, fh)  # positioned right after this task's last record
+                    parked = True
+                    return
+            if record < 0 and start == 0:  # not one record: the file itself is reported, not lost
+                doc = Document(id=rel, provenance=dict(provenance))
+                doc.drop("read", "empty", f"{path}: no JSON lines (empty or blank file)", error=True)
+                yield doc
+        except READ_ERRORS as exc:  # truncated gzip, I/O error: what is left of the file is one error record
+            if stop is None or record + 1 < stop:
+                yield _cut_short(path, provenance, line_no, exc)
+        finally:
+            if fh is not None and not parked:
+                fh.close()
+
+    def _document(self, line: bytes | None, line_no: int, provenance: dict, path: Path) -> Document:
+        where = f"{provenance['input_path']}#{line_no}"
+        doc = Document(id=where, provenance={**provenance, "input_path": where, "line": line_no})
+        if line is None:
+            limit = self.options["max_bytes"]
+            doc.drop(
+                "read", "too_large", f"{path}:{line_no}: line longer than read.max_bytes={limit}", error=True
+            )
+            return doc
+        data = _parse(doc, line, f"{path}:{line_no}")
+        if data is None or not _take_body(doc, data, self.fields, f"{path}:{line_no}"):
+            return doc
+        for key in ("url", "title", "created"):
+            value = data.get(self.fields[key]) if self.fields[key] else None
+            if isinstance(value, str) and value.strip():
+                doc.metadata[key] = value.strip()
+        _carry_dolma_fields(doc, data)
+        if "created" in doc.metadata:  # ISO 8601 like every other path, or unknown
+            # fractional seconds ("11:40:22.000Z", as dolma writes) would hide the zone after them
+            doc.metadata["created"] = parse_datetime(_FRACTION.sub(r"\1", doc.metadata["created"]))
+        return doc
+
 
 # dolma documents: {id, text, source, added, created, metadata}; url and title come from `metadata`
 DOLMA_FIELDS = {"id": "id", "url": "", "html": "", "text": "text", "title": "", "created": "created"}
 
 
-def read_dolma(
-    path: Path,
-    rel: str,
-    provenance: dict,
-    options: dict,
-    start: int = 0,
-    stop: int | None = None,
-    seek: tuple[int, int] | None = None,
-) -> Iterator[Document]:
+class DolmaReader(JsonlReader):
     """dolma files (`*.json.gz`, `*.json.zst`): one document per line, its `text` cleaned like a page dump."""
-    return read_jsonl(path, rel, provenance, {**options, "jsonl_fields": DOLMA_FIELDS}, start, stop, seek)
+
+    extensions = (".json",)
+
+    @property
+    def fields(self) -> dict:
+        return DOLMA_FIELDS
 
 
-read_dolma.supports_ranges = True
-read_dolma.supports_seek = True
+def _cut_short(path: Path, provenance: dict, line_no: int, exc: BaseException) -> Document:
+    """The error record of what is left of a file that could not be read to its end."""
+    where = f"{provenance['input_path']}#{line_no + 1}"
+    doc = Document(id=where, provenance={**provenance, "input_path": where})
+    detail = f"{path}: after line {line_no}: {type(exc).__name__}: {exc}"
+    doc.drop("read", read_error_reason(exc), detail, error=True)
+    return doc
 
 
-def _document(
-    line: bytes | None, line_no: int, rel: str, provenance: dict, fields: dict, path: Path, max_bytes: int
-) -> Document:
-    where = f"{rel}#{line_no}"
-    doc = Document(id=where, provenance={**provenance, "input_path": where, "line": line_no})
-    if line is None:
-        doc.drop(
-            "read", "too_large", f"{path}:{line_no}: line longer than read.max_bytes={max_bytes}", error=True
-        )
-        return doc
+def _parse(doc: Document, line: bytes, where: str) -> dict | None:
+    """The line's JSON object, or None with `doc` dropped (not JSON, not an object)."""
     try:
         data = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        doc.drop("read", "invalid_json", f"{path}:{line_no}: {exc}", error=True)
-        return doc
+        doc.drop("read", "invalid_json", f"{where}: {exc}", error=True)
+        return None
     if not isinstance(data, dict):
-        doc.drop(
-            "read",
-            "invalid_record",
-            f"{path}:{line_no}: a JSON {type(data).__name__}, not an object",
-            error=True,
-        )
-        return doc
+        detail = f"{where}: a JSON {type(data).__name__}, not an object"
+        doc.drop("read", "invalid_record", detail, error=True)
+        return None
+    return data
+
+
+def _take_body(doc: Document, data: dict, fields: dict, where: str) -> bool:
+    """Set the document's id and its html or text from the record; False (dropped) when it has neither."""
     given_id = data.get(fields["id"]) if fields["id"] else None
     if isinstance(given_id, (str, int)) and not isinstance(given_id, bool) and str(given_id).strip():
         doc.id = str(given_id)
@@ -248,17 +257,9 @@ def _document(
         doc.text = text
     else:
         wanted = " or ".join(repr(fields[k]) for k in ("html", "text") if fields[k])
-        doc.drop("read", "missing_field", f"{path}:{line_no}: no non-empty string field {wanted}", error=True)
-        return doc
-    for key in ("url", "title", "created"):
-        value = data.get(fields[key]) if fields[key] else None
-        if isinstance(value, str) and value.strip():
-            doc.metadata[key] = value.strip()
-    _carry_dolma_fields(doc, data)
-    if "created" in doc.metadata:  # ISO 8601 like every other path, or unknown
-        # fractional seconds ("11:40:22.000Z", as dolma writes) would hide the zone after them
-        doc.metadata["created"] = parse_datetime(_FRACTION.sub(r"\1", doc.metadata["created"]))
-    return doc
+        doc.drop("read", "missing_field", f"{where}: no non-empty string field {wanted}", error=True)
+        return False
+    return True
 
 
 def _carry_dolma_fields(doc: Document, data: dict) -> None:

@@ -10,13 +10,13 @@ Accounting: every response/resource record is one document. One that is not an H
 page (image, PDF, robots.txt) or not a 2xx answer is dropped with a reason (`not_html`,
 `http_status`). Request, metadata, warcinfo and revisit records hold no page: they are
 not documents (as in every WARC tool) but are counted in the read stage's counters
-(`warc_<type>_records`). A truncated record, or a part of the file that is not a WARC
+(`warc_<type>_records`, the reader's `counters`). A truncated record, or a part of the file that is not a WARC
 record, is an error record naming the file, record number and offset; reading resumes at
 the next record that parses (next gzip member, or next `WARC/1.x` line), so one bad
 record does not lose the rest of a large archive.
 
 Documents are numbered in file order (`input_path` = `rel#N`, N = record number among all
-the file's records), and `count_warc_records` walks the file the same way, so a large
+the file's records), and `WarcReader.count` walks the file the same way, so a large
 archive can be cut into tasks (`start`/`stop`).
 """
 
@@ -35,6 +35,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 from pipeline.document import Document
+from pipeline.s1_read.reader import Reader, Seek
 
 PAGE_RECORDS = ("response", "resource")  # records that hold a fetched page: one document each
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -56,59 +57,53 @@ class Broken:
     offset: int
 
 
-def read_warc(
-    path: Path, rel: str, provenance: dict, options: dict, start: int = 0, stop: int | None = None
-) -> Iterator[Document]:
-    skipped: Counter = Counter()
-    pending: Document | None = (
-        None  # held back until the next document, to carry the records skipped after it
-    )
-    for index, (number, item, offset) in enumerate(_walk(path, skipped)):
-        if pending is not None:
-            yield pending
-            pending = None
-        if stop is not None and index >= stop:
-            return
-        if index < start:
-            skipped.clear()  # counted by the task that reads the document they precede
-            continue
-        where = f"{rel}#{number}"
+class WarcReader(Reader):
+    """WARC archives: one document per response/resource record; other records counted."""
+
+    extensions = (".warc",)
+    many_records = True
+
+    def count(self, path: Path) -> int:
+        """Number of documents `read` yields for this file (payloads are not decoded)."""
+        return sum(1 for _ in _walk(path, Counter()))
+
+    def read(
+        self, path: Path, provenance: dict, start: int = 0, stop: int | None = None, seek: Seek | None = None
+    ) -> Iterator[Document]:
+        # records that are not documents count for the task reading the document after them (the
+        # last document's task takes those after it), so tasks over one file add up to the whole
+        skipped: Counter = Counter()
+        last_read = False  # whether the file's last document so far is in this task's range
+        for index, (number, item, offset) in enumerate(_walk(path, skipped)):
+            if stop is not None and index >= stop:
+                return
+            last_read = index >= start
+            if not last_read:
+                skipped.clear()
+                continue
+            self._count_skipped(skipped)
+            yield self._document(path, provenance, number, item, offset)
+        if last_read:
+            self._count_skipped(skipped)
+
+    def _count_skipped(self, skipped: Counter) -> None:
+        for rec_type, n in skipped.items():
+            self.counters[f"warc_{rec_type}_records"] += n
+        skipped.clear()
+
+    def _document(self, path: Path, provenance: dict, number: int, item, offset: int) -> Document:
+        where = f"{provenance['input_path']}#{number}"
         doc = Document(
             id=where,
             media_type="html",
             provenance={**provenance, "input_path": where, "record": number, "warc_offset": offset},
         )
-        _attach_skipped(doc, skipped)
         if isinstance(item, Broken):
-            doc.drop(
-                "read",
-                item.reason,
-                f"{path}: record {number} at offset {item.offset}: {item.detail}",
-                error=True,
-            )
+            detail = f"{path}: record {number} at offset {item.offset}: {item.detail}"
+            doc.drop("read", item.reason, detail, error=True)
         else:
-            _fill(doc, item, path, number, options["max_bytes"])
-        pending = doc
-    if pending is not None:
-        _attach_skipped(pending, skipped)  # records after the last page (often trailing metadata)
-        yield pending
-
-
-read_warc.supports_ranges = True
-
-
-def count_warc_records(path: Path, options: dict) -> int:
-    """Number of documents `read_warc` yields for this file (payloads are not decoded)."""
-    return sum(1 for _ in _walk(path, Counter()))
-
-
-def _attach_skipped(doc: Document, skipped: Counter) -> None:
-    if skipped:  # the run loop adds these to the read stage's counters (pipeline/tasks.py)
-        counters = doc.provenance.setdefault("read_counters", {})
-        for rec_type, n in skipped.items():
-            key = f"warc_{rec_type}_records"
-            counters[key] = counters.get(key, 0) + n
-        skipped.clear()
+            _fill(doc, item, path, number, self.options["max_bytes"])
+        return doc
 
 
 # --- one record -> one document ----------------------------------------------------------
@@ -132,7 +127,7 @@ def _fill(doc: Document, record, path: Path, number: int, max_bytes: int) -> Non
         verdict = ("unreadable", f"{where}: payload: {type(exc).__name__}: {exc}", True)
     # checked last: a record cut inside its HTTP headers can look like anything (an image, a 404)
     try:
-        cut = _cut_short(record)
+        cut: bool | str = _cut_short(record)
     except READ_ERRORS as exc:  # a .warc.gz compressed as one stream, cut inside this record
         cut = f"{type(exc).__name__}: {exc}"
     if cut:
@@ -240,27 +235,14 @@ def _walk(path: Path, skipped: Counter) -> Iterator[tuple[int, object, int]]:
                     resyncing = False
                     number += 1
                     offset = it.offset
-                    if not _complete_headers(record):
-                        last_cut = _cut_short(record) or True
-                        # at the end of the file this is a cut, elsewhere a malformed record
-                        reason = "truncated" if _at_end(it, fh, size) else "broken_record"
-                        yield (
-                            number,
-                            Broken(reason, "WARC headers without WARC-Type or Content-Length", offset),
-                            offset,
-                        )
-                    elif record.rec_type in PAGE_RECORDS:
+                    if _complete_headers(record) and record.rec_type in PAGE_RECORDS:
                         yield number, record, offset
-                        last_cut = _cut_short(record)  # a cut page record is reported by read_warc itself
-                    else:
-                        skipped[record.rec_type] += 1
-                        last_cut = _cut_short(record)
-                        if last_cut:
-                            yield (
-                                number,
-                                Broken("truncated", f"{record.rec_type} record cut short", offset),
-                                offset,
-                            )
+                        last_cut = _cut_short(record)  # a cut page record is reported by the reader itself
+                        continue
+                    # at the end of the file a record without headers is a cut, elsewhere a malformed one
+                    broken, last_cut = _not_a_page(record, skipped, lambda: _at_end(it, fh, size), offset)
+                    if broken:
+                        yield number, broken, offset
             except Exception as exc:  # warcio on a malformed record raises many kinds (even AttributeError)
                 if gz and "non-chunked gzip" in str(exc):  # one gzip stream for the whole file
                     yield from _walk_stream(path, skipped, number)
@@ -273,20 +255,36 @@ def _walk(path: Path, skipped: Counter) -> Iterator[tuple[int, object, int]]:
                 resyncing = True
                 pos = _next_record_start(fh, max(it.offset, pos) + 1, gz)
                 continue
-            if not resyncing and not last_cut:
-                if not it.gzip_complete:
-                    number += 1
-                    yield number, Broken("truncated", "gzip member cut short", it.offset), it.offset
-                elif it.offset < size and _has_data(fh, it.offset):
-                    number += 1
-                    yield (
-                        number,
-                        Broken(
-                            "truncated", f"{size - it.offset} bytes that are not a complete record", it.offset
-                        ),
-                        it.offset,
-                    )
+            broken = None if resyncing or last_cut else _after_last_record(it, fh, size)
+            if broken:
+                number += 1
+                yield number, broken, it.offset
             pos = None
+
+
+def _not_a_page(record, skipped: Counter, at_end, offset: int) -> tuple[Broken | None, bool]:
+    """(the error of a record that is not a page, or None; whether it was cut short). A record
+    without WARC-Type or Content-Length is `truncated` when `at_end()`, else `broken_record`; one
+    that is not a page (request, metadata, warcinfo) is counted in `skipped`."""
+    if not _complete_headers(record):
+        _cut_short(record)  # what is left of it read, so the next record can be found
+        reason = "truncated" if at_end() else "broken_record"
+        return Broken(reason, "WARC headers without WARC-Type or Content-Length", offset), True
+    skipped[record.rec_type] += 1
+    last_cut = _cut_short(record)
+    return (
+        Broken("truncated", f"{record.rec_type} record cut short", offset) if last_cut else None
+    ), last_cut
+
+
+def _after_last_record(it: _Iterator, fh: IO[bytes], size: int) -> Broken | None:
+    """What is wrong with the end of the file after warcio's last record: a gzip member cut short,
+    or bytes that are not a complete record; None when the file ends cleanly."""
+    if not it.gzip_complete:
+        return Broken("truncated", "gzip member cut short", it.offset)
+    if it.offset < size and _has_data(fh, it.offset):
+        return Broken("truncated", f"{size - it.offset} bytes that are not a complete record", it.offset)
+    return None
 
 
 def _walk_stream(path: Path, skipped: Counter, done: int) -> Iterator[tuple[int, object, int]]:
@@ -300,27 +298,13 @@ def _walk_stream(path: Path, skipped: Counter, done: int) -> Iterator[tuple[int,
                 number += 1
                 if number <= done:
                     continue
-                if not _complete_headers(record):
-                    last_cut = _cut_short(record) or True
-                    yield (
-                        number,
-                        Broken(
-                            "broken_record", "WARC headers without WARC-Type or Content-Length", it.offset
-                        ),
-                        it.offset,
-                    )
-                elif record.rec_type in PAGE_RECORDS:
+                if _complete_headers(record) and record.rec_type in PAGE_RECORDS:
                     yield number, record, it.offset
                     last_cut = _cut_short(record)
-                else:
-                    skipped[record.rec_type] += 1
-                    last_cut = _cut_short(record)
-                    if last_cut:
-                        yield (
-                            number,
-                            Broken("truncated", f"{record.rec_type} record cut short", it.offset),
-                            it.offset,
-                        )
+                    continue
+                broken, last_cut = _not_a_page(record, skipped, lambda: False, it.offset)
+                if broken:
+                    yield number, broken, it.offset
         except Exception as exc:
             if not last_cut:
                 number = max(number, done) + 1

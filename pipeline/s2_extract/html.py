@@ -21,6 +21,7 @@ from lxml import etree
 
 from pipeline.config import data_file
 from pipeline.document import Document
+from pipeline.options import Schema, option
 from pipeline.s2_extract import paragraphs
 from pipeline.s2_extract.page_type import classify
 from pipeline.s2_extract.site_rules import drop_link_lists, load_site_rules, prune
@@ -90,30 +91,31 @@ def shown_date(tree) -> str | None:
 
 class ExtractHtml(Step):
     name = "extract_html"
-    defaults = {
-        "sites": "sites.yaml",  # widget selectors (generic and per site), relative to the config file
-        "preclean": True,  # false: trafilatura alone on the parsed page (for comparison)
-        "include_comments": False,
-        "include_tables": True,
-        "favor_precision": False,
-        "favor_recall": False,
-        "fast": False,  # trafilatura without its fallback extractors (faster, a little less recall)
+    pipeline_stage = "extract"
+
+    class Options(Schema):
+        sites: str = "sites.yaml"  # widget selectors (generic and per site), relative to the config file
+        preclean: bool = True  # false: trafilatura alone on the parsed page (for comparison)
+        include_comments: bool = False
+        include_tables: bool = True
+        favor_precision: bool = False
+        favor_recall: bool = False
+        fast: bool = False  # trafilatura without its fallback extractors (faster, a little less recall)
         # less text than this is a menu or a caption that trafilatura's fallbacks scraped up, not an article
-        "min_article_chars": 50,
+        min_article_chars: int = 50
         # page type before extraction (page_type.py): a home/category/tag/search page is dropped `not_article`
-        "page_type": True,
-        "min_teaser_words": 5,  # a link this long is a headline (a teaser)
-        "min_teasers": 10,  # this many teasers and no prose block of max_listing_prose chars: a listing
-        "max_listing_prose": 500,
+        page_type: bool = True
+        min_teaser_words: int = 5  # a link this long is a headline (a teaser)
+        min_teasers: int = 10  # this many teasers and no prose block of max_listing_prose chars: a listing
+        max_listing_prose: int = 500
         # captions, the lead, one-column tables and table rows as paragraphs (paragraphs.py)
-        "paragraphs": True,
+        paragraphs: bool = True
         # pages (by declared language) whose photo captions are article text ("*": all). Vietnamese news
         # gold counts captions as body; the extraction benchmark (trafilatura's gold, mostly German and
         # English) counts them as boilerplate, so other languages keep trafilatura's choice
-        "caption_languages": ["vi"],
+        caption_languages: list[str] = option(["vi"])
         # lists whose every item is one headline link (related news inside the body), rule `link_list`
-        "drop_link_lists": True,
-    }
+        drop_link_lists: bool = True
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)

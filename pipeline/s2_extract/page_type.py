@@ -235,14 +235,14 @@ def classify(tree, url: str | None, opts: dict) -> PageType:
     og, types = _meta_types(tree)
     shape = url_shape(url)
     teasers, prose, total = structure(tree, opts["min_teaser_words"])
-    signals = {}
+    signals: dict[str, str | int] = {}
     if og:
         signals["og:type"] = og
     if types:
         signals["json-ld"] = ",".join(sorted(types))
     if shape:
         signals["url"] = shape
-    signals.update(teasers=teasers, largest_prose=prose)
+    signals["teasers"], signals["largest_prose"] = teasers, prose
     if types & ARTICLE_TYPES:
         return PageType(True, signals)  # the page's own structured data says article: never dropped
     says_article = og == "article"

@@ -262,10 +262,11 @@ def restore(lines: list[str], extras: PageExtras) -> tuple[list[str], dict[str, 
     lines, n_split = split_collapsed(lines, extras.blocks)
     keys = [key(line) for line in lines]
     counts: dict[str, int] = {"collapsed_split": n_split} if n_split else {}
-    lead_key = key(extras.lead) if extras.lead else ""
+    lead = extras.lead or ""
+    lead_key = key(lead) if lead else ""
     if lead_key and not any(lead_key in kl or (len(kl) >= 30 and kl in lead_key) for kl in keys):
-        lines.insert(0, extras.lead)
-        keys.insert(0, key(extras.lead))
+        lines.insert(0, lead)
+        keys.insert(0, lead_key)
         counts["lead_restored"] = 1
     for caption in extras.captions:
         k = key(caption.text)

@@ -13,6 +13,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cssselect import HTMLTranslator, SelectorError
 from lxml import etree
@@ -120,7 +121,7 @@ class SiteRules:
         """(rules in the order tried, their simple selectors as a Matcher, the site's keep selector)."""
         site = self.site_of(domain)
         if site not in self._compiled:
-            drop, keep = self.sites.get(site, ([], None))
+            drop, keep = self.sites[site] if site is not None else ([], None)
             rules = drop + self.generic  # site rules first: they are the precise ones
             self._compiled[site] = (rules, Matcher.of(rules), keep)
         return self._compiled[site]
@@ -159,7 +160,7 @@ def _selectors(value, where: str, split_simple: bool = False):
 def _rules(mapping, where: str, trusted: bool) -> list[SelectorRule]:
     if not isinstance(mapping, dict):
         raise ConfigError(f"{where}: expected a mapping of rule name -> selectors")
-    rules = []
+    rules: list[SelectorRule] = []
     for name, value in mapping.items():
         loc = mapping.where(name) if isinstance(mapping, LocatedDict) else where
         xpath, source, simple = _selectors(value, f"{loc}: {name}", split_simple=True)
@@ -226,7 +227,7 @@ def _link_teaser_options(value, where: str) -> dict | None:
         return None
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: link_teaser: expected a mapping ({', '.join(_LINK_TEASER_KEYS)})")
-    options = dict(_LINK_TEASER_KEYS)
+    options: dict[str, Any] = dict(_LINK_TEASER_KEYS)
     for key, given in value.items():
         loc = value.where(key) if isinstance(value, LocatedDict) else where
         if key not in _LINK_TEASER_KEYS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 from pipeline.document import Document
+from pipeline.options import Schema, option
 from pipeline.s3_clean.lines import is_sentence, remove_line, rules_for, split_lines
 from pipeline.s3_clean.rules import phrase_key
 from pipeline.step import Step
@@ -28,17 +29,19 @@ class CleanLines(Step):
     """
 
     name = "clean_lines"
-    defaults = {
-        "rules": ["rules/vi.yaml", "rules/en.yaml", "rules/web.yaml"],  # relative to the config file
-        "disabled_rules": [],
-        "min_body_chars_before_end": 250,  # prose needed above an end marker for it to end the article
-        "prose_line_chars": 80,  # a line this long counts as article prose
+    pipeline_stage = "clean"
+
+    class Options(Schema):
+        # relative to the config file
+        rules: list[str] = option(["rules/vi.yaml", "rules/en.yaml", "rules/web.yaml"])
+        disabled_rules: list[str] = option([])
+        min_body_chars_before_end: int = 250  # prose needed above an end marker for it to end the article
+        prose_line_chars: int = 80  # a line this long counts as article prose
         # after an end marker, prose resumes at a new sentence line when at least this share of
         # the next `resume_window` lines are new sentences too (the marker was inside the article)
-        "resume_window": 6,
-        "resume_share": 0.6,
-        "sentence_min_words": 6,
-    }
+        resume_window: int = 6
+        resume_share: float = 0.6
+        sentence_min_words: int = 6
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)

@@ -22,9 +22,10 @@ from __future__ import annotations
 import re
 
 from pipeline.document import Document
+from pipeline.options import Schema, option
 from pipeline.s3_clean.dates import has_seconds, has_time, is_date_line, parse_datetime
 from pipeline.s3_clean.lines import is_sentence, kept_indices, remove_line, rules_for, split_lines, words
-from pipeline.s3_clean.names import looks_like_name, looks_like_publication
+from pipeline.s3_clean.names import NameWords, looks_like_name, looks_like_publication
 from pipeline.step import Step
 
 _SENTENCE_END = (".", ";", ",", "…")
@@ -39,22 +40,23 @@ def looks_like_title(text: str, max_chars: int) -> bool:
 
 class DumpMetadata(Step):
     name = "dump_metadata"
-    defaults = {
-        "rules": ["rules/vi.yaml", "rules/en.yaml"],  # relative to the config file
-        "title_max_chars": 250,
-        "kicker_max_chars": 80,  # "Đối ngoại năm 2023:" above the title line
-        "pre_title_max_lines": 4,  # section / date lines that may sit above the title
-        "section_max_words": 8,
-        "header_max_lines": 6,  # short lines after the title that may hold section/date/author
-        "header_line_max_chars": 100,
-        "footer_max_lines": 4,  # lines from the end that may hold a signature, credits or source
-    }
+    pipeline_stage = "clean"
+
+    class Options(Schema):
+        rules: list[str] = option(["rules/vi.yaml", "rules/en.yaml"])  # relative to the config file
+        title_max_chars: int = 250
+        kicker_max_chars: int = 80  # "Đối ngoại năm 2023:" above the title line
+        pre_title_max_lines: int = 4  # section / date lines that may sit above the title
+        section_max_words: int = 8
+        header_max_lines: int = 6  # short lines after the title that may hold section/date/author
+        header_line_max_chars: int = 100
+        footer_max_lines: int = 4  # lines from the end that may hold a signature, credits or source
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)
         self.rules = rules_for(self)
         r = self.rules
-        self._name_args = dict(
+        self._name_words = NameWords(
             suffixes=r.signature_suffixes,
             prefixes=r.signature_prefixes,
             stop=r.not_name_words,
@@ -62,7 +64,7 @@ class DumpMetadata(Step):
         )
 
     def name_in(self, text: str) -> str | None:
-        return looks_like_name(text, **self._name_args)
+        return looks_like_name(text, self._name_words)
 
     def process(self, doc: Document) -> None:
         lines = split_lines(doc)

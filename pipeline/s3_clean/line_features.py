@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -129,7 +130,7 @@ def base_features(raw: str) -> list[float]:
     ]
 
 
-def densest_window(prose: np.ndarray, other_weight: float = 0.35) -> tuple[int, int]:
+def densest_window(prose: Sequence[bool] | np.ndarray, other_weight: float = 0.35) -> tuple[int, int]:
     """Max-sum segment over +1 for prose lines, -other_weight for the rest: [start, end)."""
     best, best_span, run, start = 0.0, (0, 0), 0.0, 0
     for i, p in enumerate(prose):

@@ -9,6 +9,7 @@ are never names) come from the rule files.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 _TOKEN = re.compile(r"^[^\W\d_][\w'’.-]*$")
 _INITIALS = re.compile(r"^(?:[^\W\d_]{1,3}\.)+[^\W\d_]{0,3}\.?$")  # "Q.L", "N.H.", "D.T", "Th.S"
@@ -20,7 +21,7 @@ _CREDIT = re.compile(
 )
 
 
-def _is_name_token(token: str, stop: set[str]) -> bool:
+def _is_name_token(token: str, stop: set[str] | frozenset[str]) -> bool:
     if token.casefold() in stop or not _TOKEN.match(token):
         return False
     if not token[0].isupper():
@@ -29,43 +30,53 @@ def _is_name_token(token: str, stop: set[str]) -> bool:
     return not token.endswith(".") or bool(_INITIALS.match(token))
 
 
-def _is_name_part(part: str, stop: set[str], max_words: int) -> bool:
+def _is_name_part(part: str, stop: set[str] | frozenset[str], max_words: int) -> bool:
     tokens = part.split()
     return 1 <= len(tokens) <= max_words and all(_is_name_token(t, stop) for t in tokens)
 
 
+@dataclass(frozen=True)
+class NameWords:
+    """The word lists of the rule files that tell a name line apart (`metadata` of rules/*.yaml)."""
+
+    suffixes: tuple | list = ()  # "(tổng hợp)", "tổng hợp": after a signature
+    prefixes: tuple | list = ()  # "bài và ảnh", "theo": before a signature
+    stop: set[str] | frozenset = frozenset()  # words that are never part of a name
+    honorifics: set[str] | frozenset = frozenset()  # "anh", "mr": a person in a caption, not a byline
+
+
 def looks_like_name(
-    text: str,
-    suffixes=(),
-    prefixes=(),
-    stop: set[str] | frozenset = frozenset(),
-    honorifics: set[str] | frozenset = frozenset(),
-    max_chars: int = 60,
-    max_words: int = 5,
+    text: str, words: NameWords = NameWords(), max_chars: int = 60, max_words: int = 5
 ) -> str | None:
     """The name(s) in an author line ("Hoàng Thư", "PV/VOV", "Minh Thu (tổng hợp)",
     "Nguyễn An - Trần Bình", "Bài và ảnh: Lê Chi", "Thu Hà - Ảnh: Quang Hiếu"), or None."""
+    core = _without_credits(text, words)
+    if not core or len(core) > max_chars or any(c.isdigit() for c in core):
+        return None
+    parts = [p for p in _PARTS.split(core) if p]
+    if not 1 <= len(parts) <= 4 or not all(_is_name_part(p, words.stop, max_words) for p in parts):
+        return None
+    # "Anh Ngô Minh Hải", "Mr Smith": a person in a caption, not a signature
+    if any(p.split()[0].casefold() in words.honorifics for p in parts):
+        return None
+    return core
+
+
+def _without_credits(text: str, words: NameWords) -> str:
+    """The line without its trailing group, photo credit, agency after a slash, prefix and suffixes."""
     core = _TRAILING_GROUP.sub("", text.strip()).strip()
     core = _CREDIT.sub("", core).strip()
     core = re.split(r"\s*/\s*", core)[0]  # "PV/VOV": the agency after the slash
     lowered = core.casefold()
-    for prefix in sorted(prefixes, key=len, reverse=True):  # "Bài và ảnh:" before "Bài:"
+    for prefix in sorted(words.prefixes, key=len, reverse=True):  # "Bài và ảnh:" before "Bài:"
         if lowered.startswith(prefix) and lowered[len(prefix) : len(prefix) + 1] in (" ", ":"):
             core = core[len(prefix) :].strip(" :")
             lowered = core.casefold()
             break
-    for suffix in suffixes:
+    for suffix in words.suffixes:
         if lowered.endswith(" " + suffix):
             core = core[: -len(suffix) - 1].strip(" -–,:")
             lowered = core.casefold()
-    if not core or len(core) > max_chars or any(c.isdigit() for c in core):
-        return None
-    parts = [p for p in _PARTS.split(core) if p]
-    if not 1 <= len(parts) <= 4 or not all(_is_name_part(p, stop, max_words) for p in parts):
-        return None
-    # "Anh Ngô Minh Hải", "Mr Smith": a person in a caption, not a signature
-    if any(p.split()[0].casefold() in honorifics for p in parts):
-        return None
     return core
 
 

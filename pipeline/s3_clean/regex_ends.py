@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 
 try:  # the standard library's regex parser
-    from re import _constants as _C
-    from re import _parser as _sre_parse
+    # (3.11+; typeshed lists these private modules only from 3.11, mypy checks for 3.10)
+    from re import _constants as _C  # type: ignore[attr-defined]
+    from re import _parser as _sre_parse  # type: ignore[attr-defined]
 except ImportError:  # Python 3.10
-    import sre_constants as _C  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+    import sre_constants as _C
+    import sre_parse as _sre_parse
 
 _POSSESSIVE = getattr(_C, "POSSESSIVE_REPEAT", object())
 _REPEATS = (_C.MAX_REPEAT, _C.MIN_REPEAT, _POSSESSIVE)

@@ -23,6 +23,7 @@ import re
 import numpy as np
 
 from pipeline.document import Document
+from pipeline.options import Schema, option
 from pipeline.s3_clean.dates import has_seconds, has_time, is_date_line, parse_datetime
 from pipeline.s3_clean.dump_metadata import DumpMetadata
 from pipeline.s3_clean.line_features import (
@@ -58,28 +59,31 @@ def best_segment(scores: np.ndarray) -> tuple[int, int]:
 
 class ArticleRegion(Step):
     name = "article_region"
-    defaults = {
-        "model": "",  # path of a retrained line model; "" = the one shipped in the package
-        "threshold": 0.5,  # P(article line) above which a line counts for the article
-        "header_lines": 20,  # non-blank lines above the article searched for title, date, author
-        "footer_lines": 3,  # lines below it searched for a signature
+    pipeline_stage = "clean"
+
+    class Options(Schema):
+        model: str = ""  # path of a retrained line model; "" = the one shipped in the package
+        # P(article line) above which a line counts for the article
+        threshold: float = option(0.5, low=0, high=1)
+        header_lines: int = 20  # non-blank lines above the article searched for title, date, author
+        footer_lines: int = 3  # lines below it searched for a signature
         # prose in the best segment below this: the page has no article (dev pages: articles hold
         # 727+ chars, home/category pages at most 286, one category page 1,053)
-        "min_article_chars": 400,
-        "max_teaser_share": 0.5,  # more of its prose lines cut short ("…"): a list of teasers
-        "min_prose_lines": 2,
-        "min_lines_not_article": 40,  # a page this long with no article segment is a home/list page
+        min_article_chars: int = 400
+        max_teaser_share: float = 0.5  # more of its prose lines cut short ("…"): a list of teasers
+        min_prose_lines: int = 2
+        min_lines_not_article: int = 40  # a page this long with no article segment is a home/list page
         # a text is taken for a whole page (and cleaned by the model) when, after the rules, it has at
         # least min_page_lines non-blank lines, fewer than max_prose_share of them are prose and at
         # least min_outside_share and min_outside_lines of them lie outside its densest run of prose.
         # Measured: 41 of the 43 dev pages pass (not the two 1-2 line bot-check pages), 0.9% of the
         # articles-30k texts (already articles) do
-        "min_page_lines": 15,
-        "max_prose_share": 0.6,
-        "min_outside_share": 0.25,
-        "min_outside_lines": 12,
-        "rules": ["rules/vi.yaml", "rules/en.yaml"],  # byline / name word lists for the header
-    }
+        min_page_lines: int = 15
+        max_prose_share: float = 0.6
+        min_outside_share: float = 0.25
+        min_outside_lines: int = 12
+        # byline / name word lists for the header
+        rules: list[str] = option(["rules/vi.yaml", "rules/en.yaml"])
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)

@@ -6,6 +6,7 @@ import re
 import unicodedata
 
 from pipeline.document import Document
+from pipeline.options import Schema
 from pipeline.s3_clean.lines import fold_accents, kept_indices, remove_line, split_lines
 from pipeline.s3_clean.rules import phrase_key
 from pipeline.step import Step
@@ -31,15 +32,16 @@ def _numbered_copy(key: str, title_key: str) -> bool:
 
 class RepeatedLines(Step):
     name = "repeated_lines"
-    defaults = {
-        "repeated_title": True,
-        "duplicate_lines": True,
-        "duplicate_min_words": 3,  # shorter repeats ("Ảnh: TTXVN") may be legitimate
-        "slug_lines": True,
+    pipeline_stage = "clean"
+
+    class Options(Schema):
+        repeated_title: bool = True
+        duplicate_lines: bool = True
+        duplicate_min_words: int = 3  # shorter repeats ("Ảnh: TTXVN") may be legitimate
+        slug_lines: bool = True
         # "tong bi thu to lam lam viec voi ...": a URL slug printed as a line
-        "slug_pattern": r"^[a-z0-9]+(?:[ -][a-z0-9]+){3,}$",
-        "slug_standalone_min_words": 5,  # without a matching neighbour, in a text written with diacritics
-    }
+        slug_pattern: str = r"^[a-z0-9]+(?:[ -][a-z0-9]+){3,}$"
+        slug_standalone_min_words: int = 5  # without a matching neighbour, in a text written with diacritics
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)

@@ -129,8 +129,9 @@ class PatternSet:
             # thousands of (first, last) pairs pick a few dozen distinct pattern sets: compile each set once
             regex = self._compiled.get(picked)
             if regex is None and picked:
+                bodies = self._bodies or []  # _prepare() has filled it
                 regex = self._compiled[picked] = re.compile(
-                    "|".join(f"(?P<r{i}>{self._bodies[i]})" for i in picked), re.IGNORECASE
+                    "|".join(f"(?P<r{i}>{bodies[i]})" for i in picked), re.IGNORECASE
                 )
             self._cache[key] = regex
         return self._cache[key]
@@ -144,7 +145,7 @@ class PatternSet:
         if regex is None:
             return None
         m = regex.match(text)
-        return self.rules[int(m.lastgroup[1:])] if m else None
+        return self.rules[int(m.lastgroup[1:])] if m and m.lastgroup else None  # group r<i>: rule i
 
     def __bool__(self) -> bool:
         return bool(self.rules)
@@ -176,11 +177,6 @@ class RuleSet:
                 return rule
         return self.patterns.match(text)
 
-    def line_rule(self, line: str) -> Rule | None:
-        """The rule that removes this single line, if any (end markers and teasers excluded)."""
-        rule = self.classify(line.strip())
-        return rule if rule and rule.kind == "line" else None
-
     def size(self) -> int:
         """Rules and words loaded so far (a file that adds none is a mistake)."""
         lists = (
@@ -208,7 +204,7 @@ def load_rules(paths: list[str | Path]) -> RuleSet:
         rules.files.append(shown)
         if data is None:  # a file emptied by mistake would silently switch its rules off
             raise ConfigError(f"{shown}: empty rule file (expected sections: {', '.join(SECTIONS)})")
-        if not isinstance(data, dict):
+        if not isinstance(data, LocatedDict):  # the loader makes every mapping one
             raise ConfigError(f"{shown}: a rule file must be a mapping of sections ({', '.join(SECTIONS)})")
         before = rules.size()
         for section, body in data.items():

@@ -29,6 +29,7 @@ import numpy as np
 import xxhash
 
 from pipeline.document import Document
+from pipeline.options import Schema
 from pipeline.s3_clean.lines import remove_line, split_lines
 from pipeline.step import Step
 
@@ -57,11 +58,12 @@ def simhash(keys: list[int], weights: list[float]) -> int:
 
 class TemplateLines(Step):
     name = "template_lines"
-    defaults = {
-        "min_docs": 2,  # a line in at least this many different documents of one source is template
-        "max_chars": 200,  # longer lines are never counted (article paragraphs)
-        "copy_bits": 8,  # SimHashes this close (of 64 bits) are copies of one document
-    }
+    pipeline_stage = "clean"
+
+    class Options(Schema):
+        min_docs: int = 2  # a line in at least this many different documents of one source is template
+        max_chars: int = 200  # longer lines are never counted (article paragraphs)
+        copy_bits: int = 8  # SimHashes this close (of 64 bits) are copies of one document
 
     def run(self, docs):
         batch = list(docs)  # the task's documents: counted first, then cleaned

@@ -6,6 +6,7 @@ import re
 import unicodedata
 
 from pipeline.document import Document
+from pipeline.options import Schema, option
 from pipeline.s4_normalize.tone_marks import place_tone_marks
 from pipeline.step import Step
 
@@ -19,10 +20,11 @@ _INVISIBLE_CHARS = "\u200c\u200d\u2060\ufeff\u00ad"
 
 class Normalize(Step):
     name = "normalize"
-    defaults = {
-        "tone_marks": "keep",  # keep | new | old
-        "paragraph_separator": "\n\n",
-    }
+    pipeline_stage = "normalize"
+
+    class Options(Schema):
+        tone_marks: str = option("keep", choices=("keep", "new", "old"))  # keep | new | old
+        paragraph_separator: str = "\n\n"
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)

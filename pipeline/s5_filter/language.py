@@ -6,6 +6,7 @@ import functools
 
 from pipeline.config import ConfigError
 from pipeline.document import Document
+from pipeline.options import Schema, option
 from pipeline.step import Step
 
 
@@ -37,12 +38,14 @@ KNOWN_LANGUAGES = frozenset(
 
 class LanguageFilter(Step):
     name = "language_filter"
-    defaults = {
-        "languages": [],  # keep these; empty list keeps every language (still tagged)
-        "exclude": ["la"],  # drop these even when `languages` is empty (Latin: lorem ipsum placeholders)
-        "min_score": 0.5,
-        "sample_chars": 1000,
-    }
+    pipeline_stage = "filter"
+
+    class Options(Schema):
+        languages: list[str] = option([])  # keep these; empty list keeps every language (still tagged)
+        # drop these even when `languages` is empty (Latin: lorem ipsum placeholders)
+        exclude: list[str] = option(["la"])
+        min_score: float = option(0.5, low=0, high=1)
+        sample_chars: int = option(1000, low=1)
 
     @classmethod
     def validate(cls, options: dict, where) -> None:

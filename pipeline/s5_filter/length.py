@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from pipeline.document import Document
+from pipeline.options import Schema
 from pipeline.step import Step
 
 # Chinese and Japanese are written without spaces: each ideograph or kana counts as a word
@@ -13,7 +14,12 @@ _UNSPACED = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 class LengthFilter(Step):
     name = "length_filter"
-    defaults = {"min_chars": 200, "min_words": 30, "max_chars": 1_000_000}
+    pipeline_stage = "filter"
+
+    class Options(Schema):
+        min_chars: int = 200
+        min_words: int = 30
+        max_chars: int = 1_000_000
 
     def process(self, doc: Document) -> None:
         n_chars, n_words = len(doc.text), len(doc.text.split())

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pipeline.config import ConfigError, LocatedDict, data_file, display_path, load_yaml
 from pipeline.document import Document
+from pipeline.options import Schema
 from pipeline.s3_clean.rules import refuse_catastrophic
 from pipeline.step import Step
 
@@ -61,7 +62,10 @@ def mask_pii(text: str, kinds: tuple[PiiKind, ...]) -> tuple[str, dict[str, int]
 
 class PiiMask(Step):
     name = "pii_mask"
-    defaults = {"patterns": "pii.yaml"}  # relative to the pipeline config file
+    pipeline_stage = "filter"
+
+    class Options(Schema):
+        patterns: str = "pii.yaml"  # relative to the pipeline config file
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)

@@ -10,6 +10,7 @@ profile and no fallback pass unfiltered, counted as `quality.no_profile`.
 from __future__ import annotations
 
 from pipeline.document import Document
+from pipeline.options import Schema, option
 from pipeline.s5_filter.quality_profiles import LangProfile, Threshold, profiles_for
 from pipeline.s5_filter.quality_signals import compute_signals
 from pipeline.step import Step
@@ -29,10 +30,12 @@ def first_failure(signals: dict, profile: LangProfile) -> tuple[Threshold, str] 
 
 class QualityFilter(Step):
     name = "quality_filter"
-    defaults = {
-        "profiles": {"vi": "quality/vi.yaml", "en": "quality/en.yaml"},  # language -> profile file
-        "fallback": "",  # profile for other languages; "" = keep them unfiltered (counted)
-    }
+    pipeline_stage = "filter"
+
+    class Options(Schema):
+        # language -> profile file
+        profiles: dict[str, str] = option({"vi": "quality/vi.yaml", "en": "quality/en.yaml"})
+        fallback: str = ""  # profile for other languages; "" = keep them unfiltered (counted)
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)

@@ -26,6 +26,48 @@ from pipeline.config import ConfigError, LocatedDict, data_file, display_path, l
 from pipeline.s5_filter.quality_tokens import word_hashes
 
 MAX_BIGRAM_WORDS = 4000
+# the signals quality_signals computes, in record order (the names a threshold may use)
+TOP_NGRAMS = (2, 3, 4)
+DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
+SIGNAL_NAMES = (
+    "n_words",
+    "n_chars",
+    "n_lines",
+    "n_paragraphs",
+    "mean_word_len",
+    "alpha_word_frac",
+    "stop_word_hits",
+    "stop_word_frac",
+    "common_bigram_frac",
+    "common_bigram_lift",
+    "dup_line_frac",
+    "dup_line_char_frac",
+    "dup_para_frac",
+    "dup_para_char_frac",
+    *(f"top_{n}gram_char_frac" for n in TOP_NGRAMS),
+    *(f"dup_{n}gram_char_frac" for n in DUP_NGRAMS),
+    "line_punct_frac",
+    "ellipsis_line_frac",
+    "bullet_line_frac",
+    "short_line_frac",
+    "newline_per_word",
+    "hash_per_word",
+    "ellipsis_per_word",
+    "nav_symbol_per_word",
+    "mojibake_per_word",
+    "vi_letter_frac",
+    "vi_diacritic_frac",
+    "lorem_ipsum",
+)
+
+INT_SIGNALS = (
+    "n_words",
+    "n_chars",
+    "n_lines",
+    "n_paragraphs",
+    "stop_word_hits",
+    "lorem_ipsum",
+)  # the rest are floats
 PROFILE_KEYS = ("stop_words", "common_bigrams", "short_line_chars", "thresholds", "description")
 # punctuation that may stick to a stop word in whitespace tokens ("năm," "và...")
 _STOP_SUFFIXES = ("", ",", ".", ";", ":", "!", "?", ")", '"', "”", "...", "…")
@@ -57,7 +99,7 @@ class LangProfile:
     # common bigrams: a (V+1) x (V+1) table of word ids (1..V), true for listed pairs
     bigram_table: np.ndarray | None = field(default=None, compare=False)
     # the same pairs as two arrays of word ids (first words, second words), each pair once
-    bigram_pairs: tuple[np.ndarray, np.ndarray] | None = field(default=None, compare=False)
+    bigram_pairs: tuple[np.ndarray, ...] | None = field(default=None, compare=False)
     # listed tokens, by token hash (sorted), and their codes: 2 * (word id in the bigram
     # table, 0 if none) + (1 if a stop token); one lookup per token answers both questions
     code_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64), compare=False)
@@ -131,11 +173,9 @@ def read_bigrams(path: Path, where: str) -> list[tuple[str, str]]:
 @functools.lru_cache(maxsize=16)
 def load_profile(path: str) -> LangProfile:
     """Load and validate one profile file; errors name the file, line and key."""
-    from pipeline.s5_filter.quality_signals import SIGNAL_NAMES
-
     shown = display_path(Path(path))
     raw = load_yaml(path)
-    if not isinstance(raw, dict):
+    if not isinstance(raw, LocatedDict):  # the loader makes every mapping one
         raise ConfigError(f"{shown}: a quality profile must be a mapping with keys {', '.join(PROFILE_KEYS)}")
     for key in raw:
         if key not in PROFILE_KEYS:

@@ -22,46 +22,22 @@ from collections import Counter
 import numpy as np
 
 from pipeline.document import Document
-from pipeline.s5_filter.quality_profiles import EMPTY_PROFILE, LangProfile, profiles_for
+from pipeline.kernels import kernels_for
+from pipeline.options import Schema, option
+from pipeline.s5_filter.quality_profiles import (  # the signal names are what profiles' thresholds name
+    DUP_NGRAMS,
+    EMPTY_PROFILE,
+    INT_SIGNALS,
+    SIGNAL_NAMES,
+    TOP_NGRAMS,
+    LangProfile,
+    profiles_for,
+)
 from pipeline.s5_filter.quality_tokens import Tokens, powers, tokenize
 from pipeline.step import Step
 
-TOP_NGRAMS = (2, 3, 4)
-DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
-
-SIGNAL_NAMES = (
-    "n_words",
-    "n_chars",
-    "n_lines",
-    "n_paragraphs",
-    "mean_word_len",
-    "alpha_word_frac",
-    "stop_word_hits",
-    "stop_word_frac",
-    "common_bigram_frac",
-    "common_bigram_lift",
-    "dup_line_frac",
-    "dup_line_char_frac",
-    "dup_para_frac",
-    "dup_para_char_frac",
-    *(f"top_{n}gram_char_frac" for n in TOP_NGRAMS),
-    *(f"dup_{n}gram_char_frac" for n in DUP_NGRAMS),
-    "line_punct_frac",
-    "ellipsis_line_frac",
-    "bullet_line_frac",
-    "short_line_frac",
-    "newline_per_word",
-    "hash_per_word",
-    "ellipsis_per_word",
-    "nav_symbol_per_word",
-    "mojibake_per_word",
-    "vi_letter_frac",
-    "vi_diacritic_frac",
-    "lorem_ipsum",
-)
-
-_INT_SIGNALS = ("n_words", "n_chars", "n_lines", "n_paragraphs", "stop_word_hits", "lorem_ipsum")
-_FLOAT_SIGNALS = tuple(name for name in SIGNAL_NAMES if name not in _INT_SIGNALS)
+_INT_SIGNALS = INT_SIGNALS  # (pipeline/s7_write/schema.py reads it here)
+_FLOAT_SIGNALS = tuple(name for name in SIGNAL_NAMES if name not in INT_SIGNALS)
 
 _VI_LOWER = "àáảãạăằắẳẵặâầấẩẫậđèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵ"
 _VI_LETTERS = _VI_LOWER + _VI_LOWER.upper()
@@ -91,24 +67,24 @@ _ELLIPSES = ("...", "…")
 
 _MULT = 0x9E3779B97F4A7C15  # odd 64-bit multiplier of the n-gram hash
 _KMAX = max(DUP_NGRAMS)
-_TOP_SPANS = np.array(TOP_NGRAMS)
 _DUP_SPANS = np.array(DUP_NGRAMS)[:, None]  # n of each row of duplicated n-gram keys
 _TOP_NAMES = tuple(f"top_{n}gram_char_frac" for n in TOP_NGRAMS)
 _DUP_NAMES = tuple(f"dup_{n}gram_char_frac" for n in DUP_NGRAMS)
 assert TOP_NGRAMS == (2, 3, 4) and DUP_NGRAMS == tuple(range(5, _KMAX + 1))  # one row per n from 2
 
 
-def compute_signals(text: str, profile: LangProfile | None = None) -> dict:
-    """All quality signals of `text` as a flat dict of rounded numbers (names in SIGNAL_NAMES)."""
+def compute_signals(text: str, profile: LangProfile | None = None, kernels=None) -> dict:
+    """All quality signals of `text` as a flat dict of rounded numbers (names in SIGNAL_NAMES).
+    `kernels`: the compiled module of `pipeline.kernels` (the same values, faster) or None."""
     profile = profile or EMPTY_PROFILE
     lowered = text.lower()
-    tokens = tokenize(lowered)
+    tokens = tokenize(lowered, kernels)
     lines = [s for s in map(str.strip, text.split("\n")) if s]
     if "\n" in text.replace("\n\n", ""):  # single newlines inside paragraphs: split paragraphs apart
         paragraphs = [p for p in map(str.strip, _PARAGRAPH_BREAK.split(text)) if p]
     else:
         paragraphs = lines
-    out = {
+    out: dict[str, float] = {
         "n_words": len(tokens),
         "n_chars": len(text),
         "n_lines": len(lines),
@@ -117,7 +93,7 @@ def compute_signals(text: str, profile: LangProfile | None = None) -> dict:
     }  # C4: placeholder text, in any language
     out.update(_char_signals(text, len(tokens)))
     out.update(_line_signals(lines, paragraphs, len(tokens), profile.short_line_chars))
-    out.update(_token_signals(tokens, profile))
+    out.update(_token_signals(tokens, profile, kernels))
     out["mean_word_len"] = max(out.pop("word_chars", 0) - out.pop("punct_chars"), 0) / max(len(tokens), 1)
     rounded = np.round(np.array([out[name] for name in _FLOAT_SIGNALS], dtype=float), 4).tolist()
     out.update(zip(_FLOAT_SIGNALS, rounded))
@@ -178,7 +154,7 @@ def _duplicate_fracs(items: list[str]) -> tuple[float, float]:
     return dup_items / len(items), dup_chars / (sum(map(len, items)) or 1)
 
 
-def _token_signals(tokens: Tokens, profile: LangProfile) -> dict:
+def _token_signals(tokens: Tokens, profile: LangProfile, kernels=None) -> dict:
     n = len(tokens)
     out = {f"top_{k}gram_char_frac": 0.0 for k in TOP_NGRAMS}
     out.update({f"dup_{k}gram_char_frac": 0.0 for k in DUP_NGRAMS})
@@ -192,10 +168,25 @@ def _token_signals(tokens: Tokens, profile: LangProfile) -> dict:
     if not n:
         return out
     out["alpha_word_frac"] = int(tokens.has_letter.sum()) / n
-    codes = _profile_codes(tokens.hashes, profile)
+    if kernels is not None and profile.bigram_table is not None and len(profile.code_hashes) and n > 1:
+        out.update(_profile_signals_compiled(kernels, tokens, profile))
+    else:
+        out.update(_profile_signals(tokens.hashes, profile))
+    out["word_chars"] = int(tokens.lengths.sum())
+    if kernels is not None:
+        out.update(_ngram_signals_compiled(kernels, tokens.hashes, tokens.lengths))
+    else:
+        out.update(_ngram_signals(tokens.hashes, tokens.lengths))
+    return out
+
+
+def _profile_signals(hashes: np.ndarray, profile: LangProfile) -> dict:
+    """Stop-word hits and share; common bigram share and lift (with a bigram table)."""
+    n = len(hashes)
+    codes = _profile_codes(hashes, profile)
     hits = int((codes & 1).sum())
-    out["stop_word_hits"], out["stop_word_frac"] = hits, hits / n
-    if profile.bigram_table is not None and n > 1:
+    out = {"stop_word_hits": hits, "stop_word_frac": hits / n}
+    if profile.bigram_table is not None and profile.bigram_pairs is not None and n > 1:  # both or neither
         listed = codes >> 1  # each token's word id in the profile's bigram table, 0 if absent
         observed = int(profile.bigram_table[listed[:-1], listed[1:]].sum())
         out["common_bigram_frac"] = observed / (n - 1)
@@ -205,9 +196,24 @@ def _token_signals(tokens: Tokens, profile: LangProfile) -> dict:
         first, second = profile.bigram_pairs
         expected = float(counts[first] @ counts[second]) * (n - 1) / (n * n)
         out["common_bigram_lift"] = observed / expected if expected else 0.0
-    out["word_chars"] = int(tokens.lengths.sum())
-    out.update(_ngram_signals(tokens.hashes, tokens.lengths))
     return out
+
+
+def _profile_signals_compiled(kernels, tokens: Tokens, profile: LangProfile) -> dict:
+    """The stop-word and bigram signals of `_token_signals` from one compiled loop (same values)."""
+    n = len(tokens)
+    assert profile.bigram_pairs is not None  # the caller checked the bigram table; both or neither
+    first, second = profile.bigram_pairs
+    hits, observed, pairs = kernels.profile_counts(
+        tokens.hashes, profile.code_hashes, profile.code_values, profile.bigram_table, first, second
+    )
+    expected = float(pairs) * (n - 1) / (n * n)
+    return {
+        "stop_word_hits": int(hits),
+        "stop_word_frac": int(hits) / n,
+        "common_bigram_frac": int(observed) / (n - 1),
+        "common_bigram_lift": int(observed) / expected if expected else 0.0,
+    }
 
 
 def _profile_codes(hashes: np.ndarray, profile: LangProfile) -> np.ndarray:
@@ -289,6 +295,20 @@ def _ngram_signals(hashes: np.ndarray, lens: np.ndarray) -> dict:
     return out
 
 
+def _ngram_signals_compiled(kernels, hashes: np.ndarray, lens: np.ndarray) -> dict:
+    """`_ngram_signals` with the same n-gram keys grouped in one compiled call (the same values)."""
+    n = len(hashes)
+    if n < 2:
+        return {}
+    power, inverse = powers(_MULT, n + 1)
+    best, dup, cum, repeated = kernels.ngram_counts(hashes, lens, np.uint64(_MULT), power, inverse, _KMAX)
+    word_chars = int(cum[-1]) or 1
+    out = _top_from_scores(best.tolist(), n, cum, word_chars + n - 1)
+    if repeated:
+        out.update(zip(_DUP_NAMES, (dup / word_chars).tolist()))
+    return out
+
+
 def _top_fractions(keys: np.ndarray, new: np.ndarray, low, cum: np.ndarray, spaced_chars: int) -> dict:
     """Characters of the most frequent n-gram times its count, over the document's characters.
 
@@ -304,6 +324,11 @@ def _top_fractions(keys: np.ndarray, new: np.ndarray, low, cum: np.ndarray, spac
     # the earliest of the largest groups: a group's first key holds its smallest position
     score = sizes * (n + 1) - (keys.ravel()[starts] & low).view(np.int64)
     best = np.maximum.reduceat(score, np.searchsorted(starts, np.arange(0, rows * n, n))).tolist()
+    return _top_from_scores(best, n, cum, spaced_chars)
+
+
+def _top_from_scores(best: list[int], n: int, cum: np.ndarray, spaced_chars: int) -> dict:
+    """The top n-gram shares from each row's best score: size * (n + 1) - first position."""
     out = {}
     for k, name, top in zip(TOP_NGRAMS, _TOP_NAMES, best):
         if n < k:  # an n longer than the document is not reported
@@ -320,18 +345,22 @@ class QualitySignals(Step):
     profile (stop words) of the language found by language_filter."""
 
     name = "quality_signals"
-    defaults = {
-        "profiles": {"vi": "quality/vi.yaml", "en": "quality/en.yaml"},  # language -> profile file
-        "fallback": "",  # profile for other languages; "" = measure without stop words
-    }
+    pipeline_stage = "filter"
+
+    class Options(Schema):
+        # language -> profile file
+        profiles: dict[str, str] = option({"vi": "quality/vi.yaml", "en": "quality/en.yaml"})
+        fallback: str = ""  # profile for other languages; "" = measure without stop words
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)
         self.profiles, self.fallback = profiles_for(self)
+        self._measured = 0  # documents measured in this process (when the compiled kernels pay)
 
     def process(self, doc: Document) -> None:
         lang = doc.metadata.get("language")
         profile = self.profiles.get(lang) or self.fallback
         if profile is None:
             self.stats.counters["quality.no_profile"] += 1
-        doc.metadata["quality"] = compute_signals(doc.text, profile)
+        self._measured += 1  # small runs stay on numpy; the compiled kernels once they pay (same values)
+        doc.metadata["quality"] = compute_signals(doc.text, profile, kernels_for(self._measured))

@@ -74,11 +74,14 @@ class Tokens:
         return len(self.hashes)
 
 
-def tokenize(text: str) -> Tokens:
-    """The whitespace tokens of `text` (as str.split() finds them), hashed."""
+def tokenize(text: str, kernels=None) -> Tokens:
+    """The whitespace tokens of `text` (as str.split() finds them), hashed; `kernels`: the
+    compiled module of `pipeline.kernels` (one loop over the bytes, the same values) or None."""
     if _UNICODE_SPACE.search(text):
         text = _UNICODE_SPACE.sub(" ", text)
     data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    if kernels is not None:
+        return Tokens(*kernels.tokenize_bytes(data, _SPACE, _CHAR_LETTER, np.uint64(_P)))
     size = len(data)
     inside = np.zeros(size + 2, dtype=bool)
     np.logical_not(_SPACE[data], out=inside[1:-1])

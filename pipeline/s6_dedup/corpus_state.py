@@ -62,6 +62,8 @@ class Digest:
 
     @classmethod
     def from_dict(cls, data: dict | None) -> Digest | None:
+        if data is None:
+            return None
         try:
             return cls(int(data["documents"]), int(data["sum"], 16))
         except (TypeError, KeyError, ValueError):
@@ -98,7 +100,7 @@ def _records_of(runs: list[Run], supersedes: list[dict]) -> Iterator[dict]:
     """The records of `runs` that come from the (run, input) pairs `supersedes` names."""
     gone = superseded([Run(Path("."), {"supersedes": supersedes})])
     for run in runs:
-        paths = gone.get(run.id)
+        paths = gone.get(run.id) or set()
         for shard in run.manifest.get("shards", []) if paths else []:
             yield from (r for r in read_jsonl(run.dir / shard["file"]) if from_input(r, paths))
 

@@ -28,6 +28,9 @@ import xxhash
 
 from pipeline.document import Document
 from pipeline.faults import checkpoint
+from pipeline.s6_dedup.corpus_state import Digest, kept_by_run, read_change
+from pipeline.s7_write.atomic import write_atomic
+from pipeline.s7_write.safe_json import safe_str
 from pipeline.step import DocRef, Drop, GlobalStep
 
 INDEX_FILE = "exact_dedup.sqlite"
@@ -45,7 +48,12 @@ def content_hash(text: str) -> str:
 
 class ExactDedup(GlobalStep):
     name = "exact_dedup"
+    pipeline_stage = "dedup"
     defaults = {}
+
+    def __init__(self, options=None, context=None):
+        super().__init__(options, context)
+        self._new: dict[str, DocRef] = {}  # the reduce's kept documents by hash: what `stage` writes
 
     def key(self, doc: Document) -> bytes:
         digest = content_hash(doc.text)
@@ -86,19 +94,13 @@ class ExactDedup(GlobalStep):
     def stage(self, delta_dir, dropped=frozenset()) -> None:
         """This run's kept hashes, one `hash<TAB>id` line each (ids escape tabs/newlines as JSON would);
         not those of documents a later step dropped (they are not in the corpus)."""
-        from pipeline.s7_write.atomic import write_atomic
-
-        kept = {
-            digest: ref.id for digest, ref in getattr(self, "_new", {}).items() if ref.order not in dropped
-        }
+        kept = {digest: ref.id for digest, ref in self._new.items() if ref.order not in dropped}
         lines = (f"{digest}\t{_escape(doc_id)}\n" for digest, doc_id in sorted(kept.items()))
         write_atomic(Path(delta_dir) / DELTA_FILE, "".join(lines).encode("ascii"))
 
     def commit(self, state_dir, delta_dir) -> None:
         """Retired ids out, this run's hashes in, the corpus digest updated: one transaction, done once
         per run (the run id is recorded, so a redo after a kill changes nothing)."""
-        from pipeline.s6_dedup.corpus_state import read_change
-
         delta = Path(delta_dir) / DELTA_FILE
         parts = sorted(Path(delta_dir).glob("hashes-*.tsv"))  # sharded exact dedup: one per filter task
         if not delta.exists() and not parts:
@@ -131,8 +133,6 @@ class ExactDedup(GlobalStep):
 
     def rebuild(self, state_dir, output) -> None:
         """The index from the corpus's kept records (their content_hash, else the hash of their text)."""
-        from pipeline.s6_dedup.corpus_state import Digest, kept_by_run
-
         path = Path(state_dir) / INDEX_FILE
         tmp = path.with_name(f".{INDEX_FILE}.rebuild")
         tmp.unlink(missing_ok=True)
@@ -171,8 +171,6 @@ def _rows(delta: Path) -> Iterator[tuple[bytes, str]]:
 
 
 def _escape(doc_id: str) -> str:
-    from pipeline.s7_write.safe_json import safe_str
-
     return safe_str(doc_id).encode("unicode_escape").decode("ascii")
 
 
@@ -189,8 +187,6 @@ def _set_digest(db: sqlite3.Connection, digest) -> None:
 
 def stored_digest(db: sqlite3.Connection):
     """The corpus digest an index (exact or near, SQLite) carries, or None."""
-    from pipeline.s6_dedup.corpus_state import Digest
-
     try:
         row = db.execute("SELECT documents, sum FROM corpus WHERE one = 1").fetchone()
     except sqlite3.OperationalError as exc:

@@ -112,6 +112,7 @@ class NearIndex:
 
     def doc(self, seq: int) -> tuple[str, np.ndarray, np.ndarray | None]:
         """(id, signature uint32, shingle hashes uint32 or None) of an indexed document."""
+        assert self.db is not None, "doc() of an index that has no documents"
         doc_id, signature, shingles = self.db.execute(
             "SELECT id, signature, shingles FROM docs WHERE seq = ?", (int(seq),)
         ).fetchone()
@@ -127,6 +128,7 @@ def write_delta(delta_dir: Path, params: dict, docs, band_keys, bands: int | Non
     the rows of `band_keys`: an (n, bands) uint64 array, or a function band -> that band's n keys
     (with `bands`), so that one band at a time is in memory."""
     if callable(band_keys):
+        assert bands is not None, "a function of band keys comes with `bands`"
         key_of, n_bands = band_keys, bands
     else:
         key_of, n_bands = (lambda band: band_keys[:, band]), band_keys.shape[1]

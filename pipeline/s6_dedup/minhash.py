@@ -45,13 +45,19 @@ class MinHasher:
         self.num_perm, self.seed = num_perm, seed
         a, b = permutations(num_perm, seed)
         self.a, self.b = a[:, None], b[:, None]  # column vectors: (perm, shingle) layout
+        self.a_flat, self.b_flat = a, b  # for the compiled kernel
         self.block = block  # elements per block: a few hundred KB, to stay in cache
         self._buffers = (np.empty(0, np.uint64), np.empty(0, np.uint64))
 
     def empty(self) -> np.ndarray:
         return np.full(self.num_perm, MAX_HASH, dtype=np.uint32)
 
-    def signature(self, hashes: np.ndarray) -> np.ndarray:
+    def signature(self, hashes: np.ndarray, kernels=None) -> np.ndarray:
+        """`kernels`: `pipeline.kernels_for(...)`'s compiled module (one fused loop, ~2.5x faster,
+        the same bits), or None for the numpy blocks below."""
+        if kernels is not None:
+            hashes = np.ascontiguousarray(hashes)
+            return kernels.minhash_signature(self.a_flat, self.b_flat, hashes, self.empty())
         hashes = np.asarray(hashes, dtype=np.uint64)
         out = self.empty()
         if hashes.size == 0:
@@ -86,7 +92,3 @@ class MinHasher:
             if hash_sets
             else np.empty((0, self.num_perm), dtype=np.uint32)
         )
-
-
-def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
-    return float(np.count_nonzero(sig_a == sig_b)) / len(sig_a)

@@ -28,39 +28,63 @@ import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from pipeline.config import ConfigError
 from pipeline.document import Document
+from pipeline.kernels import kernels_for
+from pipeline.options import Schema, option
+from pipeline.s6_dedup.corpus_state import read_change
+from pipeline.s6_dedup.exact import index_problem
+from pipeline.s6_dedup.index import INDEX_FILE, NearIndex, apply_delta, write_delta
+from pipeline.s6_dedup.keep_rule import (
+    better,
+    earlier_run_match,
+    estimate,
+    jaccard,
+    near_drop,
+    this_run_match,
+)
+from pipeline.s6_dedup.lsh import band_keys, choose_banding, pairs_against, pairs_within
+from pipeline.s6_dedup.minhash import MinHasher
+from pipeline.s6_dedup.rebuild import rebuild_near
+from pipeline.s6_dedup.sharded import check_index, segments_problem
+from pipeline.s6_dedup.shingles import shingle_hashes
 from pipeline.step import DocRef, Drop, GlobalStep
 
+_jaccard, _estimate = jaccard, estimate  # (the names `newsclean verify` and benchmarks import)
+
 SCHEME = "newsclean-near-1"  # dedup text + shingle hash scheme; bump when either changes
-REASON = "near_duplicate"
 
 
 class NearDedup(GlobalStep):
     name = "near_dedup"
-    defaults = {
-        "ngram": 5,  # words per shingle
+    shardable = True  # its reduce also runs as merge tasks (`run.dedup: sharded`, sharded.py)
+    pipeline_stage = "dedup"
+
+    class Options(Schema):
+        ngram: int = option(5, low=1)  # words per shingle
         # compare the title too: copies share it, and a pair of short bodies is judged on more text
-        "with_title": True,
-        "num_perm": 128,  # MinHash permutations
-        "seed": 1,  # datasketch's default seed
-        "threshold": 0.8,  # Jaccard of shingle sets at or above which a document is a near-copy
-        "verify": "exact",  # exact: Jaccard of the shingle sets | signature: MinHash estimate
-        "bands": 0,  # LSH bands and rows per band; 0 = chosen for the threshold and max_miss
-        "rows": 0,
-        "max_miss": 0.001,  # chance that banding misses a pair at the threshold
-        "max_bucket": 1000,  # candidates taken per document and band from one LSH bucket
-        "persist": True,  # remember kept documents for later runs
-        "index_dir": "near_dedup",  # relative to OUTPUT/state/
-        "scratch_dir": "",  # per-run scratch files; "" = OUTPUT/state/tmp/
-    }
+        with_title: bool = True
+        num_perm: int = option(128, low=1)  # MinHash permutations
+        seed: int = 1  # datasketch's default seed
+        # Jaccard of shingle sets at or above which a document is a near-copy
+        threshold: float = option(0.8, low=0, high=1, low_open=True)
+        # exact: Jaccard of the shingle sets | signature: MinHash estimate
+        verify: str = option("exact", choices=("exact", "signature"))
+        bands: int = 0  # LSH bands and rows per band; 0 = chosen for the threshold and max_miss
+        rows: int = 0
+        # chance that banding misses a pair at the threshold
+        max_miss: float = option(0.001, low=0, high=1, low_open=True)
+        max_bucket: int = option(1000, low=1)  # candidates taken per document and band from one LSH bucket
+        persist: bool = True  # remember kept documents for later runs
+        index_dir: str = "near_dedup"  # relative to OUTPUT/state/
+        scratch_dir: str = ""  # per-run scratch files; "" = OUTPUT/state/tmp/
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)
-        from pipeline.config import ConfigError
-        from pipeline.s6_dedup.lsh import choose_banding
 
         opts = self.options
         if opts["verify"] not in ("exact", "signature"):
@@ -84,6 +108,7 @@ class NearDedup(GlobalStep):
                 f"near_dedup: bands x rows ({self.bands} x {self.rows}) exceeds num_perm ({opts['num_perm']})"
             )
         self._hasher = None
+        self._keyed = 0  # documents keyed in this process (when the compiled kernel pays)
         self._scratch: _Scratch | None = None
         self._kept_ranks: np.ndarray | None = None
 
@@ -108,9 +133,6 @@ class NearDedup(GlobalStep):
     # --- map ---------------------------------------------------------------------------
 
     def key(self, doc: Document):
-        from pipeline.s6_dedup.minhash import MinHasher
-        from pipeline.s6_dedup.shingles import shingle_hashes
-
         title = doc.metadata.get("title") if self.options["with_title"] else None
         text = f"{title}\n\n{doc.text}" if isinstance(title, str) and title else doc.text
         shingles = shingle_hashes(text, self.options["ngram"])
@@ -118,13 +140,13 @@ class NearDedup(GlobalStep):
             return None  # no words: nothing to compare
         if self._hasher is None:
             self._hasher = MinHasher(self.options["num_perm"], self.options["seed"])
-        return self._hasher.signature(shingles), (shingles if self.options["verify"] == "exact" else None)
+        self._keyed += 1  # small runs stay on numpy; the compiled kernel once it pays (same bits)
+        signature = self._hasher.signature(shingles, kernels_for(self._keyed))
+        return signature, (shingles if self.options["verify"] == "exact" else None)
 
     # --- reduce ------------------------------------------------------------------------
 
-    def reduce(self, items: Iterable[tuple[DocRef, object]], state_dir=None) -> Iterator[Drop]:
-        from pipeline.s6_dedup.index import NearIndex
-
+    def reduce(self, items: Iterable[tuple[DocRef, Any]], state_dir=None) -> Iterator[Drop]:
         self._discard_scratch()
         scratch = self._scratch = _Scratch(
             self.options["scratch_dir"] or scratch_parent(state_dir),
@@ -145,22 +167,20 @@ class NearDedup(GlobalStep):
         yield from drops
 
     def _dedup(self, scratch: _Scratch, index) -> tuple[list[Drop], np.ndarray]:
-        from pipeline.s6_dedup.lsh import pairs_against, pairs_within
-
         n, counters = scratch.n, self.stats.counters
         rank = scratch.keep_order()  # rank position -> scratch position
         max_bucket = self.options["max_bucket"]
-        within, against = [], []
+        within_parts, against_parts = [], []
         for band in range(self.bands):
             keys = scratch.band(band)[rank]
             later, earlier = pairs_within(keys, max_bucket)
-            within.append(later * n + earlier)
+            within_parts.append(later * n + earlier)
             index_keys, index_seqs = index.band(band)
             later, seqs = pairs_against(keys, index_keys, index_seqs, max_bucket)
-            against.append((later << 32) | seqs)
+            against_parts.append((later << 32) | seqs)
             del keys, index_keys, index_seqs
-        within = np.unique(np.concatenate(within)) if within else np.zeros(0, np.int64)
-        against = np.unique(np.concatenate(against)) if against else np.zeros(0, np.int64)
+        within = np.unique(np.concatenate(within_parts)) if within_parts else np.zeros(0, np.int64)
+        against = np.unique(np.concatenate(against_parts)) if against_parts else np.zeros(0, np.int64)
         counters["candidate_pairs"] += int(within.size + against.size)
         counters["indexed_documents"] = index.size
 
@@ -172,48 +192,40 @@ class NearDedup(GlobalStep):
         for p in np.union1d(w_later, a_later):
             p = int(p)
             mine = scratch.shingles(rank[p]) if exact else scratch.signature(rank[p])
-            best = None  # (is not own id, -similarity, earlier run first, rank, id)
+            best = None
             for seq in a_seq[np.searchsorted(a_later, p) : np.searchsorted(a_later, p, side="right")]:
                 doc_id, signature, shingles = index.doc(int(seq))
                 if doc_id in self.retired:  # its input changed: that record is leaving the corpus
                     continue
-                sim = _jaccard(mine, shingles) if exact else _estimate(mine, signature)
-                best = self._better(best, sim, (doc_id != scratch.id(rank[p]), -sim, 0, int(seq), doc_id))
+                sim = jaccard(mine, shingles) if exact else estimate(mine, signature)
+                if self._verified(sim):
+                    best = better(best, earlier_run_match(scratch.id(rank[p]), doc_id, sim, int(seq)))
             for e in w_earlier[np.searchsorted(w_later, p) : np.searchsorted(w_later, p, side="right")]:
                 e = int(e)
                 if not kept[e]:
                     continue
                 other = scratch.shingles(rank[e]) if exact else scratch.signature(rank[e])
-                sim = _jaccard(mine, other) if exact else _estimate(mine, other)
-                best = self._better(best, sim, (True, -sim, 1, e, None))
+                sim = jaccard(mine, other) if exact else estimate(mine, other)
+                if self._verified(sim):
+                    best = better(best, this_run_match(sim, e))
             if best is not None:
                 kept[p] = False
-                doc_id = best[4] if best[4] is not None else scratch.id(rank[best[3]])
-                drops.append(
-                    Drop(
-                        scratch.order(rank[p]),
-                        REASON,
-                        f"{'jaccard' if exact else 'estimated jaccard'} {-best[1]:.3f} with {doc_id}"
-                        + (" (earlier run)" if best[2] == 0 else ""),
-                        doc_id,
-                    )
-                )
-                counters["earlier_run_matches" if best[2] == 0 else "this_run_matches"] += 1
+                doc_id = best.doc_id if best.doc_id is not None else scratch.id(int(rank[int(best.rank)]))  # type: ignore[call-overload]  # in-process ranks are ints
+                drops.append(near_drop(scratch.order(rank[p]), best, doc_id, exact, counters))
         drops.sort(key=lambda d: d.order)
         return drops, rank[kept]
 
-    def _better(self, best, sim: float, candidate: tuple):
+    def _verified(self, sim: float) -> bool:
+        """Whether a verified candidate pair reaches the threshold (counted either way)."""
         self.stats.counters["verified_pairs"] += 1
         if sim < self.options["threshold"]:
             self.stats.counters["candidates_below_threshold"] += 1
-            return best
-        return candidate if best is None or candidate < best else best
+            return False
+        return True
 
     # --- state -------------------------------------------------------------------------
 
     def stage(self, delta_dir, dropped=frozenset()) -> None:
-        from pipeline.s6_dedup.index import write_delta
-
         scratch, kept = self._scratch, self._kept_ranks
         if scratch is None or kept is None:
             return
@@ -242,9 +254,6 @@ class NearDedup(GlobalStep):
             self._discard_scratch()
 
     def commit(self, state_dir, delta_dir) -> None:
-        from pipeline.s6_dedup.corpus_state import read_change
-        from pipeline.s6_dedup.index import apply_delta
-
         if self.options["persist"]:
             retired, after = read_change(Path(delta_dir))
             apply_delta(self.index_dir(state_dir), Path(delta_dir), self.params, retired, after)
@@ -254,10 +263,6 @@ class NearDedup(GlobalStep):
     mode = "driver"  # which index this run uses: driver (one SQLite file) or sharded; set by the runner
 
     def state_problem(self, state_dir, expected) -> str | None:
-        from pipeline.s6_dedup.exact import index_problem
-        from pipeline.s6_dedup.index import INDEX_FILE, NearIndex
-        from pipeline.s6_dedup.sharded import check_index, segments_problem
-
         if not self.options["persist"]:
             return None
         if self.mode == "sharded":
@@ -269,15 +274,11 @@ class NearDedup(GlobalStep):
         return problem
 
     def state_file(self, state_dir) -> Path | None:
-        from pipeline.s6_dedup.index import INDEX_FILE
-
         return self.index_dir(state_dir) / INDEX_FILE if self.mode == "driver" else None
 
     def rebuild(self, state_dir, output) -> None:
         """The index from the corpus: the near key of every kept record (title and text, as in the map
         phase), per run in keep order, as the runs' commits would have made it."""
-        from pipeline.s6_dedup.rebuild import rebuild_near
-
         if self.options["persist"]:
             rebuild_near(self, Path(state_dir), Path(output))
 
@@ -285,17 +286,6 @@ class NearDedup(GlobalStep):
         if self._scratch is not None:
             self._scratch.close()
             self._scratch, self._kept_ranks = None, None
-
-
-def _jaccard(a: np.ndarray, b: np.ndarray | None) -> float:
-    if b is None or a.size + b.size == 0:
-        return 0.0
-    inter = np.intersect1d(a, b, assume_unique=True).size
-    return inter / (a.size + b.size - inter)
-
-
-def _estimate(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.count_nonzero(a == b)) / a.size
 
 
 SCRATCH = "tmp"  # OUTPUT/state/tmp/: per-run scratch files; a run starting under the lock removes leftovers
@@ -351,8 +341,6 @@ class _Scratch:
         offsets.append(offsets[-1] + len(data))
 
     def _flush_bands(self) -> None:
-        from pipeline.s6_dedup.lsh import band_keys
-
         if self._pending:
             keys = band_keys(np.stack(self._pending), self.bands, self.rows)
             for band, fh in enumerate(self._band_files):

@@ -19,6 +19,9 @@ import numpy as np
 
 from pipeline.document import Document
 from pipeline.s6_dedup.corpus_state import Digest, kept_by_run
+from pipeline.s6_dedup.index import _SCHEMA, INDEX_FILE, apply_delta, write_delta
+from pipeline.s6_dedup.lsh import band_keys
+from pipeline.s6_dedup.sharded import BANDS, write_digest, write_segment
 from pipeline.s7_write.atomic import write_atomic
 
 
@@ -44,9 +47,6 @@ def rebuild_near(step, state_dir: Path, output: Path) -> None:
 
 
 def _rebuild_sqlite(step, state_dir: Path, output: Path) -> None:
-    from pipeline.s6_dedup.index import INDEX_FILE, apply_delta, write_delta
-    from pipeline.s6_dedup.lsh import band_keys
-
     index_dir = step.index_dir(state_dir)
     work = index_dir.parent / f".{index_dir.name}.rebuild"
     shutil.rmtree(work, ignore_errors=True)
@@ -69,8 +69,6 @@ def apply_delta_digest(path: Path, params: dict, digest: Digest) -> None:
     import sqlite3
     from contextlib import closing
 
-    from pipeline.s6_dedup.index import _SCHEMA
-
     path.parent.mkdir(parents=True, exist_ok=True)
     with closing(sqlite3.connect(path, isolation_level=None)) as db:
         db.executescript(_SCHEMA)
@@ -88,8 +86,6 @@ def _counting(records, ids: list[str]):
 
 
 def _rebuild_segments(step, state_dir: Path, output: Path) -> None:
-    from pipeline.s6_dedup.sharded import BANDS, write_digest, write_segment
-
     index_dir = step.index_dir(state_dir)
     root = index_dir / BANDS
     work = index_dir / f".{BANDS}.rebuild"

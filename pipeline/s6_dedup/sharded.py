@@ -26,7 +26,7 @@ and the same `dup_of`. The work is split into tasks that any engine runs:
    order. The greedy decision of a document depends only on its neighbours, so
    per-component resolution equals the global sequential pass. Memory is the
    documents that have a near-copy, not the corpus.
-4. the per-task filter (runner's sharded filter) removes the dropped documents.
+4. the per-task filter (`pipeline/sharded_run.py`) removes the dropped documents.
 5. stage, one task per (band, key range): this run's kept documents' band keys,
    sorted, as the run's segment of the cross-run index; the map task's docs
    files are copied next to them. `commit_segments` moves the segment into
@@ -40,11 +40,10 @@ price of never holding more than one (band, key range) in a task.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import pickle
 import shutil
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +51,20 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import workfile
+from pipeline.engine import Engine
 from pipeline.faults import checkpoint
+from pipeline.s6_dedup.corpus_state import Digest, read_change
+from pipeline.s6_dedup.index import IndexMismatch
+from pipeline.s6_dedup.keep_rule import (
+    Match,
+    better,
+    earlier_run_match,
+    estimate,
+    jaccard,
+    near_drop,
+    this_run_match,
+)
+from pipeline.s6_dedup.lsh import band_keys, pairs_against, pairs_within
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.step import DocRef, Drop
 
@@ -74,9 +86,8 @@ _FILES = ("docs", "sh", "sig", "keys", "pos", "ids")
 
 
 def handles(step) -> bool:
-    from pipeline.s6_dedup.near import NearDedup
-
-    return isinstance(step, NearDedup)
+    """Whether the step's reduce runs as sharded tasks (near_dedup; its class says so)."""
+    return getattr(step, "shardable", False)
 
 
 def near_files(directory: Path, task_index: int, step_name: str = "near_dedup") -> dict[str, Path]:
@@ -104,13 +115,11 @@ def write_map_files(
     pipeline, work_dir: Path, task_index: int, refs: list[DocRef], keys: list[tuple]
 ) -> list[tuple]:
     """Write the near keys of one map task to its files; return the keys with those slots emptied."""
-    from pipeline.s6_dedup.lsh import band_keys
-
-    keys = [list(k) for k in keys]
+    slots = [list(k) for k in keys]
     for position, step in enumerate(pipeline.global_steps):
         if not handles(step):
             continue
-        rows = [(i, k[position]) for i, k in enumerate(keys) if k and k[position] is not None]
+        rows = [(i, k[position]) for i, k in enumerate(slots) if k and k[position] is not None]
         docs = np.zeros(len(rows), DOC_DTYPE)
         shingles, signatures, ids, offset = [], [], [], 0
         for j, (i, (signature, sh)) in enumerate(rows):
@@ -122,7 +131,7 @@ def write_map_files(
             shingles.append(sh)
             signatures.append(np.asarray(signature, np.uint32))
             ids.append(ref.id)
-            keys[i][position] = None
+            slots[i][position] = None
         num_perm = step.options["num_perm"]
         sig = np.stack(signatures) if signatures else np.zeros((0, num_perm), np.uint32)
         bk = band_keys(sig, step.bands, step.rows).T if len(rows) else np.zeros((step.bands, 0), np.uint64)
@@ -134,7 +143,7 @@ def write_map_files(
         _save(paths["keys"], np.ascontiguousarray(np.take_along_axis(bk, order, axis=1)))
         _save(paths["pos"], order.astype(np.uint32))
         write_atomic(paths["ids"], workfile.dumps(ids))
-    return [tuple(k) for k in keys]
+    return [tuple(k) for k in slots]
 
 
 # --- 2. merge per (band, key range) ----------------------------------------------------
@@ -156,7 +165,10 @@ class _DocFiles:
 
     def __init__(self, paths: dict[str, Path]):
         self.paths = paths
-        self._docs = self._sh = self._sig = self._ids = None
+        self._docs: np.ndarray | None = None
+        self._sh: np.ndarray | None = None
+        self._sig: np.ndarray | None = None
+        self._ids: list[str] | None = None
 
     @property
     def docs(self) -> np.ndarray:
@@ -270,9 +282,10 @@ def _this_run_rows(opened: dict[int, _MapFiles], band: int, lo: int, hi: int) ->
 def _index_rows(job: MergeJob, band: int, lo: int, hi: int) -> tuple[np.ndarray, list[Path]]:
     """Earlier runs' kept documents in the band and [lo, hi): rows (segment number in `task`'s high
     bits) sorted by key, then segment (commit order), then keep rank, as the in-process index."""
-    parts, seg_dirs = [], []
-    for s, segment in enumerate(job.segments):
-        segment = Path(segment)
+    parts: list[np.ndarray] = []
+    seg_dirs: list[Path] = []
+    for s, segment_dir in enumerate(job.segments):
+        segment = Path(segment_dir)
         meta = json.loads((segment / "meta.json").read_text())
         n = meta["n_ranges"]
         first, last = (lo * n) >> 64, min(n - 1, ((hi - 1) * n) >> 64)
@@ -396,10 +409,8 @@ class _Merger:
         return got
 
     def _similarity(self, x: np.ndarray, y: np.ndarray) -> float:
-        from pipeline.s6_dedup.near import _estimate, _jaccard
-
         self.counters["verified_pairs"] += 1
-        sim = _jaccard(x, y) if self.exact else _estimate(x, y)
+        sim = jaccard(x, y) if self.exact else estimate(x, y)
         if sim < self.threshold:
             self.counters["candidates_below_threshold"] += 1
         return sim
@@ -412,8 +423,6 @@ class _Merger:
         return order
 
     def band(self, rows: np.ndarray, index: np.ndarray, seg_dirs: list[Path]) -> None:
-        from pipeline.s6_dedup.lsh import pairs_against, pairs_within
-
         max_bucket = self.job.options["max_bucket"]
         later, earlier = pairs_within(rows["key"], max_bucket)
         a_later, a_index = pairs_against(
@@ -441,11 +450,11 @@ class _Merger:
 # --- 3. resolve: components over the edges, the greedy keep rule in each ----------------
 
 
-def resolve(edge_files: list[Path], exact: bool, reason: str, counters: Counter) -> list[Drop]:
+def resolve(edge_files: list[Path], exact: bool, counters: Counter) -> list[Drop]:
     """The documents to drop, from the verified edges and index hits of every merge task."""
     nodes: dict[int, tuple] = {}  # order -> (undated, created, id)
     earlier_of: dict[int, list[tuple[float, int]]] = {}
-    best_hit: dict[int, tuple] = {}
+    best_hit: dict[int, Match] = {}
     parent: dict[int, int] = {}
 
     def find(x: int) -> int:
@@ -465,9 +474,9 @@ def resolve(edge_files: list[Path], exact: bool, reason: str, counters: Counter)
             if a != b:
                 parent[max(a, b)] = min(a, b)
         for later, sim, rank, doc_id in part["hits"]:
-            candidate = (doc_id != nodes[later][2], -sim, rank, doc_id)
-            if later not in best_hit or candidate < best_hit[later]:
-                best_hit[later] = candidate
+            best_hit[later] = better(
+                best_hit.get(later), earlier_run_match(nodes[later][2], doc_id, sim, rank)
+            )
             find(later)
 
     def keep_rank(order: int) -> tuple:
@@ -482,26 +491,15 @@ def resolve(edge_files: list[Path], exact: bool, reason: str, counters: Counter)
     drops = []
     for members in components.values():
         for p in sorted(members, key=keep_rank):
-            hit = best_hit.get(p)
-            best = None if hit is None else (hit[0], hit[1], 0, hit[2], hit[3])
+            best = best_hit.get(p)
             for sim, e in earlier_of.get(p, ()):
                 if kept.get(e):
-                    candidate = (True, -sim, 1, keep_rank(e), nodes[e][2])
-                    if best is None or candidate < best:
-                        best = candidate
+                    best = better(best, this_run_match(sim, keep_rank(e), nodes[e][2]))
             kept[p] = best is None
-            if best is None:
-                continue
-            drops.append(
-                Drop(
-                    p,
-                    reason,
-                    f"{'jaccard' if exact else 'estimated jaccard'} {-best[1]:.3f} with "
-                    f"{best[4]}" + (" (earlier run)" if best[2] == 0 else ""),
-                    best[4],
-                )
-            )
-            counters["earlier_run_matches" if best[2] == 0 else "this_run_matches"] += 1
+            if best is not None:
+                drops.append(
+                    near_drop(p, best, str(best.doc_id), exact, counters)
+                )  # merge hits carry their id
     drops.sort(key=lambda d: d.order)
     return drops
 
@@ -523,8 +521,6 @@ def index_root(step, state_dir) -> Path:
 
 def check_index(step, state_dir) -> list[str]:
     """The cross-run index's segments (commit order); refuse an index built with other parameters."""
-    from pipeline.s6_dedup.index import IndexMismatch
-
     root = index_root(step, state_dir)
     if not step.options["persist"] or state_dir is None or not root.is_dir():
         return []
@@ -545,17 +541,35 @@ def check_index(step, state_dir) -> list[str]:
     )
 
 
-def reduce_sharded(
-    step, engine, work_dir: Path, n_tasks: int, drops: dict | np.ndarray, state_dir, n_ranges: int = 0
-) -> list[Drop]:
-    """The step's drops, computed by merge tasks on `engine` and resolved here."""
-    import time
+@dataclass
+class ShardedReduce:
+    """What a sharded reduce found, and what staging the run's index segment needs of it."""
 
-    work_dir = Path(work_dir)
+    drops: list[Drop]
+    jobs: list[MergeJob]
+    segments: list[str]  # the cross-run index's segments it merged with
+    n_ranges: int
+    timing: dict[str, float]  # merge_seconds, resolve_seconds
+
+
+@dataclass
+class ShardedWork:
+    """Where a sharded reduce runs: the engine, the run's work directory and map tasks, the state."""
+
+    engine: Engine
+    work_dir: Path
+    n_tasks: int  # map tasks
+    state_dir: Path | None
+    n_ranges: int = 0  # key ranges of the merge tasks (0 = from the number of documents)
+
+
+def reduce_sharded(step, work: ShardedWork, drops: dict | np.ndarray) -> ShardedReduce:
+    """The step's drops, computed by merge tasks on the engine and resolved here."""
+    engine, work_dir, state_dir, n_ranges = work.engine, Path(work.work_dir), work.state_dir, work.n_ranges
     tasks, rows = [], 0
     # an array: the orders dropped so far, sorted (sharded exact dedup keeps no dict of drops)
     dropped_orders = drops if isinstance(drops, np.ndarray) else np.array(sorted(drops), dtype=np.int64)
-    for t in range(n_tasks):
+    for t in range(work.n_tasks):
         paths = near_files(work_dir, t, step.name)
         if not paths["docs"].exists():
             continue
@@ -598,24 +612,13 @@ def reduce_sharded(
         checkpoint("merge")
     merge_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    found = resolve(
-        [j.paths["edges"] for j in jobs],
-        step.options["verify"] == "exact",
-        "near_duplicate",
-        step.stats.counters,
-    )
+    found = resolve([j.paths["edges"] for j in jobs], step.options["verify"] == "exact", step.stats.counters)
     step.stats.counters["indexed_segments"] = len(segments)
-    step.sharded_plan = {
-        "jobs": jobs,
-        "segments": segments,
-        "n_ranges": n_ranges,
-        "drops": np.array([d.order for d in found], dtype=np.int64),
-        "timing": {
-            "merge_seconds": round(merge_seconds, 3),
-            "resolve_seconds": round(time.perf_counter() - start, 3),
-        },
+    timing = {
+        "merge_seconds": round(merge_seconds, 3),
+        "resolve_seconds": round(time.perf_counter() - start, 3),
     }
-    return found
+    return ShardedReduce(found, jobs, segments, n_ranges, timing)
 
 
 # --- 5. stage and commit the cross-run index segment -------------------------------------
@@ -649,24 +652,23 @@ def stage_task(job: StageJob) -> int:
     return total
 
 
-def stage_sharded(step, engine, work_dir: Path, delta_dir: Path, run_id: str) -> None:
+def stage_sharded(step, plan: ShardedReduce, engine, work_dir: Path, delta_dir: Path, run_id: str) -> None:
     """This run's segment of the cross-run index, in the run's delta dir (before the manifest)."""
-    plan = getattr(step, "sharded_plan", None)
-    if plan is None or not step.options["persist"]:
+    if not step.options["persist"]:
         return
     work_dir, delta_dir = Path(work_dir), Path(delta_dir)
     segment = delta_dir / SEGMENT
     shutil.rmtree(segment, ignore_errors=True)
     (segment / "docs").mkdir(parents=True)
     dropped = work_dir / f"{step.name}.dropped.npy"
-    _save(dropped, plan["drops"])
+    _save(dropped, np.array([d.order for d in plan.drops], dtype=np.int64))
     jobs = [
         StageJob(step.name, j.bands, j.range_index, j.n_ranges, str(work_dir), str(segment), str(dropped))
-        for j in plan["jobs"]
+        for j in plan.jobs
     ]
     for _ in engine.map_ordered(stage_task, iter(jobs)):
         pass
-    for task in sorted({t for j in plan["jobs"] for t in j.tasks}):  # the documents the keys point at
+    for task in sorted({t for j in plan.jobs for t in j.tasks}):  # the documents the keys point at
         source, target = near_files(work_dir, task, step.name), near_files(segment / "docs", task, step.name)
         for name in ("docs", "sh", "sig", "ids"):
             shutil.copyfile(source[name], target[name])
@@ -674,7 +676,7 @@ def stage_sharded(step, engine, work_dir: Path, delta_dir: Path, run_id: str) ->
         "params": step.params,
         "index_dir": step.options["index_dir"],
         "run_id": run_id,
-        "n_ranges": plan["n_ranges"],
+        "n_ranges": plan.n_ranges,
     }
     write_atomic(segment / "meta.json", json.dumps(meta, sort_keys=True).encode())
     write_atomic(delta_dir / COMMIT_FILE, json.dumps(meta, sort_keys=True).encode())  # outlives the move
@@ -684,8 +686,6 @@ def commit_segments(state_dir: Path, delta_root: Path) -> None:
     """Apply a finished sharded run to the cross-run index: move its staged segment in (a rename, so
     idempotent), take the records it retired out of the earlier segments, write the corpus digest.
     Every part can be redone after a kill (`<step>/sharded.json` stays in the delta to say how)."""
-    from pipeline.s6_dedup.corpus_state import read_change
-
     if not Path(delta_root).is_dir():
         return
     for commit_file in sorted(Path(delta_root).glob(f"*/{COMMIT_FILE}")):
@@ -746,8 +746,6 @@ def write_digest(root: Path, digest) -> None:
 
 
 def read_digest(root: Path):
-    from pipeline.s6_dedup.corpus_state import Digest
-
     return Digest.from_dict(json.loads((Path(root) / DIGEST_FILE).read_text()))
 
 
@@ -772,8 +770,6 @@ def segments_problem(step, state_dir, expected) -> str | None:
 def write_segment(step, segment: Path, run_id: str, rows: list[tuple]) -> None:
     """One run's segment, from (id, created, signature, shingles) rows in keep order (a rebuild):
     one docs task, one key range per band, the layout `stage_task` writes."""
-    from pipeline.s6_dedup.lsh import band_keys
-
     docs = np.zeros(len(rows), DOC_DTYPE)
     shingles, offset = [], 0
     for pos, (_doc_id, created, _signature, sh) in enumerate(rows):
@@ -798,7 +794,3 @@ def write_segment(step, segment: Path, run_id: str, rows: list[tuple]) -> None:
         _save(Path(f"{stem}.refs.npy"), order.astype(np.uint64))
     meta = {"params": step.params, "index_dir": step.options["index_dir"], "run_id": run_id, "n_ranges": 1}
     write_atomic(segment / "meta.json", json.dumps(meta, sort_keys=True).encode())
-
-
-def plan_digest(obj) -> str:
-    return hashlib.sha256(pickle.dumps(obj, protocol=4)).hexdigest()

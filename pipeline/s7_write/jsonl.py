@@ -8,10 +8,13 @@ stamp, so the same records give byte-identical shards.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from pipeline.fs import SUFFIX, compressing, hashing_file, join
+from pipeline.config import RUN_DEFAULTS
+from pipeline.fs import SUFFIX, RemoteHashingFile, compressing, hashing_file, join
+from pipeline.s7_write.atomic import HashingFile
 
 
 class ShardWriter:
@@ -20,14 +23,14 @@ class ShardWriter:
         directory: Path | str,
         prefix: str,
         shard_size: int,
-        compression: str = "gzip",
-        compresslevel: int = 6,
+        compression: str = RUN_DEFAULTS["compression"],
+        compresslevel: int = RUN_DEFAULTS["compresslevel"],
     ):
         self.directory, self.prefix, self.shard_size = directory, prefix, shard_size
         self.compression, self.compresslevel = compression, compresslevel
         self.shards: list[dict] = []
-        self._file = None  # a HashingFile, local or remote (pipeline/fs.py: hashing_file)
-        self._stream = None
+        self._file: HashingFile | RemoteHashingFile | None = None  # pipeline/fs.py: hashing_file
+        self._stream: Any = None  # the gzip/zstd writer over _file, or _file itself
         self._count = 0
 
     def _open(self) -> None:

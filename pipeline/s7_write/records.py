@@ -9,16 +9,18 @@ form: a date-time with its UTC offset, or a plain date.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pipeline.document import Document
+from pipeline.step import Drop
 
 META_FIELDS = ("title", "author", "section", "url")
 COUNT_FIELDS = ("html_removed", "pii")  # stage metadata counted by name, written as rule/n lists
 # What stages may learn about a document, written in every kept record (this value when a stage
 # found nothing): Arrow types a record field missing from some rows as JSON, so none may be missing.
-OPTIONAL_FIELDS = {
+OPTIONAL_FIELDS: dict[str, object] = {
     "sitename": None,  # extract_html (trafilatura)
     "categories": [],  # extract_html
     "source_attribution": None,  # dump_metadata: "Nguồn: …"
@@ -87,7 +89,7 @@ def source_of(doc: Document, collection: str) -> str:
 
 
 def _n_words(doc: Document) -> int:
-    counted = getattr(doc, "word_count", None)  # (text, words) from length_filter
+    counted = doc.word_count  # (text, words) from length_filter
     if counted is not None and counted[0] is doc.text:
         return counted[1]
     return len(doc.text.split())
@@ -124,18 +126,45 @@ def kept_record(doc: Document, added: str, collection: str, timezone: str = "") 
     }
 
 
-def reject_record(doc: Document, collection: str) -> dict:
-    record = {
-        "id": doc.id,
-        "reason": doc.drop_reason,
-        "stage": doc.drop_stage,
-        "detail": doc.drop_detail,
-        "error": doc.is_error,
+# --- rejects: one record layout for every dropped document -------------------------------
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a document was dropped (or failed): the fields every reject record starts with."""
+
+    stage: str | None  # (never None for a dropped document)
+    reason: str | None
+    detail: str | None
+    error: bool  # the input is at fault (an error record), not a filter decision
+    dup_of: str | None = None  # the kept document it is a copy of
+
+    @classmethod
+    def of_document(cls, doc: Document) -> Rejection:
+        return cls(doc.drop_stage, doc.drop_reason, doc.drop_detail, doc.is_error, doc.dup_of)
+
+    @classmethod
+    def of_drop(cls, stage: str, drop: Drop, error: bool) -> Rejection:
+        return cls(stage, drop.reason, drop.detail, error, drop.dup_of)
+
+
+def reject(doc_id: str, why: Rejection, source: str | None, metadata: dict, text: str) -> dict:
+    """The reject record (CONVENTIONS.md): the text is kept here, so nothing is lost silently."""
+    record: dict = {
+        "id": doc_id,
+        "reason": why.reason,
+        "stage": why.stage,
+        "detail": why.detail,
+        "error": why.error,
     }
-    if doc.dup_of is not None:
-        record["dup_of"] = doc.dup_of
-    record["source"] = source_of(doc, collection)
-    record["metadata"] = {
+    if why.dup_of is not None:
+        record["dup_of"] = why.dup_of
+    record.update(source=source, metadata=metadata, text=text)
+    return record
+
+
+def _document_metadata(doc: Document) -> dict:
+    return {
         "input_path": doc.provenance.get("input_path"),
         **{k: doc.metadata.get(k) for k in META_FIELDS if doc.metadata.get(k)},
         **({"n_chars_raw": doc.metadata["n_chars_raw"]} if "n_chars_raw" in doc.metadata else {}),
@@ -146,5 +175,27 @@ def reject_record(doc: Document, collection: str) -> dict:
             else {}
         ),
     }
-    record["text"] = doc.text  # dropped documents are kept here, not lost
-    return record
+
+
+def reject_record(doc: Document, collection: str) -> dict:
+    """A document a per-document step dropped (map phase)."""
+    return reject(
+        doc.id, Rejection.of_document(doc), source_of(doc, collection), _document_metadata(doc), doc.text
+    )
+
+
+def dropped_candidate(record: dict, why: Rejection) -> dict:
+    """A candidate kept record that a global step (dedup, the id check) dropped in the reduce phase."""
+    meta = record.get("metadata", {})
+    fields = ("input_path", "title", "author", "section", "url", "removed", "content_hash", "n_chars_raw")
+    metadata = {k: meta.get(k) for k in fields if meta.get(k) is not None}
+    return reject(record["id"], why, record.get("source"), metadata, record.get("text", ""))
+
+
+def refiltered_reject(record: dict, doc: Document) -> dict:
+    """A kept record of the corpus that `newsclean refilter` drops: its scores say why."""
+    metadata = _document_metadata(doc)
+    metadata["removed"] = counts_list((record.get("metadata") or {}).get("removed"))
+    metadata["quality"] = doc.metadata.get("quality")
+    source = record.get("source") or source_of(doc, "")
+    return reject(doc.id, Rejection.of_document(doc), source, metadata, doc.text)

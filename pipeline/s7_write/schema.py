@@ -17,6 +17,8 @@ pyarrow (and datasets) are not dependencies of newsclean: they are imported when
 
 from __future__ import annotations
 
+from pipeline.s5_filter.quality_profiles import INT_SIGNALS, SIGNAL_NAMES
+
 # (name, type) in record order; types: str, int, float, bool, counts (list of {rule, n}),
 # list[str], quality (the fixed set of signals)
 METADATA = [
@@ -57,11 +59,9 @@ RECORD = [
 def arrow_schema():
     import pyarrow as pa
 
-    from pipeline.s5_filter.quality_signals import _INT_SIGNALS, SIGNAL_NAMES
-
     counts = pa.list_(pa.struct([("rule", pa.string()), ("n", pa.int64())]))
     quality = pa.struct(
-        [(name, pa.int64() if name in _INT_SIGNALS else pa.float64()) for name in SIGNAL_NAMES]
+        [(name, pa.int64() if name in INT_SIGNALS else pa.float64()) for name in SIGNAL_NAMES]
     )
     types = {
         "str": pa.string(),

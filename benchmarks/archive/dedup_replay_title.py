@@ -1,7 +1,7 @@
 """Replay near_dedup on a finished run's own cleaned documents, with and without the title in the
 dedup text, and score both with score_dedup.py (what-if for a change of the dedup key).
 
-    python benchmarks/dedup_replay_title.py OUT PAIRS.tsv.gz [--n-input 10000] [--json FILE]
+    python benchmarks/archive/dedup_replay_title.py OUT PAIRS.tsv.gz [--n-input 10000] [--json FILE]
 
 OUT is the output of `newsclean run -i CORPUS -o OUT` (one run). The documents that reached
 near_dedup (kept + near_dedup rejects, which carry their cleaned text and metadata.title) are
@@ -21,8 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]  # the repository (newsclean is installed editable)
 BENCH = ROOT.parent / "shared" / "bench" / "dedup"
 
 

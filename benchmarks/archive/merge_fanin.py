@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cost of the sharded near-dup merge as a function of how many map tasks it reads from.
 
-    .venv/bin/python benchmarks/merge_fanin.py [--docs 10000] [--tasks 5,50,500] [--ranges 1,8]
+    .venv/bin/python benchmarks/archive/merge_fanin.py [--docs 10000] [--tasks 5,50,500] [--ranges 1,8]
 
 Every merge task reads its key range of every band from every map task's sorted band-key
 files (`pipeline/s6_dedup/sharded.py`), so its fixed cost grows with (map tasks x bands)
@@ -27,8 +27,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
+ROOT = HERE.parents[1]  # the repository (newsclean is installed editable)
 CORPUS = ROOT.parent / "shared" / "bench" / "dedup" / "visible-10k.jsonl.gz"
 
 
@@ -61,10 +60,11 @@ def main() -> int:
                     sharded.write_map_files(pipeline, work, t, [ref for ref, _ in part], [k for _, k in part])
                 step.stats.counters.clear()
                 wall, cpu = time.perf_counter(), time.process_time()
-                drops = sharded.reduce_sharded(step, LocalEngine(1), work, m, {}, work / "state", r)
+                where = sharded.ShardedWork(LocalEngine(1), work, m, work / "state", r)
+                reduced = sharded.reduce_sharded(step, where, {})
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                n_merge = len(step.sharded_plan["jobs"])
-            dropped = [d.order for d in drops]
+                n_merge = len(reduced.jobs)
+            dropped = [d.order for d in reduced.drops]
             expected = expected or dropped
             slices = m * r * step.bands
             row = {
@@ -83,7 +83,7 @@ def main() -> int:
             results.append(row)
             print(json.dumps(row), flush=True)
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
-    out = HERE / "results" / "merge_fanin.json"
+    out = ROOT / "benchmarks" / "results" / "merge_fanin.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"docs": args.docs, "runs": results}, indent=2) + "\n")
     print(f"written: {out.relative_to(ROOT)}")

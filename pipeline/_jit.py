@@ -1,0 +1,182 @@
+"""The numba kernels behind `pipeline.kernels` (imported only through `kernels_for`).
+
+Each kernel is one fused loop doing what a chain of numpy calls does in the module named
+beside it, with the same integer arithmetic, so that the results are bit-identical.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_P61 = np.uint64((1 << 61) - 1)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_S61 = np.uint64(61)
+
+
+@numba.njit(cache=True, nogil=True)
+def minhash_signature(a, b, shingles, out):  # pragma: no cover - compiled
+    """`s6_dedup.minhash.MinHasher.signature`: for each permutation (a_i, b_i), the minimum over
+    the shingles h of ((a_i * h + b_i) mod 2**64 mod (2**61 - 1)) & (2**32 - 1), into `out`."""
+    for i in range(a.shape[0]):
+        ai = a[i]
+        bi = b[i]
+        low = _LOW32
+        for j in range(shingles.shape[0]):
+            y = ai * np.uint64(shingles[j]) + bi  # wraps mod 2**64
+            y = (y & _P61) + (y >> _S61)
+            if y >= _P61:
+                y -= _P61
+            y &= _LOW32
+            if y < low:
+                low = y
+        out[i] = np.uint32(low)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def tokenize_bytes(data, is_space, char_letter, prime):  # pragma: no cover - compiled
+    """`s5_filter.quality_tokens.tokenize` on UTF-8 bytes: per whitespace token, the hash
+    sum((byte_j + 1) * prime**j) mod 2**64, its characters and whether it has a letter.
+    `char_letter[byte]` is 1 for a byte that starts a character, plus 2**32 for a letter's."""
+    size = data.shape[0]
+    hashes = np.empty(size // 2 + 1, dtype=np.uint64)
+    lengths = np.empty(size // 2 + 1, dtype=np.int64)
+    letters = np.empty(size // 2 + 1, dtype=np.bool_)
+    n = 0
+    i = 0
+    while i < size:
+        if is_space[data[i]]:
+            i += 1
+            continue
+        h = np.uint64(0)
+        power = np.uint64(1)
+        span = 0
+        while i < size and not is_space[data[i]]:
+            h += (np.uint64(data[i]) + np.uint64(1)) * power
+            power *= prime
+            span += char_letter[data[i]]
+            i += 1
+        hashes[n] = h
+        lengths[n] = span & 0xFFFFFFFF
+        letters[n] = span > 0xFFFFFFFF
+        n += 1
+    return hashes[:n], lengths[:n], letters[:n]
+
+
+@numba.njit(cache=True, nogil=True)
+def profile_counts(hashes, code_hashes, code_values, table, first, second):  # pragma: no cover
+    """`s5_filter.quality_signals._token_signals`' profile part: stop-word hits, observed common
+    bigrams, and sum(counts[first] * counts[second]) of the listed words' counts (an integer:
+    the float dot product of the numpy path is exact below 2**53, so the two agree)."""
+    n = hashes.shape[0]
+    keys = code_hashes.shape[0]
+    counts = np.zeros(table.shape[0], dtype=np.int64)
+    hits = 0
+    observed = 0
+    previous = -1
+    for i in range(n):
+        h = hashes[i]
+        lo, hi = 0, keys - 1  # the first key >= h, or the last key (np.searchsorted, clipped)
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if code_hashes[mid] < h:
+                lo = mid + 1
+            else:
+                hi = mid
+        code = code_values[lo] if code_hashes[lo] == h else 0
+        hits += code & 1
+        listed = code >> 1
+        counts[listed] += 1
+        if previous >= 0 and table[previous, listed]:
+            observed += 1
+        previous = listed
+    pairs = 0
+    for k in range(first.shape[0]):
+        pairs += counts[first[k]] * counts[second[k]]
+    return hits, observed, pairs
+
+
+@numba.njit(cache=True, nogil=True)
+def _group(keys, first, count):  # pragma: no cover - compiled
+    """For each key in order: the index of its first occurrence (`first`) and, at that index, the
+    number of occurrences (`count`). Open addressing; equal keys are one group, as after a sort."""
+    m = keys.shape[0]
+    size = 4
+    while size < 2 * m:
+        size *= 2
+    slots = np.full(size, -1, dtype=np.int64)
+    mask = np.uint64(size - 1)
+    for i in range(m):
+        count[i] = 0
+        slot = np.int64((keys[i] * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40) & mask)
+        while slots[slot] >= 0 and keys[slots[slot]] != keys[i]:
+            slot = (slot + 1) & (size - 1)
+        if slots[slot] < 0:
+            slots[slot] = i
+        first[i] = slots[slot]
+        count[first[i]] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def ngram_counts(hashes, lens, mult, power, inverse, kmax):  # pragma: no cover - compiled
+    """`s5_filter.quality_signals._ngram_signals` up to its last arithmetic, grouping equal n-gram
+    keys (the same high hash bits) with a hash table instead of sorting them. Returns, per top row
+    (n = 2, 3, 4), size * (n_tokens + 1) - first position of the largest, earliest group; per
+    duplicated row (n = 5..10) the characters of tokens inside repeated occurrences; the prefix
+    character counts; and whether any 5-gram repeats."""
+    n = hashes.shape[0]
+    cum = np.zeros(n + 1, dtype=np.int64)
+    prefix = np.zeros(n + kmax + 1, dtype=np.uint64)  # padded with its total past n
+    for i in range(n):
+        cum[i + 1] = cum[i] + lens[i]
+        mixed = hashes[i] * mult
+        mixed ^= mixed >> np.uint64(29)
+        prefix[i + 1] = prefix[i] + mixed * power[i]
+    prefix[n + 1 :] = prefix[n]
+    bits = 1
+    while (1 << bits) <= n:  # n.bit_length()
+        bits += 1
+    high = ~np.uint64((1 << bits) - 1)
+    keys = np.empty(n, dtype=np.uint64)
+    first = np.empty(n, dtype=np.int64)
+    count = np.empty(n, dtype=np.int64)
+    best = np.zeros(3, dtype=np.int64)
+    repeated5 = np.zeros(n, dtype=np.bool_)
+    for r in range(4):  # n-grams of r + 2 tokens at every position
+        for s in range(n):
+            keys[s] = ((prefix[s + r + 2] - prefix[s]) * inverse[s]) & high
+        _group(keys, first, count)
+        for s in range(n):
+            if first[s] == s:  # a group, at its earliest position
+                if r < 3:
+                    score = count[s] * (n + 1) - s
+                    if s == 0 or score > best[r]:
+                        best[r] = score
+            elif r == 3:
+                repeated5[s] = True
+                repeated5[first[s]] = True
+    dup = np.zeros(6, dtype=np.int64)
+    cand = np.flatnonzero(repeated5)  # every occurrence of a repeated 5-gram, in position order
+    m = cand.shape[0]
+    if m == 0:
+        return best, dup, cum, False
+    ckeys = np.empty(m, dtype=np.uint64)
+    cfirst = np.empty(m, dtype=np.int64)
+    ccount = np.empty(m, dtype=np.int64)
+    for r in range(6):
+        span = r + 5
+        for i in range(m):
+            s = cand[i]
+            ckeys[i] = ((prefix[s + span] - prefix[s]) * inverse[s]) & high
+        _group(ckeys, cfirst, ccount)
+        previous = -1  # the repeated occurrences of this row, in position order
+        for i in range(m + 1):
+            if i < m and cfirst[i] == i:
+                continue  # a first occurrence does not repeat anything
+            if previous >= 0:  # tokens of the previous repeat not inside this one: counted once
+                start = cand[previous]
+                stop = min(start + span, cand[i] if i < m else n, n)
+                dup[r] += cum[stop] - cum[start]
+            previous = i
+    return best, dup, cum, True

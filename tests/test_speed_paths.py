@@ -1,0 +1,216 @@
+"""The fast paths of issue 16 give the same results as the plain ones."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from pipeline.document import Document
+from pipeline.step import Step
+from pipeline.timelimit import set_doc_timeout
+
+
+class _Failing(Step):
+    name = "failing"
+
+    def process(self, doc):
+        raise ValueError("bad page")
+
+
+class _Slow(Step):
+    name = "slow"
+
+    def process(self, doc):
+        while True:
+            sum(range(1000))
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="no SIGALRM timers on this platform")
+def test_time_limit_timer_is_disarmed_after_each_step_and_still_stops_a_slow_one():
+    set_doc_timeout(0.3)
+    try:
+        docs = [Document(id="a", text="x"), Document(id="b", text="y")]
+        out = list(_Slow().run(_Failing().run(docs[:1])))
+        assert out[0].drop_reason == "error"  # the first step's error, the second step passed it over
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+        (slow,) = list(_Slow().run(docs[1:]))
+        assert (slow.drop_reason, slow.drop_stage, slow.is_error) == ("timeout", "slow", True)
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    finally:
+        set_doc_timeout(0)
+
+
+class _SleepsOn(Step):
+    name = "sleeps_on"
+
+    def process(self, doc):
+        import time
+
+        time.sleep(self.options.get(doc.id, 0))
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="no SIGALRM timers on this platform")
+def test_time_limit_counts_a_documents_own_steps_not_its_batch_mates():
+    # in step-major batches, "b" waits 0.35 s while "a" goes through the second step: not its time
+    set_doc_timeout(0.5)
+    try:
+        docs = [Document(id="a", text="x"), Document(id="b", text="y")]
+        first, second = _SleepsOn({"a": 0.0}), _SleepsOn({"a": 0.35, "b": 0.3})
+        out = list(second.run(first.run(docs)))
+        assert [d.drop_reason for d in out] == [None, None]
+        slow = _SleepsOn({"c": 0.3})
+        (late,) = list(slow.run(slow.run([Document(id="c", text="z")])))  # 0.6 s of its own: stopped
+        assert (late.drop_reason, late.is_error) == ("timeout", True)
+    finally:
+        set_doc_timeout(0)
+
+
+def test_documents_are_identical_one_at_a_time_and_in_batches(monkeypatch):
+    import pipeline.step as step_module
+    from pipeline import Pipeline
+
+    def through_steps(batch: int) -> list[tuple]:
+        monkeypatch.setattr(step_module, "BATCH", batch)
+        docs = [Document(id=str(i), text=t, media_type="text") for i, t in enumerate(_texts() * 3)]
+        return [
+            (d.id, d.text, d.drop_reason, d.drop_stage, repr(d.metadata)) for d in Pipeline().process(docs)
+        ]
+
+    one, batched = through_steps(1), through_steps(64)
+    assert len(one) > 64 and sum(1 for d in one if d[2] is None) >= 5 and sum(1 for d in one if d[2]) >= 5
+    assert batched == one
+
+
+# --- compiled kernels against the numpy path ---------------------------------------------------
+
+numba = pytest.importorskip("numba", reason="numba (a dependency) is not installed")
+
+
+def _kernels():
+    from pipeline.kernels import kernels_for
+
+    kernels = kernels_for(10**9)
+    assert kernels is not None
+    return kernels
+
+
+def _texts() -> list[str]:
+    """Articles (the seeds) and junk: empty, one word, repeats, symbols, other scripts, long words."""
+    from pathlib import Path
+
+    seeds = sorted((Path(__file__).resolve().parents[1] / "seeds").glob("*.txt"))
+    texts = [p.read_text(encoding="utf-8") for p in seeds]
+    rng = __import__("random").Random(16)
+    words = ["tin", "mới", "Hà", "Nội", "the", "news", "»", "...", "ệ", "北京", "123", "a" * 40, "—"]
+    for n in (0, 1, 2, 5, 13, 200, 3000):
+        texts.append(" ".join(rng.choice(words) for _ in range(n)))
+        texts.append(
+            "\n".join(" ".join(rng.choice(words) for _ in range(rng.randint(0, 12))) for _ in range(n))
+        )
+    texts += ["lặp lại " * 500, "x\n\nx\n\nx", "\n\n\n", "🙂 " * 50]
+    return texts
+
+
+def test_minhash_kernel_equals_numpy_path():
+    import numpy as np
+
+    from pipeline.s6_dedup.minhash import MinHasher
+    from pipeline.s6_dedup.shingles import shingle_hashes
+
+    kernels = _kernels()
+    for num_perm, seed in ((128, 1), (64, 7)):
+        hasher = MinHasher(num_perm, seed, block=4096)  # small blocks: the numpy path loops too
+        for text in _texts():
+            shingles = shingle_hashes(text, 5)
+            if shingles.size:
+                assert np.array_equal(hasher.signature(shingles, kernels), hasher.signature(shingles))
+
+
+def test_quality_kernels_equal_numpy_path_for_every_profile():
+    from pipeline.s5_filter.quality_signals import QualitySignals, compute_signals
+    from pipeline.s5_filter.quality_tokens import tokenize
+
+    kernels = _kernels()
+    step = QualitySignals()
+    profiles = [step.profiles["vi"], step.profiles["en"], None]
+    for text in _texts():
+        plain, fast = tokenize(text.lower()), tokenize(text.lower(), kernels)
+        for field in ("hashes", "lengths", "has_letter"):
+            a, b = getattr(plain, field), getattr(fast, field)
+            assert a.dtype == b.dtype and a.tolist() == b.tolist(), field
+        for profile in profiles:
+            assert compute_signals(text, profile, kernels) == compute_signals(text, profile)
+
+
+def _documents_through_default_steps(monkeypatch, kernels) -> list[tuple]:
+    """Every text through the default config's steps, and near_dedup's key, with the kernels given
+    to every step that can use them (None: the numpy path)."""
+    import numpy as np
+
+    import pipeline.s5_filter.quality_signals as quality
+    import pipeline.s6_dedup.near as near
+    from pipeline import Pipeline
+    from pipeline.document import Document
+
+    monkeypatch.setattr(quality, "kernels_for", lambda seen: kernels)
+    monkeypatch.setattr(near, "kernels_for", lambda seen: kernels)
+    pipeline = Pipeline()
+    (near_options,) = [options for name, options in pipeline.config.steps if name == "near_dedup"]
+    key_step = near.NearDedup(near_options)
+    docs = [Document(id=str(i), text=t, media_type="text") for i, t in enumerate(_texts())]
+    out = []
+    for doc in pipeline.process(docs):
+        key = None if doc.dropped else key_step.key(doc)
+        signature = key[0].tolist() if key else None
+        shingles = key[1].tolist() if key and isinstance(key[1], np.ndarray) else None
+        out.append((doc.id, doc.text, doc.drop_reason, repr(doc.metadata), signature, shingles))
+    return out
+
+
+def test_documents_are_identical_with_and_without_the_kernels(monkeypatch):
+    kernels = _kernels()
+    plain = _documents_through_default_steps(monkeypatch, None)
+    fast = _documents_through_default_steps(monkeypatch, kernels)
+    assert sum(1 for d in plain if d[2] is None) >= 5  # articles kept, so their signals and keys compare
+    assert fast == plain
+
+
+def test_language_model_from_the_cache_equals_py3langid_loading_it(tmp_path, monkeypatch):
+    import numpy as np
+
+    from pipeline.s5_filter import langid_fast
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    packed = langid_fast.FastLanguageIdentifier.from_model_file(langid_fast.MODEL_FILE, norm_probs=True)
+    first = langid_fast.load_identifier()  # writes the uncompressed copy
+    assert len(list((tmp_path / "newsclean").glob("langid-*.npz"))) == 1
+    cached = langid_fast.load_identifier()  # reads it
+    for model in (first, cached):
+        assert np.array_equal(model.nb_ptc, packed.nb_ptc) and np.array_equal(model.nb_pc, packed.nb_pc)
+        assert model.tk_nextmove.typecode == packed.tk_nextmove.typecode
+        assert np.array_equal(
+            np.frombuffer(model.tk_nextmove, np.uint32), np.frombuffer(packed.tk_nextmove, np.uint32)
+        )
+        assert model.tk_output == packed.tk_output
+        assert model.nb_classes == packed.nb_classes and model._fast
+        for text in _texts()[::4]:
+            assert model.classify(text[:1000]) == packed.classify(text[:1000])
+    next((tmp_path / "newsclean").glob("langid-*.npz")).write_bytes(b"damaged")
+    assert langid_fast.load_identifier().classify("Hà Nội mùa thu") == packed.classify("Hà Nội mùa thu")
+
+
+def test_ngram_kernel_equals_numpy_path_on_random_repetitive_token_streams():
+    import numpy as np
+
+    from pipeline.s5_filter import quality_signals as quality
+
+    kernels = _kernels()
+    rng = np.random.default_rng(16)
+    for _ in range(500):  # small vocabularies: many repeated n-grams, ties, runs of one token
+        n, vocab = int(rng.integers(2, 300)), int(rng.integers(1, 20))
+        hashes = rng.integers(1, vocab + 1, n).astype(np.uint64) * np.uint64(0x100000001B3)
+        lengths = rng.integers(1, 9, n).astype(np.int64)
+        assert quality._ngram_signals_compiled(kernels, hashes, lengths) == quality._ngram_signals(
+            hashes, lengths
+        )
