@@ -25,6 +25,7 @@ from pipeline import ids, workfile
 from pipeline.document import Document
 from pipeline.faults import checkpoint
 from pipeline.plan import read_task
+from pipeline.s6_dedup import exact_sharded
 from pipeline.s6_dedup.corpus_state import Digest
 from pipeline.s6_dedup.sharded import write_map_files
 from pipeline.s7_write.atomic import write_atomic
@@ -33,6 +34,7 @@ from pipeline.s7_write.records import Rejection, dropped_candidate, kept_record,
 from pipeline.s7_write.safe_json import json_line
 from pipeline.step import DocRef, GlobalStep, Step, StepStats
 from pipeline.timelimit import set_doc_timeout
+from pipeline.workfile import task_paths  # noqa: F401  (where the run and its tests look for it)
 
 
 @dataclass
@@ -84,11 +86,6 @@ class Pipeline:
         return [s for s in self.steps if isinstance(s, GlobalStep)]
 
 
-def task_paths(work_dir: Path, index: int) -> dict[str, Path]:
-    stem = work_dir / f"task-{index:06d}"
-    return {name: Path(f"{stem}.{name}") for name in ("kept", "rejects", "keys", "refs", "summary", "done")}
-
-
 _WORKER_PIPELINE: Pipeline | None = None  # one per process, set by init_worker (or use_pipeline)
 _WORKER_RUN: str | None = None  # the run it was built for
 
@@ -132,8 +129,6 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
     if pipeline.dedup == "sharded":
         keys = write_map_files(pipeline, work_dir, task.index, result.refs, keys)
         # scale: the id check and exact dedup keys, partitioned by hash range (s6_dedup/exact_sharded.py)
-        from pipeline.s6_dedup import exact_sharded
-
         keys = exact_sharded.write_map_parts(
             pipeline, work_dir, task.index, result.refs, keys, result.text_hashes
         )
@@ -154,9 +149,8 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
 
 
 def _has_exact_parts(work_dir: Path, index: int) -> bool:
-    from pipeline.s6_dedup.exact_sharded import map_paths
 
-    return map_paths(work_dir, index)["idkeys.npy"].exists()
+    return exact_sharded.map_paths(work_dir, index)["idkeys.npy"].exists()
 
 
 def _counted(docs: Iterable[Document], stats: StepStats):

@@ -34,7 +34,6 @@ import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import orjson
@@ -44,6 +43,7 @@ from pipeline.faults import checkpoint
 from pipeline.s6_dedup.sharded import CREATED_WIDTH, _created_bytes, _save, key_range
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.step import DocRef, Drop
+from pipeline.workfile import task_paths
 
 EXACT_DTYPE = np.dtype(
     [
@@ -402,8 +402,6 @@ class ShardedExact:
         document of this run has (the id check saw to it) or that this run retires (then it is
         no original). The map goes to a file for the filter tasks; the driver's drops are
         rewritten here."""
-        from pipeline.tasks import task_paths
-
         stages = {stage for stage, _drop in drops.values()}
         stages |= {
             name
@@ -446,56 +444,6 @@ class ShardedExact:
             )
 
 
-# --- 4. the filter side ---------------------------------------------------------------------
-
-
-@dataclass
-class ExactFilterJob:
-    job: Any  # sharded_run.FilterJob (not imported here: sharded_run imports this module)
-    first: int
-    last: int
-    stems: list
-    exact_name: str
-    chains: str
-    inputs: str
-
-
-def filter_task(xjob: ExactFilterJob):
-    """Join the range drops of this task's stretch into its remove list, run the filter, then write
-    the kept documents' content hashes and the (dup_of, input) pairs of the range drops."""
-    from pipeline.plan import ORDER_BITS
-    from pipeline.sharded_run import filter_paths
-    from pipeline.sharded_run import filter_task as run_filter
-    from pipeline.tasks import task_paths
-
-    job, work_dir = xjob.job, Path(xjob.job.work_dir)
-    remove_path = filter_paths(work_dir, job.index)["remove"]
-    remove = dict(workfile.load(remove_path))  # the driver's drops of this task (near dedup)
-    chains = orjson.loads(Path(xjob.chains).read_bytes()) if xjob.chains else {}
-    joined = {}
-    for stem in xjob.stems:
-        for order, (stage, drop) in read_drops(stem, xjob.first, xjob.last, xjob.exact_name):
-            joined[order] = (stage, _follow(drop, chains))
-    remove.update(joined)
-    write_atomic(remove_path, workfile.dumps(sorted(remove.items())))
-    summary = run_filter(job)
-    key_of = {int(k): v for k, v in orjson.loads(Path(xjob.inputs).read_bytes())["key_of"].items()}
-    pairs = sorted(
-        {(d.dup_of, key_of[o >> ORDER_BITS]) for o, (_s, d) in joined.items() if d.dup_of is not None}
-    )
-    write_atomic(Path(job.out_dir) / f"copies-{job.index:06d}.json", orjson.dumps(pairs))
-    exact = np.load(map_paths(work_dir, job.index)["exact.npy"])
-    digest_of = {int(o): (int(h), int(lo)) for o, h, lo in zip(exact["order"], exact["hi"], exact["lo"])}
-    refs, _keys = workfile.load(task_paths(work_dir, job.index)["keys"])
-    lines = []
-    for ref in refs:
-        if ref.order not in remove and ref.order in digest_of:
-            h, lo = digest_of[ref.order]
-            lines.append(f"{h:016x}{lo:016x}\t{_escape(ref.id)}\n")
-    write_atomic(Path(job.out_dir) / HASHES_PART.format(job.index), "".join(sorted(lines)).encode("ascii"))
-    return summary
-
-
 def _follow(drop: Drop, original_of: dict) -> Drop:
     import dataclasses
 
@@ -512,20 +460,6 @@ def _escape(doc_id: str) -> str:
     from pipeline.s6_dedup.exact import _escape as escape
 
     return escape(doc_id)
-
-
-def filter_jobs(xs: ShardedExact, jobs, tasks):
-    """Wrap the runner's filter jobs: (task function, jobs)."""
-    from pipeline.sharded_run import task_order_range
-
-    by_index = {t.index: t for t in tasks}
-
-    def wrapped():
-        for job in jobs:
-            first, last = task_order_range(by_index[job.index])
-            yield ExactFilterJob(job, first, last, xs.stems, xs.exact_name, xs.chains, str(xs.inputs))
-
-    return filter_task, wrapped()
 
 
 def iter_copies(delta_root: Path):
