@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,15 @@ TABLE_FILE = "counts.bin"  # the counts, in the state and in a run's delta
 EDITS_FILE = "template-lines.bin"  # in a run's _work/: the template lines per source, for the filter
 REASON = "template_line"
 
-Table = dict[str, dict[int, list[int]]]  # source -> line key -> SimHashes of the documents it was seen in
+GUARD = 4  # SimHashes kept per line for the copy guard
+
+
+@dataclass
+class Table:
+    """Per source: documents counted, and per line key [different documents, their first SimHashes]."""
+
+    docs: dict[str, int] = field(default_factory=dict)
+    lines: dict[str, dict[int, list[int]]] = field(default_factory=dict)
 
 
 def line_key(text: str) -> int:
@@ -74,31 +83,38 @@ def text_key(text: str, max_chars: int) -> np.ndarray:
     return np.array([fingerprint, *short], dtype=np.uint64)
 
 
-def count(table: Table, source: str, key: np.ndarray, min_docs: int, copy_bits: int) -> None:
+def count(table: Table, source: str, key: np.ndarray, copy_bits: int) -> None:
     """Add one document's lines to the table; a near-copy of a document counted already adds nothing."""
     fingerprint = int(key[0])
-    lines = table.setdefault(source, {})
+    table.docs[source] = table.docs.get(source, 0) + 1
+    lines = table.lines.setdefault(source, {})
     for line in key[1:].tolist():
-        seen = lines.setdefault(line, [])
-        if len(seen) < min_docs and all(bin(fingerprint ^ other).count("1") > copy_bits for other in seen):
-            seen.append(fingerprint)
+        seen = lines.setdefault(line, [0])
+        if all(bin(fingerprint ^ other).count("1") > copy_bits for other in seen[1:]):
+            seen[0] += 1
+            if len(seen) <= GUARD:
+                seen.append(fingerprint)
 
 
-def template_of(table: Table, min_docs: int) -> dict[str, set[int]]:
-    """Per source, the line keys seen in at least min_docs different documents."""
-    found = {
-        source: {k for k, seen in lines.items() if len(seen) >= min_docs} for source, lines in table.items()
-    }
-    return {source: keys for source, keys in found.items() if keys}
+def template_of(table: Table, min_docs: int, min_share: float) -> dict[str, set[int]]:
+    """Per source, the line keys seen in at least min_docs different documents, and in at least
+    min_share of the source's documents."""
+    found = {}
+    for source, lines in table.lines.items():
+        need = max(min_docs, min_share * table.docs.get(source, 0))
+        keys = {k for k, seen in lines.items() if seen[0] >= need}
+        if keys:
+            found[source] = keys
+    return found
 
 
 def bounded(table: Table, max_lines: int) -> Table:
     """At most max_lines lines per source: those seen in most documents, then by key (deterministic)."""
-    out: Table = {}
-    for source in sorted(table):
-        lines = table[source]
-        keep = sorted(lines, key=lambda k: (-len(lines[k]), k))[:max_lines]
-        out[source] = {k: lines[k] for k in sorted(keep)}
+    out = Table(dict(table.docs), {})
+    for source in sorted(table.lines):
+        lines = table.lines[source]
+        keep = sorted(lines, key=lambda k: (-lines[k][0], k))[:max_lines]
+        out.lines[source] = {k: lines[k] for k in sorted(keep)}
     return out
 
 
@@ -163,6 +179,7 @@ class TemplateLines(GlobalStep):
 
     class Options(Schema):
         min_docs: int = 2  # a line in at least this many different documents of one source is template
+        min_share: float = 0.05  # and in at least this share of the source's documents (of all runs)
         max_chars: int = 200  # longer lines are never counted (article paragraphs)
         copy_bits: int = 8  # SimHashes this close (of 64 bits) are copies of one document
         max_lines_per_source: int = 20000  # lines remembered per source across runs (template first)
@@ -170,7 +187,7 @@ class TemplateLines(GlobalStep):
     def __init__(self, options=None, context=None):
         super().__init__(options, context)
         self.collection = (context or {}).get("collection", "")
-        self._table: Table = {}
+        self._table = Table()
         self.template: dict[str, set[int]] = {}
 
     def key(self, doc: Document) -> tuple[str, np.ndarray]:
@@ -178,11 +195,11 @@ class TemplateLines(GlobalStep):
 
     def reduce(self, items: Iterable[tuple[DocRef, tuple]], state_dir=None) -> Iterator[Drop]:
         opts = self.options
-        table = load_table(Path(state_dir) / STATE_DIR / TABLE_FILE) if state_dir else {}
+        table = load_table(Path(state_dir) / STATE_DIR / TABLE_FILE) if state_dir else Table()
         for _ref, (source, key) in items:
-            count(table, source, key, opts["min_docs"], opts["copy_bits"])
+            count(table, source, key, opts["copy_bits"])
         self._table = table
-        self.template = template_of(table, opts["min_docs"])
+        self.template = template_of(table, opts["min_docs"], opts["min_share"])
         self.stats.counters["template_lines"] = sum(len(keys) for keys in self.template.values())
         return iter(())
 
@@ -208,28 +225,31 @@ class TemplateLines(GlobalStep):
 
 
 def dump_table(table: Table) -> bytes:
-    """Per source: line keys, how many SimHashes each has, the SimHashes in a row (numpy arrays)."""
+    """Per source: documents, line keys, their counts and SimHash counts, the SimHashes in a row."""
     out = {}
-    for source, lines in table.items():
+    for source, lines in table.lines.items():
         keys = sorted(lines)
         out[source] = {
+            "docs": table.docs.get(source, 0),
             "keys": np.array(keys, dtype=np.uint64),
-            "n": np.array([len(lines[k]) for k in keys], dtype=np.uint32),
-            "seen": np.array([f for k in keys for f in lines[k]], dtype=np.uint64),
+            "n": np.array([lines[k][0] for k in keys], dtype=np.uint64),
+            "n_seen": np.array([len(lines[k]) - 1 for k in keys], dtype=np.uint8),
+            "seen": np.array([f for k in keys for f in lines[k][1:]], dtype=np.uint64),
         }
     return workfile.dumps(out)
 
 
 def load_table(path: Path) -> Table:
-    return load_table_bytes(path.read_bytes()) if path.exists() else {}
+    return load_table_bytes(path.read_bytes()) if path.exists() else Table()
 
 
 def load_table_bytes(data: bytes) -> Table:
-    table: Table = {}
+    table = Table()
     for source, arrays in workfile.loads(data).items():
+        table.docs[source] = arrays["docs"]
         seen, at = arrays["seen"].tolist(), 0
-        lines = table[source] = {}
-        for key, n in zip(arrays["keys"].tolist(), arrays["n"].tolist()):
-            lines[key] = seen[at : at + n]
-            at += n
+        lines = table.lines[source] = {}
+        for key, n, n_seen in zip(arrays["keys"].tolist(), arrays["n"].tolist(), arrays["n_seen"].tolist()):
+            lines[key] = [n, *seen[at : at + n_seen]]
+            at += n_seen
     return table
