@@ -55,6 +55,10 @@ def _kept(out: Path) -> list[dict]:
     return sorted(records, key=lambda r: r["id"])
 
 
+def _manifest(out: Path) -> dict:
+    return json.loads(next(out.glob("runs/*/manifest.json")).read_text())
+
+
 def _rules(record: dict) -> dict:
     return {x["rule"]: x["n"] for x in record["metadata"]["removed"]}
 
@@ -92,18 +96,20 @@ def test_near_copies_of_one_article_do_not_make_its_paragraphs_template():
     assert tl.line_key(caption) not in template
 
 
-def test_same_output_for_workers_and_partitions(tmp_path):
+def test_same_output_for_workers_partitions_and_dedup_paths(tmp_path):
     site = _site(tmp_path / "site", ARTICLES * 2)
     one = _run(site, tmp_path / "w1", _config(tmp_path), workers=1)
     two = _run(site, tmp_path / "w2", _config(tmp_path), workers=2)
     three_parts = _run(site, tmp_path / "p3", _config(tmp_path, partitions=3), workers=1)
-    tasks = json.loads(next((tmp_path / "p3").glob("runs/*/manifest.json")).read_text())["tasks"]
+    sharded = _run(site, tmp_path / "sh", _config(tmp_path, partitions=3, dedup="sharded"), workers=2)
+    tasks = _manifest(tmp_path / "p3")["tasks"]
     assert tasks == 3  # the input really was cut in three: each task alone holds too few pages
+    assert _manifest(tmp_path / "sh")["dedup"] == "sharded"  # filter tasks edit the records there
 
     def strip(records):
         return [{k: v for k, v in r.items() if k != "added"} for r in records]
 
-    assert strip(one) == strip(two) == strip(three_parts)
+    assert strip(one) == strip(two) == strip(three_parts) == strip(sharded)
     assert all(NOTE not in r["text"] for r in one)
 
 
