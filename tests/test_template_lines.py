@@ -31,10 +31,9 @@ SITE_LINE = "Theo dõi Báo Biển Xanh trên mạng xã hội để cập nhậ
 
 
 def _config(tmp: Path, **run) -> Path:
-    """The shipped config with template_lines on (rule files are found in the shipped config)."""
-    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
-    on = text.replace("  - step: template_lines\n    enabled: false\n", "  - step: template_lines\n")
-    assert on != text
+    """The shipped config (template_lines is on by default; rule files are found in the shipped config)."""
+    on = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    assert "  - step: template_lines\n    min_docs:" in on
     for key, value in run.items():
         on = on.replace(f"\n  {key}: ", f"\n  {key}: {value}  # ", 1)
     path = tmp / f"config-{len(list(tmp.glob('config-*')))}.yaml"
