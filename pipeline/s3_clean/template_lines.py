@@ -38,7 +38,7 @@ import xxhash
 
 from pipeline import workfile
 from pipeline.document import Document
-from pipeline.options import Schema
+from pipeline.options import Schema, option
 from pipeline.s6_dedup.exact import content_hash
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.records import counts_dict, counts_list, source_of
@@ -178,11 +178,14 @@ class TemplateLines(GlobalStep):
     pipeline_stage = "clean"
 
     class Options(Schema):
-        min_docs: int = 2  # a line in at least this many different documents of one source is template
+        # a line in at least this many different documents of one source is template (1 would be every line)
+        min_docs: int = option(2, low=2)
         min_share: float = 0.05  # and in at least this share of the source's documents (of all runs)
         max_chars: int = 200  # longer lines are never counted (article paragraphs)
         copy_bits: int = 8  # SimHashes this close (of 64 bits) are copies of one document
-        max_lines_per_source: int = 20000  # lines remembered per source across runs (template first)
+        max_lines_per_source: int = option(
+            20000, low=1
+        )  # lines remembered per source across runs (template first)
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)
