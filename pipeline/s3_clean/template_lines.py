@@ -39,7 +39,6 @@ import xxhash
 from pipeline import workfile
 from pipeline.document import Document
 from pipeline.options import Schema, option
-from pipeline.s6_dedup.exact import content_hash
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.records import counts_dict, counts_list, source_of
 from pipeline.s7_write.safe_json import json_line
@@ -150,8 +149,7 @@ def strip_record(line: bytes, edits: dict) -> tuple[bytes, dict | None]:
         return line, record
     record["text"] = text
     meta["n_chars"], meta["n_words"] = len(text), len(text.split())
-    if meta.get("content_hash"):
-        meta["content_hash"] = content_hash(text)
+    # content_hash stays the one exact_dedup compared and indexed (a rebuilt index reads it back)
     return json_line(record), None
 
 
@@ -183,9 +181,8 @@ class TemplateLines(GlobalStep):
         min_share: float = 0.05  # and in at least this share of the source's documents (of all runs)
         max_chars: int = 200  # longer lines are never counted (article paragraphs)
         copy_bits: int = 8  # SimHashes this close (of 64 bits) are copies of one document
-        max_lines_per_source: int = option(
-            20000, low=1
-        )  # lines remembered per source across runs (template first)
+        # lines remembered per source across runs (those in most documents first)
+        max_lines_per_source: int = option(20000, low=1)
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)
