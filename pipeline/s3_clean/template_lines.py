@@ -27,6 +27,7 @@ bounds the state.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -44,7 +45,6 @@ from pipeline.s7_write.records import counts_dict, counts_list, source_of
 from pipeline.s7_write.safe_json import json_line
 from pipeline.step import DocRef, Drop, GlobalStep
 
-_WORD = re.compile(r"\w+")
 STATE_DIR = "template_lines"  # OUTPUT/state/template_lines/
 TABLE_FILE = "counts.bin"  # the counts, in the state and in a run's delta
 EDITS_FILE = "template-lines.bin"  # in a run's _work/: the template lines per source, for the filter
@@ -55,44 +55,64 @@ GUARD = 4  # SimHashes kept per line for the copy guard
 
 @dataclass
 class Table:
-    """Per source: documents counted, and per line key [different documents, their first SimHashes]."""
+    """Per source: documents counted, and per line key [different documents, documents it may have
+    missed (lossy counting), the SimHashes of the first GUARD of them]."""
 
     docs: dict[str, int] = field(default_factory=dict)
     lines: dict[str, dict[int, list[int]]] = field(default_factory=dict)
 
 
 def line_key(text: str) -> int:
-    return xxhash.xxh3_64_intdigest(" ".join(_WORD.findall(text.casefold())))
+    """A line's key: case and spacing do not matter (a site prints its template lines the same way)."""
+    return xxhash.xxh3_64_intdigest(" ".join(text.casefold().split()).encode("utf-8", "surrogatepass"))
+
+
+_BITS = np.arange(64, dtype=np.uint64)
+_POWERS = np.left_shift(np.uint64(1), _BITS)
 
 
 def simhash(keys: list[int], weights: list[float]) -> int:
     if not keys:
         return 0
-    bits = (np.array(keys, dtype=np.uint64)[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)
-    votes = (np.where(bits == 1, 1.0, -1.0) * np.array(weights)[:, None]).sum(0)
-    return int(sum(1 << b for b in range(64) if votes[b] > 0))
+    bits = (np.array(keys, dtype=np.uint64)[:, None] >> _BITS) & np.uint64(1)
+    votes = np.array(weights, dtype=np.float64) @ (bits.astype(np.float64) * 2.0 - 1.0)
+    return int(_POWERS[votes > 0].sum(dtype=np.uint64))
 
 
 def text_key(text: str, max_chars: int) -> np.ndarray:
-    """[SimHash of the document's lines, the sorted keys of its distinct short lines] (uint64)."""
+    """[SimHash of the document's lines, the sorted keys of its distinct short lines] (uint64).
+    The SimHash hashes the lines as they are (copies of one text are equal); only the short lines
+    get the normalized key the filter matches (`line_key`)."""
     lines = [s for s in (line.strip() for line in text.split("\n")) if s]
-    keys = [line_key(t) for t in lines]
-    fingerprint = simhash(keys, [len(t) ** 2 for t in lines])
-    short = sorted({k for k, t in zip(keys, lines) if len(t) <= max_chars})
+    fingerprint = simhash([xxhash.xxh3_64_intdigest(t) for t in lines], [len(t) ** 2 for t in lines])
+    short = sorted({line_key(t) for t in lines if len(t) <= max_chars})
     return np.array([fingerprint, *short], dtype=np.uint64)
 
 
-def count(table: Table, source: str, key: np.ndarray, copy_bits: int) -> None:
-    """Add one document's lines to the table; a near-copy of a document counted already adds nothing."""
+def count(table: Table, source: str, key: np.ndarray, copy_bits: int, width: int = 0) -> None:
+    """Add one document's lines to the table; a near-copy of a document counted already adds nothing.
+
+    With `width` > 0 this is lossy counting (Manku & Motwani): every `width` documents of a source,
+    lines whose count (plus what they may have missed before they were first seen) is under the
+    number of such buckets are forgotten, so memory stays in O(width · log(docs / width)) lines per
+    source, while every line in more than 1/width of the source's documents is kept, its count short
+    by at most docs/width (here a fifth of min_share: the step sets width = 5 / min_share).
+    """
     fingerprint = int(key[0])
-    table.docs[source] = table.docs.get(source, 0) + 1
+    docs = table.docs[source] = table.docs.get(source, 0) + 1
+    bucket = -(-docs // width) if width else 1
     lines = table.lines.setdefault(source, {})
     for line in key[1:].tolist():
-        seen = lines.setdefault(line, [0])
-        if all(bin(fingerprint ^ other).count("1") > copy_bits for other in seen[1:]):
+        seen = lines.get(line)
+        if seen is None:
+            seen = lines[line] = [0, bucket - 1]  # [documents, missed at most, SimHashes...]
+        if all(bin(fingerprint ^ other).count("1") > copy_bits for other in seen[2:]):
             seen[0] += 1
-            if len(seen) <= GUARD:
+            if len(seen) < 2 + GUARD:
                 seen.append(fingerprint)
+    if width and docs % width == 0:
+        for line in [k for k, seen in lines.items() if seen[0] + seen[1] <= bucket]:
+            del lines[line]
 
 
 def template_of(table: Table, min_docs: int, min_share: float) -> dict[str, set[int]]:
@@ -196,8 +216,9 @@ class TemplateLines(GlobalStep):
     def reduce(self, items: Iterable[tuple[DocRef, tuple]], state_dir=None) -> Iterator[Drop]:
         opts = self.options
         table = load_table(Path(state_dir) / STATE_DIR / TABLE_FILE) if state_dir else Table()
+        width = math.ceil(5 / opts["min_share"]) if opts["min_share"] else 0  # exact without a share
         for _ref, (source, key) in items:
-            count(table, source, key, opts["copy_bits"])
+            count(table, source, key, opts["copy_bits"], width)
         self._table = table
         self.template = template_of(table, opts["min_docs"], opts["min_share"])
         self.stats.counters["template_lines"] = sum(len(keys) for keys in self.template.values())
@@ -225,7 +246,7 @@ class TemplateLines(GlobalStep):
 
 
 def dump_table(table: Table) -> bytes:
-    """Per source: documents, line keys, their counts and SimHash counts, the SimHashes in a row."""
+    """Per source: documents, line keys, their counts, missed counts and SimHash counts, the SimHashes."""
     out = {}
     for source, lines in table.lines.items():
         keys = sorted(lines)
@@ -233,8 +254,9 @@ def dump_table(table: Table) -> bytes:
             "docs": table.docs.get(source, 0),
             "keys": np.array(keys, dtype=np.uint64),
             "n": np.array([lines[k][0] for k in keys], dtype=np.uint64),
-            "n_seen": np.array([len(lines[k]) - 1 for k in keys], dtype=np.uint8),
-            "seen": np.array([f for k in keys for f in lines[k][1:]], dtype=np.uint64),
+            "missed": np.array([lines[k][1] for k in keys], dtype=np.uint64),
+            "n_seen": np.array([len(lines[k]) - 2 for k in keys], dtype=np.uint8),
+            "seen": np.array([f for k in keys for f in lines[k][2:]], dtype=np.uint64),
         }
     return workfile.dumps(out)
 
@@ -249,7 +271,13 @@ def load_table_bytes(data: bytes) -> Table:
         table.docs[source] = arrays["docs"]
         seen, at = arrays["seen"].tolist(), 0
         lines = table.lines[source] = {}
-        for key, n, n_seen in zip(arrays["keys"].tolist(), arrays["n"].tolist(), arrays["n_seen"].tolist()):
-            lines[key] = [n, *seen[at : at + n_seen]]
+        rows = zip(
+            arrays["keys"].tolist(),
+            arrays["n"].tolist(),
+            arrays["missed"].tolist(),
+            arrays["n_seen"].tolist(),
+        )
+        for key, n, missed, n_seen in rows:
+            lines[key] = [n, missed, *seen[at : at + n_seen]]
             at += n_seen
     return table
