@@ -5,8 +5,9 @@ points when the run is sharded: near_dedup's reduce becomes merge tasks per (ban
 plus a resolution over the edge files (`pipeline/s6_dedup/sharded.py`); the
 filter becomes one task per map task that reads the task's candidates and its
 sorted remove list and writes the task's own kept and reject shards
-(`part-<task>-NNNNN.jsonl.gz`, `rejects-<task>-NNNNN.jsonl.gz`). Exact dedup
-keeps its in-process reduce over the small keys (16 bytes per document).
+(`part-<task>-NNNNN.jsonl.gz`, `rejects-<task>-NNNNN.jsonl.gz`). The id check and
+exact dedup run as reduce tasks per hash range (`pipeline/s6_dedup/exact_sharded.py`),
+whose drop files the filter tasks join.
 
 `auto` picks the mode: the one a corpus's near-dup index was built with, else
 sharded under the Ray engine and in-process under the local engine. Both modes
@@ -20,6 +21,8 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from pipeline import workfile
 from pipeline.config import ConfigError
@@ -163,7 +166,7 @@ class ShardedPhases:
     state_dir: Path
     n_ranges: int = 0  # run.dedup_ranges: key ranges of the merge tasks (0 = from the input size)
 
-    def reduce(self, step, drops: dict, stats: StepStats) -> ShardedReduce:
+    def reduce(self, step, drops: dict | np.ndarray, stats: StepStats) -> ShardedReduce:
         """The step's reduce; the merge and resolve times go to the run's `stats` of it (its counters
         are in `step.stats`, as an in-process reduce's)."""
         work = ShardedWork(self.engine, self.work_dir, len(self.tasks), self.state_dir, self.n_ranges)
@@ -171,21 +174,32 @@ class ShardedPhases:
         stats.counters.update(found.timing)  # seconds (the step's counters start without these)
         return found
 
-    def filter(self, drops: dict, run_dir: Path, writer: tuple) -> tuple[Filtered, list[dict], list[dict]]:
+    def filter(
+        self, drops: dict, run_dir: Path, writer: tuple, exact=None
+    ) -> tuple[Filtered, list[dict], list[dict]]:
         """Run the filter tasks (`writer`: shard size, compression, level), move their shards into
-        the run directory; what they kept and dropped, and the kept and reject shards in task order."""
+        the run directory; what they kept and dropped, and the kept and reject shards in task order.
+        `exact`: the run's sharded id check and exact dedup (exact_sharded.ShardedExact), whose drop
+        files the filter tasks join."""
         out_dir = self.work_dir / "out"
         out_dir.mkdir(exist_ok=True)
         write_remove_lists(self.tasks, self.work_dir, drops)
         jobs = (FilterJob(task.index, str(self.work_dir), str(out_dir), *writer) for task in self.tasks)
+        task_fn = filter_task
+        if exact is not None:  # scale: the sharded exact dedup's drops are joined in the tasks
+            from pipeline.s6_dedup import exact_sharded
+
+            task_fn, jobs = exact_sharded.filter_jobs(exact, jobs, self.tasks)
         total, shards, rejects = Filtered(), [], []
-        for summary in self.engine.map_ordered(filter_task, jobs):
+        for summary in self.engine.map_ordered(task_fn, jobs):
             total.add(summary)
             shards += summary.shards
             rejects += summary.rejects
             checkpoint("filter")
         for shard in shards + rejects:
             os.replace(out_dir / shard["file"], Path(run_dir) / shard["file"])
+        if exact is not None:
+            exact.collect(out_dir, Path(run_dir) / "delta", self.tasks)
         return total, shards, rejects
 
     def stage(self, step, reduced: ShardedReduce, delta_dir: Path, run_id: str) -> None:

@@ -117,6 +117,8 @@ def run_map_task_in_worker(job: tuple) -> TaskSummary:
 def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
     """Read the task's input slice, process it, write its work files; resumable via the done marker."""
     paths = task_paths(work_dir, task.index)
+    if pipeline.dedup == "sharded" and not _has_exact_parts(work_dir, task.index):
+        paths["done"].unlink(missing_ok=True)  # scale: done by a version without them: redone
     if paths["done"].exists():
         try:
             return workfile.load(paths["summary"])
@@ -130,6 +132,12 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
     keys = result.keys
     if pipeline.dedup == "sharded":
         keys = write_map_files(pipeline, work_dir, task.index, result.refs, keys)
+        # scale: the id check and exact dedup keys, partitioned by hash range (s6_dedup/exact_sharded.py)
+        from pipeline.s6_dedup import exact_sharded
+
+        keys = exact_sharded.write_map_parts(
+            pipeline, work_dir, task.index, result.refs, keys, result.text_hashes
+        )
     write_atomic(paths["keys"], workfile.dumps((result.refs, keys)))
     write_atomic(paths["refs"], workfile.dumps((result.refs, result.text_hashes)))  # for the id check (small)
     summary = TaskSummary(
@@ -144,6 +152,12 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
     write_atomic(paths["summary"], workfile.dumps(summary))
     write_atomic(paths["done"], b"")
     return summary
+
+
+def _has_exact_parts(work_dir: Path, index: int) -> bool:
+    from pipeline.s6_dedup.exact_sharded import map_paths
+
+    return map_paths(work_dir, index)["idkeys.npy"].exists()
 
 
 def _counted(docs: Iterable[Document], stats: StepStats):
