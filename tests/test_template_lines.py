@@ -176,3 +176,16 @@ def test_lossy_counting_bounds_a_large_source_and_keeps_its_template():
         tl.count(table, "big", tl.text_key("\n".join(own + label), 200), copy_bits=8, width=100)
     assert len(table.lines["big"]) < 2000
     assert tl.template_of(table, 2, 0.05)["big"] == {tl.line_key("Tin cùng chuyên mục")}
+
+
+def test_kill_after_the_manifest_is_rolled_forward_by_the_next_run(tmp_path):
+    site, config = tmp_path / "site", _config(tmp_path)
+    _write_site(site, ARTICLES[:3], SITE_LINE)
+    _run(site, tmp_path / "whole", config)
+    out = tmp_path / "out"
+    env = {**os.environ, "NEWSCLEAN_TEST_KILL_AT": "commit"}  # manifest written, state not yet applied
+    cmd = [sys.executable, "-m", "pipeline", "run", "-c", str(config), "-i", str(site), "-o", str(out), "-q"]
+    assert subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True).returncode != 0
+    assert not (out / COUNTS).exists()
+    _run(site, out, config)  # nothing new to process: the finished run is applied first
+    assert (out / COUNTS).read_bytes() == (tmp_path / "whole" / COUNTS).read_bytes()
