@@ -207,7 +207,7 @@ def new_run_id(now: dt.datetime) -> str:
 
 
 def build_steps(config: Config) -> list:
-    context = {"config_dir": str(config.dir)}
+    context = {"config_dir": str(config.dir), "collection": config.run["collection"]}
     return [step_class(name)(options, context) for name, options in config.steps]
 
 
@@ -455,6 +455,8 @@ def reduce_phase(run: Run) -> Reduced:
         id_check.close()
     for position, step in enumerate(run.pipeline.global_steps):
         _reduce_step(run, step, position, reduced)
+        if hasattr(step, "write_edits"):  # template_lines: the lines the filter phase removes
+            step.write_edits(run.work_dir)
     if reduced.exact is not None:  # scale: chains through the sharded drop files too
         reduced.exact.follow_chains(reduced.drops)
     elif len({stage for stage, _drop in reduced.drops.values()}) > 1:  # a chain needs drops of two steps

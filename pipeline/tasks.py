@@ -25,6 +25,7 @@ from pipeline import ids, workfile
 from pipeline.document import Document
 from pipeline.faults import checkpoint
 from pipeline.plan import read_task
+from pipeline.s3_clean import template_lines
 from pipeline.s6_dedup import exact_sharded
 from pipeline.s6_dedup.corpus_state import Digest
 from pipeline.s6_dedup.sharded import write_map_files
@@ -250,7 +251,13 @@ def filter_candidates(paths: dict, drops: dict, kept: ShardWriter, rejects: Shar
     """Copy a map task's candidates to `kept`, minus `drops` (order -> (stage, Drop)), which go
     to `rejects` with their reason."""
     done, kept_ids = Filtered(), []
+    edits = template_lines.load_edits(paths["kept"].parent)  # lines the reduce named site template
     for line, hit, doc_id in candidates_with_drops(paths, drops):
+        if hit is None and edits is not None:
+            line, emptied = template_lines.strip_record(line, edits)
+            if emptied is not None:  # nothing but template: a reject, with its text
+                _reject_template_only(emptied, rejects, done)
+                continue
         if hit is None:
             kept.write_line(line)
             kept_ids.append(doc_id)
@@ -263,6 +270,13 @@ def filter_candidates(paths: dict, drops: dict, kept: ShardWriter, rejects: Shar
             done.dropped[f"{stage}:{drop.reason}"] += 1
     done.kept_ids = Digest.of(kept_ids)
     return done
+
+
+def _reject_template_only(record: dict, rejects: ShardWriter, done: Filtered) -> None:
+    detail = "every line of the text is a template line of its source"
+    why = Rejection(template_lines.TemplateLines.name, template_lines.REASON, detail, False)
+    rejects.write(dropped_candidate(record, why))
+    done.dropped[f"{why.stage}:{why.reason}"] += 1
 
 
 def copy_rejects(paths: dict, rejects: ShardWriter) -> None:
