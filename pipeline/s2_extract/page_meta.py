@@ -47,7 +47,10 @@ def restrict_date_languages(languages: list[str]) -> None:
     if "*" in languages:
         htmldate.extractors.get_external_parser = _htmldate_parser
     else:
-        htmldate.extractors.get_external_parser = functools.partial(_date_parser, tuple(languages))
+        # a plain factory (cached per language list) where htmldate has its lru_cache'd one
+        htmldate.extractors.get_external_parser = functools.partial(  # type: ignore[assignment]
+            _date_parser, tuple(languages)
+        )
 
 
 _htmldate_parser = htmldate.extractors.get_external_parser
