@@ -33,6 +33,7 @@ from pipeline.s3_clean.line_features import (
     BASE,
     FEATURES,
     PROSE_CHARS,
+    STOP_WORDS,
     densest_window,
     line_features,
 )
@@ -53,6 +54,7 @@ _CAPTION_CREDIT = re.compile(
     re.IGNORECASE,
 )
 _BREADCRUMB = re.compile(r"^[^>»›/|]{1,40}(?:\s*[>»›/|]\s*[^>»›/|]{1,40}){1,5}$")
+_TOKEN = re.compile(r"\w+")
 
 
 def _doubled(text: str) -> bool:
@@ -77,6 +79,17 @@ def _is_caption(text: str) -> bool:
         and len(words(text)) >= 6
         and not _doubled(text)
     )
+
+
+def _content_bigrams(text: str) -> set[tuple[str, str]]:
+    """Pairs of neighbouring words, without number pairs and pairs of two stop words: what a paragraph
+    is about ("hoà minzy", "đà lạt")."""
+    tokens = _TOKEN.findall(text.casefold())
+    return {
+        (a, b)
+        for a, b in zip(tokens, tokens[1:])
+        if not (a in STOP_WORDS and b in STOP_WORDS) and not a.isdigit() and not b.isdigit()
+    }
 
 
 def best_segment(scores: np.ndarray, cut_costs: np.ndarray | None = None) -> tuple[int, int]:
@@ -111,6 +124,12 @@ class ArticleRegion(Step):
         min_article_chars: int = 400
         max_teaser_share: float = 0.5  # more of its prose lines cut short ("…"): a list of teasers
         min_prose_lines: int = 2
+        # a segment made of at least min_teaser_pairs headline + summary pairs (the summary sharing
+        # words with its headline), holding at least half its prose, whose pairs mostly share no subject
+        # with one another (under max_linked_pairs of them do): a home page's block of teasers, not an
+        # interview (questions and answers on one subject)
+        min_teaser_pairs: int = 3
+        max_linked_pairs: float = option(0.5, low=0, high=1)
         min_lines_not_article: int = 40  # a page this long with no article segment is a home/list page
         # a text is taken for a whole page (and cleaned by the model) when, after the rules, it has at
         # least min_page_lines non-blank lines, fewer than max_prose_share of them are prose and at
@@ -190,10 +209,17 @@ class ArticleRegion(Step):
         kept_prose = [k for k in range(start, end) if prose[k - start] and proba[k] >= threshold]
         kept_chars = sum(len(lines[idx[k]].strip()) for k in kept_prose)
         teasers = sum(features[k, _COL["ellipsis"]] > 0 for k in kept_prose)  # cut summaries "…"
+        pairs, linked = self._teaser_pairs(lines, idx, features, proba, span)
+        teaser_list = (
+            len(pairs) >= self.options["min_teaser_pairs"]
+            and 2 * len(pairs) >= len(kept_prose)  # a summary for every other prose line
+            and linked < self.options["max_linked_pairs"] * len(pairs)
+        )
         if (
             kept_chars >= self.options["min_article_chars"]
             and prose.sum() >= self.options["min_prose_lines"]
             and teasers <= self.options["max_teaser_share"] * len(kept_prose)
+            and not teaser_list
         ):
             return False
         if len(idx) >= self.options["min_lines_not_article"]:
@@ -201,10 +227,34 @@ class ArticleRegion(Step):
                 self.name,
                 "not_article",
                 f"densest article segment holds {kept_chars} chars of prose in {int(prose.sum())} lines, "
-                f"{teasers} of them cut short like teasers "
-                f"(min {self.options['min_article_chars']}); {len(idx)} lines on the page",
+                f"{teasers} of them cut short like teasers, {len(pairs)} headline + summary pairs "
+                f"({linked} on a shared subject) (min {self.options['min_article_chars']}); "
+                f"{len(idx)} lines on the page",
             )
         return True
+
+    def _teaser_pairs(self, lines, idx, features, proba, span) -> tuple[list[tuple[int, int]], int]:
+        """The segment's headline + summary pairs (a headline-like line, or one question or exclamation,
+        then a kept prose line sharing a content bigram with it), and how many pairs share a subject
+        (two content bigrams) with another pair."""
+        start, end = span
+        threshold = self.options["threshold"]
+        pairs, grams = [], []
+        for k in range(start, end - 1):
+            head, summary = lines[idx[k]].strip(), lines[idx[k + 1]].strip()
+            if not (features[k, _COL["title_like"]] or _QUESTION_TITLE.match(head)):
+                continue
+            if not features[k + 1, _COL["prose"]] or proba[k + 1] < threshold:
+                continue
+            head_grams, summary_grams = _content_bigrams(head), _content_bigrams(summary)
+            if head_grams & summary_grams and not (pairs and pairs[-1][1] >= k):
+                pairs.append((k, k + 1))
+                grams.append(head_grams | summary_grams)
+        linked = sum(
+            any(len(own & other) >= 2 for m, other in enumerate(grams) if m != j)
+            for j, own in enumerate(grams)
+        )
+        return pairs, linked
 
     def _gap_costs(self, idx: list[int]) -> np.ndarray:
         """What the article segment pays to run across the blank lines between two kept lines: a
