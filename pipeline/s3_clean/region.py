@@ -92,6 +92,10 @@ def _content_bigrams(text: str) -> set[tuple[str, str]]:
     }
 
 
+def _content_words(text: str) -> set[str]:
+    return {w for w in words(text.casefold()) if len(w) > 1 and w not in STOP_WORDS}
+
+
 def best_segment(scores: np.ndarray, cut_costs: np.ndarray | None = None) -> tuple[int, int]:
     """[start, end) of the max-sum segment of `scores` (empty when every score is negative);
     `cut_costs[i]` is paid for a segment that runs on from line i - 1 into line i."""
@@ -130,6 +134,10 @@ class ArticleRegion(Step):
         # interview (questions and answers on one subject)
         min_teaser_pairs: int = 3
         max_linked_pairs: float = option(0.5, low=0, high=1)
+        # a segment with no header (neither a date above it nor a headline sharing this share of its
+        # content words, out of at least 4, with the first paragraphs) is no article: a promo box or a
+        # widget's text in the footer (dev articles: 0.5+, all with a date)
+        min_title_overlap: float = option(0.2, low=0, high=1)
         min_lines_not_article: int = 40  # a page this long with no article segment is a home/list page
         # a text is taken for a whole page (and cleaned by the model) when, after the rules, it has at
         # least min_page_lines non-blank lines, fewer than max_prose_share of them are prose and at
@@ -170,8 +178,8 @@ class ArticleRegion(Step):
             return
         proba = self.model.predict(features)
         threshold = self.options["threshold"]
-        start, end = best_segment(proba - threshold, self._gap_costs(idx))
-        if self._not_article(doc, lines, idx, features, proba, (start, end)):
+        (start, end), headed = self._headed_segment(lines, idx, features, proba)
+        if self._not_article(doc, lines, idx, features, proba, (start, end), headed):
             return
         end = self._signature_inside(lines, idx, features, start, end)
         doc.provenance["region"] = (idx[start] + 1, idx[end - 1] + 1)
@@ -199,14 +207,13 @@ class ArticleRegion(Step):
                 self._remove(doc, lines, i, "image_alt", proba[k])
         doc.text = "\n".join(lines)
 
-    def _not_article(self, doc, lines, idx, features, proba, span) -> bool:
+    def _not_article(self, doc, lines, idx, features, proba, span, headed: bool) -> bool:
         """Drop a page whose best segment is no article (too little prose, or mostly summaries cut
-        short like teasers) as `not_article`; True when the page is done with (dropped, or too small
+        short like teasers, a block of teasers, no header) as `not_article`; True when the page is done with (dropped, or too small
         to call it a home or list page: left to the rules)."""
         start, end = span
-        threshold = self.options["threshold"]
         prose = features[start:end, _COL["prose"]] > 0
-        kept_prose = [k for k in range(start, end) if prose[k - start] and proba[k] >= threshold]
+        kept_prose = self._kept_prose(features, proba, span)
         kept_chars = sum(len(lines[idx[k]].strip()) for k in kept_prose)
         teasers = sum(features[k, _COL["ellipsis"]] > 0 for k in kept_prose)  # cut summaries "…"
         pairs, linked = self._teaser_pairs(lines, idx, features, proba, span)
@@ -220,18 +227,61 @@ class ArticleRegion(Step):
             and prose.sum() >= self.options["min_prose_lines"]
             and teasers <= self.options["max_teaser_share"] * len(kept_prose)
             and not teaser_list
+            and headed
         ):
             return False
         if len(idx) >= self.options["min_lines_not_article"]:
+            header = "a header" if headed else "no header (headline on its subject or date)"
             doc.drop(
                 self.name,
                 "not_article",
                 f"densest article segment holds {kept_chars} chars of prose in {int(prose.sum())} lines, "
                 f"{teasers} of them cut short like teasers, {len(pairs)} headline + summary pairs "
-                f"({linked} on a shared subject) (min {self.options['min_article_chars']}); "
+                f"({linked} on a shared subject), {header} (min {self.options['min_article_chars']}); "
                 f"{len(idx)} lines on the page",
             )
         return True
+
+    def _headed_segment(self, lines, idx, features, proba) -> tuple[tuple[int, int], bool]:
+        """The article segment and whether it has a header: the best segment, or, when that one has
+        none (a promo box or widget text in the footer outscoring a short article), the best segment
+        of the rest of the page if that one has."""
+        scores, costs = proba - self.options["threshold"], self._gap_costs(idx)
+        span = best_segment(scores, costs)
+        if span[1] <= span[0]:
+            return span, False
+        if self._has_header(lines, idx, features, proba, span):
+            return span, True
+        scores[span[0] : span[1]] = -1.0  # nothing runs across it
+        other = best_segment(scores, costs)
+        if other[1] > other[0] and self._has_header(lines, idx, features, proba, other):
+            return other, True
+        return span, False
+
+    def _kept_prose(self, features, proba, span) -> list[int]:
+        """The segment's prose lines the model keeps."""
+        start, end = span
+        prose = features[start:end, _COL["prose"]] > 0
+        keep = proba[start:end] >= self.options["threshold"]
+        return [start + int(k) for k in np.flatnonzero(prose & keep)]
+
+    def _has_header(self, lines, idx, features, proba, span) -> bool:
+        """An article has a header: a date above it (or among its first low-scored lines), or a
+        headline about what its first paragraphs say."""
+        start, end = span
+        kept_prose = self._kept_prose(features, proba, span)
+        threshold = self.options["threshold"]
+        zone = list(range(max(0, start - self.options["header_lines"]), start))
+        zone += [k for k in range(start, min(end, start + 6)) if proba[k] < threshold]
+        title_k = self._find_title(lines, idx, features, zone, start)
+        if title_k is not None:
+            body = set().union(*(_content_words(lines[idx[k]]) for k in kept_prose[:3]))
+            own = _content_words(lines[idx[title_k]])
+            if len(own & body) >= self.options["min_title_overlap"] * max(len(own), 4):
+                return True
+        return any(
+            len(text) <= 120 and parse_datetime(text) for text in (lines[idx[k]].strip() for k in zone)
+        )
 
     def _teaser_pairs(self, lines, idx, features, proba, span) -> tuple[list[tuple[int, int]], int]:
         """The segment's headline + summary pairs (a headline-like line, or one question or exclamation,
