@@ -55,6 +55,11 @@ _CAPTION_CREDIT = re.compile(
 )
 _BREADCRUMB = re.compile(r"^[^>»›/|]{1,40}(?:\s*[>»›/|]\s*[^>»›/|]{1,40}){1,5}$")
 _TOKEN = re.compile(r"\w+")
+# a lead's dateline ("VOV.VN - ", "TTO - ", "(Dân trí) - ", "Hà Nội - "): past the article's own lead, a
+# paragraph opening with one is another article's summary
+_DATELINE = re.compile(r"^\(?[A-ZĐ][\w.]{1,15}(?:\s\w{2,5})?\)?\s[-–—]\s")
+# a picture's alt text ("<headline> - Ảnh 3.") run into more text: a card of another article
+_ALT_THEN_TEXT = re.compile(r"\s-\s(?:Ảnh|Photo)\s\d+\.\s?\w", re.IGNORECASE)
 
 
 def _doubled(text: str) -> bool:
@@ -191,15 +196,16 @@ class ArticleRegion(Step):
         kept = self._lead_and_captions(lines, idx, features, proba, title_k, (start, end))
         kept -= self._teaser_cards(features, start, end)
         taken |= self._signature(doc, lines, idx, max([end] + [k + 1 for k in kept]))
-        teaser_cards = self._teaser_cards(features, start, end) | self._trailing_headlines(
-            lines, idx, features, start, end, taken
-        )
+        trailing = self._trailing_headlines(lines, idx, features, start, end, taken)
+        teaser_cards = self._teaser_cards(features, start, end) | trailing
+        teaser_cards |= self._trailing_cards(lines, idx, features, proba, (start, end), trailing | kept)
+        leading = self._leading_widgets(lines, idx, features, start, end)
         for k, i in enumerate(idx):
             if i in taken or not lines[i].strip() or k in kept:
                 continue
             if k in teaser_cards:
                 self._remove(doc, lines, i, "headline_list", proba[k])
-            elif k < start or k >= end:
+            elif k < start or k >= end or k in leading:
                 self._remove(doc, lines, i, self._block_kind(features, k, inside=False), proba[k])
             elif proba[k] < threshold:
                 self._remove(doc, lines, i, self._block_kind(features, k, inside=True), proba[k])
@@ -341,6 +347,51 @@ class ArticleRegion(Step):
             else:
                 break
         return trailing
+
+    def _trailing_cards(self, lines, idx, features, proba, span, skip) -> set[int]:
+        """Cards of other articles the segment ends with, read from its end up: a headline under
+        its own picture's alt text and title (the line above holds it twice), or a headline of
+        8+ words over a summary that repeats two of its word pairs and opens with a lead's
+        dateline (or the headline runs on from a picture's alt text). Lines in `skip` (trailing headlines, captions) and low-scored
+        ones are passed over."""
+        start, end = span
+        cards: set[int] = set()
+        k = end - 1
+        while k > start:
+            if idx[k] in skip or k in skip or proba[k] < self.options["threshold"]:
+                k -= 1
+                continue
+            text, above = lines[idx[k]].strip(), lines[idx[k - 1]].strip()
+            if _doubled(above) and above[: (len(above) - 1) // 2] == text:
+                cards |= {k - 1, k}
+            elif not (features[k, _COL["prose"]] and self._card_headline(above, features[k - 1])):
+                break
+            elif not (_DATELINE.match(text) or _ALT_THEN_TEXT.search(above)):
+                break  # an article's last subheading and paragraph (they may share words too)
+            elif len(_content_bigrams(above) & _content_bigrams(text)) < 2:
+                break
+            cards |= {k - 1, k}
+            k -= 2
+        return cards
+
+    @staticmethod
+    def _card_headline(text: str, row: np.ndarray) -> bool:
+        headline = row[_COL["title_like"]] or _QUESTION_TITLE.match(text)
+        return bool(headline) and len(words(text)) >= 8 and not _is_caption(text)
+
+    @staticmethod
+    def _leading_widgets(lines, idx, features, start, end) -> set[int]:
+        """Lines above the segment's first paragraph that are no part of an article's opening:
+        bulleted links (related articles above the lead) and a short exclamation (a widget's call:
+        "Chúc bạn đọc báo vui vẻ!")."""
+        out = set()
+        for k in range(start, end):
+            row = features[k]
+            if row[_COL["prose"]]:
+                break
+            if row[_COL["bullet"]] or row[_COL["numbered"]] or lines[idx[k]].rstrip().endswith("!"):
+                out.add(k)
+        return out
 
     def _may_be_page(self, lines: list[str]) -> bool:
         """_is_page's test on a cheap prose flag, before any feature is computed (most texts of a
