@@ -55,6 +55,7 @@ _CAPTION_CREDIT = re.compile(
 )
 _BREADCRUMB = re.compile(r"^[^>»›/|]{1,40}(?:\s*[>»›/|]\s*[^>»›/|]{1,40}){1,5}$")
 _TOKEN = re.compile(r"\w+")
+_NO_HEADER = "the densest article segment has no header"
 # a lead's dateline ("VOV.VN - ", "TTO - ", "(Dân trí) - ", "Hà Nội - "): past the article's own lead, a
 # paragraph opening with one is another article's summary
 _DATELINE = re.compile(r"^\(?[A-ZĐ][\w.]{1,15}(?:\s\w{2,5})?\)?\s[-–—]\s")
@@ -176,6 +177,7 @@ class ArticleRegion(Step):
         if doc.provenance.get("extractor"):
             return  # an extractor's text is the article already
         lines = split_lines(doc)
+        self._titles: dict[tuple, int | None] = {}  # _find_title's answers for this page
         if not self._may_be_page(lines):
             return  # already article text (a crawl's text field, a cropped dump): the rules clean it
         idx, features = line_features(lines)
@@ -183,9 +185,10 @@ class ArticleRegion(Step):
             return
         proba = self.model.predict(features)
         threshold = self.options["threshold"]
-        (start, end), headed = self._headed_segment(lines, idx, features, proba)
-        if self._not_article(doc, lines, idx, features, proba, (start, end), headed):
-            return
+        span = self._article_segment(doc, lines, idx, features, proba)
+        if span is None:
+            return  # dropped as not_article, or too small to call it a home or list page
+        start, end = span
         end = self._signature_inside(lines, idx, features, start, end)
         doc.provenance["region"] = (idx[start] + 1, idx[end - 1] + 1)
         # the header: lines above the article, and the low-scored ones among its first lines
@@ -213,56 +216,52 @@ class ArticleRegion(Step):
                 self._remove(doc, lines, i, "image_alt", proba[k])
         doc.text = "\n".join(lines)
 
-    def _not_article(self, doc, lines, idx, features, proba, span, headed: bool) -> bool:
-        """Drop a page whose best segment is no article (too little prose, or mostly summaries cut
-        short like teasers, a block of teasers, no header) as `not_article`; True when the page is done with (dropped, or too small
-        to call it a home or list page: left to the rules)."""
+    def _article_segment(self, doc, lines, idx, features, proba) -> tuple[int, int] | None:
+        """The article's segment: the best one, or, when that one has no header (a promo box or a
+        widget's text in the footer outscoring a short article), the best of the rest of the page if
+        that one is an article. None when the page has no article: dropped as `not_article` (too
+        little prose, teasers, no header), or left to the rules when it is too small to call it a
+        home or list page."""
+        scores, costs = proba - self.options["threshold"], self._gap_costs(idx)
+        span = best_segment(scores, costs)
+        why = self._why_not_article(lines, idx, features, proba, span)
+        if why.startswith(_NO_HEADER):
+            scores[span[0] : span[1]] = -1.0  # nothing runs across it
+            other = best_segment(scores, costs)
+            if not self._why_not_article(lines, idx, features, proba, other):
+                return other
+        if not why:
+            return span
+        if len(idx) >= self.options["min_lines_not_article"]:
+            doc.drop(self.name, "not_article", f"{why}; {len(idx)} lines on the page")
+        return None
+
+    def _why_not_article(self, lines, idx, features, proba, span) -> str:
+        """Why the segment is no article ("" when it is one): too little prose, or mostly summaries
+        cut short like teasers; a block of headline + summary pairs on unrelated subjects; no header."""
         start, end = span
-        prose = features[start:end, _COL["prose"]] > 0
+        n_prose = int(features[start:end, _COL["prose"]].sum())
         kept_prose = self._kept_prose(features, proba, span)
         kept_chars = sum(len(lines[idx[k]].strip()) for k in kept_prose)
         teasers = sum(features[k, _COL["ellipsis"]] > 0 for k in kept_prose)  # cut summaries "…"
-        pairs, linked = self._teaser_pairs(lines, idx, features, proba, span)
-        teaser_list = (
-            len(pairs) >= self.options["min_teaser_pairs"]
-            and 2 * len(pairs) >= len(kept_prose)  # a summary for every other prose line
-            and linked < self.options["max_linked_pairs"] * len(pairs)
-        )
         if (
-            kept_chars >= self.options["min_article_chars"]
-            and prose.sum() >= self.options["min_prose_lines"]
-            and teasers <= self.options["max_teaser_share"] * len(kept_prose)
-            and not teaser_list
-            and headed
+            kept_chars < self.options["min_article_chars"]
+            or n_prose < self.options["min_prose_lines"]
+            or teasers > self.options["max_teaser_share"] * len(kept_prose)
         ):
-            return False
-        if len(idx) >= self.options["min_lines_not_article"]:
-            header = "a header" if headed else "no header (headline on its subject or date)"
-            doc.drop(
-                self.name,
-                "not_article",
-                f"densest article segment holds {kept_chars} chars of prose in {int(prose.sum())} lines, "
-                f"{teasers} of them cut short like teasers, {len(pairs)} headline + summary pairs "
-                f"({linked} on a shared subject), {header} (min {self.options['min_article_chars']}); "
-                f"{len(idx)} lines on the page",
+            return (
+                f"densest article segment holds {kept_chars} chars of prose in {n_prose} lines, "
+                f"{teasers} of them cut short like teasers (min {self.options['min_article_chars']})"
             )
-        return True
-
-    def _headed_segment(self, lines, idx, features, proba) -> tuple[tuple[int, int], bool]:
-        """The article segment and whether it has a header: the best segment, or, when that one has
-        none (a promo box or widget text in the footer outscoring a short article), the best segment
-        of the rest of the page if that one has."""
-        scores, costs = proba - self.options["threshold"], self._gap_costs(idx)
-        span = best_segment(scores, costs)
-        if span[1] <= span[0]:
-            return span, False
-        if self._has_header(lines, idx, features, proba, span):
-            return span, True
-        scores[span[0] : span[1]] = -1.0  # nothing runs across it
-        other = best_segment(scores, costs)
-        if other[1] > other[0] and self._has_header(lines, idx, features, proba, other):
-            return other, True
-        return span, False
+        pairs, linked = self._teaser_pairs(lines, idx, features, proba, span, len(kept_prose))
+        if pairs and linked < self.options["max_linked_pairs"] * len(pairs):
+            return (
+                f"densest article segment is {len(pairs)} headline + summary pairs for "
+                f"{len(kept_prose)} prose lines, {linked} of them on a subject another pair shares"
+            )
+        if not self._has_header(lines, idx, features, proba, span, kept_prose):
+            return f"{_NO_HEADER} ({kept_chars} chars of prose): no date, no headline on its subject"
+        return ""
 
     def _kept_prose(self, features, proba, span) -> list[int]:
         """The segment's prose lines the model keeps."""
@@ -271,11 +270,10 @@ class ArticleRegion(Step):
         keep = proba[start:end] >= self.options["threshold"]
         return [start + int(k) for k in np.flatnonzero(prose & keep)]
 
-    def _has_header(self, lines, idx, features, proba, span) -> bool:
+    def _has_header(self, lines, idx, features, proba, span, kept_prose) -> bool:
         """An article has a header: a date above it (or among its first low-scored lines), or a
         headline about what its first paragraphs say."""
         start, end = span
-        kept_prose = self._kept_prose(features, proba, span)
         threshold = self.options["threshold"]
         zone = list(range(max(0, start - self.options["header_lines"]), start))
         zone += [k for k in range(start, min(end, start + 6)) if proba[k] < threshold]
@@ -289,23 +287,33 @@ class ArticleRegion(Step):
             len(text) <= 120 and parse_datetime(text) for text in (lines[idx[k]].strip() for k in zone)
         )
 
-    def _teaser_pairs(self, lines, idx, features, proba, span) -> tuple[list[tuple[int, int]], int]:
+    def _teaser_pairs(self, lines, idx, features, proba, span, n_kept) -> tuple[list[tuple[int, int]], int]:
         """The segment's headline + summary pairs (a headline-like line, or one question or exclamation,
-        then a kept prose line sharing a content bigram with it), and how many pairs share a subject
-        (two content bigrams) with another pair."""
+        then a kept prose line sharing a content bigram with it) when they are a block of teasers: at
+        least min_teaser_pairs of them and a summary for every other of the `n_kept` prose lines kept
+        (else none); and how many pairs share a subject (two content bigrams) with another pair."""
         start, end = span
         threshold = self.options["threshold"]
+        row = features[start:end]
+        summary = (row[1:, _COL["prose"]] > 0) & (proba[start + 1 : end] >= threshold)
+        candidates = [
+            k
+            for k in (start + np.flatnonzero(summary)).tolist()
+            if features[k, _COL["title_like"]] or lines[idx[k]].rstrip().endswith(("?", "!"))
+        ]
+        if len(candidates) < max(self.options["min_teaser_pairs"], n_kept / 2):
+            return [], 0  # too few to be a block of teasers: most segments stop here
         pairs, grams = [], []
-        for k in range(start, end - 1):
+        for k in candidates:
             head, summary = lines[idx[k]].strip(), lines[idx[k + 1]].strip()
             if not (features[k, _COL["title_like"]] or _QUESTION_TITLE.match(head)):
-                continue
-            if not features[k + 1, _COL["prose"]] or proba[k + 1] < threshold:
                 continue
             head_grams, summary_grams = _content_bigrams(head), _content_bigrams(summary)
             if head_grams & summary_grams and not (pairs and pairs[-1][1] >= k):
                 pairs.append((k, k + 1))
                 grams.append(head_grams | summary_grams)
+        if len(pairs) < max(self.options["min_teaser_pairs"], n_kept / 2):
+            return [], 0
         linked = sum(
             any(len(own & other) >= 2 for m, other in enumerate(grams) if m != j)
             for j, own in enumerate(grams)
@@ -549,7 +557,14 @@ class ArticleRegion(Step):
 
     def _find_title(self, lines, idx, features, zone, start) -> int | None:
         """The headline above the segment; with none there, a headline-shaped first line of the
-        segment (the model kept it) or the line under a kicker."""
+        segment (the model kept it) or the line under a kicker. Asked twice per page (the header
+        test, then the metadata) for the same zone: the answer is kept for the page being done."""
+        key = (start, tuple(zone))
+        if key not in self._titles:
+            self._titles[key] = self._search_title(lines, idx, features, zone, start)
+        return self._titles[key]
+
+    def _search_title(self, lines, idx, features, zone, start) -> int | None:
         title_k = self._title_line(lines, idx, features, [k for k in zone if k < start], start)
         if title_k is not None:
             return title_k
