@@ -410,3 +410,115 @@ def test_a_sentence_broken_at_the_top_of_the_segment_is_no_title():
     doc = Document(id="page", text="\n".join(lines))
     taken, title_k = step._header(doc, lines, idx, features, [0, 1], idx.index(4))
     assert title_k is None and "title" not in doc.metadata
+
+
+# -- home pages whose best segment looks like prose; cards of other articles at the article's edges --
+
+TEASERS = [
+    (
+        "Chồng ca sĩ kể chuyện cách ly ở nước ngoài: được mẹ vợ gửi cả loạt đồ ăn!",
+        "Chồng ca sĩ đang có chuyến công tác dài ngày tại nước ngoài và hiện phải cách ly theo quy định ở "
+        "khách sạn.",
+    ),
+    (
+        "Biệt thự bốn tầng nổi bật ở cuối ngõ với ban công hình phễu độc đáo",
+        "Chủ nhân biệt thự mong muốn ngôi nhà mang cá tính riêng, hiện đại và trẻ trung, khác hẳn những căn "
+        "nhà xung quanh.",
+    ),
+    (
+        "Du khách kể loạt trải nghiệm khó quên khi đi du lịch Đà Lạt mùa mưa",
+        "Đến Đà Lạt vào mùa mưa, nhiều du khách gặp cảnh trớ trêu khi các điểm tham quan đồng loạt đóng cửa "
+        "vì thời tiết.",
+    ),
+    (
+        "Giá xăng dầu đồng loạt giảm mạnh từ chiều nay, mức giảm cao nhất năm",
+        "Liên bộ Công Thương - Tài chính điều chỉnh giá xăng dầu giảm hơn 1.000 đồng mỗi lít từ 15h chiều nay.",
+    ),
+    (
+        "Đội tuyển bóng đá nữ giành vé dự vòng chung kết châu Á sau trận thắng đậm",
+        "Thắng đậm đối thủ 5-0 ở lượt trận cuối, đội tuyển bóng đá nữ chính thức giành vé dự vòng chung kết "
+        "châu Á năm sau.",
+    ),
+]
+
+
+def test_a_block_of_full_sentence_teasers_is_not_an_article():
+    # a home page whose densest prose is headline + summary pairs, each on another story; the
+    # summaries are whole sentences (not cut short with "…"), so only their structure tells
+    blocks = ["Báo Biển Xanh", "\n".join(f"  • {m}" for m in MENU), "Tin mới nhất"]
+    blocks += [f"  • {h} ({n})\n\n    {s[:60]}..." for n in range(3) for h, s in HEADLINES]
+    blocks += [f"{h}\n\n{s}" for h, s in TEASERS] + FOOTER
+    page = "\n\n".join(blocks) + "\n"
+    assert not _region(page, max_linked_pairs=0).dropped  # the block passes every other test
+    doc = run_steps(page)
+    assert doc.drop_reason == "not_article" and "headline + summary pairs" in doc.drop_detail
+
+
+def test_an_interview_is_kept_although_it_is_question_and_answer_pairs():
+    interview = [
+        "Vì sao tuyến đường ven biển phải làm mất ba năm?",
+        "Tuyến đường ven biển đi qua nhiều vùng đất yếu, nên chủ đầu tư phải xử lý nền móng kỹ hơn dự kiến "
+        "ban đầu.",
+        "Người dân được lợi gì khi tuyến đường ven biển thông xe?",
+        "Khi tuyến đường ven biển thông xe, thời gian đi lại giữa hai tỉnh giảm một nửa và hàng hóa lưu "
+        "thông nhanh hơn.",
+        "Du lịch biển sẽ thay đổi ra sao nhờ tuyến đường ven biển?",
+        "Nhiều khu du lịch biển mới sẽ mọc lên dọc tuyến đường ven biển, thu hút thêm du khách trong và "
+        "ngoài nước.",
+        "Giai đoạn hai của tuyến đường ven biển bao giờ khởi công?",
+        "Giai đoạn hai của tuyến đường ven biển dự kiến khởi công cuối năm nay, nối tới các khu kinh tế "
+        "phía nam.",
+    ]
+    doc = run_steps(full_page(body=(LEAD, *interview)))
+    assert not doc.dropped, doc.drop_detail
+    assert [p for p in doc.text.split("\n\n") if p.strip()] == [LEAD, *interview]
+
+
+def test_a_promo_box_without_a_header_is_no_article():
+    # a real category page (tuoitre.vn, benchmarks/devpages): its densest prose is a promo box
+    # under a sign-up form after the footer, with no date and no headline on its subject
+    dump = next((ROOT / "benchmarks" / "devpages" / "dumps").glob("203_*.txt")).read_text()
+    assert not _region(dump, min_title_overlap=0).dropped  # any headline counts: kept as an article
+    doc = run_steps(dump)
+    assert doc.drop_reason == "not_article" and "no header" in doc.drop_detail
+
+
+def test_cards_of_other_articles_at_the_end_of_the_article_go():
+    head = "Giá xăng dầu đồng loạt giảm mạnh từ chiều nay, mức giảm cao nhất năm"
+    summary = (
+        "BXO.VN - Liên bộ Công Thương - Tài chính điều chỉnh giá xăng dầu giảm hơn 1.000 đồng mỗi lít từ "
+        "15h chiều nay, mức giảm cao nhất từ đầu năm."
+    )
+    doc = _region(full_page(body=(LEAD, P1, P2, P3, P4, P5, head, summary)))
+    assert [r.rule for r in doc.removed if r.text in (head, summary)] == ["headline_list"] * 2
+    assert P5 in doc.text
+    # a picture's alt text and title doubled on one line, then the headline alone
+    alt = "Sóng gió ngành kim cương, doanh nghiệp mất 2.200 tỷ đồng vốn hoá: chứng khoán tuần tới sẽ ra sao?"
+    doc = _region(full_page(body=(LEAD, P1, P2, P3, P4, P5, f"{alt} {alt}", alt)))
+    assert alt not in doc.text and P5 in doc.text
+    assert [r.rule for r in doc.removed if alt in r.text] == ["headline_list"] * 2
+
+
+def test_the_last_subheading_and_its_paragraph_stay_though_they_share_words():
+    subheading = "Giai đoạn hai của tuyến đường ven biển sẽ khởi công cuối năm nay"
+    last = (
+        "Giai đoạn hai của tuyến đường ven biển dự kiến khởi công cuối năm nay, nối tới các khu kinh tế "
+        "ven biển phía nam của tỉnh."
+    )
+    doc = _region(full_page(body=(LEAD, P1, P2, P3, P4, subheading, last)))
+    assert subheading in doc.text and last in doc.text
+
+
+def test_bullets_and_a_short_exclamation_above_the_first_paragraph_are_no_article():
+    from pipeline.s3_clean.line_features import line_features
+    from pipeline.s3_clean.region import ArticleRegion
+
+    lines = [
+        "  • Một tin liên quan khác về giao thông ở miền Trung",
+        "Chúc bạn đọc báo vui vẻ!",
+        P1,
+        "Ngắn thôi.",
+        P2,
+    ]
+    idx, features = line_features(lines)
+    assert ArticleRegion._leading_widgets(lines, idx, features, 0, len(idx)) == {0, 1}

@@ -172,12 +172,13 @@ class ArticleRegion(Step):
         self.model = load_model(self.options["model"] or None)
         self._model_name = self.options["model"] or f"pipeline/s3_clean/{MODEL_PATH.name}"
         self.meta = DumpMetadata({"rules": self.options["rules"]}, context)
+        self._titles: dict[tuple, int | None] = {}  # _find_title's answers for the page being done
 
     def process(self, doc: Document) -> None:
         if doc.provenance.get("extractor"):
             return  # an extractor's text is the article already
         lines = split_lines(doc)
-        self._titles: dict[tuple, int | None] = {}  # _find_title's answers for this page
+        self._titles = {}
         if not self._may_be_page(lines):
             return  # already article text (a crawl's text field, a cropped dump): the rules clean it
         idx, features = line_features(lines)
