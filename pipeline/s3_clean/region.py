@@ -55,6 +55,8 @@ _CAPTION_CREDIT = re.compile(
 )
 _BREADCRUMB = re.compile(r"^[^>»›/|]{1,40}(?:\s*[>»›/|]\s*[^>»›/|]{1,40}){1,5}$")
 _TOKEN = re.compile(r"\w+")
+_QUESTION = re.compile(r"^[^.!?…]{15,250}\?$")  # one sentence that asks
+_NEAR_COPY = 0.7  # share of their words two captions have in common to be one picture's
 _NO_HEADER = "the densest article segment has no header"
 # a lead's dateline ("VOV.VN - ", "TTO - ", "(Dân trí) - ", "Hà Nội - "): past the article's own lead, a
 # paragraph opening with one is another article's summary
@@ -203,12 +205,16 @@ class ArticleRegion(Step):
         trailing = self._trailing_headlines(lines, idx, features, start, end, taken)
         teaser_cards = self._teaser_cards(features, start, end) | trailing
         teaser_cards |= self._trailing_cards(lines, idx, features, proba, (start, end), trailing | kept)
+        teaser_cards |= self._bulleted_headlines(lines, idx, features, start, end)
         leading = self._leading_widgets(lines, idx, features, start, end)
+        alt_variants = self._caption_variants(lines, idx, start, end)
         for k, i in enumerate(idx):
-            if i in taken or not lines[i].strip() or k in kept:
+            if i in taken or not lines[i].strip() or (k in kept and k not in alt_variants):
                 continue
             if k in teaser_cards:
                 self._remove(doc, lines, i, "headline_list", proba[k])
+            elif k in alt_variants:
+                self._remove(doc, lines, i, "image_alt", proba[k])
             elif k < start or k >= end or k in leading:
                 self._remove(doc, lines, i, self._block_kind(features, k, inside=False), proba[k])
             elif proba[k] < threshold:
@@ -387,6 +393,36 @@ class ArticleRegion(Step):
     def _card_headline(text: str, row: np.ndarray) -> bool:
         headline = row[_COL["title_like"]] or _QUESTION_TITLE.match(text)
         return bool(headline) and len(words(text)) >= 8 and not _is_caption(text)
+
+    @staticmethod
+    def _bulleted_headlines(lines, idx, features, start, end) -> set[int]:
+        """Runs of two or more bulleted headlines (8+ words, no full stop, or one question) inside the
+        segment: a list of related articles set into the text (an article's own bulleted points are
+        sentences or short items; an interview's answer under a bulleted question is a sentence)."""
+        heads = [
+            k
+            for k in range(start, end)
+            if features[k, _COL["bullet"]]
+            and (features[k, _COL["title_like"]] or _QUESTION.match(lines[idx[k]].strip().lstrip("•·-* ")))
+            and len(words(lines[idx[k]])) >= 8
+        ]
+        return {k for k in heads if k - 1 in heads or k + 1 in heads}
+
+    @staticmethod
+    def _caption_variants(lines, idx, start, end) -> set[int]:
+        """A caption followed by a near copy of itself (a picture's alt text, then its caption reworded:
+        "... hôm 21/5. Ảnh: US Navy" / "... hồi tháng 5. Ảnh: US Navy"): the first goes."""
+        out = set()
+        for k in range(start, end - 1):
+            first, second = lines[idx[k]].strip(), lines[idx[k + 1]].strip()
+            if first == second or not (_is_caption(first) and _is_caption(second)):
+                continue
+            a, b = set(words(first.casefold())), set(words(second.casefold()))
+            if all(w.isdigit() for w in a ^ b):
+                continue  # "Kết quả lần 1 ..." / "Kết quả lần 2 ...": two pictures
+            if len(a & b) >= _NEAR_COPY * len(a | b):
+                out.add(k)
+        return out
 
     @staticmethod
     def _leading_widgets(lines, idx, features, start, end) -> set[int]:
