@@ -522,3 +522,31 @@ def test_bullets_and_a_short_exclamation_above_the_first_paragraph_are_no_articl
     ]
     idx, features = line_features(lines)
     assert ArticleRegion._leading_widgets(lines, idx, features, 0, len(idx)) == {0, 1}
+
+
+def test_bulleted_related_headlines_inside_the_article_go_but_an_interview_question_stays():
+    from pipeline.s3_clean.line_features import line_features
+    from pipeline.s3_clean.region import ArticleRegion
+
+    related = [
+        "  • Ba mỹ nhân đọ sắc trong trang phục cổ trang: ai có lép vế trước các đàn em của mình?",
+        "  • Nữ diễn viên gây tranh cãi vì liên tục góp mặt trong các dự án phim cổ trang gần đây",
+    ]
+    interview = [
+        "  * Theo các bạn, tuổi 24 đã đủ chín chắn để nghĩ đến chuyện lập gia đình hay chưa?",
+        "  - Kim Chi: Hiện tại thì tôi cũng chưa sẵn sàng cho việc lập gia đình, tôi vẫn còn ham chơi lắm!",
+    ]
+    lines = [P1, *related, P2, *interview, P3]
+    idx, features = line_features(lines)
+    assert ArticleRegion._bulleted_headlines(lines, idx, features, 0, len(idx)) == {1, 2}
+
+
+def test_a_caption_followed_by_its_reworded_copy_goes_but_two_numbered_pictures_stay():
+    from pipeline.s3_clean.region import ArticleRegion
+
+    alt = "Tiêm kích cất cánh từ tàu sân bay USS Abraham Lincoln hôm 21/5. Ảnh: US Navy"
+    caption = "Tiêm kích cất cánh từ tàu sân bay USS Abraham Lincoln hồi tháng 5. Ảnh: US Navy"
+    first = 'Kết quả biểu quyết lần 1 nội dung "đã lái xe thì không dùng rượu bia" - Ảnh: B.D.'
+    second = first.replace("lần 1", "lần 2")
+    lines = [P1, alt, caption, P2, first, second, P3]
+    assert ArticleRegion._caption_variants(lines, list(range(len(lines))), 0, len(lines)) == {1}
