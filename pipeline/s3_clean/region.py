@@ -174,7 +174,7 @@ class ArticleRegion(Step):
         self.model = load_model(self.options["model"] or None)
         self._model_name = self.options["model"] or f"pipeline/s3_clean/{MODEL_PATH.name}"
         self.meta = DumpMetadata({"rules": self.options["rules"]}, context)
-        self._titles: dict[tuple, int | None] = {}  # _find_title's answers for the page being done
+        self._titles: dict = {}  # _find_title's answers for the page being done
 
     def process(self, doc: Document) -> None:
         if doc.provenance.get("extractor"):
@@ -310,7 +310,8 @@ class ArticleRegion(Step):
         ]
         if len(candidates) < max(self.options["min_teaser_pairs"], n_kept / 2):
             return [], 0  # too few to be a block of teasers: most segments stop here
-        pairs, grams = [], []
+        pairs: list[tuple[int, int]] = []
+        grams: list[set[tuple[str, str]]] = []
         for k in candidates:
             head, summary = lines[idx[k]].strip(), lines[idx[k + 1]].strip()
             if not (features[k, _COL["title_like"]] or _QUESTION_TITLE.match(head)):
