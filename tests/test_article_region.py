@@ -550,3 +550,21 @@ def test_a_caption_followed_by_its_reworded_copy_goes_but_two_numbered_pictures_
     second = first.replace("lần 1", "lần 2")
     lines = [P1, alt, caption, P2, first, second, P3]
     assert ArticleRegion._caption_variants(lines, list(range(len(lines))), 0, len(lines)) == {1}
+
+
+def test_a_date_the_model_keeps_above_the_first_paragraph_is_the_header():
+    from pipeline.s3_clean.line_features import line_features
+
+    promo = (
+        "Thành viên được đọc báo không quảng cáo, tặng sao cho tác giả và tham gia nhiều hoạt động thú vị."
+    )
+    lines = [*(f"  • {m}" for m in MENU), "Thứ hai, 20/7/2026, 06:33 (GMT+7)", "Ngắn", P1, P2, promo, P3]
+    idx, features = line_features(lines)
+    step = step_class("article_region")({}, {"config_dir": str(CONFIG_DIR)})
+    date_at = len(MENU)  # the segment starts at the date line, which the model scored as article
+    span, prose = (date_at, len(idx)), [date_at + 2, date_at + 3, date_at + 5]
+    assert step._has_header(lines, idx, features, np.ones(len(idx)), span, prose)
+    # the same segment without the date: no headline, no date above it
+    lines[date_at] = "Thành viên"
+    idx, features = line_features(lines)
+    assert not step._has_header(lines, idx, features, np.ones(len(idx)), span, prose)

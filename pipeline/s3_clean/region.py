@@ -278,8 +278,8 @@ class ArticleRegion(Step):
         return [start + int(k) for k in np.flatnonzero(prose & keep)]
 
     def _has_header(self, lines, idx, features, proba, span, kept_prose) -> bool:
-        """An article has a header: a date above it (or among its first low-scored lines), or a
-        headline about what its first paragraphs say."""
+        """An article has a header: a date above it (or in the segment above its first paragraph: the
+        model may keep a date line), or a headline about what its first paragraphs say."""
         start, end = span
         threshold = self.options["threshold"]
         zone = list(range(max(0, start - self.options["header_lines"]), start))
@@ -290,8 +290,10 @@ class ArticleRegion(Step):
             own = _content_words(lines[idx[title_k]])
             if len(own & body) >= self.options["min_title_overlap"] * max(len(own), 4):
                 return True
+        above_lead = range(start, kept_prose[0] if kept_prose else start)
         return any(
-            len(text) <= 120 and parse_datetime(text) for text in (lines[idx[k]].strip() for k in zone)
+            len(text) <= 120 and parse_datetime(text)
+            for text in (lines[idx[k]].strip() for k in sorted(set(zone).union(above_lead)))
         )
 
     def _teaser_pairs(self, lines, idx, features, proba, span, n_kept) -> tuple[list[tuple[int, int]], int]:
