@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from clean_helpers import CONFIG_DIR, P1, P2, P3, P4, ROOT
+from clean_helpers import CONFIG_DIR, P1, P2, P3, P4, ROOT, SHARED
 
 from pipeline.document import Document
 from pipeline.registry import step_class
@@ -536,7 +536,11 @@ def test_bulleted_related_headlines_inside_the_article_go_but_an_interview_quest
         "  * Theo các bạn, tuổi 24 đã đủ chín chắn để nghĩ đến chuyện lập gia đình hay chưa?",
         "  - Kim Chi: Hiện tại thì tôi cũng chưa sẵn sàng cho việc lập gia đình, tôi vẫn còn ham chơi lắm!",
     ]
-    lines = [P1, *related, P2, *interview, P3]
+    panel = [  # items of one sentence: who sat on the panel
+        "- Bà Nguyễn Ngọc Tường Vi - Trưởng ban kinh doanh, Tổng công ty Điện lực TP. HCM;",
+        "- Ông Phan Tấn Lợi - Chánh thanh tra, Sở Công thương Đồng Nai, tỉnh Đồng Nai;",
+    ]
+    lines = [P1, *related, P2, *interview, P3, *panel, P4]
     idx, features = line_features(lines)
     assert ArticleRegion._bulleted_headlines(lines, idx, features, 0, len(idx)) == {1, 2}
 
@@ -568,3 +572,20 @@ def test_a_date_the_model_keeps_above_the_first_paragraph_is_the_header():
     lines[date_at] = "Thành viên"
     idx, features = line_features(lines)
     assert not step._has_header(lines, idx, features, np.ones(len(idx)), span, prose)
+
+
+def test_a_crawl_text_without_a_header_is_still_cleaned_by_the_region():
+    # a crawl's text field (no headline, no date: the record has them apart) whose photo captions
+    # after the signature put it through the region: the article is most of the text, so the
+    # missing header does not make it a promo box
+    data = SHARED / "bench" / "dedup" / "visible-10k.jsonl.gz"
+    if not data.exists():
+        pytest.skip(f"{data} is absent (the shared benchmark data)")
+    from pipeline.corpus import read_jsonl
+
+    text = next(r["text"] for r in read_jsonl(data) if r.get("id") == "d0005016")
+    doc = _region(text)
+    assert not doc.dropped and doc.provenance.get("region")
+    assert [r.rule for r in doc.removed if r.text == "Đám hỏi Đàm Thu Trang và Cường Đô La."] == [
+        "outside_article"
+    ]

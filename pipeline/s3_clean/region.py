@@ -266,7 +266,9 @@ class ArticleRegion(Step):
                 f"densest article segment is {len(pairs)} headline + summary pairs for "
                 f"{len(kept_prose)} prose lines, {linked} of them on a subject another pair shares"
             )
-        if not self._has_header(lines, idx, features, proba, span, kept_prose):
+        if 2 * (end - start) < len(idx) and not self._has_header(
+            lines, idx, features, proba, span, kept_prose
+        ):
             return f"{_NO_HEADER} ({kept_chars} chars of prose): no date, no headline on its subject"
         return ""
 
@@ -408,6 +410,7 @@ class ArticleRegion(Step):
             if features[k, _COL["bullet"]]
             and (features[k, _COL["title_like"]] or _QUESTION.match(lines[idx[k]].strip().lstrip("•·-* ")))
             and len(words(lines[idx[k]])) >= 8
+            and not lines[idx[k]].rstrip().endswith((";", ",", ":"))  # items of one sentence
         ]
         return {k for k in heads if k - 1 in heads or k + 1 in heads}
 
