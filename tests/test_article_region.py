@@ -545,14 +545,15 @@ def test_bulleted_related_headlines_inside_the_article_go_but_an_interview_quest
     assert ArticleRegion._bulleted_headlines(lines, idx, features, 0, len(idx)) == {1, 2}
 
 
-def test_a_caption_followed_by_its_reworded_copy_goes_but_two_numbered_pictures_stay():
+def test_a_caption_followed_by_its_reworded_copy_goes_but_a_gallerys_captions_stay():
     from pipeline.s3_clean.region import ArticleRegion
 
     alt = "Tiêm kích cất cánh từ tàu sân bay USS Abraham Lincoln hôm 21/5. Ảnh: US Navy"
     caption = "Tiêm kích cất cánh từ tàu sân bay USS Abraham Lincoln hồi tháng 5. Ảnh: US Navy"
     first = 'Kết quả biểu quyết lần 1 nội dung "đã lái xe thì không dùng rượu bia" - Ảnh: B.D.'
     second = first.replace("lần 1", "lần 2")
-    lines = [P1, alt, caption, P2, first, second, P3]
+    gallery = ["Tàu chuẩn bị rời cảng - Ảnh: DƯƠNG THANH XUÂN.", "Tàu rời cảng - Ảnh: DƯƠNG THANH XUÂN."]
+    lines = [P1, alt, caption, P2, first, second, P3, *gallery, P4]
     assert ArticleRegion._caption_variants(lines, list(range(len(lines))), 0, len(lines)) == {1}
 
 

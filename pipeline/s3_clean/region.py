@@ -56,6 +56,7 @@ _CAPTION_CREDIT = re.compile(
 _BREADCRUMB = re.compile(r"^[^>»›/|]{1,40}(?:\s*[>»›/|]\s*[^>»›/|]{1,40}){1,5}$")
 _TOKEN = re.compile(r"\w+")
 _QUESTION = re.compile(r"^[^.!?…]{15,250}\?$")  # one sentence that asks
+_MIN_VARIANT_WORDS = 8  # shorter captions are a gallery's, not a reworded copy
 _NEAR_COPY = 0.7  # share of their words two captions have in common to be one picture's
 _NO_HEADER = "the densest article segment has no header"
 # a lead's dateline ("VOV.VN - ", "TTO - ", "(Dân trí) - ", "Hà Nội - "): past the article's own lead, a
@@ -423,8 +424,11 @@ class ArticleRegion(Step):
             first, second = lines[idx[k]].strip(), lines[idx[k + 1]].strip()
             if first == second or not (_is_caption(first) and _is_caption(second)):
                 continue
-            a, b = set(words(first.casefold())), set(words(second.casefold()))
-            if all(w.isdigit() for w in a ^ b):
+            # what the pictures show, without the credit (one photographer's credit makes a gallery's
+            # short captions look alike: "Tàu chuẩn bị rời cảng - Ảnh: X." / "Tàu rời cảng - Ảnh: X.")
+            a = set(words(_CAPTION_CREDIT.sub("", first).casefold()))
+            b = set(words(_CAPTION_CREDIT.sub("", second).casefold()))
+            if min(len(a), len(b)) < _MIN_VARIANT_WORDS or all(w.isdigit() for w in a ^ b):
                 continue  # "Kết quả lần 1 ..." / "Kết quả lần 2 ...": two pictures
             if len(a & b) >= _NEAR_COPY * len(a | b):
                 out.add(k)
