@@ -80,6 +80,11 @@ def _headline_like(line: str, row: np.ndarray) -> bool:
     return bool(row[_COL["title_like"]]) or bool(_QUESTION_TITLE.match(line.strip()))
 
 
+def _may_credit(text: str) -> bool:
+    """Cheap test before _CAPTION_CREDIT: a credit has a colon ("Ảnh: N.C") or a parenthesis."""
+    return ":" in text or "(" in text
+
+
 def _is_caption(text: str) -> bool:
     """A photo or video caption with its credit ("Di dời tài sản giúp người dân. Ảnh: M.T"), said once."""
     return (
@@ -201,10 +206,11 @@ class ArticleRegion(Step):
         zone += [k for k in range(start, min(end, start + 6)) if proba[k] < threshold]
         taken, title_k = self._header(doc, lines, idx, features, zone, start)
         kept = self._lead_and_captions(lines, idx, features, proba, title_k, (start, end))
-        kept -= self._teaser_cards(features, start, end)
+        cut_cards = self._teaser_cards(features, start, end)
+        kept -= cut_cards
         taken |= self._signature(doc, lines, idx, max([end] + [k + 1 for k in kept]))
         trailing = self._trailing_headlines(lines, idx, features, start, end, taken)
-        teaser_cards = self._teaser_cards(features, start, end) | trailing
+        teaser_cards = cut_cards | trailing
         teaser_cards |= self._trailing_cards(lines, idx, features, proba, (start, end), trailing | kept)
         teaser_cards |= self._bulleted_headlines(lines, idx, features, start, end)
         leading = self._leading_widgets(lines, idx, features, start, end)
@@ -346,11 +352,14 @@ class ArticleRegion(Step):
     def _teaser_cards(features: np.ndarray, start: int, end: int) -> set[int]:
         """Headline + summary cut short ("…") pairs: a card of a list of other articles, wherever it
         stands (an article's own paragraphs are not cut short)."""
-        cards = set()
-        for k in range(max(start, 1), end):
-            if features[k, _COL["ellipsis"]] and features[k - 1, _COL["title_like"]]:
-                cards |= {k - 1, k}
-        return cards
+        first = max(start, 1)
+        if end <= first:
+            return set()
+        cut = (features[first:end, _COL["ellipsis"]] > 0) & (
+            features[first - 1 : end - 1, _COL["title_like"]] > 0
+        )
+        summaries = (first + np.flatnonzero(cut)).tolist()
+        return set(summaries) | {k - 1 for k in summaries}
 
     def _trailing_headlines(self, lines, idx, features, start, end, taken) -> set[int]:
         """Headline-like lines after the article's last paragraph: the first items of a list of other
@@ -422,7 +431,9 @@ class ArticleRegion(Step):
         out = set()
         for k in range(start, end - 1):
             first, second = lines[idx[k]].strip(), lines[idx[k + 1]].strip()
-            if first == second or not (_is_caption(first) and _is_caption(second)):
+            if first == second or not (_may_credit(first) and _may_credit(second)):
+                continue
+            if not (_is_caption(first) and _is_caption(second)):
                 continue
             # what the pictures show, without the credit (one photographer's credit makes a gallery's
             # short captions look alike: "Tàu chuẩn bị rời cảng - Ảnh: X." / "Tàu rời cảng - Ảnh: X.")
@@ -451,7 +462,7 @@ class ArticleRegion(Step):
     def _may_be_page(self, lines: list[str]) -> bool:
         """_is_page's test on a cheap prose flag, before any feature is computed (most texts of a
         crawl's text field stop here)."""
-        texts = [t for t in (line.strip() for line in lines) if t]
+        texts = list(filter(None, map(str.strip, lines)))  # a dump is mostly blank lines after the rules
         n = len(texts)
         if n < self.options["min_page_lines"]:
             return False
