@@ -590,3 +590,21 @@ def test_a_crawl_text_without_a_header_is_still_cleaned_by_the_region():
     assert [r.rule for r in doc.removed if r.text == "Đám hỏi Đàm Thu Trang và Cường Đô La."] == [
         "outside_article"
     ]
+
+
+def test_a_date_and_headline_the_model_kept_above_the_lead_are_the_header():
+    from pipeline.s3_clean.line_features import line_features
+
+    date = "Thứ hai, 20/7/2026, 06:33 (GMT+7)"
+    lines = [*(f"  • {m}" for m in MENU), date, TITLE, LEAD, P1, P2, P3]
+    idx, features = line_features(lines)
+    step = step_class("article_region")(
+        {"rules": ["rules/vi.yaml", "rules/en.yaml"]}, {"config_dir": str(CONFIG_DIR)}
+    )
+    start = len(MENU)  # the segment starts at the date line: the model scored it and the headline high
+    zone = step._header_zone(features, np.ones(len(idx)), start, len(idx))
+    assert start in zone and start + 1 in zone and start + 2 not in zone  # not the lead
+    doc = Document(id="page", text="\n".join(lines))
+    taken, title_k = step._header(doc, lines, idx, features, zone, start)
+    assert title_k == start + 1 and doc.metadata["title"] == TITLE
+    assert doc.metadata["created"].startswith("2026-07-20T06:33") and start in taken

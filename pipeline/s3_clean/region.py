@@ -200,10 +200,7 @@ class ArticleRegion(Step):
         start, end = span
         end = self._signature_inside(lines, idx, features, start, end)
         doc.provenance["region"] = (idx[start] + 1, idx[end - 1] + 1)
-        # the header: lines above the article, and the low-scored ones among its first lines
-        # (a date or share bar under the lead)
-        zone = list(range(max(0, start - self.options["header_lines"]), start))
-        zone += [k for k in range(start, min(end, start + 6)) if proba[k] < threshold]
+        zone = self._header_zone(features, proba, start, end)
         taken, title_k = self._header(doc, lines, idx, features, zone, start)
         kept = self._lead_and_captions(lines, idx, features, proba, title_k, (start, end))
         cut_cards = self._teaser_cards(features, start, end)
@@ -286,13 +283,23 @@ class ArticleRegion(Step):
         keep = proba[start:end] >= self.options["threshold"]
         return [start + int(k) for k in np.flatnonzero(prose & keep)]
 
+    def _header_zone(self, features, proba, start, end) -> list[int]:
+        """Where the header is searched: the lines above the segment, and among its first six lines
+        the low-scored ones (a date or share bar under the lead) and those above its first paragraph
+        (a date and headline the model kept)."""
+        zone = list(range(max(0, start - self.options["header_lines"]), start))
+        above_lead = True
+        for k in range(start, min(end, start + 6)):
+            above_lead = above_lead and not features[k, _COL["prose"]]
+            if above_lead or proba[k] < self.options["threshold"]:
+                zone.append(k)
+        return zone
+
     def _has_header(self, lines, idx, features, proba, span, kept_prose) -> bool:
         """An article has a header: a date above it (or in the segment above its first paragraph: the
         model may keep a date line), or a headline about what its first paragraphs say."""
         start, end = span
-        threshold = self.options["threshold"]
-        zone = list(range(max(0, start - self.options["header_lines"]), start))
-        zone += [k for k in range(start, min(end, start + 6)) if proba[k] < threshold]
+        zone = self._header_zone(features, proba, start, end)
         title_k = self._find_title(lines, idx, features, zone, start)
         if title_k is not None:
             body = set().union(*(_content_words(lines[idx[k]]) for k in kept_prose[:3]))
@@ -626,14 +633,19 @@ class ArticleRegion(Step):
         title_k = self._title_line(lines, idx, features, [k for k in zone if k < start], start)
         if title_k is not None:
             return title_k
-        first = start + (not _headline_like(lines[idx[start]], features[start]))
-        if (
-            first < len(idx) - 1
-            and _headline_like(lines[idx[first]], features[first])
-            and not lines[idx[first]].rstrip().endswith((",", ";"))
-            and not lines[idx[first + 1]].strip()[:1].islower()  # a sentence broken in two
-        ):
-            return self._title_line(lines, idx, features, [first], first + 1)
+        # the model kept the headline: the segment's first headline-shaped line (after a kicker or a
+        # date line) above its first paragraph
+        for first in range(start, min(start + 3, len(idx) - 1)):
+            if features[first, _COL["prose"]]:
+                break
+            if (
+                _headline_like(lines[idx[first]], features[first])
+                and not lines[idx[first]].rstrip().endswith((",", ";"))
+                and not lines[idx[first + 1]].strip()[:1].islower()  # a sentence broken in two
+            ):
+                title_k = self._title_line(lines, idx, features, [first], first + 1)
+                if title_k is not None:
+                    return title_k
         return None
 
     def _title_line(self, lines, idx, features, zone, start) -> int | None:
