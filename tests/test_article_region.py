@@ -454,7 +454,6 @@ def test_bullets_and_a_short_exclamation_above_the_first_paragraph_are_no_articl
 
 def test_bulleted_related_headlines_inside_the_article_go_but_an_interview_question_stays():
     from pipeline.s3_clean.line_features import line_features
-    from pipeline.s3_clean.region import ArticleRegion
 
     related = [
         "  • Ba mỹ nhân đọ sắc trong trang phục cổ trang: ai có lép vế trước các đàn em của mình?",
@@ -468,9 +467,16 @@ def test_bulleted_related_headlines_inside_the_article_go_but_an_interview_quest
         "- Bà Nguyễn Ngọc Tường Vi - Trưởng ban kinh doanh, Tổng công ty Điện lực TP. HCM;",
         "- Ông Phan Tấn Lợi - Chánh thanh tra, Sở Công thương Đồng Nai, tỉnh Đồng Nai;",
     ]
-    lines = [P1, *related, P2, *interview, P3, *panel, P4]
+    own = [  # the article's own bulleted list, which the model scores as text
+        "- Chương trình tiên tiến Hệ thống nhúng thông minh và IoT của trường",
+        "- Chương trình tiên tiến Khoa học dữ liệu và trí tuệ nhân tạo của trường",
+    ]
+    lines = [P1, *related, P2, *interview, P3, *panel, P4, *own, P5]
     idx, features = line_features(lines)
-    assert ArticleRegion._bulleted_headlines(lines, idx, features, 0, len(idx)) == {1, 2}
+    proba = np.ones(len(idx))
+    proba[2] = 0.2  # the model scored out one item of the related list: the whole list goes
+    step = step_class("article_region")({}, {"config_dir": str(CONFIG_DIR)})
+    assert step._bulleted_headlines(lines, idx, features, proba, 0, len(idx)) == {1, 2}
 
 
 def test_a_caption_followed_by_its_reworded_copy_goes_but_a_gallerys_captions_stay():

@@ -209,7 +209,7 @@ class ArticleRegion(Step):
         trailing = self._trailing_headlines(lines, idx, features, start, end, taken)
         teaser_cards = cut_cards | trailing
         teaser_cards |= self._trailing_cards(lines, idx, features, proba, (start, end), trailing | kept)
-        teaser_cards |= self._bulleted_headlines(lines, idx, features, start, end)
+        teaser_cards |= self._bulleted_headlines(lines, idx, features, proba, start, end)
         leading = self._leading_widgets(lines, idx, features, start, end)
         alt_variants = self._caption_variants(lines, idx, start, end)
         for k, i in enumerate(idx):
@@ -416,20 +416,29 @@ class ArticleRegion(Step):
         headline = row[_COL["title_like"]] or _QUESTION_TITLE.match(text)
         return bool(headline) and len(words(text)) >= 8 and not _is_caption(text)
 
-    @staticmethod
-    def _bulleted_headlines(lines, idx, features, start, end) -> set[int]:
-        """Runs of two or more bulleted headlines (8+ words, no full stop, or one question) inside the
-        segment: a list of related articles set into the text (an article's own bulleted points are
-        sentences or short items; an interview's answer under a bulleted question is a sentence)."""
+    def _bulleted_headlines(self, lines, idx, features, proba, start, end) -> set[int]:
+        """Runs of two or more bulleted headlines (8+ words, no sentence end or one question, not an
+        item of one sentence ending in ";" "," ":") inside the segment, half or more of them scored
+        out by the model: a list of related articles set into the text, whose items go together (an
+        article's own bulleted list is scored as text; an interview's answer is a sentence)."""
         heads = [
             k
             for k in range(start, end)
             if features[k, _COL["bullet"]]
             and (features[k, _COL["title_like"]] or _QUESTION.match(lines[idx[k]].strip().lstrip("•·-* ")))
             and len(words(lines[idx[k]])) >= 8
-            and not lines[idx[k]].rstrip().endswith((";", ",", ":"))  # items of one sentence
+            and not lines[idx[k]].rstrip().endswith((";", ",", ":"))
         ]
-        return {k for k in heads if k - 1 in heads or k + 1 in heads}
+        out: set[int] = set()
+        run: list[int] = []
+        for k in [*heads, -2]:  # -2 closes the last run
+            if run and k != run[-1] + 1:
+                low = sum(proba[j] < self.options["threshold"] for j in run)
+                if len(run) >= 2 and 2 * low >= len(run):
+                    out.update(run)
+                run = []
+            run.append(k)
+        return out
 
     @staticmethod
     def _caption_variants(lines, idx, start, end) -> set[int]:
@@ -455,14 +464,19 @@ class ArticleRegion(Step):
     @staticmethod
     def _leading_widgets(lines, idx, features, start, end) -> set[int]:
         """Lines above the segment's first paragraph that are no part of an article's opening:
-        bulleted links (related articles above the lead) and a short exclamation (a widget's call:
+        bulleted headlines (related articles above the lead; not list items that end like a clause or
+        a sentence: a crawl text may open with a list) and a short exclamation (a widget's call:
         "Chúc bạn đọc báo vui vẻ!")."""
         out = set()
         for k in range(start, end):
             row = features[k]
             if row[_COL["prose"]]:
                 break
-            if row[_COL["bullet"]] or row[_COL["numbered"]] or lines[idx[k]].rstrip().endswith("!"):
+            text = lines[idx[k]].rstrip()
+            bulleted = row[_COL["bullet"]] or row[_COL["numbered"]]
+            if bulleted and row[_COL["title_like"]] and not text.endswith((",", ";", ":", ")")):
+                out.add(k)
+            elif text.endswith("!"):
                 out.add(k)
         return out
 
