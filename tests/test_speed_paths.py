@@ -281,3 +281,20 @@ def test_models_load_in_the_parent_before_the_workers_fork_and_are_dropped_after
     assert calls == [(n_seeds // 2, 1), "unload"]  # loaded in this process before the fork, then dropped
     assert language._identifier.cache_info().currsize == 0
     assert gc.get_freeze_count() == 0  # the parent's objects are collectable again after the map
+
+
+def test_is_sentence_reads_the_last_characters_as_the_regex_did():
+    import random
+    import re
+
+    from pipeline.s3_clean.lines import is_sentence
+
+    regex = re.compile(r"(?:[.…]|[.!?…][\"'”’»)\]])$")  # the former test, searched over the line
+    alphabet = list(".…!?\"'”’»)] \nab")
+    rng = random.Random(16)
+    lines = ["", ".", "…", "a", "!”", "?\n", ".\n\n", "x y z.\n", *_texts()]
+    lines += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(5000)]
+    for text in lines:
+        for min_words in (1, 2, 6):
+            expected = bool(regex.search(text)) and text.count(" ") + 1 >= min_words
+            assert is_sentence(text, min_words) == expected, (text, min_words)
