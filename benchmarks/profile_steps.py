@@ -29,7 +29,7 @@ from pipeline.config import load_config
 from pipeline.plan import list_inputs, plan_tasks, read_task
 from pipeline.runner import build_pipeline
 from pipeline.s7_write.records import kept_record
-from pipeline.step import GlobalStep
+from pipeline.step import DocRef, GlobalStep
 from pipeline.timelimit import set_doc_timeout
 
 ARTICLES = shared_path("bench", "articles-30k.jsonl.gz")
@@ -70,13 +70,15 @@ def profile(inputs: list[str], config_path: str, n: int, warm: int = 50) -> list
             if not doc.dropped:
                 step.key(doc)
     rows.append(("(setup, first documents)", time.process_time() - t, 0))
+    decided = []  # template_lines: its keys, for its reduce and filter below
     for step in pipeline.steps:
         if isinstance(step, GlobalStep):
             live = [d for d in docs if not d.dropped]
             t = time.process_time()
-            for doc in live:
-                step.key(doc)
+            keys = [step.key(doc) for doc in live]
             rows.append((f"{step.name}.key", time.process_time() - t, len(live)))
+            if hasattr(step, "write_edits"):
+                decided.append((step, [(DocRef(n, d.id), k) for n, (d, k) in enumerate(zip(live, keys))]))
         else:
             n_in = sum(not d.dropped for d in docs)
             t = time.process_time()
@@ -86,11 +88,29 @@ def profile(inputs: list[str], config_path: str, n: int, warm: int = 50) -> list
     t = time.process_time()
     lines = [orjson.dumps(kept_record(d, pipeline.added, pipeline.collection)) + b"\n" for d in kept]
     rows.append(("record + JSON", time.process_time() - t, len(kept)))
+    rows += _template_rows(decided, lines)
     data = b"".join(lines)
     for level in (6, 1):
         t = time.process_time()
         gzip.compress(data, compresslevel=level, mtime=0)
         rows.append((f"gzip level {level}", time.process_time() - t, len(kept)))
+    return rows
+
+
+def _template_rows(decided: list, lines: list[bytes]) -> list[tuple[str, float, int]]:
+    """template_lines' reduce (counting, in the driver) and filter (kept records edited) per document."""
+    from pipeline.s3_clean.template_lines import strip_record
+
+    rows = []
+    for step, items in decided:
+        t = time.process_time()
+        list(step.reduce(items, None))
+        rows.append((f"{step.name}.reduce", time.process_time() - t, len(items)))
+        edits = {"template": step.template, "max_chars": step.options["max_chars"]}
+        t = time.process_time()
+        for line in lines:
+            strip_record(line, edits)
+        rows.append((f"{step.name}.filter", time.process_time() - t, len(lines)))
     return rows
 
 

@@ -9,6 +9,7 @@ corpus (`ensure_state`), or the run is refused. After a run's manifest: `apply_r
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from pipeline import ids, sharded_run
 from pipeline.corpus import MANIFEST, finished_runs, run_dirs
 from pipeline.faults import checkpoint
 from pipeline.registry import STEPS, step_class
+from pipeline.s6_dedup import exact_sharded
 from pipeline.s6_dedup.corpus_state import Digest, expected_digest
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.state import STORE_FILE, InputStore, StateError, input_key
@@ -103,8 +105,12 @@ def apply_run_to_store(run_dir: Path, manifest: dict, store: InputStore) -> None
             entry["xxh3_128"] = ""
     copies_file = run_dir / "delta" / COPIES_FILE
     copies = [tuple(pair) for pair in orjson.loads(copies_file.read_bytes())] if copies_file.exists() else []
+    parts = exact_sharded.iter_copies(run_dir / "delta")  # scale: the sharded exact dedup's copies
     store.apply_run(
-        manifest["run_id"], entries, copies, [e["key"] for e in manifest.get("vanished_inputs", [])]
+        manifest["run_id"],
+        entries,
+        itertools.chain(copies, parts),
+        [e["key"] for e in manifest.get("vanished_inputs", [])],
     )
 
 

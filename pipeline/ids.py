@@ -23,6 +23,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import orjson
 import xxhash
 
@@ -208,6 +209,11 @@ def commit(state_dir: Path, delta_root: Path) -> None:
                 "INSERT OR REPLACE INTO keys VALUES (?, ?)", [(int(k), v) for k, v in data["keys"].items()]
             )
             db.executemany("INSERT OR REPLACE INTO ids VALUES (?, ?, ?)", [tuple(row) for row in data["ids"]])
+            for part in sorted(staged.parent.glob("ids-part-*.npy")):  # sharded id check: one per range
+                rows = np.load(part, mmap_mode="r")  # (id, key, text) int64, inserted in slices
+                for start in range(0, len(rows), 50_000):
+                    chunk = rows[start : start + 50_000].tolist()
+                    db.executemany("INSERT OR REPLACE INTO ids VALUES (?, ?, ?)", chunk)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

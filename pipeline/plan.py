@@ -120,7 +120,11 @@ def list_inputs(inputs: Sequence[str | Path], follow_symlinks: bool = True) -> l
     return files
 
 
-def plan_tasks(files: list[InputFile], task_size: int, read_options: dict) -> list[TaskSpec]:
+def plan_tasks(
+    files: list[InputFile], task_size: int, read_options: dict, counted: dict | None = None
+) -> list[TaskSpec]:
+    """`counted`: {file index: (records, seek marks)} counted beforehand (plan_count.py), else counted here."""
+    counted = counted or {}
     tasks: list[TaskSpec] = []
     small: list[InputFile] = []
 
@@ -130,7 +134,10 @@ def plan_tasks(files: list[InputFile], task_size: int, read_options: dict) -> li
             small.clear()
 
     for f in files:
-        n, marks = _count_and_index(f, read_options, task_size) if not f.error else (None, None)
+        if f.index in counted:
+            n, marks = counted[f.index]
+        else:
+            n, marks = _count_and_index(f, read_options, task_size) if not f.error else (None, None)
         if n is None:  # one document per file: group files
             small.append(f)
             if len(small) >= task_size:
@@ -147,11 +154,17 @@ def plan_tasks(files: list[InputFile], task_size: int, read_options: dict) -> li
     return tasks
 
 
-def task_size_for(files: list[InputFile], partitions: int, read_options: dict) -> int:
-    """The task size that cuts the input into about `partitions` tasks (a small file or a record is one unit)."""
+def task_size_for(
+    files: list[InputFile], partitions: int, read_options: dict, sizes: dict | None = None
+) -> int:
+    """The task size that cuts the input into about `partitions` tasks (a small file or a record is one unit).
+    `sizes`: {file index: records} counted beforehand (plan_count.py), else counted here."""
     units = 0
     for f in files:
-        n = _count(f, read_options) if not f.error else None
+        if sizes is not None and f.index in sizes:
+            n = sizes[f.index]
+        else:
+            n = _count(f, read_options) if not f.error else None
         units += 1 if n is None else max(n, 1)
     return max(1, -(-units // max(1, partitions)))
 

@@ -66,7 +66,7 @@ from pathlib import Path
 import orjson
 from tqdm import tqdm
 
-from pipeline import __version__, sharded_run, workfile
+from pipeline import __version__, plan_count, sharded_run, workfile
 from pipeline.commit import (
     COPIES_FILE,
     Recovery,
@@ -86,8 +86,9 @@ from pipeline.faults import checkpoint
 from pipeline.fs import StorageError, check_remote_inputs, is_url, local_path, remote_url, stage_inputs
 from pipeline.ids import IdCheck
 from pipeline.log import log
-from pipeline.plan import ORDER_BITS, InputFile, list_inputs, plan_tasks, task_size_for
+from pipeline.plan import ORDER_BITS, InputFile, list_inputs
 from pipeline.registry import step_class
+from pipeline.s6_dedup import exact_sharded
 from pipeline.s6_dedup.corpus_state import Digest, write_change
 from pipeline.s6_dedup.near import SCRATCH
 from pipeline.s6_dedup.sharded import ShardedReduce
@@ -186,7 +187,8 @@ class Reduced:
     """What the reduce phase decided: the documents to drop, and what staging needs of it."""
 
     drops: dict[int, tuple[str, Drop]]  # order -> (stage, Drop)
-    id_check: IdCheck
+    id_check: IdCheck | None  # None: sharded (`exact`)
+    exact: exact_sharded.ShardedExact | None = None  # scale: run.dedup sharded: id check, exact dedup
     sharded: dict[str, ShardedReduce] = field(default_factory=dict)  # step name -> its sharded reduce
 
 
@@ -205,7 +207,7 @@ def new_run_id(now: dt.datetime) -> str:
 
 
 def build_steps(config: Config) -> list:
-    context = {"config_dir": str(config.dir)}
+    context = {"config_dir": str(config.dir), "collection": config.run["collection"]}
     return [step_class(name)(options, context) for name, options in config.steps]
 
 
@@ -309,12 +311,14 @@ def _run_locked(request: RunRequest, steps: list, store: InputStore, recovery: R
     run = plan_run(request, steps, store, recovery)
     if not run.selection.todo and not run.selection.supersedes:  # nothing new, nothing to retire:
         recovery.discarded += discard_unfinished(request.output)  # no run (an empty one only clutters)
+        if run.made_engine is not None:  # made by the plan to count records
+            run.made_engine.close()
         skipped = len(run.selection.files)
         return RunResult(None, {"skipped_inputs": skipped, "recovery": recovery.as_dict()})
     open_run_dir(run, started, t0)
     settings = request.config.run
-    workers = request.workers or settings["workers"] or default_workers()
-    run.made_engine = make_engine(settings["engine"], workers, settings["address"])
+    if run.made_engine is None:
+        run.made_engine = make_engine(settings["engine"], _workers(request), settings["address"])
     try:
         if run.pipeline.dedup == "sharded":
             run.sharded = sharded_run.ShardedPhases(
@@ -322,7 +326,7 @@ def _run_locked(request: RunRequest, steps: list, store: InputStore, recovery: R
             )
         map_phase(run)
         reduced = reduce_phase(run)
-        kept = filter_phase(run, reduced.drops)
+        kept = filter_phase(run, reduced.drops, reduced.exact)
         accounting = check_accounting(run.run_id, run.written)
         corpus_change = stage_phase(run, reduced, kept)
     finally:
@@ -341,16 +345,18 @@ def plan_run(request: RunRequest, steps: list, store: InputStore, recovery: Reco
     config, output = request.config, request.output
     files = list_inputs(request.inputs, config.read["follow_symlinks"])
     selection = select(request, files, store)
-    partitions = config.run["partitions"]
-    todo = selection.todo
-    task_size = task_size_for(todo, partitions, config.read) if partitions else config.run["task_size"]
-    tasks = plan_tasks(todo, task_size, config.read)
+    # scale: the records of many files are counted by the workers (the engine made for it, if so)
+    task_size, tasks, engine = plan_count.plan(selection.todo, config, _workers(request))
     dedup = dedup_mode_of(config, steps, output / "state")
     # "" = per document (pipeline/s7_write/records.py: source_of); `added` is set with the run dir
     pipeline = build_pipeline(config, "", config.run["collection"], dedup, steps)
     before = ensure_state(output, pipeline.global_steps, recovery)
     ensure_id_registry(output, recovery)
-    return Run(request, store, recovery, selection, pipeline, tasks, task_size, before)
+    return Run(request, store, recovery, selection, pipeline, tasks, task_size, before, made_engine=engine)
+
+
+def _workers(request: RunRequest) -> int:
+    return request.workers or request.config.run["workers"] or default_workers()
 
 
 def open_run_dir(run: Run, started: dt.datetime, t0: float) -> None:
@@ -445,13 +451,30 @@ def reduce_phase(run: Run) -> Reduced:
     candidate any more), then each global step in order, over the candidates still kept."""
     selection = run.selection
     input_keys = [input_key(f.path) for f in selection.todo] + [e["key"] for e in selection.vanished]
-    reduced = Reduced({}, IdCheck(run.state_dir, input_keys))
-    for drop in reduced.id_check.check(_candidate_refs(run.work_dir, len(run.tasks), selection.todo)):
-        reduced.drops[drop.order] = ("read", drop)
-    reduced.id_check.close()
+    if run.sharded is not None:  # scale: the id check and exact dedup as tasks (exact_sharded.py)
+        exact = exact_sharded.ShardedExact(
+            run.engine,
+            run.work_dir,
+            run.state_dir,
+            selection.todo,
+            input_keys,
+            run.config.run["dedup_ranges"],
+        )
+        reduced = Reduced({}, None, exact)
+        exact.check_ids()
+    else:
+        id_check = IdCheck(run.state_dir, input_keys)
+        reduced = Reduced({}, id_check)
+        for drop in id_check.check(_candidate_refs(run.work_dir, len(run.tasks), selection.todo)):
+            reduced.drops[drop.order] = ("read", drop)
+        id_check.close()
     for position, step in enumerate(run.pipeline.global_steps):
         _reduce_step(run, step, position, reduced)
-    if len({stage for stage, _drop in reduced.drops.values()}) > 1:  # a chain needs drops of two steps
+        if hasattr(step, "write_edits"):  # template_lines: the lines the filter phase removes
+            step.write_edits(run.work_dir)
+    if reduced.exact is not None:  # scale: chains through the sharded drop files too
+        reduced.exact.follow_chains(reduced.drops)
+    elif len({stage for stage, _drop in reduced.drops.values()}) > 1:  # a chain needs drops of two steps
         _follow_dup_chains(run.work_dir, len(run.tasks), reduced.drops)
     checkpoint("reduced")
     return reduced
@@ -461,12 +484,18 @@ def _reduce_step(run: Run, step, position: int, reduced: Reduced) -> None:
     start = time.perf_counter()
     stats, drops, outcome = run.totals[step.name], reduced.drops, run.written.outcome
     step.stats = StepStats(step.name)  # the reduce's own counters (the map's are in `stats` already)
-    if run.sharded is not None and sharded_run.handles(step):
-        stats.docs_in += outcome["documents"] - outcome["dropped"] - outcome["errors"] - len(drops)
-        found = reduced.sharded[step.name] = run.sharded.reduce(step, drops, stats)
+    exact = reduced.exact
+    if exact is not None and exact_sharded.handles(step):  # scale: its drops stay in files
+        step_drops = exact.reduce_iter(step, stats)
+    elif run.sharded is not None and sharded_run.handles(step):
+        held = len(drops) + (exact.n_dropped if exact is not None else 0)
+        stats.docs_in += outcome["documents"] - outcome["dropped"] - outcome["errors"] - held
+        dropped = drops if exact is None else exact.dropped_orders(drops)
+        found = reduced.sharded[step.name] = run.sharded.reduce(step, dropped, stats)
         step_drops = iter(found.drops)
-    else:
-        items = _global_items(run.work_dir, len(run.tasks), position, drops, stats)
+    else:  # (after sharded exact dedup, a custom global step gets a set of the orders dropped so far)
+        excluded = drops if exact is None else set(exact.dropped_orders(drops).tolist())
+        items = _global_items(run.work_dir, len(run.tasks), position, excluded, stats)
         step_drops = step.reduce(items, run.state_dir)
     for drop in damage_checked(step, run.state_dir, step_drops):
         drops[drop.order] = (step.name, drop)
@@ -476,11 +505,11 @@ def _reduce_step(run: Run, step, position: int, reduced: Reduced) -> None:
     stats.seconds += time.perf_counter() - start
 
 
-def filter_phase(run: Run, drops: dict) -> Filtered:
+def filter_phase(run: Run, drops: dict, exact=None) -> Filtered:
     """The candidates minus the drops to the kept shards, the rejects of every phase to the
     rejects shards: in the driver, or one filter task per map task (sharded)."""
     if run.sharded is not None:
-        kept, shards, rejects = run.sharded.filter(drops, run.run_dir, run.writer_options)
+        kept, shards, rejects = run.sharded.filter(drops, run.run_dir, run.writer_options, exact)
     else:
         kept, shards, rejects = _filter_in_driver(run, drops)
     written = run.written
@@ -513,7 +542,10 @@ def stage_phase(run: Run, reduced: Reduced, kept: Filtered) -> dict:
     commit protocol); the corpus change for the manifest."""
     delta = run.run_dir / "delta"
     selection = run.selection
-    reduced.id_check.stage(delta)
+    if reduced.exact is not None:  # scale: the registry rows are the id reduce tasks' parts
+        reduced.exact.stage_ids(delta)
+    elif reduced.id_check is not None:
+        reduced.id_check.stage(delta)
     retired = Digest.of(selection.retired)
     after = run.before + kept.kept_ids - retired
     write_change(delta, selection.retired, {e["run_id"] for e in selection.supersedes}, after)
@@ -669,7 +701,7 @@ def _discard(run_dir: Path) -> None:
 
 
 def _global_items(
-    work_dir: Path, n_tasks: int, position: int, drops: dict, stats: StepStats
+    work_dir: Path, n_tasks: int, position: int, drops: dict | set, stats: StepStats
 ) -> Iterator[tuple[DocRef, object]]:
     """(DocRef, key) of every candidate still kept, in input order, streamed from the work files."""
     for index in range(n_tasks):

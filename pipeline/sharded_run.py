@@ -5,8 +5,9 @@ points when the run is sharded: near_dedup's reduce becomes merge tasks per (ban
 plus a resolution over the edge files (`pipeline/s6_dedup/sharded.py`); the
 filter becomes one task per map task that reads the task's candidates and its
 sorted remove list and writes the task's own kept and reject shards
-(`part-<task>-NNNNN.jsonl.gz`, `rejects-<task>-NNNNN.jsonl.gz`). Exact dedup
-keeps its in-process reduce over the small keys (16 bytes per document).
+(`part-<task>-NNNNN.jsonl.gz`, `rejects-<task>-NNNNN.jsonl.gz`). The id check and
+exact dedup run as reduce tasks per hash range (`pipeline/s6_dedup/exact_sharded.py`),
+whose drop files the filter tasks join.
 
 `auto` picks the mode: the one a corpus's near-dup index was built with, else
 sharded under the Ray engine and in-process under the local engine. Both modes
@@ -21,11 +22,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import orjson
+
 from pipeline import workfile
 from pipeline.config import ConfigError
 from pipeline.engine import Engine
 from pipeline.faults import checkpoint
 from pipeline.plan import ORDER_BITS
+from pipeline.s6_dedup import exact_sharded
 from pipeline.s6_dedup.index import INDEX_FILE
 from pipeline.s6_dedup.sharded import (
     ShardedReduce,
@@ -163,7 +168,7 @@ class ShardedPhases:
     state_dir: Path
     n_ranges: int = 0  # run.dedup_ranges: key ranges of the merge tasks (0 = from the input size)
 
-    def reduce(self, step, drops: dict, stats: StepStats) -> ShardedReduce:
+    def reduce(self, step, drops: dict | np.ndarray, stats: StepStats) -> ShardedReduce:
         """The step's reduce; the merge and resolve times go to the run's `stats` of it (its counters
         are in `step.stats`, as an in-process reduce's)."""
         work = ShardedWork(self.engine, self.work_dir, len(self.tasks), self.state_dir, self.n_ranges)
@@ -171,23 +176,92 @@ class ShardedPhases:
         stats.counters.update(found.timing)  # seconds (the step's counters start without these)
         return found
 
-    def filter(self, drops: dict, run_dir: Path, writer: tuple) -> tuple[Filtered, list[dict], list[dict]]:
+    def filter(
+        self, drops: dict, run_dir: Path, writer: tuple, exact=None
+    ) -> tuple[Filtered, list[dict], list[dict]]:
         """Run the filter tasks (`writer`: shard size, compression, level), move their shards into
-        the run directory; what they kept and dropped, and the kept and reject shards in task order."""
+        the run directory; what they kept and dropped, and the kept and reject shards in task order.
+        `exact`: the run's sharded id check and exact dedup (exact_sharded.ShardedExact), whose drop
+        files the filter tasks join."""
         out_dir = self.work_dir / "out"
         out_dir.mkdir(exist_ok=True)
         write_remove_lists(self.tasks, self.work_dir, drops)
         jobs = (FilterJob(task.index, str(self.work_dir), str(out_dir), *writer) for task in self.tasks)
+        task_fn = filter_task
+        if exact is not None:  # scale: the sharded exact dedup's drops are joined in the tasks
+            task_fn, jobs = exact_filter_jobs(exact, jobs, self.tasks)
         total, shards, rejects = Filtered(), [], []
-        for summary in self.engine.map_ordered(filter_task, jobs):
+        for summary in self.engine.map_ordered(task_fn, jobs):
             total.add(summary)
             shards += summary.shards
             rejects += summary.rejects
             checkpoint("filter")
         for shard in shards + rejects:
             os.replace(out_dir / shard["file"], Path(run_dir) / shard["file"])
+        if exact is not None:
+            exact.collect(out_dir, Path(run_dir) / "delta", self.tasks)
         return total, shards, rejects
 
     def stage(self, step, reduced: ShardedReduce, delta_dir: Path, run_id: str) -> None:
         """The run's segment of the step's cross-run index, staged in `delta_dir`."""
         stage_segment(step, reduced, self.engine, self.work_dir, delta_dir, run_id)
+
+
+# --- the sharded exact dedup's filter side (pipeline/s6_dedup/exact_sharded.py holds its reduce) ---------------------------------------------------------------------
+
+
+@dataclass
+class ExactFilterJob:
+    job: FilterJob
+    first: int
+    last: int
+    stems: list
+    exact_name: str
+    chains: str
+    inputs: str
+
+
+def exact_filter_task(xjob: ExactFilterJob) -> FilterSummary:
+    """Join the range drops of this task's stretch into its remove list, run the filter, then write
+    the kept documents' content hashes and the (dup_of, input) pairs of the range drops."""
+    job, work_dir = xjob.job, Path(xjob.job.work_dir)
+    remove_path = filter_paths(work_dir, job.index)["remove"]
+    remove = dict(workfile.load(remove_path))  # the driver's drops of this task (near dedup)
+    chains = orjson.loads(Path(xjob.chains).read_bytes()) if xjob.chains else {}
+    joined = {}
+    for stem in xjob.stems:
+        for order, (stage, drop) in exact_sharded.read_drops(stem, xjob.first, xjob.last, xjob.exact_name):
+            joined[order] = (stage, exact_sharded._follow(drop, chains))
+    remove.update(joined)
+    write_atomic(remove_path, workfile.dumps(sorted(remove.items())))
+    summary = filter_task(job)
+    key_of = {int(k): v for k, v in orjson.loads(Path(xjob.inputs).read_bytes())["key_of"].items()}
+    pairs = sorted(
+        {(d.dup_of, key_of[o >> ORDER_BITS]) for o, (_s, d) in joined.items() if d.dup_of is not None}
+    )
+    write_atomic(Path(job.out_dir) / f"copies-{job.index:06d}.json", orjson.dumps(pairs))
+    exact = np.load(exact_sharded.map_paths(work_dir, job.index)["exact.npy"])
+    digest_of = {int(o): (int(h), int(lo)) for o, h, lo in zip(exact["order"], exact["hi"], exact["lo"])}
+    refs, _keys = workfile.load(task_paths(work_dir, job.index)["keys"])
+    lines = []
+    for ref in refs:
+        if ref.order not in remove and ref.order in digest_of:
+            h, lo = digest_of[ref.order]
+            lines.append(f"{h:016x}{lo:016x}\t{exact_sharded._escape(ref.id)}\n")
+    write_atomic(
+        Path(job.out_dir) / exact_sharded.HASHES_PART.format(job.index),
+        "".join(sorted(lines)).encode("ascii"),
+    )
+    return summary
+
+
+def exact_filter_jobs(xs: exact_sharded.ShardedExact, jobs, tasks):
+    """Wrap the runner's filter jobs: (task function, jobs)."""
+    by_index = {t.index: t for t in tasks}
+
+    def wrapped():
+        for job in jobs:
+            first, last = task_order_range(by_index[job.index])
+            yield ExactFilterJob(job, first, last, xs.stems, xs.exact_name, xs.chains, str(xs.inputs))
+
+    return exact_filter_task, wrapped()

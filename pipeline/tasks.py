@@ -25,6 +25,8 @@ from pipeline import ids, workfile
 from pipeline.document import Document
 from pipeline.faults import checkpoint
 from pipeline.plan import read_task
+from pipeline.s3_clean import template_lines
+from pipeline.s6_dedup import exact_sharded
 from pipeline.s6_dedup.corpus_state import Digest
 from pipeline.s6_dedup.sharded import write_map_files
 from pipeline.s7_write.atomic import write_atomic
@@ -33,6 +35,7 @@ from pipeline.s7_write.records import Rejection, dropped_candidate, kept_record,
 from pipeline.s7_write.safe_json import json_line
 from pipeline.step import DocRef, GlobalStep, Step, StepStats
 from pipeline.timelimit import set_doc_timeout
+from pipeline.workfile import task_paths  # noqa: F401  (where the run and its tests look for it)
 
 
 @dataclass
@@ -84,11 +87,6 @@ class Pipeline:
         return [s for s in self.steps if isinstance(s, GlobalStep)]
 
 
-def task_paths(work_dir: Path, index: int) -> dict[str, Path]:
-    stem = work_dir / f"task-{index:06d}"
-    return {name: Path(f"{stem}.{name}") for name in ("kept", "rejects", "keys", "refs", "summary", "done")}
-
-
 _WORKER_PIPELINE: Pipeline | None = None  # one per process, set by init_worker (or use_pipeline)
 _WORKER_RUN: str | None = None  # the run it was built for
 
@@ -116,6 +114,8 @@ def run_map_task_in_worker(job: tuple) -> TaskSummary:
 def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
     """Read the task's input slice, process it, write its work files; resumable via the done marker."""
     paths = task_paths(work_dir, task.index)
+    if pipeline.dedup == "sharded" and not _has_exact_parts(work_dir, task.index):
+        paths["done"].unlink(missing_ok=True)  # scale: done by a version without them: redone
     if paths["done"].exists():
         try:
             return workfile.load(paths["summary"])
@@ -129,6 +129,10 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
     keys = result.keys
     if pipeline.dedup == "sharded":
         keys = write_map_files(pipeline, work_dir, task.index, result.refs, keys)
+        # scale: the id check and exact dedup keys, partitioned by hash range (s6_dedup/exact_sharded.py)
+        keys = exact_sharded.write_map_parts(
+            pipeline, work_dir, task.index, result.refs, keys, result.text_hashes
+        )
     write_atomic(paths["keys"], workfile.dumps((result.refs, keys)))
     write_atomic(paths["refs"], workfile.dumps((result.refs, result.text_hashes)))  # for the id check (small)
     summary = TaskSummary(
@@ -143,6 +147,11 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
     write_atomic(paths["summary"], workfile.dumps(summary))
     write_atomic(paths["done"], b"")
     return summary
+
+
+def _has_exact_parts(work_dir: Path, index: int) -> bool:
+
+    return exact_sharded.map_paths(work_dir, index)["idkeys.npy"].exists()
 
 
 def _counted(docs: Iterable[Document], stats: StepStats):
@@ -242,7 +251,13 @@ def filter_candidates(paths: dict, drops: dict, kept: ShardWriter, rejects: Shar
     """Copy a map task's candidates to `kept`, minus `drops` (order -> (stage, Drop)), which go
     to `rejects` with their reason."""
     done, kept_ids = Filtered(), []
+    edits = template_lines.load_edits(paths["kept"].parent)  # lines the reduce named site template
     for line, hit, doc_id in candidates_with_drops(paths, drops):
+        if hit is None and edits is not None:
+            line, emptied = template_lines.strip_record(line, edits)
+            if emptied is not None:  # nothing but template: a reject, with its text
+                _reject_template_only(emptied, rejects, done)
+                continue
         if hit is None:
             kept.write_line(line)
             kept_ids.append(doc_id)
@@ -255,6 +270,13 @@ def filter_candidates(paths: dict, drops: dict, kept: ShardWriter, rejects: Shar
             done.dropped[f"{stage}:{drop.reason}"] += 1
     done.kept_ids = Digest.of(kept_ids)
     return done
+
+
+def _reject_template_only(record: dict, rejects: ShardWriter, done: Filtered) -> None:
+    detail = "every line of the text is a template line of its source"
+    why = Rejection(template_lines.TemplateLines.name, template_lines.REASON, detail, False)
+    rejects.write(dropped_candidate(record, why))
+    done.dropped[f"{why.stage}:{why.reason}"] += 1
 
 
 def copy_rejects(paths: dict, rejects: ShardWriter) -> None:

@@ -124,3 +124,8 @@ def loads(data: bytes) -> Any:
 
 def load(path: str | Path) -> Any:
     return loads(Path(path).read_bytes())
+
+
+def task_paths(work_dir: Path, index: int) -> dict[str, Path]:
+    stem = work_dir / f"task-{index:06d}"
+    return {name: Path(f"{stem}.{name}") for name in ("kept", "rejects", "keys", "refs", "summary", "done")}

@@ -1,13 +1,9 @@
 """The text path on full-page dumps of a site the rules never saw: the article found by the line
-model, the page around it removed with reasons, metadata from the header, non-articles dropped,
-template lines found across pages of one source."""
+model, the page around it removed with reasons, metadata from the header, non-articles dropped
+(template lines across pages: tests/test_template_lines.py)."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +95,7 @@ def home_page() -> str:
 
 def run_steps(
     text: str,
-    names=("article_region", "template_lines", "clean_lines", "dump_metadata", "repeated_lines", "normalize"),
+    names=("article_region", "clean_lines", "dump_metadata", "repeated_lines", "normalize"),
 ) -> Document:
     doc = Document(id="page", text=text)
     docs = iter([doc])
@@ -189,74 +185,6 @@ ARTICLES = [
     ),
 ]
 NOTE = "Bạn đọc có thể gửi thông tin, bài viết về hòm thư của Ban Thời sự, Báo Biển Xanh."
-
-
-def _kept_records(out: Path) -> list[dict]:
-    import gzip
-
-    records = []
-    for shard in sorted(out.glob("runs/*/part-*.jsonl.gz")):
-        with gzip.open(shard, "rt", encoding="utf-8") as fh:
-            records += [json.loads(line) for line in fh]
-    return sorted(records, key=lambda r: r["id"])
-
-
-def _run(inputs: Path, out: Path, workers: int) -> list[dict]:
-    folder = out.parent / f"config-{out.name}"  # the shipped config with template_lines switched on
-    shutil.copytree(CONFIG_DIR, folder)
-    config = folder / "default.yaml"
-    text = config.read_text(encoding="utf-8")
-    config.write_text(
-        text.replace("    enabled: false\n    min_docs: 2", "    min_docs: 2"), encoding="utf-8"
-    )
-    assert config.read_text(encoding="utf-8") != text
-    cmd = [
-        sys.executable,
-        "-m",
-        "pipeline",
-        "run",
-        "-c",
-        str(config),
-        "-i",
-        str(inputs),
-        "-o",
-        str(out),
-        "-w",
-        str(workers),
-        "-q",
-    ]
-    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
-    return _kept_records(out)
-
-
-def test_template_line_found_across_pages_of_one_source(tmp_path):
-    _write_site(tmp_path / "in", ARTICLES, NOTE)
-    records = _run(tmp_path / "in", tmp_path / "out", 1)
-    assert len(records) == 4
-    for r in records:
-        assert NOTE not in r["text"]
-        removed = r["metadata"]["removed"]
-        counts = {x["rule"]: x["n"] for x in removed} if isinstance(removed, list) else removed
-        assert counts.get("template_line", 0) >= 1
-
-
-def test_copies_of_one_article_do_not_make_its_paragraphs_template():
-    step = step_class("template_lines")({}, {})
-    base = full_page(TITLE, (LEAD, P1, "Ảnh: Minh Hoàng", P2, P3))
-    docs = [Document(id=f"copy{n}", text=base) for n in range(4)]
-    out = list(step.run(iter(docs)))
-    for doc in out:
-        assert "Ảnh: Minh Hoàng" in doc.text and LEAD in doc.text
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("workers", [2])
-def test_same_output_for_one_and_two_workers(tmp_path, workers):
-    _write_site(tmp_path / "in", ARTICLES * 2, NOTE)
-    one = _run(tmp_path / "in", tmp_path / "out1", 1)
-    two = _run(tmp_path / "in", tmp_path / "out2", workers)
-    strip = [{k: v for k, v in r.items() if k != "added"} for r in one]
-    assert strip == [{k: v for k, v in r.items() if k != "added"} for r in two]
 
 
 @pytest.mark.parametrize(

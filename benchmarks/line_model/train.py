@@ -26,6 +26,7 @@ import numpy as np
 from baselines import BASELINES
 from data import DEVPAGES, Page, load_articles, load_pages, norm, seed_pages, synthesize
 
+from pipeline.registry import step_class
 from pipeline.s3_clean.line_features import line_features
 from pipeline.s3_clean.line_model import MODEL_PATH, LineModel
 
@@ -160,8 +161,6 @@ def run_pipeline(pages: list[Page], model_path: str | None) -> dict[str, dict]:
                 options["model"] = model_path
     pipeline = build_pipeline(config, "2024-01-01T00:00:00Z", "bench")
     steps = [s for s in pipeline.per_document if not isinstance(s, GlobalStep)]
-    # the pages of one site go through together, like a crawl folder in one task (template_lines counts
-    # lines across them)
     docs = [
         Document(id=page.stem, text="\n".join(page.lines), provenance={"input_path": f"{page.stem}.txt"})
         for page in pages
@@ -169,7 +168,29 @@ def run_pipeline(pages: list[Page], model_path: str | None) -> dict[str, dict]:
     stream = iter(docs)
     for step in steps:
         stream = step.run(stream)
-    return {doc.id: {"text": doc.text, "meta": doc.metadata, "dropped": doc.drop_reason} for doc in stream}
+    done = list(stream)
+    template = [s for s in pipeline.global_steps if s.name == "template_lines"]
+    if template or TEMPLATE_LINES:  # the pages of one site are one source, as a crawl folder of it in a run
+        step = template[0] if template else step_class("template_lines")({}, {})
+        remove_template_lines(step, [d for d in done if not d.dropped])
+    return {doc.id: {"text": doc.text, "meta": doc.metadata, "dropped": doc.drop_reason} for doc in done}
+
+
+TEMPLATE_LINES = False  # --template-lines: template_lines on, whatever the config says
+
+
+def remove_template_lines(step, docs: list) -> None:
+    """What a run's reduce and filter do with template_lines, in memory: the lines the documents
+    (of one source) repeat in min_docs different documents leave their texts."""
+    from pipeline.s3_clean import template_lines as tl
+
+    opts = step.options
+    table = tl.Table()
+    for doc in docs:
+        tl.count(table, "site", tl.text_key(doc.text, opts["max_chars"]), opts["copy_bits"])
+    found = tl.template_of(table, opts["min_docs"], opts["min_share"]).get("site", set())
+    for doc in docs:
+        doc.text = tl.strip_text(doc.text, found, opts["max_chars"])[0]
 
 
 def metadata_errors(page: Page, meta: dict) -> tuple[dict, int]:
@@ -304,7 +325,10 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--baselines", action="store_true", help="also score trafilatura, jusText, all lines")
     ap.add_argument("--models", type=Path, help="loso: keep the fold models here and reuse them")
+    ap.add_argument("--template-lines", action="store_true", help="loso: with template_lines on")
     a = ap.parse_args()
+    global TEMPLATE_LINES
+    TEMPLATE_LINES = a.template_lines
     pages = load_pages(a.pages + a.silver) + ([] if a.no_seeds else seed_pages())
     articles = load_articles()
     sites = sorted({p.site for p in pages})

@@ -2,9 +2,10 @@
 
 A menu item, a footer line, a widget label or "Tin cùng chuyên mục" stand on every
 page of a site; an article's sentences stand on one (or on its copies). The step
-counts, per source (the site from the URL, else the input folder), in how many
-*different* documents each line occurs, and removes the lines that pass
-`min_docs` with the reason `template_line`.
+counts, per source (the record's `source`: the site from the URL, else the
+collection or input folder), in how many *different* documents each line of the
+cleaned text occurs, and removes the lines that reach `min_docs`, with the reason
+`template_line`.
 
 "Different" matters: three copies of one article must not turn its paragraphs into
 template. Each document gets a SimHash of its lines (weighted by length², so the
@@ -13,100 +14,270 @@ have nearly equal SimHashes, two articles of one site do not. A line counts one
 more document only when that document is not a near-copy (SimHash within
 `copy_bits` bits) of one already counted for it.
 
-Counting covers the documents of one task (the run's unit of work: `run.task_size`
-records or files, cut the same way for any number of workers, so the output does
-not depend on them): the step reads its task's documents once to count, then
-cleans them. Only lines up to `max_chars` long are counted (template lines are
-short; long paragraphs are the article's), which bounds the table.
+It is a global step, decided by the run's existing phases (no second pass over the
+steps): `key` (map, after the per-document steps) hashes the short lines of the
+final text; `reduce` (driver, in input order, so the same for any number of workers,
+partitions or engine) adds them to the counts of earlier runs (OUTPUT/state/
+template_lines/, staged and committed like the dedup indexes) and names the template
+lines per source; the filter phase removes them from the kept records
+(`strip_record`). Only lines up to `max_chars` long are counted, at most
+`max_lines_per_source` per source are remembered (template lines first), which
+bounds the state.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from urllib.parse import urlsplit
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import orjson
 import xxhash
 
+from pipeline import workfile
 from pipeline.document import Document
-from pipeline.options import Schema
-from pipeline.s3_clean.lines import remove_line, split_lines
-from pipeline.step import Step
+from pipeline.options import Schema, option
+from pipeline.s7_write.atomic import write_atomic
+from pipeline.s7_write.records import counts_dict, counts_list, source_of
+from pipeline.s7_write.safe_json import json_line
+from pipeline.step import DocRef, Drop, GlobalStep
 
-_WORD = re.compile(r"\w+")
+STATE_DIR = "template_lines"  # OUTPUT/state/template_lines/
+TABLE_FILE = "counts.bin"  # the counts, in the state and in a run's delta
+EDITS_FILE = "template-lines.bin"  # in a run's _work/: the template lines per source, for the filter
+REASON = "template_line"
+
+GUARD = 4  # SimHashes kept per line for the copy guard
+
+
+@dataclass
+class Table:
+    """Per source: documents counted, and per line key [different documents, documents it may have
+    missed (lossy counting), the SimHashes of the first GUARD of them]."""
+
+    docs: dict[str, int] = field(default_factory=dict)
+    lines: dict[str, dict[int, list[int]]] = field(default_factory=dict)
 
 
 def line_key(text: str) -> int:
-    return xxhash.xxh3_64_intdigest(" ".join(_WORD.findall(text.casefold())))
+    """A line's key: case and spacing do not matter (a site prints its template lines the same way)."""
+    return xxhash.xxh3_64_intdigest(" ".join(text.casefold().split()).encode("utf-8", "surrogatepass"))
 
 
-def source_key(doc: Document) -> str:
-    url = doc.metadata.get("url")
-    host = urlsplit(url).hostname if url else None
-    if host:
-        return host.removeprefix("www.")
-    return doc.metadata.get("sitename") or str(doc.provenance.get("input_root") or "")
+_BITS = np.arange(64, dtype=np.uint64)
+_POWERS = np.left_shift(np.uint64(1), _BITS)
 
 
 def simhash(keys: list[int], weights: list[float]) -> int:
     if not keys:
         return 0
-    bits = (np.array(keys, dtype=np.uint64)[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)
-    votes = (np.where(bits == 1, 1.0, -1.0) * np.array(weights)[:, None]).sum(0)
-    return int(sum(1 << b for b in range(64) if votes[b] > 0))
+    bits = (np.array(keys, dtype=np.uint64)[:, None] >> _BITS) & np.uint64(1)
+    votes = np.array(weights, dtype=np.float64) @ (bits.astype(np.float64) * 2.0 - 1.0)
+    return int(_POWERS[votes > 0].sum(dtype=np.uint64))
 
 
-class TemplateLines(Step):
+def text_key(text: str, max_chars: int) -> np.ndarray:
+    """[SimHash of the document's lines, the sorted keys of its distinct short lines] (uint64).
+    The SimHash hashes the lines as they are (copies of one text are equal); only the short lines
+    get the normalized key the filter matches (`line_key`)."""
+    lines = [s for s in (line.strip() for line in text.split("\n")) if s]
+    fingerprint = simhash([xxhash.xxh3_64_intdigest(t) for t in lines], [len(t) ** 2 for t in lines])
+    short = sorted({line_key(t) for t in lines if len(t) <= max_chars})
+    return np.array([fingerprint, *short], dtype=np.uint64)
+
+
+def count(table: Table, source: str, key: np.ndarray, copy_bits: int, width: int = 0) -> None:
+    """Add one document's lines to the table; a near-copy of a document counted already adds nothing.
+
+    With `width` > 0 this is lossy counting (Manku & Motwani): every `width` documents of a source,
+    lines whose count (plus what they may have missed before they were first seen) is under the
+    number of such buckets are forgotten, so memory stays in O(width · log(docs / width)) lines per
+    source, while every line in more than 1/width of the source's documents is kept, its count short
+    by at most docs/width (here a fifth of min_share: the step sets width = 5 / min_share).
+    """
+    fingerprint = int(key[0])
+    docs = table.docs[source] = table.docs.get(source, 0) + 1
+    bucket = -(-docs // width) if width else 1
+    lines = table.lines.setdefault(source, {})
+    for line in key[1:].tolist():
+        seen = lines.get(line)
+        if seen is None:
+            seen = lines[line] = [0, bucket - 1]  # [documents, missed at most, SimHashes...]
+        if all(bin(fingerprint ^ other).count("1") > copy_bits for other in seen[2:]):
+            seen[0] += 1
+            if len(seen) < 2 + GUARD:
+                seen.append(fingerprint)
+    if width and docs % width == 0:
+        for line in [k for k, seen in lines.items() if seen[0] + seen[1] <= bucket]:
+            del lines[line]
+
+
+def template_of(table: Table, min_docs: int, min_share: float) -> dict[str, set[int]]:
+    """Per source, the line keys seen in at least min_docs different documents, and in at least
+    min_share of the source's documents."""
+    found = {}
+    for source, lines in table.lines.items():
+        need = max(min_docs, min_share * table.docs.get(source, 0))
+        keys = {k for k, seen in lines.items() if seen[0] >= need}
+        if keys:
+            found[source] = keys
+    return found
+
+
+def bounded(table: Table, max_lines: int) -> Table:
+    """At most max_lines lines per source: those seen in most documents, then by key (deterministic)."""
+    out = Table(dict(table.docs), {})
+    for source in sorted(table.lines):
+        lines = table.lines[source]
+        keep = sorted(lines, key=lambda k: (-lines[k][0], k))[:max_lines]
+        out.lines[source] = {k: lines[k] for k in sorted(keep)}
+    return out
+
+
+def strip_text(text: str, template: set[int], max_chars: int) -> tuple[str, int]:
+    """The text without its template lines (blank runs left behind closed up), and how many went."""
+    kept, removed = [], 0
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped and len(stripped) <= max_chars and line_key(stripped) in template:
+            removed += 1
+            continue
+        kept.append(line)
+    if not removed:
+        return text, 0
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip("\n"), removed
+
+
+def strip_record(line: bytes, edits: dict) -> tuple[bytes, dict | None]:
+    """A kept record line without its source's template lines: (new line, None), or (line, record)
+    when nothing of the text is left (the caller rejects it with the reason `template_line`)."""
+    record = orjson.loads(line)
+    template = edits["template"].get(record.get("source") or "")
+    if not template:
+        return line, None
+    text, removed = strip_text(record["text"], template, edits["max_chars"])
+    if not removed:
+        return line, None
+    meta = record["metadata"]
+    counts = counts_dict(meta.get("removed"))
+    counts[REASON] = counts.get(REASON, 0) + removed
+    meta["removed"] = counts_list(counts)
+    if not text.strip():
+        return line, record
+    record["text"] = text
+    meta["n_chars"], meta["n_words"] = len(text), len(text.split())
+    # content_hash stays the one exact_dedup compared and indexed (a rebuilt index reads it back)
+    return json_line(record), None
+
+
+_EDITS_CACHE: dict[str, dict] = {}
+
+
+def load_edits(work_dir: Path) -> dict | None:
+    """The template lines the reduce wrote for this run's filter, or None when there are none."""
+    path = Path(work_dir) / EDITS_FILE
+    if not path.exists():
+        return None
+    data = path.read_bytes()
+    cache_key = f"{path}:{xxhash.xxh3_64_hexdigest(data)}"
+    if cache_key not in _EDITS_CACHE:
+        _EDITS_CACHE.clear()
+        header = workfile.loads(data)
+        template = {source: set(keys.tolist()) for source, keys in header["template"].items()}
+        _EDITS_CACHE[cache_key] = {"template": template, "max_chars": header["max_chars"]}
+    return _EDITS_CACHE[cache_key]
+
+
+class TemplateLines(GlobalStep):
     name = "template_lines"
     pipeline_stage = "clean"
 
     class Options(Schema):
-        min_docs: int = 2  # a line in at least this many different documents of one source is template
+        # a line in at least this many different documents of one source is template (1 would be every line)
+        min_docs: int = option(2, low=2)
+        min_share: float = 0.05  # and in at least this share of the source's documents (of all runs)
         max_chars: int = 200  # longer lines are never counted (article paragraphs)
         copy_bits: int = 8  # SimHashes this close (of 64 bits) are copies of one document
+        # lines remembered per source across runs (those in most documents first)
+        max_lines_per_source: int = option(20000, low=1)
 
-    def run(self, docs):
-        batch = list(docs)  # the task's documents: counted first, then cleaned
-        self._count_lines(batch)
-        yield from super().run(iter(batch))
+    def __init__(self, options=None, context=None):
+        super().__init__(options, context)
+        self.collection = (context or {}).get("collection", "")
+        self._table = Table()
+        self.template: dict[str, set[int]] = {}
 
-    def _count_lines(self, batch: list[Document]) -> None:
-        """For each (source, line key): SimHashes of the different documents it was seen in (up to min_docs)."""
+    def key(self, doc: Document) -> tuple[str, np.ndarray]:
+        return source_of(doc, self.collection), text_key(doc.text, self.options["max_chars"])
+
+    def reduce(self, items: Iterable[tuple[DocRef, tuple]], state_dir=None) -> Iterator[Drop]:
         opts = self.options
-        self._table: dict[tuple[str, int], list[int]] = {}
-        for doc in batch:
-            if doc.dropped:
-                continue
-            lines = [line.strip() for line in split_lines(doc) if line.strip()]
-            keys = [line_key(t) for t in lines]
-            fingerprint = simhash(keys, [len(t) ** 2 for t in lines])
-            source = source_key(doc)
-            for key in {k for k, t in zip(keys, lines) if len(t) <= opts["max_chars"]}:
-                seen = self._table.setdefault((source, key), [])
-                if len(seen) < opts["min_docs"] and all(
-                    bin(fingerprint ^ other).count("1") > opts["copy_bits"] for other in seen
-                ):
-                    seen.append(fingerprint)
+        table = load_table(Path(state_dir) / STATE_DIR / TABLE_FILE) if state_dir else Table()
+        width = math.ceil(5 / opts["min_share"]) if opts["min_share"] else 0  # exact without a share
+        for _ref, (source, key) in items:
+            count(table, source, key, opts["copy_bits"], width)
+        self._table = table
+        self.template = template_of(table, opts["min_docs"], opts["min_share"])
+        self.stats.counters["template_lines"] = sum(len(keys) for keys in self.template.values())
+        return iter(())
 
-    def process(self, doc: Document) -> None:
-        lines = split_lines(doc)
-        source = source_key(doc)
-        min_docs = self.options["min_docs"]
-        changed = False
-        for i, line in enumerate(lines):
-            text = line.strip()
-            if not text or len(text) > self.options["max_chars"]:
-                continue
-            seen = self._table.get((source, line_key(text)))
-            if seen and len(seen) >= min_docs:
-                remove_line(
-                    doc,
-                    lines,
-                    i,
-                    "template_line",
-                    f"step {self.name}: in {len(seen)}+ different documents of {source or 'this input'}",
-                )
-                self.stats.counters["lines_removed.template_line"] += 1
-                changed = True
-        if changed:
-            doc.text = "\n".join(lines)
+    def write_edits(self, work_dir: Path) -> None:
+        """What the filter phase needs: the template lines per source (none: no file, nothing edited)."""
+        path = Path(work_dir) / EDITS_FILE
+        if not self.template:
+            path.unlink(missing_ok=True)
+            return
+        template = {s: np.array(sorted(keys), dtype=np.uint64) for s, keys in sorted(self.template.items())}
+        write_atomic(path, workfile.dumps({"template": template, "max_chars": self.options["max_chars"]}))
+
+    def stage(self, delta_dir, dropped=frozenset()) -> None:
+        table = bounded(self._table, self.options["max_lines_per_source"])
+        write_atomic(Path(delta_dir) / TABLE_FILE, dump_table(table))
+
+    def commit(self, state_dir, delta_dir) -> None:
+        """The run's table replaces the state's (it holds the earlier runs' counts): idempotent."""
+        staged = Path(delta_dir) / TABLE_FILE
+        if staged.exists():
+            (Path(state_dir) / STATE_DIR).mkdir(parents=True, exist_ok=True)
+            write_atomic(Path(state_dir) / STATE_DIR / TABLE_FILE, staged.read_bytes())
+
+
+def dump_table(table: Table) -> bytes:
+    """Per source: documents, line keys, their counts, missed counts and SimHash counts, the SimHashes."""
+    out = {}
+    for source, lines in table.lines.items():
+        keys = sorted(lines)
+        out[source] = {
+            "docs": table.docs.get(source, 0),
+            "keys": np.array(keys, dtype=np.uint64),
+            "n": np.array([lines[k][0] for k in keys], dtype=np.uint64),
+            "missed": np.array([lines[k][1] for k in keys], dtype=np.uint64),
+            "n_seen": np.array([len(lines[k]) - 2 for k in keys], dtype=np.uint8),
+            "seen": np.array([f for k in keys for f in lines[k][2:]], dtype=np.uint64),
+        }
+    return workfile.dumps(out)
+
+
+def load_table(path: Path) -> Table:
+    return load_table_bytes(path.read_bytes()) if path.exists() else Table()
+
+
+def load_table_bytes(data: bytes) -> Table:
+    table = Table()
+    for source, arrays in workfile.loads(data).items():
+        table.docs[source] = arrays["docs"]
+        seen, at = arrays["seen"].tolist(), 0
+        lines = table.lines[source] = {}
+        rows = zip(
+            arrays["keys"].tolist(),
+            arrays["n"].tolist(),
+            arrays["missed"].tolist(),
+            arrays["n_seen"].tolist(),
+        )
+        for key, n, missed, n_seen in rows:
+            lines[key] = [n, missed, *seen[at : at + n_seen]]
+            at += n_seen
+    return table

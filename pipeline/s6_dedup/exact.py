@@ -102,13 +102,10 @@ class ExactDedup(GlobalStep):
         """Retired ids out, this run's hashes in, the corpus digest updated: one transaction, done once
         per run (the run id is recorded, so a redo after a kill changes nothing)."""
         delta = Path(delta_dir) / DELTA_FILE
-        if not delta.exists():
+        parts = sorted(Path(delta_dir).glob("hashes-*.tsv"))  # sharded exact dedup: one per filter task
+        if not delta.exists() and not parts:
             return
         run_id = Path(delta_dir).parent.parent.name
-        rows = []
-        for line in delta.read_text(encoding="ascii").splitlines():
-            digest, _, doc_id = line.partition("\t")
-            rows.append((bytes.fromhex(digest), _unescape(doc_id)))
         retired, after = read_change(Path(delta_dir))
         with closing(sqlite3.connect(Path(state_dir) / INDEX_FILE, isolation_level=None, timeout=30)) as db:
             db.executescript(_SCHEMA)
@@ -116,7 +113,8 @@ class ExactDedup(GlobalStep):
             try:
                 if db.execute("SELECT 1 FROM applied WHERE run_id = ?", (run_id,)).fetchone() is None:
                     db.executemany("DELETE FROM kept WHERE id = ?", ((doc_id,) for doc_id in retired))
-                    db.executemany("INSERT OR IGNORE INTO kept VALUES (?, ?)", rows)
+                    for path in ([delta] if delta.exists() else []) + parts:  # one file in memory at a time
+                        db.executemany("INSERT OR IGNORE INTO kept VALUES (?, ?)", _rows(path))
                     _set_digest(db, after)
                     db.execute("INSERT INTO applied VALUES (?)", (run_id,))
                 checkpoint("index_commit")  # tests kill here: the transaction must roll back on the next open
@@ -163,6 +161,13 @@ CREATE TABLE IF NOT EXISTS applied (run_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS corpus (one INTEGER PRIMARY KEY CHECK (one = 1), documents INTEGER NOT NULL,
                                    sum TEXT NOT NULL);
 """
+
+
+def _rows(delta: Path) -> Iterator[tuple[bytes, str]]:
+    with open(delta, encoding="ascii") as fh:  # streamed: memory does not grow with the run
+        for line in fh:
+            digest, _, doc_id = line.rstrip("\n").partition("\t")
+            yield bytes.fromhex(digest), _unescape(doc_id)
 
 
 def _escape(doc_id: str) -> str:

@@ -563,11 +563,12 @@ class ShardedWork:
     n_ranges: int = 0  # key ranges of the merge tasks (0 = from the number of documents)
 
 
-def reduce_sharded(step, work: ShardedWork, drops: dict) -> ShardedReduce:
+def reduce_sharded(step, work: ShardedWork, drops: dict | np.ndarray) -> ShardedReduce:
     """The step's drops, computed by merge tasks on the engine and resolved here."""
     engine, work_dir, state_dir, n_ranges = work.engine, Path(work.work_dir), work.state_dir, work.n_ranges
     tasks, rows = [], 0
-    dropped_orders = np.array(sorted(drops), dtype=np.int64)
+    # an array: the orders dropped so far, sorted (sharded exact dedup keeps no dict of drops)
+    dropped_orders = drops if isinstance(drops, np.ndarray) else np.array(sorted(drops), dtype=np.int64)
     for t in range(work.n_tasks):
         paths = near_files(work_dir, t, step.name)
         if not paths["docs"].exists():
