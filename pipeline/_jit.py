@@ -188,3 +188,17 @@ def ngram_counts(hashes, lens, mult, power, inverse, kmax):  # pragma: no cover 
     if cand.shape[0] == 0:
         return best, np.zeros(6, dtype=np.int64), cum, False
     return best, _dup_chars(prefix, inverse, cum, cand, high), cum, True
+
+
+def warm() -> None:
+    """Load every kernel (from numba's cache, or compiled) for the argument types the steps pass,
+    so that a parent can do it once before it forks its workers and they share the pages. The
+    types must match the calls exactly (layout and read-only flag included), else a worker
+    compiles again: tests/test_speed_paths.py checks that real documents add no signature."""
+    u64, i64 = np.zeros(4, dtype=np.uint64), np.zeros(4, dtype=np.int64)
+    minhash_signature(u64, u64, np.zeros(4, dtype=np.uint32), np.zeros(4, dtype=np.uint32))
+    text = np.frombuffer(b"a b", dtype=np.uint8)  # read-only, like np.frombuffer over str.encode
+    tokenize_bytes(text, np.zeros(256, dtype=bool), np.zeros(256, dtype=np.int64), np.uint64(3))
+    pairs = np.zeros(4, dtype=np.int64)[::2]  # the profiles' pair columns are strided views ('A')
+    profile_counts(u64, u64, i64, np.zeros((2, 2), dtype=bool), pairs, pairs)
+    ngram_counts(u64, i64, np.uint64(3), np.ones(20, dtype=np.uint64), np.ones(20, dtype=np.uint64), 10)

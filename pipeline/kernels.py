@@ -40,3 +40,14 @@ def kernels_for(seen: int) -> ModuleType | None:
         return None
     _loaded = _jit
     return _loaded
+
+
+def preload(docs_per_process: int) -> ModuleType | None:
+    """Load and warm the kernels now when each worker will handle enough documents to use them.
+
+    For a parent about to fork its workers: numba and the loaded kernels take ~120 MB per process,
+    which forked workers share with their parent instead of each loading its own copy."""
+    kernels = kernels_for(docs_per_process)
+    if kernels is not None:
+        kernels.warm()
+    return kernels

@@ -81,7 +81,7 @@ from pipeline.commit import (
 from pipeline.config import Config
 from pipeline.corpus import MANIFEST, run_dirs
 from pipeline.engine import Engine, make_engine
-from pipeline.engine.local import default_workers
+from pipeline.engine.local import LocalEngine, default_workers, forks_workers
 from pipeline.faults import checkpoint
 from pipeline.fs import StorageError, check_remote_inputs, is_url, local_path, remote_url, stage_inputs
 from pipeline.ids import IdCheck
@@ -405,6 +405,7 @@ def map_phase(run: Run) -> None:
     use_pipeline(pipeline, run_key)
     factory = (build_pipeline, config, pipeline.added, pipeline.collection, pipeline.dedup)
     progress = _Progress(config.run["progress"])
+    _preload_shared(run)
     try:
         for summary in run.engine.map_ordered(run_map_task_in_worker, jobs, init_worker, (run_key, *factory)):
             _count_map_task(run, summary)
@@ -418,6 +419,20 @@ def map_phase(run: Run) -> None:
     finally:
         progress.close()
         use_pipeline(None, None)
+        for step in pipeline.steps:
+            step.unload()  # the reduce and what follows need no model: its memory back for them
+
+
+def _preload_shared(run: Run) -> None:
+    """The steps' models and compiled kernels loaded here, before the workers fork, so that they
+    share one copy (the language model and numba took ~290 MB in each worker otherwise)."""
+    engine = run.engine
+    if not isinstance(engine, LocalEngine) or engine.workers <= 1 or not forks_workers():
+        return
+    # a lower bound: a task of whole files counts one document per file
+    docs = sum(t.records[1] - t.records[0] if t.records else len(t.files) for t in run.tasks)
+    for step in run.pipeline.steps:
+        step.preload(docs // engine.workers)
 
 
 def _count_map_task(run: Run, summary) -> None:

@@ -92,6 +92,14 @@ class Step:
         """Transform `doc` in place, or call `doc.drop(self.name, reason)`."""
         raise NotImplementedError
 
+    def preload(self, docs_per_process: int) -> None:
+        """Optional: load now the large read-only data (models, compiled code) that a process handling
+        `docs_per_process` documents would load on its own. The run calls it before it forks its
+        workers, so that they share one copy of the pages instead of each making its own."""
+
+    def unload(self) -> None:
+        """Optional: drop what `preload` loaded; the run calls it once its workers are done."""
+
     def run(self, docs: Iterable[Document]) -> Iterator[Document]:
         """`process` on each document, BATCH documents at a time: a batch goes through this step
         before the next step sees it, so each step's code, tables and caches stay hot for many

@@ -276,6 +276,12 @@ def test_comment_form():
     assert kept(doc) == [P1, P2, P3]
 
 
+def test_a_quoted_sentence_after_a_marker_is_no_related_link():
+    quoted = "> Chúng tôi sẽ hoàn thành tuyến đường trước mùa mưa năm nay, ông Nam nói."
+    doc = clean(page(TITLE, P1, quoted, P2))
+    assert quoted in kept(doc)
+
+
 def test_analytics_residue():
     script = "(function(w,d,s,l,i){w[l]=w[l]||[];})(window,document,'script','dataLayer','GTM-ABC123');"
     doc = clean(page("Analytics", TITLE, P1, "window.dataLayer = window.dataLayer || [];", P2, script, P3))
@@ -347,6 +353,9 @@ def test_real_captions_and_subheadings_are_kept():
         ("Tags:", "tags"),
         ("Xem thêm: Cần Thơ đón hơn một triệu lượt khách dịp Tết", "related_link"),
         (">> Hà Nội thông xe cầu vượt mới", "related_link"),
+        ("> Cháy tiệm vàng, bốn người trong gia đình thiệt mạng", "related_link"),
+        ("Bạn không thể gửi bình luận liên tục.", "comment_form"),
+        ("Xin hãy đợi 60 giây nữa.", "comment_form"),
         ("Bấm vào đây để xem thêm tin tức", "related_link"),
         ("Đăng ký nhận bản tin", "newsletter"),
         ("Tải ứng dụng Báo Cần Thơ", "app_promo"),

@@ -214,3 +214,87 @@ def test_ngram_kernel_equals_numpy_path_on_random_repetitive_token_streams():
         assert quality._ngram_signals_compiled(kernels, hashes, lengths) == quality._ngram_signals(
             hashes, lengths
         )
+
+
+# --- loaded once in the parent, shared by the forked workers -----------------------------------
+
+_SIGNATURES_AFTER_WARM = """
+import glob, json, os
+os.environ["NEWSCLEAN_JIT"] = "1"
+from pipeline import Pipeline, _jit
+from pipeline.document import Document
+from pipeline.s6_dedup.near import NearDedup
+
+_jit.warm()
+kernels = ["minhash_signature", "tokenize_bytes", "profile_counts", "ngram_counts"]
+warmed = {name: len(getattr(_jit, name).signatures) for name in kernels}
+pipeline = Pipeline()
+(options,) = [o for n, o in pipeline.config.steps if n == "near_dedup"]
+key_step = NearDedup(options)
+texts = [open(p, encoding="utf-8").read() for p in sorted(glob.glob("seeds/*.txt"))]
+docs = [Document(id=str(i), text=t, media_type="text") for i, t in enumerate(texts)]
+kept = [key_step.key(d) for d in pipeline.process(docs) if not d.dropped]
+print(json.dumps([warmed, {name: len(getattr(_jit, name).signatures) for name in kernels}, len(kept)]))
+"""
+
+
+def test_warmed_kernels_cover_the_argument_types_the_steps_pass():
+    # a fresh process: a signature compiled by another test would hide a type that warm() misses
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("numba")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGNATURES_AFTER_WARM], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    warmed, after, kept = json.loads(done.stdout.strip().splitlines()[-1])
+    assert kept >= 5  # articles went through quality_signals and near_dedup's key
+    assert warmed == after and all(n == 1 for n in warmed.values())
+
+
+def test_models_load_in_the_parent_before_the_workers_fork_and_are_dropped_after(tmp_path, monkeypatch):
+    import gc
+    from pathlib import Path
+
+    from pipeline import Pipeline
+    from pipeline.s5_filter import language
+
+    calls: list = []
+    preload, unload = language.LanguageFilter.preload, language.LanguageFilter.unload
+
+    def recorded_preload(self, docs):
+        preload(self, docs)
+        calls.append((docs, language._identifier.cache_info().currsize))
+
+    monkeypatch.setattr(language.LanguageFilter, "preload", recorded_preload)
+    monkeypatch.setattr(
+        language.LanguageFilter, "unload", lambda self: calls.append("unload") or unload(self)
+    )
+    language._identifier.cache_clear()
+    seeds = Path(__file__).resolve().parents[1] / "seeds"
+    Pipeline(workers=2, progress="off").run(seeds, tmp_path / "out")
+    n_seeds = len(list(seeds.glob("*.txt")))
+    assert calls == [(n_seeds // 2, 1), "unload"]  # loaded in this process before the fork, then dropped
+    assert language._identifier.cache_info().currsize == 0
+    assert gc.get_freeze_count() == 0  # the parent's objects are collectable again after the map
+
+
+def test_is_sentence_reads_the_last_characters_as_the_regex_did():
+    import random
+    import re
+
+    from pipeline.s3_clean.lines import is_sentence
+
+    regex = re.compile(r"(?:[.…]|[.!?…][\"'”’»)\]])$")  # the former test, searched over the line
+    alphabet = list(".…!?\"'”’»)] \nab")
+    rng = random.Random(16)
+    lines = ["", ".", "…", "a", "!”", "?\n", ".\n\n", "x y z.\n", *_texts()]
+    lines += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(5000)]
+    for text in lines:
+        for min_words in (1, 2, 6):
+            expected = bool(regex.search(text)) and text.count(" ") + 1 >= min_words
+            assert is_sentence(text, min_words) == expected, (text, min_words)

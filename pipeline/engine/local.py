@@ -7,6 +7,7 @@ number of workers.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 from collections import deque
@@ -18,6 +19,11 @@ def default_workers() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def forks_workers() -> bool:
+    """Whether the workers are forked from this process (and share its loaded pages)."""
+    return "fork" in mp.get_all_start_methods()
 
 
 def map_ordered(
@@ -35,17 +41,20 @@ def map_ordered(
         for item in items:
             yield fn(item)
         return
-    methods = mp.get_all_start_methods()
-    ctx = mp.get_context("fork" if "fork" in methods else "spawn")
-    with ctx.Pool(workers, initializer=_init_child, initargs=(initializer, *initargs)) as pool:
-        pending: deque = deque()
-        limit = workers * in_flight_per_worker
-        for item in items:
-            pending.append(pool.apply_async(fn, (item,)))
-            while len(pending) >= limit:
+    ctx = mp.get_context("fork" if forks_workers() else "spawn")
+    gc.freeze()  # the parent's objects: a worker's garbage collector does not write into their pages
+    try:
+        with ctx.Pool(workers, initializer=_init_child, initargs=(initializer, *initargs)) as pool:
+            pending: deque = deque()
+            limit = workers * in_flight_per_worker
+            for item in items:
+                pending.append(pool.apply_async(fn, (item,)))
+                while len(pending) >= limit:
+                    yield pending.popleft().get()
+            while pending:
                 yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+    finally:
+        gc.unfreeze()  # collectable again in this process
 
 
 def _die_with_parent() -> None:

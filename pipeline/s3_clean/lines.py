@@ -56,9 +56,21 @@ def fold_accents(text: str) -> str:
 
 
 # how a sentence of running prose ends: . … or a closing quote/bracket after . ! ?
-_SENTENCE_END = re.compile(r"(?:[.…]|[.!?…][\"'”’»)\]])$")
+# (what the regex `(?:[.…]|[.!?…]["'”’»)\]])$` finds, read off the last two characters: searching
+# a paragraph for it tried the pattern at every position, the line loops' largest single cost)
+_STOPS, _END_STOPS, _CLOSERS = ".…", ".!?…", "\"'”’»)]"
+
+
+def _ends_like_sentence(text: str) -> bool:
+    if not text:
+        return False
+    if text[-1] in _STOPS:
+        return True
+    return text[-1] in _CLOSERS and len(text) >= 2 and text[-2] in _END_STOPS
 
 
 def is_sentence(text: str, min_words: int = 6) -> bool:
     """A line of running prose: ends like a sentence and has a few words."""
-    return bool(_SENTENCE_END.search(text)) and text.count(" ") + 1 >= min_words
+    # `$` also matched before a final newline: a line given with its "\n" ends where the regex saw it
+    ends = _ends_like_sentence(text) or (text[-1:] == "\n" and _ends_like_sentence(text[:-1]))
+    return ends and text.count(" ") + 1 >= min_words

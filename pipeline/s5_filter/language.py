@@ -58,6 +58,13 @@ class LanguageFilter(Step):
                     f"{', '.join(map(repr, unknown))} (valid: {' '.join(sorted(KNOWN_LANGUAGES))})"
                 )
 
+    def preload(self, docs_per_process: int) -> None:
+        if docs_per_process > 0:
+            _identifier()  # ~170 MB of tables, the same in every worker
+
+    def unload(self) -> None:
+        _identifier.cache_clear()  # the reduce after the map identifies no language
+
     def process(self, doc: Document) -> None:
         if not doc.text.strip():
             doc.drop(self.name, "empty_text", "nothing left after cleaning")

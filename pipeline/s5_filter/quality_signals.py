@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.document import Document
-from pipeline.kernels import kernels_for
+from pipeline.kernels import kernels_for, preload
 from pipeline.options import Schema, option
 from pipeline.s5_filter.quality_profiles import (  # the signal names are what profiles' thresholds name
     DUP_NGRAMS,
@@ -380,6 +380,9 @@ class QualitySignals(Step):
         super().__init__(options, context)
         self.profiles, self.fallback = profiles_for(self)
         self._measured = 0  # documents measured in this process (when the compiled kernels pay)
+
+    def preload(self, docs_per_process: int) -> None:
+        preload(docs_per_process)
 
     def process(self, doc: Document) -> None:
         lang = doc.metadata.get("language")

@@ -34,7 +34,7 @@ import numpy as np
 
 from pipeline.config import ConfigError
 from pipeline.document import Document
-from pipeline.kernels import kernels_for
+from pipeline.kernels import kernels_for, preload
 from pipeline.options import Schema, option
 from pipeline.s6_dedup.corpus_state import read_change
 from pipeline.s6_dedup.exact import index_problem
@@ -131,6 +131,9 @@ class NearDedup(GlobalStep):
         return Path(state_dir) / self.options["index_dir"]  # an absolute index_dir stays as is
 
     # --- map ---------------------------------------------------------------------------
+
+    def preload(self, docs_per_process: int) -> None:
+        preload(docs_per_process)
 
     def key(self, doc: Document):
         title = doc.metadata.get("title") if self.options["with_title"] else None
