@@ -55,6 +55,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects by these markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # the Ray tests last: Ray leaves threads in this process; the local engine then starts its
+    # workers from a fork server (pipeline/engine/local.py), but the tests of fork-only behaviour
+    # (models shared with forked workers, monkeypatched functions seen by workers) need a plain process
+    items.sort(key=lambda item: item.module is not None and item.module.__name__.endswith("test_ray_engine"))
     for item in items:
         if item.get_closest_marker("unit") or item.get_closest_marker("e2e"):
             continue

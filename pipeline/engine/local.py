@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import multiprocessing as mp
 import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
@@ -22,8 +23,19 @@ def default_workers() -> int:
 
 
 def forks_workers() -> bool:
-    """Whether the workers are forked from this process (and share its loaded pages)."""
-    return "fork" in mp.get_all_start_methods()
+    """Whether the workers are forked from this process (and share its loaded pages): where the
+    platform can fork, unless this process runs Ray. Ray's threads hold locks, and a child forked
+    while one is held waits on it forever (seen in the test suite: a pool worker stuck in
+    futex_wait after the Ray tests); then a fresh server process forks the workers."""
+    ray = sys.modules.get("ray")
+    ray_running = ray is not None and bool(getattr(ray, "is_initialized", lambda: False)())
+    return "fork" in mp.get_all_start_methods() and not ray_running
+
+
+def start_method() -> str:
+    if forks_workers():
+        return "fork"
+    return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
 
 
 def map_ordered(
@@ -41,7 +53,7 @@ def map_ordered(
         for item in items:
             yield fn(item)
         return
-    ctx = mp.get_context("fork" if forks_workers() else "spawn")
+    ctx = mp.get_context(start_method())
     gc.freeze()  # the parent's objects: a worker's garbage collector does not write into their pages
     try:
         with ctx.Pool(workers, initializer=_init_child, initargs=(initializer, *initargs)) as pool:
