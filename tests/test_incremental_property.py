@@ -108,6 +108,7 @@ def test_incremental_runs_equal_one_fresh_run(first, runs, dedup):
         EXAMPLES["documents"] += len(view(reference))
 
 
+@pytest.mark.slow  # it counts the examples of the slow property test above
 def test_property_ran_its_examples():
     """The budget is spent on real examples (printed with -s: examples, runs, kept documents)."""
     print(f"\nincremental property: {EXAMPLES}")
