@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 
 import orjson
+from common import ROOT, shared_path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "bench"
+SHARED = shared_path("bench")
 INPUTS = {
     "seeds": ROOT / "seeds",
     "visible-10k": SHARED / "dedup" / "visible-10k.jsonl.gz",

@@ -179,18 +179,8 @@ class RuleSet:
 
     def size(self) -> int:
         """Rules and words loaded so far (a file that adds none is a mistake)."""
-        lists = (
-            "source_attribution",
-            "byline",
-            "author_line",
-            "credit_line",
-            "signature_suffixes",
-            "signature_prefixes",
-            "sections",
-            "not_name_words",
-            "honorifics",
-        )
-        return len(self.phrases) + len(self.patterns.rules) + sum(len(getattr(self, name)) for name in lists)
+        metadata = sum(len(getattr(self, name)) for name in METADATA_KEYS)
+        return len(self.phrases) + len(self.patterns.rules) + metadata
 
     def is_section(self, text: str) -> bool:
         return phrase_key(text) in self.sections
