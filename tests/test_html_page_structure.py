@@ -108,6 +108,44 @@ def test_a_listing_is_not_extracted():
     assert doc.drop_reason == "not_article"
 
 
+def heading_cards(n: int, body: str = "") -> str:
+    """Cards titled by a heading, not a link: picture, <h4>, a few bullet points, a "Read more" button."""
+    items = "".join(
+        f"<div class='col'><div class='card'><img src='{i}.jpg' alt='{HEADLINES[i]}'><div class='card-body'>"
+        f"<h4 class='card-title'>{HEADLINES[i]}</h4>{body or f'<ul><li>{SUMMARY}</li><li>{SUMMARY}</li></ul>'}"
+        "</div><div class='card-footer'><a href='#'><button>Xem thêm</button></a></div></div></div>"
+        for i in range(n)
+    )
+    return f"<section class='insights'>{items}</section>"
+
+
+def test_grid_of_cards_titled_by_headings_is_not_an_article():
+    # a section page whose cards carry their headline as a heading (the link is a "Read more" button):
+    # no headline links at all, yet a listing
+    doc, _ = extract(page(heading_cards(12)), url="https://bank.example.vn/market-insights.page")
+    assert doc.dropped and doc.drop_reason == "not_article"
+    assert "heading_cards=12" in doc.drop_detail and "teasers=0" in doc.drop_detail
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # an article whose subheadings open sections with a link: the body is one long block of prose
+        "".join(
+            f"<h3>{HEADLINES[i]}</h3><p>{SENTENCES[i]} {SENTENCES[i]} <a href='/x'>nguồn</a></p>"
+            for i in range(8)
+        ),
+        # a buying guide: cards titled by headings, each with a long review and a shop link
+        heading_cards(12, body=f"<p>{' '.join(SENTENCES[:6])}</p>"),
+    ],
+)
+def test_article_with_heading_cards_and_long_prose_is_kept(body):
+    doc, _ = extract(
+        page(f"<article><h1>Tiêu đề</h1>{body}</article>"), url="https://tin.example.vn/kinh-te/"
+    )
+    assert not doc.dropped, doc.drop_detail
+
+
 @pytest.mark.parametrize(
     "head,url",
     [

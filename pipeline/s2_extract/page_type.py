@@ -7,7 +7,9 @@ Decided from the markup, cheaply (one pass over links and paragraphs, no extract
 - its URL shape: the site's root, a one-word section path (`/kinh-doanh/`), `/tag/…`, `/search?q=…`;
 - its structure: teaser links (a headline-long link text) against the largest block of prose (paragraph
   text under one parent, link text left out). A listing is many teasers and no long prose; an article,
-  however many sidebars it has, holds one block of prose longer than any teaser summary.
+  however many sidebars it has, holds one block of prose longer than any teaser summary. Cards whose
+  headline is a heading beside a "Read more" link (no headline link at all) count as teasers where
+  the prose is short.
 
 Conservative on purpose. A JSON-LD article type (NewsArticle, LiveBlogPosting, ImageGallery…) is never
 dropped. Otherwise a page is a listing when
@@ -164,16 +166,18 @@ _BLOCKS = {
 _SKIP = {"script", "style", "noscript", "template", "select", "option", "button", "svg"}
 
 
-def structure(tree, min_teaser_words: int) -> tuple[int, int, int]:
-    """(teaser links, largest prose block in chars, prose chars in all) of the page.
+def structure(tree, min_teaser_words: int) -> tuple[int, int, int, int]:
+    """(teaser links, heading cards, largest prose block in chars, prose chars in all) of the page.
 
-    A teaser link is a link whose text is headline-long (>= min_teaser_words words). Prose is text
+    A teaser link is a link whose text is headline-long (>= min_teaser_words words); a heading card a
+    headline-long heading without a link, in a small box that has one (`heading_cards`). Prose is text
     outside links and headings, counted for its nearest block element; a <p> counts for its parent
     (the article's paragraphs share a parent, a listing's summaries each sit in their own teaser box),
     any other block for itself (old pages write paragraphs as text and <br> in one <div> or <td>).
     One walk over the tree with an explicit stack (no recursion limit on deep markup).
     """
     teasers = 0
+    headings: list = []  # headline-long headings outside links: cards' titles, or an article's subheadings
     tally: dict = {}
     stack = [(tree.getroot() if hasattr(tree, "getroot") else tree, None, False)]
     while stack:
@@ -188,7 +192,10 @@ def structure(tree, min_teaser_words: int) -> tuple[int, int, int]:
             quiet = True  # link text is not prose
         elif tag in _BLOCKS:
             block = el.getparent() if tag == "p" and el.getparent() is not None else el
-            quiet = quiet or tag[0] == "h" and tag[1:].isdigit()
+            heading = tag[0] == "h" and tag[1:].isdigit()
+            if heading and not quiet and tag != "h1" and len(el.text_content().split()) >= min_teaser_words:
+                headings.append(el)
+            quiet = quiet or heading
         if el.text and not quiet:
             n = len(el.text.strip())
             if n:
@@ -200,7 +207,27 @@ def structure(tree, min_teaser_words: int) -> tuple[int, int, int]:
                 if n and not quiet:
                     tally[block] = tally.get(block, 0) + n
             stack.append((child, block, quiet))
-    return teasers, max(tally.values(), default=0), sum(tally.values())
+    return teasers, heading_cards(headings), max(tally.values(), default=0), sum(tally.values())
+
+
+def heading_cards(headings: list, max_box_chars: int = 700) -> int:
+    """Headings that title a card: a small box (within three levels up, at most max_box_chars of
+    text) that holds a link besides the heading ("Read more", a picture's link). A listing whose
+    cards carry their headline as a heading, not as a link, is a grid of these; an article's
+    subheadings stand in its body (a box far larger) and have no link of their own next to them."""
+    n = 0
+    for heading in headings:
+        if next(heading.iter("a"), None) is not None:
+            continue  # a headline link: counted as a teaser link already
+        box = heading
+        for _ in range(3):
+            box = box.getparent()
+            if box is None or _chars(box) > max_box_chars:
+                break
+            if next(box.iter("a"), None) is not None:
+                n += 1
+                break
+    return n
 
 
 def teaser_boxes(tree, min_words: int, max_box_chars: int = 700, min_summary_chars: int = 60) -> int:
@@ -245,8 +272,10 @@ def classify(tree, url: str | None, opts: dict) -> PageType:
         # the page's own structured data says article, or its URL looks like one (no rule below drops such
         # a page): never dropped, and the walk over the page is not needed
         return PageType(True, signals)
-    teasers, prose, total = structure(tree, opts["min_teaser_words"])
+    teasers, cards, prose, total = structure(tree, opts["min_teaser_words"])
     signals["teasers"], signals["largest_prose"] = teasers, prose
+    if cards:
+        signals["heading_cards"] = cards
     says_article = og == "article"
     # hints of a listing the page gives about itself; an article-shaped URL (an id, a date, a long
     # .html slug) outweighs the weak ones (some sites say og:type=website on every page)
@@ -254,9 +283,9 @@ def classify(tree, url: str | None, opts: dict) -> PageType:
     if shape != "article":
         hints = (og == "website") + bool(types & LISTING_TYPES) + (shape == "section")
     min_teasers, max_prose = opts["min_teasers"], opts["max_listing_prose"]
-    listing = (
-        teasers >= min_teasers and prose < max_prose
-    )  # many teasers, no prose longer than a few summaries
+    # many teasers, no prose longer than a few summaries. Cards titled by a heading count here only:
+    # an article's boxes may put a link beside a heading, so they are no listing when prose is long
+    listing = teasers + cards >= min_teasers and prose < max_prose
     many_teasers = teasers >= 2 * min_teasers
     if shape in ("home", "listing") and (listing or many_teasers):
         return PageType(False, signals)  # a site root, a tag or search page full of teasers
