@@ -390,7 +390,7 @@ def test_an_interview_is_kept_although_it_is_question_and_answer_pairs():
     assert [p for p in doc.text.split("\n\n") if p.strip()] == [LEAD, *interview]
 
 
-def test_a_headless_promo_box_gives_way_to_the_headed_article_but_is_never_dropped_for_it():
+def test_a_headless_promo_box_gives_way_to_the_headed_article_but_is_not_dropped_for_that_alone():
     from pipeline.s3_clean.line_features import line_features
     from pipeline.s3_clean.region import _COL
 
@@ -414,12 +414,78 @@ def test_a_headless_promo_box_gives_way_to_the_headed_article_but_is_never_dropp
     )
     doc = Document(id="page", text="\n".join(lines))
     assert step._article_segment(doc, lines, idx, features, proba) == (2, 5)  # LEAD, P1, P2
-    # with no headed article on the page the headless segment stays (never dropped for it)
+    # with no headed article on the page the headless segment stays (not at the foot of a page of
+    # headlines: tests below)
     lines[1] = "Chia sẻ Facebook Zalo"
     lines[0] = "Chuyên mục khác"
     idx, features = line_features(lines)
     assert step._article_segment(doc, lines, idx, features, proba) == (len(lines) - len(promo), len(lines))
     assert not doc.dropped
+
+
+PROMO = [
+    "Từ đầu năm nay, tòa soạn giới thiệu chương trình hội viên dành riêng cho bạn đọc với nhiều chuyên "
+    "mục và trải nghiệm mới.",
+    "Chương trình hội viên được thiết kế thông thoáng, không quảng cáo, không làm ngắt quãng sự tập "
+    "trung của người đọc.",
+    "Bằng cách đóng góp, hội viên có thể tham gia các hoạt động và tương tác trên nền tảng như tặng "
+    "quà cho tác giả.",
+    "Tòa soạn phát triển chương trình nhằm từng bước nâng cao chất lượng nội dung và tăng khả năng "
+    "kết nối với bạn đọc.",
+]
+
+
+def category_page(foot: list[str]) -> str:
+    """A category page as w3m dumps it: menu, a list of teaser headlines (each printed twice: the
+    picture's alt text and the title), the footer, then `foot` (a box the page renders last)."""
+    blocks = ["Báo Biển Xanh", "\n".join(f"  • {m}" for m in MENU), "Thời sự"]
+    blocks += [f"{h} ({n})\n\n{h} ({n})" for n in range(3) for h, _ in HEADLINES + TEASERS]
+    blocks += [h for h, _ in TEASERS]
+    return "\n\n".join(blocks + FOOTER + foot) + "\n"
+
+
+def test_a_headless_box_at_the_foot_of_a_page_of_headlines_is_not_an_article():
+    # the tuoitre category page's shape: the page's only prose is a promo box rendered after the
+    # footer, with no headline or date of its own; the teaser headlines far outnumber its prose
+    page = category_page(["Giới thiệu", *PROMO])
+    kept = _region(page, min_prose_per_headline=0)  # without the foot-box test: the box is the "article"
+    assert not kept.dropped and PROMO[0] in kept.text
+    doc = _region(page)
+    assert doc.drop_reason == "not_article" and "a box at the page's foot" in doc.drop_detail
+    assert "no header" in doc.drop_detail
+
+
+@pytest.mark.parametrize(
+    "foot,where",
+    [
+        # an article at the foot of the same page, with its headline and date: an article
+        ([TITLE, "Thứ Ba, 12/11/2024 - 08:30", LEAD, P1, P2, P3], "foot"),
+        # the same headless box with the page's lists below it: not a box at the foot
+        (["Giới thiệu", *PROMO], "middle"),
+    ],
+)
+def test_an_article_or_a_box_with_the_page_below_it_is_kept(foot, where):
+    page = category_page(foot)
+    if where == "middle":  # the box first, the lists and the footer below it
+        head, _, rest = page.partition("Thời sự\n\n")
+        page = head + "Thời sự\n\n" + "\n\n".join(foot) + "\n\n" + rest.replace("\n\n".join(foot), "")
+    doc = _region(page)
+    assert not doc.dropped, doc.drop_detail
+    assert foot[-1] in doc.text
+    if where == "middle":  # only its place keeps it: anywhere on the page, it would go
+        assert _region(page, max_foot_share=1).drop_reason == "not_article"
+
+
+def test_a_headless_article_with_few_headlines_on_the_page_is_kept():
+    # a crawl text or a page in a language the header test does not read: headless, at the foot,
+    # but on a page that is no list of headlines (its prose outweighs them)
+    menu = "\n".join(f"  • {m} {n}" for n in range(3) for m in MENU)
+    page = "\n\n".join(["Báo Biển Xanh", menu, *FOOTER, P1, P2, P3, P4, P5]) + "\n"
+    doc = _region(page)
+    assert not doc.dropped, doc.drop_detail
+    assert P5 in doc.text
+    # the page is long enough to be dropped: only its prose per headline keeps it
+    assert _region(page, min_prose_per_headline=1000).drop_reason == "not_article"
 
 
 def test_cards_of_other_articles_at_the_end_of_the_article_go():

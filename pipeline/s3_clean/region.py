@@ -154,6 +154,15 @@ class ArticleRegion(Step):
         # (dev articles: 0.5+, all with a date). Never a drop by itself: on pages in other languages
         # (the extraction benchmark's) the Vietnamese date and headline tests miss 49 of 495 headers
         min_title_overlap: float = option(0.2, low=0, high=1)
+        # a headless segment with no article elsewhere on the page is dropped (not_article) when it is a
+        # box at the page's foot (no more than max_foot_share of the page's lines below it) on a page of
+        # headlines (under min_prose_per_headline chars of its prose per headline-like line of 5+ words):
+        # a listing's promo or "about us" box under the list and the footer, not an article (which has
+        # related lists, comments or a footer below it). The tuoitre category page (LOSO): 0.03 and 18;
+        # headless real articles (extraction pages as dumps, articles-30k texts): those at the foot
+        # hold 64+ chars per headline, those under 30 have 0.23+ of their page below them
+        max_foot_share: float = option(0.1, low=0, high=1)
+        min_prose_per_headline: float = 30.0
         min_lines_not_article: int = 40  # a page this long with no article segment is a home/list page
         # a text is taken for a whole page (and cleaned by the model) when, after the rules, it has at
         # least min_page_lines non-blank lines, fewer than max_prose_share of them are prose and at
@@ -232,9 +241,10 @@ class ArticleRegion(Step):
     def _article_segment(self, doc, lines, idx, features, proba) -> tuple[int, int] | None:
         """The article's segment: the best one, or, when that one has no header (a promo box or a
         widget's text in the footer outscoring a short article), the best of the rest of the page if
-        that one is an article (with none, the headless one stays). None when the page has no
-        article: dropped as `not_article` (too little prose, teasers), or left to the rules when it
-        is too small to call it a home or list page."""
+        that one is an article (with none, the headless one stays, unless it is a box at the foot of a
+        page of headlines). None when the page has no article: dropped as `not_article` (too little
+        prose, teasers, a foot box), or left to the rules when it is too small to call it a home or
+        list page."""
         scores, costs = proba - self.options["threshold"], self._gap_costs(idx)
         span = best_segment(scores, costs)
         why = self._why_not_article(lines, idx, features, proba, span)
@@ -243,9 +253,12 @@ class ArticleRegion(Step):
             other = best_segment(scores, costs)
             if not self._why_not_article(lines, idx, features, proba, other):
                 return other
-            # no headed article elsewhere: the header test knows Vietnamese dates and headlines, and
-            # on pages of other languages (the extraction benchmark's) it misses real ones: keep it
-            return span
+            foot_box = self._foot_box(lines, idx, features, proba, span)
+            if not foot_box:
+                # no headed article elsewhere: the header test knows Vietnamese dates and headlines, and
+                # on pages of other languages (the extraction benchmark's) it misses real ones: keep it
+                return span
+            why = f"{why}; {foot_box}"
         if not why:
             return span
         if len(idx) >= self.options["min_lines_not_article"]:
@@ -280,6 +293,23 @@ class ArticleRegion(Step):
         ):
             return f"{_NO_HEADER} ({kept_chars} chars of prose): no date, no headline on its subject"
         return ""
+
+    def _foot_box(self, lines, idx, features, proba, span) -> str:
+        """Why the (headless) segment is a box at the foot of a page of headlines ("" when it is not):
+        little of the page below it, and little prose for the headline-like lines of the page."""
+        start, end = span
+        below = len(idx) - end
+        if below > self.options["max_foot_share"] * len(idx):
+            return ""
+        kept_chars = sum(len(lines[idx[k]].strip()) for k in self._kept_prose(features, proba, span))
+        title_like = (features[:, _COL["title_like"]] > 0) & (features[:, _COL["prose"]] == 0)
+        headlines = sum(len(words(lines[idx[k]])) >= 5 for k in np.flatnonzero(title_like).tolist())
+        if kept_chars >= self.options["min_prose_per_headline"] * headlines:
+            return ""
+        return (
+            f"a box at the page's foot ({below} lines below it) on a page of {headlines} headlines, "
+            f"{kept_chars / max(headlines, 1):.0f} chars of its prose per headline"
+        )
 
     def _kept_prose(self, features, proba, span) -> list[int]:
         """The segment's prose lines the model keeps."""
