@@ -215,14 +215,16 @@ def heading_cards(headings: list, max_box_chars: int = 700) -> int:
     text) that holds a link besides the heading ("Read more", a picture's link). A listing whose
     cards carry their headline as a heading, not as a link, is a grid of these; an article's
     subheadings stand in its body (a box far larger) and have no link of their own next to them."""
-    n = 0
+    n, chars = 0, {}  # chars of the boxes seen: an article's subheadings share their parent, the body
     for heading in headings:
         if next(heading.iter("a"), None) is not None:
             continue  # a headline link: counted as a teaser link already
         box = heading
         for _ in range(3):
             box = box.getparent()
-            if box is None or _chars(box) > max_box_chars:
+            if box is not None and box not in chars:
+                chars[box] = _chars(box)
+            if box is None or chars[box] > max_box_chars:
                 break
             if next(box.iter("a"), None) is not None:
                 n += 1

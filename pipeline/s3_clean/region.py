@@ -158,9 +158,9 @@ class ArticleRegion(Step):
         # box at the page's foot (no more than max_foot_share of the page's lines below it) on a page of
         # headlines (under min_prose_per_headline chars of its prose per headline-like line of 5+ words):
         # a listing's promo or "about us" box under the list and the footer, not an article (which has
-        # related lists, comments or a footer below it). The tuoitre category page (LOSO): 0.03 and 18;
+        # related lists, comments or a footer below it). The tuoitre category page (LOSO): 0.03 and 20;
         # headless real articles (extraction pages as dumps, articles-30k texts): those at the foot
-        # hold 64+ chars per headline, those under 30 have 0.23+ of their page below them
+        # hold 103+ chars per headline, those under 30 have 0.32+ of their page below them
         max_foot_share: float = option(0.1, low=0, high=1)
         min_prose_per_headline: float = 30.0
         min_lines_not_article: int = 40  # a page this long with no article segment is a home/list page
