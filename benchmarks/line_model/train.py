@@ -173,7 +173,15 @@ def run_pipeline(pages: list[Page], model_path: str | None) -> dict[str, dict]:
     if template or TEMPLATE_LINES:  # the pages of one site are one source, as a crawl folder of it in a run
         step = template[0] if template else step_class("template_lines")({}, {})
         remove_template_lines(step, [d for d in done if not d.dropped])
-    return {doc.id: {"text": doc.text, "meta": doc.metadata, "dropped": doc.drop_reason} for doc in done}
+    return {
+        doc.id: {
+            "text": doc.text,
+            "meta": doc.metadata,
+            "dropped": doc.drop_reason,
+            "detail": doc.drop_detail,
+        }
+        for doc in done
+    }
 
 
 TEMPLATE_LINES = False  # --template-lines: template_lines on, whatever the config says
