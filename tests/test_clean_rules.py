@@ -284,10 +284,36 @@ def test_a_quoted_sentence_after_a_marker_is_no_related_link():
 
 def test_analytics_residue():
     script = "(function(w,d,s,l,i){w[l]=w[l]||[];})(window,document,'script','dataLayer','GTM-ABC123');"
-    doc = clean(page("Analytics", TITLE, P1, "window.dataLayer = window.dataLayer || [];", P2, script, P3))
-    for line in ("Analytics", "window.dataLayer = window.dataLayer || [];", script):
+    declared = "var googletag = googletag || {};"
+    doc = clean(
+        page("Analytics", TITLE, P1, "window.dataLayer = window.dataLayer || [];", P2, script, declared, P3)
+    )
+    for line in ("Analytics", "window.dataLayer = window.dataLayer || [];", script, declared):
         assert_removed_by(doc, line, "analytics_residue")
     assert kept(doc) == [P1, P2, P3]
+
+
+def test_sentences_starting_with_a_keyword_of_code_are_kept():
+    # "let", "var", "const" start code only as a declaration ("var x ="); a marker ">>>" followed by code
+    # is a Python prompt in a programming article, not a related link
+    lines = [
+        "VAR là để trọng tài có cơ hội xem xét lại tình huống và đánh giá một lần nữa.",
+        "Let us run some benchmarks… I use a Skylake processor with GNU GCC 8.3.",
+        ">>> def foo(bar=[]):  # bar is optional and defaults to [] if not specified",
+        ">>> total = compute(items)",
+    ]
+    doc = clean(page(TITLE, P1, *lines, P2))
+    assert kept(doc) == [P1, *lines, P2]
+    doc = clean(page(TITLE, P1, ">>> Hà Nội thông xe cầu vượt mới ở cửa ngõ phía Tây", P2))
+    assert_removed_by(doc, ">>> Hà Nội thông xe cầu vượt mới ở cửa ngõ phía Tây", "related_link")
+
+
+def test_a_call_to_action_arrow_is_no_related_link():
+    # '»' before a link's words is a call to action on European pages (the '>' marker of Vietnamese related
+    # links stays a related link, see the parametrized cases below)
+    line = "» Zum Angebot: Borussia Dortmund gegen Gladbach bei SKY TICKET gucken"
+    doc = clean(page(TITLE, P1, line, P2))
+    assert line in kept(doc)
 
 
 def test_font_size_widget():

@@ -99,6 +99,10 @@ def test_weak_extraction_short_menu_or_one_block():
     assert weak_extraction(" ".join(ENGLISH * 4) + "\nShare", 1000)  # the paragraphs run into one block
     assert weak_extraction(prose, 1000, page_chars=5 * len(prose))  # a small share of the page's <p> text
     assert not weak_extraction(prose, 1000, page_chars=2 * len(prose))
+    # a menu taken in above a long article: a small share of the text, but a dozen short lines in a row
+    menu = ["Home", "World news", "", "Sport", "Local weather today", "Culture"] * 2 + ["Login", "Shop"]
+    assert weak_extraction("\n".join(menu + ENGLISH * 6), 1000)  # 12 short lines (blank ones aside)
+    assert not weak_extraction("\n".join(menu[:-1] + ENGLISH * 6), 1000)  # 11: a short list
 
 
 def test_a_teaser_list_taken_for_the_article_gets_the_fallbacks():

@@ -319,6 +319,22 @@ def test_lead_by_class_substring_or_meta_description():
     assert lines(doc)[0] == lead
 
 
+def test_lead_from_a_meta_description_holding_markup_or_a_chapo():
+    lead = "Sau hơn một năm tạm đình chỉ, cơ quan điều tra đã phục hồi điều tra vụ tai nạn giao thông."
+    # the CMS wrote the lead's HTML into the meta description: its text is still the lead's
+    header = f"<div class='top'><h1>Tiêu đề</h1><div class='teaser-text'><p>{lead}</p></div></div>"
+    html = page(
+        header + f"<article>{body_paragraphs()}</article>",
+        head=f"<meta name='description' content='&lt;p&gt;{lead}&lt;/p&gt;'>",
+    )
+    doc, step = extract(html)
+    assert lines(doc)[0] == lead and step.stats.counters["lead_restored"] == 1
+    # the French CMSs' chapô (SPIP's class "chapo") above the article container
+    header = f"<div class='top'><h1>Tiêu đề</h1><div class='crayon article-chapo-12 chapo'><p>{lead}</p></div></div>"
+    doc, _ = extract(page(header + f"<article>{body_paragraphs()}</article>"))
+    assert lines(doc)[0] == lead
+
+
 def test_title_is_the_only_h1():
     html = page(
         f"<article><h1>Người dân phấn khởi đón tết</h1>{body_paragraphs()}</article>",

@@ -82,6 +82,23 @@ def _text_of(result) -> str:
 _MIN_PAGE_SHARE = 0.3
 
 
+# this many non-blank lines of one to three words in a row: a site menu or a category list that the main
+# extractor took in with the article (30-60 such lines above a long article on some benchmark pages); a
+# data table or an ingredients list rarely runs that long, and for it the fallbacks are only a second opinion
+_MENU_RUN = 12
+
+
+def _has_menu_run(lines: list[str]) -> bool:
+    run = 0
+    for line in lines:
+        words = len(line.split())
+        if words:
+            run = run + 1 if words < 4 else 0
+            if run >= _MENU_RUN:
+                return True
+    return False
+
+
 def paragraph_chars(tree) -> int:
     """Characters of text in the page's <p> elements: a cheap measure of its prose."""
     return sum(len(" ".join(p.text_content().split())) for p in tree.iter("p"))
@@ -89,12 +106,14 @@ def paragraph_chars(tree) -> int:
 
 def weak_extraction(text: str, min_chars: int, page_chars: int = 0) -> bool:
     """A main-extractor result to check with the fallbacks: short, a small share of the page's paragraph
-    text, mostly lines of one to three words (a menu, a link list), or one block holding nearly all the
-    text (the page's paragraphs run together)."""
+    text, mostly lines of one to three words (a menu, a link list), a run of such lines (a menu taken in
+    with the article), or one block holding nearly all the text (the page's paragraphs run together)."""
     if len(text) < min_chars or len(text) < _MIN_PAGE_SHARE * page_chars:
         return True
     lines = text.split("\n")
     if sum(len(line) for line in lines if len(line.split()) < 4) > 0.5 * len(text):
+        return True
+    if _has_menu_run(lines):
         return True
     return len(text) > 2 * min_chars and max(len(line) for line in lines) > 0.8 * len(text)
 

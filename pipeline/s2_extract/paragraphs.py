@@ -165,12 +165,20 @@ def captions_wanted(tree, languages: list[str], sample: str = "") -> bool:
     return language in languages
 
 
+# markup written into a meta description as text ("<p>The early 1970s…</p>": a CMS copying the lead's HTML)
+_TAG = re.compile(r"</?[a-zA-Z][^<>]{0,200}>")
+
+
 def meta_description(tree) -> str | None:
+    """The page's meta description (og:description as a fallback), tags written into it left out."""
     for xpath in (
         'string(//meta[@name="description"]/@content)',
         'string(//meta[@property="og:description"]/@content)',
     ):
-        text = " ".join(tree.xpath(xpath).split())
+        text = tree.xpath(xpath)
+        if "<" in text:
+            text = _TAG.sub(" ", text)
+        text = " ".join(text.split())
         if text:
             return text
     return None
