@@ -51,7 +51,17 @@ _TWO_PLACES = re.compile("[òóỏõọoùúủũụu](?:(?<=[òóỏõọ])[ae]
 
 
 def phrase_key(line: str) -> str:
-    key = " ".join(unicodedata.normalize("NFC", line).strip(_EDGE).casefold().split())
+    return folded_key(plain_key(line))
+
+
+def plain_key(line: str) -> str:
+    """The line casefolded, its edges stripped, one space between words: `phrase_key` before the
+    tone marks are folded. Folding keeps every word and space where it is (`folded_key`)."""
+    return " ".join(unicodedata.normalize("NFC", line).strip(_EDGE).casefold().split())
+
+
+def folded_key(key: str) -> str:
+    """A `plain_key` with its tone marks placed the new way, word by word."""
     if key.isascii() or not _TWO_PLACES.search(key):
         return key
     # "toà soạn" and "tòa soạn" are one phrase: tone-mark placement folded, as the normalize step can
@@ -65,6 +75,11 @@ def phrase_key(line: str) -> str:
         out += [key[done:start], _fold_word(key[start:end])]
         done = end
     return "".join(out) + key[done:]
+
+
+def folded_word(word: str) -> str:
+    """One word of a `plain_key` as `folded_key` leaves it."""
+    return _fold_word(word) if not word.isascii() and _TWO_PLACES.search(word) else word
 
 
 @functools.lru_cache(maxsize=1 << 14)  # few distinct such words (hoà, thuỷ, khoẻ...) recur in every page
