@@ -29,12 +29,12 @@ from pipeline.options import Schema, option
 from pipeline.s3_clean.dates import has_seconds, has_time, is_date_line, parse_datetime
 from pipeline.s3_clean.dump_metadata import DumpMetadata
 from pipeline.s3_clean.line_features import (
-    _FULL_STOP,
     BASE,
     FEATURES,
     PROSE_CHARS,
     STOP_WORDS,
     densest_window,
+    ends_with_full_stop,
     line_features,
 )
 from pipeline.s3_clean.line_model import MODEL_PATH, load_model
@@ -492,7 +492,7 @@ class ArticleRegion(Step):
         n = len(texts)
         if n < self.options["min_page_lines"]:
             return False
-        prose = [len(t) >= PROSE_CHARS and bool(_FULL_STOP.search(t)) for t in texts]
+        prose = [len(t) >= PROSE_CHARS and ends_with_full_stop(t) for t in texts]
         start, end = densest_window(prose)
         outside = n - (end - start)
         return (
