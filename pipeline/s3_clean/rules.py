@@ -179,13 +179,16 @@ class PatternSet:
         regex = self._alternation(text[0].lower(), last)
         m = regex.match(text) if regex is not None else None
         found = int(m.lastgroup[1:]) if m and m.lastgroup else len(self.rules)  # group r<i>: rule i
-        for i, words, reach, alone in self._alone_for(last):
+        alone = self._alone_cache.get(last)
+        for i, words, reach, pattern in self._alone_for(last) if alone is None else alone:
             if i > found:
                 break  # an earlier pattern of the alternation matched: it wins, as in one alternation
             end = (text if reach is None else text[-reach:]).lower()  # compared as the regex does
-            if any(w in end for w in words) and alone.match(text):
-                found = i
-                break
+            for word in words:
+                if word in end:
+                    if pattern.match(text):
+                        return self.rules[i]
+                    break
         return self.rules[found] if found < len(self.rules) else None
 
     def _alone_for(self, last: str) -> tuple:
