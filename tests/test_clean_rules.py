@@ -363,6 +363,24 @@ def test_duplicated_caption_keeps_its_first_copy():
     assert kept(doc) == [P1, caption, P2, P3]
 
 
+def test_copies_differing_only_in_tone_mark_placement_are_one_line():
+    """ "hòa"/"hoà", "thủy"/"thuỷ": a copy is found whether or not an earlier line has as many words
+    and the same first word (repeated_lines folds a line's key only when one has)."""
+    caption = "Phối cảnh cây cầu hoà bình bắc qua sông Thuỷ."
+    copy = "Phối cảnh cây cầu hòa bình bắc qua sông Thủy."
+    same_start = "Phối cảnh cây cầu mới bắc qua sông Hậu dài."  # as many words, same first word: kept
+    title_copy = "Khởi công cầu hòa bình ở Cần Thơ - Ảnh 2"
+    doc = clean(
+        page(P1, caption, P2, same_start, copy, P3, title_copy),
+        steps=("repeated_lines",),
+        metadata={"title": "Khởi công cầu hoà bình ở Cần Thơ"},
+    )
+    assert removed(doc) == {copy: "duplicate_line", title_copy: "repeated_title"}
+    assert kept(doc) == [P1, caption, P2, same_start, P3]
+    doc = clean(page(P1, copy, P2, caption), steps=("repeated_lines",))  # the first of its bucket
+    assert removed(doc) == {caption: "duplicate_line"}
+
+
 def test_real_captions_and_subheadings_are_kept():
     caption = "Lễ khởi công diễn ra sáng 12/5 tại bờ sông phía quận Cái Răng. Ảnh: Minh Anh"
     short_caption = "Phối cảnh cây cầu mới."

@@ -213,3 +213,27 @@ def test_runs_counts_each_run_length():
     flags = np.array([0, 1, 1, 0, 1, 0, 0, 1, 1, 1], dtype=bool)
     assert _runs(flags).tolist() == [0, 2, 2, 0, 1, 0, 0, 3, 3, 3]
     assert _runs(np.zeros(0, dtype=bool)).tolist() == []
+
+
+def test_ends_with_full_stop_reads_the_end_as_the_regex_finds_it():
+    from pipeline.s3_clean.line_features import _FULL_STOP, ends_with_full_stop
+
+    texts = [
+        "",
+        ".",
+        "a.",
+        "a!",
+        "Hết…",
+        'Ông nói: "Xong."',
+        "(Ảnh: A.)",
+        "a)",
+        '"',
+        "a.\n",
+        "a\n",
+        ".\n\n",
+        "a .b",
+    ]
+    texts += [a + b for a in "x.!?…" for b in "\"'”’»)]x.\n"]
+    for text in texts:
+        assert ends_with_full_stop(text) == bool(_FULL_STOP.search(text)), repr(text)
+    assert ends_with_full_stop("Một câu văn.") and not ends_with_full_stop("Thời sự")

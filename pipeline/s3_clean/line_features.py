@@ -41,6 +41,23 @@ _SEPARATOR = re.compile(r"\s[|>»›/·–—-]\s|\s[|»›]\S|\S[|»›]\s")
 _LINKISH = re.compile(r"https?://|www\.|\.(?:jpe?g|png|gif|webp|svg|mp4)\b", re.I)
 
 PROSE_CHARS = 80  # a line this long that ends like a sentence is prose
+
+
+def ends_with_full_stop(text: str) -> bool:
+    """`_FULL_STOP.search(text)`, read off the last characters: searching a paragraph for the
+    `$`-anchored pattern tried it at every position. `$` also matches before a final newline."""
+    if text.endswith("\n"):
+        return _full_stop_end(text) or _full_stop_end(text[:-1])
+    return _full_stop_end(text)
+
+
+def _full_stop_end(text: str) -> bool:
+    if not text:
+        return False
+    last = text[-1]
+    return last in ".!?…" or (last in _CLOSERS and len(text) >= 2 and text[-2] in ".!?…")
+
+
 NEIGHBOURS = (-3, -2, -1, 1, 2, 3)
 
 BASE = (

@@ -148,6 +148,109 @@ def _min_width(items) -> int:
     return total
 
 
+# --- a literal a match must hold ------------------------------------------------------------
+
+# lowercase characters that a case-insensitive regex also matches with characters whose lower() is
+# another one (i and dotless ı, s and long ſ, Greek sigmas…): a literal holding one cannot be looked
+# for in the lowered line
+try:
+    from re._casefix import _EXTRA_CASES
+except ImportError:  # Python 3.10: the same table, computed by sre_compile
+    import sre_compile
+
+    _EXTRA_CASES = sre_compile._ignorecase_fixes  # type: ignore[attr-defined]
+
+
+def required_literals(pattern: str) -> tuple[tuple[str, ...], int | None] | None:
+    r"""Words one of which every case-insensitive match of `pattern` holds, and how far from the
+    line's end at most (a `$`-anchored pattern; None = anywhere): `(("ảnh", "hình"), 5)` for
+    `.{10,300}?-\s?(?:ảnh|hình)(?:\s\d{1,3})?$`. The words are lowercase; a line whose lowercased
+    text lacks them cannot match. None when no such word is found (the pattern is then always tried)."""
+    try:
+        items = _flat(list(_sre_parse.parse(pattern, re.IGNORECASE)))
+    except Exception:
+        return None
+    tail: int | None = None
+    if items and items[-1] == (_C.AT, _C.AT_END):
+        tail, items = 1, items[:-1]  # `$` also matches before a final newline
+    run = ""
+    for op, arg in reversed(items):
+        char = _safe_char(arg) if op is _C.LITERAL else None
+        if char is not None:
+            run = char + run
+            continue
+        if _usable(run):
+            return (run,), tail
+        tail = None if tail is None else tail + len(run)
+        run = ""
+        words = _literal_branches(op, arg)
+        if words:
+            return words, tail
+        width = _max_width([(op, arg)])
+        tail = None if tail is None or width is None else tail + width
+    return ((run,), tail) if _usable(run) else None
+
+
+def _flat(items) -> list:
+    """Groups that are plain sequences spliced into their parent (their literals become visible)."""
+    out = []
+    for op, arg in items:
+        if op is _C.SUBPATTERN and not (len(arg[-1]) == 1 and arg[-1][0][0] is _C.BRANCH):
+            out += _flat(list(arg[-1]))
+        else:
+            out.append((op, arg))
+    return out
+
+
+def _safe_char(code: int) -> str | None:
+    low = chr(code).lower()
+    return low if len(low) == 1 and ord(low) not in _EXTRA_CASES else None
+
+
+def _usable(word: str) -> bool:
+    """Long enough to filter lines: two characters, or one beyond ASCII ("°")."""
+    return len(word) >= 2 or (len(word) == 1 and not word.isascii())
+
+
+def _literal_branches(op, arg) -> tuple[str, ...] | None:
+    """(ảnh|hình): the words of an alternation of plain literals, each usable, else None."""
+    if op is _C.SUBPATTERN and len(arg[-1]) == 1:
+        op, arg = arg[-1][0]
+    if op is not _C.BRANCH:
+        return None
+    words = []
+    for branch in arg[1]:
+        chars = [_safe_char(a) if o is _C.LITERAL else None for o, a in branch]
+        if not chars or None in chars or not _usable("".join(chars)):  # type: ignore[arg-type]
+            return None
+        words.append("".join(chars))  # type: ignore[arg-type]
+    return tuple(words)
+
+
+def _max_width(items) -> int | None:
+    """The most characters `items` can match, None when unbounded or unknown."""
+    total = 0
+    for op, arg in items:
+        if op is _C.AT or op is _C.ASSERT or op is _C.ASSERT_NOT:
+            continue
+        if op in (_C.LITERAL, _C.NOT_LITERAL, _C.ANY, _C.IN):
+            width: int | None = 1
+        elif op is _C.SUBPATTERN:
+            width = _max_width(arg[-1])
+        elif op is _C.BRANCH:
+            widths = [_max_width(b) for b in arg[1]]
+            width = None if None in widths else max(w for w in widths if w is not None)
+        elif op in _REPEATS and arg[1] != _C.MAXREPEAT:
+            inner = _max_width(arg[2])
+            width = None if inner is None else arg[1] * inner
+        else:
+            return None  # unbounded repeat, backreference…
+        if width is None:
+            return None
+        total += width
+    return total
+
+
 # --- catastrophic backtracking ---------------------------------------------------------------
 
 

@@ -29,12 +29,12 @@ from pipeline.options import Schema, option
 from pipeline.s3_clean.dates import has_seconds, has_time, is_date_line, parse_datetime
 from pipeline.s3_clean.dump_metadata import DumpMetadata
 from pipeline.s3_clean.line_features import (
-    _FULL_STOP,
     BASE,
     FEATURES,
     PROSE_CHARS,
     STOP_WORDS,
     densest_window,
+    ends_with_full_stop,
     line_features,
 )
 from pipeline.s3_clean.line_model import MODEL_PATH, load_model
@@ -125,6 +125,14 @@ def best_segment(scores: np.ndarray, cut_costs: np.ndarray | None = None) -> tup
         elif run > best:
             best, span = run, (start, i + 1)
     return span
+
+
+def _block_kinds(features: np.ndarray) -> list[str]:
+    """What each line would go as if it went, by its shape: "menu" (bulleted or numbered),
+    "headline_list" (headline-like, not short), or "" (the caller's default for where it stands)."""
+    menu = (features[:, _COL["bullet"]] != 0) | (features[:, _COL["numbered"]] != 0)
+    headline = (features[:, _COL["title_like"]] != 0) & (features[:, _COL["short"]] == 0)
+    return np.where(menu, "menu", np.where(headline, "headline_list", "")).tolist()
 
 
 class ArticleRegion(Step):
@@ -223,19 +231,20 @@ class ArticleRegion(Step):
         teaser_cards |= self._bulleted_headlines(lines, idx, features, proba, start, end)
         leading = self._leading_widgets(lines, idx, features, start, end)
         alt_variants = self._caption_variants(lines, idx, start, end)
+        scores, kinds = proba.tolist(), _block_kinds(features)  # Python floats and str: cheap per line
         for k, i in enumerate(idx):
             if i in taken or not lines[i].strip() or (k in kept and k not in alt_variants):
                 continue
             if k in teaser_cards:
-                self._remove(doc, lines, i, "headline_list", proba[k])
+                self._remove(doc, lines, i, "headline_list", scores[k])
             elif k in alt_variants:
-                self._remove(doc, lines, i, "image_alt", proba[k])
+                self._remove(doc, lines, i, "image_alt", scores[k])
             elif k < start or k >= end or k in leading:
-                self._remove(doc, lines, i, self._block_kind(features, k, inside=False), proba[k])
-            elif proba[k] < threshold:
-                self._remove(doc, lines, i, self._block_kind(features, k, inside=True), proba[k])
+                self._remove(doc, lines, i, kinds[k] or "outside_article", scores[k])
+            elif scores[k] < threshold:
+                self._remove(doc, lines, i, kinds[k] or "boilerplate_line", scores[k])
             elif _doubled(lines[i].strip()):  # an image's alt text and title in one line
-                self._remove(doc, lines, i, "image_alt", proba[k])
+                self._remove(doc, lines, i, "image_alt", scores[k])
         doc.text = "\n".join(lines)
 
     def _article_segment(self, doc, lines, idx, features, proba) -> tuple[int, int] | None:
@@ -522,7 +531,7 @@ class ArticleRegion(Step):
         n = len(texts)
         if n < self.options["min_page_lines"]:
             return False
-        prose = [len(t) >= PROSE_CHARS and bool(_FULL_STOP.search(t)) for t in texts]
+        prose = [len(t) >= PROSE_CHARS and ends_with_full_stop(t) for t in texts]
         start, end = densest_window(prose)
         outside = n - (end - start)
         return (
@@ -543,15 +552,6 @@ class ArticleRegion(Step):
         )
 
     # -- why a line goes -----------------------------------------------------------------------
-
-    @staticmethod
-    def _block_kind(features: np.ndarray, k: int, inside: bool) -> str:
-        row = features[k]
-        if row[_COL["bullet"]] or row[_COL["numbered"]]:
-            return "menu"
-        if row[_COL["title_like"]] and not row[_COL["short"]]:
-            return "headline_list"
-        return "boilerplate_line" if inside else "outside_article"
 
     def _remove(self, doc, lines, i, rule, score):
         remove_line(doc, lines, i, rule, f"{self._model_name} p={score:.2f}")

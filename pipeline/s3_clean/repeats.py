@@ -8,7 +8,7 @@ import unicodedata
 from pipeline.document import Document
 from pipeline.options import Schema
 from pipeline.s3_clean.lines import fold_accents, kept_indices, remove_line, split_lines
-from pipeline.s3_clean.rules import phrase_key
+from pipeline.s3_clean.rules import folded_key, folded_word, phrase_key, plain_key
 from pipeline.step import Step
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
@@ -28,6 +28,36 @@ def _numbered_copy(key: str, title_key: str) -> bool:
         and len(key) > len(title_key)
         and bool(_COPY_SUFFIX.match(key[len(title_key) :]))
     )
+
+
+class _SeenKeys:
+    """The keys (`phrase_key`) of the lines met so far, each folded only when needed. Folding moves
+    tone marks inside words, word by word, so two lines can share a key only when they have as many
+    words and the same first word once folded (their `bucket`); a line's whole key is folded when an
+    earlier line of its bucket has another plain key."""
+
+    def __init__(self) -> None:
+        self.plain: set[str] = set()
+        self.folded: set[str] = set()
+        self.alone: dict[tuple, str] = {}  # bucket -> the one plain key met in it, not folded yet
+
+    def met(self, plain: str, bucket: tuple) -> bool:
+        """Was a line with this key met before? The line is met from now on."""
+        if plain in self.plain:
+            return True
+        self.plain.add(plain)
+        if bucket not in self.alone:
+            self.alone[bucket] = plain
+            return False
+        other = self.alone[bucket]
+        if other:  # the bucket's first line: folded now, and no longer alone
+            self.folded.add(folded_key(other))
+            self.alone[bucket] = ""
+        key = folded_key(plain)
+        if key in self.folded:
+            return True
+        self.folded.add(key)
+        return False
 
 
 class RepeatedLines(Step):
@@ -52,18 +82,24 @@ class RepeatedLines(Step):
         kept = kept_indices(lines)
         title = doc.metadata.get("title")
         title_key = phrase_key(title) if title else None
-        seen: set[str] = set()
+        # the line and a copy of the title both start with the title's key: their first words (once
+        # folded) are the title's first word, or start with it when the title is one word
+        title_head, title_words, _ = (title_key or "").partition(" ")
+        seen = _SeenKeys()
         accented_doc = None
         for pos, i in enumerate(kept):
             text = lines[i].strip()
-            key = phrase_key(text)
+            plain = plain_key(text)  # the line's phrase_key is folded_key(plain), folded when needed
+            head = folded_word(plain.partition(" ")[0])  # its first word as folded_key leaves it
             if (
                 title_key
                 and self.options["repeated_title"]
-                and (key == title_key or _numbered_copy(key, title_key))
+                and (head == title_head if title_words else head.startswith(title_head))
             ):
-                self._remove(doc, lines, i, "repeated_title")
-                continue
+                key = folded_key(plain)
+                if key == title_key or _numbered_copy(key, title_key):
+                    self._remove(doc, lines, i, "repeated_title")
+                    continue
             if self.options["slug_lines"] and self.slug.match(text):
                 neighbours = [lines[j] for j in kept[max(0, pos - 2) : pos + 3] if j != i]
                 slug = _NON_ALNUM.sub(" ", text).strip()
@@ -75,11 +111,11 @@ class RepeatedLines(Step):
                 if accented_doc and len(text.split()) >= self.options["slug_standalone_min_words"]:
                     self._remove(doc, lines, i, "slug_line")
                     continue
-            if self.options["duplicate_lines"] and key.count(" ") + 1 >= self.options["duplicate_min_words"]:
-                if key in seen:
+            words = plain.count(" ") + 1
+            if self.options["duplicate_lines"] and words >= self.options["duplicate_min_words"]:
+                if seen.met(plain, (words, head)):
                     self._remove(doc, lines, i, "duplicate_line")
                     continue
-                seen.add(key)
         doc.text = "\n".join(lines)
 
     def _remove(self, doc, lines, i, rule):

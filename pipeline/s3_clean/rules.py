@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import ConfigError, LocatedDict, LocatedList, load_yaml
-from pipeline.s3_clean.regex_ends import first_chars, last_chars, nested_repeat
+from pipeline.s3_clean.regex_ends import first_chars, last_chars, nested_repeat, required_literals
 from pipeline.s4_normalize.tone_marks import place_tone_marks
 
 SECTIONS = ("end_markers", "end_patterns", "line_phrases", "line_patterns", "teaser_meta", "metadata")
@@ -45,11 +45,23 @@ _PHRASE_SLACK = 12
 
 # the vowel pairs whose tone mark has two accepted places (hòa/hoà, hòe/hoè, thủy/thuỷ): only words
 # holding one need their placement folded (folding every word is slow)
-_TWO_PLACES = re.compile("[òóỏõọ][ae]|o[àáảãạèéẻẽẹ]|[ùúủũụ]y|u[ỳýỷỹỵ]")
+# (the pairs [òóỏõọ][ae] | o[àáảãạèéẻẽẹ] | [ùúủũụ]y | u[ỳýỷỹỵ], written to open with one character set,
+# which lets the regex engine skip ahead to its characters: the search over every line costs less)
+_TWO_PLACES = re.compile("[òóỏõọoùúủũụu](?:(?<=[òóỏõọ])[ae]|(?<=o)[àáảãạèéẻẽẹ]|(?<=[ùúủũụ])y|(?<=u)[ỳýỷỹỵ])")
 
 
 def phrase_key(line: str) -> str:
-    key = " ".join(unicodedata.normalize("NFC", line).strip(_EDGE).casefold().split())
+    return folded_key(plain_key(line))
+
+
+def plain_key(line: str) -> str:
+    """The line casefolded, its edges stripped, one space between words: `phrase_key` before the
+    tone marks are folded. Folding keeps every word and space where it is (`folded_key`)."""
+    return " ".join(unicodedata.normalize("NFC", line).strip(_EDGE).casefold().split())
+
+
+def folded_key(key: str) -> str:
+    """A `plain_key` with its tone marks placed the new way, word by word."""
     if key.isascii() or not _TWO_PLACES.search(key):
         return key
     # "toà soạn" and "tòa soạn" are one phrase: tone-mark placement folded, as the normalize step can
@@ -63,6 +75,11 @@ def phrase_key(line: str) -> str:
         out += [key[done:start], _fold_word(key[start:end])]
         done = end
     return "".join(out) + key[done:]
+
+
+def folded_word(word: str) -> str:
+    """One word of a `plain_key` as `folded_key` leaves it."""
+    return _fold_word(word) if not word.isascii() and _TWO_PLACES.search(word) else word
 
 
 @functools.lru_cache(maxsize=1 << 14)  # few distinct such words (hoà, thuỷ, khoẻ...) recur in every page
@@ -80,7 +97,7 @@ class Rule:
 
 @dataclass
 class PatternSet:
-    """Many regexes matched in one pass; `match(line)` returns the Rule that hit.
+    r"""Many regexes matched in one pass; `match(line)` returns the Rule that hit.
 
     Patterns are matched case-insensitively at the start of the (stripped) line. A
     pattern anchored with `^` costs one attempt at position 0; an unanchored one is
@@ -89,7 +106,11 @@ class PatternSet:
     Speed: from each regex we work out which characters a match can start with and
     (for `$`-anchored ones) end with, so a line is tried against one alternation
     holding only the patterns that could match a line with its first and last
-    characters (compiled on first use, cached).
+    characters (compiled on first use, cached). A pattern that may start with any character (it
+    scans the line: `.{1,60}\s-\s\d+ phút trước$`) but needs a word of its own ("trước", within a
+    few characters of the end) is kept out of the alternations and tried alone on the lines that hold
+    that word: inside an alternation it was tried on every line with a fitting last character (most
+    lines end in "."). The first pattern in file order that matches still wins.
     """
 
     rules: list[Rule] = field(default_factory=list)
@@ -99,6 +120,10 @@ class PatternSet:
     _compiled: dict = field(
         default_factory=dict
     )  # picked pattern indices -> alternation (shared by many keys)
+    # patterns tried alone: (index, last chars or None, words one of which the line must hold, within
+    # how many characters of its end (None: anywhere), the compiled pattern)
+    _alone: list[tuple] = field(default_factory=list)
+    _alone_cache: dict = field(default_factory=dict)  # last char -> the patterns of _alone it may end
 
     def add(self, rule: Rule) -> None:
         try:
@@ -111,12 +136,21 @@ class PatternSet:
 
     def _prepare(self) -> None:
         self._bodies, self._ends, self._cache, self._compiled = [], [], {}, {}
-        for rule in self.rules:
+        self._alone, self._alone_cache = [], {}
+        for i, rule in enumerate(self.rules):
             # named groups in user patterns would clash with ours: make them plain groups
             body = re.sub(r"[(][?]P<[^>]+>", "(?:", unicodedata.normalize("NFC", rule.pattern))
             body = body[1:] if body.startswith("^") else f".*?(?:{body})"
             self._bodies.append(body)
-            self._ends.append((first_chars(body), last_chars(body)))
+            firsts, lasts = first_chars(body), last_chars(body)
+            needs = required_literals(body) if firsts is None else None
+            if needs:
+                words, tail = needs
+                reach = None if tail is None else tail + max(map(len, words))
+                alone = re.compile(f"(?P<r{i}>{body})", re.IGNORECASE)
+                self._alone.append((i, lasts, words, reach, alone))
+                firsts = lasts = frozenset()  # in no alternation
+            self._ends.append((firsts, lasts))
 
     def _alternation(self, first: str, last: str) -> re.Pattern | None:
         key = (first, last)
@@ -141,11 +175,32 @@ class PatternSet:
             return None
         if self._bodies is None:
             self._prepare()
-        regex = self._alternation(text[0].lower(), text[-1].lower())
-        if regex is None:
-            return None
-        m = regex.match(text)
-        return self.rules[int(m.lastgroup[1:])] if m and m.lastgroup else None  # group r<i>: rule i
+        last = text[-1].lower()
+        regex = self._alternation(text[0].lower(), last)
+        m = regex.match(text) if regex is not None else None
+        found = int(m.lastgroup[1:]) if m and m.lastgroup else len(self.rules)  # group r<i>: rule i
+        alone = self._alone_cache.get(last)
+        for i, words, reach, pattern in self._alone_for(last) if alone is None else alone:
+            if i > found:
+                break  # an earlier pattern of the alternation matched: it wins, as in one alternation
+            end = (text if reach is None else text[-reach:]).lower()  # compared as the regex does
+            for word in words:
+                if word in end:
+                    if pattern.match(text):
+                        return self.rules[i]
+                    break
+        return self.rules[found] if found < len(self.rules) else None
+
+    def _alone_for(self, last: str) -> tuple:
+        """The patterns tried alone that a line ending in `last` may match, in file order."""
+        picked = self._alone_cache.get(last)
+        if picked is None:
+            picked = self._alone_cache[last] = tuple(
+                (i, words, reach, alone)
+                for i, lasts, words, reach, alone in self._alone
+                if lasts is None or last in lasts
+            )
+        return picked
 
     def __bool__(self) -> bool:
         return bool(self.rules)
