@@ -3,12 +3,15 @@
 
     .venv/bin/python benchmarks/line_model/train.py train [--pages DIR ...] [--out pipeline/s3_clean/line_model.json]
     .venv/bin/python benchmarks/line_model/train.py loso  [--pages DIR ...] [--json OUT.json]
+    .venv/bin/python benchmarks/line_model/train.py score --pages benchmarks/heldout --no-seeds [--baselines] [--json OUT.json]
 
 `train` fits the model on every labeled page (real pages plus synthetic pages made from their
 templates, see data.py) and writes the JSON the package ships. `loso` holds out one site at a time:
 the model is trained on the other sites' pages (real and synthetic), then the whole default text
 pipeline runs on the held-out site's real dumps and is scored line by line against their gold (the
-seeds' scorer's rules), with title/date/author and not_article. Deterministic (fixed seeds).
+seeds' scorer's rules), with title/date/author and not_article. `score` runs the default text pipeline
+with the shipped model, untouched, on every given page and scores it per site the same way: the
+figure for pages nobody trained or tuned on (benchmarks/heldout). Deterministic (fixed seeds).
 Needs only numpy; ../shared/bench/articles-30k.jsonl.gz for the synthetic pages.
 """
 
@@ -304,6 +307,23 @@ def loso(pages: list[Page], articles, with_baselines: bool = False, models: Path
     return report
 
 
+def score_shipped(pages: list[Page], with_baselines: bool = False) -> dict:
+    """Per site: the default config's text steps with the shipped model (no refit) on the site's
+    pages, scored like a LOSO fold; for held-out pages that trained and tuned nothing."""
+    by_site = defaultdict(list)
+    for page in pages:
+        by_site[page.site].append(page)
+    report = {}
+    for site in sorted(by_site):
+        errors: list = []
+        report[site] = {"newsclean": score(by_site[site], run_pipeline(by_site[site], None), errors)}
+        for name, baseline in BASELINES.items() if with_baselines else ():
+            report[site][name] = score(by_site[site], baseline(by_site[site]))
+        print(site, report[site], flush=True)
+        report[site]["errors"] = errors
+    return report
+
+
 def total(rows: list[dict]) -> dict:
     keys = ("tp", "fp", "fn", "meta_ok", "meta_n", "non_articles", "not_article_dropped", "articles_dropped")
     t = {k: sum(r[k] for r in rows) for k in keys}
@@ -319,7 +339,7 @@ def total(rows: list[dict]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=["train", "loso"])
+    ap.add_argument("command", choices=["train", "loso", "score"])
     ap.add_argument("--pages", nargs="*", type=Path, default=[DEVPAGES])
     ap.add_argument(
         "--silver",
@@ -338,7 +358,7 @@ def main() -> None:
     global TEMPLATE_LINES
     TEMPLATE_LINES = a.template_lines
     pages = load_pages(a.pages + a.silver) + ([] if a.no_seeds else seed_pages())
-    articles = load_articles()
+    articles = load_articles() if a.command != "score" else []
     sites = sorted({p.site for p in pages})
     print(f"{len(pages)} pages from {len(sites)} sites: {', '.join(sites)}", flush=True)
     t = time.process_time()
@@ -347,7 +367,10 @@ def main() -> None:
         a.out.write_text(json.dumps(model.to_json(), separators=(",", ":")) + "\n")
         print(f"wrote {a.out} ({a.out.stat().st_size} bytes) in {time.process_time() - t:.1f} s CPU")
     else:
-        report = loso(pages, articles, a.baselines, a.models)
+        if a.command == "score":
+            report = score_shipped(pages, a.baselines)
+        else:
+            report = loso(pages, articles, a.baselines, a.models)
         systems = [name for name in next(iter(report.values())) if name != "errors"]
         report["TOTAL"] = {name: total([r[name] for r in report.values()]) for name in systems}
         for name in systems:
