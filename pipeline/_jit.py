@@ -190,6 +190,33 @@ def ngram_counts(hashes, lens, mult, power, inverse, kmax):  # pragma: no cover 
     return best, _dup_chars(prefix, inverse, cum, cand, high), cum, True
 
 
+@numba.njit(cache=True)  # holds the GIL: `slot` is scratch shared by the calls of a process
+def langid_features(data, nextmove, rowbase, output, slot):  # pragma: no cover - compiled
+    """`s5_filter.langid_fast`'s scan: py3langid's automaton walked over `data` byte by byte, as its
+    `visit_counts` does, and the features counted in order of first occurrence, as its Counter
+    iterates. Returns the features and their counts. `slot` (one entry per feature, all -1) maps
+    a feature to its place while counting; it is all -1 again on return."""
+    idx = np.empty(data.shape[0], dtype=np.intp)
+    counts = np.empty(data.shape[0], dtype=np.int64)
+    state = 0
+    k = 0
+    for i in range(data.shape[0]):
+        state = nextmove[rowbase[state] + data[i]]
+        f = output[state]
+        if f >= 0:
+            j = slot[f]
+            if j < 0:
+                j = k
+                slot[f] = k
+                idx[k] = f
+                counts[k] = 0
+                k += 1
+            counts[j] += 1
+    for j in range(k):
+        slot[idx[j]] = -1
+    return idx[:k], counts[:k]
+
+
 def warm() -> None:
     """Load every kernel (from numba's cache, or compiled) for the argument types the steps pass,
     so that a parent can do it once before it forks its workers and they share the pages. The
@@ -202,3 +229,5 @@ def warm() -> None:
     pairs = np.zeros(4, dtype=np.int64)[::2]  # the profiles' pair columns are strided views ('A')
     profile_counts(u64, u64, i64, np.zeros((2, 2), dtype=bool), pairs, pairs)
     ngram_counts(u64, i64, np.uint64(3), np.ones(20, dtype=np.uint64), np.ones(20, dtype=np.uint64), 10)
+    i32 = np.zeros(4, dtype=np.int32)
+    langid_features(text, np.zeros(512, dtype=np.uint32), i32, i32, np.full(4, -1, dtype=np.int32))

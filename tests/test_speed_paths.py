@@ -127,6 +127,25 @@ def test_minhash_kernel_equals_numpy_path():
                 assert np.array_equal(hasher.signature(shingles, kernels), hasher.signature(shingles))
 
 
+def test_language_scan_kernel_gives_the_numpy_scores_bit_for_bit():
+    import numpy as np
+
+    from pipeline.s5_filter.language import _identifier
+
+    identifier, kernels = _identifier(), _kernels()
+    texts = _texts() + ["Đà Nẵng 😀 \u0301 \x00\x7f" * 30, "ab" * 2000]
+    try:
+        for text in texts:
+            data = text[:1000].encode("utf-8")
+            identifier.kernels = None
+            plain = identifier._raw_score(data)
+            identifier.kernels = kernels
+            assert np.array_equal(identifier._raw_score(data), plain), text[:80]
+            assert (identifier._slot == -1).all()  # the scratch is left clean for the next call
+    finally:
+        identifier.kernels = None
+
+
 def test_quality_kernels_equal_numpy_path_for_every_profile():
     from pipeline.s5_filter.quality_signals import QualitySignals, compute_signals
     from pipeline.s5_filter.quality_tokens import tokenize
@@ -148,6 +167,7 @@ def _documents_through_default_steps(monkeypatch, kernels) -> list[tuple]:
     to every step that can use them (None: the numpy path)."""
     import numpy as np
 
+    import pipeline.s5_filter.language as language
     import pipeline.s5_filter.quality_signals as quality
     import pipeline.s6_dedup.near as near
     from pipeline import Pipeline
@@ -155,6 +175,7 @@ def _documents_through_default_steps(monkeypatch, kernels) -> list[tuple]:
 
     monkeypatch.setattr(quality, "kernels_for", lambda seen: kernels)
     monkeypatch.setattr(near, "kernels_for", lambda seen: kernels)
+    monkeypatch.setattr(language, "kernels_for", lambda seen: kernels)
     pipeline = Pipeline()
     (near_options,) = [options for name, options in pipeline.config.steps if name == "near_dedup"]
     key_step = near.NearDedup(near_options)
@@ -226,7 +247,7 @@ from pipeline.document import Document
 from pipeline.s6_dedup.near import NearDedup
 
 _jit.warm()
-kernels = ["minhash_signature", "tokenize_bytes", "profile_counts", "ngram_counts"]
+kernels = ["minhash_signature", "tokenize_bytes", "profile_counts", "ngram_counts", "langid_features"]
 warmed = {name: len(getattr(_jit, name).signatures) for name in kernels}
 pipeline = Pipeline()
 (options,) = [o for n, o in pipeline.config.steps if n == "near_dedup"]
