@@ -190,6 +190,44 @@ def ngram_counts(hashes, lens, mult, power, inverse, kmax):  # pragma: no cover 
     return best, _dup_chars(prefix, inverse, cum, cand, high), cum, True
 
 
+@numba.njit(cache=True, nogil=True)
+def _fmix64(h):  # pragma: no cover - compiled
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
+
+
+@numba.njit(cache=True, nogil=True)
+def shingle_grams(points, flags, n, char_base, token_base):  # pragma: no cover - compiled
+    """`s6_dedup.shingles.shingle_hashes` before its sort: tokens are the runs of code points whose
+    flag has bit 1 (word characters); a token's hash is fmix64 of the polynomial over its code
+    points (Horner's rule: the same value as the numpy path's prefix sums, mod 2**64), a shingle's
+    the high 32 bits of fmix64 of the polynomial over n token hashes (all of them when fewer)."""
+    size = points.shape[0]
+    tokens = np.empty(size // 2 + 1, dtype=np.uint64)
+    count = 0
+    i = 0
+    while i < size:
+        if not flags[i] & 1:
+            i += 1
+            continue
+        h = np.uint64(0)
+        while i < size and flags[i] & 1:
+            h = h * char_base + np.uint64(points[i])
+            i += 1
+        tokens[count] = _fmix64(h)
+        count += 1
+    grams = np.empty(max(count - n + 1, 1) if count else 0, dtype=np.uint32)
+    for first in range(grams.shape[0]):
+        h = np.uint64(0)
+        for j in range(first, min(first + n, count)):
+            h = h * token_base + tokens[j]
+        grams[first] = np.uint32(_fmix64(h) >> np.uint64(32))
+    return grams
+
+
 @numba.njit(cache=True)  # holds the GIL: `slot` is scratch shared by the calls of a process
 def langid_features(data, nextmove, rowbase, output, slot):  # pragma: no cover - compiled
     """`s5_filter.langid_fast`'s scan: py3langid's automaton walked over `data` byte by byte, as its
@@ -229,5 +267,7 @@ def warm() -> None:
     pairs = np.zeros(4, dtype=np.int64)[::2]  # the profiles' pair columns are strided views ('A')
     profile_counts(u64, u64, i64, np.zeros((2, 2), dtype=bool), pairs, pairs)
     ngram_counts(u64, i64, np.uint64(3), np.ones(20, dtype=np.uint64), np.ones(20, dtype=np.uint64), 10)
+    points = np.frombuffer(bytes(16), dtype=np.uint32)  # read-only, like the code points of a text
+    shingle_grams(points, np.zeros(4, dtype=np.uint8), 5, np.uint64(3), np.uint64(5))
     i32 = np.zeros(4, dtype=np.int32)
     langid_features(text, np.zeros(512, dtype=np.uint32), i32, i32, np.full(4, -1, dtype=np.int32))

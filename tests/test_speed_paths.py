@@ -127,6 +127,20 @@ def test_minhash_kernel_equals_numpy_path():
                 assert np.array_equal(hasher.signature(shingles, kernels), hasher.signature(shingles))
 
 
+def test_shingle_kernel_equals_numpy_path():
+    import numpy as np
+
+    from pipeline.s6_dedup.shingles import shingle_hashes
+
+    kernels = _kernels()
+    texts = _texts() + ["hòa Hoà THỦY thuỷ 𝔘𝔫𝔦 北京 a_b " * 40]  # old-style tone pairs, astral letters
+    for text in texts:
+        for n in (1, 3, 5):
+            plain = shingle_hashes(text, n)
+            fast = shingle_hashes(text, n, kernels)
+            assert fast.dtype == plain.dtype and np.array_equal(fast, plain), (n, text[:80])
+
+
 def test_language_scan_kernel_gives_the_numpy_scores_bit_for_bit():
     import numpy as np
 
@@ -247,7 +261,9 @@ from pipeline.document import Document
 from pipeline.s6_dedup.near import NearDedup
 
 _jit.warm()
-kernels = ["minhash_signature", "tokenize_bytes", "profile_counts", "ngram_counts", "langid_features"]
+kernels = [
+    "minhash_signature", "tokenize_bytes", "profile_counts", "ngram_counts", "langid_features", "shingle_grams"
+]
 warmed = {name: len(getattr(_jit, name).signatures) for name in kernels}
 pipeline = Pipeline()
 (options,) = [o for n, o in pipeline.config.steps if n == "near_dedup"]
