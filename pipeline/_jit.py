@@ -65,26 +65,30 @@ def tokenize_bytes(data, is_space, char_letter, prime):  # pragma: no cover - co
 
 
 @numba.njit(cache=True, nogil=True)
-def profile_counts(hashes, code_hashes, code_values, table, first, second):  # pragma: no cover
+def profile_counts(hashes, code_hashes, code_values, slots, table, first, second):  # pragma: no cover
     """`s5_filter.quality_signals._token_signals`' profile part: stop-word hits, observed common
     bigrams, and sum(counts[first] * counts[second]) of the listed words' counts (an integer:
-    the float dot product of the numpy path is exact below 2**53, so the two agree)."""
+    the float dot product of the numpy path is exact below 2**53, so the two agree). A token's
+    code is found in `slots` (`quality_profiles.code_slots`: the same entry a binary search finds)."""
     n = hashes.shape[0]
-    keys = code_hashes.shape[0]
+    mask = slots.shape[0] - 1
+    bits = 0
+    while (1 << bits) < slots.shape[0]:  # slots: a power of two
+        bits += 1
+    shift = np.uint64(64 - bits)
     counts = np.zeros(table.shape[0], dtype=np.int64)
     hits = 0
     observed = 0
     previous = -1
     for i in range(n):
         h = hashes[i]
-        lo, hi = 0, keys - 1  # the first key >= h, or the last key (np.searchsorted, clipped)
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if code_hashes[mid] < h:
-                lo = mid + 1
-            else:
-                hi = mid
-        code = code_values[lo] if code_hashes[lo] == h else 0
+        slot = np.int64((h * np.uint64(0x9E3779B97F4A7C15)) >> shift)
+        code = 0
+        while slots[slot] >= 0:
+            if code_hashes[slots[slot]] == h:
+                code = code_values[slots[slot]]
+                break
+            slot = (slot + 1) & mask
         hits += code & 1
         listed = code >> 1
         counts[listed] += 1
@@ -265,7 +269,7 @@ def warm() -> None:
     text = np.frombuffer(b"a b", dtype=np.uint8)  # read-only, like np.frombuffer over str.encode
     tokenize_bytes(text, np.zeros(256, dtype=bool), np.zeros(256, dtype=np.int64), np.uint64(3))
     pairs = np.zeros(4, dtype=np.int64)[::2]  # the profiles' pair columns are strided views ('A')
-    profile_counts(u64, u64, i64, np.zeros((2, 2), dtype=bool), pairs, pairs)
+    profile_counts(u64, u64, i64, np.full(16, -1, dtype=np.int64), np.zeros((2, 2), dtype=bool), pairs, pairs)
     ngram_counts(u64, i64, np.uint64(3), np.ones(20, dtype=np.uint64), np.ones(20, dtype=np.uint64), 10)
     points = np.frombuffer(bytes(16), dtype=np.uint32)  # read-only, like the code points of a text
     shingle_grams(points, np.zeros(4, dtype=np.uint8), 5, np.uint64(3), np.uint64(5))

@@ -127,6 +127,29 @@ def test_minhash_kernel_equals_numpy_path():
                 assert np.array_equal(hasher.signature(shingles, kernels), hasher.signature(shingles))
 
 
+def test_profile_lookup_table_finds_what_the_binary_search_finds():
+    import numpy as np
+
+    from pipeline.s5_filter.quality_profiles import LangProfile, code_slots
+    from pipeline.s5_filter.quality_signals import _profile_signals, _profile_signals_compiled
+    from pipeline.s5_filter.quality_tokens import Tokens
+
+    rng = np.random.default_rng(16)
+    listed = rng.integers(0, 2**63, 400, dtype=np.uint64) * np.uint64(2)  # full 64-bit range
+    keys = np.sort(np.concatenate([listed, np.array([7, 7, 7, 2**64 - 1], dtype=np.uint64)]))  # equal hashes
+    values = (2 * rng.integers(0, 30, len(keys)) + rng.integers(0, 2, len(keys))).astype(np.int64)
+    table = rng.random((30, 30)) < 0.3
+    profile = LangProfile(
+        "(test)", frozenset(), frozenset(), 30, (), table, np.nonzero(table), keys, values, code_slots(keys)
+    )
+    for n in (2, 50, 3000):
+        hashes = np.where(
+            rng.random(n) < 0.6, rng.choice(keys, n), rng.integers(0, 2**63, n, dtype=np.uint64)
+        )
+        tokens = Tokens(hashes, np.ones(n, np.int64), np.ones(n, bool))
+        assert _profile_signals_compiled(_kernels(), tokens, profile) == _profile_signals(hashes, profile)
+
+
 def test_shingle_kernel_equals_numpy_path():
     import numpy as np
 
