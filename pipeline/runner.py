@@ -426,9 +426,11 @@ def map_phase(run: Run) -> None:
 
 def _preload_shared(run: Run) -> None:
     """The steps' models and compiled kernels loaded here, before the workers fork, so that they
-    share one copy (the language model and numba took ~290 MB in each worker otherwise)."""
+    share one copy (the language model and numba took ~290 MB in each worker otherwise). With one
+    worker (the tasks run in this process) too: a run known to be large then uses the compiled
+    kernels from its first document instead of its 2,000th (the same output either way)."""
     engine = run.engine
-    if not isinstance(engine, LocalEngine) or engine.workers <= 1 or not forks_workers():
+    if not isinstance(engine, LocalEngine) or (engine.workers > 1 and not forks_workers()):
         return
     # a lower bound: a task of whole files counts one document per file
     docs = sum(t.records[1] - t.records[0] if t.records else len(t.files) for t in run.tasks)

@@ -316,7 +316,10 @@ def test_warmed_kernels_cover_the_argument_types_the_steps_pass():
     assert warmed == after and all(n == 1 for n in warmed.values())
 
 
-def test_models_load_in_the_parent_before_the_workers_fork_and_are_dropped_after(tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [2, 1])  # 1: the tasks run in the run's process, kernels from the start
+def test_models_load_in_the_parent_before_the_workers_fork_and_are_dropped_after(
+    tmp_path, monkeypatch, workers
+):
     import gc
     from pathlib import Path
 
@@ -336,9 +339,12 @@ def test_models_load_in_the_parent_before_the_workers_fork_and_are_dropped_after
     )
     language._identifier.cache_clear()
     seeds = Path(__file__).resolve().parents[1] / "seeds"
-    Pipeline(workers=2, progress="off").run(seeds, tmp_path / "out")
+    Pipeline(workers=workers, progress="off").run(seeds, tmp_path / "out")
     n_seeds = len(list(seeds.glob("*.txt")))
-    assert calls == [(n_seeds // 2, 1), "unload"]  # loaded in this process before the fork, then dropped
+    assert calls == [
+        (n_seeds // workers, 1),
+        "unload",
+    ]  # loaded in this process before the fork, then dropped
     assert language._identifier.cache_info().currsize == 0
     assert gc.get_freeze_count() == 0  # the parent's objects are collectable again after the map
 
