@@ -232,19 +232,36 @@ def shingle_grams(points, flags, n, char_base, token_base):  # pragma: no cover 
     return grams
 
 
+_CHAINS = 4  # independent walks at once: their table lookups overlap instead of waiting in turn
+
+
 @numba.njit(cache=True)  # holds the GIL: `slot` is scratch shared by the calls of a process
-def langid_features(data, nextmove, rowbase, output, slot):  # pragma: no cover - compiled
-    """`s5_filter.langid_fast`'s scan: py3langid's automaton walked over `data` byte by byte, as its
-    `visit_counts` does, and the features counted in order of first occurrence, as its Counter
-    iterates. Returns the features and their counts. `slot` (one entry per feature, all -1) maps
-    a feature to its place while counting; it is all -1 again on return."""
-    idx = np.empty(data.shape[0], dtype=np.intp)
-    counts = np.empty(data.shape[0], dtype=np.int64)
-    state = 0
+def langid_features(data, nextmove, rowbase, output, slot, depth):  # pragma: no cover - compiled
+    """`s5_filter.langid_fast`'s scan: py3langid's automaton over `data` and its features counted
+    in order of first occurrence, as its Counter iterates. Returns the features and their counts.
+
+    The automaton's state after a byte depends only on the last `depth` bytes (langid_fast's
+    premise, checked when the model loads), so the text is cut in _CHAINS pieces walked side by
+    side, each from the root `depth - 1` bytes before its start: the states py3langid's one walk
+    from the first byte finds. `slot` (one entry per feature, all -1) maps a feature to its place
+    while counting; it is all -1 again on return."""
+    n = data.shape[0]
+    feats = np.empty(n, dtype=np.int32)
+    piece = (n + _CHAINS - 1) // _CHAINS
+    states = np.zeros(_CHAINS, dtype=np.int64)
+    for t in range(piece + depth - 1):
+        for c in range(_CHAINS):
+            first = c * piece  # the piece's first position; its walk starts depth - 1 bytes before
+            pos = max(first - depth + 1, 0) + t
+            if pos < min(first + piece, n):
+                states[c] = nextmove[rowbase[states[c]] + data[pos]]
+                if pos >= first:
+                    feats[pos] = output[states[c]]
+    idx = np.empty(n, dtype=np.intp)
+    counts = np.empty(n, dtype=np.int64)
     k = 0
-    for i in range(data.shape[0]):
-        state = nextmove[rowbase[state] + data[i]]
-        f = output[state]
+    for i in range(n):
+        f = feats[i]
         if f >= 0:
             j = slot[f]
             if j < 0:
@@ -274,4 +291,4 @@ def warm() -> None:
     points = np.frombuffer(bytes(16), dtype=np.uint32)  # read-only, like the code points of a text
     shingle_grams(points, np.zeros(4, dtype=np.uint8), 5, np.uint64(3), np.uint64(5))
     i32 = np.zeros(4, dtype=np.int32)
-    langid_features(text, np.zeros(512, dtype=np.uint32), i32, i32, np.full(4, -1, dtype=np.int32))
+    langid_features(text, np.zeros(512, dtype=np.uint32), i32, i32, np.full(4, -1, dtype=np.int32), 6)

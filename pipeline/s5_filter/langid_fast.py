@@ -128,7 +128,7 @@ class FastLanguageIdentifier(LanguageIdentifier):
         if self.kernels is not None:  # one compiled loop, the same features and counts
             data = np.frombuffer(text, dtype=np.uint8)
             idx, counts = self.kernels.langid_features(
-                data, self._nextmove, self._rowbase_np, self._output_np, self._slot
+                data, self._nextmove, self._rowbase_np, self._output_np, self._slot, self._depth
             )
         else:
             features = self._output_np.take(self._states(text))
