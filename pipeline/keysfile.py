@@ -2,7 +2,7 @@
 
 Each reader decodes only the part it needs (`workfile.loads_parts`): a global step's reduce its
 own column, the filter and the dup chains the refs. Before, every reader decoded the whole file,
-five times per run (~30 us of CPU per document each). Files written by a version before the
+five times per run (~20 us of CPU per document each). Files written by a version before the
 columns, `(refs, keys per document)`, are still read (a run resumed across an upgrade).
 """
 
