@@ -9,9 +9,10 @@ through a step, then the next), and reports process CPU time per document for
 reading, each per-document step, each global step's key, and writing (record, JSON,
 gzip). CPU time, not wall time, so the figures hold on a busy machine; a first
 pass over a few documents loads models and rules so that setup is reported apart.
-The run's per-document time limit is armed as in a run. The compiled kernels
-(pipeline/kernels.py) start after 2,000 documents per step, as in a run; set
-NEWSCLEAN_JIT=1 to profile them from the first document (their load is then in setup).
+The run's per-document time limit is armed as in a run. The steps preload their models and
+compiled kernels (pipeline/kernels.py) for N documents, as a run does before its first
+document: the kernels are used from the first document when N >= 2,000 (their load is then
+in setup), else after 2,000 per step; NEWSCLEAN_JIT=0|1 forces either path.
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ def profile(inputs: list[str], config_path: str, n: int, warm: int = 50) -> list
     rows.append(("read", time.process_time() - t, len(docs)))
     warm_docs, docs = docs[:warm], docs[warm:]
     t = time.process_time()
-    for step in pipeline.per_document:  # setup: models, rules, caches
+    for step in pipeline.steps:  # setup: what a run loads before its first document (runner._preload_shared)
+        step.preload(n)
+    for step in pipeline.per_document:  # models, rules, caches
         warm_docs = list(step.run(warm_docs))
     for doc in warm_docs:
         for step in pipeline.global_steps:

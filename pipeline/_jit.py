@@ -65,26 +65,30 @@ def tokenize_bytes(data, is_space, char_letter, prime):  # pragma: no cover - co
 
 
 @numba.njit(cache=True, nogil=True)
-def profile_counts(hashes, code_hashes, code_values, table, first, second):  # pragma: no cover
+def profile_counts(hashes, code_hashes, code_values, slots, table, first, second):  # pragma: no cover
     """`s5_filter.quality_signals._token_signals`' profile part: stop-word hits, observed common
     bigrams, and sum(counts[first] * counts[second]) of the listed words' counts (an integer:
-    the float dot product of the numpy path is exact below 2**53, so the two agree)."""
+    the float dot product of the numpy path is exact below 2**53, so the two agree). A token's
+    code is found in `slots` (`quality_profiles.code_slots`: the same entry a binary search finds)."""
     n = hashes.shape[0]
-    keys = code_hashes.shape[0]
+    mask = slots.shape[0] - 1
+    bits = 0
+    while (1 << bits) < slots.shape[0]:  # slots: a power of two
+        bits += 1
+    shift = np.uint64(64 - bits)
     counts = np.zeros(table.shape[0], dtype=np.int64)
     hits = 0
     observed = 0
     previous = -1
     for i in range(n):
         h = hashes[i]
-        lo, hi = 0, keys - 1  # the first key >= h, or the last key (np.searchsorted, clipped)
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if code_hashes[mid] < h:
-                lo = mid + 1
-            else:
-                hi = mid
-        code = code_values[lo] if code_hashes[lo] == h else 0
+        slot = np.int64((h * np.uint64(0x9E3779B97F4A7C15)) >> shift)
+        code = 0
+        while slots[slot] >= 0:
+            if code_hashes[slots[slot]] == h:
+                code = code_values[slots[slot]]
+                break
+            slot = (slot + 1) & mask
         hits += code & 1
         listed = code >> 1
         counts[listed] += 1
@@ -190,6 +194,88 @@ def ngram_counts(hashes, lens, mult, power, inverse, kmax):  # pragma: no cover 
     return best, _dup_chars(prefix, inverse, cum, cand, high), cum, True
 
 
+@numba.njit(cache=True, nogil=True)
+def _fmix64(h):  # pragma: no cover - compiled
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
+
+
+@numba.njit(cache=True, nogil=True)
+def shingle_grams(points, flags, n, char_base, token_base):  # pragma: no cover - compiled
+    """`s6_dedup.shingles.shingle_hashes` before its sort: tokens are the runs of code points whose
+    flag has bit 1 (word characters); a token's hash is fmix64 of the polynomial over its code
+    points (Horner's rule: the same value as the numpy path's prefix sums, mod 2**64), a shingle's
+    the high 32 bits of fmix64 of the polynomial over n token hashes (all of them when fewer)."""
+    size = points.shape[0]
+    tokens = np.empty(size // 2 + 1, dtype=np.uint64)
+    count = 0
+    i = 0
+    while i < size:
+        if not flags[i] & 1:
+            i += 1
+            continue
+        h = np.uint64(0)
+        while i < size and flags[i] & 1:
+            h = h * char_base + np.uint64(points[i])
+            i += 1
+        tokens[count] = _fmix64(h)
+        count += 1
+    grams = np.empty(max(count - n + 1, 1) if count else 0, dtype=np.uint32)
+    for first in range(grams.shape[0]):
+        h = np.uint64(0)
+        for j in range(first, min(first + n, count)):
+            h = h * token_base + tokens[j]
+        grams[first] = np.uint32(_fmix64(h) >> np.uint64(32))
+    return grams
+
+
+_CHAINS = 4  # independent walks at once: their table lookups overlap instead of waiting in turn
+
+
+@numba.njit(cache=True)  # holds the GIL: `slot` is scratch shared by the calls of a process
+def langid_features(data, nextmove, rowbase, output, slot, depth):  # pragma: no cover - compiled
+    """`s5_filter.langid_fast`'s scan: py3langid's automaton over `data` and its features counted
+    in order of first occurrence, as its Counter iterates. Returns the features and their counts.
+
+    The automaton's state after a byte depends only on the last `depth` bytes (langid_fast's
+    premise, checked when the model loads), so the text is cut in _CHAINS pieces walked side by
+    side, each from the root `depth - 1` bytes before its start: the states py3langid's one walk
+    from the first byte finds. `slot` (one entry per feature, all -1) maps a feature to its place
+    while counting; it is all -1 again on return."""
+    n = data.shape[0]
+    feats = np.empty(n, dtype=np.int32)
+    piece = (n + _CHAINS - 1) // _CHAINS
+    states = np.zeros(_CHAINS, dtype=np.int64)
+    for t in range(piece + depth - 1):
+        for c in range(_CHAINS):
+            first = c * piece  # the piece's first position; its walk starts depth - 1 bytes before
+            pos = max(first - depth + 1, 0) + t
+            if pos < min(first + piece, n):
+                states[c] = nextmove[rowbase[states[c]] + data[pos]]
+                if pos >= first:
+                    feats[pos] = output[states[c]]
+    idx = np.empty(n, dtype=np.intp)
+    counts = np.empty(n, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        f = feats[i]
+        if f >= 0:
+            j = slot[f]
+            if j < 0:
+                j = k
+                slot[f] = k
+                idx[k] = f
+                counts[k] = 0
+                k += 1
+            counts[j] += 1
+    for j in range(k):
+        slot[idx[j]] = -1
+    return idx[:k], counts[:k]
+
+
 def warm() -> None:
     """Load every kernel (from numba's cache, or compiled) for the argument types the steps pass,
     so that a parent can do it once before it forks its workers and they share the pages. The
@@ -200,5 +286,9 @@ def warm() -> None:
     text = np.frombuffer(b"a b", dtype=np.uint8)  # read-only, like np.frombuffer over str.encode
     tokenize_bytes(text, np.zeros(256, dtype=bool), np.zeros(256, dtype=np.int64), np.uint64(3))
     pairs = np.zeros(4, dtype=np.int64)[::2]  # the profiles' pair columns are strided views ('A')
-    profile_counts(u64, u64, i64, np.zeros((2, 2), dtype=bool), pairs, pairs)
+    profile_counts(u64, u64, i64, np.full(16, -1, dtype=np.int64), np.zeros((2, 2), dtype=bool), pairs, pairs)
     ngram_counts(u64, i64, np.uint64(3), np.ones(20, dtype=np.uint64), np.ones(20, dtype=np.uint64), 10)
+    points = np.frombuffer(bytes(16), dtype=np.uint32)  # read-only, like the code points of a text
+    shingle_grams(points, np.zeros(4, dtype=np.uint8), 5, np.uint64(3), np.uint64(5))
+    i32 = np.zeros(4, dtype=np.int32)
+    langid_features(text, np.zeros(512, dtype=np.uint32), i32, i32, np.full(4, -1, dtype=np.int32), 6)

@@ -66,7 +66,7 @@ from pathlib import Path
 import orjson
 from tqdm import tqdm
 
-from pipeline import __version__, plan_count, sharded_run, workfile
+from pipeline import __version__, plan_count, sharded_run
 from pipeline.commit import (
     COPIES_FILE,
     Recovery,
@@ -85,6 +85,7 @@ from pipeline.engine.local import LocalEngine, default_workers, forks_workers
 from pipeline.faults import checkpoint
 from pipeline.fs import StorageError, check_remote_inputs, is_url, local_path, remote_url, stage_inputs
 from pipeline.ids import IdCheck
+from pipeline.keysfile import read_keys, read_refs, read_refs_and_text_hashes
 from pipeline.log import log
 from pipeline.plan import ORDER_BITS, InputFile, list_inputs
 from pipeline.registry import step_class
@@ -425,9 +426,11 @@ def map_phase(run: Run) -> None:
 
 def _preload_shared(run: Run) -> None:
     """The steps' models and compiled kernels loaded here, before the workers fork, so that they
-    share one copy (the language model and numba took ~290 MB in each worker otherwise)."""
+    share one copy (the language model and numba took ~290 MB in each worker otherwise). With one
+    worker (the tasks run in this process) too: a run known to be large then uses the compiled
+    kernels from its first document instead of its 2,000th (the same output either way)."""
     engine = run.engine
-    if not isinstance(engine, LocalEngine) or engine.workers <= 1 or not forks_workers():
+    if not isinstance(engine, LocalEngine) or (engine.workers > 1 and not forks_workers()):
         return
     # a lower bound: a task of whole files counts one document per file
     docs = sum(t.records[1] - t.records[0] if t.records else len(t.files) for t in run.tasks)
@@ -705,23 +708,18 @@ def _global_items(
 ) -> Iterator[tuple[DocRef, object]]:
     """(DocRef, key) of every candidate still kept, in input order, streamed from the work files."""
     for index in range(n_tasks):
-        refs, keys = workfile.load(task_paths(work_dir, index)["keys"])
+        refs, keys = read_keys(task_paths(work_dir, index), position)
         for ref, key in zip(refs, keys):
             if ref.order not in drops:
                 stats.docs_in += 1
-                yield ref, key[position]
+                yield ref, key
 
 
 def _candidate_refs(work_dir: Path, n_tasks: int, todo: list[InputFile]) -> Iterator[tuple[DocRef, str, int]]:
     """(DocRef, input key, text hash) of every candidate the map tasks wrote, in input order."""
     key_of = {f.index: input_key(f.path) for f in todo}
     for index in range(n_tasks):
-        paths = task_paths(work_dir, index)
-        if paths["refs"].exists():
-            refs, text_hashes = workfile.load(paths["refs"])
-        else:  # a map task resumed from a version without refs files: ids alone
-            refs = workfile.load(paths["keys"])[0]
-            text_hashes = [None] * len(refs)
+        refs, text_hashes = read_refs_and_text_hashes(task_paths(work_dir, index))
         for ref, text in zip(refs, text_hashes):
             yield ref, key_of[ref.order >> ORDER_BITS], text
 
@@ -731,7 +729,7 @@ def _follow_dup_chains(work_dir: Path, n_tasks: int, drops: dict[int, tuple[str,
     copy, and near_dedup then drop X as a near-copy of Y; the copy's `dup_of` becomes Y."""
     dropped_id: dict[int, str] = {}
     for index in range(n_tasks):  # ids of the dropped documents (memory: one entry per drop)
-        refs, _keys = workfile.load(task_paths(work_dir, index)["keys"])
+        refs = read_refs(task_paths(work_dir, index))
         dropped_id.update((ref.order, ref.id) for ref in refs if ref.order in drops)
     original_of = {
         dropped_id[order]: drop.dup_of

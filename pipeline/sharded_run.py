@@ -29,6 +29,7 @@ from pipeline import workfile
 from pipeline.config import ConfigError
 from pipeline.engine import Engine
 from pipeline.faults import checkpoint
+from pipeline.keysfile import read_refs
 from pipeline.plan import ORDER_BITS
 from pipeline.s6_dedup import exact_sharded
 from pipeline.s6_dedup.index import INDEX_FILE
@@ -242,7 +243,7 @@ def exact_filter_task(xjob: ExactFilterJob) -> FilterSummary:
     write_atomic(Path(job.out_dir) / f"copies-{job.index:06d}.json", orjson.dumps(pairs))
     exact = np.load(exact_sharded.map_paths(work_dir, job.index)["exact.npy"])
     digest_of = {int(o): (int(h), int(lo)) for o, h, lo in zip(exact["order"], exact["hi"], exact["lo"])}
-    refs, _keys = workfile.load(task_paths(work_dir, job.index)["keys"])
+    refs = read_refs(task_paths(work_dir, job.index))
     lines = []
     for ref in refs:
         if ref.order not in remove and ref.order in digest_of:

@@ -24,6 +24,7 @@ import orjson
 from pipeline import ids, workfile
 from pipeline.document import Document
 from pipeline.faults import checkpoint
+from pipeline.keysfile import read_refs, write_keys
 from pipeline.plan import read_task
 from pipeline.s3_clean import template_lines
 from pipeline.s6_dedup import exact_sharded
@@ -133,8 +134,7 @@ def run_map_task(pipeline: Pipeline, task, work_dir: Path) -> TaskSummary:
         keys = exact_sharded.write_map_parts(
             pipeline, work_dir, task.index, result.refs, keys, result.text_hashes
         )
-    write_atomic(paths["keys"], workfile.dumps((result.refs, keys)))
-    write_atomic(paths["refs"], workfile.dumps((result.refs, result.text_hashes)))  # for the id check (small)
+    write_keys(paths, result.refs, keys, len(pipeline.global_steps), result.text_hashes)
     summary = TaskSummary(
         task.index,
         read_stats.docs_in,
@@ -218,7 +218,7 @@ def _keys(global_steps: list[GlobalStep], doc: Document) -> tuple:
 
 def candidates_with_drops(paths: dict, drops: dict) -> Iterator[tuple[bytes, tuple | None, str]]:
     """(record line, (stage, Drop) or None, document id) for each candidate a map task wrote, in order."""
-    refs, _keys = workfile.load(paths["keys"])
+    refs = read_refs(paths)
     with open(paths["kept"], "rb") as fh:
         for ref, line in zip(refs, fh):
             yield line, drops.get(ref.order), ref.id

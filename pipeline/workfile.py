@@ -81,7 +81,17 @@ def dumps(value: Any) -> bytes:
     return MAGIC + struct.pack("<Q", len(header)) + header + b"".join(chunks)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def loads(data: bytes) -> Any:
+    return loads_parts(data, [()])[0]
+
+
+def loads_parts(data: bytes, parts: list[tuple[str | int, ...]]) -> list[Any]:
+    """Parts of a work file's value, each named by the dict keys (str) and list indexes (int)
+    leading to it, () for the whole; only those are decoded, so that a reader needing one part
+    of a large file skips the rest. Only plain dicts (string keys) and lists can be walked."""
     if data[:4] != MAGIC or len(data) < 12:
         raise WorkFileError("not a newsclean work file")
     (length,) = struct.unpack("<Q", data[4:12])
@@ -89,8 +99,8 @@ def loads(data: bytes) -> Any:
     blob = memoryview(data)[12 + length :]
 
     def dec(v: Any) -> Any:
-        if isinstance(v, list):
-            return [dec(x) for x in v]
+        if isinstance(v, list):  # scalars as they are: most items of the long lists are
+            return [x if type(x) in _SCALARS else dec(x) for x in v]
         if not isinstance(v, dict):
             return v
         if "$nd" in v:
@@ -103,7 +113,7 @@ def loads(data: bytes) -> Any:
         if "$b" in v:
             return bytes.fromhex(v["$b"])
         if "$t" in v:
-            return tuple(dec(x) for x in v["$t"])
+            return tuple(dec(v["$t"]))
         if "$s" in v:
             return {dec(x) for x in v["$s"]}
         if "$c" in v:
@@ -119,7 +129,16 @@ def loads(data: bytes) -> Any:
             return cls(**{k: dec(x) for k, x in v["f"].items()})
         return {k: dec(x) for k, x in v.items()}
 
-    return dec(header)
+    return [dec(_part(header, at)) for at in parts]
+
+
+def _part(value: Any, at: tuple[str | int, ...]) -> Any:
+    for step in at:
+        try:
+            value = value[step]
+        except (KeyError, IndexError, TypeError):
+            raise WorkFileError(f"no part {at!r} in this work file") from None
+    return value
 
 
 def load(path: str | Path) -> Any:

@@ -38,6 +38,42 @@ def test_local_engine_keeps_submission_order():
         assert list(engine.map_ordered(abs, iter(range(-20, 0)))) == list(range(20, 0, -1))
 
 
+_DEAD_WORKER = """
+import json, os, signal, time
+from pipeline.engine import local
+
+def die_on_three(n):  # a task whose worker dies on 3, as one the kernel's OOM killer ends would
+    if n == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.05)
+    return n
+
+results = []
+try:
+    for n in local.map_ordered(die_on_three, range(8), workers=2):
+        results.append(n)
+except Exception as exc:
+    print(json.dumps([type(exc).__name__, results]))
+"""
+
+
+def test_a_dead_worker_stops_the_map_with_an_error_not_a_hang():
+    """multiprocessing.Pool waited forever for the task of a worker that died; now it is an error.
+    In a child process with a time limit, so that a hang fails the test instead of stopping it."""
+    import json
+
+    if "fork" not in __import__("multiprocessing").get_all_start_methods():
+        pytest.skip("the script's task is found in __main__ by forked workers only")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", _DEAD_WORKER], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    error, results = json.loads(done.stdout.strip().splitlines()[-1])
+    assert error == "BrokenProcessPool"
+    assert results == list(range(len(results))) and len(results) <= 3  # in order, none past the dead one
+
+
 def test_local_engine_does_not_fork_a_process_running_ray(monkeypatch: pytest.MonkeyPatch):
     """A child forked while one of Ray's threads holds a lock waits on it forever: with Ray running
     in this process the workers come from a fork server, and the results are the same."""

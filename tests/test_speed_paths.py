@@ -127,6 +127,62 @@ def test_minhash_kernel_equals_numpy_path():
                 assert np.array_equal(hasher.signature(shingles, kernels), hasher.signature(shingles))
 
 
+def test_profile_lookup_table_finds_what_the_binary_search_finds():
+    import numpy as np
+
+    from pipeline.s5_filter.quality_profiles import LangProfile, code_slots
+    from pipeline.s5_filter.quality_signals import _profile_signals, _profile_signals_compiled
+    from pipeline.s5_filter.quality_tokens import Tokens
+
+    rng = np.random.default_rng(16)
+    listed = rng.integers(0, 2**63, 400, dtype=np.uint64) * np.uint64(2)  # full 64-bit range
+    keys = np.sort(np.concatenate([listed, np.array([7, 7, 7, 2**64 - 1], dtype=np.uint64)]))  # equal hashes
+    values = (2 * rng.integers(0, 30, len(keys)) + rng.integers(0, 2, len(keys))).astype(np.int64)
+    table = rng.random((30, 30)) < 0.3
+    profile = LangProfile(
+        "(test)", frozenset(), frozenset(), 30, (), table, np.nonzero(table), keys, values, code_slots(keys)
+    )
+    for n in (2, 50, 3000):
+        hashes = np.where(
+            rng.random(n) < 0.6, rng.choice(keys, n), rng.integers(0, 2**63, n, dtype=np.uint64)
+        )
+        tokens = Tokens(hashes, np.ones(n, np.int64), np.ones(n, bool))
+        assert _profile_signals_compiled(_kernels(), tokens, profile) == _profile_signals(hashes, profile)
+
+
+def test_shingle_kernel_equals_numpy_path():
+    import numpy as np
+
+    from pipeline.s6_dedup.shingles import shingle_hashes
+
+    kernels = _kernels()
+    texts = _texts() + ["hòa Hoà THỦY thuỷ 𝔘𝔫𝔦 北京 a_b " * 40]  # old-style tone pairs, astral letters
+    for text in texts:
+        for n in (1, 3, 5):
+            plain = shingle_hashes(text, n)
+            fast = shingle_hashes(text, n, kernels)
+            assert fast.dtype == plain.dtype and np.array_equal(fast, plain), (n, text[:80])
+
+
+def test_language_scan_kernel_gives_the_numpy_scores_bit_for_bit():
+    import numpy as np
+
+    from pipeline.s5_filter.language import _identifier
+
+    identifier, kernels = _identifier(), _kernels()
+    texts = _texts() + ["Đà Nẵng 😀 \u0301 \x00\x7f" * 30, "ab" * 2000]
+    try:
+        for text in texts:
+            data = text[:1000].encode("utf-8")
+            identifier.kernels = None
+            plain = identifier._raw_score(data)
+            identifier.kernels = kernels
+            assert np.array_equal(identifier._raw_score(data), plain), text[:80]
+            assert (identifier._slot == -1).all()  # the scratch is left clean for the next call
+    finally:
+        identifier.kernels = None
+
+
 def test_quality_kernels_equal_numpy_path_for_every_profile():
     from pipeline.s5_filter.quality_signals import QualitySignals, compute_signals
     from pipeline.s5_filter.quality_tokens import tokenize
@@ -148,6 +204,7 @@ def _documents_through_default_steps(monkeypatch, kernels) -> list[tuple]:
     to every step that can use them (None: the numpy path)."""
     import numpy as np
 
+    import pipeline.s5_filter.language as language
     import pipeline.s5_filter.quality_signals as quality
     import pipeline.s6_dedup.near as near
     from pipeline import Pipeline
@@ -155,6 +212,7 @@ def _documents_through_default_steps(monkeypatch, kernels) -> list[tuple]:
 
     monkeypatch.setattr(quality, "kernels_for", lambda seen: kernels)
     monkeypatch.setattr(near, "kernels_for", lambda seen: kernels)
+    monkeypatch.setattr(language, "kernels_for", lambda seen: kernels)
     pipeline = Pipeline()
     (near_options,) = [options for name, options in pipeline.config.steps if name == "near_dedup"]
     key_step = near.NearDedup(near_options)
@@ -226,7 +284,9 @@ from pipeline.document import Document
 from pipeline.s6_dedup.near import NearDedup
 
 _jit.warm()
-kernels = ["minhash_signature", "tokenize_bytes", "profile_counts", "ngram_counts"]
+kernels = [
+    "minhash_signature", "tokenize_bytes", "profile_counts", "ngram_counts", "langid_features", "shingle_grams"
+]
 warmed = {name: len(getattr(_jit, name).signatures) for name in kernels}
 pipeline = Pipeline()
 (options,) = [o for n, o in pipeline.config.steps if n == "near_dedup"]
@@ -256,7 +316,10 @@ def test_warmed_kernels_cover_the_argument_types_the_steps_pass():
     assert warmed == after and all(n == 1 for n in warmed.values())
 
 
-def test_models_load_in_the_parent_before_the_workers_fork_and_are_dropped_after(tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [2, 1])  # 1: the tasks run in the run's process, kernels from the start
+def test_models_load_in_the_parent_before_the_workers_fork_and_are_dropped_after(
+    tmp_path, monkeypatch, workers
+):
     import gc
     from pathlib import Path
 
@@ -276,9 +339,12 @@ def test_models_load_in_the_parent_before_the_workers_fork_and_are_dropped_after
     )
     language._identifier.cache_clear()
     seeds = Path(__file__).resolve().parents[1] / "seeds"
-    Pipeline(workers=2, progress="off").run(seeds, tmp_path / "out")
+    Pipeline(workers=workers, progress="off").run(seeds, tmp_path / "out")
     n_seeds = len(list(seeds.glob("*.txt")))
-    assert calls == [(n_seeds // 2, 1), "unload"]  # loaded in this process before the fork, then dropped
+    assert calls == [
+        (n_seeds // workers, 1),
+        "unload",
+    ]  # loaded in this process before the fork, then dropped
     assert language._identifier.cache_info().currsize == 0
     assert gc.get_freeze_count() == 0  # the parent's objects are collectable again after the map
 

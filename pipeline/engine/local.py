@@ -13,6 +13,7 @@ import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 
 
 def default_workers() -> int:
@@ -53,20 +54,43 @@ def map_ordered(
         for item in items:
             yield fn(item)
         return
+    # concurrent.futures, not multiprocessing.Pool: a worker that dies (killed, out of memory) makes
+    # its result raise BrokenProcessPool, where Pool waited forever for the lost task
     ctx = mp.get_context(start_method())
     gc.freeze()  # the parent's objects: a worker's garbage collector does not write into their pages
+    pool = ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_child, initargs=(initializer, *initargs)
+    )
+    finished = False
     try:
-        with ctx.Pool(workers, initializer=_init_child, initargs=(initializer, *initargs)) as pool:
-            pending: deque = deque()
-            limit = workers * in_flight_per_worker
-            for item in items:
-                pending.append(pool.apply_async(fn, (item,)))
-                while len(pending) >= limit:
-                    yield pending.popleft().get()
-            while pending:
-                yield pending.popleft().get()
+        pending: deque = deque()
+        limit = workers * in_flight_per_worker
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            while len(pending) >= limit:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+        finished = True
     finally:
+        _stop(pool, finished)
         gc.unfreeze()  # collectable again in this process
+
+
+def _stop(pool: ProcessPoolExecutor, finished: bool) -> None:
+    """Every task done: the workers exit. Stopped early (a task failed, the caller stopped reading):
+    the queued tasks are dropped and the running ones killed, as Pool's terminate did, instead of
+    waiting for them to finish (the executor has no public way to kill its workers before 3.14)."""
+    if finished:
+        pool.shutdown(wait=True)
+        return
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in workers:
+        if process.is_alive():
+            process.terminate()
+    for process in workers:
+        process.join(timeout=5)
 
 
 def _die_with_parent() -> None:

@@ -84,6 +84,9 @@ class FastLanguageIdentifier(LanguageIdentifier):
         self._output_np = np.asarray(self.tk_output, dtype=np.int32)
         # numpy casts the float16 table to float32 for every product anyway: cast it once (exact)
         self._ptc32 = self.nb_ptc.astype(np.float32)
+        # the compiled scan (pipeline/kernels.py), when the caller has handled enough documents
+        self.kernels = None
+        self._slot = np.full(len(self._ptc32), -1, dtype=np.int32)  # its scratch: feature -> place
         self._fast = True
         self._fast = self._agrees_with_py3langid()
 
@@ -122,11 +125,19 @@ class FastLanguageIdentifier(LanguageIdentifier):
     def _raw_score(self, text):
         if not self._fast or not isinstance(text, bytes) or len(text) < 4 * self._depth:
             return super()._raw_score(text)
-        features = self._output_np.take(self._states(text))
-        features = features[features >= 0]
-        if not features.size:
+        if self.kernels is not None:  # one compiled loop, the same features and counts
+            data = np.frombuffer(text, dtype=np.uint8)
+            idx, counts = self.kernels.langid_features(
+                data, self._nextmove, self._rowbase_np, self._output_np, self._slot, self._depth
+            )
+        else:
+            features = self._output_np.take(self._states(text))
+            features = features[features >= 0]
+            if not features.size:
+                return super()._raw_score(text)
+            idx, counts = _counts_in_first_seen_order(features)
+        if not idx.size:
             return super()._raw_score(text)
-        idx, counts = _counts_in_first_seen_order(features)
         # take(axis=0) gathers the same rows as [idx], faster; the product itself is unchanged (same bits)
         return np.log1p(counts.astype(np.float32)) @ self._ptc32.take(idx, axis=0) + self.nb_pc
 

@@ -104,6 +104,8 @@ class LangProfile:
     # table, 0 if none) + (1 if a stop token); one lookup per token answers both questions
     code_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64), compare=False)
     code_values: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), compare=False)
+    # the same lookup as a hash table for the compiled path: slot -> index in code_hashes, -1 empty
+    code_slots: np.ndarray = field(default_factory=lambda: code_slots(np.zeros(0, np.uint64)), compare=False)
 
 
 def make_profile(
@@ -146,7 +148,27 @@ def make_profile(
         pair_ids,
         hashes[order],
         values[order],
+        code_slots(hashes[order]),
     )
+
+
+SLOT_MULT = 0x9E3779B97F4A7C15  # a slot is the top bits of hash * SLOT_MULT (mod 2**64)
+
+
+def code_slots(hashes: np.ndarray) -> np.ndarray:
+    """An open-addressing table (linear probing, a quarter full at most) over the sorted token
+    hashes: slot -> index of the hash in `hashes`, -1 where empty. Of equal hashes the first
+    is found, as np.searchsorted finds it; `_jit.profile_counts` looks tokens up in it."""
+    bits = max(4, (4 * len(hashes)).bit_length())
+    slots = np.full(1 << bits, -1, dtype=np.int64)
+    mask = len(slots) - 1
+    for i, h in enumerate(hashes.tolist()):
+        slot = ((h * SLOT_MULT) & 0xFFFFFFFFFFFFFFFF) >> (64 - bits)
+        while slots[slot] >= 0 and int(hashes[slots[slot]]) != h:
+            slot = (slot + 1) & mask
+        if slots[slot] < 0:
+            slots[slot] = i
+    return slots
 
 
 EMPTY_PROFILE = make_profile(path="(none)")

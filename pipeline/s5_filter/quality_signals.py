@@ -206,7 +206,13 @@ def _profile_signals_compiled(kernels, tokens: Tokens, profile: LangProfile) -> 
     assert profile.bigram_pairs is not None  # the caller checked the bigram table; both or neither
     first, second = profile.bigram_pairs
     hits, observed, pairs = kernels.profile_counts(
-        tokens.hashes, profile.code_hashes, profile.code_values, profile.bigram_table, first, second
+        tokens.hashes,
+        profile.code_hashes,
+        profile.code_values,
+        profile.code_slots,
+        profile.bigram_table,
+        first,
+        second,
     )
     expected = float(pairs) * (n - 1) / (n * n)
     return {

@@ -38,8 +38,9 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from pipeline import ids, workfile
+from pipeline import ids
 from pipeline.faults import checkpoint
+from pipeline.keysfile import read_refs
 from pipeline.s6_dedup.sharded import CREATED_WIDTH, _created_bytes, _save, key_range
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.step import DocRef, Drop
@@ -413,7 +414,7 @@ class ShardedExact:
         # in runner._follow_dup_chains (insertion order of its `drops`)
         original_of = {doc_id: doc_id for doc_id in self.self_ids} if len(stages) > 1 else {}
         for t in self.tasks if held and len(stages) > 1 else []:
-            refs, _keys = workfile.load(task_paths(self.work_dir, t)["keys"])
+            refs = read_refs(task_paths(self.work_dir, t))
             original_of.update((ref.id, held[ref.order]) for ref in refs if ref.order in held)
         for order, (stage, drop) in list(drops.items()):
             drops[order] = (stage, _follow(drop, original_of))

@@ -138,13 +138,14 @@ class NearDedup(GlobalStep):
     def key(self, doc: Document):
         title = doc.metadata.get("title") if self.options["with_title"] else None
         text = f"{title}\n\n{doc.text}" if isinstance(title, str) and title else doc.text
-        shingles = shingle_hashes(text, self.options["ngram"])
+        self._keyed += 1  # small runs stay on numpy; the compiled kernels once they pay (same bits)
+        kernels = kernels_for(self._keyed)
+        shingles = shingle_hashes(text, self.options["ngram"], kernels)
         if shingles.size == 0:
             return None  # no words: nothing to compare
         if self._hasher is None:
             self._hasher = MinHasher(self.options["num_perm"], self.options["seed"])
-        self._keyed += 1  # small runs stay on numpy; the compiled kernel once it pays (same bits)
-        signature = self._hasher.signature(shingles, kernels_for(self._keyed))
+        signature = self._hasher.signature(shingles, kernels)
         return signature, (shingles if self.options["verify"] == "exact" else None)
 
     # --- reduce ------------------------------------------------------------------------

@@ -198,15 +198,18 @@ def _prefix_poly(values: np.ndarray, starts: np.ndarray, ends: np.ndarray, power
     return powers.up[ends - 1] * (prefix[ends] - prefix[starts])
 
 
-def shingle_hashes(text: str, n: int = 5) -> np.ndarray:
+def shingle_hashes(text: str, n: int = 5, kernels=None) -> np.ndarray:
     """Sorted unique 32-bit hashes of the word n-grams of `dedup_text(text)` (uint32); equal to
-    `shingle_hashes_reference(text, n)`."""
+    `shingle_hashes_reference(text, n)`. `kernels`: the compiled module of `pipeline.kernels`
+    (one loop over the code points, the same hashes) or None."""
     canon = unicodedata.normalize("NFC", text).lower()
     if len(canon) >= _TABLE_LIMIT:
         return shingle_hashes_reference(text, n)
     points, flags = _code_points(canon)
     if _has_old_style_pair(flags):
         points, flags = _code_points(fold_tone_marks(canon))
+    if kernels is not None:
+        return _sorted_unique(kernels.shingle_grams(points, flags, n, _U64(_K), _U64(_C)))
     padded = np.zeros(flags.size + 2, dtype=np.uint8)
     np.bitwise_and(flags, _WORD_BIT, out=padded[1:-1])
     edges = np.flatnonzero(padded[1:] != padded[:-1])  # token starts and ends, alternating

@@ -1,0 +1,72 @@
+"""A map task's keys file: each reader decodes only its part, with the values the whole file holds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline import workfile
+from pipeline.keysfile import read_keys, read_refs, read_refs_and_text_hashes, write_keys
+from pipeline.s7_write.atomic import write_atomic
+from pipeline.step import DocRef
+from pipeline.workfile import task_paths
+
+
+def _candidates() -> tuple[list[DocRef], list[tuple], list[int]]:
+    refs = [DocRef(3 << 32 | i, f"doc-{i}", f"2024-05-0{i % 9 + 1}" if i % 3 else None) for i in range(7)]
+    keys = [
+        (
+            bytes([i]) * 16,
+            (np.arange(i, i + 4, dtype=np.uint32), None if i % 2 else np.ones(i, np.uint32)),
+            {"t": i},
+        )
+        for i in range(7)
+    ]
+    return refs, keys, [(1 << 64) - 1 - i for i in range(7)]  # text hashes past 2**63 too
+
+
+def _same_keys(a: list, b: list) -> bool:
+    return repr(a) == repr(b)  # numpy arrays inside: compare their values and dtypes as printed
+
+
+def test_each_part_reads_back_what_was_written(tmp_path):
+    refs, keys, hashes = _candidates()
+    paths = task_paths(tmp_path, 0)
+    write_keys(paths, refs, keys, 3, hashes)
+    assert read_refs(paths) == refs
+    for position in range(3):
+        got_refs, column = read_keys(paths, position)
+        assert got_refs == refs
+        assert _same_keys(column, [k[position] for k in keys])
+    assert read_refs_and_text_hashes(paths) == (refs, hashes)
+
+
+def test_a_task_without_candidates_has_empty_columns(tmp_path):
+    paths = task_paths(tmp_path, 1)
+    write_keys(paths, [], [], 2, [])
+    assert read_keys(paths, 1) == ([], [])
+    assert read_refs_and_text_hashes(paths) == ([], [])
+
+
+def test_files_of_the_version_before_the_columns_are_still_read(tmp_path):
+    refs, keys, hashes = _candidates()
+    paths = task_paths(tmp_path, 2)
+    write_atomic(paths["keys"], workfile.dumps((refs, keys)))  # what map tasks wrote before
+    write_atomic(paths["refs"], workfile.dumps((refs, hashes)))
+    got_refs, column = read_keys(paths, 1)
+    assert got_refs == refs and _same_keys(column, [k[1] for k in keys])
+    assert read_refs(paths) == refs
+    assert read_refs_and_text_hashes(paths) == (refs, hashes)
+    paths["refs"].unlink()  # and from a version without refs files: the ids, no text hashes
+    assert read_refs_and_text_hashes(paths) == (refs, [None] * len(refs))
+
+
+def test_loads_parts_decodes_only_the_named_parts_and_refuses_a_missing_one():
+    value = {"a": [1, (2, 3), np.arange(3)], "b": {"c": b"\x00\xff"}}
+    data = workfile.dumps(value)
+    whole, a1, c = workfile.loads_parts(data, [(), ("a", 1), ("b", "c")])
+    assert repr(whole) == repr(value) and a1 == (2, 3) and c == b"\x00\xff"
+    assert np.array_equal(workfile.loads_parts(data, [("a", 2)])[0], np.arange(3))
+    for missing in (("x",), ("a", 9), ("b", "c", 0)):
+        with pytest.raises(workfile.WorkFileError):
+            workfile.loads_parts(data, [missing])
