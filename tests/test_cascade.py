@@ -4,6 +4,7 @@ result) while sharing the work both modes do alike; the step falls back to the p
 from __future__ import annotations
 
 import gzip
+from copy import copy
 
 import pytest
 import trafilatura
@@ -63,14 +64,24 @@ def test_same_text_as_the_two_plain_calls(name, settings):
     for limit in (0, 2000, 10**6):  # never weak, weak when short, always weak
         expected = plain_calls(tree, "https://www.example.com/news/a", by_length(limit), **settings)
         assert (
-            cascade.fast_then_full(tree, "https://www.example.com/news/a", ours, by_length(limit)) == expected
+            cascade.fast_then_full(copy(tree), "https://www.example.com/news/a", ours, by_length(limit))
+            == expected
         )
+
+
+def test_the_tree_is_worked_on_in_place():
+    # with comments off, trafilatura prunes comment sections from the page's tree before anything else
+    html = page(f"<article>{paragraphs(ENGLISH)}</article><div id='comments'><p>{ENGLISH[1]}</p></div>")
+    tree = parse_html(html)
+    assert tree.find(".//div[@id='comments']") is not None
+    cascade.fast_then_full(tree, None, {}, by_length(0))
+    assert tree.find(".//div[@id='comments']") is None
 
 
 def test_the_full_mode_runs_only_for_a_weak_fast_text():
     tree = parse_html(PAGES["long article"])
     seen = []
-    text, full = cascade.fast_then_full(tree, None, {}, lambda t: seen.append(t) or False)
+    text, full = cascade.fast_then_full(copy(tree), None, {}, lambda t: seen.append(t) or False)
     assert not full and text is not None and ENGLISH[0] in text and seen == [text.strip()]
     text, full = cascade.fast_then_full(tree, None, {}, lambda t: True)
     assert full and ENGLISH[0] in text
@@ -92,6 +103,7 @@ def test_the_step_gives_the_same_text_either_way(monkeypatch):
         plain_doc, plain_step = extract(html)
         monkeypatch.undo()
         assert (shared_doc.text, shared_doc.drop_reason) == (plain_doc.text, plain_doc.drop_reason)
+        assert shared_doc.metadata == plain_doc.metadata  # read from the tree before the cascade prunes it
         assert shared_step.stats.counters == plain_step.stats.counters
 
 
@@ -103,6 +115,6 @@ def test_same_text_as_the_two_plain_calls_on_real_pages():
         data = gzip.decompress(path.read_bytes())
         tree = parse_html(decode_bytes(data, ["cp1252"], declared_charset(data))[0])
         expected = plain_calls(tree, None, by_length(2000))
-        assert cascade.fast_then_full(tree, None, {}, by_length(2000)) == expected, path.name
+        assert cascade.fast_then_full(tree, None, {}, by_length(2000)) == expected, path.name  # tree used up
         weak_seen += expected[1]
     assert weak_seen >= 3

@@ -245,6 +245,11 @@ class ExtractHtml(Step):
                     self.stats.counters["dropped:link_list"] += n
                     doc.metadata.setdefault("html_removed", {})["link_list"] = n
         extras = self._page_extras(tree) if opts["paragraphs"] else None
+        # all that is read from the tree is read before trafilatura, which then works on the tree itself
+        # (no copy of the page: ~1 ms) where it can (`cascade.fast_then_full`)
+        vietnamese = paragraphs.is_vietnamese(tree)
+        shown = shown_date(tree) if vietnamese else None
+        meta = self._page_meta(tree, url, heading, shown)
         text = self._trafilatura(tree, url)
         if len(text) < opts["min_article_chars"]:
             doc.drop(
@@ -261,21 +266,20 @@ class ExtractHtml(Step):
         doc.media_type = "text"
         doc.provenance["extractor"] = "trafilatura"  # dump_metadata: no page header to parse in this text
         doc.metadata["n_chars_raw"] = len(doc.text)  # the report compares cleaned text with this
-        vietnamese = paragraphs.is_vietnamese(tree)
-        shown = shown_date(tree) if vietnamese else None
-        self._metadata(doc, self._page_meta(tree, url, heading, shown), url, heading, vietnamese, shown)
+        self._metadata(doc, meta, url, heading, vietnamese, shown)
 
     def _trafilatura(self, tree, url: str | None) -> str:
         """trafilatura's main extractor alone first; its fallbacks (readability, jusText: a third of its time)
         only when that result looks weak (`weak_extraction`), where they win back what it missed: on the
         495 benchmark pages the fallbacks change 35 results, and 139 pages look weak. Both runs share the
-        work the two modes do alike (`cascade.fast_then_full`) where that is checked to be the same."""
+        work the two modes do alike (`cascade.fast_then_full`) where that is checked to be the same; that
+        path modifies `tree` (read everything else from it first)."""
         opts = self.options
 
-        def weak(text: str) -> bool:
+        def weak(text: str, page_chars: int | None = None) -> bool:
             # a short result is weak whatever the page holds: the page's <p> text is counted only otherwise
             return len(text) < opts["fallback_below"] or weak_extraction(
-                text, opts["fallback_below"], paragraph_chars(tree)
+                text, opts["fallback_below"], paragraph_chars(tree) if page_chars is None else page_chars
             )
 
         if not opts["fast"] and self._cascade.shared_cascade_usable(opts["include_comments"]):
@@ -284,7 +288,8 @@ class ExtractHtml(Step):
                 "precision": opts["favor_precision"],
                 "recall": opts["favor_recall"],
             }
-            text, full = self._cascade.fast_then_full(tree, url, settings, weak)
+            page_chars = paragraph_chars(tree)  # now: the cascade prunes the tree
+            text, full = self._cascade.fast_then_full(tree, url, settings, lambda t: weak(t, page_chars))
             if full:
                 self.stats.counters["trafilatura_fallbacks"] += 1
             return (text or "").strip()
