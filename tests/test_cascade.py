@@ -118,3 +118,21 @@ def test_same_text_as_the_two_plain_calls_on_real_pages():
         assert cascade.fast_then_full(tree, None, {}, by_length(2000)) == expected, path.name  # tree used up
         weak_seen += expected[1]
     assert weak_seen >= 3
+
+
+def test_a_failing_fast_mode_is_weak_like_an_empty_text(monkeypatch):
+    # bare_extraction gives None when its cascade raises ValueError; the plain path then ran the full mode
+    tree = parse_html(PAGES["long article"])
+    real = cascade._finish
+
+    def fast_fails(cleaned, backup, tree, options, url, memo):
+        if options.fast:
+            raise ValueError("no result")
+        return real(cleaned, backup, tree, options, url, memo)
+
+    monkeypatch.setattr(cascade, "_finish", fast_fails)
+    seen = []
+    text, full = cascade.fast_then_full(tree, None, {}, lambda t: seen.append(t) or True)
+    assert full and seen == [""] and ENGLISH[0] in text
+    monkeypatch.setattr(cascade, "_shared_start", lambda *a: (_ for _ in ()).throw(ValueError("no tree")))
+    assert cascade.fast_then_full(parse_html(PAGES["long article"]), None, {}, lambda t: True) == (None, True)

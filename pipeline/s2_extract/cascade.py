@@ -44,9 +44,12 @@ def fast_then_full(
     memo: dict[str, int] = {}  # the page text's length, measured in one mode, used in both
     try:
         tree, cleaned, backup = _shared_start(tree, fast_options, url)
+    except (TypeError, ValueError):  # bare_extraction's own "no result"; the full call fails the same way
+        return None, weak("")
+    try:
         text = _finish(copy(cleaned), backup, tree, fast_options, url, memo)
-    except (TypeError, ValueError):  # bare_extraction's own "no result"
-        return None, False
+    except (TypeError, ValueError):
+        text = None  # no fast result: weak as an empty text is
     if not weak((text or "").strip()):
         return text, False
     full_options = Extractor(output_format="python", fast=False, comments=False, url=url, **settings)
