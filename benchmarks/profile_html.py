@@ -37,6 +37,10 @@ try:  # page metadata apart from trafilatura's extraction (newer checkouts)
     from pipeline.s2_extract import page_meta  # noqa: E402
 except ImportError:
     page_meta = None
+try:  # trafilatura's fast and full modes in one cascade (newer checkouts)
+    from pipeline.s2_extract import cascade  # noqa: E402
+except ImportError:
+    cascade = None
 
 # part -> the functions timed for it, as (object, attribute); trafilatura's metadata runs inside
 # bare_extraction in older checkouts and is taken out of "trafilatura extraction" below
@@ -45,7 +49,7 @@ PARTS = {
     "page type": [(html, "classify")],
     "prune widgets + link lists": [(html, "prune"), (html, "drop_link_lists")],
     "captions, lead, tables (before)": [(html.ExtractHtml, "_page_extras")],
-    "trafilatura extraction": [(trafilatura, "bare_extraction")],
+    "trafilatura extraction": [(trafilatura, "bare_extraction"), (cascade, "fast_then_full")],
     "trafilatura metadata": [(trafilatura.core, "extract_metadata"), (page_meta, "page_meta")],
     "paragraphs restored (after)": [(html.ExtractHtml, "_paragraphs")],
     "h1 title, headline date": [(html, "only_h1"), (html, "shown_date")],

@@ -64,7 +64,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from tqdm import tqdm
 
 from pipeline import __version__, plan_count, sharded_run
 from pipeline.commit import (
@@ -242,6 +241,8 @@ class _Progress:
             # a terminal that reports 0 columns or rows (a bare pty, `script` under cron) would get no bar
             columns, rows = _terminal_size()
             sized = columns > 0 and rows > 0
+            from tqdm import tqdm  # here: a run without a bar (cron, a pipe) need not import it
+
             self.bar = tqdm(
                 unit="doc",
                 desc="newsclean",

@@ -207,8 +207,10 @@ def test_categories_equal_trafilatura_and_skip_its_search_without_a_category_lin
 
 
 def test_a_short_result_gets_the_fallbacks_without_counting_the_page_paragraphs(monkeypatch):
+    # on the plain path (here: comments on); the shared cascade counts them up front, as it prunes the tree
     monkeypatch.setattr("pipeline.s2_extract.html.paragraph_chars", lambda tree: pytest.fail("counted"))
-    doc, step = extract(page(f"<article><p>{ENGLISH[0]}</p><p>{ENGLISH[1]}</p></article>"))
+    short = page(f"<article><p>{ENGLISH[0]}</p><p>{ENGLISH[1]}</p></article>")
+    doc, step = extract(short, options={"include_comments": True})
     assert ENGLISH[0] in doc.text and step.stats.counters["trafilatura_fallbacks"] == 1
 
 

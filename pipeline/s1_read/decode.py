@@ -14,6 +14,8 @@ from pipeline.document import Document
 from pipeline.options import Schema, option
 from pipeline.s1_read.charsets import (
     fix_surrogates,
+    has_no_controls,
+    may_hold_mojibake,
     reads_as,
     repair_mojibake,
     strip_controls,
@@ -134,7 +136,8 @@ def _strict(data: bytes, enc: str, seen: set[str], max_control_share: float) -> 
         text = data.decode(enc)
     except (UnicodeDecodeError, LookupError):
         return None
-    _check_text(text, key, max_control_share)
+    if not has_no_controls(data, key):  # the bytes show none: no binary data to look for
+        _check_text(text, key, max_control_share)
     return text
 
 
@@ -183,19 +186,26 @@ class Decode(Step):
             doc.drop(self.name, exc.reason, f"{doc.provenance.get('file', doc.id)}: {exc}", error=True)
             return
         doc.provenance["encoding"] = encoding
-        doc.text = unicodedata.normalize(
-            "NFC", self._repair(doc, text).replace("\r\n", "\n").replace("\r", "\n")
-        )
+        text = self._repair(doc, text, data, encoding)
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        doc.text = unicodedata.normalize("NFC", text)
         doc.metadata["n_chars_raw"] = len(doc.text)  # length before cleaning, for the run report
 
-    def _repair(self, doc: Document, text: str) -> str:
+    def _repair(self, doc: Document, text: str, data: bytes | None = None, encoding: str = "") -> str:
         """Stray control characters out (they passed the binary check), mojibake put right.
         (Text decoded from bytes holds no lone surrogates; reader-given text is fixed first.)
         HTML is repaired here too, before parsing: the parser turns a misread no-break space
-        (the 0xA0 in "à", "Ạ") into a plain space, which no repair can undo afterwards."""
-        text, n_controls = strip_controls(text)
+        (the 0xA0 in "à", "Ạ") into a plain space, which no repair can undo afterwards.
+        `data`, the bytes `text` was decoded from as `encoding`, can show there is nothing to do."""
+        n_controls = 0
+        if data is None or not has_no_controls(data, encoding):
+            text, n_controls = strip_controls(text)
         if n_controls:
             self.stats.counters["control_chars_removed"] += n_controls
+        # removed controls may join the two characters of a mojibake pair: then the bytes cannot tell
+        if data is not None and not n_controls and not may_hold_mojibake(data, encoding):
+            return text
         text, repaired = repair_mojibake(text)
         if repaired:
             doc.metadata["mojibake_repaired"] = True

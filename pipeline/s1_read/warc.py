@@ -22,6 +22,7 @@ archive can be cut into tasks (`start`/`stop`).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import re
 import zlib
@@ -29,10 +30,10 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from warcio.archiveiterator import ArchiveIterator
-from warcio.exceptions import ArchiveLoadFailed
+if TYPE_CHECKING:  # warcio is imported where a WARC file is read: it brings fsspec and urllib3 (~0.1 s)
+    from warcio.archiveiterator import ArchiveIterator
 
 from pipeline.document import Document
 from pipeline.s1_read.reader import Reader, Seek
@@ -40,7 +41,16 @@ from pipeline.s1_read.reader import Reader, Seek
 PAGE_RECORDS = ("response", "resource")  # records that hold a fetched page: one document each
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 # errors of a broken payload (bad content encoding, cut file)
-READ_ERRORS = (ArchiveLoadFailed, EOFError, OSError, zlib.error, ValueError)
+
+
+@functools.cache
+def read_errors() -> tuple[type[BaseException], ...]:
+    """The errors of reading a record that make it unreadable, not the run fail."""
+    from warcio.exceptions import ArchiveLoadFailed
+
+    return (ArchiveLoadFailed, EOFError, OSError, zlib.error, ValueError)
+
+
 GZIP_MAGIC = b"\x1f\x8b\x08"
 WARC_LINE = re.compile(rb"\nWARC/1\.[01]\r?\n")  # a record header line, at the start of a line
 _CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([\w.:-]+)""", re.I)
@@ -123,12 +133,12 @@ def _fill(doc: Document, record, path: Path, number: int, max_bytes: int) -> Non
     where = f"{path}: record {number}"
     try:
         verdict = _page(doc, record, where, url, max_bytes)
-    except READ_ERRORS as exc:  # e.g. a bad gzip content encoding
+    except read_errors() as exc:  # e.g. a bad gzip content encoding
         verdict = ("unreadable", f"{where}: payload: {type(exc).__name__}: {exc}", True)
     # checked last: a record cut inside its HTTP headers can look like anything (an image, a 404)
     try:
         cut: bool | str = _cut_short(record)
-    except READ_ERRORS as exc:  # a .warc.gz compressed as one stream, cut inside this record
+    except read_errors() as exc:  # a .warc.gz compressed as one stream, cut inside this record
         cut = f"{type(exc).__name__}: {exc}"
     if cut:
         verdict = (
@@ -184,17 +194,23 @@ def _cut_short(record) -> bool:
 # --- the file -> records and broken parts ------------------------------------------------
 
 
-class _Iterator(ArchiveIterator):
-    """warcio's iterator, remembering whether the last gzip member was complete: warcio ends
-    quietly on a .warc.gz cut inside a member's headers."""
+@functools.cache
+def _iterator_class() -> type[ArchiveIterator]:
+    from warcio.archiveiterator import ArchiveIterator
 
-    gzip_complete = True
+    class _Iterator(ArchiveIterator):
+        """warcio's iterator, remembering whether the last gzip member was complete: warcio ends
+        quietly on a .warc.gz cut inside a member's headers."""
 
-    def close(self):
-        decompressor = self.reader.decompressor if self.reader else None
-        if decompressor is not None:
-            self.gzip_complete = decompressor.eof
-        super().close()
+        gzip_complete = True
+
+        def close(self):
+            decompressor = self.reader.decompressor if self.reader else None
+            if decompressor is not None:
+                self.gzip_complete = decompressor.eof
+            super().close()
+
+    return _Iterator
 
 
 class _Truncated(OSError):
@@ -228,7 +244,7 @@ def _walk(path: Path, skipped: Counter) -> Iterator[tuple[int, object, int]]:
     with open(path, "rb") as fh:
         while pos is not None:
             fh.seek(pos)
-            it = _Iterator(fh)
+            it = _iterator_class()(fh)
             last_cut = False
             try:
                 for record in it:
@@ -277,7 +293,7 @@ def _not_a_page(record, skipped: Counter, at_end, offset: int) -> tuple[Broken |
     ), last_cut
 
 
-def _after_last_record(it: _Iterator, fh: IO[bytes], size: int) -> Broken | None:
+def _after_last_record(it: ArchiveIterator, fh: IO[bytes], size: int) -> Broken | None:
     """What is wrong with the end of the file after warcio's last record: a gzip member cut short,
     or bytes that are not a complete record; None when the file ends cleanly."""
     if not it.gzip_complete:
@@ -290,6 +306,8 @@ def _after_last_record(it: _Iterator, fh: IO[bytes], size: int) -> Broken | None
 def _walk_stream(path: Path, skipped: Counter, done: int) -> Iterator[tuple[int, object, int]]:
     """A .warc.gz compressed as one stream: read through gzip (no resync), skipping the `done` records seen."""
     number = 0
+    from warcio.archiveiterator import ArchiveIterator
+
     with gzip.open(path, "rb") as fh:
         it = ArchiveIterator(_NoEOF(fh))
         last_cut = False

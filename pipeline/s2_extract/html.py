@@ -225,10 +225,11 @@ class ExtractHtml(Step):
         # imported here: trafilatura is heavy and only HTML inputs need it
         from trafilatura import bare_extraction
 
+        from pipeline.s2_extract import cascade  # the module: profile_html.py wraps its function
         from pipeline.s2_extract.page_meta import page_meta  # at build time: profile_html.py wraps it
 
         restrict_date_languages(self.options["date_languages"])
-        self._extract, self._page_meta = bare_extraction, page_meta
+        self._extract, self._page_meta, self._cascade = bare_extraction, page_meta, cascade
 
     def process(self, doc: Document) -> None:
         if doc.media_type != "html":
@@ -263,8 +264,12 @@ class ExtractHtml(Step):
                     self.stats.counters["dropped:link_list"] += n
                     doc.metadata.setdefault("html_removed", {})["link_list"] = n
         extras = self._page_extras(tree) if opts["paragraphs"] else None
-        result = self._trafilatura(tree, url)
-        text = _text_of(result)
+        # all that is read from the tree is read before trafilatura, which then works on the tree itself
+        # (no copy of the page: ~1 ms) where it can (`cascade.fast_then_full`)
+        vietnamese = paragraphs.is_vietnamese(tree)
+        shown = shown_date(tree) if vietnamese else None
+        meta = self._page_meta(tree, url, heading, shown)
+        text = self._trafilatura(tree, url)
         if len(text) < opts["min_article_chars"]:
             doc.drop(
                 self.name,
@@ -280,15 +285,33 @@ class ExtractHtml(Step):
         doc.media_type = "text"
         doc.provenance["extractor"] = "trafilatura"  # dump_metadata: no page header to parse in this text
         doc.metadata["n_chars_raw"] = len(doc.text)  # the report compares cleaned text with this
-        vietnamese = paragraphs.is_vietnamese(tree)
-        shown = shown_date(tree) if vietnamese else None
-        self._metadata(doc, self._page_meta(tree, url, heading, shown), url, heading, vietnamese, shown)
+        self._metadata(doc, meta, url, heading, vietnamese, shown)
 
-    def _trafilatura(self, tree, url: str | None):
+    def _trafilatura(self, tree, url: str | None) -> str:
         """trafilatura's main extractor alone first; its fallbacks (readability, jusText: a third of its time)
         only when that result looks weak (`weak_extraction`), where they win back what it missed: on the
-        495 benchmark pages the fallbacks change 35 results, and 139 pages look weak."""
+        495 benchmark pages the fallbacks change 35 results, and 139 pages look weak. Both runs share the
+        work the two modes do alike (`cascade.fast_then_full`) where that is checked to be the same; that
+        path modifies `tree` (read everything else from it first)."""
         opts = self.options
+
+        def weak(text: str, page_chars: int | None = None) -> bool:
+            # a short result is weak whatever the page holds: the page's <p> text is counted only otherwise
+            return len(text) < opts["fallback_below"] or weak_extraction(
+                text, opts["fallback_below"], paragraph_chars(tree) if page_chars is None else page_chars
+            )
+
+        if not opts["fast"] and self._cascade.shared_cascade_usable(opts["include_comments"]):
+            settings = {
+                "tables": opts["include_tables"],
+                "precision": opts["favor_precision"],
+                "recall": opts["favor_recall"],
+            }
+            page_chars = paragraph_chars(tree)  # now: the cascade prunes the tree
+            text, full = self._cascade.fast_then_full(tree, url, settings, lambda t: weak(t, page_chars))
+            if full:
+                self.stats.counters["trafilatura_fallbacks"] += 1
+            return (text or "").strip()
         settings = {
             "url": url,
             "with_metadata": False,  # page_meta: only the fields we use
@@ -297,17 +320,11 @@ class ExtractHtml(Step):
             "favor_precision": opts["favor_precision"],
             "favor_recall": opts["favor_recall"],
         }
-        result = self._extract(tree, fast=True, **settings)
-        text = _text_of(result)
-        if opts["fast"]:
-            return result
-        # a short result is weak whatever the page holds: the page's <p> text is counted only otherwise
-        if len(text) < opts["fallback_below"] or weak_extraction(
-            text, opts["fallback_below"], paragraph_chars(tree)
-        ):
-            self.stats.counters["trafilatura_fallbacks"] += 1
-            result = self._extract(tree, fast=False, **settings)
-        return result
+        text = _text_of(self._extract(tree, fast=True, **settings))
+        if opts["fast"] or not weak(text):
+            return text
+        self.stats.counters["trafilatura_fallbacks"] += 1
+        return _text_of(self._extract(tree, fast=False, **settings))
 
     def _page_extras(self, tree) -> paragraphs.PageExtras:
         """Layout tables made paragraphs in the tree; captions and the lead noted for after extraction."""

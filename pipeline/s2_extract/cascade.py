@@ -1,0 +1,113 @@
+"""trafilatura's extraction in fast mode, then in full mode only when the fast result looks weak, sharing
+the work both modes do alike.
+
+`ExtractHtml` runs trafilatura's main extractor alone first (`bare_extraction(fast=True)`) and its
+fallback extractors (readability, jusText) only when that result looks weak: 139 of the 495 benchmark
+pages. Two `bare_extraction` calls repeat, for those pages, what both modes compute the same way: the tree
+copy, the raw-tree prunes, the cleaned and converted tree (`_prepare_tree`) and the page text that the
+recall escalation measures the result against (`html2txt`, ~8 ms on such a page). `fast_then_full` runs
+trafilatura's cascade (`core.trafilatura_sequence`) once up to the point where the modes part, then each
+mode's stages on their own copy: the same texts as the two calls, ~10 ms less on a weak page. It also
+works on the caller's tree instead of a copy of it (~1 ms a page): `ExtractHtml` reads the tree first.
+
+It repeats trafilatura's cascade, so it is used only with the trafilatura version it was checked
+against (`CHECKED_VERSION`; tests/test_cascade.py compares both ways on pages) and with comments off
+(with comments on, the cascade captures them and handles forum threads: two plain calls then). Any other
+setup makes the two plain calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from copy import copy
+
+import trafilatura
+from trafilatura import core
+from trafilatura.settings import Extractor
+
+CHECKED_VERSION = "2.3.1"
+
+
+def shared_cascade_usable(include_comments: bool) -> bool:
+    """Whether `fast_then_full` may stand in for the two `bare_extraction` calls."""
+    return trafilatura.__version__ == CHECKED_VERSION and not include_comments
+
+
+def fast_then_full(
+    tree, url: str | None, settings: dict, weak: Callable[[str], bool]
+) -> tuple[str | None, bool]:
+    """(text, whether the full mode ran): the text of `bare_extraction(tree, fast=True, **settings)`, or of
+    `bare_extraction(tree, fast=False, **settings)` when `weak(fast text)`; None where that call gives None.
+    `settings`: url-free keywords of `Extractor` (`precision`, `recall`, `tables`; comments off).
+    `tree` is worked on in place (pruned), where bare_extraction copies it first: pass a copy to keep it."""
+    fast_options = Extractor(output_format="python", fast=True, comments=False, url=url, **settings)
+    memo: dict[str, int] = {}  # the page text's length, measured in one mode, used in both
+    try:
+        tree, cleaned, backup = _shared_start(tree, fast_options, url)
+    except (TypeError, ValueError):  # bare_extraction's own "no result"; the full call fails the same way
+        return None, weak("")
+    try:
+        text = _finish(copy(cleaned), backup, tree, fast_options, url, memo)
+    except (TypeError, ValueError):
+        text = None  # no fast result: weak as an empty text is
+    if not weak((text or "").strip()):
+        return text, False
+    full_options = Extractor(output_format="python", fast=False, comments=False, url=url, **settings)
+    try:
+        return _finish(cleaned, backup, tree, full_options, url, memo), True
+    except (TypeError, ValueError):
+        return None, True
+
+
+def _shared_start(tree, options: Extractor, url: str | None):
+    """Cascade stages shared by both modes (trafilatura_sequence up to `_prepare_tree`, comments off):
+    (raw tree pruned, cleaned and converted tree, its pre-conversion backup)."""
+    is_forum = core._forum_thread_page(tree)
+    tree = core.prune_unwanted_nodes(tree, core.RAW_TREE_PRUNE_XPATH)
+    if options.focus == "precision" or not is_forum:
+        tree = core.prune_unwanted_nodes(tree, core.REMOVE_COMMENTS_AND_LISTS_XPATH)
+    cleaned, backup = core._prepare_tree(tree, options, url)
+    if options.focus == "precision" and not is_forum:
+        cleaned = core.prune_unwanted_nodes(cleaned, core.REMOVE_COMMENTS_XPATH)
+    return tree, cleaned, backup
+
+
+def _finish(cleaned, backup, tree, options: Extractor, url: str | None, memo: dict[str, int]) -> str | None:
+    """One mode's cascade stages on the shared start (`cleaned` is consumed, `backup` too in full mode),
+    then bare_extraction's size check and text. `memo` keeps the page text's length across modes."""
+    postbody, text = core._extract_and_compare(cleaned, backup, tree, options)
+    # 3. rescue: baseline on the original tree, accepted only if it adds text
+    if len(text) < options.min_extracted_size and options.focus != "precision":
+        b_body, b_text, b_len = core.baseline(tree)
+        if b_len > len(text):
+            postbody, text = b_body, b_text
+    # 4. recall escalation: a short result covering little of the page is retried in recall mode
+    if options.focus == "balanced" and 0 < len(text) < core.ESCALATION_MAX_LENGTH:
+        if "page" not in memo:
+            memo["page"] = len(core.html2txt(tree))
+        if len(text) < core.ESCALATION_PAGE_SHARE * memo["page"]:
+            postbody, text = _escalate(tree, options, url, postbody, text)
+    if len(text) < options.min_output_size and 0 < options.min_output_comm_size:
+        return None  # no comments: their length is 0
+    return core.xmltotxt(postbody, options.formatting)
+
+
+def _escalate(tree, options: Extractor, url: str | None, postbody, text: str):
+    """trafilatura_sequence's stage 4 with comments off: the recall retry, and jusText in full mode."""
+    r_options = copy(options)
+    r_options.focus = "recall"
+    r_text = j_text = ""
+    try:
+        r_body, r_text = core._recall_retry(tree, r_options, url)
+    except Exception:  # as trafilatura: a failed retry leaves the result as it is
+        r_text = ""
+    if not options.fast:
+        try:
+            j_body, j_text = core.justext_rescue(copy(tree), options)
+        except Exception:
+            j_text = ""
+    if len(j_text) > len(r_text) and len(j_text) > core.ESCALATION_JUSTEXT_RATIO * len(text):
+        return j_body, j_text
+    if len(r_text) >= options.min_extracted_size and len(r_text) > core.ESCALATION_ACCEPT_RATIO * len(text):
+        return r_body, r_text
+    return postbody, text
