@@ -703,3 +703,34 @@ def test_an_article_under_its_title_and_date_line_is_kept():
     doc = _region(page)
     assert not doc.dropped, doc.drop_detail
     assert all(p in doc.text for p in (LEAD, P1, P2, P5))
+
+
+CARD = (  # an inline related-article card: headline, summary (one word pair in common), its time line
+    "Tỉnh miền Trung đề xuất làm thêm tuyến cao tốc song song với quốc lộ ven biển",
+    "Đề xuất được gửi lên Bộ Giao thông Vận tải sau khi lưu lượng xe trên quốc lộ tăng gấp đôi trong "
+    "hai năm qua.",
+    "06:36 17/7/2024",
+)
+
+
+def _trailing_cards(body: list[str], below: list[str]) -> list[str]:
+    """The lines _trailing_cards takes from a segment holding `body` (every line scored as article
+    text), with `below` under it outside the segment."""
+    from pipeline.s3_clean.line_features import line_features
+
+    step = step_class("article_region")({"rules": ["rules/vi.yaml"]}, {"config_dir": str(CONFIG_DIR)})
+    lines = [x for line in body + below for x in (line, "")]
+    idx, features = line_features(lines)
+    cards = step._trailing_cards(lines, idx, features, np.ones(len(idx)), (0, len(body)), set())
+    return [lines[idx[k]] for k in sorted(cards)]
+
+
+def test_a_related_card_over_its_time_line_at_the_end_of_the_article_goes():
+    # znews.vn: an inline card of another article (headline, summary sharing a word pair with it) ends
+    # the body, its time line under it; the model kept the card
+    assert _trailing_cards([LEAD, P1, P2, P5, CARD[0], CARD[1]], [CARD[2], "Lê Minh Hoàng"]) == list(CARD[:2])
+
+
+def test_the_last_subheading_and_paragraph_stay_without_a_time_line_under_them():
+    assert _trailing_cards([LEAD, P1, P2, P5, CARD[0], CARD[1]], ["Lê Minh Hoàng"]) == []
+    assert _trailing_cards([LEAD, P1, P2, P5, CARD[1]], [CARD[2]]) == []  # a last paragraph, then a date

@@ -459,7 +459,8 @@ class ArticleRegion(Step):
         """Cards of other articles the segment ends with, read from its end up: a headline under
         its own picture's alt text and title (the line above holds it twice), or a headline of
         8+ words over a summary that repeats two of its word pairs and opens with a lead's
-        dateline (or the headline runs on from a picture's alt text). Lines in `skip` (trailing headlines, captions) and low-scored
+        dateline (or the headline runs on from a picture's alt text), or, the segment's last pair, that
+        repeats one and has the card's date line under it. Lines in `skip` (trailing headlines, captions) and low-scored
         ones are passed over."""
         start, end = span
         cards: set[int] = set()
@@ -469,13 +470,15 @@ class ArticleRegion(Step):
                 k -= 1
                 continue
             text, above = lines[idx[k]].strip(), lines[idx[k - 1]].strip()
+            # the segment's last line with a card's date line right under it ("06:36 17/7/2026")
+            dated = k == end - 1 and end < len(idx) and _card_date(lines[idx[end]])
             if _doubled(above) and above[: (len(above) - 1) // 2] == text:
                 cards |= {k - 1, k}
             elif not (features[k, _COL["prose"]] and self._card_headline(above, features[k - 1])):
                 break
-            elif not (_DATELINE.match(text) or _ALT_THEN_TEXT.search(above)):
+            elif not (dated or _DATELINE.match(text) or _ALT_THEN_TEXT.search(above)):
                 break  # an article's last subheading and paragraph (they may share words too)
-            elif len(_content_bigrams(above) & _content_bigrams(text)) < 2:
+            elif len(_content_bigrams(above) & _content_bigrams(text)) < (1 if dated else 2):
                 break
             cards |= {k - 1, k}
             k -= 2
