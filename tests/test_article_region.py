@@ -619,3 +619,118 @@ def test_a_date_and_headline_the_model_kept_above_the_lead_are_the_header():
     taken, title_k = step._header(doc, lines, idx, features, zone, start)
     assert title_k == start + 1 and doc.metadata["title"] == TITLE
     assert doc.metadata["created"].startswith("2026-07-20T06:33") and start in taken
+
+
+# -- held-out round 4 errors (issue 13, round 5): doubled/numbered alt text, a bare signature, dated teasers
+
+
+def test_alt_text_doubled_without_a_space_or_numbered_by_the_page_is_no_prose():
+    from pipeline.s3_clean.region import _counted_alt, _doubled
+
+    # w3m prints an image's alt and its <noscript> copy's alt run together
+    assert _doubled("Tuyến đường ảnh 1Tuyến đường ảnh 1") and _counted_alt("Tuyến đường - Ảnh 2")
+    # prose that says "ảnh 2" or repeats a word is neither
+    for text in ("Người dân đứng chụp ảnh 2.", "Bài viết có ảnh 2 trang, ảnh 3", "hoho", "Ha ha ha ha", P1):
+        assert not _doubled(text) and not _counted_alt(text), text
+    alt = "Tuyến đường ảnh 1Tuyến đường ảnh 1"
+    kept = "Từ trên cao, tuyến đường ven biển như dải lụa nối hai tỉnh, theo ảnh 2 của nhóm phóng viên."
+    doc = _region(full_page(body=(LEAD, P1, alt, kept, P2, P3, P4, P5)))
+    assert alt not in doc.text and kept in doc.text and P2 in doc.text
+    assert [r.rule for r in doc.removed if r.text == alt] in (["image_alt"], ["boilerplate_line"])
+
+
+def _unsigned_page(*end: str) -> str:
+    """full_page with no byline under the title and `end` where the author's signature stood."""
+    page = full_page().replace("Lê Minh Hoàng\n\nChia sẻ", "Chia sẻ", 1)
+    return page.replace("Lê Minh Hoàng\n\nTin liên quan", "\n\n".join([*end, "Tin liên quan"]), 1)
+
+
+@pytest.mark.parametrize("end", [("Quỳnh Trang",), ("06:36 17/7/2026", "Quỳnh Trang")])
+def test_a_bare_name_under_the_body_is_the_author_also_past_a_cards_time_line(end):
+    # "Trang" is a given name ("Hà Trang"), not the word "page"; a related card's time line may stand
+    # between the body and the signature
+    doc = run_steps(_unsigned_page(*end))
+    assert doc.metadata.get("author") == "Quỳnh Trang"
+    assert [r.rule for r in doc.removed if r.text == "Quỳnh Trang"] == ["author_signature"]
+    assert P5 in doc.text
+
+
+def test_a_last_sentence_naming_someone_is_no_signature():
+    last = "Phát biểu tại buổi lễ, bà Quỳnh Trang cho biết tuyến đường sẽ sớm được nối dài về phía nam."
+    doc = run_steps(_unsigned_page(last))
+    assert last in doc.text and not doc.metadata.get("author")
+
+
+DATED = [  # (headline, the card's date line with its picture's file name, summary): unrelated stories
+    (h, f"02/08/2021 0{n}:19 [anh-{n}-tin]", s) for n, (h, s) in enumerate(TEASERS)
+]
+
+
+def dated_teasers_page(teasers) -> str:
+    blocks = ["Báo Biển Xanh", "\n".join(f"  • {m}" for m in MENU), "Tin mới nhất"]
+    blocks += [f"  • {h} ({n})\n\n    {s[:60]}..." for n in range(3) for h, s in HEADLINES]
+    blocks += [f"{h}\n\n{d}\n\n{s}" for h, d, s in teasers] + FOOTER
+    return "\n\n".join(blocks) + "\n"
+
+
+OTHER_SUMMARIES = [  # whole-sentence summaries sharing no words with the headlines above them
+    "Theo phản ánh của phụ huynh, nhà trường chưa công khai dự toán và hồ sơ quyết toán công trình nhà xe "
+    "mới xây trong sân trường.",
+    "Cuộc sống của bạn do chính bạn tạo ra, hãy nắm lấy những gì bạn có và sắp xếp chúng lại từng bước "
+    "một cách kiên nhẫn.",
+    "Nữ sinh sinh năm 2003 trúng tuyển bốn trường đại học tại Hà Lan và ba trường trong nước sau một năm "
+    "tự học ngoại ngữ.",
+    "Công tác cán bộ có quy trình chặt chẽ qua nhiều khâu, nhưng vẫn có người không xứng đáng lọt vào "
+    "các vị trí lãnh đạo.",
+    "Quỹ phòng chống thiên tai là quỹ tài chính nhà nước ngoài ngân sách, có tư cách pháp nhân và con "
+    "dấu riêng theo quy định.",
+]
+
+
+def test_teasers_with_a_date_line_between_headline_and_summary_are_not_an_article():
+    # giaoduc.net.vn's home page: headline, "date [file name]", summary; the summaries need not share
+    # words with their headlines (the date line between them says "card")
+    teasers = [(h, d, f"GDVN- {s}") for (h, d, _), s in zip(DATED, OTHER_SUMMARIES)]
+    page = dated_teasers_page(teasers)
+    assert not _region(page, max_linked_pairs=0).dropped  # the block passes every other test
+    doc = _region(page)
+    assert doc.drop_reason == "not_article" and "headline + summary pairs" in doc.drop_detail
+
+
+def test_an_article_under_its_title_and_date_line_is_kept():
+    # an article's own header is a headline, a date line and a paragraph too: one triple, not a block
+    page = full_page().replace("Thứ Ba, 12/11/2024 - 08:30\n\nLê Minh Hoàng", "12/11/2024 08:30", 1)
+    doc = _region(page)
+    assert not doc.dropped, doc.drop_detail
+    assert all(p in doc.text for p in (LEAD, P1, P2, P5))
+
+
+CARD = (  # an inline related-article card: headline, summary (one word pair in common), its time line
+    "Tỉnh miền Trung đề xuất làm thêm tuyến cao tốc song song với quốc lộ ven biển",
+    "Đề xuất được gửi lên Bộ Giao thông Vận tải sau khi lưu lượng xe trên quốc lộ tăng gấp đôi trong "
+    "hai năm qua.",
+    "06:36 17/7/2024",
+)
+
+
+def _trailing_cards(body: list[str], below: list[str]) -> list[str]:
+    """The lines _trailing_cards takes from a segment holding `body` (every line scored as article
+    text), with `below` under it outside the segment."""
+    from pipeline.s3_clean.line_features import line_features
+
+    step = step_class("article_region")({"rules": ["rules/vi.yaml"]}, {"config_dir": str(CONFIG_DIR)})
+    lines = [x for line in body + below for x in (line, "")]
+    idx, features = line_features(lines)
+    cards = step._trailing_cards(lines, idx, features, np.ones(len(idx)), (0, len(body)), set())
+    return [lines[idx[k]] for k in sorted(cards)]
+
+
+def test_a_related_card_over_its_time_line_at_the_end_of_the_article_goes():
+    # znews.vn: an inline card of another article (headline, summary sharing a word pair with it) ends
+    # the body, its time line under it; the model kept the card
+    assert _trailing_cards([LEAD, P1, P2, P5, CARD[0], CARD[1]], [CARD[2], "Lê Minh Hoàng"]) == list(CARD[:2])
+
+
+def test_the_last_subheading_and_paragraph_stay_without_a_time_line_under_them():
+    assert _trailing_cards([LEAD, P1, P2, P5, CARD[0], CARD[1]], ["Lê Minh Hoàng"]) == []
+    assert _trailing_cards([LEAD, P1, P2, P5, CARD[1]], [CARD[2]]) == []  # a last paragraph, then a date

@@ -26,7 +26,7 @@ import numpy as np
 
 from pipeline.document import Document
 from pipeline.options import Schema, option
-from pipeline.s3_clean.dates import has_seconds, has_time, is_date_line, parse_datetime
+from pipeline.s3_clean.dates import find_date, has_seconds, has_time, is_date_line, parse_datetime
 from pipeline.s3_clean.dump_metadata import DumpMetadata
 from pipeline.s3_clean.line_features import (
     BASE,
@@ -64,13 +64,33 @@ _NO_HEADER = "the densest article segment has no header"
 _DATELINE = re.compile(r"^\(?[A-ZĐ][\w.]{1,15}(?:\s\w{2,5})?\)?\s[-–—]\s")
 # a picture's alt text ("<headline> - Ảnh 3.") run into more text: a card of another article
 _ALT_THEN_TEXT = re.compile(r"\s-\s(?:Ảnh|Photo)\s\d+\.\s?\w", re.IGNORECASE)
+# a picture's alt text ending in its number on the page ("Messi ảnh 1", "iPad mini - Ảnh 3"), nothing after
+_ALT_COUNTER = re.compile(
+    r"^[^.!?:;,]*[^\s.!?:;,]\s(?:-\s)?(?:ảnh|hình|photo|image|foto|bild)\s\d{1,2}$", re.IGNORECASE
+)
 
 
 def _doubled(text: str) -> bool:
     """The same text twice on one line ("X. (Ảnh: TTXVN) X. (Ảnh: TTXVN)"): an image's alt text and its
-    title rendered together, in a box of other articles' pictures."""
+    title rendered together, in a box of other articles' pictures; or, with no space between, an image's
+    alt and its <noscript> copy's alt ("Messi ảnh 1Messi ảnh 1"), which prose never is."""
     half = text[: (len(text) - 1) // 2]
-    return len(half) >= 20 and text == f"{half} {half}"
+    if len(half) >= 20 and text == f"{half} {half}":
+        return True
+    half = text[: len(text) // 2]
+    return len(half) >= 8 and " " in half and text == half + half
+
+
+def _counted_alt(text: str) -> bool:
+    """A picture's alt text numbered by the page ("Messi ảnh 2", "iPad mini - Ảnh 3"): a few words ending
+    in "ảnh"/"photo" and a number, without sentence punctuation."""
+    return len(text) <= 80 and bool(_ALT_COUNTER.search(text)) and len(text.split()) <= 10
+
+
+def _card_date(text: str) -> bool:
+    """A teaser card's date line: a date with at most a time and an image's file name
+    ("02/08/2021 06:19 [gdvn-nguye]"), a few words."""
+    return len(text) <= 60 and len(text.split()) <= 4 and find_date(text) is not None
 
 
 def _headline_like(line: str, row: np.ndarray) -> bool:
@@ -243,7 +263,7 @@ class ArticleRegion(Step):
                 self._remove(doc, lines, i, kinds[k] or "outside_article", scores[k])
             elif scores[k] < threshold:
                 self._remove(doc, lines, i, kinds[k] or "boilerplate_line", scores[k])
-            elif _doubled(lines[i].strip()):  # an image's alt text and title in one line
+            elif _doubled(lines[i].strip()) or _counted_alt(lines[i].strip()):  # an image's alt text
                 self._remove(doc, lines, i, "image_alt", scores[k])
         doc.text = "\n".join(lines)
 
@@ -358,16 +378,21 @@ class ArticleRegion(Step):
 
     def _teaser_pairs(self, lines, idx, features, proba, span, n_kept) -> tuple[list[tuple[int, int]], int]:
         """The segment's headline + summary pairs (a headline-like line, or one question or exclamation,
-        then a kept prose line sharing a content bigram with it) when they are a block of teasers: at
-        least min_teaser_pairs of them and a summary for every other of the `n_kept` prose lines kept
-        (else none); and how many pairs share a subject (two content bigrams) with another pair."""
+        then a kept prose line sharing a content bigram with it, or with a card's date line between them:
+        a dated teaser needs no shared words) when they are a block of teasers: at least
+        min_teaser_pairs of them and a summary for every other of the `n_kept` prose lines kept (else
+        none); and how many pairs share a subject (two content bigrams) with another pair."""
         start, end = span
-        threshold = self.options["threshold"]
-        row = features[start:end]
-        summary = (row[1:, _COL["prose"]] > 0) & (proba[start + 1 : end] >= threshold)
+        kept = (features[:, _COL["prose"]] > 0) & (proba >= self.options["threshold"])
+        summaries = {}  # headline -> its summary, right under it or under a date line
+        for k in range(start, end - 1):
+            if kept[k + 1]:
+                summaries[k] = k + 1
+            elif k + 2 < end and kept[k + 2] and _card_date(lines[idx[k + 1]]):
+                summaries[k] = k + 2
         candidates = [
             k
-            for k in (start + np.flatnonzero(summary)).tolist()
+            for k in summaries
             if features[k, _COL["title_like"]] or lines[idx[k]].rstrip().endswith(("?", "!"))
         ]
         if len(candidates) < max(self.options["min_teaser_pairs"], n_kept / 2):
@@ -375,12 +400,13 @@ class ArticleRegion(Step):
         pairs: list[tuple[int, int]] = []
         grams: list[set[tuple[str, str]]] = []
         for k in candidates:
-            head, summary = lines[idx[k]].strip(), lines[idx[k + 1]].strip()
+            s = summaries[k]
+            head, summary = lines[idx[k]].strip(), lines[idx[s]].strip()
             if not (features[k, _COL["title_like"]] or _QUESTION_TITLE.match(head)):
                 continue
             head_grams, summary_grams = _content_bigrams(head), _content_bigrams(summary)
-            if head_grams & summary_grams and not (pairs and pairs[-1][1] >= k):
-                pairs.append((k, k + 1))
+            if (s > k + 1 or head_grams & summary_grams) and not (pairs and pairs[-1][1] >= k):
+                pairs.append((k, s))
                 grams.append(head_grams | summary_grams)
         if len(pairs) < max(self.options["min_teaser_pairs"], n_kept / 2):
             return [], 0
@@ -433,7 +459,8 @@ class ArticleRegion(Step):
         """Cards of other articles the segment ends with, read from its end up: a headline under
         its own picture's alt text and title (the line above holds it twice), or a headline of
         8+ words over a summary that repeats two of its word pairs and opens with a lead's
-        dateline (or the headline runs on from a picture's alt text). Lines in `skip` (trailing headlines, captions) and low-scored
+        dateline (or the headline runs on from a picture's alt text), or, the segment's last pair, that
+        repeats one and has the card's date line under it. Lines in `skip` (trailing headlines, captions) and low-scored
         ones are passed over."""
         start, end = span
         cards: set[int] = set()
@@ -443,13 +470,15 @@ class ArticleRegion(Step):
                 k -= 1
                 continue
             text, above = lines[idx[k]].strip(), lines[idx[k - 1]].strip()
+            # the segment's last line with a card's date line right under it ("06:36 17/7/2026")
+            dated = k == end - 1 and end < len(idx) and _card_date(lines[idx[end]])
             if _doubled(above) and above[: (len(above) - 1) // 2] == text:
                 cards |= {k - 1, k}
             elif not (features[k, _COL["prose"]] and self._card_headline(above, features[k - 1])):
                 break
-            elif not (_DATELINE.match(text) or _ALT_THEN_TEXT.search(above)):
+            elif not (dated or _DATELINE.match(text) or _ALT_THEN_TEXT.search(above)):
                 break  # an article's last subheading and paragraph (they may share words too)
-            elif len(_content_bigrams(above) & _content_bigrams(text)) < 2:
+            elif len(_content_bigrams(above) & _content_bigrams(text)) < (1 if dated else 2):
                 break
             cards |= {k - 1, k}
             k -= 2
@@ -750,11 +779,14 @@ class ArticleRegion(Step):
         return parse_datetime(ranked[0][1])
 
     def _signature(self, doc, lines, idx, end) -> set[int]:
-        """An author's name on its own line right under the article."""
+        """An author's name on its own line right under the article (past a card's time line: a related
+        article's card ends the body, its date under it, then the signature)."""
         taken: set[int] = set()
         for k in range(end, min(len(idx), end + self.options["footer_lines"])):
             i = idx[k]
             text = lines[i].strip()
+            if is_date_line(text):
+                continue
             name = self.meta.name_in(text) if len(text) <= 60 else None
             source = self.meta._source(text)
             if source:
