@@ -142,9 +142,11 @@ def _flags_of(ch: str) -> int:
 
 
 @functools.cache
+@functools.cache  # a handful of fixed sets, each looked up several times per page
 def _set_table(chars: str) -> np.ndarray:
     table = np.zeros(0x10000, dtype=bool)
     table[[ord(c) for c in chars]] = True
+    table.flags.writeable = False  # shared by every call
     return table
 
 
