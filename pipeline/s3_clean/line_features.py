@@ -124,6 +124,7 @@ _QUOTES = "\"“'‘«-–—"
 _MIN_DATE_DIGITS = 5  # every date form of dates.find_date holds a 4-digit year and a 1-2 digit day
 _ALPHA, _UPPER, _DIGIT, _WORD_CHAR, _SPACE, _DECIMAL = 1, 2, 4, 8, 16, 32
 _COUNT_SPACES = operator.methodcaller("count", " ")
+_STRIP_PUNCT = operator.methodcaller("strip", _STOP_PUNCT)
 _SEPARATOR_BOTH = "|>»›/·–—-"  # separators between two spaces ...
 _SEPARATOR_ONE = "|»›"  # ... or with a space on one side only
 
@@ -229,8 +230,9 @@ def _stop_counts(folded: str, line_of_token: np.ndarray, edges: np.ndarray, n: i
     (`edges` marks the tokens that start or end with such a character: only those are stripped)."""
     tokens = folded.split()
     is_stop = np.fromiter(map(STOP_WORDS.__contains__, tokens), dtype=bool, count=len(tokens))
-    for k in np.flatnonzero(edges):
-        is_stop[k] = tokens[k].strip(_STOP_PUNCT) in STOP_WORDS
+    stripped = np.flatnonzero(edges)
+    cores = map(_STRIP_PUNCT, map(tokens.__getitem__, stripped.tolist()))
+    is_stop[stripped] = np.fromiter(map(STOP_WORDS.__contains__, cores), dtype=bool, count=len(stripped))
     return np.bincount(line_of_token[is_stop], minlength=n)[:n].astype(np.float64)
 
 
