@@ -21,6 +21,7 @@ timer when a step's batch is done, so no alarm is left running outside the steps
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 import time
@@ -65,13 +66,14 @@ def _set_timer(seconds: float) -> None:
 
 def _expired(signum, frame) -> None:
     """The timer fired: stop the running document if its budget is spent, else re-arm for it."""
-    global _fires_at
+    global _fires_at, _running
     _fires_at = math.inf
     doc = _running
     if doc is None:  # between documents: the next `begin` arms the timer again
         return
     left = doc.time_left - (_clock() - _began)
     if left <= 1e-6:
+        _running = None  # stopped: no later alarm may stop it again
         raise DocTimeout()
     _set_timer(left)  # fired for an earlier document's deadline: this one has time left
 
@@ -108,6 +110,16 @@ def stop() -> None:
     if _fires_at != math.inf:
         signal.setitimer(signal.ITIMER_REAL, 0)
         _fires_at = math.inf
+
+
+def _forgotten() -> None:
+    """A forked child has no timer running (timers are not inherited) and no document yet."""
+    global _running, _fires_at
+    _running, _fires_at = None, math.inf
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forgotten)
 
 
 @contextmanager

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import os
 import signal
+import time
 
 import pytest
 
@@ -88,8 +91,6 @@ def test_time_limit_is_armed_lazily_and_an_early_alarm_re_arms_for_the_running_d
 
 @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="no SIGALRM timers on this platform")
 def test_time_limit_alarm_between_documents_does_nothing():
-    import time
-
     from pipeline import timelimit
 
     set_doc_timeout(0.05)
@@ -106,6 +107,24 @@ def test_time_limit_alarm_between_documents_does_nothing():
         timelimit.stop()
         set_doc_timeout(0)
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not hasattr(signal, "setitimer"), reason="no fork or timers")
+def test_a_forked_worker_does_not_believe_a_timer_runs():
+    # timers are not inherited: a child that kept the parent's "fires at" would never arm its own
+    from pipeline import timelimit
+
+    set_doc_timeout(30)
+    try:
+        assert timelimit.begin(Document(id="a", text="x"), time.perf_counter())
+        pid = os.fork()
+        if pid == 0:  # the child: exit status 0 when it knows no timer and no document
+            os._exit(0 if (timelimit._fires_at, timelimit._running) == (math.inf, None) else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        timelimit.stop()
+        set_doc_timeout(0)
 
 
 def test_documents_are_identical_one_at_a_time_and_in_batches(monkeypatch):
