@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from pipeline.document import Document
 from pipeline.options import defaults_of
-from pipeline.timelimit import DocTimeout, arm, disarm, doc_timeout
+from pipeline.timelimit import DocTimeout, begin, doc_timeout, end, stop
 from pipeline.workfile import plain
 
 
@@ -113,21 +113,24 @@ class Step:
         yield from self._run_batch(batch)
 
     def _run_batch(self, batch: list[Document]) -> list[Document]:
-        for doc in batch:
-            if not doc.dropped:  # dropped upstream: passed through untouched to the rejects writer
-                self._run_one(doc)
+        try:
+            for doc in batch:
+                if not doc.dropped:  # dropped upstream: passed through untouched to the rejects writer
+                    self._run_one(doc)
+        finally:  # no time-limit alarm left running outside the steps' work (pipeline/timelimit.py)
+            stop()
         return batch
 
     def _run_one(self, doc: Document) -> None:
         self.stats.docs_in += 1
         start = time.perf_counter()
         try:
-            armed = arm(doc)  # the per-document time limit (pipeline/timelimit.py)
+            armed = begin(doc, start)  # the per-document time limit (pipeline/timelimit.py)
             try:
                 self.process(doc)
-            finally:  # before the handlers below, so that the timer cannot fire inside them
+            finally:  # before the handlers below, so that the alarm cannot stop them
                 if armed:
-                    disarm(doc, time.perf_counter() - start)
+                    end(doc, time.perf_counter() - start)
         except DocTimeout:  # a pathological page: an error record, the run goes on
             doc.drop(
                 self.name,

@@ -187,6 +187,8 @@ EDGE_CASES = [
         ["Một hai ba bốn năm sáu", "Một hai ba bốn năm bảy", "x", "x", "y", "z", "w", "v", "x"]
         + ["Tiêu đề bài báo hôm nay - Ảnh 2.", "Tiêu đề bài báo hôm nay"] * 2
     ),
+    # repeats exactly 3 and 4 lines apart, lines without a word (blank keys) repeated
+    "\n".join(["k k", "-", "1", "k k", "-", "2", "3", "4", "k k", "!!", "!!", "q", "r", "s", "q"]),
     "",
     "   \n\n",
     "một dòng",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import os
 import signal
+import time
 
 import pytest
 
@@ -63,6 +66,64 @@ def test_time_limit_counts_a_documents_own_steps_not_its_batch_mates():
         (late,) = list(slow.run(slow.run([Document(id="c", text="z")])))  # 0.6 s of its own: stopped
         assert (late.drop_reason, late.is_error) == ("timeout", True)
     finally:
+        set_doc_timeout(0)
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="no SIGALRM timers on this platform")
+def test_time_limit_is_armed_lazily_and_an_early_alarm_re_arms_for_the_running_document():
+    # "a" arms the timer for its 0.4 s; "b" starts 0.25 s later with a full budget, so the timer is
+    # left as it is and fires 0.15 s into "b": it must re-arm for "b" (0.25 s more), not stop it
+    set_doc_timeout(0.4)
+    try:
+        a, b = Document(id="a", text="x"), Document(id="b", text="y")
+        out = list(_SleepsOn({"a": 0.25, "b": 0.3}).run([a, b]))
+        assert [d.drop_reason for d in out] == [None, None]
+        assert 0.05 < b.time_left < 0.1  # charged with its own 0.3 s only
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # cancelled once the batch is done
+        # a document with less left than the running timer's deadline gets the timer moved earlier
+        short, fresh = Document(id="short", text="z"), Document(id="fresh", text="w")
+        short.time_left = 0.1
+        out = list(_SleepsOn({"short": 0.3}).run([fresh, short]))
+        assert [(d.id, d.drop_reason) for d in out] == [("fresh", None), ("short", "timeout")]
+    finally:
+        set_doc_timeout(0)
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="no SIGALRM timers on this platform")
+def test_time_limit_alarm_between_documents_does_nothing():
+    from pipeline import timelimit
+
+    set_doc_timeout(0.05)
+    try:
+        doc = Document(id="a", text="x")
+        start = time.perf_counter()
+        assert timelimit.begin(doc, start)
+        timelimit.end(doc, time.perf_counter() - start)  # done before its deadline; the timer runs on
+        time.sleep(0.1)  # it fires here, with no document running: no DocTimeout
+        assert timelimit.begin(doc, time.perf_counter())  # and the next step arms it again
+        assert signal.getitimer(signal.ITIMER_REAL)[0] > 0
+        timelimit.end(doc, 0.0)
+    finally:
+        timelimit.stop()
+        set_doc_timeout(0)
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not hasattr(signal, "setitimer"), reason="no fork or timers")
+def test_a_forked_worker_does_not_believe_a_timer_runs():
+    # timers are not inherited: a child that kept the parent's "fires at" would never arm its own
+    from pipeline import timelimit
+
+    set_doc_timeout(30)
+    try:
+        assert timelimit.begin(Document(id="a", text="x"), time.perf_counter())
+        pid = os.fork()
+        if pid == 0:  # the child: exit status 0 when it knows no timer and no document
+            os._exit(0 if (timelimit._fires_at, timelimit._running) == (math.inf, None) else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        timelimit.stop()
         set_doc_timeout(0)
 
 

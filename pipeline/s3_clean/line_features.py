@@ -112,7 +112,7 @@ def nonblank(lines: list[str]) -> list[int]:
 # Per-line Python (a dozen regex calls and character counts per line) cost ~13 us a line, more than the
 # rest of the text path on a full page. base_matrix works on the page's lines joined with "\n": the
 # characters as one array of code points classified through a table (str's own tests), counts per
-# line by np.bincount, and the regexes run only on the few lines that hold the characters they need.
+# line by np.add.reduceat, and the regexes run only on the few lines that hold the characters they need.
 # The numbers are those of the per-line definitions (tests/test_line_features.py compares them).
 
 _STOP_PUNCT = ".,;:!?\"'“”()"  # stripped from a word before the stop-word test
@@ -124,6 +124,7 @@ _QUOTES = "\"“'‘«-–—"
 _MIN_DATE_DIGITS = 5  # every date form of dates.find_date holds a 4-digit year and a 1-2 digit day
 _ALPHA, _UPPER, _DIGIT, _WORD_CHAR, _SPACE, _DECIMAL = 1, 2, 4, 8, 16, 32
 _COUNT_SPACES = operator.methodcaller("count", " ")
+_STRIP_PUNCT = operator.methodcaller("strip", _STOP_PUNCT)
 _SEPARATOR_BOTH = "|>»›/·–—-"  # separators between two spaces ...
 _SEPARATOR_ONE = "|»›"  # ... or with a space on one side only
 
@@ -142,9 +143,11 @@ def _flags_of(ch: str) -> int:
 
 
 @functools.cache
+@functools.cache  # a handful of fixed sets, each looked up several times per page
 def _set_table(chars: str) -> np.ndarray:
     table = np.zeros(0x10000, dtype=bool)
     table[[ord(c) for c in chars]] = True
+    table.flags.writeable = False  # shared by every call
     return table
 
 
@@ -180,9 +183,11 @@ def _codes_and_flags(text: str) -> tuple[np.ndarray, np.ndarray]:
     return codes, flags
 
 
-def _per_line(mask: np.ndarray, line_of: np.ndarray, n: int) -> np.ndarray:
-    """How many positions of `mask` fall on each of the n lines."""
-    return np.bincount(line_of[mask], minlength=n)[:n].astype(np.float64)
+def _per_line(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """How many positions of `mask` fall on each line (the lines start at `starts`, ascending: the
+    lines are non-blank; a line's "\n" counts for it). One pass, no index array (np.bincount of
+    the positions' line numbers took three times as long)."""
+    return np.add.reduceat(mask, starts, dtype=np.int64).astype(np.float64)
 
 
 def _token_bounds(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -225,8 +230,9 @@ def _stop_counts(folded: str, line_of_token: np.ndarray, edges: np.ndarray, n: i
     (`edges` marks the tokens that start or end with such a character: only those are stripped)."""
     tokens = folded.split()
     is_stop = np.fromiter(map(STOP_WORDS.__contains__, tokens), dtype=bool, count=len(tokens))
-    for k in np.flatnonzero(edges):
-        is_stop[k] = tokens[k].strip(_STOP_PUNCT) in STOP_WORDS
+    stripped = np.flatnonzero(edges)
+    cores = map(_STRIP_PUNCT, map(tokens.__getitem__, stripped.tolist()))
+    is_stop[stripped] = np.fromiter(map(STOP_WORDS.__contains__, cores), dtype=bool, count=len(stripped))
     return np.bincount(line_of_token[is_stop], minlength=n)[:n].astype(np.float64)
 
 
@@ -320,11 +326,10 @@ def base_matrix(texts: list[str], raws: list[str]) -> tuple[np.ndarray, list[str
     ends = starts + n_chars
     joined = "\n".join(texts)
     codes, flags = _codes_and_flags(joined)
-    line_of = np.repeat(np.arange(n), n_chars + 1)[: len(codes)]
-    letters = _per_line((flags & _ALPHA) > 0, line_of, n)
-    upper = _per_line((flags & _UPPER) > 0, line_of, n)
-    digits = _per_line((flags & _DIGIT) > 0, line_of, n)
-    commas = _per_line(codes == ord(","), line_of, n)
+    letters = _per_line((flags & _ALPHA) > 0, starts)
+    upper = _per_line((flags & _UPPER) > 0, starts)
+    digits = _per_line((flags & _DIGIT) > 0, starts)
+    commas = _per_line(codes == ord(","), starts)
     folded = joined.casefold()
     folded_codes, folded_flags = _codes_and_flags(folded)
     folded_line_of = np.cumsum(folded_codes == 10) - (folded_codes == 10)
@@ -339,8 +344,8 @@ def base_matrix(texts: list[str], raws: list[str]) -> tuple[np.ndarray, list[str
     first_char = codes[starts]
     bullet, numbered = _list_marks(codes, flags, starts, n_chars, raws)
     date = _test_lines(is_date_line, texts, (n_chars <= 80) & (digits >= _MIN_DATE_DIGITS))
-    separator = _per_line(_separators(codes, flags), line_of, n) > 0
-    linkish = _per_line(_link_marks(codes, flags), line_of, n) > 0
+    separator = _per_line(_separators(codes, flags), starts) > 0
+    linkish = _per_line(_link_marks(codes, flags), starts) > 0
     features = np.column_stack(
         [
             np.minimum(np.fromiter(map(math.log1p, n_chars.tolist()), np.float64, count=n) / 6.0, 1.5),
@@ -395,20 +400,21 @@ def _runs(flags: np.ndarray) -> np.ndarray:
 
 def _repeat_features(keys: list[str], heads: list[str], spaces: np.ndarray, base: np.ndarray) -> None:
     """repeated, repeated_near and head_repeat, from the lines' keys and heads (in place)."""
-    counts = Counter(keys)
-    repeats = {key for key, c in counts.items() if c > 1 and key}
-    positions: dict[str, list[int]] = {key: [] for key in repeats}
-    for k in (k for k, key in enumerate(keys) if key in repeats):
-        positions[keys[k]].append(k)
-    for where in positions.values():
-        base[where, _BASE_COL["repeated"]] = min(len(where) - 1, 3) / 3.0
-        # positions ascend: a repeat within 3 lines of another is next to it in the list
-        near = [
-            p
-            for j, p in enumerate(where)
-            if (j and p - where[j - 1] <= 3) or (j + 1 < len(where) and where[j + 1] - p <= 3)
-        ]
-        base[near, _BASE_COL["repeated_near"]] = 1.0
+    # each key as a number, then numpy: a loop over the repeated keys cost ~0.1 ms a page
+    numbers: dict[str, int] = {}
+    ids = np.fromiter(
+        (numbers.setdefault(key, len(numbers)) for key in keys), dtype=np.int64, count=len(keys)
+    )
+    counts = np.bincount(ids)[ids]
+    repeated = counts > 1
+    if "" in numbers:  # blank keys (no word) are no repeat
+        repeated &= ids != numbers[""]
+    base[repeated, _BASE_COL["repeated"]] = np.minimum(counts[repeated] - 1, 3) / 3.0
+    # a repeat within 3 lines of the previous occurrence of its key: both are near a repeat
+    at = np.argsort(ids, kind="stable")  # lines grouped by key, in page order within a key
+    close = (ids[at[1:]] == ids[at[:-1]]) & (np.diff(at) <= 3) & repeated[at[1:]]
+    base[at[1:][close], _BASE_COL["repeated_near"]] = 1.0
+    base[at[:-1][close], _BASE_COL["repeated_near"]] = 1.0
     # the same first five words as another, different line: alt text repeating the title or a caption
     # ("<title> - Ảnh 2"), a teaser repeating its headline (lines of 4+ words only)
     long_lines = np.flatnonzero(spaces >= 3).tolist()

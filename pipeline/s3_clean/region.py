@@ -737,18 +737,16 @@ class ArticleRegion(Step):
         for k in zone:
             row = features[k]
             text = lines[idx[k]].strip()
-            n_words = len(words(text))
-            if (
+            if (  # the tests on the features and the line's ends first: most lines stop here
                 not (row[_COL["title_like"]] or _QUESTION_TITLE.match(text))
                 or row[_COL["bullet"]]
                 or row[_COL["date"]]
-                or n_words < 4
                 or len(text) < 15
                 or text.endswith(":")
-                or self.meta.name_in(text)
-                or parse_datetime(text)
-                or _CREDIT.search(text)
             ):
+                continue
+            n_words = len(words(text))
+            if n_words < 4 or self.meta.name_in(text) or parse_datetime(text) or _CREDIT.search(text):
                 continue
             own = {w for w in words(text.casefold()) if len(w) > 1}
             # share of the line's words that the lead uses, out of at least 8: a 4-word breadcrumb
