@@ -31,6 +31,7 @@ from contextlib import contextmanager
 _limit = 0.0  # seconds per document in this process; 0 = no limit
 _HAS_TIMER = hasattr(signal, "setitimer")
 _clock = time.perf_counter  # the clock the budgets are charged with (the steps' own)
+_RETRY = 0.05  # seconds between alarms once a document's time is up (see `_expired`)
 
 # the document running under the limit (None between documents), when its step began, and when the
 # timer fires (perf_counter time; inf when it is not running)
@@ -73,7 +74,10 @@ def _expired(signum, frame) -> None:
         return
     left = doc.time_left - (_clock() - _began)
     if left <= 1e-6:
-        _running = None  # stopped: no later alarm may stop it again
+        # Python swallows an exception raised where it cannot propagate (a gc callback, a __del__,
+        # a library's bare `except BaseException`): fire again shortly until the step has taken the
+        # document off (`end` clears `_running`, `stop` cancels the timer)
+        _set_timer(_RETRY)
         raise DocTimeout()
     _set_timer(left)  # fired for an earlier document's deadline: this one has time left
 

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.document import Document
 from pipeline.step import Step
-from pipeline.timelimit import set_doc_timeout
+from pipeline.timelimit import DocTimeout, set_doc_timeout
 
 
 class _Failing(Step):
@@ -85,6 +85,35 @@ def test_time_limit_is_armed_lazily_and_an_early_alarm_re_arms_for_the_running_d
         short.time_left = 0.1
         out = list(_SleepsOn({"short": 0.3}).run([fresh, short]))
         assert [(d.id, d.drop_reason) for d in out] == [("fresh", None), ("short", "timeout")]
+    finally:
+        set_doc_timeout(0)
+
+
+class _SwallowsOnce(Step):
+    """Loses the first DocTimeout, as Python does when the alarm lands in a gc callback or a
+    __del__ (an "unraisable" exception), then works on for ever."""
+
+    name = "swallows_once"
+
+    def process(self, doc):
+        try:
+            while True:
+                sum(range(1000))
+        except DocTimeout:
+            pass
+        while True:
+            sum(range(1000))
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="no SIGALRM timers on this platform")
+def test_time_limit_stops_a_document_whose_first_alarm_was_swallowed():
+    set_doc_timeout(0.2)
+    try:
+        start = time.perf_counter()
+        (doc,) = list(_SwallowsOnce().run([Document(id="a", text="x")]))
+        assert (doc.drop_reason, doc.is_error) == ("timeout", True)
+        assert time.perf_counter() - start < 2.0  # the next alarm, not never
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
     finally:
         set_doc_timeout(0)
 
