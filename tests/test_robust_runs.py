@@ -557,6 +557,9 @@ def test_document_past_the_time_limit_is_an_error_record_and_the_run_goes_on(tmp
     assert [r["id"] for r in corpus_view(out)] == ["page-001.txt", "page-003.txt"]
 
 
+# the alarm often lands in a gc callback (hypothesis installs one), where Python swallows it and reports
+# it as "unraisable"; the time limit fires again until the step stops the page (pipeline/timelimit.py)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_pathological_html_page_is_stopped_at_the_limit(tmp_path):
     attributes = " ".join(f'data-a{i}="v{i}"' for i in range(20000))  # quadratic in extraction
     page = f"<html><body><div {attributes}>{'<p>' + article(1) + '</p>'}</div></body></html>"
