@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -215,17 +216,12 @@ def heading_cards(headings: list, max_box_chars: int = 700) -> int:
     text) that holds a link besides the heading ("Read more", a picture's link). A listing whose
     cards carry their headline as a heading, not as a link, is a grid of these; an article's
     subheadings stand in its body (a box far larger) and have no link of their own next to them."""
-    n, chars = 0, {}  # chars of the boxes seen: an article's subheadings share their parent, the body
+    n = 0
+    sizes: dict = {}  # an article's subheadings share their parent (the body): measured once
     for heading in headings:
         if next(heading.iter("a"), None) is not None:
             continue  # a headline link: counted as a teaser link already
-        box = heading
-        for _ in range(3):
-            box = box.getparent()
-            if box is not None and box not in chars:
-                chars[box] = _chars(box)
-            if box is None or chars[box] > max_box_chars:
-                break
+        for box in _small_boxes(heading, max_box_chars, sizes):
             if next(box.iter("a"), None) is not None:
                 n += 1
                 break
@@ -237,23 +233,34 @@ def teaser_boxes(tree, min_words: int, max_box_chars: int = 700, min_summary_cha
     holding >= min_summary_chars of text outside links). Home and category pages are grids of them; an
     article's sidebars mostly list bare headlines."""
     n, seen = 0, set()
+    sizes: dict = {}
     for a in tree.iter("a"):
         text = a.text_content()
         if len(text) <= 20 or len(text.split()) < min_words:
             continue
-        box = a
-        for _ in range(3):
-            box = box.getparent()
-            if box is None or box in seen:
+        for box in _small_boxes(a, max_box_chars, sizes):
+            if box in seen:
                 break
-            chars = _chars(box)
-            if chars > max_box_chars:
-                break
-            if chars - sum(_chars(link) for link in box.iter("a")) >= min_summary_chars:
+            if sizes[box] - sum(_chars(link) for link in box.iter("a")) >= min_summary_chars:
                 n += 1
                 seen.add(box)
                 break
     return n
+
+
+def _small_boxes(el, max_box_chars: int, sizes: dict) -> Iterator:
+    """The boxes around `el`, up to three levels up, while they hold at most max_box_chars of text (a
+    card, not the page's body); `sizes` keeps each box's chars for the next element in it."""
+    box = el
+    for _ in range(3):
+        box = box.getparent()
+        if box is None:
+            return
+        if box not in sizes:
+            sizes[box] = _chars(box)
+        if sizes[box] > max_box_chars:
+            return
+        yield box
 
 
 def _chars(el) -> int:

@@ -179,8 +179,7 @@ class PatternSet:
         regex = self._alternation(text[0].lower(), last)
         m = regex.match(text) if regex is not None else None
         found = int(m.lastgroup[1:]) if m and m.lastgroup else len(self.rules)  # group r<i>: rule i
-        alone = self._alone_cache.get(last)
-        for i, words, reach, pattern in self._alone_for(last) if alone is None else alone:
+        for i, words, reach, pattern in self._alone_for(last):
             if i > found:
                 break  # an earlier pattern of the alternation matched: it wins, as in one alternation
             end = (text if reach is None else text[-reach:]).lower()  # compared as the regex does
