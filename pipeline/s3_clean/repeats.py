@@ -8,7 +8,7 @@ import unicodedata
 from pipeline.document import Document
 from pipeline.options import Schema
 from pipeline.s3_clean.lines import fold_accents, kept_indices, remove_line, split_lines
-from pipeline.s3_clean.rules import folded_key, folded_word, phrase_key, plain_key
+from pipeline.s3_clean.rules import folded_key, folded_word, line_plain_keys, phrase_key
 from pipeline.step import Step
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
@@ -80,6 +80,7 @@ class RepeatedLines(Step):
     def process(self, doc: Document) -> None:
         lines = split_lines(doc)
         kept = kept_indices(lines)
+        plains = line_plain_keys(doc.text)  # the lines' phrase_key, before tone marks are folded
         title = doc.metadata.get("title")
         title_key = phrase_key(title) if title else None
         # the line and a copy of the title both start with the title's key: their first words (once
@@ -89,7 +90,7 @@ class RepeatedLines(Step):
         accented_doc = None
         for pos, i in enumerate(kept):
             text = lines[i].strip()
-            plain = plain_key(text)  # the line's phrase_key is folded_key(plain), folded when needed
+            plain = plains[i]  # the line's phrase_key is folded_key(plain), folded when needed
             head = folded_word(plain.partition(" ")[0])  # its first word as folded_key leaves it
             if (
                 title_key

@@ -60,6 +60,23 @@ def plain_key(line: str) -> str:
     return " ".join(unicodedata.normalize("NFC", line).strip(_EDGE).casefold().split())
 
 
+def line_plain_keys(text: str) -> list[str]:
+    """`plain_key(line.strip())` of every line of `text` ("\n"-split), in one casefold of the whole
+    text: the per-line NFC test, casefold and split-and-join were most of repeated_lines' time.
+    Same keys: a line of an NFC text is NFC ("\n" composes with nothing); casefold maps no
+    character to or from whitespace and keeps the edge characters (`_EDGE`) as they are, while
+    no other character folds to one (tests/test_text_speed_paths.py checks all code points)."""
+    if not unicodedata.is_normalized("NFC", text):
+        return [plain_key(line.strip()) for line in text.split("\n")]
+    return [one_space(line.strip().strip(_EDGE)) for line in text.casefold().split("\n")]
+
+
+def one_space(text: str) -> str:
+    """`" ".join(text.split())` for a text without whitespace at its ends, without the split when it
+    has no double space and no whitespace but " " (the only whitespace str.isprintable allows)."""
+    return text if "  " not in text and text.isprintable() else " ".join(text.split())
+
+
 def folded_key(key: str) -> str:
     """A `plain_key` with its tone marks placed the new way, word by word."""
     if key.isascii() or not _TWO_PLACES.search(key):

@@ -40,6 +40,7 @@ import xxhash
 from pipeline import workfile
 from pipeline.document import Document
 from pipeline.options import Schema, option
+from pipeline.s3_clean.rules import one_space
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.s7_write.records import counts_dict, counts_list, source_of
 from pipeline.s7_write.safe_json import json_line
@@ -63,8 +64,9 @@ class Table:
 
 
 def line_key(text: str) -> int:
-    """A line's key: case and spacing do not matter (a site prints its template lines the same way)."""
-    return xxhash.xxh3_64_intdigest(" ".join(text.casefold().split()).encode("utf-8", "surrogatepass"))
+    """A line's key: case and spacing do not matter (a site prints its template lines the same way).
+    A line with single spaces only skips the split and join (`one_space`)."""
+    return xxhash.xxh3_64_intdigest(one_space(text.casefold().strip()).encode("utf-8", "surrogatepass"))
 
 
 _BITS = np.arange(64, dtype=np.uint64)

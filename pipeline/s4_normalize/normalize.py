@@ -50,4 +50,4 @@ def normalize_text(text: str, tone_marks: str = "keep", separator: str = "\n\n")
         text = place_tone_marks(text, tone_marks)
     if "  " in text or any(c in text for c in _SPACE_CHARS):
         text = _SPACES.sub(" ", text)  # the class holds no newline: the same as line by line
-    return separator.join(p for p in map(str.strip, text.split("\n")) if p)
+    return separator.join(filter(None, map(str.strip, text.split("\n"))))  # the non-blank lines, stripped
