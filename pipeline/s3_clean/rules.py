@@ -141,6 +141,9 @@ class PatternSet:
     # how many characters of its end (None: anywhere), the compiled pattern)
     _alone: list[tuple] = field(default_factory=list)
     _alone_cache: dict = field(default_factory=dict)  # last char -> the patterns of _alone it may end
+    # a line's (first, last) characters as they are -> (alternation, patterns tried alone): one dict
+    # lookup per line instead of lowering both characters and two lookups
+    _by_ends: dict = field(default_factory=dict)
 
     def add(self, rule: Rule) -> None:
         try:
@@ -153,7 +156,7 @@ class PatternSet:
 
     def _prepare(self) -> None:
         self._bodies, self._ends, self._cache, self._compiled = [], [], {}, {}
-        self._alone, self._alone_cache = [], {}
+        self._alone, self._alone_cache, self._by_ends = [], {}, {}
         for i, rule in enumerate(self.rules):
             # named groups in user patterns would clash with ours: make them plain groups
             body = re.sub(r"[(][?]P<[^>]+>", "(?:", unicodedata.normalize("NFC", rule.pattern))
@@ -192,11 +195,17 @@ class PatternSet:
             return None
         if self._bodies is None:
             self._prepare()
-        last = text[-1].lower()
-        regex = self._alternation(text[0].lower(), last)
+        picked = self._by_ends.get((text[0], text[-1]))
+        if picked is None:
+            last = text[-1].lower()
+            picked = self._by_ends[text[0], text[-1]] = (
+                self._alternation(text[0].lower(), last),
+                self._alone_for(last),
+            )
+        regex, alone = picked
         m = regex.match(text) if regex is not None else None
         found = int(m.lastgroup[1:]) if m and m.lastgroup else len(self.rules)  # group r<i>: rule i
-        for i, words, reach, pattern in self._alone_for(last):
+        for i, words, reach, pattern in alone:
             if i > found:
                 break  # an earlier pattern of the alternation matched: it wins, as in one alternation
             end = (text if reach is None else text[-reach:]).lower()  # compared as the regex does
