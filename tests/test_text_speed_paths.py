@@ -66,3 +66,23 @@ def test_line_key_equals_the_split_and_join_formula():
 def test_one_space_is_split_and_join():
     for text in ["a b", "a  b", "a\u00a0b", "a\tb", "a\u200bb", "ab", "", "Đà Nẵng hôm nay"]:
         assert one_space(text) == " ".join(text.split())
+
+
+def _float_simhash(keys: list[int], weights: list[float]) -> int:  # the numpy formula before round 4
+    import numpy as np
+
+    bits = (np.array(keys, dtype=np.uint64)[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)
+    votes = np.array(weights, dtype=np.float64) @ (bits.astype(np.float64) * 2.0 - 1.0)
+    return int(np.left_shift(np.uint64(1), np.arange(64, dtype=np.uint64))[votes > 0].sum(dtype=np.uint64))
+
+
+def test_simhash_in_integers_equals_the_float_votes():
+    from pipeline.s3_clean.template_lines import simhash
+
+    rng = random.Random(4)
+    for n in [1, 2, 3, 17, 64, 300] * 300:
+        keys = [rng.getrandbits(64) for _ in range(n)]
+        keys[rng.randrange(n)] = rng.choice([0, 2**64 - 1, 1 << 63])
+        lengths = [rng.choice([0, 1, 7, 80, 200, 5000, 2**25]) for _ in range(n)]
+        assert simhash(keys, lengths) == _float_simhash(keys, [x * x for x in lengths])
+    assert simhash([1, 0], [3, 3]) == 0 and simhash([], []) == 0  # a tie (votes 0) leaves the bit unset

@@ -64,9 +64,15 @@ def looks_like_name(
 
 def _without_credits(text: str, words: NameWords) -> str:
     """The line without its trailing group, photo credit, agency after a slash, prefix and suffixes."""
-    core = _TRAILING_GROUP.sub("", text.strip()).strip()
-    core = _CREDIT.sub("", core).strip()
-    core = re.split(r"\s*/\s*", core)[0]  # "PV/VOV": the agency after the slash
+    # each pattern is tried only on lines holding what it needs (a paragraph scanned for nothing
+    # was most of this step's time): a closing bracket at the end, a colon, a slash
+    core = text.strip()
+    if core.endswith((")", "]")):
+        core = _TRAILING_GROUP.sub("", core).strip()
+    if ":" in core:
+        core = _CREDIT.sub("", core).strip()
+    if "/" in core:
+        core = re.split(r"\s*/\s*", core)[0]  # "PV/VOV": the agency after the slash
     lowered = core.casefold()
     for prefix in sorted(words.prefixes, key=len, reverse=True):  # "Bài và ảnh:" before "Bài:"
         if lowered.startswith(prefix) and lowered[len(prefix) : len(prefix) + 1] in (" ", ":"):

@@ -69,24 +69,23 @@ def line_key(text: str) -> int:
     return xxhash.xxh3_64_intdigest(one_space(text.casefold().strip()).encode("utf-8", "surrogatepass"))
 
 
-_BITS = np.arange(64, dtype=np.uint64)
-_POWERS = np.left_shift(np.uint64(1), _BITS)
-
-
-def simhash(keys: list[int], weights: list[float]) -> int:
+def simhash(keys: list[int], lengths: list[int]) -> int:
+    """The 64-bit SimHash of keys weighted by their lengths squared: bit b is set when the keys with
+    bit b set outweigh those without (the weights are integers, summed exactly)."""
     if not keys:
         return 0
-    bits = (np.array(keys, dtype=np.uint64)[:, None] >> _BITS) & np.uint64(1)
-    votes = np.array(weights, dtype=np.float64) @ (bits.astype(np.float64) * 2.0 - 1.0)
-    return int(_POWERS[votes > 0].sum(dtype=np.uint64))
+    bits = np.unpackbits(np.array(keys, dtype="<u8").view(np.uint8), bitorder="little").reshape(-1, 64)
+    weights = np.array(lengths, dtype=np.int64)
+    weights *= weights
+    return int(np.packbits(2 * (weights @ bits) > weights.sum(), bitorder="little").view("<u8")[0])
 
 
 def text_key(text: str, max_chars: int) -> np.ndarray:
     """[SimHash of the document's lines, the sorted keys of its distinct short lines] (uint64).
     The SimHash hashes the lines as they are (copies of one text are equal); only the short lines
     get the normalized key the filter matches (`line_key`)."""
-    lines = [s for s in (line.strip() for line in text.split("\n")) if s]
-    fingerprint = simhash([xxhash.xxh3_64_intdigest(t) for t in lines], [len(t) ** 2 for t in lines])
+    lines = list(filter(None, map(str.strip, text.split("\n"))))
+    fingerprint = simhash(list(map(xxhash.xxh3_64_intdigest, lines)), list(map(len, lines)))
     short = sorted({line_key(t) for t in lines if len(t) <= max_chars})
     return np.array([fingerprint, *short], dtype=np.uint64)
 
