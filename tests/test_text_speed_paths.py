@@ -86,3 +86,45 @@ def test_simhash_in_integers_equals_the_float_votes():
         lengths = [rng.choice([0, 1, 7, 80, 200, 5000, 2**25]) for _ in range(n)]
         assert simhash(keys, lengths) == _float_simhash(keys, [x * x for x in lengths])
     assert simhash([1, 0], [3, 3]) == 0 and simhash([], []) == 0  # a tie (votes 0) leaves the bit unset
+
+
+def _count_before(table, source, key, copy_bits, width=0):  # template_lines.count before round 4
+    from pipeline.s3_clean.template_lines import GUARD
+
+    fingerprint = int(key[0])
+    docs = table.docs[source] = table.docs.get(source, 0) + 1
+    bucket = -(-docs // width) if width else 1
+    lines = table.lines.setdefault(source, {})
+    for line in key[1:].tolist():
+        seen = lines.get(line)
+        if seen is None:
+            seen = lines[line] = [0, bucket - 1]
+        if all(bin(fingerprint ^ other).count("1") > copy_bits for other in seen[2:]):
+            seen[0] += 1
+            if len(seen) < 2 + GUARD:
+                seen.append(fingerprint)
+    if width and docs % width == 0:
+        for line in [k for k, seen in lines.items() if seen[0] + seen[1] <= bucket]:
+            del lines[line]
+
+
+def test_template_counts_equal_the_counting_before():
+    import numpy as np
+
+    from pipeline.s3_clean.template_lines import Table, count
+
+    rng = random.Random(7)
+    bases = [rng.getrandbits(64) for _ in range(40)]
+    for width in (0, 7):
+        new, old = Table(), Table()
+        for _ in range(3000):
+            # near-copies (a few bits flipped) and other documents, lines from a small pool
+            fingerprint = rng.choice(bases)
+            for _ in range(rng.randrange(12)):
+                fingerprint ^= 1 << rng.randrange(64)
+            lines = sorted({rng.randrange(60) for _ in range(rng.randrange(0, 9))})
+            key = np.array([fingerprint, *lines], dtype=np.uint64)
+            source = rng.choice("ab")
+            count(new, source, key, 8, width)
+            _count_before(old, source, key, 8, width)
+        assert new == old and sum(len(lines) for lines in new.lines.values()) > 10

@@ -105,9 +105,10 @@ def count(table: Table, source: str, key: np.ndarray, copy_bits: int, width: int
     lines = table.lines.setdefault(source, {})
     for line in key[1:].tolist():
         seen = lines.get(line)
-        if seen is None:
-            seen = lines[line] = [0, bucket - 1]  # [documents, missed at most, SimHashes...]
-        if all(bin(fingerprint ^ other).count("1") > copy_bits for other in seen[2:]):
+        if seen is None:  # [documents, missed at most, SimHashes...]: a new line counts this document
+            lines[line] = [1, bucket - 1, fingerprint]
+            continue
+        if all((fingerprint ^ other).bit_count() > copy_bits for other in seen[2:]):
             seen[0] += 1
             if len(seen) < 2 + GUARD:
                 seen.append(fingerprint)
