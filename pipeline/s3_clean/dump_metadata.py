@@ -68,13 +68,14 @@ class DumpMetadata(Step):
 
     def process(self, doc: Document) -> None:
         lines = split_lines(doc)
+        nonblank = kept_indices(lines)
         meta = doc.metadata
         if doc.provenance.get("extractor") or doc.provenance.get("region"):
             # text an HTML extractor took out of a page, or article_region cut out of a dump, has no
             # header left (title, date and author are known): its first lines are the article
             kept, pre_date = [], None
         else:
-            kept, pre_date = self._pre_title(doc, lines, kept_indices(lines))
+            kept, pre_date = self._pre_title(doc, lines, nonblank)
         if not meta.get("title") and kept:
             kept = self._title(doc, lines, kept)
         if kept:
@@ -88,7 +89,7 @@ class DumpMetadata(Step):
                 self._remove(doc, lines, i, "byline")
             else:
                 self._remove(doc, lines, i, "header_clock")
-        self._footer(doc, lines, kept_indices(lines))
+        self._footer(doc, lines, [i for i in nonblank if lines[i]])  # a removed line is blanked ("")
         doc.text = "\n".join(lines)
 
     # -- above the title -------------------------------------------------------------------------

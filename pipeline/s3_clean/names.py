@@ -51,7 +51,7 @@ def looks_like_name(
     """The name(s) in an author line ("Hoàng Thư", "PV/VOV", "Minh Thu (tổng hợp)",
     "Nguyễn An - Trần Bình", "Bài và ảnh: Lê Chi", "Thu Hà - Ảnh: Quang Hiếu"), or None."""
     core = _without_credits(text, words)
-    if not core or len(core) > max_chars or any(c.isdigit() for c in core):
+    if not core or len(core) > max_chars or any(map(str.isdigit, core)):
         return None
     parts = [p for p in _PARTS.split(core) if p]
     if not 1 <= len(parts) <= 4 or not all(_is_name_part(p, words.stop, max_words) for p in parts):
