@@ -232,6 +232,65 @@ def shingle_grams(points, flags, n, char_base, token_base):  # pragma: no cover 
     return grams
 
 
+@numba.njit(cache=True, nogil=True)
+def word_counts(points, is_space, lengths):  # pragma: no cover - compiled
+    """`len(text.split())` of each text of a batch: `points` are the code points of the texts
+    joined by one separator, `lengths` their lengths; `is_space[c]` is `chr(c).isspace()` for
+    every c it covers (there is no whitespace above them). No branch per character."""
+    counts = np.zeros(lengths.shape[0], dtype=np.int64)
+    top = is_space.shape[0]
+    i = 0
+    for doc in range(lengths.shape[0]):
+        words = 0
+        before = 1  # the character before is a space (or the text's start)
+        for _ in range(lengths[doc]):
+            c = points[i]
+            space = is_space[c] if c < top else 0
+            words += before & (1 - space)  # a word starts here
+            before = space
+            i += 1
+        counts[doc] = words
+        i += 1  # the separator
+    return counts
+
+
+@numba.njit(cache=True, nogil=True)
+def joined_words(points, is_space, out):  # pragma: no cover - compiled
+    """`" ".join(text.split()).encode("utf-8")` from the code points of a text, into `out` (four
+    bytes per code point at least): the number of bytes written."""
+    top = is_space.shape[0]
+    n = 0
+    before = 1
+    for i in range(points.shape[0]):
+        c = points[i]
+        if c < top and is_space[c]:
+            before = 1
+            continue
+        if before and n:
+            out[n] = 32
+            n += 1
+        before = 0
+        if c < 0x80:
+            out[n] = c
+            n += 1
+        elif c < 0x800:
+            out[n] = 0xC0 | (c >> 6)
+            out[n + 1] = 0x80 | (c & 0x3F)
+            n += 2
+        elif c < 0x10000:
+            out[n] = 0xE0 | (c >> 12)
+            out[n + 1] = 0x80 | ((c >> 6) & 0x3F)
+            out[n + 2] = 0x80 | (c & 0x3F)
+            n += 3
+        else:
+            out[n] = 0xF0 | (c >> 18)
+            out[n + 1] = 0x80 | ((c >> 12) & 0x3F)
+            out[n + 2] = 0x80 | ((c >> 6) & 0x3F)
+            out[n + 3] = 0x80 | (c & 0x3F)
+            n += 4
+    return n
+
+
 _CHAINS = 4  # independent walks at once: their table lookups overlap instead of waiting in turn
 
 
@@ -290,5 +349,8 @@ def warm() -> None:
     ngram_counts(u64, i64, np.uint64(3), np.ones(20, dtype=np.uint64), np.ones(20, dtype=np.uint64), 10)
     points = np.frombuffer(bytes(16), dtype=np.uint32)  # read-only, like the code points of a text
     shingle_grams(points, np.zeros(4, dtype=np.uint8), 5, np.uint64(3), np.uint64(5))
+    space = np.zeros(8, dtype=np.uint8)
+    word_counts(points, space, np.zeros(1, dtype=np.int64))
+    joined_words(points, space, np.zeros(16, dtype=np.uint8))
     i32 = np.zeros(4, dtype=np.int32)
     langid_features(text, np.zeros(512, dtype=np.uint32), i32, i32, np.full(4, -1, dtype=np.int32), 6)
