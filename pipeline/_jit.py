@@ -291,6 +291,55 @@ def joined_words(points, is_space, out):  # pragma: no cover - compiled
     return n
 
 
+# a class's bit b of char_counts' table, spread to 16-bit lane b of a counter (4 lanes a counter)
+_LANES = np.array([sum(((x >> b) & 1) << (16 * b) for b in range(4)) for x in range(16)], dtype=np.int64)
+_LANE_SPAN = 0xFFFF  # characters counted in the lanes before they are emptied (no lane overflows)
+
+
+@numba.njit(cache=True, nogil=True)
+def char_counts(points, classes, lengths):  # pragma: no cover - compiled
+    """`s5_filter.quality_signals._char_counts` of each text of a batch: `points` are the code
+    points of the texts joined by one separator, `lengths` their lengths; `classes[c]` holds the
+    bits of `quality_signals`' character classes (a code point past the table: odd, nothing more).
+    One row per text: ASCII characters, then one count per bit, the last one ("…") plus the
+    occurrences of "..." in the text's ASCII characters (counted as bytes.count counts them).
+    No branch per character: the eight bit counts add up in 16-bit lanes of two counters."""
+    out = np.zeros((lengths.shape[0], 9), dtype=np.int64)
+    top = classes.shape[0]
+    i = 0
+    for doc in range(lengths.shape[0]):
+        row = out[doc]
+        dots = np.int64(0)  # the run of "." among the ASCII characters so far
+        n_ascii = np.int64(0)
+        ellipses = np.int64(0)
+        left = lengths[doc]
+        while left > 0:
+            span = min(left, _LANE_SPAN)
+            left -= span
+            low = np.int64(0)
+            high = np.int64(0)
+            for _ in range(span):
+                c = points[i]
+                i += 1
+                bits = np.int64(classes[c]) if c < top else np.int64(16)
+                low += _LANES[bits & 15]
+                high += _LANES[bits >> 4]
+                ascii = np.int64(c < 128)
+                n_ascii += ascii
+                # a third "." in a row is one "..." and starts a new run; another ASCII character ends it
+                dots = (dots + np.int64(c == 46)) * (1 - ascii * np.int64(c != 46))
+                full = np.int64(dots == 3)
+                ellipses += full
+                dots -= 3 * full
+            for b in range(4):
+                row[b + 1] += (low >> (16 * b)) & 0xFFFF
+                row[b + 5] += (high >> (16 * b)) & 0xFFFF
+        row[0] = n_ascii
+        row[8] += ellipses
+        i += 1  # the separator
+    return out
+
+
 _CHAINS = 4  # independent walks at once: their table lookups overlap instead of waiting in turn
 
 
@@ -352,5 +401,6 @@ def warm() -> None:
     space = np.zeros(8, dtype=np.uint8)
     word_counts(points, space, np.zeros(1, dtype=np.int64))
     joined_words(points, space, np.zeros(16, dtype=np.uint8))
+    char_counts(points, space, np.zeros(1, dtype=np.int64))
     i32 = np.zeros(4, dtype=np.int32)
     langid_features(text, np.zeros(512, dtype=np.uint32), i32, i32, np.full(4, -1, dtype=np.int32), 6)

@@ -248,3 +248,22 @@ def test_compiled_word_counts_and_joined_words_equal_str_split():
             assert content_hash(text, kernels) == content_hash(text), repr(text)
     with pytest.raises(UnicodeEncodeError):  # a lone surrogate: the error of the Python path
         content_hash("a\ud800 b", kernels)
+
+
+def test_compiled_char_counts_equal_the_python_counts():
+    from pipeline.kernels import kernels_for
+    from pipeline.s5_filter import quality_signals as quality
+
+    kernels = kernels_for(10**9)
+    if kernels is None:
+        pytest.skip("numba is not installed")
+    rng = random.Random(11)
+    alphabet = list("ab.#|> .\n..") + sorted(quality._EXPECTED)[::3] + sorted(quality._MOJIBAKE_MARKS)[::4]
+    alphabet += list("“”‘’–—…»›•·►▶ệĐđ\ud800\U0001f642\U0010ffff北") + list(quality._VI_LETTERS[::7])
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))) for _ in range(3000)]
+    texts += _texts() + ["a." * 40_000 + "..." * 30_000 + "#|>" * 25_000]  # past a lane's 65,535 characters
+    points = np.frombuffer("\n".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    lengths = np.array([len(t) for t in texts], dtype=np.int64)
+    rows = kernels.char_counts(points, quality._CLASSES, lengths).tolist()
+    assert [tuple(row) for row in rows] == [quality._char_counts(t) for t in texts]
+    assert rows[-1][8] == 30_000 and rows[-1][3] == 25_000
