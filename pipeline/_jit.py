@@ -301,10 +301,10 @@ def char_counts(points, classes, lengths):  # pragma: no cover - compiled
     """`s5_filter.quality_signals._char_counts` of each text of a batch: `points` are the code
     points of the texts joined by one separator, `lengths` their lengths; `classes[c]` holds the
     bits of `quality_signals`' character classes (a code point past the table: odd, nothing more).
-    One row per text: ASCII characters, then one count per bit, the last one ("…") plus the
-    occurrences of "..." in the text's ASCII characters (counted as bytes.count counts them).
-    No branch per character: the eight bit counts add up in 16-bit lanes of two counters."""
-    out = np.zeros((lengths.shape[0], 9), dtype=np.int64)
+    One row per text: ASCII characters, then one count per bit, the eighth one ("…") plus the
+    occurrences of "..." in the text's ASCII characters (counted as bytes.count counts them), the
+    ninth alone (bit 8). No branch per character: bits 0-7 add up in 16-bit lanes of two counters."""
+    out = np.zeros((lengths.shape[0], 10), dtype=np.int64)
     top = classes.shape[0]
     i = 0
     for doc in range(lengths.shape[0]):
@@ -312,6 +312,7 @@ def char_counts(points, classes, lengths):  # pragma: no cover - compiled
         dots = np.int64(0)  # the run of "." among the ASCII characters so far
         n_ascii = np.int64(0)
         ellipses = np.int64(0)
+        ninth = np.int64(0)
         left = lengths[doc]
         while left > 0:
             span = min(left, _LANE_SPAN)
@@ -323,7 +324,8 @@ def char_counts(points, classes, lengths):  # pragma: no cover - compiled
                 i += 1
                 bits = np.int64(classes[c]) if c < top else np.int64(16)
                 low += _LANES[bits & 15]
-                high += _LANES[bits >> 4]
+                high += _LANES[(bits >> 4) & 15]
+                ninth += bits >> 8
                 ascii = np.int64(c < 128)
                 n_ascii += ascii
                 # a third "." in a row is one "..." and starts a new run; another ASCII character ends it
@@ -336,6 +338,7 @@ def char_counts(points, classes, lengths):  # pragma: no cover - compiled
                 row[b + 5] += (high >> (16 * b)) & 0xFFFF
         row[0] = n_ascii
         row[8] += ellipses
+        row[9] = ninth
         i += 1  # the separator
     return out
 
@@ -401,6 +404,6 @@ def warm() -> None:
     space = np.zeros(8, dtype=np.uint8)
     word_counts(points, space, np.zeros(1, dtype=np.int64))
     joined_words(points, space, np.zeros(16, dtype=np.uint8))
-    char_counts(points, space, np.zeros(1, dtype=np.int64))
+    char_counts(points, np.zeros(8, dtype=np.uint16), np.zeros(1, dtype=np.int64))
     i32 = np.zeros(4, dtype=np.int32)
     langid_features(text, np.zeros(512, dtype=np.uint32), i32, i32, np.full(4, -1, dtype=np.int32), 6)

@@ -259,11 +259,42 @@ def test_compiled_char_counts_equal_the_python_counts():
         pytest.skip("numba is not installed")
     rng = random.Random(11)
     alphabet = list("ab.#|> .\n..") + sorted(quality._EXPECTED)[::3] + sorted(quality._MOJIBAKE_MARKS)[::4]
-    alphabet += list("“”‘’–—…»›•·►▶ệĐđ\ud800\U0001f642\U0010ffff北") + list(quality._VI_LETTERS[::7])
+    alphabet += list("“”‘’–—…»›•·►▶ệĐđ\ud800\U0001f642\U0010ffff北\xa0\u2003\u3000") + list(
+        quality._VI_LETTERS[::7]
+    )
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))) for _ in range(3000)]
     texts += _texts() + ["a." * 40_000 + "..." * 30_000 + "#|>" * 25_000]  # past a lane's 65,535 characters
     points = np.frombuffer("\n".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     lengths = np.array([len(t) for t in texts], dtype=np.int64)
     rows = kernels.char_counts(points, quality._CLASSES, lengths).tolist()
-    assert [tuple(row) for row in rows] == [quality._char_counts(t) for t in texts]
+    assert [tuple(row[:9]) for row in rows] == [quality._char_counts(t) for t in texts]
+    assert [row[9] for row in rows] == [sum(c.isspace() and c > "\x7f" for c in t) for t in texts]
     assert rows[-1][8] == 30_000 and rows[-1][3] == 25_000
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_quality_signals_batched_equal_one_by_one_on_raw_texts(monkeypatch, jit):
+    """Texts no earlier step has normalized: wide spaces, controls, other scripts, empty ones."""
+    from pipeline.kernels import kernels_for
+    from pipeline.s5_filter import quality_signals as quality
+
+    class OneByOne(quality.QualitySignals):
+        process_batch = Step.process_batch
+
+    monkeypatch.setattr(quality, "kernels_for", lambda seen: kernels_for(10**9) if jit else None)
+    rng = random.Random(5)
+    pieces = ["tin", "mới", "\xa0", "\u2003", "\u3000", " ", "\n", "\n\n", "...", "…", "#", "»", "Ã©"]
+    texts = _texts() + ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 80))) for _ in range(150)]
+    languages = ["vi", "en", None, "fr"]
+
+    def docs() -> list[Document]:
+        out = [Document(id=str(i), text=t, media_type="text") for i, t in enumerate(texts)]
+        for i, doc in enumerate(out):
+            doc.metadata["language"] = languages[i % 4]
+        return out
+
+    batched, single = quality.QualitySignals(), OneByOne()
+    out = list(batched.run(docs()))
+    assert _outcome(out) == _outcome(list(single.run(docs())))
+    assert _stats(batched) == _stats(single) and batched.stats.counters["quality.no_profile"] > 0
+    assert all(d.metadata["quality"]["n_words"] == len(d.text.split()) for d in out if not d.dropped)

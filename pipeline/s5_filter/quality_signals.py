@@ -34,7 +34,7 @@ from pipeline.s5_filter.quality_profiles import (  # the signal names are what p
     LangProfile,
     profiles_for,
 )
-from pipeline.s5_filter.quality_tokens import Tokens, powers, tokenize
+from pipeline.s5_filter.quality_tokens import SPACE_POINTS, Tokens, powers, tokenize
 from pipeline.step import Step
 
 _INT_SIGNALS = INT_SIGNALS  # (pipeline/s7_write/schema.py reads it here)
@@ -77,12 +77,21 @@ assert TOP_NGRAMS == (2, 3, 4) and DUP_NGRAMS == tuple(range(5, _KMAX + 1))  # o
 def compute_signals(text: str, profile: LangProfile | None = None, kernels=None, char_counts=None) -> dict:
     """All quality signals of `text` as a flat dict of rounded numbers (names in SIGNAL_NAMES).
     `kernels`: the compiled module of `pipeline.kernels` (the same values, faster) or None;
-    `char_counts`: the text's `_char_counts` when they are known already (a batch's, compiled)."""
+    `char_counts`: the text's `_char_counts` and its count of wide spaces when they are known
+    already (a batch's, compiled: `_jit.char_counts`)."""
+    return _rounded([_measured(text, profile, kernels, char_counts)])[0]
+
+
+def _measured(text: str, profile: LangProfile | None, kernels, char_counts) -> dict:
+    """The signals of `compute_signals` before their rounding."""
     profile = profile or EMPTY_PROFILE
     lowered = text.lower()
-    tokens = tokenize(lowered, kernels)
+    # (lowercasing neither makes nor removes whitespace: the text's count of wide spaces holds)
+    tokens = tokenize(lowered, kernels, None if char_counts is None else char_counts[9] > 0)
     lines = [s for s in map(str.strip, text.split("\n")) if s]
-    if "\n" in text.replace("\n\n", ""):  # single newlines inside paragraphs: split paragraphs apart
+    # a single newline inside a paragraph (one left once the "\n\n" are removed, as replace removes
+    # them): split paragraphs apart
+    if text.count("\n") > 2 * text.count("\n\n"):
         paragraphs = [p for p in map(str.strip, _PARAGRAPH_BREAK.split(text)) if p]
     else:
         paragraphs = lines
@@ -97,9 +106,18 @@ def compute_signals(text: str, profile: LangProfile | None = None, kernels=None,
     out.update(_line_signals(lines, paragraphs, len(tokens), profile.short_line_chars))
     out.update(_token_signals(tokens, profile, kernels))
     out["mean_word_len"] = max(out.pop("word_chars", 0) - out.pop("punct_chars"), 0) / max(len(tokens), 1)
-    rounded = np.round(np.array([out[name] for name in _FLOAT_SIGNALS], dtype=float), 4).tolist()
-    out.update(zip(_FLOAT_SIGNALS, rounded))
-    return {name: out[name] for name in SIGNAL_NAMES}
+    return out
+
+
+def _rounded(measured: list[dict]) -> list[dict]:
+    """Each document's signals with its floats rounded, all in one numpy call (element by element:
+    the same values as one call per document)."""
+    table = np.array([[out[name] for name in _FLOAT_SIGNALS] for out in measured], dtype=float)
+    done = []
+    for out, row in zip(measured, np.round(table, 4).tolist()):
+        out.update(zip(_FLOAT_SIGNALS, row))
+        done.append({name: out[name] for name in SIGNAL_NAMES})
+    return done
 
 
 def _char_counts(text: str) -> tuple[int, ...]:
@@ -134,13 +152,14 @@ CHAR_COUNTS = (
     "mojibake_marks",
     "ellipses",
 )
-# the same counts from one compiled pass over code points: a bit per class of CHAR_COUNTS after "ascii"
-_CLASS_BITS = dict(zip(CHAR_COUNTS[1:], (1 << b for b in range(8))))
+# the same counts from one compiled pass over code points: a bit per class of CHAR_COUNTS after "ascii",
+# and one for the whitespace beyond ASCII (the tokens' pre-test: `tokenize`'s `wide_spaces`)
+_CLASS_BITS = dict(zip((*CHAR_COUNTS[1:], "wide_spaces"), (1 << b for b in range(9))))
 
 
 def _class_table() -> np.ndarray:
     """Per BMP code point, the bits of the classes it counts in (`_jit.char_counts`)."""
-    table = np.zeros(0x10000, dtype=np.uint8)
+    table = np.zeros(0x10000, dtype=np.uint16)
     table[0x80:] = _CLASS_BITS["odd"]  # non-ASCII and not a Vietnamese letter (code points above too)
     table[[ord(c) for c in _VI_LETTERS]] = 0
     classes = [
@@ -157,6 +176,7 @@ def _class_table() -> np.ndarray:
         # the counts of non-ASCII characters are counts of odd ones (`odd[c]` in _char_counts)
         assert all(p < 0x80 or table[p] & _CLASS_BITS["odd"] for p in points), name
         table[points] |= _CLASS_BITS[name]
+    table[np.flatnonzero(SPACE_POINTS[0x80:]) + 0x80] |= _CLASS_BITS["wide_spaces"]
     return table
 
 
@@ -167,7 +187,7 @@ def _char_signals(text: str, n_tokens: int, counts: tuple[int, ...] | list[int] 
     """The character signals from `_char_counts(text)`, or `counts` when given (the same numbers)."""
     n_words = n_tokens or 1
     n_ascii, ascii_letters, punct, hashes, nav, n_odd, expected, marks, ellipses = (
-        _char_counts(text) if counts is None else counts
+        _char_counts(text) if counts is None else counts[:9]
     )
     mojibake = len(_MOJIBAKE.findall(text)) if marks else 0
     foreign = n_odd - expected
@@ -462,9 +482,9 @@ class QualitySignals(Step):
             joined = "\n".join([doc.text for doc in docs]).encode("utf-32-le", "surrogatepass")
             lengths = np.array([len(doc.text) for doc in docs], dtype=np.int64)
             counts = kernels.char_counts(np.frombuffer(joined, dtype=np.uint32), _CLASSES, lengths).tolist()
-        signals = [
-            compute_signals(doc.text, self._profile(doc), kernels, row) for doc, row in zip(docs, counts)
-        ]
+        signals = _rounded(
+            [_measured(doc.text, self._profile(doc), kernels, row) for doc, row in zip(docs, counts)]
+        )
         for doc, values in zip(docs, signals):  # (every document measured before any changes)
             doc.metadata["quality"] = values
 

@@ -79,10 +79,13 @@ class Tokens:
         return len(self.hashes)
 
 
-def tokenize(text: str, kernels=None) -> Tokens:
+def tokenize(text: str, kernels=None, wide_spaces: bool | None = None) -> Tokens:
     """The whitespace tokens of `text` (as str.split() finds them), hashed; `kernels`: the
-    compiled module of `pipeline.kernels` (one loop over the bytes, the same values) or None."""
-    if _UNICODE_SPACE.search(text):
+    compiled module of `pipeline.kernels` (one loop over the bytes, the same values) or None;
+    `wide_spaces`: whether `text` holds whitespace beyond ASCII, when known (else searched)."""
+    if wide_spaces is None:
+        wide_spaces = _UNICODE_SPACE.search(text) is not None
+    if wide_spaces:
         text = _UNICODE_SPACE.sub(" ", text)
     data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
     if kernels is not None:
