@@ -343,6 +343,16 @@ def char_counts(points, classes, lengths):  # pragma: no cover - compiled
     return out
 
 
+@numba.njit(cache=True, nogil=True)
+def old_style_pair(flags, shifted, following):  # pragma: no cover - compiled
+    """`s6_dedup.shingles._has_old_style_pair`: whether some flag shifted left by `shifted` bits
+    shares a `following` bit with the next flag, stopping at the first."""
+    for i in range(flags.shape[0] - 1):
+        if (flags[i] << shifted) & flags[i + 1] & following:
+            return True
+    return False
+
+
 _CHAINS = 4  # independent walks at once: their table lookups overlap instead of waiting in turn
 
 
@@ -401,6 +411,7 @@ def warm() -> None:
     ngram_counts(u64, i64, np.uint64(3), np.ones(20, dtype=np.uint64), np.ones(20, dtype=np.uint64), 10)
     points = np.frombuffer(bytes(16), dtype=np.uint32)  # read-only, like the code points of a text
     shingle_grams(points, np.zeros(4, dtype=np.uint8), 5, np.uint64(3), np.uint64(5))
+    old_style_pair(np.zeros(4, dtype=np.uint8), 2, 24)
     space = np.zeros(8, dtype=np.uint8)
     word_counts(points, space, np.zeros(1, dtype=np.int64))
     joined_words(points, space, np.zeros(16, dtype=np.uint8))

@@ -298,3 +298,28 @@ def test_quality_signals_batched_equal_one_by_one_on_raw_texts(monkeypatch, jit)
     assert _outcome(out) == _outcome(list(single.run(docs())))
     assert _stats(batched) == _stats(single) and batched.stats.counters["quality.no_profile"] > 0
     assert all(d.metadata["quality"]["n_words"] == len(d.text.split()) for d in out if not d.dropped)
+
+
+def test_the_old_style_pair_kernel_finds_what_numpy_finds():
+    from pipeline.kernels import kernels_for
+    from pipeline.s6_dedup import shingles
+
+    kernels = kernels_for(10**9)
+    if kernels is None:
+        pytest.skip("numba is not installed")
+    rng = random.Random(9)
+    texts = ["hoà thuý", "hòa thúy", "òa", "a ò", "ùy", "ùa", "", "o", *_texts()[:6]]
+    texts += ["".join(rng.choice("òóỏõọùúủũụaeyu x") for _ in range(rng.randint(0, 12))) for _ in range(3000)]
+    found = []
+    for text in texts:
+        _, flags = shingles._code_points(text.lower())
+        found.append(shingles._has_old_style_pair(flags, kernels))
+        assert found[-1] == shingles._has_old_style_pair(flags), repr(text)
+    assert found[:6] == [
+        False,
+        True,
+        True,
+        False,
+        True,
+        False,
+    ]  # old style: the tone on o before a, u before y

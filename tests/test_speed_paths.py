@@ -377,7 +377,7 @@ from pipeline.s6_dedup.near import NearDedup
 _jit.warm()
 kernels = [
     "minhash_signature", "tokenize_bytes", "profile_counts", "ngram_counts", "langid_features", "shingle_grams",
-    "word_counts", "joined_words",
+    "word_counts", "joined_words", "char_counts", "old_style_pair",
 ]
 warmed = {name: len(getattr(_jit, name).signatures) for name in kernels}
 pipeline = Pipeline()
