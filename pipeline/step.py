@@ -2,8 +2,11 @@
 
 Per-document steps override `process(doc)`; the base class counts documents in,
 kept, dropped by reason and errors, times the work, and turns an exception into
-an error record on that document (the run goes on). Steps keep no global state,
-so the same step can run over a batch of documents in another process.
+an error record on that document (the run goes on). A step may also override
+`process_batch(docs)`, a batch path beside it for work that pays to do over many
+documents at once; the run falls back to `process` for a batch whose batch path
+fails, so both give the same documents, drops and counters. Steps keep no global
+state, so the same step can run over a batch of documents in another process.
 """
 
 from __future__ import annotations
