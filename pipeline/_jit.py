@@ -232,6 +232,127 @@ def shingle_grams(points, flags, n, char_base, token_base):  # pragma: no cover 
     return grams
 
 
+@numba.njit(cache=True, nogil=True)
+def word_counts(points, is_space, lengths):  # pragma: no cover - compiled
+    """`len(text.split())` of each text of a batch: `points` are the code points of the texts
+    joined by one separator, `lengths` their lengths; `is_space[c]` is `chr(c).isspace()` for
+    every c it covers (there is no whitespace above them). No branch per character."""
+    counts = np.zeros(lengths.shape[0], dtype=np.int64)
+    top = is_space.shape[0]
+    i = 0
+    for doc in range(lengths.shape[0]):
+        words = 0
+        before = 1  # the character before is a space (or the text's start)
+        for _ in range(lengths[doc]):
+            c = points[i]
+            space = is_space[c] if c < top else 0
+            words += before & (1 - space)  # a word starts here
+            before = space
+            i += 1
+        counts[doc] = words
+        i += 1  # the separator
+    return counts
+
+
+@numba.njit(cache=True, nogil=True)
+def joined_words(points, is_space, out):  # pragma: no cover - compiled
+    """`" ".join(text.split()).encode("utf-8")` from the code points of a text, into `out` (four
+    bytes per code point at least): the number of bytes written."""
+    top = is_space.shape[0]
+    n = 0
+    before = 1
+    for i in range(points.shape[0]):
+        c = points[i]
+        if c < top and is_space[c]:
+            before = 1
+            continue
+        if before and n:
+            out[n] = 32
+            n += 1
+        before = 0
+        if c < 0x80:
+            out[n] = c
+            n += 1
+        elif c < 0x800:
+            out[n] = 0xC0 | (c >> 6)
+            out[n + 1] = 0x80 | (c & 0x3F)
+            n += 2
+        elif c < 0x10000:
+            out[n] = 0xE0 | (c >> 12)
+            out[n + 1] = 0x80 | ((c >> 6) & 0x3F)
+            out[n + 2] = 0x80 | (c & 0x3F)
+            n += 3
+        else:
+            out[n] = 0xF0 | (c >> 18)
+            out[n + 1] = 0x80 | ((c >> 12) & 0x3F)
+            out[n + 2] = 0x80 | ((c >> 6) & 0x3F)
+            out[n + 3] = 0x80 | (c & 0x3F)
+            n += 4
+    return n
+
+
+# a class's bit b of char_counts' table, spread to 16-bit lane b of a counter (4 lanes a counter)
+_LANES = np.array([sum(((x >> b) & 1) << (16 * b) for b in range(4)) for x in range(16)], dtype=np.int64)
+_LANE_SPAN = 0xFFFF  # characters counted in the lanes before they are emptied (no lane overflows)
+
+
+@numba.njit(cache=True, nogil=True)
+def char_counts(points, classes, lengths):  # pragma: no cover - compiled
+    """`s5_filter.quality_signals._char_counts` of each text of a batch: `points` are the code
+    points of the texts joined by one separator, `lengths` their lengths; `classes[c]` holds the
+    bits of `quality_signals`' character classes (a code point past the table: odd, nothing more).
+    One row per text: ASCII characters, then one count per bit, the eighth one ("…") plus the
+    occurrences of "..." in the text's ASCII characters (counted as bytes.count counts them), the
+    ninth alone (bit 8). No branch per character: bits 0-7 add up in 16-bit lanes of two counters."""
+    out = np.zeros((lengths.shape[0], 10), dtype=np.int64)
+    top = classes.shape[0]
+    i = 0
+    for doc in range(lengths.shape[0]):
+        row = out[doc]
+        dots = np.int64(0)  # the run of "." among the ASCII characters so far
+        n_ascii = np.int64(0)
+        ellipses = np.int64(0)
+        ninth = np.int64(0)
+        left = lengths[doc]
+        while left > 0:
+            span = min(left, _LANE_SPAN)
+            left -= span
+            low = np.int64(0)
+            high = np.int64(0)
+            for _ in range(span):
+                c = points[i]
+                i += 1
+                bits = np.int64(classes[c]) if c < top else np.int64(16)
+                low += _LANES[bits & 15]
+                high += _LANES[(bits >> 4) & 15]
+                ninth += bits >> 8
+                ascii = np.int64(c < 128)
+                n_ascii += ascii
+                # a third "." in a row is one "..." and starts a new run; another ASCII character ends it
+                dots = (dots + np.int64(c == 46)) * (1 - ascii * np.int64(c != 46))
+                full = np.int64(dots == 3)
+                ellipses += full
+                dots -= 3 * full
+            for b in range(4):
+                row[b + 1] += (low >> (16 * b)) & 0xFFFF
+                row[b + 5] += (high >> (16 * b)) & 0xFFFF
+        row[0] = n_ascii
+        row[8] += ellipses
+        row[9] = ninth
+        i += 1  # the separator
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def old_style_pair(flags, shifted, following):  # pragma: no cover - compiled
+    """`s6_dedup.shingles._has_old_style_pair`: whether some flag shifted left by `shifted` bits
+    shares a `following` bit with the next flag, stopping at the first."""
+    for i in range(flags.shape[0] - 1):
+        if (flags[i] << shifted) & flags[i + 1] & following:
+            return True
+    return False
+
+
 _CHAINS = 4  # independent walks at once: their table lookups overlap instead of waiting in turn
 
 
@@ -290,5 +411,10 @@ def warm() -> None:
     ngram_counts(u64, i64, np.uint64(3), np.ones(20, dtype=np.uint64), np.ones(20, dtype=np.uint64), 10)
     points = np.frombuffer(bytes(16), dtype=np.uint32)  # read-only, like the code points of a text
     shingle_grams(points, np.zeros(4, dtype=np.uint8), 5, np.uint64(3), np.uint64(5))
+    old_style_pair(np.zeros(4, dtype=np.uint8), 2, 24)
+    space = np.zeros(8, dtype=np.uint8)
+    word_counts(points, space, np.zeros(1, dtype=np.int64))
+    joined_words(points, space, np.zeros(16, dtype=np.uint8))
+    char_counts(points, np.zeros(8, dtype=np.uint16), np.zeros(1, dtype=np.int64))
     i32 = np.zeros(4, dtype=np.int32)
     langid_features(text, np.zeros(512, dtype=np.uint32), i32, i32, np.full(4, -1, dtype=np.int32), 6)

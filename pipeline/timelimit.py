@@ -82,13 +82,24 @@ def _expired(signum, frame) -> None:
     _set_timer(left)  # fired for an earlier document's deadline: this one has time left
 
 
+def limited() -> bool:
+    """Whether documents run under a time limit here (one set, and a timer this thread can use)."""
+    return _limit > 0 and _usable()
+
+
 def begin(doc, now: float) -> bool:
     """`doc` starts a step at `now` (perf_counter): make sure the timer fires by the end of its
     budget (a full one at its first step). False when there is no limit here. Raises DocTimeout
     when the budget is already spent."""
-    global _running, _began
-    if _limit <= 0 or not _usable():
+    if not limited():
         return False
+    arm(doc, now)
+    return True
+
+
+def arm(doc, now: float) -> None:
+    """`begin` where `limited()` is known to hold (asked once for a batch of documents)."""
+    global _running, _began
     if doc.time_left is None:  # the document's first step
         doc.time_left = _limit
     if doc.time_left <= 0:
@@ -96,7 +107,6 @@ def begin(doc, now: float) -> bool:
     _running, _began = doc, now
     if now + doc.time_left < _fires_at:
         _set_timer(doc.time_left)
-    return True
 
 
 def end(doc, seconds: float) -> None:

@@ -72,3 +72,32 @@ def test_decode_gives_what_it_gave_without_the_pre_tests(monkeypatch, text):
     monkeypatch.setattr("pipeline.s1_read.decode.has_no_controls", lambda data, encoding: False)
     monkeypatch.setattr("pipeline.s1_read.decode.may_hold_mojibake", lambda data, encoding: True)
     assert decode(data) == fast
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Việt Nam\r\nTin tức\rHà Nội",
+        "Nul\x00 byte and a bell\x07 in good text " * 3,
+        "Viá\x01»‡t Nam",
+        "Viá»‡t Nam\nđúng",
+        "a lone \ud800 surrogate and a pair \ud83d\ude42, Viá»‡t Nam\x00",
+        "Hangul 한국어 (UTF-8 lead byte ED, not a surrogate) \ud7a3",
+        "plain ascii",
+    ],
+)
+def test_reader_text_gives_what_it_gave_without_the_pre_tests(monkeypatch, text):
+    """Text from a reader (JSONL) is tested through its UTF-8, as decoded pages are through their bytes."""
+
+    def decode(text: str) -> tuple[str, dict, dict]:
+        step = Decode()
+        doc = Document(id="x", text=text)
+        step.process(doc)
+        return doc.text, doc.metadata, dict(step.stats.counters)
+
+    fast = decode(text)
+    monkeypatch.setattr("pipeline.s1_read.decode.has_no_controls", lambda data, encoding: False)
+    monkeypatch.setattr("pipeline.s1_read.decode.may_hold_mojibake", lambda data, encoding: True)
+    monkeypatch.setattr("pipeline.s1_read.decode.has_surrogates", lambda data: True)
+    assert decode(text) == fast
+    assert "\ud800" not in fast[0] and "\x00" not in fast[0]

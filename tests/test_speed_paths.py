@@ -371,11 +371,13 @@ import glob, json, os
 os.environ["NEWSCLEAN_JIT"] = "1"
 from pipeline import Pipeline, _jit
 from pipeline.document import Document
+from pipeline.s6_dedup.exact import ExactDedup
 from pipeline.s6_dedup.near import NearDedup
 
 _jit.warm()
 kernels = [
-    "minhash_signature", "tokenize_bytes", "profile_counts", "ngram_counts", "langid_features", "shingle_grams"
+    "minhash_signature", "tokenize_bytes", "profile_counts", "ngram_counts", "langid_features", "shingle_grams",
+    "word_counts", "joined_words", "char_counts", "old_style_pair",
 ]
 warmed = {name: len(getattr(_jit, name).signatures) for name in kernels}
 pipeline = Pipeline()
@@ -383,7 +385,7 @@ pipeline = Pipeline()
 key_step = NearDedup(options)
 texts = [open(p, encoding="utf-8").read() for p in sorted(glob.glob("seeds/*.txt"))]
 docs = [Document(id=str(i), text=t, media_type="text") for i, t in enumerate(texts)]
-kept = [key_step.key(d) for d in pipeline.process(docs) if not d.dropped]
+kept = [(key_step.key(d), ExactDedup().key(d)) for d in pipeline.process(docs) if not d.dropped]
 print(json.dumps([warmed, {name: len(getattr(_jit, name).signatures) for name in kernels}, len(kept)]))
 """
 

@@ -104,6 +104,15 @@ def repair_mojibake(text: str) -> tuple[str, bool]:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+# a surrogate (U+D800-U+DFFF) in UTF-8 written with "surrogatepass"
+_SURROGATE_UTF8 = re.compile(rb"\xed[\xa0-\xbf]")
+
+
+def has_surrogates(data: bytes) -> bool:
+    """Whether `text.encode("utf-8", "surrogatepass")` = `data` holds a surrogate (a byte search)."""
+    return b"\xed" in data and _SURROGATE_UTF8.search(data) is not None
+
+
 def fix_surrogates(text: str) -> str:
     """Surrogate pairs joined, lone surrogates (JSON "\\ud800" escapes) made U+FFFD: text that UTF-8 can hold."""
     if not _SURROGATE.search(text):

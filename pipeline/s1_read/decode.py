@@ -15,6 +15,7 @@ from pipeline.options import Schema, option
 from pipeline.s1_read.charsets import (
     fix_surrogates,
     has_no_controls,
+    has_surrogates,
     may_hold_mojibake,
     reads_as,
     repair_mojibake,
@@ -163,8 +164,15 @@ class Decode(Step):
 
     def process(self, doc: Document) -> None:
         if doc.raw is None:
-            # text given by a reader (JSONL) may hold controls or mojibake too, and is not NFC yet
-            text = self._repair(doc, fix_surrogates(doc.text)).replace("\r\n", "\n").replace("\r", "\n")
+            # text given by a reader (JSONL) may hold controls or mojibake too, and is not NFC yet. Its
+            # UTF-8 (without surrogates, the bytes it decodes from) lets the byte pre-tests of decoded
+            # pages stand for the three regex scans of the text (~4x cheaper)
+            text, data = doc.text, doc.text.encode("utf-8", "surrogatepass")
+            if has_surrogates(data):
+                text = self._repair(doc, fix_surrogates(text))
+            else:
+                text = self._repair(doc, text, data, "utf-8")
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
             doc.text = unicodedata.normalize("NFC", text)
             doc.metadata.setdefault(
                 "n_chars_raw", len(doc.text)

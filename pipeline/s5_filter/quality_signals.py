@@ -34,7 +34,7 @@ from pipeline.s5_filter.quality_profiles import (  # the signal names are what p
     LangProfile,
     profiles_for,
 )
-from pipeline.s5_filter.quality_tokens import Tokens, powers, tokenize
+from pipeline.s5_filter.quality_tokens import SPACE_POINTS, Tokens, powers, tokenize
 from pipeline.step import Step
 
 _INT_SIGNALS = INT_SIGNALS  # (pipeline/s7_write/schema.py reads it here)
@@ -74,14 +74,24 @@ _DUP_NAMES = tuple(f"dup_{n}gram_char_frac" for n in DUP_NGRAMS)
 assert TOP_NGRAMS == (2, 3, 4) and DUP_NGRAMS == tuple(range(5, _KMAX + 1))  # one row per n from 2
 
 
-def compute_signals(text: str, profile: LangProfile | None = None, kernels=None) -> dict:
+def compute_signals(text: str, profile: LangProfile | None = None, kernels=None, char_counts=None) -> dict:
     """All quality signals of `text` as a flat dict of rounded numbers (names in SIGNAL_NAMES).
-    `kernels`: the compiled module of `pipeline.kernels` (the same values, faster) or None."""
+    `kernels`: the compiled module of `pipeline.kernels` (the same values, faster) or None;
+    `char_counts`: the text's `_char_counts` and its count of wide spaces when they are known
+    already (a batch's, compiled: `_jit.char_counts`)."""
+    return _rounded([_measured(text, profile, kernels, char_counts)])[0]
+
+
+def _measured(text: str, profile: LangProfile | None, kernels, char_counts) -> dict:
+    """The signals of `compute_signals` before their rounding."""
     profile = profile or EMPTY_PROFILE
     lowered = text.lower()
-    tokens = tokenize(lowered, kernels)
+    # (lowercasing neither makes nor removes whitespace: the text's count of wide spaces holds)
+    tokens = tokenize(lowered, kernels, None if char_counts is None else char_counts[9] > 0)
     lines = [s for s in map(str.strip, text.split("\n")) if s]
-    if "\n" in text.replace("\n\n", ""):  # single newlines inside paragraphs: split paragraphs apart
+    # a single newline inside a paragraph (one left once the "\n\n" are removed, as replace removes
+    # them): split paragraphs apart
+    if text.count("\n") > 2 * text.count("\n\n"):
         paragraphs = [p for p in map(str.strip, _PARAGRAPH_BREAK.split(text)) if p]
     else:
         paragraphs = lines
@@ -92,34 +102,101 @@ def compute_signals(text: str, profile: LangProfile | None = None, kernels=None)
         "n_paragraphs": len(paragraphs),
         "lorem_ipsum": lowered.count("lorem ipsum"),
     }  # C4: placeholder text, in any language
-    out.update(_char_signals(text, len(tokens)))
+    out.update(_char_signals(text, len(tokens), char_counts))
     out.update(_line_signals(lines, paragraphs, len(tokens), profile.short_line_chars))
     out.update(_token_signals(tokens, profile, kernels))
     out["mean_word_len"] = max(out.pop("word_chars", 0) - out.pop("punct_chars"), 0) / max(len(tokens), 1)
-    rounded = np.round(np.array([out[name] for name in _FLOAT_SIGNALS], dtype=float), 4).tolist()
-    out.update(zip(_FLOAT_SIGNALS, rounded))
-    return {name: out[name] for name in SIGNAL_NAMES}
+    return out
 
 
-def _char_signals(text: str, n_tokens: int) -> dict:
-    n_words = n_tokens or 1
+def _rounded(measured: list[dict]) -> list[dict]:
+    """Each document's signals with its floats rounded, all in one numpy call (element by element:
+    the same values as one call per document)."""
+    table = np.array([[out[name] for name in _FLOAT_SIGNALS] for out in measured], dtype=float)
+    done = []
+    for out, row in zip(measured, np.round(table, 4).tolist()):
+        out.update(zip(_FLOAT_SIGNALS, row))
+        done.append({name: out[name] for name in SIGNAL_NAMES})
+    return done
+
+
+def _char_counts(text: str) -> tuple[int, ...]:
+    """The character counts behind the character signals (CHAR_COUNTS, in that order)."""
     ascii_bytes = text.encode("ascii", "ignore")
     ascii_letters = len(ascii_bytes) - len(ascii_bytes.translate(None, _ASCII_LETTERS))
     punct = len(ascii_bytes) - len(ascii_bytes.translate(None, _ASCII_PUNCT))
     # every non-ASCII character that is not a Vietnamese letter, in one regex pass (few in clean text)
     odd = Counter(_NOT_VI_NON_ASCII.findall(text))
-    n_odd = sum(odd.values())
-    expected = sum(n for c, n in odd.items() if c in _EXPECTED)
-    mojibake = 0 if odd.keys().isdisjoint(_MOJIBAKE_MARKS) else len(_MOJIBAKE.findall(text))
+    return (
+        len(ascii_bytes),
+        ascii_letters,
+        punct + sum(odd[c] for c in _UNICODE_PUNCT),
+        ascii_bytes.count(b"#"),
+        ascii_bytes.count(b"|") + ascii_bytes.count(b">") + sum(odd[c] for c in _NAV_SYMBOLS_NON_ASCII),
+        sum(odd.values()),
+        sum(n for c, n in odd.items() if c in _EXPECTED),
+        sum(n for c, n in odd.items() if c in _MOJIBAKE_MARKS),
+        ascii_bytes.count(b"...") + odd["…"],
+    )
+
+
+# (the names of _char_counts' numbers, in order)
+CHAR_COUNTS = (
+    "ascii",
+    "ascii_letters",
+    "punct",
+    "hash",
+    "nav",
+    "odd",
+    "expected",
+    "mojibake_marks",
+    "ellipses",
+)
+# the same counts from one compiled pass over code points: a bit per class of CHAR_COUNTS after "ascii",
+# and one for the whitespace beyond ASCII (the tokens' pre-test: `tokenize`'s `wide_spaces`)
+_CLASS_BITS = dict(zip((*CHAR_COUNTS[1:], "wide_spaces"), (1 << b for b in range(9))))
+
+
+def _class_table() -> np.ndarray:
+    """Per BMP code point, the bits of the classes it counts in (`_jit.char_counts`)."""
+    table = np.zeros(0x10000, dtype=np.uint16)
+    table[0x80:] = _CLASS_BITS["odd"]  # non-ASCII and not a Vietnamese letter (code points above too)
+    table[[ord(c) for c in _VI_LETTERS]] = 0
+    classes = [
+        ("ascii_letters", _ASCII_LETTERS.decode()),
+        ("punct", _ASCII_PUNCT.decode() + _UNICODE_PUNCT),
+        ("hash", "#"),
+        ("nav", "|>" + _NAV_SYMBOLS_NON_ASCII),
+        ("expected", "".join(_EXPECTED)),
+        ("mojibake_marks", "".join(_MOJIBAKE_MARKS)),
+        ("ellipses", "…"),
+    ]
+    for name, chars in classes:
+        points = [ord(c) for c in chars]
+        # the counts of non-ASCII characters are counts of odd ones (`odd[c]` in _char_counts)
+        assert all(p < 0x80 or table[p] & _CLASS_BITS["odd"] for p in points), name
+        table[points] |= _CLASS_BITS[name]
+    table[np.flatnonzero(SPACE_POINTS[0x80:]) + 0x80] |= _CLASS_BITS["wide_spaces"]
+    return table
+
+
+_CLASSES = _class_table()
+
+
+def _char_signals(text: str, n_tokens: int, counts: tuple[int, ...] | list[int] | None = None) -> dict:
+    """The character signals from `_char_counts(text)`, or `counts` when given (the same numbers)."""
+    n_words = n_tokens or 1
+    n_ascii, ascii_letters, punct, hashes, nav, n_odd, expected, marks, ellipses = (
+        _char_counts(text) if counts is None else counts[:9]
+    )
+    mojibake = len(_MOJIBAKE.findall(text)) if marks else 0
     foreign = n_odd - expected
-    marked = len(text) - len(ascii_bytes) - n_odd  # non-ASCII Vietnamese letters
+    marked = len(text) - n_ascii - n_odd  # non-ASCII Vietnamese letters
     letters = ascii_letters + marked
-    punct += sum(odd[c] for c in _UNICODE_PUNCT)
-    nav = ascii_bytes.count(b"|") + ascii_bytes.count(b">") + sum(odd[c] for c in _NAV_SYMBOLS_NON_ASCII)
     return {
         "punct_chars": punct,
-        "hash_per_word": ascii_bytes.count(b"#") / n_words,
-        "ellipsis_per_word": (ascii_bytes.count(b"...") + odd["…"]) / n_words,
+        "hash_per_word": hashes / n_words,
+        "ellipsis_per_word": ellipses / n_words,
         "nav_symbol_per_word": nav / n_words,
         "mojibake_per_word": mojibake / n_words,
         "vi_letter_frac": letters / (letters + foreign) if letters + foreign else 0.0,
@@ -391,9 +468,28 @@ class QualitySignals(Step):
         preload(docs_per_process)
 
     def process(self, doc: Document) -> None:
-        lang = doc.metadata.get("language")
-        profile = self.profiles.get(lang) or self.fallback
-        if profile is None:
-            self.stats.counters["quality.no_profile"] += 1
+        profile = self._profile(doc)
         self._measured += 1  # small runs stay on numpy; the compiled kernels once they pay (same values)
         doc.metadata["quality"] = compute_signals(doc.text, profile, kernels_for(self._measured))
+
+    def process_batch(self, docs: list[Document]) -> None:
+        """`process` over a batch, the character counts of all its texts from one compiled pass
+        over their code points (the same values as `_char_counts`, one regex pass per text)."""
+        self._measured += len(docs)
+        kernels = kernels_for(self._measured)
+        counts: list = [None] * len(docs)
+        if kernels is not None:  # one separator character between texts: found by their lengths
+            joined = "\n".join([doc.text for doc in docs]).encode("utf-32-le", "surrogatepass")
+            lengths = np.array([len(doc.text) for doc in docs], dtype=np.int64)
+            counts = kernels.char_counts(np.frombuffer(joined, dtype=np.uint32), _CLASSES, lengths).tolist()
+        signals = _rounded(
+            [_measured(doc.text, self._profile(doc), kernels, row) for doc, row in zip(docs, counts)]
+        )
+        for doc, values in zip(docs, signals):  # (every document measured before any changes)
+            doc.metadata["quality"] = values
+
+    def _profile(self, doc: Document) -> LangProfile | None:
+        profile = self.profiles.get(doc.metadata.get("language")) or self.fallback
+        if profile is None:
+            self.stats.counters["quality.no_profile"] += 1
+        return profile

@@ -26,6 +26,11 @@ _UNICODE_SPACE = re.compile("[\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205
 
 _SPACE = np.zeros(256, dtype=bool)
 _SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+# per code point up to U+3000, 1 where str.split() splits (str.isspace; none above U+3000): the
+# table of the kernels that find words in code points (tests/test_batch_path.py checks it)
+SPACE_POINTS = np.zeros(0x3001, dtype=np.uint8)
+SPACE_POINTS[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B)]] = 1
+SPACE_POINTS[[0x2028, 0x2029, 0x202F, 0x205F, 0x3000]] = 1
 _BYTE_VALUE = np.arange(1, 257, dtype=np.uint64)  # byte + 1, so that no byte hashes as nothing
 # per byte: 1 if it starts a character (not a UTF-8 continuation byte), plus 2^32 if it starts
 # a letter: ASCII letters; lead bytes of Latin-1 letters, Latin extended, Greek, Cyrillic
@@ -74,10 +79,13 @@ class Tokens:
         return len(self.hashes)
 
 
-def tokenize(text: str, kernels=None) -> Tokens:
+def tokenize(text: str, kernels=None, wide_spaces: bool | None = None) -> Tokens:
     """The whitespace tokens of `text` (as str.split() finds them), hashed; `kernels`: the
-    compiled module of `pipeline.kernels` (one loop over the bytes, the same values) or None."""
-    if _UNICODE_SPACE.search(text):
+    compiled module of `pipeline.kernels` (one loop over the bytes, the same values) or None;
+    `wide_spaces`: whether `text` holds whitespace beyond ASCII, when known (else searched)."""
+    if wide_spaces is None:
+        wide_spaces = _UNICODE_SPACE.search(text) is not None
+    if wide_spaces:
         text = _UNICODE_SPACE.sub(" ", text)
     data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
     if kernels is not None:

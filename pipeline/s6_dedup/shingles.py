@@ -185,8 +185,10 @@ def _code_points(canon: str) -> tuple[np.ndarray, np.ndarray]:
     return points, table[points]
 
 
-def _has_old_style_pair(flags: np.ndarray) -> bool:
+def _has_old_style_pair(flags: np.ndarray, kernels=None) -> bool:
     # a toned o before a/e or a toned u before y: (bit 2 or 4) << 2 meets bit 8 or 16 of the next char
+    if kernels is not None:  # one loop, stopping at the first pair, instead of three arrays
+        return kernels.old_style_pair(flags, 2, _AE_BIT | _Y_BIT)
     return bool(np.any((flags[:-1] << np.uint8(2)) & flags[1:] & np.uint8(_AE_BIT | _Y_BIT)))
 
 
@@ -206,7 +208,7 @@ def shingle_hashes(text: str, n: int = 5, kernels=None) -> np.ndarray:
     if len(canon) >= _TABLE_LIMIT:
         return shingle_hashes_reference(text, n)
     points, flags = _code_points(canon)
-    if _has_old_style_pair(flags):
+    if _has_old_style_pair(flags, kernels):
         points, flags = _code_points(fold_tone_marks(canon))
     if kernels is not None:
         return _sorted_unique(kernels.shingle_grams(points, flags, n, _U64(_K), _U64(_C)))
