@@ -347,9 +347,11 @@ def plan_run(request: RunRequest, steps: list, store: InputStore, recovery: Reco
     config, output = request.config, request.output
     files = list_inputs(request.inputs, config.read["follow_symlinks"])
     selection = select(request, files, store)
-    # scale: the records of many files are counted by the workers (the engine made for it, if so)
-    task_size, tasks, engine = plan_count.plan(selection.todo, config, _workers(request))
     dedup = dedup_mode_of(config, steps, output / "state")
+    # scale: the records of many files are counted by the workers (the engine made for it, if so);
+    # the last tasks in pieces where the output does not depend on the cut (sharded: shards per task)
+    split_tail = dedup == "driver"
+    task_size, tasks, engine = plan_count.plan(selection.todo, config, _workers(request), split_tail)
     # "" = per document (pipeline/s7_write/records.py: source_of); `added` is set with the run dir
     pipeline = build_pipeline(config, "", config.run["collection"], dedup, steps)
     before = ensure_state(output, pipeline.global_steps, recovery)
@@ -370,6 +372,7 @@ def open_run_dir(run: Run, started: dt.datetime, t0: float) -> None:
         "version": __version__,
         "inputs": [[safe_json.safe_str(f.path), f.size, f.xxh3_128, f.error] for f in todo],
         "task_size": run.task_size,
+        "tasks": len(run.tasks),  # the cut (the tail in pieces, plan.py): a run cut otherwise is not resumed
         "dedup": run.pipeline.dedup,
     }
     run.run_dir, run.pipeline.added = prepare_run_dir(run.request.output, started, plan, run.recovery)
