@@ -663,7 +663,8 @@ def test_work_files_are_not_pickles_and_a_planted_pickle_is_never_loaded(tmp_pat
     (run_dir,) = (out / "runs").iterdir()
     work = sorted((run_dir / "_work").glob("task-*.summary"))
     assert work and all(p.read_bytes()[:4] == b"NCW1" for p in work)
-    assert all(p.read_bytes()[:4] == b"NCW1" for p in (run_dir / "_work").glob("task-*.keys"))
+    # keys files: a table of parts, each part a work file (pipeline/keysfile.py)
+    assert all(p.read_bytes()[:4] == b"NCK1" for p in (run_dir / "_work").glob("task-*.keys"))
 
     marker = tmp_path / "pwned"
 
