@@ -94,7 +94,7 @@ from pipeline.s6_dedup.near import SCRATCH
 from pipeline.s6_dedup.sharded import ShardedReduce
 from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
-from pipeline.s7_write.jsonl import ShardWriter
+from pipeline.s7_write.jsonl import BackgroundShardWriter
 from pipeline.s7_write.manifest import (
     AccountingError,
     Written,
@@ -529,8 +529,9 @@ def filter_phase(run: Run, drops: dict, exact=None) -> Filtered:
 
 
 def _filter_in_driver(run: Run, drops: dict) -> tuple[Filtered, list[dict], list[dict]]:
-    kept = ShardWriter(run.run_dir, "part", *run.writer_options)
-    rejects = ShardWriter(run.run_dir, "rejects", *run.writer_options)
+    # the shards compressed in threads beside the filtering (about half of this phase's CPU)
+    kept = BackgroundShardWriter(run.run_dir, "part", *run.writer_options)
+    rejects = BackgroundShardWriter(run.run_dir, "rejects", *run.writer_options)
     total = Filtered()
     try:
         for task in run.tasks:  # the map phase's rejects first, in input order
