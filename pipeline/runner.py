@@ -65,7 +65,7 @@ from pathlib import Path
 
 import orjson
 
-from pipeline import __version__, plan_count, sharded_run
+from pipeline import __version__, plan_count, report, sharded_run
 from pipeline.commit import (
     COPIES_FILE,
     Recovery,
@@ -154,6 +154,7 @@ class Run:
     written: Written = field(default_factory=Written)
     totals: dict[str, StepStats] = field(default_factory=dict)
     gone_when_read: set[str] = field(default_factory=set)  # files missing when a map task read them
+    report_figures: report.PendingFigures | None = None  # the report's figures, being collected
 
     @property
     def config(self) -> Config:
@@ -322,6 +323,20 @@ def _run_locked(request: RunRequest, steps: list, store: InputStore, recovery: R
     if run.made_engine is None:
         run.made_engine = make_engine(settings["engine"], _workers(request), settings["address"])
     try:
+        manifest = _phases(run, started)
+    finally:
+        if run.report_figures is not None:  # its child process reaped, whatever happened
+            run.report_figures.close()
+    checkpoint("manifest")
+    shutil.rmtree(run.work_dir, ignore_errors=True)
+    apply_run(run.run_dir, manifest, run.state_dir, store, run.pipeline.global_steps)
+    return RunResult(run.run_dir, manifest, run.written.stages)
+
+
+def _phases(run: Run, started: dt.datetime) -> dict:
+    """map -> reduce -> filter -> stage -> manifest (written); the manifest."""
+    settings = run.config.run
+    try:
         if run.pipeline.dedup == "sharded":
             run.sharded = sharded_run.ShardedPhases(
                 run.engine, run.tasks, run.work_dir, run.state_dir, settings["dedup_ranges"]
@@ -329,17 +344,16 @@ def _run_locked(request: RunRequest, steps: list, store: InputStore, recovery: R
         map_phase(run)
         reduced = reduce_phase(run)
         kept = filter_phase(run, reduced.drops, reduced.exact)
+        # the report reads the shards in a child process while this one stages and builds the manifest
+        run.report_figures = report.start_collect(run.run_dir, run.written.shards, run.written.rejects)
         accounting = check_accounting(run.run_id, run.written)
         corpus_change = stage_phase(run, reduced, kept)
     finally:
         run.engine.close()
     checkpoint("staged")
     manifest = build_manifest(_about_run(run, started, corpus_change), run.written, accounting)
-    write_manifest(run.run_dir, manifest)
-    checkpoint("manifest")
-    shutil.rmtree(run.work_dir, ignore_errors=True)
-    apply_run(run.run_dir, manifest, run.state_dir, store, run.pipeline.global_steps)
-    return RunResult(run.run_dir, manifest, run.written.stages)
+    write_manifest(run.run_dir, manifest, run.report_figures)
+    return manifest
 
 
 def plan_run(request: RunRequest, steps: list, store: InputStore, recovery: Recovery) -> Run:
