@@ -11,7 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.plan import InputFile, TaskSpec, _count, _count_and_index, plan_tasks, task_size_for
+from pipeline.plan import (
+    InputFile,
+    TaskSpec,
+    _count,
+    _count_and_index,
+    index_every,
+    plan_tasks,
+    task_size_for,
+)
 from pipeline.s1_read.inputs import reader_class
 
 
@@ -30,10 +38,11 @@ def count_job(job: tuple) -> tuple:
     return _count_and_index(f, read_options, every)
 
 
-def count_records(files: list[InputFile], task_size: int, read_options: dict, engine) -> dict[int, tuple]:
-    """{file index: (records, seek marks)} of the files to count, counted by the engine's workers."""
+def count_records(files: list[InputFile], every: int, read_options: dict, engine) -> dict[int, tuple]:
+    """{file index: (records, seek marks every `every` records)} of the files to count, counted by
+    the engine's workers."""
     todo = to_count(files)
-    jobs = ((f, read_options, task_size) for f in todo)
+    jobs = ((f, read_options, every) for f in todo)
     return dict(zip((f.index for f in todo), engine.map_ordered(count_job, jobs)))
 
 
@@ -42,9 +51,12 @@ def size_job(job: tuple) -> int | None:
     return _count(f, read_options)
 
 
-def plan(todo: list[InputFile], config, workers: int) -> tuple[int, list[TaskSpec], Any]:
+def plan(
+    todo: list[InputFile], config, workers: int, split_tail: bool = False
+) -> tuple[int, list[TaskSpec], Any]:
     """(task size, tasks, the engine made to count or None): with two or more files to count, every
-    count (for `--partitions`, then with the seek index) is a job on the engine; else serial, here."""
+    count (for `--partitions`, then with the seek index) is a job on the engine; else serial, here.
+    `split_tail`: the run's last tasks cut into pieces (plan.plan_tasks)."""
     from pipeline.engine import make_engine
 
     engine, counted, sizes = None, {}, None
@@ -58,5 +70,5 @@ def plan(todo: list[InputFile], config, workers: int) -> tuple[int, list[TaskSpe
             sizes = dict(zip((f.index for f in files), engine.map_ordered(size_job, jobs)))
         task_size = task_size_for(todo, config.run["partitions"], config.read, sizes)
     if engine is not None:
-        counted = count_records(todo, task_size, config.read, engine)
-    return task_size, plan_tasks(todo, task_size, config.read, counted), engine
+        counted = count_records(todo, index_every(task_size, split_tail), config.read, engine)
+    return task_size, plan_tasks(todo, task_size, config.read, counted, split_tail), engine

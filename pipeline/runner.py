@@ -65,7 +65,7 @@ from pathlib import Path
 
 import orjson
 
-from pipeline import __version__, plan_count, sharded_run
+from pipeline import __version__, plan_count, report, sharded_run
 from pipeline.commit import (
     COPIES_FILE,
     Recovery,
@@ -94,7 +94,7 @@ from pipeline.s6_dedup.near import SCRATCH
 from pipeline.s6_dedup.sharded import ShardedReduce
 from pipeline.s7_write import safe_json
 from pipeline.s7_write.atomic import write_atomic
-from pipeline.s7_write.jsonl import ShardWriter
+from pipeline.s7_write.jsonl import BackgroundShardWriter
 from pipeline.s7_write.manifest import (
     AccountingError,
     Written,
@@ -154,6 +154,7 @@ class Run:
     written: Written = field(default_factory=Written)
     totals: dict[str, StepStats] = field(default_factory=dict)
     gone_when_read: set[str] = field(default_factory=set)  # files missing when a map task read them
+    report_figures: report.PendingFigures | None = None  # the report's figures, being collected
 
     @property
     def config(self) -> Config:
@@ -322,6 +323,20 @@ def _run_locked(request: RunRequest, steps: list, store: InputStore, recovery: R
     if run.made_engine is None:
         run.made_engine = make_engine(settings["engine"], _workers(request), settings["address"])
     try:
+        manifest = _phases(run, started)
+    finally:
+        if run.report_figures is not None:  # its child process reaped, whatever happened
+            run.report_figures.close()
+    checkpoint("manifest")
+    shutil.rmtree(run.work_dir, ignore_errors=True)
+    apply_run(run.run_dir, manifest, run.state_dir, store, run.pipeline.global_steps)
+    return RunResult(run.run_dir, manifest, run.written.stages)
+
+
+def _phases(run: Run, started: dt.datetime) -> dict:
+    """map -> reduce -> filter -> stage -> manifest (written); the manifest."""
+    settings = run.config.run
+    try:
         if run.pipeline.dedup == "sharded":
             run.sharded = sharded_run.ShardedPhases(
                 run.engine, run.tasks, run.work_dir, run.state_dir, settings["dedup_ranges"]
@@ -329,17 +344,16 @@ def _run_locked(request: RunRequest, steps: list, store: InputStore, recovery: R
         map_phase(run)
         reduced = reduce_phase(run)
         kept = filter_phase(run, reduced.drops, reduced.exact)
+        # the report reads the shards in a child process while this one stages and builds the manifest
+        run.report_figures = report.start_collect(run.run_dir, run.written.shards, run.written.rejects)
         accounting = check_accounting(run.run_id, run.written)
         corpus_change = stage_phase(run, reduced, kept)
     finally:
         run.engine.close()
     checkpoint("staged")
     manifest = build_manifest(_about_run(run, started, corpus_change), run.written, accounting)
-    write_manifest(run.run_dir, manifest)
-    checkpoint("manifest")
-    shutil.rmtree(run.work_dir, ignore_errors=True)
-    apply_run(run.run_dir, manifest, run.state_dir, store, run.pipeline.global_steps)
-    return RunResult(run.run_dir, manifest, run.written.stages)
+    write_manifest(run.run_dir, manifest, run.report_figures)
+    return manifest
 
 
 def plan_run(request: RunRequest, steps: list, store: InputStore, recovery: Recovery) -> Run:
@@ -347,9 +361,11 @@ def plan_run(request: RunRequest, steps: list, store: InputStore, recovery: Reco
     config, output = request.config, request.output
     files = list_inputs(request.inputs, config.read["follow_symlinks"])
     selection = select(request, files, store)
-    # scale: the records of many files are counted by the workers (the engine made for it, if so)
-    task_size, tasks, engine = plan_count.plan(selection.todo, config, _workers(request))
     dedup = dedup_mode_of(config, steps, output / "state")
+    # scale: the records of many files are counted by the workers (the engine made for it, if so);
+    # the last tasks in pieces where the output does not depend on the cut (sharded: shards per task)
+    split_tail = dedup == "driver"
+    task_size, tasks, engine = plan_count.plan(selection.todo, config, _workers(request), split_tail)
     # "" = per document (pipeline/s7_write/records.py: source_of); `added` is set with the run dir
     pipeline = build_pipeline(config, "", config.run["collection"], dedup, steps)
     before = ensure_state(output, pipeline.global_steps, recovery)
@@ -370,6 +386,7 @@ def open_run_dir(run: Run, started: dt.datetime, t0: float) -> None:
         "version": __version__,
         "inputs": [[safe_json.safe_str(f.path), f.size, f.xxh3_128, f.error] for f in todo],
         "task_size": run.task_size,
+        "tasks": len(run.tasks),  # the cut (the tail in pieces, plan.py): a run cut otherwise is not resumed
         "dedup": run.pipeline.dedup,
     }
     run.run_dir, run.pipeline.added = prepare_run_dir(run.request.output, started, plan, run.recovery)
@@ -526,8 +543,9 @@ def filter_phase(run: Run, drops: dict, exact=None) -> Filtered:
 
 
 def _filter_in_driver(run: Run, drops: dict) -> tuple[Filtered, list[dict], list[dict]]:
-    kept = ShardWriter(run.run_dir, "part", *run.writer_options)
-    rejects = ShardWriter(run.run_dir, "rejects", *run.writer_options)
+    # the shards compressed in threads beside the filtering (about half of this phase's CPU)
+    kept = BackgroundShardWriter(run.run_dir, "part", *run.writer_options)
+    rejects = BackgroundShardWriter(run.run_dir, "rejects", *run.writer_options)
     total = Filtered()
     try:
         for task in run.tasks:  # the map phase's rejects first, in input order

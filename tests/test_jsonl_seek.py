@@ -107,3 +107,36 @@ def test_a_file_changed_between_runs_is_not_read_through_a_parked_handle(tmp_pat
             d.text for t in tasks[:2] for d in read_task(t, options)
         ]  # the first two tasks park the file
         assert texts == [f"{version.decode()} {i}" for i in range(20)]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
+def test_the_tail_in_pieces_reads_the_same_documents_in_the_same_order(tmp_path, suffix):
+    """split_tail: the run's last two tasks cut in quarters (so that workers finish together), each
+    piece seeking to its own start; the documents read, in order, are those of the uncut plan."""
+    rng = random.Random(7)
+    path = tmp_path / f"in{suffix}"
+    _write(path, _messy_lines(rng, 4700), trailing_newline=True)
+    options = _options(max_bytes=80)
+    files = list_inputs([path])
+    n = count_jsonl_records(path, options)
+    uncut = plan_tasks(files, 1000, options)
+    cut = plan_tasks(files, 1000, options, split_tail=True)
+    assert [t.records for t in uncut][-2:] == [(3000, 4000), (4000, n)]
+    # the head as before; each of the last two tasks in pieces of 250 (the last one shorter)
+    assert cut[:3] == uncut[:3]
+    pieces = [(a, min(n, a + 250)) for a in range(3000, n, 250)]
+    assert [t.records for t in cut[3:]] == pieces
+    assert [t.index for t in cut] == list(range(len(cut)))
+    assert all(t.seek is not None for t in cut)
+    assert _summary(d for t in cut for d in read_task(t, options)) == _summary(
+        d for t in uncut for d in read_task(t, options)
+    )
+
+
+def test_the_tail_is_not_cut_into_pieces_too_small_or_off_the_seek_marks(tmp_path):
+    path = tmp_path / "in.jsonl"
+    _write(path, [b'{"id": "d%d", "text": "w"}' % i for i in range(3000)], trailing_newline=True)
+    files = list_inputs([path])
+    options = _options(max_bytes=80)
+    for task_size in (996, 1001):  # pieces under 250 records; 4 does not divide 1001 (marks every 250.25)
+        assert plan_tasks(files, task_size, options, split_tail=True) == plan_tasks(files, task_size, options)

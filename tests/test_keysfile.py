@@ -70,3 +70,27 @@ def test_loads_parts_decodes_only_the_named_parts_and_refuses_a_missing_one():
     for missing in (("x",), ("a", 9), ("b", "c", 0)):
         with pytest.raises(workfile.WorkFileError):
             workfile.loads_parts(data, [missing])
+
+
+def test_files_of_the_one_header_column_layout_are_still_read(tmp_path):
+    """The layout before the parts table: one work file {"refs": columns, "keys": [column per step]}."""
+    refs, keys, hashes = _candidates()
+    paths = task_paths(tmp_path, 3)
+    columns = {
+        "order": [r.order for r in refs],
+        "id": [r.id for r in refs],
+        "created": [r.created for r in refs],
+    }
+    write_atomic(paths["keys"], workfile.dumps({"refs": columns, "keys": [list(c) for c in zip(*keys)]}))
+    for position in range(3):
+        got_refs, column = read_keys(paths, position)
+        assert got_refs == refs and _same_keys(column, [k[position] for k in keys])
+    assert read_refs(paths) == refs
+
+
+def test_a_keys_file_without_the_part_asked_for_is_an_error(tmp_path):
+    refs, keys, hashes = _candidates()
+    paths = task_paths(tmp_path, 4)
+    write_keys(paths, refs, keys, 3, hashes)
+    with pytest.raises(workfile.WorkFileError):
+        read_keys(paths, 3)

@@ -267,3 +267,47 @@ def test_report_draws_its_charts_without_any_plotting_library(run, tmp_path):
     doc = parse(html)
     assert html.count('class="chart"') == run["html"].count('class="chart"') > 0
     assert table(doc, "stages") == table(parse(run["html"]), "stages")  # the same figures
+
+
+def test_figures_collected_in_a_child_give_the_report_read_from_the_shards(run, tmp_path):
+    """The run starts reading its shards in a forked process (report.start_collect) while it stages:
+    the same report.html as reading them at the end; a pending collection of other shards is not used."""
+    from pipeline.report import start_collect
+
+    manifest, run_dir = run["manifest"], run["dir"]
+    pending = start_collect(run_dir, manifest["shards"], manifest["rejects"])
+    assert pending is not None  # the test process can fork
+    try:
+        written = write_report(run_dir, manifest, pending=pending).read_text(encoding="utf-8")
+    finally:
+        pending.close()
+    assert written == run["html"]
+    assert not pending._process.is_alive()
+
+    other = start_collect(run_dir, manifest["shards"], [])  # not the manifest's shards: not taken
+    try:
+        assert other.figures(manifest) is None
+    finally:
+        other.close()
+    assert not other._process.is_alive()
+
+
+def test_a_child_that_dies_leaves_the_report_to_the_shards(run, monkeypatch):
+    from pipeline.report import collect as collect_mod
+    from pipeline.report import start_collect
+
+    def dies(*args, **kwargs):
+        import os
+
+        os._exit(3)
+
+    monkeypatch.setattr(collect_mod, "collect_records", dies)  # in the child (forked after this)
+    manifest, run_dir = run["manifest"], run["dir"]
+    pending = start_collect(run_dir, manifest["shards"], manifest["rejects"])
+    monkeypatch.undo()  # the parent reads the shards itself, with the real function
+    try:
+        assert pending.figures(manifest) is None
+        written = write_report(run_dir, manifest, pending=pending).read_text(encoding="utf-8")
+    finally:
+        pending.close()
+    assert written == run["html"]

@@ -152,16 +152,16 @@ def test_disk_full_is_one_line_exit_74_and_the_next_run_recovers(tmp_path, capsy
 
     write_articles(tmp_path / "in", range(1, 6))
     config, out = small_config(tmp_path), tmp_path / "out"
-    real_open = jsonl.ShardWriter.write_line
+    real_open = jsonl.ShardWriter._open
 
-    def full(self, line):
+    def full(self):  # opening a shard: every writer's (the driver's compresses in a thread)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(jsonl.ShardWriter, "write_line", full)
+    monkeypatch.setattr(jsonl.ShardWriter, "_open", full)
     assert main(["run", "-c", str(config), "-i", str(tmp_path / "in"), "-o", str(out), "-q"]) == 74
     err = capsys.readouterr().err
     assert err.startswith("newsclean: disk full, nothing committed: ") and len(err.strip().splitlines()) == 1
-    monkeypatch.setattr(jsonl.ShardWriter, "write_line", real_open)
+    monkeypatch.setattr(jsonl.ShardWriter, "_open", real_open)
     assert main(["run", "-c", str(config), "-i", str(tmp_path / "in"), "-o", str(out), "-q"]) == 0
     assert len(corpus_view(out)) == 5
 
@@ -663,7 +663,8 @@ def test_work_files_are_not_pickles_and_a_planted_pickle_is_never_loaded(tmp_pat
     (run_dir,) = (out / "runs").iterdir()
     work = sorted((run_dir / "_work").glob("task-*.summary"))
     assert work and all(p.read_bytes()[:4] == b"NCW1" for p in work)
-    assert all(p.read_bytes()[:4] == b"NCW1" for p in (run_dir / "_work").glob("task-*.keys"))
+    # keys files: a table of parts, each part a work file (pipeline/keysfile.py)
+    assert all(p.read_bytes()[:4] == b"NCK1" for p in (run_dir / "_work").glob("task-*.keys"))
 
     marker = tmp_path / "pwned"
 

@@ -19,6 +19,7 @@ from pipeline.runner import (
     StateError,
     build_steps,
     check_inputs_exist,
+    dedup_mode_of,
     run_pipeline,
 )
 from pipeline.selection import select_inputs
@@ -233,7 +234,7 @@ def report_recovery(recovery: dict) -> None:
 def dry_run(config, inputs: list[str], output: str, reprocess: bool) -> str:
     """What `run` would do, read without writing anything (not even the output folder)."""
     check_inputs_exist(inputs)
-    build_steps(config)  # rule files and regexes checked, as a real run would
+    steps = build_steps(config)  # rule files and regexes checked, as a real run would
     files = list_inputs(inputs)
     store = InputStore.read_only(Path(output) / "state")
     try:
@@ -246,7 +247,8 @@ def dry_run(config, inputs: list[str], output: str, reprocess: bool) -> str:
         if config.run["partitions"]
         else config.run["task_size"]
     )
-    tasks = plan_tasks(todo, task_size, config.read)
+    split_tail = dedup_mode_of(config, steps, Path(output) / "state") == "driver"  # as plan_run cuts
+    tasks = plan_tasks(todo, task_size, config.read, split_tail=split_tail)
     new = {f.path for f in todo}
     replaced = {entry["path"] for entry in supersedes}
     size = sum(f.size or 0 for f in todo)

@@ -160,13 +160,31 @@ class _Samples:
 
 def collect(run_dir: str | Path, manifest: dict, seed: int = SEED) -> RunFigures:
     run_dir = Path(run_dir)
-    figures = RunFigures(manifest=manifest, run_dir=run_dir)
+    kept, rejects = (
+        shard_files(run_dir, manifest, "shards", "part"),
+        shard_files(run_dir, manifest, "rejects", "rejects"),
+    )
+    return with_manifest(collect_records(run_dir, kept, rejects, seed), manifest)
+
+
+def with_manifest(figures: RunFigures, manifest: dict) -> RunFigures:
+    """The figures of the records, completed with the manifest's own (its counters)."""
+    figures.manifest = manifest
+    # the manifest's counters are the run's own figures; records are the fallback for steps without counters
+    figures.removed_by_rule = removed_from_manifest(manifest) or Counter(figures.removed_in_records)
+    figures.html_blocks_by_rule = html_blocks_from_manifest(manifest)
+    return figures
+
+
+def collect_records(run_dir: Path, kept: list[Path], rejected: list[Path], seed: int = SEED) -> RunFigures:
+    """The figures of the kept and reject shards' records (not those of the manifest: `with_manifest`)."""
+    figures = RunFigures(manifest={}, run_dir=run_dir)
     samples = _Samples(random.Random(seed))
-    for record in iter_records(shard_files(run_dir, manifest, "shards", "part")):
+    for record in iter_records(kept):
         _add_kept(figures, samples, record)
     duplicates: Counter = Counter()  # kept id -> documents dropped as its duplicates
     duplicate_reason: dict[str, str] = {}
-    for record in iter_records(shard_files(run_dir, manifest, "rejects", "rejects")):
+    for record in iter_records(rejected):
         _add_rejected(figures, samples, record)
         if record.get("dup_of") is not None:
             duplicates[record["dup_of"]] += 1
@@ -178,9 +196,6 @@ def collect(run_dir: str | Path, manifest: dict, seed: int = SEED) -> RunFigures
         ((n + 1, kept_id, duplicate_reason[kept_id]) for kept_id, n in duplicates.items()),
         key=lambda c: (-c[0], c[1]),
     )[:10]
-    # the manifest's counters are the run's own figures; records are the fallback for steps without counters
-    figures.removed_by_rule = removed_from_manifest(manifest) or Counter(figures.removed_in_records)
-    figures.html_blocks_by_rule = html_blocks_from_manifest(manifest)
     return figures
 
 

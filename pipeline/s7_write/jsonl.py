@@ -7,6 +7,8 @@ stamp, so the same records give byte-identical shards.
 
 from __future__ import annotations
 
+import queue
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +73,92 @@ class ShardWriter:
         if self._file is not None:
             self._file.abort()
             self._file = None
+
+
+class BackgroundShardWriter(ShardWriter):
+    """A ShardWriter that compresses, hashes and writes in a thread of its own, for the run's one
+    process writing all the shards (the driver's filter): zlib, zstd and sha256 release the GIL
+    while they work, so the process reads and filters the next records meanwhile, on another core.
+    The same bytes as ShardWriter: one thread takes the chunks in order, and a compressed stream
+    does not depend on how its input is cut into writes."""
+
+    CHUNK = 1 << 20  # bytes of lines handed to the thread at once
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._lines: list[bytes] = []
+        self._buffered = 0
+        self._opened: list = []  # shard files not committed yet (aborted with the writer)
+        self._queue: queue.Queue = queue.Queue(maxsize=8)  # bounded: memory stays a few chunks
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name=f"shards-{self.prefix}", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while (job := self._queue.get()) is not None:
+            if self._error is None:  # after a failure the rest is skipped (the writer is aborted)
+                try:
+                    job()
+                except BaseException as exc:
+                    self._error = exc
+
+    def _submit(self, job) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(job)
+
+    def _open(self) -> None:
+        try:
+            super()._open()
+        finally:  # (a file made but its stream not: aborted too)
+            if self._file is not None:
+                self._opened.append(self._file)
+
+    def write_line(self, line: bytes) -> None:
+        if self._file is None:
+            self._open()
+        self._lines.append(line)
+        self._buffered += len(line)
+        self._count += 1
+        if self._count >= self.shard_size:
+            self._finish()
+        elif self._buffered >= self.CHUNK:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        data, stream = b"".join(self._lines), self._stream
+        self._lines, self._buffered = [], 0
+        self._submit(lambda: stream.write(data))
+
+    def _finish(self) -> None:
+        if self._file is None:
+            return
+        self._hand_over()
+        file, stream, shard, count = self._file, self._stream, self.shards[-1], self._count
+        self._file = self._stream = None
+        self._submit(lambda: _complete(file, stream, shard, count, self._opened))
+
+    def close(self) -> list[dict]:
+        self._finish()
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.shards
+
+    def abort(self) -> None:
+        self._lines = []
+        self._error = self._error or RuntimeError("aborted")  # the thread skips what is queued
+        self._queue.put(None)
+        self._thread.join()
+        for shard_file in self._opened:
+            shard_file.abort()
+
+
+def _complete(file, stream, shard: dict, count: int, opened: list) -> None:
+    """End a shard's stream, commit its file, note its size and hash (ShardWriter._finish's work)."""
+    if stream is not file:
+        stream.close()
+    file.commit()
+    opened.remove(file)
+    shard.update(records=count, bytes=file.bytes, sha256=file.sha256.hexdigest())

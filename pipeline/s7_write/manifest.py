@@ -96,10 +96,13 @@ def build_manifest(about: dict, written: Written, accounting: dict) -> dict:
     }
 
 
-def write_manifest(run_dir: Path, manifest: dict) -> None:
-    """report.html, then the manifest (the commit point of the run's directory)."""
+def write_manifest(run_dir: Path, manifest: dict, pending: report.PendingFigures | None = None) -> None:
+    """report.html, then the manifest (the commit point of the run's directory). `pending`: the
+    figures of the shards, collected while the run went on (report.start_collect)."""
     try:  # written before the manifest, so that a finished run always has one
-        report.write_report(run_dir, manifest)  # looked up here: tests replace it to save time
+        report.write_report(
+            run_dir, manifest, pending=pending
+        )  # looked up here: tests replace it to save time
     except Exception as exc:  # the report must never fail a run
         log.warning(f"report not written: {type(exc).__name__}: {exc}")
     write_atomic(run_dir / MANIFEST, safe_json.dumps(manifest, option=orjson.OPT_INDENT_2))
