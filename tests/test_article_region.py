@@ -734,3 +734,25 @@ def test_a_related_card_over_its_time_line_at_the_end_of_the_article_goes():
 def test_the_last_subheading_and_paragraph_stay_without_a_time_line_under_them():
     assert _trailing_cards([LEAD, P1, P2, P5, CARD[0], CARD[1]], ["Lê Minh Hoàng"]) == []
     assert _trailing_cards([LEAD, P1, P2, P5, CARD[1]], [CARD[2]]) == []  # a last paragraph, then a date
+
+
+def _step():
+    return step_class("article_region")(
+        {"rules": ["rules/vi.yaml", "rules/en.yaml"]}, {"config_dir": str(CONFIG_DIR)}
+    )
+
+
+def test_a_line_printed_twice_counts_once_against_the_article_segment():
+    from pipeline.s3_clean.region import best_segment
+
+    caption = "Lực lượng chức năng dập lửa tại rừng thông cách bãi rác 100 m."
+    lines = [P1, "", caption, "", caption, "", P2, "", "Tin khác", "", "Tin khác", "", caption]
+    idx = [0, 2, 4, 6, 8, 10, 12]
+    proba = np.array([0.95, 0.1, 0.1, 0.95, 0.1, 0.1, 0.1])
+    scores = _step()._segment_scores(lines, idx, proba)
+    # the copy right under its first print adds nothing (never more than nothing: "Tin khác" twice);
+    # a copy further down is scored as itself
+    assert scores.tolist() == pytest.approx([0.45, -0.4, 0.0, 0.45, -0.4, 0.0, -0.4])
+    # the paragraph under the photo (its alt text and caption) stays in the article
+    assert best_segment(scores) == (0, 4)
+    assert best_segment(proba - 0.5) == (0, 1)  # both copies against it: the paragraph was cut off

@@ -274,7 +274,7 @@ class ArticleRegion(Step):
         page of headlines). None when the page has no article: dropped as `not_article` (too little
         prose, teasers, a foot box), or left to the rules when it is too small to call it a home or
         list page."""
-        scores, costs = proba - self.options["threshold"], self._gap_costs(idx)
+        scores, costs = self._segment_scores(lines, idx, proba), self._gap_costs(idx)
         span = best_segment(scores, costs)
         why = self._why_not_article(lines, idx, features, proba, span)
         if why.startswith(_NO_HEADER):
@@ -293,6 +293,19 @@ class ArticleRegion(Step):
         if len(idx) >= self.options["min_lines_not_article"]:
             doc.drop(self.name, "not_article", f"{why}; {len(idx)} lines on the page")
         return None
+
+    def _segment_scores(self, lines, idx, proba) -> np.ndarray:
+        """What each line adds to the article segment: its score over the threshold, but nothing for
+        the second copy of a line printed twice in a row (a picture's alt text, then its caption): the
+        model marks both copies down as repeats, and a photo between two paragraphs would otherwise
+        count twice against the article and cut its end off. (What stays is still decided by each
+        line's own score.)"""
+        scores = proba - self.options["threshold"]
+        texts = [lines[i].strip() for i in idx]
+        for k in range(1, len(texts)):
+            if scores[k] < 0 and texts[k] == texts[k - 1]:
+                scores[k] = 0.0
+        return scores
 
     def _why_not_article(self, lines, idx, features, proba, span) -> str:
         """Why the segment is no article ("" when it is one): too little prose, or mostly summaries
