@@ -756,3 +756,27 @@ def test_a_line_printed_twice_counts_once_against_the_article_segment():
     # the paragraph under the photo (its alt text and caption) stays in the article
     assert best_segment(scores) == (0, 4)
     assert best_segment(proba - 0.5) == (0, 1)  # both copies against it: the paragraph was cut off
+
+
+def _removed(text: str, rule: str, line_no: int):
+    from pipeline.document import Removal
+
+    return Removal(line_no, rule, text, "config/rules/vi.yaml")
+
+
+def test_a_caption_under_the_articles_own_picture_or_over_its_credit_is_the_articles():
+    caption = "Quốc vương dự khán trận chung kết cùng Hoàng gia"
+    card = "Tuyển Anh bị loại sau loạt sút luân lưu cân não"
+    # after the rules: the alt text, the credits and the card's picture are blank lines now
+    gap = ["", "", ""]  # a blank, the removed line, a blank
+    lines = [P1, *gap, caption, "", P2, *gap, "Chú thích khác của ảnh", *gap, P3, *gap, card]
+    doc = Document(id="page", text="\n".join(lines), metadata={"title": TITLE})
+    doc.removed = [
+        _removed(f"{TITLE} - Ảnh 1.", "image_alt", 3),
+        _removed("ẢNH: REUTERS", "photo_credit", 13),
+        _removed("Tuyển Anh thua Ý - Ảnh 2.", "image_alt", 17),  # a card's picture: its own headline
+    ]
+    idx = [0, 4, 6, 10, 14, 18]
+    assert _step()._photo_captions(doc, lines, idx, 0, len(idx)) == {1, 3}
+    doc.metadata = {}
+    assert _step()._photo_captions(doc, lines, idx, 0, len(idx)) == {3}  # no headline known: the credit only

@@ -242,6 +242,9 @@ class ArticleRegion(Step):
         zone = self._header_zone(features, proba, start, end)
         taken, title_k = self._header(doc, lines, idx, features, zone, start)
         kept = self._lead_and_captions(lines, idx, features, proba, title_k, (start, end))
+        photo = self._photo_captions(doc, lines, idx, start if title_k is None else title_k + 1, end)
+        kept |= photo
+        taken |= {idx[k] for k in photo}  # not a trailing headline either
         cut_cards = self._teaser_cards(features, start, end)
         kept -= cut_cards
         taken |= self._signature(doc, lines, idx, max([end] + [k + 1 for k in kept]))
@@ -656,6 +659,36 @@ class ArticleRegion(Step):
                 break
             kept.add(k)
         return kept
+
+    @staticmethod
+    def _photo_captions(doc, lines, idx, first, end) -> set[int]:
+        """Lines from `first` to `end` that caption one of the article's own pictures without a credit
+        of their own: right under the picture's alt text, which the rules removed (`image_alt`) and
+        which is the article's headline ("<headline> - Ảnh 2."), or right above the picture's credit,
+        which the rules removed (`photo_credit`: "ẢNH: REUTERS"). The model takes such a caption for a
+        headline; a card of another article has its own headline as alt text and no credit."""
+        title = (doc.metadata.get("title") or "").casefold()
+        removed = {r.line_no - 1: r for r in doc.removed}
+        marks = {
+            i
+            for i, r in removed.items()
+            if r.rule == "photo_credit"
+            or (r.rule == "image_alt" and title and r.text.casefold().startswith(title))
+        }
+        if not marks:
+            return set()
+        out = set()
+        for k in range(first, end):
+            above, below = idx[k] - 1, idx[k] + 1
+            while above >= 0 and not lines[above].strip() and above not in removed:
+                above -= 1
+            while below < len(lines) and not lines[below].strip() and below not in removed:
+                below += 1
+            if (above in marks and removed[above].rule == "image_alt") or (
+                below in marks and removed[below].rule == "photo_credit"
+            ):
+                out.add(k)
+        return out
 
     def _header(self, doc, lines, idx, features, zone, start) -> tuple[set[int], int | None]:
         """Title, section, date and author from the lines of the header zone; the lines taken and
