@@ -780,3 +780,18 @@ def test_a_caption_under_the_articles_own_picture_or_over_its_credit_is_the_arti
     assert _step()._photo_captions(doc, lines, idx, 0, len(idx)) == {1, 3}
     doc.metadata = {}
     assert _step()._photo_captions(doc, lines, idx, 0, len(idx)) == {3}  # no headline known: the credit only
+
+
+def test_the_last_caption_is_kept_also_under_its_videos_alt_text():
+    from pipeline.s3_clean.line_features import line_features
+
+    alt = "Tuần tra trong băng tuyết"
+    caption = f"{alt}. Video: Đồn biên phòng Xín Cái"
+    lines = [P1, "", P2, "", alt, "", alt, "", caption, "", "Giang Huy", "", "Tin khác trong ngày"]
+    idx, features = line_features(lines)
+    proba = np.array([0.9, 0.9, 0.4, 0.1, 0.1, 0.5, 0.1])
+    kept = _step()._lead_and_captions(lines, idx, features, proba, None, (0, 2))
+    assert kept == {4}  # the caption, not its alt text
+    lines[8] = "Tuần tra trên tuyến biên giới. Video: Đồn biên phòng Xín Cái"  # another picture's
+    idx, features = line_features(lines)
+    assert _step()._lead_and_captions(lines, idx, features, proba, None, (0, 2)) == set()

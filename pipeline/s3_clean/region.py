@@ -654,11 +654,30 @@ class ArticleRegion(Step):
                 kept.add(k)
             elif self._photo_text(features, proba, k):
                 kept.add(k)
-        for k in range(end, len(idx)):  # the last photo's caption, right under the last paragraph
-            if not _is_caption(lines[idx[k]].strip()):
-                break
-            kept.add(k)
+        k = end
+        while k < len(idx):  # the last photo's caption, right under the last paragraph
+            if _is_caption(lines[idx[k]].strip()):
+                kept.add(k)
+                k += 1
+            else:  # or under its picture's alt text, which opens the caption ("X" x2, "X. Video: Y")
+                caption_k = self._past_alt_text(lines, idx, k)
+                if caption_k is None:
+                    break
+                k = caption_k
         return kept
+
+    @staticmethod
+    def _past_alt_text(lines, idx, k) -> int | None:
+        """Where the caption starts when line k (and its copies right under it) is the alt text of a
+        picture or video whose caption repeats it and adds the credit; None when it is not."""
+        text = lines[idx[k]].strip()
+        j = k + 1
+        while j < len(idx) and lines[idx[j]].strip() == text:
+            j += 1
+        if len(text) < 10 or j == len(idx):
+            return None
+        caption = lines[idx[j]].strip()
+        return j if caption.startswith(text) and _is_caption(caption) else None
 
     @staticmethod
     def _photo_captions(doc, lines, idx, first, end) -> set[int]:
