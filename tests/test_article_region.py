@@ -734,3 +734,64 @@ def test_a_related_card_over_its_time_line_at_the_end_of_the_article_goes():
 def test_the_last_subheading_and_paragraph_stay_without_a_time_line_under_them():
     assert _trailing_cards([LEAD, P1, P2, P5, CARD[0], CARD[1]], ["Lê Minh Hoàng"]) == []
     assert _trailing_cards([LEAD, P1, P2, P5, CARD[1]], [CARD[2]]) == []  # a last paragraph, then a date
+
+
+def _step():
+    return step_class("article_region")(
+        {"rules": ["rules/vi.yaml", "rules/en.yaml"]}, {"config_dir": str(CONFIG_DIR)}
+    )
+
+
+def test_a_line_printed_twice_counts_once_against_the_article_segment():
+    from pipeline.s3_clean.region import best_segment
+
+    caption = "Lực lượng chức năng dập lửa tại rừng thông cách bãi rác 100 m."
+    lines = [P1, "", caption, "", caption, "", P2, "", "Tin khác", "", "Tin khác", "", caption]
+    idx = [0, 2, 4, 6, 8, 10, 12]
+    proba = np.array([0.95, 0.1, 0.1, 0.95, 0.1, 0.1, 0.1])
+    scores = _step()._segment_scores(lines, idx, proba)
+    # the copy right under its first print adds nothing (never more than nothing: "Tin khác" twice);
+    # a copy further down is scored as itself
+    assert scores.tolist() == pytest.approx([0.45, -0.4, 0.0, 0.45, -0.4, 0.0, -0.4])
+    # the paragraph under the photo (its alt text and caption) stays in the article
+    assert best_segment(scores) == (0, 4)
+    assert best_segment(proba - 0.5) == (0, 1)  # both copies against it: the paragraph was cut off
+
+
+def _removed(text: str, rule: str, line_no: int):
+    from pipeline.document import Removal
+
+    return Removal(line_no, rule, text, "config/rules/vi.yaml")
+
+
+def test_a_caption_under_the_articles_own_picture_or_over_its_credit_is_the_articles():
+    caption = "Quốc vương dự khán trận chung kết cùng Hoàng gia"
+    card = "Tuyển Anh bị loại sau loạt sút luân lưu cân não"
+    # after the rules: the alt text, the credits and the card's picture are blank lines now
+    gap = ["", "", ""]  # a blank, the removed line, a blank
+    lines = [P1, *gap, caption, "", P2, *gap, "Chú thích khác của ảnh", *gap, P3, *gap, card]
+    doc = Document(id="page", text="\n".join(lines), metadata={"title": TITLE})
+    doc.removed = [
+        _removed(f"{TITLE} - Ảnh 1.", "image_alt", 3),
+        _removed("ẢNH: REUTERS", "photo_credit", 13),
+        _removed("Tuyển Anh thua Ý - Ảnh 2.", "image_alt", 17),  # a card's picture: its own headline
+    ]
+    idx = [0, 4, 6, 10, 14, 18]
+    assert _step()._photo_captions(doc, lines, idx, 0, len(idx)) == {1, 3}
+    doc.metadata = {}
+    assert _step()._photo_captions(doc, lines, idx, 0, len(idx)) == {3}  # no headline known: the credit only
+
+
+def test_the_last_caption_is_kept_also_under_its_videos_alt_text():
+    from pipeline.s3_clean.line_features import line_features
+
+    alt = "Tuần tra trong băng tuyết"
+    caption = f"{alt}. Video: Đồn biên phòng Xín Cái"
+    lines = [P1, "", P2, "", alt, "", alt, "", caption, "", "Giang Huy", "", "Tin khác trong ngày"]
+    idx, features = line_features(lines)
+    proba = np.array([0.9, 0.9, 0.4, 0.1, 0.1, 0.5, 0.1])
+    kept = _step()._lead_and_captions(lines, idx, features, proba, None, (0, 2))
+    assert kept == {4}  # the caption, not its alt text
+    lines[8] = "Tuần tra trên tuyến biên giới. Video: Đồn biên phòng Xín Cái"  # another picture's
+    idx, features = line_features(lines)
+    assert _step()._lead_and_captions(lines, idx, features, proba, None, (0, 2)) == set()

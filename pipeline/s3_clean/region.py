@@ -242,6 +242,9 @@ class ArticleRegion(Step):
         zone = self._header_zone(features, proba, start, end)
         taken, title_k = self._header(doc, lines, idx, features, zone, start)
         kept = self._lead_and_captions(lines, idx, features, proba, title_k, (start, end))
+        photo = self._photo_captions(doc, lines, idx, start if title_k is None else title_k + 1, end)
+        kept |= photo
+        taken |= {idx[k] for k in photo}  # not a trailing headline either
         cut_cards = self._teaser_cards(features, start, end)
         kept -= cut_cards
         taken |= self._signature(doc, lines, idx, max([end] + [k + 1 for k in kept]))
@@ -274,7 +277,7 @@ class ArticleRegion(Step):
         page of headlines). None when the page has no article: dropped as `not_article` (too little
         prose, teasers, a foot box), or left to the rules when it is too small to call it a home or
         list page."""
-        scores, costs = proba - self.options["threshold"], self._gap_costs(idx)
+        scores, costs = self._segment_scores(lines, idx, proba), self._gap_costs(idx)
         span = best_segment(scores, costs)
         why = self._why_not_article(lines, idx, features, proba, span)
         if why.startswith(_NO_HEADER):
@@ -293,6 +296,19 @@ class ArticleRegion(Step):
         if len(idx) >= self.options["min_lines_not_article"]:
             doc.drop(self.name, "not_article", f"{why}; {len(idx)} lines on the page")
         return None
+
+    def _segment_scores(self, lines, idx, proba) -> np.ndarray:
+        """What each line adds to the article segment: its score over the threshold, but nothing for
+        the second copy of a line printed twice in a row (a picture's alt text, then its caption): the
+        model marks both copies down as repeats, and a photo between two paragraphs would otherwise
+        count twice against the article and cut its end off. (What stays is still decided by each
+        line's own score.)"""
+        scores = proba - self.options["threshold"]
+        texts = [lines[i].strip() for i in idx]
+        for k in range(1, len(texts)):
+            if scores[k] < 0 and texts[k] == texts[k - 1]:
+                scores[k] = 0.0
+        return scores
 
     def _why_not_article(self, lines, idx, features, proba, span) -> str:
         """Why the segment is no article ("" when it is one): too little prose, or mostly summaries
@@ -638,11 +654,60 @@ class ArticleRegion(Step):
                 kept.add(k)
             elif self._photo_text(features, proba, k):
                 kept.add(k)
-        for k in range(end, len(idx)):  # the last photo's caption, right under the last paragraph
-            if not _is_caption(lines[idx[k]].strip()):
-                break
-            kept.add(k)
+        k = end
+        while k < len(idx):  # the last photo's caption, right under the last paragraph
+            if _is_caption(lines[idx[k]].strip()):
+                kept.add(k)
+                k += 1
+            else:  # or under its picture's alt text, which opens the caption ("X" x2, "X. Video: Y")
+                caption_k = self._past_alt_text(lines, idx, k)
+                if caption_k is None:
+                    break
+                k = caption_k
         return kept
+
+    @staticmethod
+    def _past_alt_text(lines, idx, k) -> int | None:
+        """Where the caption starts when line k (and its copies right under it) is the alt text of a
+        picture or video whose caption repeats it and adds the credit; None when it is not."""
+        text = lines[idx[k]].strip()
+        j = k + 1
+        while j < len(idx) and lines[idx[j]].strip() == text:
+            j += 1
+        if len(text) < 10 or j == len(idx):
+            return None
+        caption = lines[idx[j]].strip()
+        return j if caption.startswith(text) and _is_caption(caption) else None
+
+    @staticmethod
+    def _photo_captions(doc, lines, idx, first, end) -> set[int]:
+        """Lines from `first` to `end` that caption one of the article's own pictures without a credit
+        of their own: right under the picture's alt text, which the rules removed (`image_alt`) and
+        which is the article's headline ("<headline> - Ảnh 2."), or right above the picture's credit,
+        which the rules removed (`photo_credit`: "ẢNH: REUTERS"). The model takes such a caption for a
+        headline; a card of another article has its own headline as alt text and no credit."""
+        title = (doc.metadata.get("title") or "").casefold()
+        removed = {r.line_no - 1: r for r in doc.removed}
+        marks = {
+            i
+            for i, r in removed.items()
+            if r.rule == "photo_credit"
+            or (r.rule == "image_alt" and title and r.text.casefold().startswith(title))
+        }
+        if not marks:
+            return set()
+        out = set()
+        for k in range(first, end):
+            above, below = idx[k] - 1, idx[k] + 1
+            while above >= 0 and not lines[above].strip() and above not in removed:
+                above -= 1
+            while below < len(lines) and not lines[below].strip() and below not in removed:
+                below += 1
+            if (above in marks and removed[above].rule == "image_alt") or (
+                below in marks and removed[below].rule == "photo_credit"
+            ):
+                out.add(k)
+        return out
 
     def _header(self, doc, lines, idx, features, zone, start) -> tuple[set[int], int | None]:
         """Title, section, date and author from the lines of the header zone; the lines taken and
