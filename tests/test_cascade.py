@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 from copy import copy
 
+import lxml.html
 import pytest
 import trafilatura
 from clean_helpers import SHARED
@@ -136,3 +137,47 @@ def test_a_failing_fast_mode_is_weak_like_an_empty_text(monkeypatch):
     assert full and seen == [""] and ENGLISH[0] in text
     monkeypatch.setattr(cascade, "_shared_start", lambda *a: (_ for _ in ()).throw(ValueError("no tree")))
     assert cascade.fast_then_full(parse_html(PAGES["long article"]), None, {}, lambda t: True) == (None, True)
+
+
+# pages where html2txt's text and the page's own text differ most: scripts and styles (removed), a removed
+# element inside another, minified blocks (html2txt spaces them apart: more words), no <body>
+BOUND_PAGES = {
+    **PAGES,
+    "scripts and nested removals": page(
+        "<script>var a = 'many words in a script';</script><style>p { color: red }</style>"
+        f"<footer><aside>x y z</aside> footer words</footer>{paragraphs(ENGLISH)}"
+    ),
+    "minified blocks": "<html><body><div>one<div>two</div>three</div><p>a</p><p>b</p><br>c</body></html>",
+    "no body": "<div><p>a fragment</p><p>of text</p></div>",
+}
+
+
+@pytest.mark.parametrize("name", BOUND_PAGES)
+def test_page_text_bound_is_at_least_the_page_text(name):
+    html = BOUND_PAGES[name]
+    tree = lxml.html.fragment_fromstring(html) if name == "no body" else parse_html(html)
+    assert cascade.page_text_bound(tree) >= len(trafilatura.html2txt(tree))
+
+
+def test_the_page_text_is_built_only_when_the_bound_leaves_the_test_open(monkeypatch):
+    expected = {name: plain_calls(parse_html(PAGES[name]), None, by_length(2000)) for name in PAGES}
+    built = []
+    real = cascade.core.html2txt
+    monkeypatch.setattr(cascade.core, "html2txt", lambda tree: built.append(1) or real(tree))
+    # the short text is a small share of this page: the bound cannot tell, the page text decides
+    name = "short text on a long page"
+    assert cascade.fast_then_full(parse_html(PAGES[name]), None, {}, by_length(2000)) == expected[name]
+    assert built == [1]
+    built.clear()
+    # most of this page is the article: the bound shows it without the page text
+    name = "short article"
+    assert cascade.fast_then_full(parse_html(PAGES[name]), None, {}, by_length(2000)) == expected[name]
+    assert built == []
+
+
+@pytest.mark.skipif(not EXTRACTION_PAGES.is_dir(), reason="no shared extraction benchmark pages")
+def test_page_text_bound_on_real_pages():
+    for path in sorted(EXTRACTION_PAGES.iterdir())[::3]:
+        data = gzip.decompress(path.read_bytes())
+        tree = parse_html(decode_bytes(data, ["cp1252"], declared_charset(data))[0])
+        assert cascade.page_text_bound(tree) >= len(trafilatura.html2txt(tree)), path.name
