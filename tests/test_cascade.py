@@ -123,20 +123,55 @@ def test_same_text_as_the_two_plain_calls_on_real_pages():
 
 def test_a_failing_fast_mode_is_weak_like_an_empty_text(monkeypatch):
     # bare_extraction gives None when its cascade raises ValueError; the plain path then ran the full mode
-    tree = parse_html(PAGES["long article"])
-    real = cascade._finish
+    real = cascade.core.xmltotxt
+    calls = []
 
-    def fast_fails(cleaned, backup, tree, options, url, memo):
-        if options.fast:
+    def first_fails(*args):
+        calls.append(1)
+        if len(calls) == 1:
             raise ValueError("no result")
-        return real(cleaned, backup, tree, options, url, memo)
+        return real(*args)
 
-    monkeypatch.setattr(cascade, "_finish", fast_fails)
+    monkeypatch.setattr(cascade.core, "xmltotxt", first_fails)  # the fast mode fails after its main extractor
     seen = []
-    text, full = cascade.fast_then_full(tree, None, {}, lambda t: seen.append(t) or True)
+    text, full = cascade.fast_then_full(
+        parse_html(PAGES["long article"]), None, {}, lambda t: seen.append(t) or True
+    )
     assert full and seen == [""] and ENGLISH[0] in text
     monkeypatch.setattr(cascade, "_shared_start", lambda *a: (_ for _ in ()).throw(ValueError("no tree")))
     assert cascade.fast_then_full(parse_html(PAGES["long article"]), None, {}, lambda t: True) == (None, True)
+
+
+def test_a_failing_main_extractor_fails_both_modes_without_running_it_again(monkeypatch):
+    expected = plain_calls(parse_html(PAGES["long article"]), None, lambda t: True)
+    runs = []
+
+    def fails(*args):
+        runs.append(1)
+        raise ValueError("no result")
+
+    monkeypatch.setattr(cascade.core, "extract_content", fails)
+    assert cascade.fast_then_full(parse_html(PAGES["long article"]), None, {}, lambda t: True) == (None, True)
+    assert runs == [1]
+    assert expected[1]  # (the plain calls, with the real extractor, ran the full mode as well)
+
+
+def test_the_full_mode_reuses_the_main_extractor_only_without_teaser_blocks(monkeypatch):
+    runs = []
+    real = cascade.core.extract_content
+    # the main extractor's calls (the recall escalation runs it too, in recall mode)
+    monkeypatch.setattr(
+        cascade.core,
+        "extract_content",
+        lambda tree, options: runs.append(options.focus) or real(tree, options),
+    )
+    for name, reused in (
+        ("long article", True),
+        ("short text on a long page", False),
+    ):  # TEASERS: class teaser
+        runs.clear()
+        cascade.fast_then_full(parse_html(PAGES[name]), None, {}, lambda t: True)
+        assert runs.count("balanced") == (1 if reused else 2), name
 
 
 # pages where html2txt's text and the page's own text differ most: scripts and styles (removed), a removed

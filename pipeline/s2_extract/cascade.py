@@ -21,11 +21,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from copy import copy
+from dataclasses import dataclass, field
+from typing import Any
 
 import trafilatura
 from trafilatura import core
 from trafilatura.baseline import _BLOCK_ELEMS as BLOCK_ELEMENTS
 from trafilatura.settings import Extractor
+from trafilatura.xpaths import TEASER_DISCARD_XPATH
 
 CHECKED_VERSION = "2.3.1"
 
@@ -43,22 +46,44 @@ def fast_then_full(
     `settings`: url-free keywords of `Extractor` (`precision`, `recall`, `tables`; comments off).
     `tree` is worked on in place (pruned), where bare_extraction copies it first: pass a copy to keep it."""
     fast_options = Extractor(output_format="python", fast=True, comments=False, url=url, **settings)
-    memo: dict[str, float] = {}  # the page text's length, measured in one mode, used in both
     try:
         tree, cleaned, backup = _shared_start(tree, fast_options, url)
     except (TypeError, ValueError):  # bare_extraction's own "no result"; the full call fails the same way
         return None, weak("")
+    # the main extractor differs between the modes only where its wild-text recovery meets teaser blocks
+    # (kept in fast mode); without any, its fast result serves the full mode and consumes `cleaned` itself
+    page = _Page(tree, backup, url, share_main=not _has_teasers(cleaned))
     try:
-        text = _finish(copy(cleaned), backup, tree, fast_options, url, memo)
+        text = _finish(cleaned if page.share_main else copy(cleaned), page, fast_options)
     except (TypeError, ValueError):
         text = None  # no fast result: weak as an empty text is
     if not weak((text or "").strip()):
         return text, False
+    if page.share_main and page.main is None:
+        return None, True  # the main extractor failed: it fails the same way in full mode
     full_options = Extractor(output_format="python", fast=False, comments=False, url=url, **settings)
     try:
-        return _finish(cleaned, backup, tree, full_options, url, memo), True
+        return _finish(cleaned, page, full_options), True
     except (TypeError, ValueError):
         return None, True
+
+
+@dataclass
+class _Page:
+    """What the two modes share: the pruned raw tree, the cleaned tree before conversion (`backup`, consumed
+    in full mode), the page text's lengths (`memo`), and the main extractor's result (`main`: its body, a
+    copy, and text) where `share_main` says it is the same in both modes."""
+
+    tree: Any
+    backup: Any
+    url: str | None
+    share_main: bool
+    memo: dict[str, float] = field(default_factory=dict)
+    main: tuple[Any, str] | None = None
+
+
+def _has_teasers(cleaned) -> bool:
+    return any(expression(cleaned) for expression in TEASER_DISCARD_XPATH)
 
 
 def _shared_start(tree, options: Extractor, url: str | None):
@@ -74,10 +99,11 @@ def _shared_start(tree, options: Extractor, url: str | None):
     return tree, cleaned, backup
 
 
-def _finish(cleaned, backup, tree, options: Extractor, url: str | None, memo: dict[str, float]) -> str | None:
-    """One mode's cascade stages on the shared start (`cleaned` is consumed, `backup` too in full mode),
-    then bare_extraction's size check and text. `memo` keeps the page text's length across modes."""
-    postbody, text = core._extract_and_compare(cleaned, backup, tree, options)
+def _finish(cleaned, page: _Page, options: Extractor) -> str | None:
+    """One mode's cascade stages on the shared start (`cleaned` is consumed, `page.backup` too in full mode),
+    then bare_extraction's size check and text."""
+    tree, url = page.tree, page.url
+    postbody, text = _extract_and_compare(cleaned, page, options)
     # 3. rescue: baseline on the original tree, accepted only if it adds text
     if len(text) < options.min_extracted_size and options.focus != "precision":
         b_body, b_text, b_len = core.baseline(tree)
@@ -85,11 +111,25 @@ def _finish(cleaned, backup, tree, options: Extractor, url: str | None, memo: di
             postbody, text = b_body, b_text
     # 4. recall escalation: a short result covering little of the page is retried in recall mode
     if options.focus == "balanced" and 0 < len(text) < core.ESCALATION_MAX_LENGTH:
-        if _covers_little(len(text), tree, memo):
+        if _covers_little(len(text), tree, page.memo):
             postbody, text = _escalate(tree, options, url, postbody, text)
     if len(text) < options.min_output_size and 0 < options.min_output_comm_size:
         return None  # no comments: their length is 0
     return core.xmltotxt(postbody, options.formatting)
+
+
+def _extract_and_compare(cleaned, page: _Page, options: Extractor):
+    """trafilatura's `_extract_and_compare` (stages 1-2: the main extractor, then in full mode the comparison
+    with readability and jusText), the main extractor's result kept from the fast mode where it is shared."""
+    if page.main is not None and not options.fast:
+        postbody, text = page.main
+    else:
+        postbody, text = core.extract_content(cleaned, options)
+        if page.share_main:
+            page.main = copy(postbody), text  # a copy: the fast mode's later stages get the body itself
+    if not options.fast:
+        postbody, text = core.compare_extraction(page.backup, copy(page.tree), postbody, text, options)
+    return postbody, text
 
 
 def _covers_little(length: int, tree, memo: dict[str, float]) -> bool:
