@@ -216,3 +216,20 @@ def test_page_text_bound_on_real_pages():
         data = gzip.decompress(path.read_bytes())
         tree = parse_html(decode_bytes(data, ["cp1252"], declared_charset(data))[0])
         assert cascade.page_text_bound(tree) >= len(trafilatura.html2txt(tree)), path.name
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("<div class='Teaser-box'>x</div>", True),  # trafilatura's XPath reads T as t
+        ("<section id='top-teaser'>x</section>", True),
+        ("<a class='teaser'>x</a>", False),  # not a tag the XPath takes
+        ("<div class='eraser'>x</div>", False),
+        ("<div class='story'>x</div>", False),
+    ],
+)
+def test_has_teasers_equals_trafilatura_teaser_xpath(html, expected):
+    from trafilatura.xpaths import TEASER_DISCARD_XPATH
+
+    tree = parse_html(f"<html><body>{html}<p>{ENGLISH[0]}</p></body></html>")
+    assert cascade._has_teasers(tree) == expected == bool(TEASER_DISCARD_XPATH[0](tree))
