@@ -59,7 +59,10 @@ PARTS = {
 # author and category searches (page_meta looks them up as module globals, so they can be wrapped there)
 SUBPARTS = {
     "  of which date search (htmldate)": [(page_meta, "find_date")],
-    "  of which author search": [(page_meta, "extract_author")],
+    # find_author (newer checkouts) calls extract_author only where it cannot do without its copy of the page
+    "  of which author search": [
+        (page_meta, "find_author" if hasattr(page_meta, "find_author") else "extract_author")
+    ],
     "  of which category search": [(page_meta, "extract_catstags")],
 }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 from copy import copy
 
+import lxml.html
 import pytest
 import trafilatura
 from clean_helpers import SHARED
@@ -122,17 +123,113 @@ def test_same_text_as_the_two_plain_calls_on_real_pages():
 
 def test_a_failing_fast_mode_is_weak_like_an_empty_text(monkeypatch):
     # bare_extraction gives None when its cascade raises ValueError; the plain path then ran the full mode
-    tree = parse_html(PAGES["long article"])
-    real = cascade._finish
+    real = cascade.core.xmltotxt
+    calls = []
 
-    def fast_fails(cleaned, backup, tree, options, url, memo):
-        if options.fast:
+    def first_fails(*args):
+        calls.append(1)
+        if len(calls) == 1:
             raise ValueError("no result")
-        return real(cleaned, backup, tree, options, url, memo)
+        return real(*args)
 
-    monkeypatch.setattr(cascade, "_finish", fast_fails)
+    monkeypatch.setattr(cascade.core, "xmltotxt", first_fails)  # the fast mode fails after its main extractor
     seen = []
-    text, full = cascade.fast_then_full(tree, None, {}, lambda t: seen.append(t) or True)
+    text, full = cascade.fast_then_full(
+        parse_html(PAGES["long article"]), None, {}, lambda t: seen.append(t) or True
+    )
     assert full and seen == [""] and ENGLISH[0] in text
     monkeypatch.setattr(cascade, "_shared_start", lambda *a: (_ for _ in ()).throw(ValueError("no tree")))
     assert cascade.fast_then_full(parse_html(PAGES["long article"]), None, {}, lambda t: True) == (None, True)
+
+
+def test_a_failing_main_extractor_fails_both_modes_without_running_it_again(monkeypatch):
+    expected = plain_calls(parse_html(PAGES["long article"]), None, lambda t: True)
+    runs = []
+
+    def fails(*args):
+        runs.append(1)
+        raise ValueError("no result")
+
+    monkeypatch.setattr(cascade.core, "extract_content", fails)
+    assert cascade.fast_then_full(parse_html(PAGES["long article"]), None, {}, lambda t: True) == (None, True)
+    assert runs == [1]
+    assert expected[1]  # (the plain calls, with the real extractor, ran the full mode as well)
+
+
+def test_the_full_mode_reuses_the_main_extractor_only_without_teaser_blocks(monkeypatch):
+    runs = []
+    real = cascade.core.extract_content
+    # the main extractor's calls (the recall escalation runs it too, in recall mode)
+    monkeypatch.setattr(
+        cascade.core,
+        "extract_content",
+        lambda tree, options: runs.append(options.focus) or real(tree, options),
+    )
+    for name, reused in (
+        ("long article", True),
+        ("short text on a long page", False),
+    ):  # TEASERS: class teaser
+        runs.clear()
+        cascade.fast_then_full(parse_html(PAGES[name]), None, {}, lambda t: True)
+        assert runs.count("balanced") == (1 if reused else 2), name
+
+
+# pages where html2txt's text and the page's own text differ most: scripts and styles (removed), a removed
+# element inside another, minified blocks (html2txt spaces them apart: more words), no <body>
+BOUND_PAGES = {
+    **PAGES,
+    "scripts and nested removals": page(
+        "<script>var a = 'many words in a script';</script><style>p { color: red }</style>"
+        f"<footer><aside>x y z</aside> footer words</footer>{paragraphs(ENGLISH)}"
+    ),
+    "minified blocks": "<html><body><div>one<div>two</div>three</div><p>a</p><p>b</p><br>c</body></html>",
+    "no body": "<div><p>a fragment</p><p>of text</p></div>",
+}
+
+
+@pytest.mark.parametrize("name", BOUND_PAGES)
+def test_page_text_bound_is_at_least_the_page_text(name):
+    html = BOUND_PAGES[name]
+    tree = lxml.html.fragment_fromstring(html) if name == "no body" else parse_html(html)
+    assert cascade.page_text_bound(tree) >= len(trafilatura.html2txt(tree))
+
+
+def test_the_page_text_is_built_only_when_the_bound_leaves_the_test_open(monkeypatch):
+    expected = {name: plain_calls(parse_html(PAGES[name]), None, by_length(2000)) for name in PAGES}
+    built = []
+    real = cascade.core.html2txt
+    monkeypatch.setattr(cascade.core, "html2txt", lambda tree: built.append(1) or real(tree))
+    # the short text is a small share of this page: the bound cannot tell, the page text decides
+    name = "short text on a long page"
+    assert cascade.fast_then_full(parse_html(PAGES[name]), None, {}, by_length(2000)) == expected[name]
+    assert built == [1]
+    built.clear()
+    # most of this page is the article: the bound shows it without the page text
+    name = "short article"
+    assert cascade.fast_then_full(parse_html(PAGES[name]), None, {}, by_length(2000)) == expected[name]
+    assert built == []
+
+
+@pytest.mark.skipif(not EXTRACTION_PAGES.is_dir(), reason="no shared extraction benchmark pages")
+def test_page_text_bound_on_real_pages():
+    for path in sorted(EXTRACTION_PAGES.iterdir())[::3]:
+        data = gzip.decompress(path.read_bytes())
+        tree = parse_html(decode_bytes(data, ["cp1252"], declared_charset(data))[0])
+        assert cascade.page_text_bound(tree) >= len(trafilatura.html2txt(tree)), path.name
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("<div class='Teaser-box'>x</div>", True),  # trafilatura's XPath reads T as t
+        ("<section id='top-teaser'>x</section>", True),
+        ("<a class='teaser'>x</a>", False),  # not a tag the XPath takes
+        ("<div class='eraser'>x</div>", False),
+        ("<div class='story'>x</div>", False),
+    ],
+)
+def test_has_teasers_equals_trafilatura_teaser_xpath(html, expected):
+    from trafilatura.xpaths import TEASER_DISCARD_XPATH
+
+    tree = parse_html(f"<html><body>{html}<p>{ENGLISH[0]}</p></body></html>")
+    assert cascade._has_teasers(tree) == expected == bool(TEASER_DISCARD_XPATH[0](tree))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import lxml.html
 import pytest
+from clean_helpers import SHARED
 from lxml import etree
 from test_extract_html import ENGLISH, extract, page, paragraphs
 
@@ -19,6 +20,7 @@ from pipeline.s2_extract.html import ExtractHtml, parse_html, weak_extraction
 from pipeline.s2_extract.page_meta import (
     DATE_LANGUAGES,
     categories,
+    find_author,
     may_name_an_author,
     page_meta,
     restrict_date_languages,
@@ -26,6 +28,7 @@ from pipeline.s2_extract.page_meta import (
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVPAGES = ROOT / "benchmarks" / "devpages" / "html"
+EXTRACTION_PAGES = SHARED / "bench" / "extraction" / "pages"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from extraction import site_half, split_gold  # noqa: E402
@@ -232,3 +235,58 @@ def test_selector_set_skips_the_per_element_match_only_where_nothing_can_match()
         for selectors in (captions, leads):
             if not selectors.matcher.may_match(tree):
                 assert all(selectors.matcher.match(el) is None for el in tree.iter(etree.Element)), path.name
+
+
+# author markup where trafilatura's copy of the page differs: a byline in the comments or a figure (removed
+# there), a byline holding a <time> (removed there, its tail joined to the text before it), and both
+AUTHOR_PAGES = {
+    "plain byline": "<p class='byline'>By Jane Miller</p>",
+    "in the comments first": "<div id='comments'><span class='author'>Troll</span></div>"
+    "<span class='author'>Jane Miller</span>",
+    "in a figure first": "<figure><span class='author'>Photo Agency</span></figure><p class='byline'>Jane</p>",
+    "holding a time": "<span class='author'>Jane<time>2024-01-02</time>Miller</span>",
+    "none valid": "<span class='author'>J</span><div class='comments'><a rel='author'>Troll</a></div>",
+}
+
+
+@pytest.mark.parametrize("name", AUTHOR_PAGES)
+def test_find_author_equals_trafilatura_extract_author(name):
+    from trafilatura.metadata import extract_author
+
+    tree = parse_html(
+        f"<html><body>{AUTHOR_PAGES[name]}<article>{paragraphs(ENGLISH)}</article></body></html>"
+    )
+    assert find_author(tree) == extract_author(tree)
+
+
+def test_find_author_copies_the_page_only_for_a_byline_holding_removed_markup(monkeypatch):
+    from trafilatura.metadata import extract_author
+
+    copied = []
+    monkeypatch.setattr(
+        "pipeline.s2_extract.page_meta.extract_author", lambda tree: copied.append(1) or extract_author(tree)
+    )
+    for name, html in AUTHOR_PAGES.items():
+        find_author(parse_html(f"<html><body>{html}</body></html>"))
+        assert len(copied) == (name == "holding a time"), name
+        copied.clear()
+    # the discarded element's tail joins the text before it in the copy: no space between the names
+    assert (
+        find_author(parse_html(f"<html><body>{AUTHOR_PAGES['holding a time']}</body></html>")) == "JaneMiller"
+    )
+
+
+@pytest.mark.skipif(not EXTRACTION_PAGES.is_dir(), reason="no shared extraction benchmark pages")
+def test_find_author_equals_extract_author_on_real_pages():
+    from trafilatura.metadata import extract_author
+
+    from pipeline.s1_read.decode import declared_charset, decode_bytes
+
+    found = 0
+    for path in sorted(EXTRACTION_PAGES.iterdir())[::4]:
+        data = gzip.decompress(path.read_bytes())
+        tree = parse_html(decode_bytes(data, ["cp1252"], declared_charset(data))[0])
+        expected = extract_author(tree)
+        assert find_author(tree) == expected, path.name
+        found += expected is not None
+    assert found >= 10

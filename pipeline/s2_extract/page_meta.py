@@ -22,6 +22,8 @@ import htmldate.extractors
 from htmldate import find_date
 from lxml import etree
 from trafilatura.metadata import (
+    AUTHOR_DISCARD_XPATHS,
+    AUTHOR_XPATHS,
     META_URL,
     examine_meta,
     extract_author,
@@ -30,9 +32,10 @@ from trafilatura.metadata import (
     extract_sitename,
     extract_title,
     extract_url,
+    normalize_authors,
 )
 from trafilatura.settings import set_date_params
-from trafilatura.utils import line_processing
+from trafilatura.utils import line_processing, trim
 
 # dateparser's most used languages (the head of its own `language_order`): every date string of the 495
 # extraction benchmark pages that dateparser reads is read in one of them
@@ -95,6 +98,60 @@ def may_name_an_author(tree) -> bool:
     return tree.find(".//author") is not None or tree.find(".//rel") is not None
 
 
+# trafilatura's AUTHOR_DISCARD_XPATHS (what extract_author prunes from its copy of the page before it looks
+# for an author), as checked here, each with its start rewritten to test one element's ancestors or its
+# descendants instead of the whole page. Another trafilatura with other expressions: `find_author` falls
+# back to extract_author itself.
+_DISCARD_CHECKED = (
+    """
+        .//*[self::a or self::div or self::section or self::span][
+        @id='comments' or @class='comments' or @class='title' or @class='date' or
+        re:test(@id, '^comments|comment-?list|ProductReviews') or
+        re:test(@class, '^[Cc]omments|commentlist|comments-list|sidebar|is-hidden|quote|embedly-instagram|article-(?:share|support)|print|category|meta-date|meta-reviewer') or
+        contains(@data-component, 'Figure')]
+        """,
+    "//time|//figure",
+)
+_REGEXP_NS = {"re": "http://exslt.org/regular-expressions"}
+
+
+def _discard_axis(axis: str):
+    """The discard expressions rewritten to select along `axis` from an element, or None (not the checked
+    ones)."""
+    if tuple(x.path for x in AUTHOR_DISCARD_XPATHS) != _DISCARD_CHECKED:
+        return None
+    rewritten = _DISCARD_CHECKED[0].strip().replace(".//*[", f"{axis}::*[", 1)
+    return etree.XPath(f"{rewritten} | {axis}::time | {axis}::figure", namespaces=_REGEXP_NS)
+
+
+# an element that is, or is inside, a discarded one: not in extract_author's copy
+_IN_DISCARDED = _discard_axis("ancestor-or-self")
+# an element holding a discarded one: its text in the copy differs (a removed element's tail moves)
+_HOLDS_DISCARDED = _discard_axis("descendant")
+
+
+def find_author(tree) -> str | None:
+    """trafilatura's `extract_author(tree)` without its copy of the page (~5 ms a page where it runs).
+
+    extract_author copies the page, removes the AUTHOR_DISCARD_XPATHS elements from the copy (comments,
+    sidebars, <time>, <figure>…) and takes the first AUTHOR_XPATHS match with 3-119 characters of text.
+    Here the matches are found in the page itself, those inside a removed element skipped: the same
+    elements in the same order. A match's text is the same as in the copy unless it holds a removed
+    element; for such a match (rare) the copy is made as before."""
+    if _IN_DISCARDED is None or _HOLDS_DISCARDED is None or tree.getparent() is not None:
+        return extract_author(tree)  # other expressions, or a fragment (the copy's `//` starts lower)
+    for expression in AUTHOR_XPATHS:
+        for element in expression(tree):
+            if _IN_DISCARDED(element):
+                continue
+            if _HOLDS_DISCARDED(element):
+                return extract_author(tree)
+            content = trim(" ".join(element.itertext()))
+            if content and 2 < len(content) < 120:  # extract_metainfo's test, len_limit=120
+                return normalize_authors(None, content)
+    return None
+
+
 _HREFS = etree.XPath("//a/@href", smart_strings=False)
 _SECTION_META = etree.XPath(
     './/head//meta[@property="article:section" or contains(@name, "subject")][@content]'
@@ -134,7 +191,7 @@ def page_meta(tree, url: str | None, heading: str | None, shown_date: str | None
     if not meta.title and not heading:
         meta.title = extract_title(tree)
     if not meta.author and may_name_an_author(tree):
-        meta.author = extract_author(tree)
+        meta.author = find_author(tree)
     meta.url = meta.url or extract_url(tree, url)
     if not shown_date:
         meta.date = find_date(tree, **set_date_params(True), url=meta.url)
