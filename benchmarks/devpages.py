@@ -161,7 +161,7 @@ def main(argv=None) -> int:
         rows[f"trafilatura {name}"] = (out_file, {}, time.process_time() - started)
     non_articles = [k for k, (_, g) in gold.items() if g.get("page_type", "article") != "article"]
     print(
-        f"{len(gold)} pages: {len(gold) - len(non_articles)} articles on {len(sites) - 1} sites, "
+        f"{len(gold)} pages: {len(gold) - len(non_articles)} articles on {len(sites) - 1 if sites else 0} sites, "
         f"{len(non_articles)} non-articles"
     )
     print("| site | pages | " + " | ".join(f"{name} P/R/F1 meta" for name in rows) + " |")
