@@ -111,6 +111,21 @@ def run_trafilatura(pages: list[Path], options: dict, out_file: Path) -> None:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+def link_pages(dirs: list[Path], inputs: Path) -> tuple[list[Path], dict[str, tuple[Path, dict]]]:
+    """Link each folder's saved pages that have gold into `inputs`; their gold by stem."""
+    pages, gold = [], {}
+    for directory in dirs:
+        for path in sorted((directory / "gold").glob("*.gold.json")):
+            k = path.name.split(".")[0]
+            html = directory / "html" / f"{k}.html.gz"
+            if not html.exists() or k in gold:
+                continue  # no page, or the same page in an earlier folder
+            gold[k] = (path, json.loads(path.read_text(encoding="utf-8")))
+            (inputs / html.name).symlink_to(html.resolve())
+            pages.append(inputs / html.name)
+    return pages, gold
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pages", type=Path, nargs="+", required=True)
@@ -123,16 +138,9 @@ def main(argv=None) -> int:
     shutil.rmtree(args.out, ignore_errors=True)
     inputs, golds = args.out / "input", args.out / "gold"
     inputs.mkdir(parents=True)
-    pages, gold = [], {}
-    for directory in args.pages:
-        for path in sorted((directory / "gold").glob("*.gold.json")):
-            k = path.name.split(".")[0]
-            html = directory / "html" / f"{k}.html.gz"
-            if not html.exists() or k in gold:
-                continue  # no page, or the same page in an earlier folder
-            gold[k] = (path, json.loads(path.read_text(encoding="utf-8")))
-            (inputs / html.name).symlink_to(html.resolve())
-            pages.append(inputs / html.name)
+    pages, gold = link_pages(args.pages, inputs)
+    if not gold:  # e.g. an empty benchmarks/heldout between rounds: say so, not a StopIteration later
+        ap.error(f"no page with gold and html under {', '.join(map(str, args.pages))}")
     sites: dict[str, list[str]] = {}
     for k, (path, g) in sorted(gold.items()):
         if g.get("page_type", "article") == "article":
@@ -153,7 +161,7 @@ def main(argv=None) -> int:
         rows[f"trafilatura {name}"] = (out_file, {}, time.process_time() - started)
     non_articles = [k for k, (_, g) in gold.items() if g.get("page_type", "article") != "article"]
     print(
-        f"{len(gold)} pages: {len(gold) - len(non_articles)} articles on {len(sites) - 1} sites, "
+        f"{len(gold)} pages: {len(gold) - len(non_articles)} articles on {len(sites) - 1 if sites else 0} sites, "
         f"{len(non_articles)} non-articles"
     )
     print("| site | pages | " + " | ".join(f"{name} P/R/F1 meta" for name in rows) + " |")

@@ -358,6 +358,8 @@ def main() -> None:
     global TEMPLATE_LINES
     TEMPLATE_LINES = a.template_lines
     pages = load_pages(a.pages + a.silver) + ([] if a.no_seeds else seed_pages())
+    if not pages:  # e.g. an empty benchmarks/heldout between rounds: say so, not a StopIteration later
+        raise SystemExit(f"no page with gold and dump under {', '.join(map(str, a.pages + a.silver))}")
     articles = load_articles() if a.command != "score" else []
     sites = sorted({p.site for p in pages})
     print(f"{len(pages)} pages from {len(sites)} sites: {', '.join(sites)}", flush=True)
