@@ -353,6 +353,25 @@ def old_style_pair(flags, shifted, following):  # pragma: no cover - compiled
     return False
 
 
+@numba.njit(cache=True, nogil=True)
+def simhash(keys, lengths):  # pragma: no cover - compiled
+    """`s3_clean.template_lines.simhash`: bit b is set when the lengths² of the keys with bit b set
+    sum to more than half of all lengths² (int64 sums, as the numpy path's `weights @ bits`)."""
+    sums = np.zeros(64, dtype=np.int64)
+    total = np.int64(0)
+    for i in range(keys.shape[0]):
+        weight = lengths[i] * lengths[i]
+        total += weight
+        key = keys[i]
+        for b in range(64):
+            sums[b] += weight * np.int64((key >> np.uint64(b)) & np.uint64(1))
+    out = np.uint64(0)
+    for b in range(64):
+        if 2 * sums[b] > total:
+            out |= np.uint64(1) << np.uint64(b)
+    return out
+
+
 _CHAINS = 4  # independent walks at once: their table lookups overlap instead of waiting in turn
 
 
@@ -416,5 +435,6 @@ def warm() -> None:
     word_counts(points, space, np.zeros(1, dtype=np.int64))
     joined_words(points, space, np.zeros(16, dtype=np.uint8))
     char_counts(points, np.zeros(8, dtype=np.uint16), np.zeros(1, dtype=np.int64))
+    simhash(u64, i64)
     i32 = np.zeros(4, dtype=np.int32)
     langid_features(text, np.zeros(512, dtype=np.uint32), i32, i32, np.full(4, -1, dtype=np.int32), 6)

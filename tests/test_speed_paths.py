@@ -254,6 +254,27 @@ def test_shingle_kernel_equals_numpy_path():
             assert fast.dtype == plain.dtype and np.array_equal(fast, plain), (n, text[:80])
 
 
+def test_simhash_kernel_equals_numpy_path():
+    import random
+
+    import numpy as np
+
+    from pipeline.s3_clean.template_lines import simhash, text_key
+
+    kernels = _kernels()
+    rng = random.Random(16)
+    # nothing; complementary keys of equal weight (every bit ties: not set)
+    cases = [([], []), ([1, 2**64 - 2], [7, 7])]
+    for n in (1, 2, 3, 19, 500):
+        keys = [rng.getrandbits(64) for _ in range(n)]
+        cases.append((keys, [rng.choice([1, 2, 40, 200, 3000, 10**6]) for _ in range(n)]))
+    for keys, lengths in cases:
+        assert simhash(keys, lengths, kernels) == simhash(keys, lengths), (keys[:3], lengths[:3])
+    assert simhash([1, 2**64 - 2], [7, 7]) == 0 and simhash([2**64 - 1], [3]) == 2**64 - 1
+    for text in _texts() + ["x\n" * 50 + "a longer line that weighs more\n", "\n \n"]:
+        assert np.array_equal(text_key(text, 200, kernels), text_key(text, 200)), text[:80]
+
+
 def test_language_scan_kernel_gives_the_numpy_scores_bit_for_bit():
     import numpy as np
 
@@ -371,21 +392,24 @@ import glob, json, os
 os.environ["NEWSCLEAN_JIT"] = "1"
 from pipeline import Pipeline, _jit
 from pipeline.document import Document
+from pipeline.s3_clean.template_lines import TemplateLines
 from pipeline.s6_dedup.exact import ExactDedup
 from pipeline.s6_dedup.near import NearDedup
 
 _jit.warm()
 kernels = [
     "minhash_signature", "tokenize_bytes", "profile_counts", "ngram_counts", "langid_features", "shingle_grams",
-    "word_counts", "joined_words", "char_counts", "old_style_pair",
+    "word_counts", "joined_words", "char_counts", "old_style_pair", "simhash",
 ]
 warmed = {name: len(getattr(_jit, name).signatures) for name in kernels}
 pipeline = Pipeline()
 (options,) = [o for n, o in pipeline.config.steps if n == "near_dedup"]
 key_step = NearDedup(options)
+(template_options,) = [o for n, o in pipeline.config.steps if n == "template_lines"]
+template_step = TemplateLines(template_options)
 texts = [open(p, encoding="utf-8").read() for p in sorted(glob.glob("seeds/*.txt"))]
 docs = [Document(id=str(i), text=t, media_type="text") for i, t in enumerate(texts)]
-kept = [(key_step.key(d), ExactDedup().key(d)) for d in pipeline.process(docs) if not d.dropped]
+kept = [(key_step.key(d), ExactDedup().key(d), template_step.key(d)) for d in pipeline.process(docs) if not d.dropped]
 print(json.dumps([warmed, {name: len(getattr(_jit, name).signatures) for name in kernels}, len(kept)]))
 """
 
