@@ -32,7 +32,7 @@ def write_keys(paths: dict, refs: list[DocRef], keys: list, n_steps: int, text_h
     write_parts(paths["refs"], workfile.dump_parts({"refs": ref_columns, "text_hashes": text_hashes}))
 
 
-def _pack(parts: dict) -> list:
+def _pack(parts: dict) -> list[bytes]:
     """The keys file as a list of buffers, written in turn (`write_parts`), not joined."""
     encoded = {name: workfile.dump_parts(value) for name, value in parts.items()}
     table, offset = {}, 0
