@@ -18,7 +18,7 @@ import struct
 import orjson
 
 from pipeline import workfile
-from pipeline.s7_write.atomic import write_atomic
+from pipeline.s7_write.atomic import write_parts
 from pipeline.step import DocRef
 
 MAGIC = b"NCK1"
@@ -27,20 +27,24 @@ MAGIC = b"NCK1"
 def write_keys(paths: dict, refs: list[DocRef], keys: list, n_steps: int, text_hashes: list[int]) -> None:
     """The keys file, and the refs file with the text hashes (for the id check; small)."""
     columns = [list(column) for column in zip(*keys)] if keys else [[] for _ in range(n_steps)]
-    write_atomic(
-        paths["keys"], _pack({"refs": _ref_columns(refs), **{str(i): c for i, c in enumerate(columns)}})
-    )
-    write_atomic(paths["refs"], workfile.dumps({"refs": _ref_columns(refs), "text_hashes": text_hashes}))
+    ref_columns = _ref_columns(refs)
+    write_parts(paths["keys"], _pack({"refs": ref_columns, **{str(i): c for i, c in enumerate(columns)}}))
+    write_parts(paths["refs"], workfile.dump_parts({"refs": ref_columns, "text_hashes": text_hashes}))
 
 
-def _pack(parts: dict) -> bytes:
-    encoded = {name: workfile.dumps(value) for name, value in parts.items()}
+def _pack(parts: dict) -> list[bytes]:
+    """The keys file as a list of buffers, written in turn (`write_parts`), not joined."""
+    encoded = {name: workfile.dump_parts(value) for name, value in parts.items()}
     table, offset = {}, 0
-    for name, data in encoded.items():
-        table[name] = [offset, len(data)]
-        offset += len(data)
+    for name, buffers in encoded.items():
+        size = sum(len(b) for b in buffers)
+        table[name] = [offset, size]
+        offset += size
     head = orjson.dumps(table)
-    return MAGIC + struct.pack("<Q", len(head)) + head + b"".join(encoded.values())
+    return [
+        MAGIC + struct.pack("<Q", len(head)) + head,
+        *(b for buffers in encoded.values() for b in buffers),
+    ]
 
 
 def _unpack(data: bytes, names: list[str]) -> list:

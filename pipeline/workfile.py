@@ -41,6 +41,13 @@ def plain(cls: type) -> type:
 
 
 def dumps(value: Any) -> bytes:
+    return b"".join(dump_parts(value))
+
+
+def dump_parts(value: Any) -> list[bytes]:
+    """The bytes of `dumps(value)` as a list of buffers (the head, then each array's bytes), for a
+    writer to write in turn: a keys file holds ~5 MB of arrays per 2,000 documents, copied twice more
+    when joined into one bytes (fresh pages each time)."""
     chunks: list[bytes] = []
     offset = [0]
 
@@ -54,7 +61,7 @@ def dumps(value: Any) -> bytes:
         if isinstance(v, np.ndarray):
             if v.dtype.fields is not None or v.dtype.hasobject:
                 raise TypeError(f"work files hold plain numeric arrays, not {v.dtype}")
-            data = np.ascontiguousarray(v).tobytes()
+            data = np.ascontiguousarray(v).tobytes()  # (a copy: cheaper than a view for arrays this small)
             chunks.append(data)
             offset[0] += len(data)
             return {"$nd": [v.dtype.str, list(v.shape), offset[0] - len(data)]}
@@ -80,7 +87,7 @@ def dumps(value: Any) -> bytes:
         raise TypeError(f"cannot write a {type(v).__name__} to a work file")
 
     header = orjson.dumps(enc(value))
-    return MAGIC + struct.pack("<Q", len(header)) + header + b"".join(chunks)
+    return [MAGIC + struct.pack("<Q", len(header)) + header, *chunks]
 
 
 _SCALARS = (str, int, float, bool, type(None))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -27,10 +28,10 @@ class HashingWriter:
 class HashingFile(HashingWriter):
     """A binary file being written under a temp name; `commit()` renames it into place."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, buffering: int = -1):
         self.path = Path(path)
         self.tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        super().__init__(open(self.tmp, "wb"))
+        super().__init__(open(self.tmp, "wb", buffering=buffering))
 
     def commit(self) -> None:
         self._fh.flush()
@@ -57,3 +58,26 @@ def write_all(fh, data: bytes) -> str:
         fh.abort()
         raise
     return fh.sha256.hexdigest()
+
+
+class _UnhashedFile(HashingFile):
+    """A work file: written and renamed like the others, its sha256 not computed (nobody asks for it)."""
+
+    def write(self, data) -> int:
+        self.bytes += len(data)
+        return self._fh.write(data)
+
+
+def write_parts(path: Path, parts: Iterable) -> None:
+    """Write `parts` (bytes-like: a map task's record lines, a keys file's buffers) to `path`
+    atomically, one after the other: the same file as `write_atomic(path, b"".join(parts))` without
+    the joined copy and the sha256 (~200 MB of each per 30,000 documents). A 1 MB buffer takes
+    the many small lines in few system calls."""
+    fh = _UnhashedFile(path, buffering=1 << 20)
+    try:
+        for part in parts:
+            fh.write(part)
+        fh.commit()
+    except BaseException:
+        fh.abort()
+        raise

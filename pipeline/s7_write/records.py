@@ -8,6 +8,7 @@ form: a date-time with its UTC offset, or a plain date.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,13 +69,21 @@ def _collection_of(doc: Document) -> str:
     JSONL or WARC file ("crawl-2025-01" for crawl-2025-01.jsonl.gz), else the input folder's name."""
     path = doc.provenance.get("input_path") or ""
     if "#" in path:  # one of many records in a file
-        name = Path(path.rpartition("#")[0]).name
-        while name.lower().endswith(_RECORD_SUFFIXES):
-            name = name[: name.rindex(".")]
+        name = _records_file_name(path.rpartition("#")[0])
         if name:
             return name
     root = doc.provenance.get("input_root")
     return (Path(root).resolve().name if root else "") or "newsclean"
+
+
+@functools.lru_cache(maxsize=256)
+def _records_file_name(path: str) -> str:
+    """The name of a records file without its suffixes: "crawl-2025-01" for "dir/crawl-2025-01.jsonl.gz"
+    (cached: asked twice per document, of the same few files)."""
+    name = Path(path).name
+    while name.lower().endswith(_RECORD_SUFFIXES):
+        name = name[: name.rindex(".")]
+    return name
 
 
 def source_of(doc: Document, collection: str) -> str:
