@@ -311,3 +311,20 @@ def test_a_child_that_dies_leaves_the_report_to_the_shards(run, monkeypatch):
     finally:
         pending.close()
     assert written == run["html"]
+
+
+def test_a_fork_that_fails_leaves_the_report_to_the_shards(run, monkeypatch):
+    """The report must never fail a run: where the child cannot be started (fork refused: no
+    memory, too many processes), start_collect gives None and the report reads the shards."""
+    import multiprocessing.process
+
+    from pipeline.report import start_collect
+
+    def refused(self):
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refused)
+    manifest, run_dir = run["manifest"], run["dir"]
+    assert start_collect(run_dir, manifest["shards"], manifest["rejects"]) is None
+    monkeypatch.undo()
+    assert write_report(run_dir, manifest, pending=None).read_text(encoding="utf-8") == run["html"]

@@ -3,6 +3,11 @@ bytes as the one joined `bytes` they replace, written atomically."""
 
 from __future__ import annotations
 
+import errno
+import signal
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -68,6 +73,28 @@ def test_a_failing_part_leaves_neither_the_file_nor_a_temp_file(tmp_path):
         write_parts(tmp_path / "kept", parts())
     assert (tmp_path / "kept").read_bytes() == b"before\n"  # the old file stands, whole
     assert [p.name for p in tmp_path.iterdir()] == ["kept"]
+
+
+_FULL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+from pipeline.s7_write.atomic import write_parts
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+try:
+    write_parts(Path(sys.argv[1]) / "kept", [b"x" * 99 + b"\\n"] * 20_000)
+except OSError as exc:
+    print(exc.errno)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE")
+def test_a_failing_disk_leaves_no_temp_file(tmp_path):
+    """The disk refuses a write: the buffered lines cannot be flushed when the file is aborted
+    either, and the temp file must go all the same (it would hold the space of a full disk)."""
+    run = subprocess.run([sys.executable, "-c", _FULL_DISK, str(tmp_path)], capture_output=True, text=True)
+    assert run.stdout.strip() == str(errno.EFBIG), run.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

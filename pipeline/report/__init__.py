@@ -28,8 +28,13 @@ class PendingFigures:
         self._process = mp.get_context("fork").Process(
             target=_collect_in_child, args=(send, run_dir, kept, rejected), daemon=True
         )
-        self._process.start()
-        send.close()
+        try:
+            self._process.start()
+        except BaseException:  # no child: no pipe left open either
+            self._receive.close()
+            raise
+        finally:
+            send.close()
 
     def figures(self, manifest: dict):
         """The figures, for the shards `manifest` lists; None when the child had none to give."""
@@ -73,7 +78,10 @@ def start_collect(run_dir: Path, shards: list[dict], rejects: list[dict]) -> Pen
 
     if not forks_workers():
         return None
-    return PendingFigures(Path(run_dir), shards, rejects)
+    try:
+        return PendingFigures(Path(run_dir), shards, rejects)
+    except OSError:  # fork refused (memory, process limit): the report must never fail a run
+        return None
 
 
 def write_report(run_dir: str | Path, manifest: dict, pending: PendingFigures | None = None) -> Path:

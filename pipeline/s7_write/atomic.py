@@ -40,7 +40,10 @@ class HashingFile(HashingWriter):
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
-        self._fh.close()
+        try:  # closing flushes what is buffered, and the disk that failed a write fails it again
+            self._fh.close()
+        except OSError:
+            pass  # the error being handled is the one to report
         self.tmp.unlink(missing_ok=True)
 
 
