@@ -35,33 +35,65 @@ def minhash_signature(a, b, shingles, out):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def tokenize_bytes(data, is_space, char_letter, prime):  # pragma: no cover - compiled
-    """`s5_filter.quality_tokens.tokenize` on UTF-8 bytes: per whitespace token, the hash
-    sum((byte_j + 1) * prime**j) mod 2**64, its characters and whether it has a letter.
-    `char_letter[byte]` is 1 for a byte that starts a character, plus 2**32 for a letter's."""
-    size = data.shape[0]
-    hashes = np.empty(size // 2 + 1, dtype=np.uint64)
-    lengths = np.empty(size // 2 + 1, dtype=np.int64)
-    letters = np.empty(size // 2 + 1, dtype=np.bool_)
+def _utf8_bytes(c, prime):  # pragma: no cover - compiled
+    """The UTF-8 bytes of code point `c` (surrogates as "surrogatepass" writes them) as
+    `tokenize_points` adds them: sum((byte_k + 1) * prime**k), prime**(number of bytes), first byte."""
+    width = 1 + np.int64(c >= 0x80) + np.int64(c >= 0x800) + np.int64(c >= 0x10000)
+    shift = 6 * (width - 1)
+    lead = (0xF0 if width == 4 else 0xE0 if width == 3 else 0xC0 if width == 2 else 0) | (c >> shift)
+    add = np.uint64(lead + 1)
+    power = prime
+    for _ in range(width - 1):
+        shift -= 6
+        add += np.uint64((0x80 | ((c >> shift) & 0x3F)) + 1) * power
+        power *= prime
+    return add, power, lead
+
+
+@numba.njit(cache=True, nogil=True)
+def tokenize_points(points, table, char_letter, prime):  # pragma: no cover - compiled
+    """`s5_filter.quality_tokens.tokenize` on the code points of a text, hashing the UTF-8 bytes
+    str.encode("utf-8", "surrogatepass") would make: per whitespace token, the hash
+    sum((byte_j + 1) * prime**j) mod 2**64 over its bytes, its characters and whether it has a
+    letter. `table[c]` (`quality_tokens.point_table`) holds code point c's bytes as `_utf8_bytes`
+    adds them, prime**(its bytes) (0 for whitespace: str.split() splits there) and its
+    `char_letter` entry; past the table (no whitespace there) `_utf8_bytes` computes them, and
+    `char_letter[byte]` is 1 for a byte that starts a character, plus 2**32 for a letter's.
+    A space empties the running hash, power and count with a mask (no branch on a token's end,
+    which is not predictable); the running values are stored at slot `n` at every character,
+    `n` moving on when a token ends, so each slot keeps its token's last values."""
+    size = points.shape[0]
+    top = table.shape[0]
+    hashes = np.empty(size // 2 + 2, dtype=np.uint64)
+    spans = np.empty(size // 2 + 2, dtype=np.int64)
     n = 0
-    i = 0
-    while i < size:
-        if is_space[data[i]]:
-            i += 1
-            continue
-        h = np.uint64(0)
-        power = np.uint64(1)
-        span = 0
-        while i < size and not is_space[data[i]]:
-            h += (np.uint64(data[i]) + np.uint64(1)) * power
-            power *= prime
-            span += char_letter[data[i]]
-            i += 1
+    h = np.uint64(0)
+    power = np.uint64(1)
+    span = np.int64(0)
+    inside = 0  # the character before is part of a token
+    for i in range(size):
+        c = np.int64(points[i])
+        if c < top:
+            add, step, letter = table[c, 0], table[c, 1], np.int64(table[c, 2])
+        else:
+            add, step, lead = _utf8_bytes(c, prime)
+            letter = char_letter[lead]
+        space = np.int64(step == 0)
+        n += inside & space  # a token ended at the character before
+        keep = np.uint64(0) - np.uint64(1 - space)  # all ones inside a token, 0 on a space
+        h = (h + add * power) & keep
+        power = (power * step) | np.uint64(space)  # prime**j inside a token, 1 after a space
+        span = (span + letter) & np.int64(keep)
         hashes[n] = h
-        lengths[n] = span & 0xFFFFFFFF
-        letters[n] = span > 0xFFFFFFFF
-        n += 1
-    return hashes[:n], lengths[:n], letters[:n]
+        spans[n] = span
+        inside = 1 - space
+    n += inside
+    lengths = np.empty(n, dtype=np.int64)
+    letters = np.empty(n, dtype=np.bool_)
+    for t in range(n):
+        lengths[t] = spans[t] & 0xFFFFFFFF
+        letters[t] = spans[t] > 0xFFFFFFFF
+    return hashes[:n], lengths, letters
 
 
 @numba.njit(cache=True, nogil=True)
@@ -303,8 +335,10 @@ def char_counts(points, classes, lengths):  # pragma: no cover - compiled
     bits of `quality_signals`' character classes (a code point past the table: odd, nothing more).
     One row per text: ASCII characters, then one count per bit, the eighth one ("…") plus the
     occurrences of "..." in the text's ASCII characters (counted as bytes.count counts them), the
-    ninth alone (bit 8). No branch per character: bits 0-7 add up in 16-bit lanes of two counters."""
-    out = np.zeros((lengths.shape[0], 10), dtype=np.int64)
+    ninth alone (bit 8); then the text's "\n" and its "\n\n" as str.count counts them (the paragraph
+    test of `quality_signals._measured`). No branch per character: bits 0-7 add up in 16-bit lanes of
+    two counters."""
+    out = np.zeros((lengths.shape[0], 12), dtype=np.int64)
     top = classes.shape[0]
     i = 0
     for doc in range(lengths.shape[0]):
@@ -313,6 +347,9 @@ def char_counts(points, classes, lengths):  # pragma: no cover - compiled
         n_ascii = np.int64(0)
         ellipses = np.int64(0)
         ninth = np.int64(0)
+        newlines = np.int64(0)
+        run = np.int64(0)  # the run of "\n" so far: every second one ends a "\n\n" (no overlap)
+        pairs = np.int64(0)
         left = lengths[doc]
         while left > 0:
             span = min(left, _LANE_SPAN)
@@ -333,12 +370,18 @@ def char_counts(points, classes, lengths):  # pragma: no cover - compiled
                 full = np.int64(dots == 3)
                 ellipses += full
                 dots -= 3 * full
+                newline = np.int64(c == 10)
+                newlines += newline
+                run = (run + 1) * newline
+                pairs += newline & (1 - (run & 1))
             for b in range(4):
                 row[b + 1] += (low >> (16 * b)) & 0xFFFF
                 row[b + 5] += (high >> (16 * b)) & 0xFFFF
         row[0] = n_ascii
         row[8] += ellipses
         row[9] = ninth
+        row[10] = newlines
+        row[11] = pairs
         i += 1  # the separator
     return out
 
@@ -424,11 +467,11 @@ def warm() -> None:
     u64, i64 = np.zeros(4, dtype=np.uint64), np.zeros(4, dtype=np.int64)
     minhash_signature(u64, u64, np.zeros(4, dtype=np.uint32), np.zeros(4, dtype=np.uint32))
     text = np.frombuffer(b"a b", dtype=np.uint8)  # read-only, like np.frombuffer over str.encode
-    tokenize_bytes(text, np.zeros(256, dtype=bool), np.zeros(256, dtype=np.int64), np.uint64(3))
+    points = np.frombuffer(bytes(16), dtype=np.uint32)  # read-only, like the code points of a text
+    tokenize_points(points, np.ones((8, 3), dtype=np.uint64), np.zeros(256, dtype=np.int64), np.uint64(3))
     pairs = np.zeros(4, dtype=np.int64)[::2]  # the profiles' pair columns are strided views ('A')
     profile_counts(u64, u64, i64, np.full(16, -1, dtype=np.int64), np.zeros((2, 2), dtype=bool), pairs, pairs)
     ngram_counts(u64, i64, np.uint64(3), np.ones(20, dtype=np.uint64), np.ones(20, dtype=np.uint64), 10)
-    points = np.frombuffer(bytes(16), dtype=np.uint32)  # read-only, like the code points of a text
     shingle_grams(points, np.zeros(4, dtype=np.uint8), 5, np.uint64(3), np.uint64(5))
     old_style_pair(np.zeros(4, dtype=np.uint8), 2, 24)
     space = np.zeros(8, dtype=np.uint8)

@@ -263,12 +263,14 @@ def test_compiled_char_counts_equal_the_python_counts():
         quality._VI_LETTERS[::7]
     )
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))) for _ in range(3000)]
+    texts += ["\n" * k for k in range(7)] + ["a\n\n\nb\n\n", "\n \n\n\n\n"]  # runs of newlines, odd and even
     texts += _texts() + ["a." * 40_000 + "..." * 30_000 + "#|>" * 25_000]  # past a lane's 65,535 characters
     points = np.frombuffer("\n".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     lengths = np.array([len(t) for t in texts], dtype=np.int64)
     rows = kernels.char_counts(points, quality._CLASSES, lengths).tolist()
     assert [tuple(row[:9]) for row in rows] == [quality._char_counts(t) for t in texts]
     assert [row[9] for row in rows] == [sum(c.isspace() and c > "\x7f" for c in t) for t in texts]
+    assert [row[10:] for row in rows] == [[t.count("\n"), t.count("\n\n")] for t in texts]
     assert rows[-1][8] == 30_000 and rows[-1][3] == 25_000
 
 

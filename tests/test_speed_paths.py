@@ -310,6 +310,31 @@ def test_quality_kernels_equal_numpy_path_for_every_profile():
             assert compute_signals(text, profile, kernels) == compute_signals(text, profile)
 
 
+def test_token_kernel_on_code_points_equals_the_byte_path_for_every_kind_of_character():
+    # the kernel makes each character's UTF-8 bytes itself (from its table up to U+3000, computed
+    # past it): every whitespace str.split() knows, controls, 2-, 3- and 4-byte characters, the
+    # table's edge, lone surrogates (as "surrogatepass" writes them)
+    import random
+
+    from pipeline.s5_filter.quality_tokens import SPACE_POINTS, point_table, tokenize
+
+    kernels = _kernels()
+    assert len(point_table()) == len(SPACE_POINTS)
+    points = [*range(0x200), *range(0x7F0, 0x810), *range(0x1EA0, 0x1F00), *range(0x2FF0, 0x3010)]
+    points += [0x1680, 0x2028, 0x2029, 0x202F, 0x205F, 0xD800, 0xDFFF, 0xFFFF, 0x10000, 0x1F600, 0x10FFFF]
+    pool = [chr(c) for c in points + [0x4E2C, 0xAC00]]
+    rng = random.Random(16)
+    texts = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 80))) for _ in range(2000)]
+    texts += ["", " ", "a", " a ", "\x85a\xa0b\u3000c", "".join(pool)] + _texts()
+    for text in texts:
+        plain, fast = tokenize(text), tokenize(text, kernels)
+        for field in ("hashes", "lengths", "has_letter"):
+            a, b = getattr(plain, field), getattr(fast, field)
+            assert a.dtype == b.dtype and a.tolist() == b.tolist(), (field, text)
+    every = "".join(pool)
+    assert tokenize(every, kernels).lengths.tolist() == [len(word) for word in every.split()]
+
+
 def _documents_through_default_steps(monkeypatch, kernels) -> list[tuple]:
     """Every text through the default config's steps, and near_dedup's key, with the kernels given
     to every step that can use them (None: the numpy path)."""
@@ -398,7 +423,7 @@ from pipeline.s6_dedup.near import NearDedup
 
 _jit.warm()
 kernels = [
-    "minhash_signature", "tokenize_bytes", "profile_counts", "ngram_counts", "langid_features", "shingle_grams",
+    "minhash_signature", "tokenize_points", "profile_counts", "ngram_counts", "langid_features", "shingle_grams",
     "word_counts", "joined_words", "char_counts", "old_style_pair", "simhash",
 ]
 warmed = {name: len(getattr(_jit, name).signatures) for name in kernels}

@@ -34,7 +34,7 @@ from pipeline.s5_filter.quality_profiles import (  # the signal names are what p
     LangProfile,
     profiles_for,
 )
-from pipeline.s5_filter.quality_tokens import SPACE_POINTS, Tokens, powers, tokenize
+from pipeline.s5_filter.quality_tokens import SPACE_POINTS, Tokens, point_table, powers, tokenize
 from pipeline.step import Step
 
 _INT_SIGNALS = INT_SIGNALS  # (pipeline/s7_write/schema.py reads it here)
@@ -77,8 +77,8 @@ assert TOP_NGRAMS == (2, 3, 4) and DUP_NGRAMS == tuple(range(5, _KMAX + 1))  # o
 def compute_signals(text: str, profile: LangProfile | None = None, kernels=None, char_counts=None) -> dict:
     """All quality signals of `text` as a flat dict of rounded numbers (names in SIGNAL_NAMES).
     `kernels`: the compiled module of `pipeline.kernels` (the same values, faster) or None;
-    `char_counts`: the text's `_char_counts` and its count of wide spaces when they are known
-    already (a batch's, compiled: `_jit.char_counts`)."""
+    `char_counts`: the text's `_char_counts`, its count of wide spaces, of "\n" and of "\n\n" when
+    they are known already (a batch's, compiled: `_jit.char_counts`)."""
     return _rounded([_measured(text, profile, kernels, char_counts)])[0]
 
 
@@ -91,7 +91,8 @@ def _measured(text: str, profile: LangProfile | None, kernels, char_counts) -> d
     lines = [s for s in map(str.strip, text.split("\n")) if s]
     # a single newline inside a paragraph (one left once the "\n\n" are removed, as replace removes
     # them): split paragraphs apart
-    if text.count("\n") > 2 * text.count("\n\n"):
+    newlines, breaks = (text.count("\n"), text.count("\n\n")) if char_counts is None else char_counts[10:12]
+    if newlines > 2 * breaks:
         paragraphs = [p for p in map(str.strip, _PARAGRAPH_BREAK.split(text)) if p]
     else:
         paragraphs = lines
@@ -465,7 +466,8 @@ class QualitySignals(Step):
         self._measured = 0  # documents measured in this process (when the compiled kernels pay)
 
     def preload(self, docs_per_process: int) -> None:
-        preload(docs_per_process)
+        if preload(docs_per_process) is not None:
+            point_table()  # (built before the workers fork: they share it)
 
     def process(self, doc: Document) -> None:
         profile = self._profile(doc)
