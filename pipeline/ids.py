@@ -27,6 +27,7 @@ import numpy as np
 import orjson
 import xxhash
 
+from pipeline import gcpause
 from pipeline.s7_write.atomic import write_atomic
 from pipeline.step import DocRef, Drop
 
@@ -108,16 +109,15 @@ class IdCheck:
             self._db = None
         delta = Path(delta_root) / DELTA
         delta.mkdir(parents=True, exist_ok=True)
-        write_atomic(
-            delta / "ids.json",
-            orjson.dumps(
+        with gcpause.paused():  # one acyclic list per id: a collection would only walk the heap
+            data = orjson.dumps(
                 {
                     "owned": sorted(self.owned),
                     "keys": {str(k): v for k, v in self.keys.items()},
                     "ids": sorted([id_hash, key, text] for id_hash, (key, text) in self.seen.items()),
                 }
-            ),
-        )
+            )
+        write_atomic(delta / "ids.json", data)
 
     def close(self) -> None:
         if self._db is not None:

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from pipeline import gcpause
+
 MAGIC = b"NCW1"
 _CLASSES: dict[str, type] = {}
 
@@ -103,6 +105,11 @@ def loads_parts(data: bytes, parts: list[tuple[str | int, ...]]) -> list[Any]:
     of a large file skips the rest. Only plain dicts (string keys) and lists can be walked."""
     if data[:4] != MAGIC or len(data) < 12:
         raise WorkFileError("not a newsclean work file")
+    with gcpause.paused():  # the decoded values are new and acyclic: no collection can free them
+        return _decode_parts(data, parts)
+
+
+def _decode_parts(data: bytes, parts: list[tuple[str | int, ...]]) -> list[Any]:
     (length,) = struct.unpack("<Q", data[4:12])
     header = orjson.loads(data[12 : 12 + length])
     blob = memoryview(data)[12 + length :]
