@@ -18,7 +18,7 @@ from pathlib import Path
 
 import orjson
 
-from pipeline import ids, sharded_run
+from pipeline import gcpause, ids, sharded_run
 from pipeline.corpus import MANIFEST, finished_runs, run_dirs
 from pipeline.faults import checkpoint
 from pipeline.registry import STEPS, step_class
@@ -78,6 +78,11 @@ MANIFEST_COPIES = "manifests"  # OUTPUT/state/manifests/<run-id>.json: what an a
 def apply_run(run_dir: Path, manifest: dict, state_dir: Path, store: InputStore, global_steps: list) -> None:
     """Apply a finished run to the state: global steps' deltas, then the processed inputs
     and the run's 'applied' mark in one transaction. Idempotent, so it can be redone."""
+    with gcpause.paused():  # reads and writes plain rows: a full collection would walk the whole run's heap
+        _apply_run(run_dir, manifest, state_dir, store, global_steps)
+
+
+def _apply_run(run_dir: Path, manifest: dict, state_dir: Path, store: InputStore, global_steps: list) -> None:
     sharded_run.commit(state_dir, run_dir / "delta")
     ids.commit(state_dir, run_dir / "delta")
     for step in global_steps:

@@ -88,7 +88,8 @@ def dump_parts(value: Any) -> list[bytes]:
             }
         raise TypeError(f"cannot write a {type(v).__name__} to a work file")
 
-    header = orjson.dumps(enc(value))
+    with gcpause.paused():  # enc builds an acyclic copy of the value: no collection can free it
+        header = orjson.dumps(enc(value))
     return [MAGIC + struct.pack("<Q", len(header)) + header, *chunks]
 
 
