@@ -57,12 +57,7 @@ class ShardWriter:
     def _finish(self) -> None:
         if self._file is None:
             return
-        if self._stream is not self._file:
-            self._stream.close()  # flushes the compressed stream's end into the HashingFile
-        self._file.commit()
-        self.shards[-1].update(
-            records=self._count, bytes=self._file.bytes, sha256=self._file.sha256.hexdigest()
-        )
+        _complete(self._file, self._stream, self.shards[-1], self._count)
         self._file = self._stream = None
 
     def close(self) -> list[dict]:
@@ -136,7 +131,11 @@ class BackgroundShardWriter(ShardWriter):
         self._hand_over()
         file, stream, shard, count = self._file, self._stream, self.shards[-1], self._count
         self._file = self._stream = None
-        self._submit(lambda: _complete(file, stream, shard, count, self._opened))
+        self._submit(lambda: self._complete_opened(file, stream, shard, count))
+
+    def _complete_opened(self, file, stream, shard: dict, count: int) -> None:
+        _complete(file, stream, shard, count)
+        self._opened.remove(file)
 
     def close(self) -> list[dict]:
         self._finish()
@@ -155,10 +154,9 @@ class BackgroundShardWriter(ShardWriter):
             shard_file.abort()
 
 
-def _complete(file, stream, shard: dict, count: int, opened: list) -> None:
-    """End a shard's stream, commit its file, note its size and hash (ShardWriter._finish's work)."""
+def _complete(file, stream, shard: dict, count: int) -> None:
+    """End a shard's stream, commit its file, note its records, size and hash in `shard`."""
     if stream is not file:
-        stream.close()
+        stream.close()  # flushes the compressed stream's end into the HashingFile
     file.commit()
-    opened.remove(file)
     shard.update(records=count, bytes=file.bytes, sha256=file.sha256.hexdigest())
