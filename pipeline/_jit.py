@@ -291,21 +291,28 @@ def word_counts(points, is_space, lengths):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def joined_words(points, is_space, out):  # pragma: no cover - compiled
-    """`" ".join(text.split()).encode("utf-8")` from the code points of a text, into `out` (four
-    bytes per code point at least): the number of bytes written."""
+def joined_words(points, is_space, fold, out):  # pragma: no cover - compiled
+    """`" ".join(text.casefold().split()).encode("utf-8")` from the code points of a text, into
+    `out` (four bytes per code point at least): the number of bytes written, or -1 when a code
+    point folds to several (`fold[c]` is 0xFFFFFFFF: the caller folds in Python). `fold[c]` is
+    the one code point c folds to; none above the table folds."""
     top = is_space.shape[0]
+    folds = fold.shape[0]
     n = 0
     before = 1
     for i in range(points.shape[0]):
         c = points[i]
-        if c < top and is_space[c]:
+        if c < top and is_space[c]:  # (a space folds to itself, nothing else folds to a space)
             before = 1
             continue
         if before and n:
             out[n] = 32
             n += 1
         before = 0
+        if c < folds:
+            c = fold[c]
+            if c == 0xFFFFFFFF:
+                return -1
         if c < 0x80:
             out[n] = c
             n += 1
@@ -480,7 +487,7 @@ def warm() -> None:
     old_style_pair(np.zeros(4, dtype=np.uint8), 2, 24)
     space = np.zeros(8, dtype=np.uint8)
     word_counts(points, space, np.zeros(1, dtype=np.int64))
-    joined_words(points, space, np.zeros(16, dtype=np.uint8))
+    joined_words(points, space, np.zeros(8, dtype=np.uint32), np.zeros(16, dtype=np.uint8))
     char_counts(points, np.zeros(8, dtype=np.uint16), np.zeros(1, dtype=np.int64))
     simhash(u64, i64)
     i32 = np.zeros(4, dtype=np.int32)
