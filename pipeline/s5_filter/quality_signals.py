@@ -82,10 +82,12 @@ def compute_signals(text: str, profile: LangProfile | None = None, kernels=None,
     return _rounded([_measured(text, profile, kernels, char_counts)])[0]
 
 
-def _measured(text: str, profile: LangProfile | None, kernels, char_counts) -> dict:
-    """The signals of `compute_signals` before their rounding."""
+def _measured(
+    text: str, profile: LangProfile | None, kernels, char_counts, lowered: str | None = None
+) -> dict:
+    """The signals of `compute_signals` before their rounding; `lowered`: `text.lower()` when known."""
     profile = profile or EMPTY_PROFILE
-    lowered = text.lower()
+    lowered = text.lower() if lowered is None else lowered
     # (lowercasing neither makes nor removes whitespace: the text's count of wide spaces holds)
     tokens = tokenize(lowered, kernels, None if char_counts is None else char_counts[9] > 0)
     lines = [s for s in map(str.strip, text.split("\n")) if s]
@@ -464,7 +466,8 @@ class QualitySignals(Step):
     def process(self, doc: Document) -> None:
         profile = self._profile(doc)
         self._measured += 1  # small runs stay on numpy; the compiled kernels once they pay (same values)
-        doc.metadata["quality"] = compute_signals(doc.text, profile, kernels_for(self._measured))
+        kernels = kernels_for(self._measured)
+        doc.metadata["quality"] = _rounded([_measured(doc.text, profile, kernels, None, doc.lowered())])[0]
 
     def process_batch(self, docs: list[Document]) -> None:
         """`process` over a batch, the character counts of all its texts from one compiled pass
@@ -477,7 +480,10 @@ class QualitySignals(Step):
             lengths = np.array([len(doc.text) for doc in docs], dtype=np.int64)
             counts = kernels.char_counts(np.frombuffer(joined, dtype=np.uint32), _CLASSES, lengths).tolist()
         signals = _rounded(
-            [_measured(doc.text, self._profile(doc), kernels, row) for doc, row in zip(docs, counts)]
+            [
+                _measured(doc.text, self._profile(doc), kernels, row, doc.lowered())
+                for doc, row in zip(docs, counts)
+            ]
         )
         for doc, values in zip(docs, signals):  # (every document measured before any changes)
             doc.metadata["quality"] = values
