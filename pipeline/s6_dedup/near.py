@@ -66,7 +66,8 @@ def _canonical(title: str | None, doc: Document) -> str:
     Both apply piece by piece: nothing composes with "\n", and the one rule of `lower` that looks at
     neighbours (Greek final sigma) does not look past it (tests/test_near_dedup.py checks it)."""
     nfc = unicodedata.normalize("NFC", doc.text)
-    body = doc.lowered() if nfc is doc.text else nfc.lower()
+    # (a stand-in with only text and metadata, as some callers pass, lowers it here)
+    body = doc.lowered() if nfc is doc.text and isinstance(doc, Document) else nfc.lower()
     return f"{unicodedata.normalize('NFC', title).lower()}\n\n{body}" if title else body
 
 
