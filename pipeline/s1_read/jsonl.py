@@ -20,7 +20,7 @@ from typing import IO, ClassVar
 import orjson
 
 from pipeline.document import Document
-from pipeline.fs import compression_of, open_decompressed, skip_to
+from pipeline.fs import compression_of, open_decompressed, open_to_count, skip_to
 from pipeline.s1_read.files import ZSTD_ERRORS, read_error_reason
 from pipeline.s1_read.reader import Progress, Reader, Seek
 from pipeline.s3_clean.dates import parse_datetime
@@ -74,7 +74,7 @@ def index_jsonl_records(
     marks: list[tuple[int, int]] = []
     records = lines = pos = 0  # pos: offset of the current line's start
     partial_len, partial_blank = 0, True  # the line running over the chunk boundary
-    with _open(path) as fh:
+    with open_to_count(path) as fh:
         while True:
             chunk = fh.read(1 << 20)
             if not chunk:

@@ -1,4 +1,5 @@
-"""The steps' preload begun in a thread while the plan counts records (pipeline/preload.py)."""
+"""Before the map: the plan's record count (ISA-L's inflate where installed) and the steps' preload
+begun in a thread while the plan counts (pipeline/preload.py)."""
 
 from __future__ import annotations
 
@@ -115,3 +116,58 @@ def test_a_run_preloading_early_writes_what_a_run_preloading_after_the_plan_writ
         early = [(120 // workers, "newsclean-preload")] if 120 // workers >= start_at else []
         assert calls == [*early, last]
     assert shards[10**9] == shards[50] and shards[50]
+
+
+def _damaged_gzips(data: bytes) -> dict[str, bytes]:
+    whole = gzip.compress(data)
+    return {
+        "whole": whole,
+        "two members": whole + gzip.compress(b'{"text": "more"}\n'),
+        "zero padding": whole + bytes(64),
+        "truncated": whole[: len(whole) // 2],
+        "no trailer": whole[:-3],
+        "bad crc": whole[:-8] + bytes(4) + whole[-4:],
+        "trailing garbage": whole + b"xx",
+        "header only": whole[:10],
+    }
+
+
+def _count_or_error(path: Path, every: int) -> tuple | str:
+    from pipeline.s1_read.jsonl import index_jsonl_records
+
+    try:
+        return index_jsonl_records(path, READ, every)
+    except Exception:  # the plan then treats the file as unreadable (plan._count_and_index)
+        return "raises"
+
+
+def test_the_count_through_isal_equals_zlibs_also_on_damaged_files(tmp_path, monkeypatch):
+    import sys
+
+    pytest.importorskip("isal")
+    lines = b"".join(orjson.dumps({"text": f"record {i} " + "y" * (i % 700)}) + b"\n" for i in range(6000))
+    for name, data in _damaged_gzips(lines).items():
+        path = tmp_path / f"{name.replace(' ', '-')}.jsonl.gz"
+        path.write_bytes(data)
+        with monkeypatch.context() as zlib_only:
+            zlib_only.setitem(sys.modules, "isal", None)  # `import isal` raises ImportError: zlib's inflate
+            expected = _count_or_error(path, 250)
+        assert _count_or_error(path, 250) == expected, name
+        assert (expected == "raises") == (name not in ("whole", "two members", "zero padding")), name
+
+
+def test_the_count_opens_gzip_through_isal_and_other_files_as_the_readers_do(tmp_path, monkeypatch):
+    import sys
+
+    from pipeline.fs import open_to_count
+
+    pytest.importorskip("isal")
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(b"x\n"))
+    (tmp_path / "a.jsonl").write_bytes(b"x\n")
+    with open_to_count(tmp_path / "a.jsonl.gz") as fh:
+        assert type(fh).__module__.startswith("isal") and fh.read() == b"x\n"
+    with open_to_count(tmp_path / "a.jsonl") as fh:
+        assert fh.read() == b"x\n"
+    monkeypatch.setitem(sys.modules, "isal", None)
+    with open_to_count(tmp_path / "a.jsonl.gz") as fh:
+        assert isinstance(fh, gzip.GzipFile) and fh.read() == b"x\n"
