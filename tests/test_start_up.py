@@ -171,3 +171,59 @@ def test_the_count_opens_gzip_through_isal_and_other_files_as_the_readers_do(tmp
     monkeypatch.setitem(sys.modules, "isal", None)
     with open_to_count(tmp_path / "a.jsonl.gz") as fh:
         assert isinstance(fh, gzip.GzipFile) and fh.read() == b"x\n"
+
+
+_TEXT_RUN = """
+import sys
+from pathlib import Path
+from pipeline import Pipeline
+Pipeline(workers=1, progress="off").run(Path("seeds"), Path(sys.argv[1]))
+print(sorted(m for m in ("trafilatura", "htmldate", "dateparser") if m in sys.modules))
+"""
+
+
+def test_a_run_of_text_records_imports_no_html_extraction_library(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", _TEXT_RUN, str(tmp_path / "out")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_an_html_page_loads_the_extraction_tools_with_the_date_languages_of_its_step():
+    import htmldate.extractors
+
+    from pipeline.document import Document
+    from pipeline.s2_extract.html import ExtractHtml
+    from pipeline.s2_extract.page_meta import DATE_LANGUAGES, restrict_date_languages
+
+    step = ExtractHtml({"date_languages": ["en"]})
+    assert "_extract" not in step.__dict__  # nothing imported or set at build time
+    body = "<p>" + "A sentence of the article, long enough to be kept as text. " * 20 + "</p>"
+    doc = Document(id="p", text=f"<html><body><article><h1>Title</h1>{body}</article></body></html>")
+    doc.media_type = "html"
+    try:
+        step.process(doc)
+        assert "_extract" in step.__dict__ and "sentence of the article" in doc.text
+        assert htmldate.extractors.get_external_parser().languages == ["en"]
+    finally:
+        restrict_date_languages(DATE_LANGUAGES)
+
+
+def test_the_default_date_languages_are_known_to_dateparser():
+    # check_date_languages asks dateparser only about the languages outside this list
+    from dateparser.data.languages_info import language_order
+
+    from pipeline.s2_extract.date_languages import DATE_LANGUAGES, check_date_languages
+
+    assert set(DATE_LANGUAGES) <= set(language_order)
+    assert check_date_languages([*DATE_LANGUAGES, "*"]) is None
+    assert check_date_languages(["en", "xx", "sw"]) == "date_languages: unknown to dateparser: xx"
