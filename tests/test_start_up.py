@@ -227,3 +227,51 @@ def test_the_default_date_languages_are_known_to_dateparser():
     assert set(DATE_LANGUAGES) <= set(language_order)
     assert check_date_languages([*DATE_LANGUAGES, "*"]) is None
     assert check_date_languages(["en", "xx", "sw"]) == "date_languages: unknown to dateparser: xx"
+
+
+def _located(value):
+    """A loaded YAML value with the lines its LocatedDicts and LocatedLists hold, for comparing."""
+    from pipeline.config import LocatedDict, LocatedList
+
+    if isinstance(value, LocatedDict):
+        return ("dict", value.file, value.lines, {k: _located(v) for k, v in value.items()})
+    if isinstance(value, LocatedList):
+        return ("list", value.file, value.lines, [_located(v) for v in value])
+    return (type(value).__name__, value)
+
+
+def _load_or_error(path: Path) -> tuple:
+    from pipeline.config import ConfigError, load_yaml
+
+    try:
+        return ("ok", _located(load_yaml(path)))
+    except ConfigError as exc:
+        return ("error", str(exc))
+
+
+def test_libyaml_loads_what_the_python_parser_loads_with_the_same_lines_and_errors(tmp_path, monkeypatch):
+    from pipeline import config
+
+    if config._FAST_BASE is None:
+        pytest.skip("PyYAML without libyaml")
+    shipped = sorted((Path(config.__file__).parent / "defaults").rglob("*.yaml"))
+    texts = {
+        "mixed": "a: 1\nb: [x, 2.5, null, true]\nc:\n  - {d: e}\n  - '*not an alias*'\nf: 2024-01-02\n",
+        "duplicate": "a: 1\nb:\n  c: 2\n  c: 3\n",
+        "bad key": "a: 1\n[x]: 2\n",
+        "alias": "a: &x [1]\nb: *x\n",
+        "invalid": "steps: [\n",
+        "tab": "a:\n\tb: 1\n",
+        "two documents": "a: 1\n---\nb: 2\n",
+        "empty": "",
+    }
+    paths = list(shipped)
+    for name, text in texts.items():
+        paths.append(tmp_path / f"{name.replace(' ', '-')}.yaml")
+        paths[-1].write_text(text)
+    fast = [_load_or_error(path) for path in paths]
+    monkeypatch.setattr(config, "_FAST_BASE", None)  # the Python parser alone, as before
+    slow = [_load_or_error(path) for path in paths]
+    for path, got, expected in zip(paths, fast, slow):
+        assert got == expected, path.name
+    assert [kind for kind, _ in fast[len(shipped) :]] == ["ok", *["error"] * 5, "error", "ok"]
