@@ -66,7 +66,7 @@ class FastLanguageIdentifier(LanguageIdentifier):
         rowbase = np.asarray(self._rowbase, dtype=np.int64)
         # the BFS costs ~0.3 s in every worker: the shipped model's answer is known (keyed by its table)
         fingerprint = (
-            xxhash.xxh3_64_hexdigest(memoryview(np.ascontiguousarray(nextmove)).cast("B")),
+            xxhash.xxh3_64_hexdigest(np.ascontiguousarray(nextmove).data.cast("B")),
             len(rowbase),
         )
         self._depth = _KNOWN_DEPTHS.get(fingerprint) or _depth(nextmove, rowbase)
