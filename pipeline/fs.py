@@ -127,6 +127,23 @@ def open_decompressed(path: str | Path, fileobj: IO[bytes] | None = None) -> IO[
     return raw
 
 
+def open_to_count(path: str | Path) -> IO[bytes]:
+    """`path` decompressed like `open_decompressed`, for a pass that only counts what it reads (the
+    plan's record count): a .gz through ISA-L's inflate where the `isal` package is installed (~3.5x
+    zlib's: 0.09 against 0.32 s of CPU for articles-30k's 99 MB), else zlib's. The bytes are the same
+    and so is whether a damaged file raises (a truncated, corrupt or trailing-garbage stream raises in
+    both); the readers keep zlib because isal words its errors differently, and a reader's errors
+    become error records in the output."""
+    if compression_of(str(path)) == "gzip":
+        try:
+            from isal import igzip
+        except ImportError:  # not installed (a platform without its wheels): zlib's inflate
+            pass
+        else:
+            return igzip.open(path, "rb")
+    return open_decompressed(path)
+
+
 def skip_to(fh: IO[bytes], offset: int) -> None:
     """Move a decompressing reader forward to `offset` (decompressed), reading what lies between."""
     if isinstance(fh, gzip.GzipFile) or fh.seekable():
