@@ -12,7 +12,6 @@ file can be cut into tasks (`start`/`stop`) and `count_jsonl_records` agrees wit
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, ClassVar
@@ -20,12 +19,12 @@ from typing import IO, ClassVar
 import orjson
 
 from pipeline.document import Document
-from pipeline.fs import compression_of, open_decompressed, skip_to
+from pipeline.fs import INFLATE_ERRORS, compression_of, open_decompressed, skip_to
 from pipeline.s1_read.files import ZSTD_ERRORS, read_error_reason
 from pipeline.s1_read.reader import Reader, Seek
 from pipeline.s3_clean.dates import parse_datetime
 
-READ_ERRORS = (OSError, EOFError, zlib.error, *ZSTD_ERRORS)
+READ_ERRORS = (OSError, EOFError, *INFLATE_ERRORS, *ZSTD_ERRORS)
 _FRACTION = re.compile(r"(\d\d:\d\d:\d\d)[.,]\d+")
 
 
