@@ -124,11 +124,12 @@ class GzipReader(io.RawIOBase):
     """The decompressed bytes of a `.gz` stream (all its members), inflated by zlib-ng (~2-3x the
     stdlib's speed; any inflater gives the same bytes).
 
-    Not zlib-ng's own GzipNGFile: it fills its buffer across a damaged or cut member and loses
-    what it had inflated before the damage. Here, as with the stdlib's reader, what was inflated
-    is returned first and the error raised on the next read, so a cut file or a damaged member
-    keeps every record before it. A cut member raises EOFError; a damaged one zlib_ng.error
-    (its header, data or CRC, checked by zlib-ng: wbits 31 is one gzip member).
+    Not zlib-ng's own GzipNGFile: it fills its buffer across a cut or a member's end and loses what
+    it had inflated when the next member is damaged. Here, as with the stdlib's reader, a read
+    ends with its member and what was inflated is returned before the error, so a cut file or a
+    damaged later member keeps every record before it (damage inside a member costs the one read
+    that meets it). A cut member raises EOFError; a damaged one zlib_ng.error (its header, data or
+    CRC, checked by zlib-ng: wbits 31 is one gzip member).
     """
 
     _READ = 1 << 16
@@ -199,7 +200,7 @@ def skip_to(fh: IO[bytes], offset: int) -> None:
 
 
 class FixedBlocks:
-    """Hands a compressor `size`-byte blocks, however the bytes were cut into writes: zlib-ng's levels
+    """Hands a compressor blocks of SIZE bytes, however the bytes were cut into writes: zlib-ng's levels
     0, 1, 5 and 6 give other bytes for the same input written in other pieces (levels 2-4 and 7-9 do
     not), and shards are written line by line (ShardWriter) or in chunks (BackgroundShardWriter)."""
 
@@ -235,8 +236,8 @@ def compressing(
     gzip is zlib-ng's (a dependency, never the system's zlib, which differs between distributions):
     its deflate gives the same bytes on every CPU its wheels run on (x86-64 with or without SSE4.2,
     AVX2, AVX-512; aarch64), so shards are the same on every machine with the same zlib-ng release
-    (pinned to one minor in pyproject.toml). One gzip member, ~1.5x faster than the stdlib's at the
-    default level 2 (docs/notes/issue16-scale.md, "gzip")."""
+    (pinned to one minor in pyproject.toml). One gzip member, 1.5-1.9x faster than the stdlib's level 1
+    at the default level 2 (docs/notes/issue16-scale.md, "gzip")."""
     if compression == "gzip":
         gz = gzip_ng.GzipNGFile(filename="", mode="wb", fileobj=fileobj, mtime=0, compresslevel=level)
         return FixedBlocks(gz)  # type: ignore[arg-type]  # a BufferedIOBase, as in open_decompressed
