@@ -226,7 +226,7 @@ class RunOptions(Schema):
     )
     shard_size: int = option(50_000, low=1)
     compression: str = option("gzip", choices=("gzip", "zstd", "none"))
-    compresslevel: int = 1  # gzip 1-9 (zstd 1-22); 1 writes 4.5x faster than 6, files ~25% larger
+    compresslevel: int = 2  # gzip 0-9, zlib-ng's levels (zstd 1-22); see default.yaml
     progress: str = option("auto", choices=("auto", "on", "off"))  # auto: on a terminal
     workers: int = 0  # processes for the per-document steps; 0 = all cores
     task_size: int = option(

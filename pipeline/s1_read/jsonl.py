@@ -12,7 +12,6 @@ file can be cut into tasks (`start`/`stop`) and `count_jsonl_records` agrees wit
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, ClassVar
@@ -20,12 +19,12 @@ from typing import IO, ClassVar
 import orjson
 
 from pipeline.document import Document
-from pipeline.fs import compression_of, open_decompressed, open_to_count, skip_to
+from pipeline.fs import INFLATE_ERRORS, compression_of, open_decompressed, skip_to
 from pipeline.s1_read.files import ZSTD_ERRORS, read_error_reason
 from pipeline.s1_read.reader import Progress, Reader, Seek
 from pipeline.s3_clean.dates import parse_datetime
 
-READ_ERRORS = (OSError, EOFError, zlib.error, *ZSTD_ERRORS)
+READ_ERRORS = (OSError, EOFError, *INFLATE_ERRORS, *ZSTD_ERRORS)
 _FRACTION = re.compile(r"(\d\d:\d\d:\d\d)[.,]\d+")
 
 
@@ -74,7 +73,7 @@ def index_jsonl_records(
     marks: list[tuple[int, int]] = []
     records = lines = pos = 0  # pos: offset of the current line's start
     partial_len, partial_blank = 0, True  # the line running over the chunk boundary
-    with open_to_count(path) as fh:
+    with _open(path) as fh:
         while True:
             chunk = fh.read(1 << 20)
             if not chunk:

@@ -72,10 +72,10 @@ class ShardWriter:
 
 class BackgroundShardWriter(ShardWriter):
     """A ShardWriter that compresses, hashes and writes in a thread of its own, for the run's one
-    process writing all the shards (the driver's filter): zlib, zstd and sha256 release the GIL
+    process writing all the shards (the driver's filter): zlib-ng, zstd and sha256 release the GIL
     while they work, so the process reads and filters the next records meanwhile, on another core.
     The same bytes as ShardWriter: one thread takes the chunks in order, and a compressed stream
-    does not depend on how its input is cut into writes."""
+    does not depend on how its input is cut into writes (gzip: fs.FixedBlocks)."""
 
     CHUNK = 1 << 20  # bytes of lines handed to the thread at once
 
