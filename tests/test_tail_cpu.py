@@ -4,6 +4,7 @@ what it replaced or against the data itself, on inputs built to reach the rare p
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import sqlite3
 from contextlib import closing
@@ -11,10 +12,14 @@ from contextlib import closing
 import numpy as np
 import pytest
 
+from pipeline import faults, tasks
+from pipeline.keysfile import write_keys
 from pipeline.s3_clean import template_lines as tl
 from pipeline.s6_dedup import index as near_index
 from pipeline.s6_dedup.near import NearDedup, _Scratch
-from pipeline.step import DocRef
+from pipeline.s7_write.jsonl import BackgroundShardWriter, ShardWriter
+from pipeline.step import DocRef, Drop
+from pipeline.workfile import task_paths
 
 pytestmark = pytest.mark.unit
 
@@ -157,3 +162,75 @@ def test_template_counts_equal_the_counting_before(width):
     if width != 1:  # (buckets of one document forget every line at once)
         assert any(len(seen) == 2 + tl.GUARD for lines in new.lines.values() for seen in lines.values())
     assert tl.dump_table(tl.bounded(new, 50)) == tl.dump_table(tl.bounded(before, 50))
+
+
+def _json_lines(n: int) -> list[bytes]:
+    rng = random.Random(11)
+    return [b'{"id": "d%d", "text": "%s"}\n' % (i, b"x" * rng.randint(0, 5000)) for i in range(n)]
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_lines_written_in_batches_give_the_shards_of_lines_written_one_by_one(
+    tmp_path, compression, monkeypatch
+):
+    monkeypatch.setattr(BackgroundShardWriter, "CHUNK", 20000)  # hand-overs inside batches and shards
+    lines = _json_lines(1000)
+    rng = random.Random(2)
+    cuts = sorted(rng.sample(range(1, len(lines)), 40))  # batches of any size, across shard ends
+    batches = [lines[a:b] for a, b in zip([0, *cuts], [*cuts, len(lines)])] + [[]]
+    written = {}
+    for name, cls, batched in [
+        ("one", ShardWriter, False),
+        ("plain", ShardWriter, True),
+        ("thread", BackgroundShardWriter, True),
+    ]:
+        folder = tmp_path / name
+        folder.mkdir()
+        writer = cls(folder, "part", 170, compression, 1)
+        for batch in batches:
+            if batched:
+                writer.write_lines(batch)
+            else:
+                for line in batch:
+                    writer.write_line(line)
+        shards = writer.close()
+        written[name] = (shards, {p.name: p.read_bytes() for p in folder.iterdir()})
+    assert written["one"] == written["plain"] == written["thread"]
+    assert [s["records"] for s in written["one"][0]] == [170] * 5 + [150]
+
+
+def test_the_batched_filter_writes_what_the_line_by_line_filter_writes(tmp_path, monkeypatch):
+    """Drops in some batches and not in others, a batch cut inside a task; the line-by-line path is
+    the one taken when a test may kill the run at a kept document."""
+    monkeypatch.setattr(tasks, "_BATCH", 30000)
+    work = tmp_path / "work"
+    work.mkdir()
+    paths = task_paths(work, 0)
+    lines = _json_lines(400)
+    refs = [DocRef(i, f"d{i}", None) for i in range(len(lines))]
+    write_keys(paths, refs, [], 0, [0] * len(refs))
+    paths["kept"].write_bytes(b"".join(lines))
+    paths["rejects"].write_bytes(b"".join(lines[:30]))
+    drop = Drop(0, "near_duplicate", "jaccard 0.9 with d1", "d1")
+    drops = {i: ("near_dedup", dataclasses.replace(drop, order=i)) for i in (5, 6, 7, 150, 399)}
+    results = {}
+    for name, armed in (("lines", True), ("batches", False)):
+        if armed:  # a wait point no run reaches: checkpoints count, nothing waits
+            monkeypatch.setenv(faults.WAIT_AT, "no-such-point")
+        else:
+            monkeypatch.delenv(faults.WAIT_AT, raising=False)
+        folder = tmp_path / name
+        folder.mkdir()
+        kept, rejects = ShardWriter(folder, "part", 150, "none"), ShardWriter(folder, "rejects", 150, "none")
+        tasks.copy_rejects(paths, rejects)
+        done = tasks.filter_candidates(paths, drops, kept, rejects)
+        results[name] = (
+            kept.close(),
+            rejects.close(),
+            done,
+            {p.name: p.read_bytes() for p in folder.iterdir()},
+        )
+    assert results["lines"] == results["batches"]
+    assert results["batches"][2].kept == 395 and results["batches"][2].dropped == {
+        "near_dedup:near_duplicate": 5
+    }
