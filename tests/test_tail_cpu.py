@@ -10,14 +10,17 @@ import sqlite3
 from contextlib import closing
 
 import numpy as np
+import orjson
 import pytest
 
-from pipeline import faults, tasks
+from pipeline import faults, ids, tasks
 from pipeline.keysfile import write_keys
 from pipeline.s3_clean import template_lines as tl
+from pipeline.s6_dedup import exact
 from pipeline.s6_dedup import index as near_index
 from pipeline.s6_dedup.near import NearDedup, _Scratch
 from pipeline.s7_write.jsonl import BackgroundShardWriter, ShardWriter
+from pipeline.s7_write.safe_json import safe_str
 from pipeline.step import DocRef, Drop
 from pipeline.workfile import task_paths
 
@@ -234,3 +237,35 @@ def test_the_batched_filter_writes_what_the_line_by_line_filter_writes(tmp_path,
     assert results["batches"][2].kept == 395 and results["batches"][2].dropped == {
         "near_dedup:near_duplicate": 5
     }
+
+
+def test_hash_file_ids_escape_as_before_and_read_back():
+    """The exact index's delta lines (`hash<TAB>id`): ids with nothing to escape skip the codec;
+    every other id is escaped as before, and every id reads back as itself."""
+    rng = random.Random(4)
+    odd = ["\\", "\t", "\n", "\r", "\x00", "\x7f", "é", "😀", "\udcff", "'", '"']
+    ids = [chr(c) for c in range(128)] + ["plain-id_1.html", "a b", "a\\nb"]
+    ids += [
+        "".join(rng.choice([*odd, "a", "Z", "/", " "]) for _ in range(rng.randint(0, 8))) for _ in range(500)
+    ]
+    for doc_id in ids:
+        before = safe_str(doc_id).encode("unicode_escape").decode("ascii")
+        assert exact._escape(doc_id) == before
+        assert "\t" not in before and "\n" not in before
+        assert exact._unescape(before) == before.encode("ascii").decode("unicode_escape") == safe_str(doc_id)
+
+
+def test_id_registry_delta_lists_the_ids_as_before(tmp_path):
+    """ids.json: the checked ids sorted (by id hash), the keys of the inputs in order of appearance,
+    for documents of several inputs interleaved."""
+    check = ids.IdCheck(tmp_path, ["in/a.jsonl", "in/b.jsonl"])
+    refs = [
+        (DocRef(i, f"doc-{i % 40}", None), f"in/{'abc'[i % 3 // 2 + i // 50]}.jsonl", i % 7)
+        for i in range(90)
+    ]
+    drops = check.check(refs)
+    check.stage(tmp_path / "delta")
+    staged = orjson.loads((tmp_path / "delta" / ids.DELTA / "ids.json").read_bytes())
+    assert staged["ids"] == sorted([h, key, text] for h, (key, text) in check.seen.items())
+    assert list(staged["keys"].values()) == list(dict.fromkeys(key for _r, key, _t in refs))
+    assert drops and all(d.reason == ids.REASON for d in drops)
