@@ -325,13 +325,13 @@ class _Scratch:
         self._dated = False
 
     def add(self, ref: DocRef, signature: np.ndarray, shingles: np.ndarray | None) -> None:
-        signature = np.ascontiguousarray(signature, np.uint32)
+        sig = np.ascontiguousarray(signature, np.uint32)
         sh = np.ascontiguousarray(() if shingles is None else shingles, np.uint32)
         doc_id = ref.id.encode("utf-8", "surrogatepass")
         self._orders.append(ref.order)
         self._sh_bytes.append(sh.nbytes)
         self._starts.append(self._starts[-1] + self._sig_bytes + sh.nbytes + len(doc_id))
-        for part in (signature.data, sh.data, doc_id):  # into the file's buffer, no copy joined first
+        for part in (sig.data, sh.data, doc_id):  # into the file's buffer, no copy joined first
             self._records.write(part)
         if ref.created is not None:
             created = str(ref.created).encode("utf-8", "surrogatepass")
