@@ -8,15 +8,22 @@
 
 Inputs: the seeds, visible-10k (../shared/bench/dedup) and the 495 extraction pages
 (../shared/bench/extraction/pages); the shared ones are skipped with a message when absent.
-Run ids, timings and paths are not compared; everything a user gets in the corpus is.
+Run ids, timings and paths are not compared; everything a user gets in the corpus is, and so are
+the shards' bytes (their sha256 in the manifest) and the state the run leaves for the next one:
+every table of every SQLite file under state/, row for row, and the other state files byte for
+byte (not the manifests' copies, nor the two values that differ between any two runs: the near
+index's `applied` delta id, a uuid, and the time `runs` were applied).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import orjson
@@ -66,8 +73,53 @@ def _run_dir(folder: Path) -> Path:
     return run_dir
 
 
+# (file, table) whose rows name the run or the moment, not the corpus
+VOLATILE_TABLES = {("near_dedup/index.sqlite", "applied"), ("inputs.sqlite", "runs")}
+
+
+def _state(folder: Path) -> dict[str, tuple[int, str]]:
+    """(rows or bytes, sha256) of every SQLite table (rows in rowid order) and other file of the state."""
+    state, out = folder / "state", {}
+    for path in sorted(p for p in state.rglob("*") if p.is_file()):
+        name = path.relative_to(state).as_posix()
+        if name.startswith(("manifests/", "tmp/")) or name.endswith(".lock"):
+            continue
+        if path.suffix != ".sqlite":
+            out[name] = (path.stat().st_size, hashlib.sha256(path.read_bytes()).hexdigest())
+            continue
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            tables = [
+                t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            ]
+            for table in tables:
+                if (name, table) in VOLATILE_TABLES:
+                    continue
+                digest, n = hashlib.sha256(), 0
+                for row in db.execute(f"SELECT * FROM {table} ORDER BY rowid"):
+                    digest.update(repr(row).encode("utf-8", "surrogatepass"))
+                    n += 1
+                out[f"{name}:{table}"] = (n, digest.hexdigest())
+    return out
+
+
+def _shard_hashes(run_dir: Path) -> list:
+    manifest = orjson.loads((run_dir / "manifest.json").read_bytes())
+    return [
+        (s["file"], s["records"], s.get("sha256"))
+        for kind in ("shards", "rejects")
+        for s in manifest.get(kind, [])
+    ]
+
+
 def compare_one(before: Path, after: Path) -> list[str]:
     differences = []
+    if _shard_hashes(_run_dir(before)) != _shard_hashes(_run_dir(after)):
+        differences.append("shards: not byte-identical (sha256 in the manifests)")
+    old_state, new_state = _state(before), _state(after)
+    for name in sorted(old_state.keys() | new_state.keys()):
+        if old_state.get(name) != new_state.get(name):
+            differences.append(f"state: {name} differs ({old_state.get(name)} / {new_state.get(name)})")
+    print(f"  state: {len(old_state)} tables and files compared")
     for kind in ("shards", "rejects"):
         old, new = _records(_run_dir(before), kind), _records(_run_dir(after), kind)
         label = "kept" if kind == "shards" else "rejects"

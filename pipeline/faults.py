@@ -25,6 +25,11 @@ WAIT_FILE = "NEWSCLEAN_TEST_WAIT_FILE"
 _reached: Counter = Counter()
 
 
+def armed() -> bool:
+    """Whether a test asked to kill or pause at a point (a loop may then skip its checkpoints)."""
+    return bool(os.environ.get(KILL_AT) or os.environ.get(WAIT_AT))
+
+
 def checkpoint(point: str) -> None:
     """A named point of the run where a test may kill or pause the process."""
     kill, wait = os.environ.get(KILL_AT), os.environ.get(WAIT_AT)

@@ -64,9 +64,12 @@ class IdCheck:
         same text is the same document again (a WARC record copied into two archives): not a
         collision, exact_dedup drops the copy."""
         drops = []
+        last_key, key_hash = None, None
         for ref, key, text in refs:
-            id_hash, key_hash = _h(ref.id), _h(key)
-            self.keys.setdefault(key_hash, key)
+            if key_hash is None or key != last_key:  # (an input's documents come together: hashed once)
+                last_key, key_hash = key, _h(key)
+                self.keys.setdefault(key_hash, key)
+            id_hash = _h(ref.id)
             other = self.seen.get(id_hash)
             if other is None:
                 registered = self._registered(id_hash)
@@ -114,7 +117,8 @@ class IdCheck:
                 {
                     "owned": sorted(self.owned),
                     "keys": {str(k): v for k, v in self.keys.items()},
-                    "ids": sorted([id_hash, key, text] for id_hash, (key, text) in self.seen.items()),
+                    # (id hashes are unique here: sorting them orders the rows as sorting the rows would)
+                    "ids": [[id_hash, *self.seen[id_hash]] for id_hash in sorted(self.seen)],
                 }
             )
         write_atomic(delta / "ids.json", data)

@@ -23,6 +23,7 @@ import xxhash
 
 from pipeline.document import Document
 from pipeline.s1_read.inputs import input_problem, iter_input_files, read_file, reader_class
+from pipeline.s1_read.reader import Progress
 
 ORDER_BITS = 32  # records per file < 2**32
 # The run's last TAIL_TASKS tasks are cut into TAIL_PIECES pieces (`split_tail`): tasks are handed
@@ -149,15 +150,19 @@ def plan_tasks(
     read_options: dict,
     counted: dict | None = None,
     split_tail: bool = False,
+    progress: Progress | None = None,
 ) -> list[TaskSpec]:
     """`counted`: {file index: (records, seek marks every `index_every(task_size, split_tail)`
     records)} counted beforehand (plan_count.py), else counted here. `split_tail`: the last
-    tasks cut into pieces (TAIL_TASKS; only where the output does not depend on the task cut)."""
+    tasks cut into pieces (TAIL_TASKS; only where the output does not depend on the task cut).
+    `progress`: told the documents planned so far (a file of records counts its records, any
+    other file one), also while a file is being counted; its last value is the run's total."""
     counted = counted or {}
     every = index_every(task_size, split_tail)
     marks_of: dict[int, list | None] = {}
     tasks: list[TaskSpec] = []
     small: list[InputFile] = []
+    documents = 0
 
     def flush() -> None:
         if small:
@@ -167,8 +172,13 @@ def plan_tasks(
     for f in files:
         if f.index in counted:
             n, marks = counted[f.index]
+        elif f.error:
+            n, marks = None, None
         else:
-            n, marks = _count_and_index(f, read_options, every) if not f.error else (None, None)
+            n, marks = _count_and_index(f, read_options, every, _after(documents, progress))
+        documents += 1 if n is None else max(n, 1)  # an empty file of records: its one error record
+        if progress is not None:
+            progress(documents)
         marks_of[f.index] = marks
         if n is None:  # one document per file: group files
             small.append(f)
@@ -186,6 +196,13 @@ def plan_tasks(
     flush()
     piece = tail_piece(task_size, split_tail)
     return _split_tail(tasks, piece, marks_of) if piece else tasks
+
+
+def _after(before: int, progress: Progress | None) -> Progress | None:
+    """`progress` of the whole plan, for the count of a file that comes after `before` documents."""
+    if progress is None:
+        return None
+    return lambda records: progress(before + records)
 
 
 def _mark(marks: list | None, start: int, every: int) -> tuple[int, int] | None:
@@ -230,15 +247,15 @@ def task_size_for(
 
 
 def _count_and_index(
-    f: InputFile, read_options: dict, every: int
+    f: InputFile, read_options: dict, every: int, progress: Progress | None = None
 ) -> tuple[int | None, list[tuple[int, int]] | None]:
     """(records, start offsets of every `every`-th record or None) of a file of records; (None, None)
-    for a one-document file (or an unreadable one)."""
+    for a one-document file (or an unreadable one). `progress`: told the records counted so far."""
     cls = reader_class(Path(f.path))
     if cls is None or not cls.many_records:
         return None, None
     try:
-        return cls(read_options).index(Path(f.path), every)
+        return cls(read_options).index(Path(f.path), every, progress)
     except Exception:  # unreadable: the reader reports it as an error record
         return None, None
 

@@ -21,6 +21,7 @@ from pipeline.plan import (
     task_size_for,
 )
 from pipeline.s1_read.inputs import reader_class
+from pipeline.s1_read.reader import Progress
 
 
 def to_count(files: list[InputFile]) -> list[InputFile]:
@@ -52,11 +53,12 @@ def size_job(job: tuple) -> int | None:
 
 
 def plan(
-    todo: list[InputFile], config, workers: int, split_tail: bool = False
+    todo: list[InputFile], config, workers: int, split_tail: bool = False, progress: Progress | None = None
 ) -> tuple[int, list[TaskSpec], Any]:
     """(task size, tasks, the engine made to count or None): with two or more files to count, every
     count (for `--partitions`, then with the seek index) is a job on the engine; else serial, here.
-    `split_tail`: the run's last tasks cut into pieces (plan.plan_tasks)."""
+    `split_tail`: the run's last tasks cut into pieces; `progress`: told the documents planned so
+    far, the last time their total (plan.plan_tasks)."""
     from pipeline.engine import make_engine
 
     engine, counted, sizes = None, {}, None
@@ -71,4 +73,4 @@ def plan(
         task_size = task_size_for(todo, config.run["partitions"], config.read, sizes)
     if engine is not None:
         counted = count_records(todo, index_every(task_size, split_tail), config.read, engine)
-    return task_size, plan_tasks(todo, task_size, config.read, counted, split_tail), engine
+    return task_size, plan_tasks(todo, task_size, config.read, counted, split_tail, progress), engine

@@ -80,13 +80,14 @@ from pipeline.commit import (
 from pipeline.config import Config
 from pipeline.corpus import MANIFEST, run_dirs
 from pipeline.engine import Engine, make_engine
-from pipeline.engine.local import LocalEngine, default_workers, forks_workers
+from pipeline.engine.local import default_workers, forks_workers
 from pipeline.faults import checkpoint
 from pipeline.fs import StorageError, check_remote_inputs, is_url, local_path, remote_url, stage_inputs
 from pipeline.ids import IdCheck
 from pipeline.keysfile import read_keys, read_refs, read_refs_and_text_hashes
 from pipeline.log import log
 from pipeline.plan import ORDER_BITS, InputFile, list_inputs
+from pipeline.preload import Preload
 from pipeline.registry import step_class
 from pipeline.s6_dedup import exact_sharded
 from pipeline.s6_dedup.corpus_state import Digest, write_change
@@ -155,6 +156,7 @@ class Run:
     totals: dict[str, StepStats] = field(default_factory=dict)
     gone_when_read: set[str] = field(default_factory=set)  # files missing when a map task read them
     report_figures: report.PendingFigures | None = None  # the report's figures, being collected
+    preload: Preload | None = None  # the steps' preload, begun during the plan (None: none in this process)
 
     @property
     def config(self) -> Config:
@@ -318,13 +320,15 @@ def _run_locked(request: RunRequest, steps: list, store: InputStore, recovery: R
             run.made_engine.close()
         skipped = len(run.selection.files)
         return RunResult(None, {"skipped_inputs": skipped, "recovery": recovery.as_dict()})
-    open_run_dir(run, started, t0)
-    settings = request.config.run
-    if run.made_engine is None:
-        run.made_engine = make_engine(settings["engine"], _workers(request), settings["address"])
     try:
+        open_run_dir(run, started, t0)
+        settings = request.config.run
+        if run.made_engine is None:
+            run.made_engine = make_engine(settings["engine"], _workers(request), settings["address"])
         manifest = _phases(run, started)
     finally:
+        if run.preload is not None:  # its thread ended, also when the run fails before the map
+            run.preload.close()
         if run.report_figures is not None:  # its child process reaped, whatever happened
             run.report_figures.close()
     checkpoint("manifest")
@@ -365,16 +369,33 @@ def plan_run(request: RunRequest, steps: list, store: InputStore, recovery: Reco
     # scale: the records of many files are counted by the workers (the engine made for it, if so);
     # the last tasks in pieces where the output does not depend on the cut (sharded: shards per task)
     split_tail = dedup == "driver"
-    task_size, tasks, engine = plan_count.plan(selection.todo, config, _workers(request), split_tail)
-    # "" = per document (pipeline/s7_write/records.py: source_of); `added` is set with the run dir
-    pipeline = build_pipeline(config, "", config.run["collection"], dedup, steps)
-    before = ensure_state(output, pipeline.global_steps, recovery)
-    ensure_id_registry(output, recovery)
-    return Run(request, store, recovery, selection, pipeline, tasks, task_size, before, made_engine=engine)
+    workers = _workers(request)
+    # the steps' models and kernels begin to load while the plan counts the records (pipeline/preload.py)
+    preload = Preload(steps, workers) if _preloads_here(config, workers) else None
+    progress = preload.counted if preload is not None else None
+    try:
+        task_size, tasks, engine = plan_count.plan(selection.todo, config, workers, split_tail, progress)
+        # "" = per document (pipeline/s7_write/records.py: source_of); `added` is set with the run dir
+        pipeline = build_pipeline(config, "", config.run["collection"], dedup, steps)
+        before = ensure_state(output, pipeline.global_steps, recovery)
+        ensure_id_registry(output, recovery)
+    except BaseException:
+        if preload is not None:  # no run: its thread ended before the error goes up
+            preload.close()
+        raise
+    run = Run(request, store, recovery, selection, pipeline, tasks, task_size, before, made_engine=engine)
+    run.preload = preload
+    return run
 
 
 def _workers(request: RunRequest) -> int:
     return request.workers or request.config.run["workers"] or default_workers()
+
+
+def _preloads_here(config: Config, workers: int) -> bool:
+    """Whether the run preloads its steps in this process: with the local engine, whose workers are
+    forked from it (they share its pages) or which runs the tasks itself (one worker)."""
+    return config.run["engine"] == "local" and (workers == 1 or forks_workers())
 
 
 def open_run_dir(run: Run, started: dt.datetime, t0: float) -> None:
@@ -446,14 +467,10 @@ def _preload_shared(run: Run) -> None:
     """The steps' models and compiled kernels loaded here, before the workers fork, so that they
     share one copy (the language model and numba took ~290 MB in each worker otherwise). With one
     worker (the tasks run in this process) too: a run known to be large then uses the compiled
-    kernels from its first document instead of its 2,000th (the same output either way)."""
-    engine = run.engine
-    if not isinstance(engine, LocalEngine) or (engine.workers > 1 and not forks_workers()):
-        return
-    # a lower bound: a task of whole files counts one document per file
-    docs = sum(t.records[1] - t.records[0] if t.records else len(t.files) for t in run.tasks)
-    for step in run.pipeline.steps:
-        step.preload(docs // engine.workers)
+    kernels from its first document instead of its 2,000th (the same output either way). Begun
+    during the plan (pipeline/preload.py); here it is waited for, and completed for the whole count."""
+    if run.preload is not None:
+        run.preload.finish()
 
 
 def _count_map_task(run: Run, summary) -> None:

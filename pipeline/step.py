@@ -98,7 +98,9 @@ class Step:
     def preload(self, docs_per_process: int) -> None:
         """Optional: load now the large read-only data (models, compiled code) that a process handling
         `docs_per_process` documents would load on its own. The run calls it before it forks its
-        workers, so that they share one copy of the pages instead of each making its own."""
+        workers, so that they share one copy of the pages instead of each making its own; for a
+        large input, once from a thread while the plan still counts (a lower bound of the count),
+        then with the whole count: what is loaded already is not loaded again (pipeline/preload.py)."""
 
     def unload(self) -> None:
         """Optional: drop what `preload` loaded; the run calls it once its workers are done."""

@@ -138,6 +138,19 @@ def test_truncated_gzip(tmp_path):
     assert "EOFError" in record["detail"] or "compressed" in record["detail"]
 
 
+def damaged_deflate(data: bytes) -> bytes:
+    """A gzip member of `data` whose deflate stream goes bad after its header: its first block
+    says block type 3, which does not exist (a decompressor error, not a cut file or a bad CRC)."""
+    member = gzip.compress(data, mtime=0)
+    return member[:10] + b"\x07" + member[11:]
+
+
+def test_damaged_gzip_is_one_unreadable_record(tmp_path):
+    result = run_with(tmp_path, {"bad.txt.gz": damaged_deflate(article(3).encode("utf-8"))})
+    record = only_error(result, "bad.txt.gz", "unreadable", "read")
+    assert "invalid block type" in record["detail"]
+
+
 def test_paths_with_odd_characters(tmp_path):
     page = article(4).encode("utf-8")
     names = [

@@ -152,7 +152,7 @@ def test_reference_names_every_key_with_type_default_and_meaning():
     assert len(rows) == keys
     assert all(not row.endswith("|  |") for row in rows), [r for r in rows if r.endswith("|  |")]
     assert (
-        "| `compresslevel` | int ≥ 0 | `1` |" in text and "| `languages` | list of strings | `[]` |" in text
+        "| `compresslevel` | int ≥ 0 | `2` |" in text and "| `languages` | list of strings | `[]` |" in text
     )
     assert "| `threshold` | number in (0, 1] | `0.8` |" in text  # near_dedup's range, from its schema
     assert "| `compression` | `gzip` \\| `zstd` \\| `none` |" in text
@@ -168,7 +168,7 @@ def test_config_command_prints_the_effective_config_that_loads_back(tmp_path, ca
     assert main(["config", "-c", str(user)]) == 0
     printed = capsys.readouterr().out
     data = yaml.safe_load(printed)
-    assert data["run"]["workers"] == 3 and data["run"]["compresslevel"] == 1  # given, and default
+    assert data["run"]["workers"] == 3 and data["run"]["compresslevel"] == 2  # given, and default
     assert data["steps"] == [
         {"step": "length_filter", "min_chars": 10, "min_words": 30, "max_chars": 1_000_000},
         {"step": "pii_mask", "enabled": False, "patterns": "pii.yaml"},

@@ -103,6 +103,18 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path):
     )
 
 
+def test_damaged_gzip_keeps_the_records_before_the_damage(tmp_path):
+    records = "".join(json.dumps({"id": f"r{i}", "text": article(i)}) + "\n" for i in range(20)).encode()
+    second = gzip.compress(b'{"id": "lost", "text": "never read"}\n', mtime=0)
+    damaged = second[:10] + b"\x07" + second[11:]  # block type 3: a decompressor error, not a cut
+    path = tmp_path / "bad.jsonl.gz"
+    path.write_bytes(gzip.compress(records, mtime=0) + damaged)  # two members, the second damaged
+    docs = [d for _n, d in read_file(path, tmp_path, OPTIONS)]
+    assert [d.id for d in docs[:-1]] == [f"r{i}" for i in range(20)] and not any(d.dropped for d in docs[:-1])
+    assert docs[-1].is_error and docs[-1].drop_reason == "unreadable"
+    assert "invalid block type" in docs[-1].drop_detail and "bad.jsonl.gz" in docs[-1].drop_detail
+
+
 def test_run_splits_a_big_file_into_tasks_and_accounts_for_every_line(tmp_path):
     inputs = tmp_path / "in"
     inputs.mkdir()

@@ -377,20 +377,26 @@ def test_language_model_from_the_cache_equals_py3langid_loading_it(tmp_path, mon
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     packed = langid_fast.FastLanguageIdentifier.from_model_file(langid_fast.MODEL_FILE, norm_probs=True)
-    first = langid_fast.load_identifier()  # writes the uncompressed copy
-    assert len(list((tmp_path / "newsclean").glob("langid-*.npz"))) == 1
-    cached = langid_fast.load_identifier()  # reads it
+    first = langid_fast.load_identifier()  # writes the copy: the model's arrays and the derived tables
+    (folder,) = (tmp_path / "newsclean").glob("langid-*-v1")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{name}.npy" for name in langid_fast._TABLES)
+    cached = langid_fast.load_identifier()  # maps it
     for model in (first, cached):
         assert np.array_equal(model.nb_ptc, packed.nb_ptc) and np.array_equal(model.nb_pc, packed.nb_pc)
-        assert model.tk_nextmove.typecode == packed.tk_nextmove.typecode
-        assert np.array_equal(
-            np.frombuffer(model.tk_nextmove, np.uint32), np.frombuffer(packed.tk_nextmove, np.uint32)
-        )
-        assert model.tk_output == packed.tk_output
-        assert model.nb_classes == packed.nb_classes and model._fast
+        assert model.nb_ptc.dtype == packed.nb_ptc.dtype
+        assert np.array_equal(np.asarray(model.tk_nextmove), np.frombuffer(packed.tk_nextmove, np.uint32))
+        assert model.tk_output == packed.tk_output and list(model.tk_row) == list(packed.tk_row)
+        assert model._rowbase == packed._rowbase
+        assert model.nb_classes == packed.nb_classes and model._fast and model._depth == packed._depth
+        for name in ("_nextmove", "_rowbase_np", "_two", "_two_rows", "_fold", "_output_np", "_ptc32"):
+            got, expected = getattr(model, name), getattr(packed, name)
+            assert got.dtype == expected.dtype and np.array_equal(got, expected), name
+            assert type(got) is np.ndarray and got.flags.writeable and got.flags.c_contiguous, name
         for text in _texts()[::4]:
             assert model.classify(text[:1000]) == packed.classify(text[:1000])
-    next((tmp_path / "newsclean").glob("langid-*.npz")).write_bytes(b"damaged")
+            assert model.classify(text[:20]) == packed.classify(text[:20])  # py3langid's own walk
+    (folder / "fold.npy").write_bytes(b"damaged")
+    assert langid_fast._cached_tables() is None  # py3langid's loader then
     assert langid_fast.load_identifier().classify("Hà Nội mùa thu") == packed.classify("Hà Nội mùa thu")
 
 

@@ -64,7 +64,9 @@ def register(sub) -> None:
     p.add_argument(
         "--compression", choices=COMPRESSIONS, default="gzip", help="shard compression (default gzip)"
     )
-    p.add_argument("--compresslevel", type=int, help="gzip 1-9 (default 6), zstd 1-22 (default 3)")
+    p.add_argument(
+        "--compresslevel", type=int, help="gzip 0-9, zlib-ng's levels (default 6), zstd 1-22 (default 3)"
+    )
     p.set_defaults(func=cmd_export)
 
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-import zlib
 from contextlib import closing
 from pathlib import Path
 
 import orjson
 
 from pipeline.corpus import MANIFEST, Run, from_input, read_jsonl, run_dirs, superseded
+from pipeline.fs import INFLATE_ERRORS
 from pipeline.log import log
 from pipeline.s6_dedup.exact import content_hash
 from pipeline.s7_write.records import OPTIONAL_FIELDS
@@ -181,7 +181,7 @@ class Verifier:
             try:
                 for where, message in state_problems(self.output, runs, self.kept_ids):
                     self.problem(where, message)
-            except (OSError, EOFError, zlib.error, orjson.JSONDecodeError) as exc:  # reported above
+            except (OSError, EOFError, *INFLATE_ERRORS, orjson.JSONDecodeError) as exc:  # reported above
                 self.problem(
                     self.output / "state",
                     f"not checked, the corpus is unreadable: {type(exc).__name__}: {exc}",
@@ -267,7 +267,7 @@ class Verifier:
                                 if not problems:
                                     self.check_unique(record, f"{path}:{n}", ids, texts)
                                     self.kept_ids.append(record["id"])
-                    except (OSError, EOFError, zlib.error, orjson.JSONDecodeError) as exc:
+                    except (OSError, EOFError, *INFLATE_ERRORS, orjson.JSONDecodeError) as exc:
                         self.problem(f"{path}:{n + 1}", f"unreadable: {type(exc).__name__}: {exc}")
                     if n != shard.get("records"):
                         self.problem(path, f"{n} records, manifest says {shard.get('records')}")

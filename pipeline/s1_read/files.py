@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 
-from pipeline.fs import open_decompressed
+from pipeline.fs import INFLATE_ERRORS, open_decompressed
 
 
 class InputTooLarge(Exception):
@@ -30,7 +29,7 @@ def _zstd_error() -> tuple:
 
 
 ZSTD_ERRORS = _zstd_error()
-READ_ERRORS = (OSError, EOFError, zlib.error, InputTooLarge, *ZSTD_ERRORS)
+READ_ERRORS = (OSError, EOFError, *INFLATE_ERRORS, InputTooLarge, *ZSTD_ERRORS)
 
 
 def read_error_reason(exc: BaseException) -> str:

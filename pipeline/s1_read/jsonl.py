@@ -12,7 +12,6 @@ file can be cut into tasks (`start`/`stop`) and `count_jsonl_records` agrees wit
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, ClassVar
@@ -20,12 +19,12 @@ from typing import IO, ClassVar
 import orjson
 
 from pipeline.document import Document
-from pipeline.fs import compression_of, open_decompressed, skip_to
+from pipeline.fs import INFLATE_ERRORS, compression_of, open_decompressed, skip_to
 from pipeline.s1_read.files import ZSTD_ERRORS, read_error_reason
-from pipeline.s1_read.reader import Reader, Seek
+from pipeline.s1_read.reader import Progress, Reader, Seek
 from pipeline.s3_clean.dates import parse_datetime
 
-READ_ERRORS = (OSError, EOFError, zlib.error, *ZSTD_ERRORS)
+READ_ERRORS = (OSError, EOFError, *INFLATE_ERRORS, *ZSTD_ERRORS)
 _FRACTION = re.compile(r"(\d\d:\d\d:\d\d)[.,]\d+")
 
 
@@ -58,13 +57,17 @@ def count_jsonl_records(path: Path, options: dict) -> int:
     return max(1, index_jsonl_records(path, options, 1 << 62)[0])
 
 
-def index_jsonl_records(path: Path, options: dict, every: int) -> tuple[int, list[tuple[int, int]]]:
+def index_jsonl_records(
+    path: Path, options: dict, every: int, progress: Progress | None = None
+) -> tuple[int, list[tuple[int, int]]]:
     """(number of records, [(byte offset, lines before) of records 0, every, 2 * every, ...]).
 
     The same records as `_lines` (non-blank lines, and lines longer than max_bytes), found
     in 1 MB chunks rather than a readline per line. The offsets are in the uncompressed
     stream: a task that starts at record k * every seeks there instead of reading and
     parsing the records before it (which made reading a big file quadratic in its tasks).
+    `progress` is told the records counted so far after each chunk (the run starts loading
+    its models while a large file is still being counted: pipeline/preload.py).
     """
     max_bytes = options["max_bytes"]
     marks: list[tuple[int, int]] = []
@@ -88,6 +91,8 @@ def index_jsonl_records(path: Path, options: dict, every: int) -> tuple[int, lis
                 partial_len, partial_blank = 0, True
             partial_len += len(last)
             partial_blank = partial_blank and not last.strip()
+            if progress is not None:
+                progress(records)
     if partial_len and (partial_len > max_bytes or not partial_blank):  # a last line without newline
         if records % every == 0:
             marks.append((pos, lines))
@@ -148,8 +153,10 @@ class JsonlReader(Reader):
     def count(self, path: Path) -> int:
         return count_jsonl_records(path, self.options)
 
-    def index(self, path: Path, every: int) -> tuple[int, list[Seek] | None]:
-        return index_jsonl_records(path, self.options, every)
+    def index(
+        self, path: Path, every: int, progress: Progress | None = None
+    ) -> tuple[int, list[Seek] | None]:
+        return index_jsonl_records(path, self.options, every, progress)
 
     def read(
         self, path: Path, provenance: dict, start: int = 0, stop: int | None = None, seek: Seek | None = None

@@ -10,7 +10,7 @@ task adds to the read stage's figures in the manifest.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,6 +18,7 @@ from pipeline.document import Document
 from pipeline.s1_read.files import READ_ERRORS, read_capped, read_error_reason
 
 Seek = tuple[int, int]  # where a record starts: (byte offset, lines before it), from `index`
+Progress = Callable[[int], None]  # told the records counted so far, while `index` counts a file
 
 
 class Reader:
@@ -37,8 +38,11 @@ class Reader:
         the file cannot be read (the reader then reports it)."""
         return 1
 
-    def index(self, path: Path, every: int) -> tuple[int, list[Seek] | None]:
-        """(`count`, where records 0, every, 2 * every, ... start, or None when the format cannot seek)."""
+    def index(
+        self, path: Path, every: int, progress: Progress | None = None
+    ) -> tuple[int, list[Seek] | None]:
+        """(`count`, where records 0, every, 2 * every, ... start, or None when the format cannot seek).
+        `progress`, if the reader reports it, is called with the records counted so far as it goes."""
         return self.count(path), None
 
     def read(

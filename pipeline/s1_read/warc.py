@@ -23,9 +23,7 @@ archive can be cut into tasks (`start`/`stop`).
 from __future__ import annotations
 
 import functools
-import gzip
 import re
-import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ if TYPE_CHECKING:  # warcio is imported where a WARC file is read: it brings fss
     from warcio.archiveiterator import ArchiveIterator
 
 from pipeline.document import Document
+from pipeline.fs import INFLATE_ERRORS, open_decompressed
 from pipeline.s1_read.reader import Reader, Seek
 
 PAGE_RECORDS = ("response", "resource")  # records that hold a fetched page: one document each
@@ -48,7 +47,7 @@ def read_errors() -> tuple[type[BaseException], ...]:
     """The errors of reading a record that make it unreadable, not the run fail."""
     from warcio.exceptions import ArchiveLoadFailed
 
-    return (ArchiveLoadFailed, EOFError, OSError, zlib.error, ValueError)
+    return (ArchiveLoadFailed, EOFError, OSError, *INFLATE_ERRORS, ValueError)
 
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
@@ -308,7 +307,7 @@ def _walk_stream(path: Path, skipped: Counter, done: int) -> Iterator[tuple[int,
     number = 0
     from warcio.archiveiterator import ArchiveIterator
 
-    with gzip.open(path, "rb") as fh:
+    with open_decompressed(path) as fh:  # zlib-ng, as every .gz input
         it = ArchiveIterator(_NoEOF(fh))
         last_cut = False
         try:

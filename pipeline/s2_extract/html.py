@@ -16,6 +16,9 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
 from urllib.parse import urlsplit
 
 from lxml import etree
@@ -24,7 +27,7 @@ from pipeline.config import ConfigError, data_file
 from pipeline.document import Document
 from pipeline.options import Schema, option
 from pipeline.s2_extract import paragraphs
-from pipeline.s2_extract.page_meta import DATE_LANGUAGES, check_date_languages, restrict_date_languages
+from pipeline.s2_extract.date_languages import DATE_LANGUAGES, check_date_languages
 from pipeline.s2_extract.page_type import classify
 from pipeline.s2_extract.site_rules import drop_link_lists, load_site_rules, prune
 from pipeline.s3_clean.dates import has_seconds, has_time, parse_datetime
@@ -176,6 +179,10 @@ def shown_date(tree) -> str | None:
 class ExtractHtml(Step):
     name = "extract_html"
     pipeline_stage = "extract"
+    # set with the first HTML page (`_load_tools`)
+    _extract: Callable[..., Any]  # trafilatura's bare_extraction
+    _page_meta: Callable[..., Any]
+    _cascade: ModuleType
 
     class Options(Schema):
         sites: str = "sites.yaml"  # widget selectors (generic and per site), relative to the config file
@@ -222,18 +229,30 @@ class ExtractHtml(Step):
         logging.getLogger("trafilatura").setLevel(
             logging.CRITICAL
         )  # its parse errors become our error records
-        # imported here: trafilatura is heavy and only HTML inputs need it
+        self._tools_loaded = False
+
+    def _load_tools(self) -> None:
+        """trafilatura, its metadata finders (htmldate, dateparser) and the cascade, imported with the
+        first HTML page: ~0.15 s of CPU that a run of text records (page dumps, JSONL text) never needs.
+        An attribute set on the step before (a test's stand-in) is kept."""
         from trafilatura import bare_extraction
 
         from pipeline.s2_extract import cascade  # the module: profile_html.py wraps its function
-        from pipeline.s2_extract.page_meta import page_meta  # at build time: profile_html.py wraps it
+        from pipeline.s2_extract.page_meta import (
+            page_meta,
+            restrict_date_languages,
+        )  # (profile_html.py wraps it)
 
         restrict_date_languages(self.options["date_languages"])
-        self._extract, self._page_meta, self._cascade = bare_extraction, page_meta, cascade
+        for name, value in (("_extract", bare_extraction), ("_page_meta", page_meta), ("_cascade", cascade)):
+            self.__dict__.setdefault(name, value)
+        self._tools_loaded = True
 
     def process(self, doc: Document) -> None:
         if doc.media_type != "html":
             return  # page dumps go straight to the line cleaner
+        if not self._tools_loaded:
+            self._load_tools()
         tree = parse_html(doc.text) if doc.text.strip() else None
         if tree is None:
             doc.drop(

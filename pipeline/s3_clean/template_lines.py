@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -59,10 +59,11 @@ GUARD = 4  # SimHashes kept per line for the copy guard
 @dataclass
 class Table:
     """Per source: documents counted, and per line key [different documents, documents it may have
-    missed (lossy counting), the SimHashes of the first GUARD of them]."""
+    missed (lossy counting), the SimHashes of the first GUARD of them] (a list or tuple: `count`
+    replaces an entry, never changes it in place)."""
 
     docs: dict[str, int] = field(default_factory=dict)
-    lines: dict[str, dict[int, list[int]]] = field(default_factory=dict)
+    lines: dict[str, dict[int, Sequence[int]]] = field(default_factory=dict)
 
 
 def line_key(text: str) -> int:
@@ -108,18 +109,19 @@ def count(table: Table, source: str, key: np.ndarray, copy_bits: int, width: int
     docs = table.docs[source] = table.docs.get(source, 0) + 1
     bucket = -(-docs // width) if width else 1
     lines = table.lines.setdefault(source, {})
-    for line in key[1:].tolist():
-        seen = lines.get(line)
-        if seen is None:  # [documents, missed at most, SimHashes...]: a new line counts this document
-            lines[line] = [1, bucket - 1, fingerprint]
-            continue
+    keys = key[1:].tolist()
+    # most lines of a document are its own: those seen before are picked out, then every line gets
+    # the entry of a new one at once (one immutable tuple shared by them: entries are replaced, never
+    # changed in place), and those seen before get theirs back, counted
+    before = [(line, lines[line]) for line in keys if line in lines]
+    lines.update(dict.fromkeys(keys, (1, bucket - 1, fingerprint)))
+    for line, seen in before:
         if all((fingerprint ^ other).bit_count() > copy_bits for other in seen[2:]):
-            seen[0] += 1
-            if len(seen) < 2 + GUARD:
-                seen.append(fingerprint)
-    if width and docs % width == 0:
-        for line in [k for k, seen in lines.items() if seen[0] + seen[1] <= bucket]:
-            del lines[line]
+            guard = (fingerprint,) if len(seen) < 2 + GUARD else ()
+            seen = (seen[0] + 1, *seen[1:], *guard)
+        lines[line] = seen
+    if width and docs % width == 0:  # (most lines go: the table is rebuilt rather than deleted from)
+        table.lines[source] = {line: seen for line, seen in lines.items() if seen[0] + seen[1] > bucket}
 
 
 def template_of(table: Table, min_docs: int, min_share: float) -> dict[str, set[int]]:

@@ -13,7 +13,6 @@ so the float sums, and therefore the scores, are bit-for-bit the same.
 
 from __future__ import annotations
 
-import lzma
 import os
 import shutil
 import tempfile
@@ -21,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import xxhash
-from py3langid import modelio
 from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 
 # (xxh3_64 of the transition table, number of states) -> automaton depth, as _depth computes it
@@ -56,7 +54,9 @@ def _counts_in_first_seen_order(features: np.ndarray) -> tuple[np.ndarray, np.nd
 class FastLanguageIdentifier(LanguageIdentifier):
     """py3langid's identifier with the vectorized scan; everything else is py3langid's."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, derived: dict | None = None, **kwargs):
+        """py3langid's arguments; `derived`: the tables made below ("fold", "ptc32"), when a cached
+        copy holds them already (`load_identifier`)."""
         super().__init__(*args, **kwargs)
         nextmove = (
             np.frombuffer(self.tk_nextmove, dtype=np.uint32)
@@ -66,7 +66,7 @@ class FastLanguageIdentifier(LanguageIdentifier):
         rowbase = np.asarray(self._rowbase, dtype=np.int64)
         # the BFS costs ~0.3 s in every worker: the shipped model's answer is known (keyed by its table)
         fingerprint = (
-            xxhash.xxh3_64_hexdigest(memoryview(np.ascontiguousarray(nextmove)).cast("B")),
+            xxhash.xxh3_64_hexdigest(np.ascontiguousarray(nextmove).data.cast("B")),
             len(rowbase),
         )
         self._depth = _KNOWN_DEPTHS.get(fingerprint) or _depth(nextmove, rowbase)
@@ -80,10 +80,10 @@ class FastLanguageIdentifier(LanguageIdentifier):
         # a table of row offsets (next row = _fold[row + byte]) saves one gather per step; indices
         # are kept as intp so that `take` does not convert them (about 2x faster than int32 indexing)
         self._two_rows = rowbase[self._two].astype(np.intp)
-        self._fold = self._rowbase_np[nextmove]
+        self._fold = self._rowbase_np[nextmove] if derived is None else derived["fold"]
         self._output_np = np.asarray(self.tk_output, dtype=np.int32)
         # numpy casts the float16 table to float32 for every product anyway: cast it once (exact)
-        self._ptc32 = self.nb_ptc.astype(np.float32)
+        self._ptc32 = self.nb_ptc.astype(np.float32) if derived is None else derived["ptc32"]
         # the compiled scan (pipeline/kernels.py), when the caller has handled enough documents
         self.kernels = None
         self._slot = np.full(len(self._ptc32), -1, dtype=np.int32)  # its scratch: feature -> place
@@ -144,40 +144,77 @@ class FastLanguageIdentifier(LanguageIdentifier):
 
 def load_identifier(norm_probs: bool = True) -> FastLanguageIdentifier:
     """The model shipped in py3langid, with the vectorized scan."""
-    model = _cached_model()
-    if model is None:
+    tables = _cached_tables()
+    if tables is None:
         return FastLanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=norm_probs)
-    ptc, pc, classes, nextmove, row, output = model
-    return FastLanguageIdentifier(ptc, pc, classes, nextmove, output, norm_probs=norm_probs, tk_row=row)
+    return FastLanguageIdentifier(
+        tables["ptc"],
+        tables["pc"],
+        tables["classes"].tolist(),
+        tables["nextmove"],
+        tables["out_feat"].tolist(),
+        norm_probs=norm_probs,
+        tk_row=tables["nextmove_row"].tolist(),
+        derived={"fold": tables["fold"], "ptc32": tables["ptc32"]},
+    )
+
+
+# the arrays of the cached copy: py3langid's model, and the two tables FastLanguageIdentifier derives
+_TABLES = ("ptc", "pc", "classes", "nextmove", "nextmove_row", "out_feat", "fold", "ptc32")
+_TABLES_VERSION = 1  # of this layout
 
 
 def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "newsclean"
 
 
-def _cached_model() -> tuple | None:
-    """py3langid's model as `modelio.load_model` returns it, from an uncompressed copy in the user's
-    cache: unpacking the 4.5 MB .xz costs ~0.35 s of CPU in every process that identifies a language,
-    reading the copy ~0.05 s. The copy is named by the model file's size and time, written atomically;
-    any problem (no cache folder, a damaged copy) falls back to py3langid's own loader (None)."""
+def _cached_tables() -> dict[str, np.ndarray] | None:
+    """py3langid's model and the tables derived from it, mapped from a copy in the user's cache:
+    unpacking the 4.5 MB .xz and deriving the tables cost ~0.3-0.4 s of CPU in every run (and ~0.25 s
+    from the earlier uncompressed copy), mapping them ~5 ms. Mapped copy-on-write: nothing is ever
+    written to them, so their pages are the page cache's, shared by every process and run, and the
+    arrays are writable like the ones made in memory (the compiled scan's argument types). The copy is
+    named by the model file's content, written once into a folder renamed into place; any problem
+    (no cache folder, a damaged copy) returns None: py3langid's own loader."""
     source = MODEL_DIR / MODEL_FILE
     try:
-        stat = source.stat()
-        cached = _cache_dir() / f"langid-{stat.st_size}-{stat.st_mtime_ns}.npz"
-        if not cached.exists():
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=cached.parent, suffix=".tmp", delete=False) as tmp:
-                with lzma.open(source) as packed:
-                    shutil.copyfileobj(packed, tmp, length=1 << 20)
-            os.replace(tmp.name, cached)
-        with np.load(cached, allow_pickle=False) as data:  # what modelio.load_model returns, the same way
-            return (
-                np.asarray(data["ptc"]),
-                np.asarray(data["pc"]),
-                data["classes"].tolist(),
-                modelio._to_array(data["nextmove"]),
-                modelio._to_array(data["nextmove_row"]),
-                data["out_feat"].tolist(),
-            )
+        digest = xxhash.xxh3_64_hexdigest(source.read_bytes())
+        folder = _cache_dir() / f"langid-{digest}-v{_TABLES_VERSION}"
+        if not folder.is_dir():
+            _write_tables(folder)
+        tables = {
+            name: np.asarray(np.load(folder / f"{name}.npy", mmap_mode="c", allow_pickle=False))
+            for name in _TABLES
+        }
+        if tables["fold"].shape != tables["nextmove"].shape or tables["ptc32"].shape != tables["ptc"].shape:
+            return None  # not the copy it should be
+        return tables
     except Exception:  # the packed model is still there: load it as py3langid does
         return None
+
+
+def _write_tables(folder: Path) -> None:
+    """The cached copy: the model as py3langid loads it, and the identifier's derived tables."""
+    model = FastLanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    arrays = {
+        "ptc": model.nb_ptc,
+        "pc": model.nb_pc,
+        "classes": np.asarray(model.nb_classes),
+        "nextmove": model._nextmove,
+        "nextmove_row": np.asarray(model.tk_row),
+        "out_feat": np.asarray(model.tk_output),
+        "fold": model._fold,
+        "ptc32": model._ptc32,
+    }
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".langid-"))
+    try:
+        for name, array in arrays.items():
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process's copy was renamed into place first: that one is used
+            if not folder.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

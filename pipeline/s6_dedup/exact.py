@@ -214,10 +214,14 @@ def _rows(delta: Path) -> Iterator[tuple[bytes, str]]:
 
 
 def _escape(doc_id: str) -> str:
+    if doc_id.isascii() and doc_id.isprintable() and "\\" not in doc_id:  # most ids: nothing to escape
+        return doc_id
     return safe_str(doc_id).encode("unicode_escape").decode("ascii")
 
 
 def _unescape(text: str) -> str:
+    if "\\" not in text:  # no escape in it: the text itself
+        return text
     return text.encode("ascii").decode("unicode_escape")
 
 

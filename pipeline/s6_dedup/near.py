@@ -247,23 +247,15 @@ class NearDedup(GlobalStep):
         if scratch is None or kept is None:
             return
         if dropped:  # a later global step's drops are not in the corpus either
-            kept = np.array([i for i in kept if scratch.order(i) not in dropped], dtype=np.int64)
+            gone = np.fromiter(dropped, dtype=np.int64, count=len(dropped))
+            kept = kept[~np.isin(scratch.orders()[kept], gone)]
         try:
             if self.options["persist"]:
-                exact = self.options["verify"] == "exact"
-                docs = (
-                    (
-                        scratch.id(i),
-                        scratch.created(i),
-                        scratch.signature(i),
-                        scratch.shingles(i) if exact else None,
-                    )
-                    for i in kept
-                )
                 write_delta(
                     Path(delta_dir),
                     self.params,
-                    docs,  # band keys: one band at a time in RAM
+                    scratch.records(kept, self.options["verify"] == "exact"),
+                    # band keys: one band at a time in RAM
                     lambda b: scratch.band(b)[kept],
                     self.bands,
                 )
@@ -319,43 +311,50 @@ def scratch_parent(state_dir) -> str | None:
 
 
 class _Scratch:
-    """Per-run columns on disk, appended in input order: signatures, shingle sets, band keys,
-    ids and dates. RAM keeps offsets and orders (a few 8-byte numbers per document); reads
-    use pread, so nothing is memory-mapped into the process."""
+    """Per-run data on disk, appended in input order: one record per document (signature, shingle
+    set, id) in one file, band keys in one file per band. RAM keeps the orders, the records'
+    offsets and lengths and the dates (~30 bytes per document; the keep order sorts by the dates
+    anyway). Reads use pread, so nothing is memory-mapped into the process; one pread reads a
+    document's record, or a stretch of records (`records`)."""
 
     _CHUNK = 4096  # documents whose band keys are computed together
+    _BUFFER = 1 << 20  # bytes of records written at once
+    _BLOCK = 2048  # records read together by `records`
 
     def __init__(self, parent: str | None, bands: int, rows: int, num_perm: int):
         self.dir = tempfile.mkdtemp(prefix="newsclean-near-dedup-", dir=parent)
         self._cleanup = weakref.finalize(self, shutil.rmtree, self.dir, True)
         self.bands, self.rows, self.num_perm = bands, rows, num_perm
+        self._sig_bytes = 4 * num_perm
         self.n = 0
         self._orders = array.array("q")
-        self._files = {
-            name: open(os.path.join(self.dir, name), "w+b") for name in ("sig", "sh", "id", "created")
-        }
+        self._starts = array.array("q", [0])  # record i: [starts[i], starts[i + 1])
+        self._sh_bytes = array.array("q")  # bytes of its shingle set (then its id: the rest)
+        self._created = bytearray()  # the dates, UTF-8, one after the other
+        self._created_ends = array.array("q", [0])
+        self._records = open(os.path.join(self.dir, "records"), "w+b", buffering=self._BUFFER)
         self._band_files = [open(os.path.join(self.dir, f"band-{b}"), "w+b") for b in range(bands)]
-        self._offsets = {name: array.array("q", [0]) for name in ("sh", "id", "created")}
-        self._pending: list[np.ndarray] = []
+        self._pending: list[np.ndarray] = []  # signatures whose band keys are not written yet
         self._dated = False
 
     def add(self, ref: DocRef, signature: np.ndarray, shingles: np.ndarray | None) -> None:
+        sig = np.ascontiguousarray(signature, np.uint32)
+        sh = np.ascontiguousarray(() if shingles is None else shingles, np.uint32)
+        doc_id = ref.id.encode("utf-8", "surrogatepass")
         self._orders.append(ref.order)
-        self._files["sig"].write(np.asarray(signature, np.uint32).tobytes())
-        self._append("sh", b"" if shingles is None else np.asarray(shingles, np.uint32).tobytes())
-        self._append("id", ref.id.encode("utf-8", "surrogatepass"))
-        created = b"" if ref.created is None else str(ref.created).encode("utf-8", "surrogatepass")
-        self._dated = self._dated or bool(created)
-        self._append("created", created)
+        self._sh_bytes.append(sh.nbytes)
+        self._starts.append(self._starts[-1] + self._sig_bytes + sh.nbytes + len(doc_id))
+        for part in (sig.data, sh.data, doc_id):  # into the file's buffer, no copy joined first
+            self._records.write(part)
+        if ref.created is not None:
+            created = str(ref.created).encode("utf-8", "surrogatepass")
+            self._dated = self._dated or bool(created)
+            self._created += created
+        self._created_ends.append(len(self._created))
         self._pending.append(signature)
         if len(self._pending) >= self._CHUNK:
             self._flush_bands()
         self.n += 1
-
-    def _append(self, name: str, data: bytes) -> None:
-        self._files[name].write(data)
-        offsets = self._offsets[name]
-        offsets.append(offsets[-1] + len(data))
 
     def _flush_bands(self) -> None:
         if self._pending:
@@ -366,15 +365,16 @@ class _Scratch:
 
     def finish(self) -> None:
         self._flush_bands()
-        for fh in list(self._files.values()) + self._band_files:
+        for fh in [self._records, *self._band_files]:
             fh.flush()
 
     def keep_order(self) -> np.ndarray:
         """Positions sorted by DocRef.keep_rank(): dated first by date, then input order."""
-        orders = np.frombuffer(self._orders, dtype=np.int64) if self.n else np.zeros(0, np.int64)
+        orders = self.orders()
         if not self._dated:
             return np.argsort(orders, kind="stable").astype(np.int64)
-        created = [self._read("created", i) for i in range(self.n)]
+        ends, data = self._created_ends, self._created
+        created = [bytes(data[ends[i] : ends[i + 1]]) for i in range(self.n)]
         width = max((len(c) for c in created), default=1) or 1
         dates = np.array(created, dtype=f"S{width}")
         undated = np.array([not c for c in created], dtype=bool)
@@ -384,27 +384,66 @@ class _Scratch:
         fh = self._band_files[band]
         return np.frombuffer(os.pread(fh.fileno(), 8 * self.n, 0), dtype=np.uint64)
 
-    def _read(self, name: str, i: int) -> bytes:
-        offsets = self._offsets[name]
-        return os.pread(self._files[name].fileno(), offsets[i + 1] - offsets[i], offsets[i])
+    def _read(self, i: int, skip: int, size: int) -> bytes:
+        return os.pread(self._records.fileno(), size, self._starts[i] + skip)
 
     def shingles(self, i: int) -> np.ndarray:
-        return np.frombuffer(self._read("sh", int(i)), dtype=np.uint32)
+        i = int(i)
+        return np.frombuffer(self._read(i, self._sig_bytes, self._sh_bytes[i]), dtype=np.uint32)
 
     def signature(self, i: int) -> np.ndarray:
-        size = 4 * self.num_perm
-        return np.frombuffer(os.pread(self._files["sig"].fileno(), size, int(i) * size), dtype=np.uint32)
+        return np.frombuffer(self._read(int(i), 0, self._sig_bytes), dtype=np.uint32)
 
     def id(self, i: int) -> str:
-        return self._read("id", int(i)).decode("utf-8", "surrogatepass")
+        i = int(i)
+        skip = self._sig_bytes + self._sh_bytes[i]
+        data = self._read(i, skip, self._starts[i + 1] - self._starts[i] - skip)
+        return data.decode("utf-8", "surrogatepass")
 
     def created(self, i: int) -> str | None:
-        return self._read("created", int(i)).decode("utf-8", "surrogatepass") or None
+        i = int(i)
+        data = self._created[self._created_ends[i] : self._created_ends[i + 1]]
+        return data.decode("utf-8", "surrogatepass") or None
 
     def order(self, i: int) -> int:
         return self._orders[int(i)]
 
+    def orders(self) -> np.ndarray:
+        return np.frombuffer(self._orders, dtype=np.int64) if self.n else np.zeros(0, np.int64)
+
+    def records(self, positions: np.ndarray, with_shingles: bool) -> Iterator[tuple]:
+        """(id, created, signature bytes, shingle bytes or None) of the documents at `positions`, in
+        that order. A block of positions is read with one pread per stretch of adjacent records
+        (in input order, as the keep order of undated documents mostly is) instead of one per field."""
+        for at in range(0, len(positions), self._BLOCK):
+            block = [int(i) for i in positions[at : at + self._BLOCK]]
+            data = self._read_stretches(sorted(set(block)))
+            for i in block:
+                view, base = data[i]
+                start = self._starts[i] - base
+                sh_end = start + self._sig_bytes + self._sh_bytes[i]
+                end = self._starts[i + 1] - base
+                yield (
+                    bytes(view[sh_end:end]).decode("utf-8", "surrogatepass"),
+                    self.created(i),
+                    view[start : start + self._sig_bytes],
+                    view[start + self._sig_bytes : sh_end] if with_shingles else None,
+                )
+
+    def _read_stretches(self, ordered: list[int]) -> dict[int, tuple[memoryview, int]]:
+        """Position -> (the bytes of its stretch, the stretch's file offset), for sorted positions."""
+        out: dict[int, tuple[memoryview, int]] = {}
+        first = 0
+        for k in range(1, len(ordered) + 1):
+            if k == len(ordered) or ordered[k] != ordered[k - 1] + 1:  # a stretch ends
+                base, end = self._starts[ordered[first]], self._starts[ordered[k - 1] + 1]
+                view = memoryview(os.pread(self._records.fileno(), end - base, base))
+                for i in ordered[first:k]:
+                    out[i] = (view, base)
+                first = k
+        return out
+
     def close(self) -> None:
-        for fh in list(self._files.values()) + self._band_files:
+        for fh in [self._records, *self._band_files]:
             fh.close()
         self._cleanup()
