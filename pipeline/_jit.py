@@ -188,7 +188,8 @@ def ngram_counts(hashes, lens, mult, power, inverse, kmax):  # pragma: no cover 
     keys (the same high hash bits) with a hash table instead of sorting them. Returns, per top row
     (n = 2, 3, 4), size * (n_tokens + 1) - first position of the largest, earliest group; per
     duplicated row (n = 5..10) the characters of tokens inside repeated occurrences; the prefix
-    character counts; and whether any 5-gram repeats."""
+    character counts; and whether any 5-gram repeats. Row n is keyed only at the positions whose
+    (n - 1)-gram repeats (row 2 at every position), as the numpy path does."""
     n = hashes.shape[0]
     cum = np.zeros(n + 1, dtype=np.int64)
     prefix = np.zeros(n + kmax + 1, dtype=np.uint64)  # padded with its total past n
@@ -205,24 +206,27 @@ def ngram_counts(hashes, lens, mult, power, inverse, kmax):  # pragma: no cover 
     keys = np.empty(n, dtype=np.uint64)
     first = np.empty(n, dtype=np.int64)
     count = np.empty(n, dtype=np.int64)
-    best = np.zeros(3, dtype=np.int64)
-    repeated5 = np.zeros(n, dtype=np.bool_)
-    for r in range(4):  # n-grams of r + 2 tokens at every position
-        for s in range(n):
-            keys[s] = ((prefix[s + r + 2] - prefix[s]) * inverse[s]) & high
-        _group(keys, first, count)
-        for s in range(n):
-            if first[s] == s:  # a group, at its earliest position
-                if r < 3:
-                    score = count[s] * (n + 1) - s
-                    if s == 0 or score > best[r]:
-                        best[r] = score
-            elif r == 3:
-                repeated5[s] = True
-                repeated5[first[s]] = True
-    cand = np.flatnonzero(repeated5)  # every occurrence of a repeated 5-gram, in position order
-    if cand.shape[0] == 0:
-        return best, np.zeros(6, dtype=np.int64), cum, False
+    best = np.full(3, n + 1, dtype=np.int64)  # an n-gram seen once, at position 0
+    starts = np.arange(n)  # the positions keyed in this row, in order
+    m = n
+    for r in range(4):  # n-grams of r + 2 tokens
+        for i in range(m):
+            s = starts[i]
+            keys[i] = ((prefix[s + r + 2] - prefix[s]) * inverse[s]) & high
+        _group(keys[:m], first[:m], count[:m])
+        if r < 3:
+            for i in range(m):
+                if first[i] == i and count[i] * (n + 1) - starts[i] > best[r]:
+                    best[r] = count[i] * (n + 1) - starts[i]
+        kept = 0  # the positions whose n-gram repeats: only there can the next row's repeat
+        for i in range(m):
+            if count[first[i]] > 1:
+                starts[kept] = starts[i]
+                kept += 1
+        m = kept
+        if m == 0:
+            return best, np.zeros(6, dtype=np.int64), cum, False
+    cand = starts[:m].copy()  # every occurrence of a repeated 5-gram, in position order
     return best, _dup_chars(prefix, inverse, cum, cand, high), cum, True
 
 
@@ -287,21 +291,28 @@ def word_counts(points, is_space, lengths):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def joined_words(points, is_space, out):  # pragma: no cover - compiled
-    """`" ".join(text.split()).encode("utf-8")` from the code points of a text, into `out` (four
-    bytes per code point at least): the number of bytes written."""
+def joined_words(points, is_space, fold, out):  # pragma: no cover - compiled
+    """`" ".join(text.casefold().split()).encode("utf-8")` from the code points of a text, into
+    `out` (four bytes per code point at least): the number of bytes written, or -1 when a code
+    point folds to several (`fold[c]` is 0xFFFFFFFF: the caller folds in Python). `fold[c]` is
+    the one code point c folds to; none above the table folds."""
     top = is_space.shape[0]
+    folds = fold.shape[0]
     n = 0
     before = 1
     for i in range(points.shape[0]):
         c = points[i]
-        if c < top and is_space[c]:
+        if c < top and is_space[c]:  # (a space folds to itself, nothing else folds to a space)
             before = 1
             continue
         if before and n:
             out[n] = 32
             n += 1
         before = 0
+        if c < folds:
+            c = fold[c]
+            if c == 0xFFFFFFFF:
+                return -1
         if c < 0x80:
             out[n] = c
             n += 1
@@ -476,7 +487,7 @@ def warm() -> None:
     old_style_pair(np.zeros(4, dtype=np.uint8), 2, 24)
     space = np.zeros(8, dtype=np.uint8)
     word_counts(points, space, np.zeros(1, dtype=np.int64))
-    joined_words(points, space, np.zeros(16, dtype=np.uint8))
+    joined_words(points, space, np.zeros(8, dtype=np.uint32), np.zeros(16, dtype=np.uint8))
     char_counts(points, np.zeros(8, dtype=np.uint16), np.zeros(1, dtype=np.int64))
     simhash(u64, i64)
     i32 = np.zeros(4, dtype=np.int32)

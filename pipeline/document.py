@@ -40,6 +40,7 @@ class Document:
     is_error: bool = False
     time_left: float | None = None  # seconds left of the per-document steps' time limit (set at the first)
     word_count: tuple[str, int] | None = None  # (text, words): length_filter's count, valid for that text
+    lower_text: tuple[str, str] | None = None  # (text, text.lower()): see `lowered`
 
     @property
     def dropped(self) -> bool:
@@ -56,6 +57,13 @@ class Document:
     ) -> None:
         self.drop_stage, self.drop_reason, self.drop_detail = stage, reason, detail
         self.is_error, self.dup_of = error, dup_of
+
+    def lowered(self) -> str:
+        """`text.lower()`, made once per text: quality_signals and near_dedup's key both need it."""
+        cached = self.lower_text
+        if cached is None or cached[0] is not self.text:
+            cached = self.lower_text = (self.text, self.text.lower())
+        return cached[1]
 
     def removed_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -9,12 +9,20 @@ header (~7 ms per 2,000 documents, five readers per task, all in the driver). Fi
 earlier layouts are still read (a run resumed across an upgrade).
 
     magic b"NCK1" | table length (8 bytes, little endian) | table (JSON) | parts
+
+A column of 1-D arrays, or of tuples of them (near_dedup's signature and shingles, template_lines'
+line keys), is written packed: per tuple field, the arrays' lengths and their values end to end,
+so that ~4,000 small arrays a task are two long ones (encoding them one by one cost ~3.5 us a
+document in the map, decoding them as much in the reduce). It reads back as the same list, its
+arrays slices of the long ones.
 """
 
 from __future__ import annotations
 
 import struct
+from typing import Any
 
+import numpy as np
 import orjson
 
 from pipeline import workfile
@@ -26,7 +34,7 @@ MAGIC = b"NCK1"
 
 def write_keys(paths: dict, refs: list[DocRef], keys: list, n_steps: int, text_hashes: list[int]) -> None:
     """The keys file, and the refs file with the text hashes (for the id check; small)."""
-    columns = [list(column) for column in zip(*keys)] if keys else [[] for _ in range(n_steps)]
+    columns = [_packed(list(column)) for column in zip(*keys)] if keys else [[] for _ in range(n_steps)]
     ref_columns = _ref_columns(refs)
     write_parts(paths["keys"], _pack({"refs": ref_columns, **{str(i): c for i, c in enumerate(columns)}}))
     write_parts(paths["refs"], workfile.dump_parts({"refs": ref_columns, "text_hashes": text_hashes}))
@@ -57,7 +65,65 @@ def _unpack(data: bytes, names: list[str]) -> list:
         if name not in table:
             raise workfile.WorkFileError(f"no part {name!r} in this keys file")
         offset, size = table[name]
-        out.append(workfile.loads(data[start + offset : start + offset + size]))
+        out.append(_unpacked(workfile.loads(data[start + offset : start + offset + size])))
+    return out
+
+
+_PACKED = "$packed"  # a packed column is a dict with this key; a column as it is, a list
+
+
+def _packed(column: list) -> Any:
+    """The column packed when every value is None, a 1-D array, or a tuple of one length whose fields
+    are each None or a 1-D array (one dtype per field) or other values (a field kept as a list, such
+    as template_lines' source); else the column as it is."""
+    present = [v for v in column if v is not None]
+    if not present:
+        return column
+    if all(type(v) is tuple for v in present):
+        width = len(present[0])
+        if any(len(v) != width for v in present):
+            return column
+        fields, kind = [_field([v[i] for v in present]) for i in range(width)], "tuples"
+    else:
+        fields, kind = [_field(present)], "arrays"
+    if all("list" in f for f in fields):  # no arrays: nothing to pack
+        return column
+    return {_PACKED: kind, "present": np.array([v is not None for v in column]), "fields": fields}
+
+
+def _field(values: list) -> dict:
+    """Values each None or a 1-D array of one dtype: {lengths (-1: None), the arrays end to end};
+    other values: {"list": values}."""
+    arrays = [v for v in values if v is not None]
+    if (
+        not all(type(a) is np.ndarray and a.ndim == 1 for a in arrays)
+        or len({a.dtype.str for a in arrays}) > 1
+    ):
+        return {"list": values}
+    lengths = np.array([-1 if v is None else len(v) for v in values], dtype=np.int64)
+    return {"lengths": lengths, "values": np.concatenate(arrays) if arrays else np.zeros(0, np.uint8)}
+
+
+def _unpacked(column: Any) -> Any:
+    """A column as written (`_packed`): a list."""
+    if not (isinstance(column, dict) and _PACKED in column):
+        return column
+    fields = [
+        f["list"] if "list" in f else _split(f["lengths"].tolist(), f["values"]) for f in column["fields"]
+    ]
+    values = iter(zip(*fields)) if column[_PACKED] == "tuples" else iter(fields[0])
+    return [next(values) if present else None for present in column["present"].tolist()]
+
+
+def _split(lengths: list[int], flat: np.ndarray) -> list:
+    out: list = []
+    start = 0
+    for n in lengths:
+        if n < 0:
+            out.append(None)
+        else:
+            out.append(flat[start : start + n])
+            start += n
     return out
 
 
@@ -85,7 +151,7 @@ def read_keys(paths: dict, position: int | None) -> tuple[list[DocRef], list]:
         refs, *column = _unpack(data, ["refs"] + ([] if position is None else [str(position)]))
         return _refs_of(refs), column[0] if column else []
     parts: list[tuple[str | int, ...]] = [("refs",)] + ([] if position is None else [("keys", position)])
-    try:  # the layout before: one work file of columns
+    try:  # the layout before: one work file of columns (never packed)
         refs, *column = workfile.loads_parts(data, parts)
     except workfile.WorkFileError:  # written by a version before the columns: (refs, keys per document)
         refs, keys = workfile.loads(data)

@@ -71,8 +71,8 @@ def dump_parts(value: Any) -> list[bytes]:
             return {"$b": bytes(v).hex()}
         if isinstance(v, tuple):
             return {"$t": [enc(x) for x in v]}
-        if isinstance(v, list):
-            return [enc(x) for x in v]
+        if isinstance(v, list):  # (ids, dates, sources: the long lists hold values written as they are)
+            return [x if type(x) in _AS_THEY_ARE else enc(x) for x in v]
         if isinstance(v, (set, frozenset)):
             return {"$s": [enc(x) for x in v]}
         if isinstance(v, Counter):
@@ -94,6 +94,7 @@ def dump_parts(value: Any) -> list[bytes]:
 
 
 _SCALARS = (str, int, float, bool, type(None))
+_AS_THEY_ARE = frozenset((str, float, bool, type(None)))  # what `enc` returns unchanged (an int may not)
 
 
 def loads(data: bytes) -> Any:

@@ -238,6 +238,9 @@ def test_compiled_word_counts_and_joined_words_equal_str_split():
     rng = random.Random(7)
     alphabet = [chr(c) for c in np.flatnonzero(SPACE_POINTS)]
     alphabet += list("ab\u00e9\u1ec7\u07ff\u0800\u3001\U0001f642\U0010ffff\u0300\x00")
+    # letters that casefold: to one code point of another UTF-8 length ("\u023a" -> "\u2c65"), Vietnamese
+    # capitals, Greek final sigma, astral (Deseret, Adlam), to several code points ("ß", "ﬃ", "İ")
+    alphabet += list("AZ\u00c9\u1ec6\u0110\u023a\u03a3\u03c2\u1e9e\U00010400\U0001e900\u00df\ufb03\u0130")
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
     texts += _texts()[:5] + ["", " ", "\u3000x\u3000"]
     points = np.frombuffer("\n".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
@@ -248,6 +251,34 @@ def test_compiled_word_counts_and_joined_words_equal_str_split():
             assert content_hash(text, kernels) == content_hash(text), repr(text)
     with pytest.raises(UnicodeEncodeError):  # a lone surrogate: the error of the Python path
         content_hash("a\ud800 b", kernels)
+
+
+def test_the_fold_table_is_str_casefold_for_every_code_point():
+    from pipeline.s6_dedup.exact import _FOLD_LIMIT, fold_table
+
+    table = fold_table()
+    for c in range(0x110000):
+        folded = chr(c).casefold()
+        if c >= _FOLD_LIMIT:  # the kernel leaves these as they are
+            assert folded == chr(c), hex(c)
+        elif len(folded) > 1:  # the kernel gives up, the Python path folds
+            assert table[c] == 0xFFFFFFFF, hex(c)
+        else:
+            assert table[c] == ord(folded), hex(c)
+
+
+def test_compiled_content_hash_folds_case_like_the_python_path():
+    from pipeline.kernels import kernels_for
+    from pipeline.s6_dedup.exact import content_hash
+
+    kernels = kernels_for(10**9)
+    if kernels is None:
+        pytest.skip("numba is not installed")
+    same = ["Hà Nội  NGÀY\nhôm nay", "hà nội ngày hôm nay", "HÀ NỘI NGÀY HÔM NAY"]
+    assert len({content_hash(t, kernels) for t in same}) == 1
+    assert content_hash(same[0], kernels) == content_hash(same[0])
+    assert content_hash("Straße", kernels) == content_hash("STRASSE", kernels) == content_hash("strasse")
+    assert content_hash("Hà Nội", kernels) != content_hash("Ha Noi", kernels)
 
 
 def test_compiled_char_counts_equal_the_python_counts():

@@ -94,3 +94,49 @@ def test_a_keys_file_without_the_part_asked_for_is_an_error(tmp_path):
     write_keys(paths, refs, keys, 3, hashes)
     with pytest.raises(workfile.WorkFileError):
         read_keys(paths, 3)
+
+
+def test_columns_of_arrays_are_packed_and_read_back_as_written(tmp_path):
+    """near_dedup's (signature, shingles) and template_lines' (source, line keys) columns: a few long
+    arrays in the file, the same values, dtypes and Nones when read."""
+    rng = np.random.default_rng(3)
+    n = 50
+    refs = [DocRef(i, f"d{i}", None) for i in range(n)]
+    near = [
+        None
+        if i % 7 == 3
+        else (
+            rng.integers(0, 2**32, 128, dtype=np.uint32),
+            None if i % 5 == 0 else rng.integers(0, 9, i % 4, dtype=np.uint32),
+        )
+        for i in range(n)
+    ]
+    template = [(f"site{i % 3}", rng.integers(0, 2**63, i % 6, dtype=np.uint64)) for i in range(n)]
+    plain = [np.arange(i % 4, dtype=np.uint16) if i % 2 else None for i in range(n)]  # arrays, not tuples
+    keys = [(bytes([i]) * 16, near[i], template[i], plain[i]) for i in range(n)]
+    paths = task_paths(tmp_path, 5)
+    write_keys(paths, refs, keys, 4, list(range(n)))
+    # per packed column its presence, and per array field the lengths and the values: 5 + 3 + 3 arrays
+    # (not one or two per document)
+    assert paths["keys"].read_bytes().count(b'"$nd"') == 5 + 3 + 3
+    for position in range(4):
+        got_refs, column = read_keys(paths, position)
+        assert got_refs == refs and _same_keys(column, [k[position] for k in keys])
+
+
+def test_columns_that_do_not_pack_are_written_as_they_are(tmp_path):
+    """Mixed dtypes, arrays of other shapes, tuples of different lengths: read back unchanged."""
+    n = 6
+    refs = [DocRef(i, f"d{i}", None) for i in range(n)]
+    columns = [
+        [np.arange(3, dtype=np.uint32 if i % 2 else np.int64) for i in range(n)],
+        [np.zeros((2, 2), np.uint8) if i == 4 else np.arange(2) for i in range(n)],
+        [(np.arange(i),) if i % 2 else (np.arange(i), "x") for i in range(n)],
+        [("a", i) for i in range(n)],
+    ]
+    keys = list(zip(*columns))
+    paths = task_paths(tmp_path, 6)
+    write_keys(paths, refs, keys, 4, list(range(n)))
+    assert paths["keys"].read_bytes().count(b'"$nd"') >= 3 * n
+    for position in range(4):
+        assert _same_keys(read_keys(paths, position)[1], columns[position])

@@ -411,3 +411,45 @@ def test_run_killed_before_its_commit_leaves_the_index_unchanged(days, tmp_path,
             assert run_cli(config, days / "day2", out).returncode == 0
     assert len(_index_rows(out)) == 10
     assert _dup_of(out) == EXPECTED_DUPS
+
+
+def test_the_key_text_from_the_lowercase_copy_equals_lowering_the_whole_text():
+    """near_dedup's key lowers the body once with quality_signals (`Document.lowered`) and the title
+    apart: the same text as NFC and lower of title + "\\n\\n" + body, whatever sits at the seam."""
+    from pipeline.s6_dedup.near import _canonical
+
+    rng = random.Random(11)
+    # Greek capital sigma (final or not, by its neighbours), combining marks that compose only in
+    # NFC, decomposed Vietnamese, dotted capital I (lowers to two code points), case-ignorable marks
+    pieces = [
+        "Σ",
+        "ΑΣ",
+        "σ",
+        "\u0301",
+        "e\u0302\u0301",
+        "Ệ",
+        "İ",
+        "'",
+        ".",
+        "·",
+        "A",
+        "a",
+        " ",
+        "\n",
+        "Hà Nội",
+    ]
+    for _ in range(3000):
+        title = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 5)))
+        body = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        doc = Document(id="x", text=body)
+        if rng.random() < 0.5:
+            doc.lowered()  # the copy quality_signals made
+        want = unicodedata.normalize("NFC", f"{title}\n\n{body}" if title else body).lower()
+        assert _canonical(title or None, doc) == want, (title, body)
+
+
+def test_a_lowercase_copy_is_made_again_when_the_text_changes():
+    doc = Document(id="x", text="ABC")
+    assert doc.lowered() == "abc" and doc.lowered() is doc.lowered()
+    doc.text = "DEF"
+    assert doc.lowered() == "def"

@@ -82,10 +82,12 @@ def compute_signals(text: str, profile: LangProfile | None = None, kernels=None,
     return _rounded([_measured(text, profile, kernels, char_counts)])[0]
 
 
-def _measured(text: str, profile: LangProfile | None, kernels, char_counts) -> dict:
-    """The signals of `compute_signals` before their rounding."""
+def _measured(
+    text: str, profile: LangProfile | None, kernels, char_counts, lowered: str | None = None
+) -> dict:
+    """The signals of `compute_signals` before their rounding; `lowered`: `text.lower()` when known."""
     profile = profile or EMPTY_PROFILE
-    lowered = text.lower()
+    lowered = text.lower() if lowered is None else lowered
     # (lowercasing neither makes nor removes whitespace: the text's count of wide spaces holds)
     tokens = tokenize(lowered, kernels, None if char_counts is None else char_counts[9] > 0)
     lines = [s for s in map(str.strip, text.split("\n")) if s]
@@ -316,14 +318,16 @@ def _ngram_signals(hashes: np.ndarray, lens: np.ndarray) -> dict:
 
     An n-gram's hash is the polynomial sum(mix(token_hash_j) * M^j) mod 2^64 over its tokens,
     taken for every start position at once from prefix sums. A key holds the hash's high
-    bits and the start position in the low bits; sorting a row (one n) of keys groups equal
+    bits and the start's number in the low bits; sorting a row (one n) of keys groups equal
     n-grams, earliest occurrence first. An n-gram running off the end is shorter than n and
     so equals no full one. Deterministic; two different n-grams share a key only by a hash
     collision (about n^2 / 2^(64 - log2 n) per document: negligible).
 
-    Rows n=2..5 are keyed at every position. An n-gram longer than 5 repeats only where its
-    first 5 tokens do, so rows n=6..10 are keyed only at the starts of repeated 5-grams
-    (usually a few percent of the positions): the same keys as at every position, fewer.
+    An n-gram repeats only where its first n - 1 tokens do, so row n is keyed only at the starts
+    of repeated (n - 1)-grams (row 2 at every position; rows 6..10 at the repeated 5-grams'):
+    fewer keys, the same groups. (Under a hash collision of two n-grams whose (n - 1)-gram prefixes
+    do not collide, the keying at every position grouped them; this one does not. The compiled
+    kernel, `_jit.ngram_counts`, keys the same positions.)
     """
     n = len(hashes)
     if n < 2:
@@ -332,20 +336,31 @@ def _ngram_signals(hashes: np.ndarray, lens: np.ndarray) -> dict:
     np.cumsum(lens, out=cum[1:])
     word_chars = int(cum[-1]) or 1
     grams = _NgramHashes.of(hashes)
-    rows = len(TOP_NGRAMS) + 1  # n = 2..5
-    ends = np.ndarray(
-        (rows, n), dtype=np.uint64, buffer=grams.padded, offset=16, strides=(8, 8)
-    )  # row r: start + r + 2
-    keys = grams.keys(ends, np.arange(n))
-    low = grams.low
-    new = np.empty((rows, n), dtype=bool)  # sorted element j starts a group (a new n-gram)
-    new[:, 0] = True
-    np.greater(keys[:, 1:] ^ keys[:, :-1], low, out=new[:, 1:])
-    out = _top_fractions(keys[: len(TOP_NGRAMS)], new[: len(TOP_NGRAMS)], low, cum, word_chars + n - 1)
-    repeat5 = ~new[-1]  # sorted 5-gram j repeats 5-gram j - 1
-    if repeat5.any():  # (no repeated 5-gram: no longer one either)
-        out.update(_dup_fractions(grams, keys[-1], repeat5, cum, word_chars))
+    best = [n + 1] * len(TOP_NGRAMS)  # an n-gram seen once, at position 0
+    starts = np.arange(n)
+    for row, k in enumerate((*TOP_NGRAMS, DUP_NGRAMS[0])):
+        keys = grams.keys(grams.padded[starts + k], starts)
+        repeat = (keys[1:] ^ keys[:-1]) <= grams.low  # sorted key j + 1 repeats key j
+        if row < len(TOP_NGRAMS):
+            best[row] = max(best[row], _top_score(keys, repeat, starts, grams.low, n))
+        grouped = np.zeros(len(keys), dtype=bool)  # every occurrence of a repeated n-gram
+        grouped[1:] = repeat
+        grouped[:-1] |= repeat
+        starts = np.sort(starts[(keys[grouped] & grams.low).view(np.int64)])
+        if not len(starts):  # (no repeated n-gram: no longer one either)
+            return _top_from_scores(best, n, cum, word_chars + n - 1)
+    out = _top_from_scores(best, n, cum, word_chars + n - 1)
+    out.update(_dup_fractions(grams, starts, cum, word_chars))
     return out
+
+
+def _top_score(keys: np.ndarray, repeat: np.ndarray, starts: np.ndarray, low, n: int) -> int:
+    """The largest group's size * (n + 1) - its first position (the earliest of the largest, as
+    Counter.most_common): `keys` sorted, their number in `starts` in the `low` bits."""
+    firsts = np.flatnonzero(np.concatenate(([True], ~repeat)))  # each group's first sorted key
+    sizes = np.diff(firsts, append=len(keys))
+    # a group's first key holds its earliest start: starts are in position order
+    return int((sizes * (n + 1) - starts[(keys[firsts] & low).view(np.int64)]).max())
 
 
 @dataclass(frozen=True)
@@ -372,22 +387,19 @@ class _NgramHashes:
         return cls(prefix, padded, inverse, np.uint64((1 << max(n.bit_length(), 1)) - 1))
 
     def keys(self, ends: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """Per row, the n-gram keys (hash high bits, position number low bits), sorted."""
+        """Per row (the last axis), the n-gram keys (hash high bits, the start's number in `starts`
+        in the low bits), sorted."""
         keys = (ends - self.prefix[starts]) * self.inverse[starts]
         keys &= ~self.low
         keys |= np.arange(len(starts), dtype=np.uint64)
-        return np.sort(keys.view(np.int64), axis=1).view(np.uint64)
+        return np.sort(keys.view(np.int64), axis=-1).view(np.uint64)
 
 
-def _dup_fractions(
-    grams: _NgramHashes, keys5: np.ndarray, repeat5: np.ndarray, cum: np.ndarray, word_chars: int
-) -> dict:
+def _dup_fractions(grams: _NgramHashes, cand: np.ndarray, cum: np.ndarray, word_chars: int) -> dict:
     """Duplicated n-grams (n = 5..10): share of characters in tokens inside any occurrence that
-    repeats an earlier one. Only the occurrences of repeated 5-grams are keyed again."""
+    repeats an earlier one. Only `cand`, the occurrences of repeated 5-grams (in position order),
+    are keyed again."""
     n, low = len(cum) - 1, grams.low
-    grouped = repeat5.copy()  # every occurrence of a repeated 5-gram: the candidates for n = 5..10
-    grouped[:-1] |= repeat5[1:]
-    cand = np.sort((keys5[grouped] & low).view(np.int64))
     m = len(cand)
     ckeys = grams.keys(grams.padded[cand + _DUP_SPANS], cand)  # the candidate's number in the low bits
     later = ckeys[:, 1:]
@@ -415,24 +427,6 @@ def _ngram_signals_compiled(kernels, hashes: np.ndarray, lens: np.ndarray) -> di
     if repeated:
         out.update(zip(_DUP_NAMES, (dup / word_chars).tolist()))
     return out
-
-
-def _top_fractions(keys: np.ndarray, new: np.ndarray, low, cum: np.ndarray, spaced_chars: int) -> dict:
-    """Characters of the most frequent n-gram times its count, over the document's characters.
-
-    `keys[r]` are the sorted keys of the n-grams of length TOP_NGRAMS[r] (start position in
-    the `low` bits), `new[r]` marks the first key of each group. Ties go to the n-gram seen
-    first, like Counter.most_common; with no repeat at all, that is the n-gram at position 0.
-    """
-    rows, n = keys.shape
-    starts = np.flatnonzero(new)  # every group's first sorted key, over all rows (row r from r * n)
-    sizes = np.empty(len(starts), dtype=np.int64)
-    np.subtract(starts[1:], starts[:-1], out=sizes[:-1])
-    sizes[-1] = rows * n - starts[-1]
-    # the earliest of the largest groups: a group's first key holds its smallest position
-    score = sizes * (n + 1) - (keys.ravel()[starts] & low).view(np.int64)
-    best = np.maximum.reduceat(score, np.searchsorted(starts, np.arange(0, rows * n, n))).tolist()
-    return _top_from_scores(best, n, cum, spaced_chars)
 
 
 def _top_from_scores(best: list[int], n: int, cum: np.ndarray, spaced_chars: int) -> dict:
@@ -472,7 +466,8 @@ class QualitySignals(Step):
     def process(self, doc: Document) -> None:
         profile = self._profile(doc)
         self._measured += 1  # small runs stay on numpy; the compiled kernels once they pay (same values)
-        doc.metadata["quality"] = compute_signals(doc.text, profile, kernels_for(self._measured))
+        kernels = kernels_for(self._measured)
+        doc.metadata["quality"] = _rounded([_measured(doc.text, profile, kernels, None, doc.lowered())])[0]
 
     def process_batch(self, docs: list[Document]) -> None:
         """`process` over a batch, the character counts of all its texts from one compiled pass
@@ -485,7 +480,10 @@ class QualitySignals(Step):
             lengths = np.array([len(doc.text) for doc in docs], dtype=np.int64)
             counts = kernels.char_counts(np.frombuffer(joined, dtype=np.uint32), _CLASSES, lengths).tolist()
         signals = _rounded(
-            [_measured(doc.text, self._profile(doc), kernels, row) for doc, row in zip(docs, counts)]
+            [
+                _measured(doc.text, self._profile(doc), kernels, row, doc.lowered())
+                for doc, row in zip(docs, counts)
+            ]
         )
         for doc, values in zip(docs, signals):  # (every document measured before any changes)
             doc.metadata["quality"] = values

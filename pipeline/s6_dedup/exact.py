@@ -45,20 +45,42 @@ DELTA_FILE = "hashes.tsv"
 
 def content_hash(text: str, kernels=None) -> str:
     """The hex key of `text`; `kernels`: the compiled module of `pipeline.kernels` (the same key,
-    its whitespace collapsed in one pass over the bytes instead of a list of words) or None."""
-    folded = unicodedata.normalize("NFC", text).casefold()
+    casefolded and its whitespace collapsed in one pass over the code points instead of a folded
+    copy and a list of words) or None."""
+    text = unicodedata.normalize("NFC", text)
     if kernels is not None:
         try:
-            points = np.frombuffer(folded.encode("utf-32-le"), dtype=np.uint32)
+            points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
         except UnicodeEncodeError:  # a lone surrogate: the path below raises its own error
             pass
         else:
             out = np.empty(4 * len(points), dtype=np.uint8)
-            size = kernels.joined_words(points, SPACE_POINTS, out)
-            return xxhash.xxh3_128_hexdigest(out[:size].data)
+            size = kernels.joined_words(points, SPACE_POINTS, fold_table(), out)
+            if size >= 0:  # (-1: a code point folds to several, "ß" -> "ss": folded below)
+                return xxhash.xxh3_128_hexdigest(out[:size].data)
     # split/join = re.sub(r"\s+", " ", ...).strip() (\s is str.isspace), in half the time
-    key = " ".join(folded.split())
+    key = " ".join(text.casefold().split())
     return xxhash.xxh3_128_hexdigest(key.encode("utf-8"))
+
+
+_FOLD_LIMIT = 0x20000  # no code point from here on changes under str.casefold (a test checks it)
+_fold_table: list[np.ndarray] = []
+
+
+def fold_table() -> np.ndarray:
+    """Per code point below _FOLD_LIMIT, the one code point `str.casefold` gives, or 0xFFFFFFFF
+    when it gives several (104 of them: "ß", ligatures, Greek with iota); built once (~10 ms),
+    in the parent before its workers fork when the kernels are preloaded."""
+    if not _fold_table:
+        table = np.arange(_FOLD_LIMIT, dtype=np.uint32)
+        for c in range(_FOLD_LIMIT):
+            folded = chr(c).casefold()
+            if len(folded) > 1:
+                table[c] = 0xFFFFFFFF
+            elif folded != chr(c):
+                table[c] = ord(folded)
+        _fold_table.append(table)
+    return _fold_table[0]
 
 
 class ExactDedup(GlobalStep):
@@ -72,7 +94,8 @@ class ExactDedup(GlobalStep):
         self._hashed = 0  # documents hashed in this process (when the compiled kernels pay)
 
     def preload(self, docs_per_process: int) -> None:
-        preload(docs_per_process)
+        if preload(docs_per_process) is not None:
+            fold_table()  # (built before the workers fork: they share it)
 
     def key(self, doc: Document) -> bytes:
         self._hashed += 1  # small runs stay in Python; the compiled pass once it pays (same key)

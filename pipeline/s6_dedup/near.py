@@ -25,6 +25,7 @@ import array
 import os
 import shutil
 import tempfile
+import unicodedata
 import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -57,6 +58,17 @@ from pipeline.step import DocRef, Drop, GlobalStep
 _jaccard, _estimate = jaccard, estimate  # (the names `newsclean verify` and benchmarks import)
 
 SCHEME = "newsclean-near-1"  # dedup text + shingle hash scheme; bump when either changes
+
+
+def _canonical(title: str | None, doc: Document) -> str:
+    """NFC and lowercase of the key's text, `f"{title}\n\n{doc.text}"` (`doc.text` without a title),
+    with the body's lowercase copy quality_signals made (`doc.lowered`) when the body is NFC already.
+    Both apply piece by piece: nothing composes with "\n", and the one rule of `lower` that looks at
+    neighbours (Greek final sigma) does not look past it (tests/test_near_dedup.py checks it)."""
+    nfc = unicodedata.normalize("NFC", doc.text)
+    # (a stand-in with only text and metadata, as some callers pass, lowers it here)
+    body = doc.lowered() if nfc is doc.text and isinstance(doc, Document) else nfc.lower()
+    return f"{unicodedata.normalize('NFC', title).lower()}\n\n{body}" if title else body
 
 
 class NearDedup(GlobalStep):
@@ -137,10 +149,11 @@ class NearDedup(GlobalStep):
 
     def key(self, doc: Document):
         title = doc.metadata.get("title") if self.options["with_title"] else None
-        text = f"{title}\n\n{doc.text}" if isinstance(title, str) and title else doc.text
+        title = title if isinstance(title, str) and title else None
+        text = f"{title}\n\n{doc.text}" if title else doc.text
         self._keyed += 1  # small runs stay on numpy; the compiled kernels once they pay (same bits)
         kernels = kernels_for(self._keyed)
-        shingles = shingle_hashes(text, self.options["ngram"], kernels)
+        shingles = shingle_hashes(text, self.options["ngram"], kernels, _canonical(title, doc))
         if shingles.size == 0:
             return None  # no words: nothing to compare
         if self._hasher is None:

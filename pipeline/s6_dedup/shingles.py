@@ -200,11 +200,13 @@ def _prefix_poly(values: np.ndarray, starts: np.ndarray, ends: np.ndarray, power
     return powers.up[ends - 1] * (prefix[ends] - prefix[starts])
 
 
-def shingle_hashes(text: str, n: int = 5, kernels=None) -> np.ndarray:
+def shingle_hashes(text: str, n: int = 5, kernels=None, canon: str | None = None) -> np.ndarray:
     """Sorted unique 32-bit hashes of the word n-grams of `dedup_text(text)` (uint32); equal to
     `shingle_hashes_reference(text, n)`. `kernels`: the compiled module of `pipeline.kernels`
-    (one loop over the code points, the same hashes) or None."""
-    canon = unicodedata.normalize("NFC", text).lower()
+    (one loop over the code points, the same hashes) or None; `canon`: the text's NFC, lowercased,
+    when known (near_dedup passes it: `near._canonical`)."""
+    if canon is None:
+        canon = unicodedata.normalize("NFC", text).lower()
     if len(canon) >= _TABLE_LIMIT:
         return shingle_hashes_reference(text, n)
     points, flags = _code_points(canon)
