@@ -376,8 +376,7 @@ def test_a_fed_report_child_that_dies_leaves_the_report_to_the_shards(tmp_path, 
     from pipeline.report import feed as feed_module
 
     def dies(run_dir, feed, spool_dir):  # the child's work: a few lines read, then gone
-        feed.kept.close()
-        feed.rejects.close()
+        feed.end()
         os.read(feed.read_ends[0], 100)
         os._exit(3)
 

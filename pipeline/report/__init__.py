@@ -36,24 +36,27 @@ class PendingFigures:
         """The shards are written (these): the end of the lines fed to the child."""
         self.files = _names(shards, rejects)
         if self.feed is not None:
-            self.feed.close()
+            self.feed.end()
 
     def figures(self, manifest: dict):
         """The figures, for the shards `manifest` lists; None when the child had none to give."""
         if self.files is None or _names(manifest["shards"], manifest["rejects"]) != self.files:
             return None
-        if self.feed is not None and self.feed.broken:  # lines missed the child
-            return None
         try:
-            return self._child.result()
+            figures = self._child.result()
         except Exception:  # the child failed or died: the report reads the shards itself
             return None
+        if self.feed is not None:
+            self.feed.close()  # its threads are through: the child read the lines to their end
+            if self.feed.broken:  # (some did not reach it)
+                return None
+        return figures
 
     def close(self) -> None:
-        """Stop and reap the child (taken or not)."""
+        """Stop and reap the child (taken or not); then the feed's pipes end at once."""
+        self._child.close()
         if self.feed is not None:
             self.feed.close()
-        self._child.close()
 
 
 def _names(shards: list[dict], rejects: list[dict]) -> tuple[list[str], list[str]]:

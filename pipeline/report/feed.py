@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import queue
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -27,24 +28,53 @@ READ_BYTES = 1 << 20
 
 
 class Tee:
-    """A pipe's write end, handed every chunk of a shard writer's lines, in its writer thread. A
-    child that is gone (EPIPE) only ends the copies (`broken`): the report then reads the shards."""
+    """A pipe's write end, handed every chunk of a shard writer's lines (in its writer thread),
+    which a thread of its own writes into the pipe: the shard writer never waits for the child,
+    unless the child is `QUEUED` chunks behind (memory stays bounded). A child that is gone
+    (EPIPE) only ends the copies (`broken`): the report then reads the shards."""
+
+    QUEUED = 64  # chunks (BackgroundShardWriter.CHUNK, 1 MB) waiting for the pipe at most
 
     def __init__(self, fd: int):
         self.fd, self.broken = fd, False
+        self._queue: queue.Queue = queue.Queue(maxsize=self.QUEUED)
+        self._thread: threading.Thread | None = None
+        self._ended = False
 
     def __call__(self, data: bytes) -> None:
         if self.broken or self.fd < 0:
             return
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[os.write(self.fd, view) :]
-        except OSError:
-            self.broken = True
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._send, name="report-feed", daemon=True)
+            self._thread.start()
+        self._queue.put(data)
+
+    def _send(self) -> None:
+        while (data := self._queue.get()) is not None:
+            view = memoryview(data)
+            try:
+                while view and not self.broken:
+                    view = view[os.write(self.fd, view) :]
+            except OSError:
+                self.broken = True  # the rest is taken off the queue and dropped
+        self._close_fd()
+
+    def end(self) -> None:
+        """The end of the lines: the pipe is closed once the queued ones are through (the child
+        then reads EOF); this does not wait for it."""
+        if self._thread is None:
+            self._close_fd()
+        elif not self._ended:
+            self._queue.put(None)
+        self._ended = True
 
     def close(self) -> None:
-        """The end of the lines (the child reads EOF)."""
+        """End, and wait for the queued lines to be written (or dropped, the child gone)."""
+        self.end()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _close_fd(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
@@ -84,6 +114,11 @@ class Feed:
             os.close(fd)
         self._read = []
 
+    def end(self) -> None:
+        """No more lines (`Tee.end`)."""
+        self.kept.end()
+        self.rejects.end()
+
     def close(self) -> None:
         self.kept.close()
         self.rejects.close()
@@ -101,8 +136,7 @@ def collect_fed(run_dir: Path, feed: Feed, spool_dir: Path):
     """In the child: the figures of the lines the two pipes carry (RunFigures without the manifest)."""
     from pipeline.report import collect
 
-    feed.kept.close()  # this process's copies of the write ends: while open, the pipes never end
-    feed.rejects.close()
+    feed.end()  # this process's copies of the write ends: while open, the pipes never end
     kept_fd, rejects_fd = feed.read_ends
     spooler = _Spooler(rejects_fd, spool_dir)
     with open(kept_fd, "rb", buffering=READ_BYTES) as kept:
