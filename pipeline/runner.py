@@ -590,6 +590,7 @@ def stage_steps(run: Run, reduced: Reduced) -> None:
     commit protocol): from the reduce's drops, in a forked child while the filter runs
     (`filter_and_stage`); the corpus change, which needs the filter's kept ids, is `stage_change`."""
     delta = run.run_dir / "delta"
+    delta.mkdir(parents=True, exist_ok=True)
     if reduced.exact is not None:  # scale: the registry rows are the id reduce tasks' parts
         reduced.exact.stage_ids(delta)
     elif reduced.id_check is not None:
