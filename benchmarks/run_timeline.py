@@ -79,8 +79,16 @@ def _instrument() -> None:
     import pipeline.runner as runner
     import pipeline.s7_write.manifest as manifest
 
-    for name in ("plan_run", "open_run_dir", "map_phase", "reduce_phase", "filter_phase", "stage_phase"):
-        setattr(runner, name, _timed(name, getattr(runner, name)))
+    phases = ("plan_run", "open_run_dir", "map_phase", "reduce_phase", "filter_and_stage", "filter_phase")
+    # stage_phase: before the stage ran beside the filter (a checkout of then is measured too)
+    for name in (*phases, "stage_phase", "stage_steps", "stage_change"):
+        if hasattr(runner, name):
+            setattr(runner, name, _timed(name, getattr(runner, name)))
+    forked = getattr(runner, "forked", None)
+    if forked is not None:  # the run's waits for its forked children (their own CPU is not counted)
+        forked.Forked.result = _timed(
+            lambda child: f"  wait for the {child.name} child", forked.Forked.result
+        )
     runner._preload_shared = _timed("  map: preload", runner._preload_shared)
     runner._reduce_step = _timed(lambda run, step, *a: f"  reduce: {step.name}", runner._reduce_step)
     runner.IdCheck.check = _timed("  reduce: id check (driver)", runner.IdCheck.check)

@@ -65,7 +65,7 @@ from pathlib import Path
 
 import orjson
 
-from pipeline import __version__, plan_count, report, sharded_run
+from pipeline import __version__, forked, plan_count, report, sharded_run
 from pipeline.commit import (
     COPIES_FILE,
     Recovery,
@@ -347,17 +347,41 @@ def _phases(run: Run, started: dt.datetime) -> dict:
             )
         map_phase(run)
         reduced = reduce_phase(run)
-        kept = filter_phase(run, reduced.drops, reduced.exact)
-        # the report reads the shards in a child process while this one stages and builds the manifest
-        run.report_figures = report.start_collect(run.run_dir, run.written.shards, run.written.rejects)
-        accounting = check_accounting(run.run_id, run.written)
-        corpus_change = stage_phase(run, reduced, kept)
+        accounting, corpus_change = filter_and_stage(run, reduced)
     finally:
         run.engine.close()
     checkpoint("staged")
     manifest = build_manifest(_about_run(run, started, corpus_change), run.written, accounting)
     write_manifest(run.run_dir, manifest, run.report_figures)
     return manifest
+
+
+def filter_and_stage(run: Run, reduced: Reduced) -> tuple[dict, dict]:
+    """The filter, and beside it (the workers are done: a core is idle) in forked children the
+    stage, which needs the reduce's drops but not the filter's output, and the report's figures,
+    from the lines the filter writes. In this process, one after the other, where the run cannot
+    fork, and for sharded dedup (its filter and stage are tasks). (accounting, corpus change)."""
+    staging = None
+    if run.sharded is None:  # the driver's filter: the report reads its lines as they are written
+        staging = forked.start("staging", stage_steps, run, reduced)  # first: no feed pipe to inherit
+        run.report_figures = report.start_feed(run.run_dir, run.work_dir)
+    try:
+        kept = filter_phase(run, reduced.drops, reduced.exact)
+        if run.report_figures is not None:
+            run.report_figures.written(run.written.shards, run.written.rejects)
+        else:  # the report reads the shards in a child while this process stages and builds the manifest
+            run.report_figures = report.start_collect(run.run_dir, run.written.shards, run.written.rejects)
+        accounting = check_accounting(run.run_id, run.written)
+        if staging is None:
+            stage_steps(run, reduced)
+        else:
+            staging.result()  # its error, raised here
+            for step in run.pipeline.global_steps:
+                step.staged_elsewhere()
+    finally:
+        if staging is not None:
+            staging.close()
+    return accounting, stage_change(run, kept)
 
 
 def plan_run(request: RunRequest, steps: list, store: InputStore, recovery: Recovery) -> Run:
@@ -560,9 +584,11 @@ def filter_phase(run: Run, drops: dict, exact=None) -> Filtered:
 
 
 def _filter_in_driver(run: Run, drops: dict) -> tuple[Filtered, list[dict], list[dict]]:
-    # the shards compressed in threads beside the filtering (about half of this phase's CPU)
-    kept = BackgroundShardWriter(run.run_dir, "part", *run.writer_options)
-    rejects = BackgroundShardWriter(run.run_dir, "rejects", *run.writer_options)
+    # the shards compressed in threads beside the filtering (about half of this phase's CPU); the
+    # same threads copy the lines to the report's child, when there is one (report.start_feed)
+    feed = run.report_figures.feed if run.report_figures is not None else None
+    kept = BackgroundShardWriter(run.run_dir, "part", *run.writer_options, tee=feed and feed.kept)
+    rejects = BackgroundShardWriter(run.run_dir, "rejects", *run.writer_options, tee=feed and feed.rejects)
     total = Filtered()
     try:
         for task in run.tasks:  # the map phase's rejects first, in input order
@@ -576,25 +602,31 @@ def _filter_in_driver(run: Run, drops: dict) -> tuple[Filtered, list[dict], list
         raise
 
 
-def stage_phase(run: Run, reduced: Reduced, kept: Filtered) -> dict:
-    """What the run adds to the shared state, staged inside the run directory (steps 4 of the
-    commit protocol); the corpus change for the manifest."""
+def stage_steps(run: Run, reduced: Reduced) -> None:
+    """What the run adds to the shared state, staged inside the run directory (step 4 of the
+    commit protocol): from the reduce's drops, in a forked child while the filter runs
+    (`filter_and_stage`); the corpus change, which needs the filter's kept ids, is `stage_change`."""
     delta = run.run_dir / "delta"
-    selection = run.selection
+    delta.mkdir(parents=True, exist_ok=True)
     if reduced.exact is not None:  # scale: the registry rows are the id reduce tasks' parts
         reduced.exact.stage_ids(delta)
     elif reduced.id_check is not None:
         reduced.id_check.stage(delta)
-    retired = Digest.of(selection.retired)
-    after = run.before + kept.kept_ids - retired
-    write_change(delta, selection.retired, {e["run_id"] for e in selection.supersedes}, after)
-    write_atomic(delta / COPIES_FILE, safe_json.dumps(_copies(reduced.drops, selection.files)))
+    write_atomic(delta / COPIES_FILE, safe_json.dumps(_copies(reduced.drops, run.selection.files)))
     for step in run.pipeline.global_steps:
         delta_dir = delta / step.name
         delta_dir.mkdir(parents=True, exist_ok=True)
         step.stage(delta_dir, frozenset(reduced.drops))
         if run.sharded is not None and step.name in reduced.sharded:
             run.sharded.stage(step, reduced.sharded[step.name], delta_dir, run.run_id)
+
+
+def stage_change(run: Run, kept: Filtered) -> dict:
+    """The corpus digest after the run, staged beside the steps' deltas; the manifest's corpus change."""
+    selection = run.selection
+    retired = Digest.of(selection.retired)
+    after = run.before + kept.kept_ids - retired
+    write_change(run.run_dir / "delta", selection.retired, {e["run_id"] for e in selection.supersedes}, after)
     return {"added": kept.kept_ids.as_dict(), "retired": retired.as_dict(), "after": after.as_dict()}
 
 

@@ -300,6 +300,10 @@ class GlobalStep(Step):
         """Write this run's additions to the persistent state into `delta_dir` (default: none): only
         documents the run keeps, i.e. not in `dropped` (orders dropped by any global step)."""
 
+    def staged_elsewhere(self) -> None:
+        """`stage` ran in a child process forked from this one (the runner overlaps it with the
+        filter): free here what `stage` would have freed (default: nothing)."""
+
     def commit(self, state_dir, delta_dir) -> None:
         """Apply `delta_dir` to `state_dir`, idempotently (see the class docstring); default: nothing.
         The ids the run retired leave the state in the same commit (`corpus_state.read_change`)."""

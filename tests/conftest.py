@@ -36,6 +36,7 @@ E2E_MODULES = {
     "test_seeds_gold",
     "test_sharded_dedup",
     "test_stats",
+    "test_tail_overlap",
     "test_terminal",
     "test_verify",
     "test_zstd_dolma",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
 import random
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import html5lib
 import pytest
-from report_helpers import finished_run, read_records
+from report_helpers import finished_run, make_inputs, read_records
 
 from pipeline.cli import main
 from pipeline.report import collect as collect_module
@@ -328,3 +329,61 @@ def test_a_fork_that_fails_leaves_the_report_to_the_shards(run, monkeypatch):
     assert start_collect(run_dir, manifest["shards"], manifest["rejects"]) is None
     monkeypatch.undo()
     assert write_report(run_dir, manifest, pending=None).read_text(encoding="utf-8") == run["html"]
+
+
+def _fed_run(tmp_path: Path, monkeypatch) -> tuple[Path, dict, list]:
+    """A run of the report inputs with two records a shard, its lines handed to the shard writers'
+    threads (and fed to the report's child) a few at a time; (run dir, manifest, what the pending
+    figures gave: (fed from the lines, figures given))."""
+    from pipeline import report
+    from pipeline.config import load_config
+    from pipeline.runner import run_pipeline
+    from pipeline.s7_write.jsonl import BackgroundShardWriter
+
+    monkeypatch.setattr(BackgroundShardWriter, "CHUNK", 300)  # chunks cut inside shards and across them
+    given: list = []
+    real = report.PendingFigures.figures
+
+    def figures(self, manifest):
+        result = real(self, manifest)
+        given.append((self.feed is not None, result is not None))
+        return result
+
+    monkeypatch.setattr(report.PendingFigures, "figures", figures)
+    overrides = {
+        "run.workers": (1, "-w"),
+        "run.shard_size": (2, "--shard-size"),
+        "run.progress": ("off", "-"),
+    }
+    result = run_pipeline(load_config(None, overrides), [make_inputs(tmp_path / "in")], tmp_path / "out")
+    return result.run_dir, result.manifest, given
+
+
+def test_the_report_fed_the_lines_the_filter_writes_is_the_report_of_the_shards(tmp_path, monkeypatch):
+    """The run's report child parses the shard lines as the filter writes them (report.start_feed):
+    the report is the one read from the shards afterwards, byte for byte."""
+    run_dir, manifest, given = _fed_run(tmp_path, monkeypatch)
+    assert len(manifest["shards"]) >= 2 and len(manifest["rejects"]) >= 2
+    assert given == [(True, True)]  # the figures came from the fed lines
+    fed = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert write_report(run_dir, manifest).read_text(encoding="utf-8") == fed
+
+
+def test_a_fed_report_child_that_dies_leaves_the_report_to_the_shards(tmp_path, monkeypatch):
+    """The child dies after a few records: the filter's copies stop (the pipe is broken), the run
+    goes on, and the report reads the shards."""
+
+    from pipeline.report import feed as feed_module
+
+    def dies(run_dir, feed, spool_dir):  # the child's work: a few lines read, then gone
+        feed.end()
+        os.read(feed.read_ends[0], 100)
+        os._exit(3)
+
+    monkeypatch.setattr(feed_module, "collect_fed", dies)
+    run_dir, manifest, given = _fed_run(tmp_path, monkeypatch)
+    assert given == [(True, False)]
+    assert (run_dir / "manifest.json").exists()
+    monkeypatch.undo()
+    fed = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert write_report(run_dir, manifest).read_text(encoding="utf-8") == fed

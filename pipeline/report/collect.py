@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,9 +100,14 @@ def shard_files(run_dir: Path, manifest: dict, key: str, prefix: str) -> list[Pa
 def iter_records(paths: list[Path]) -> Iterator[dict]:
     for path in paths:
         with open_decompressed(path) as fh:
-            for line in fh:
-                if line.strip():
-                    yield orjson.loads(line)
+            yield from parse_lines(fh)
+
+
+def parse_lines(lines: Iterable[bytes]) -> Iterator[dict]:
+    """The records of JSON lines (a shard's, or a pipe's carrying them: report/feed.py)."""
+    for line in lines:
+        if line.strip():
+            yield orjson.loads(line)
 
 
 def _excerpt(text: str | None) -> str:
@@ -178,13 +183,21 @@ def with_manifest(figures: RunFigures, manifest: dict) -> RunFigures:
 
 def collect_records(run_dir: Path, kept: list[Path], rejected: list[Path], seed: int = SEED) -> RunFigures:
     """The figures of the kept and reject shards' records (not those of the manifest: `with_manifest`)."""
+    return collect_streams(run_dir, iter_records(kept), iter_records(rejected), seed)
+
+
+def collect_streams(
+    run_dir: Path, kept: Iterable[dict], rejected: Iterable[dict], seed: int = SEED
+) -> RunFigures:
+    """The figures of the kept records, then of the rejected ones (the samples draw from one
+    generator in this order), each in shard order."""
     figures = RunFigures(manifest={}, run_dir=run_dir)
     samples = _Samples(random.Random(seed))
-    for record in iter_records(kept):
+    for record in kept:
         _add_kept(figures, samples, record)
     duplicates: Counter = Counter()  # kept id -> documents dropped as its duplicates
     duplicate_reason: dict[str, str] = {}
-    for record in iter_records(rejected):
+    for record in rejected:
         _add_rejected(figures, samples, record)
         if record.get("dup_of") is not None:
             duplicates[record["dup_of"]] += 1

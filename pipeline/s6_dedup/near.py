@@ -262,6 +262,9 @@ class NearDedup(GlobalStep):
         finally:
             self._discard_scratch()
 
+    def staged_elsewhere(self) -> None:
+        self._discard_scratch()  # staged from the child's copy of it
+
     def commit(self, state_dir, delta_dir) -> None:
         if self.options["persist"]:
             retired, after = read_change(Path(delta_dir))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,12 +93,16 @@ class BackgroundShardWriter(ShardWriter):
     process writing all the shards (the driver's filter): zlib-ng, zstd and sha256 release the GIL
     while they work, so the process reads and filters the next records meanwhile, on another core.
     The same bytes as ShardWriter: one thread takes the chunks in order, and a compressed stream
-    does not depend on how its input is cut into writes (gzip: fs.FixedBlocks)."""
+    does not depend on how its input is cut into writes (gzip: fs.FixedBlocks).
+
+    `tee`: called in that thread with every chunk of lines after it is written, in order (the
+    run's report reads them from there: `pipeline/report/feed.py`)."""
 
     CHUNK = 1 << 20  # bytes of lines handed to the thread at once
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, tee: Callable[[bytes], None] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self._tee = tee
         self._lines: list[bytes] = []
         self._buffered = 0
         self._opened: list = []  # shard files not committed yet (aborted with the writer)
@@ -146,7 +151,12 @@ class BackgroundShardWriter(ShardWriter):
     def _hand_over(self) -> None:
         data, stream = b"".join(self._lines), self._stream
         self._lines, self._buffered = [], 0
-        self._submit(lambda: stream.write(data))
+        self._submit(lambda: self._write(stream, data))
+
+    def _write(self, stream, data: bytes) -> None:
+        stream.write(data)
+        if self._tee is not None:
+            self._tee(data)
 
     def _finish(self) -> None:
         if self._file is None:

@@ -98,7 +98,7 @@ def build_manifest(about: dict, written: Written, accounting: dict) -> dict:
 
 def write_manifest(run_dir: Path, manifest: dict, pending: report.PendingFigures | None = None) -> None:
     """report.html, then the manifest (the commit point of the run's directory). `pending`: the
-    figures of the shards, collected while the run went on (report.start_collect)."""
+    figures of the shards, collected while the run went on (report.start_feed, start_collect)."""
     try:  # written before the manifest, so that a finished run always has one
         report.write_report(
             run_dir, manifest, pending=pending
