@@ -60,7 +60,26 @@ def strip_compression(name: str) -> str:
     return name[: len(name) - len(suffix)] if suffix else name
 
 
-class ZstdReader(io.RawIOBase):
+class _InflatingReader(io.RawIOBase):
+    """A raw reader of the decompressed bytes of `raw` (subclasses: `readinto`); it owns `raw`."""
+
+    def __init__(self, raw: IO[bytes]):
+        self._raw = raw
+        self._pos = 0  # decompressed bytes read so far
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class ZstdReader(_InflatingReader):
     """The decompressed bytes of a `.zst` stream (all its frames).
 
     python-zstandard's own stream reader ends quietly when the last frame is cut
@@ -75,15 +94,11 @@ class ZstdReader(io.RawIOBase):
     def __init__(self, raw: IO[bytes]):
         import zstandard
 
-        self._raw = raw
+        super().__init__(raw)
         self._dctx = zstandard.ZstdDecompressor()
         self._dobj = self._dctx.decompressobj()
         self._pending = memoryview(b"")  # inflated, not yet read (a view: no copying of what is left)
         self._in_frame = False
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
 
     def readinto(self, buffer) -> int:
         while not self._pending:
@@ -111,16 +126,8 @@ class ZstdReader(io.RawIOBase):
             self._in_frame = False
         return b"".join(out)
 
-    def tell(self) -> int:
-        return self._pos
 
-    def close(self) -> None:
-        if not self.closed:
-            self._raw.close()
-        super().close()
-
-
-class GzipReader(io.RawIOBase):
+class GzipReader(_InflatingReader):
     """The decompressed bytes of a `.gz` stream (all its members), inflated by zlib-ng (~2-3x the
     stdlib's speed; any inflater gives the same bytes).
 
@@ -135,13 +142,9 @@ class GzipReader(io.RawIOBase):
     _READ = 1 << 16
 
     def __init__(self, raw: IO[bytes]):
-        self._raw = raw
+        super().__init__(raw)
         self._inflate: zlib_ng._Decompress | None = None  # the member being read; None between members
         self._input = b""  # compressed bytes not given to the inflater yet
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
 
     def readinto(self, buffer) -> int:
         while True:
@@ -165,14 +168,6 @@ class GzipReader(io.RawIOBase):
                 buffer[: len(out)] = out
                 self._pos += len(out)
                 return len(out)
-
-    def tell(self) -> int:
-        return self._pos
-
-    def close(self) -> None:
-        if not self.closed:
-            self._raw.close()
-        super().close()
 
 
 def open_decompressed(path: str | Path, fileobj: IO[bytes] | None = None) -> IO[bytes]:
