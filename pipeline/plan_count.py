@@ -8,6 +8,7 @@ counts are the same as the serial ones (`plan._count_and_index`), so the plan is
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,14 @@ def count_records(files: list[InputFile], every: int, read_options: dict, engine
     the engine's workers."""
     todo = to_count(files)
     jobs = ((f, read_options, every) for f in todo)
-    return dict(zip((f.index for f in todo), engine.map_ordered(count_job, jobs)))
+    return dict(zip((f.index for f in todo), _all_results(engine.map_ordered(count_job, jobs))))
+
+
+def _all_results(results: Iterator) -> list:
+    """The engine's results read to their end, so that its pool ends as a finished one (its workers
+    exit, its thread is joined). zip would stop one short: the pool was then stopped as a failed
+    one, its thread left running while the run forks its map workers."""
+    return list(results)
 
 
 def size_job(job: tuple) -> int | None:
@@ -69,7 +77,7 @@ def plan(
         if engine is not None:
             files = to_count(todo)
             jobs = ((f, config.read) for f in files)
-            sizes = dict(zip((f.index for f in files), engine.map_ordered(size_job, jobs)))
+            sizes = dict(zip((f.index for f in files), _all_results(engine.map_ordered(size_job, jobs))))
         task_size = task_size_for(todo, config.run["partitions"], config.read, sizes)
     if engine is not None:
         counted = count_records(todo, index_every(task_size, split_tail), config.read, engine)

@@ -330,6 +330,26 @@ def test_kill_at_a_sharded_exact_commit_point_then_rerun(tmp_path: Path, driver_
     assert state(out) == state(expected)
 
 
+def test_the_plan_s_counting_pool_ends_as_a_finished_one(tmp_path: Path, monkeypatch):
+    """The counts read to their end: the pool shuts down and waits for its thread. A pool left
+    unfinished (zip stops one result short of the end) was stopped as a failed one: its workers
+    killed, its manager thread still running while the run forks the map's workers."""
+    from pipeline.engine import local
+
+    inputs = tmp_path / "in"
+    day1(inputs)
+    stops = []
+    real_stop = local._stop
+    monkeypatch.setattr(
+        local, "_stop", lambda pool, finished: (stops.append(finished), real_stop(pool, finished))
+    )
+    for partitions in (0, 4):  # the sizes (for --partitions), then the counts: each pool finished
+        config = load_config(None, {"run.partitions": partitions, "run.task_size": 25})
+        stops.clear()
+        plan(list_inputs([inputs]), config, 2)
+        assert stops == [True] * (2 if partitions else 1)
+
+
 def test_parallel_record_counting_gives_the_serial_plan(tmp_path: Path):
     inputs = tmp_path / "in"
     docs = day1(inputs)

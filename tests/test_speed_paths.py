@@ -378,8 +378,9 @@ def test_language_model_from_the_cache_equals_py3langid_loading_it(tmp_path, mon
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     packed = langid_fast.FastLanguageIdentifier.from_model_file(langid_fast.MODEL_FILE, norm_probs=True)
     first = langid_fast.load_identifier()  # writes the copy: the model's arrays and the derived tables
-    (folder,) = (tmp_path / "newsclean").glob("langid-*-v1")
-    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{name}.npy" for name in langid_fast._TABLES)
+    (folder,) = (tmp_path / "newsclean").glob("langid-*-v2")
+    names = [f"{name}.npy" for name in langid_fast._TABLES]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*names, langid_fast.SUMS])
     cached = langid_fast.load_identifier()  # maps it
     for model in (first, cached):
         assert np.array_equal(model.nb_ptc, packed.nb_ptc) and np.array_equal(model.nb_pc, packed.nb_pc)
@@ -398,6 +399,29 @@ def test_language_model_from_the_cache_equals_py3langid_loading_it(tmp_path, mon
     (folder / "fold.npy").write_bytes(b"damaged")
     assert langid_fast._cached_tables() is None  # py3langid's loader then
     assert langid_fast.load_identifier().classify("Hà Nội mùa thu") == packed.classify("Hà Nội mùa thu")
+
+
+def test_language_model_cache_damaged_inside_its_arrays_is_not_used(tmp_path, monkeypatch):
+    """Bytes of a cached array changed, its size and header intact (a bad disk block, a stray
+    write): the copy is not used (py3langid's loader is), and the next load writes a good copy."""
+    import numpy as np
+
+    from pipeline.s5_filter import langid_fast
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    good = langid_fast._cached_tables()
+    assert good is not None
+    expected = {name: np.array(array) for name, array in good.items()}
+    del good
+    (folder,) = (tmp_path / "newsclean").glob("langid-*")
+    for name in ("ptc32", "fold"):
+        path = folder / f"{name}.npy"
+        data = bytearray(path.read_bytes())
+        data[-3] ^= 0x40  # in the array's last element, past the header
+        path.write_bytes(bytes(data))
+        assert langid_fast._cached_tables() is None
+        tables = langid_fast._cached_tables()  # written again
+        assert tables is not None and all(np.array_equal(tables[n], expected[n]) for n in expected), name
 
 
 def test_ngram_kernel_equals_numpy_path_on_random_repetitive_token_streams():
