@@ -31,7 +31,8 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "hf": "hf"}
 # A damaged gzip stream (header, data, CRC): zlib-ng raises its own error class (GzipReader below),
 # warcio's stdlib zlib the other; a cut one raises EOFError.
-INFLATE_ERRORS = (zlib.error, cast(type[Exception], zlib_ng.error))  # (its stubs call it an instance)
+_NG_ERROR = cast(type[Exception], zlib_ng.error)  # (its stubs call it an instance)
+INFLATE_ERRORS = (zlib.error, _NG_ERROR)
 
 
 class StorageError(Exception):
@@ -136,7 +137,9 @@ class GzipReader(_InflatingReader):
     ends with its member and what was inflated is returned before the error, so a cut file or a
     damaged later member keeps every record before it (damage inside a member costs the one read
     that meets it). A cut member raises EOFError; a damaged one zlib_ng.error (its header, data or
-    CRC, checked by zlib-ng: wbits 31 is one gzip member).
+    CRC, checked by zlib-ng: wbits 31 is one gzip member). What a member inflates before its damage
+    (a bad CRC or length: all of it) is read first, and the error comes with the read after it
+    (`_before_damage`), as with the stdlib's reader.
     """
 
     _READ = 1 << 16
@@ -145,8 +148,12 @@ class GzipReader(_InflatingReader):
         super().__init__(raw)
         self._inflate: zlib_ng._Decompress | None = None  # the member being read; None between members
         self._input = b""  # compressed bytes not given to the inflater yet
+        self._salvaged = b""  # inflated before a member's damage, not read yet
+        self._damage: Exception | None = None  # raised once `_salvaged` is read
 
     def readinto(self, buffer) -> int:
+        if self._salvaged or self._damage is not None:
+            return self._read_salvaged(buffer)
         while True:
             if not self._input:
                 self._input = self._raw.read(self._READ)
@@ -159,7 +166,14 @@ class GzipReader(_InflatingReader):
                 if not self._input:
                     continue
                 self._inflate = zlib_ng.decompressobj(wbits=31)
-            out = self._inflate.decompress(self._input, len(buffer))  # bounded: bombs stay small
+            # a copy (a few µs a read) to find what the member inflates before damage it may meet
+            before = self._inflate.copy()  # type: ignore[attr-defined]  # (missing in zlib-ng's stubs)
+            try:
+                out = self._inflate.decompress(self._input, len(buffer))  # bounded: bombs stay small
+            except _NG_ERROR as damage:
+                self._salvaged, self._damage = _before_damage(before, self._input), damage
+                self._input, self._inflate = b"", None
+                return self._read_salvaged(buffer)
             if self._inflate.eof:  # the member ends in this piece: return its end on its own
                 self._input, self._inflate = self._inflate.unused_data, None
             else:
@@ -168,6 +182,34 @@ class GzipReader(_InflatingReader):
                 buffer[: len(out)] = out
                 self._pos += len(out)
                 return len(out)
+
+    def _read_salvaged(self, buffer) -> int:
+        if not self._salvaged:
+            damage, self._damage = self._damage, None
+            raise cast(Exception, damage)
+        n = min(len(buffer), len(self._salvaged))
+        buffer[:n], self._salvaged = self._salvaged[:n], self._salvaged[n:]
+        self._pos += n
+        return n
+
+
+def _before_damage(inflate, data: bytes) -> bytes:
+    """What `inflate` (a copy from before the call that failed) gives from `data` before the damage
+    it met: fed in pieces, the piece that fails again byte by byte (only on this error path). The
+    failed call inflated at most the read's size before the damage, so this is bounded too."""
+    out = []
+    for at in range(0, len(data), 512):
+        piece_start = inflate.copy()
+        try:
+            out.append(inflate.decompress(data[at : at + 512]))
+        except _NG_ERROR:
+            for i in range(at, min(at + 512, len(data))):
+                try:
+                    out.append(piece_start.decompress(data[i : i + 1]))
+                except _NG_ERROR:
+                    break
+            break
+    return b"".join(out)
 
 
 def open_decompressed(path: str | Path, fileobj: IO[bytes] | None = None) -> IO[bytes]:
