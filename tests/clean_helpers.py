@@ -96,3 +96,25 @@ def assert_removed_by(doc: Document, text: str, rule: str) -> None:
     assert hits[0].rule == rule, f"{text!r} removed by {hits[0].rule}, expected {rule}"
     if not hits[0].source.startswith("step "):
         assert rule_line(hits[0].source).lstrip().startswith("- "), hits[0].source
+
+
+def template_count_reference(table, source, key, copy_bits, width=0) -> None:
+    """template_lines.count as it was first written (entries as lists, changed in place): the
+    reference the faster counting is tested against."""
+    from pipeline.s3_clean.template_lines import GUARD
+
+    fingerprint = int(key[0])
+    docs = table.docs[source] = table.docs.get(source, 0) + 1
+    bucket = -(-docs // width) if width else 1
+    lines = table.lines.setdefault(source, {})
+    for line in key[1:].tolist():
+        seen = lines.get(line)
+        if seen is None:
+            seen = lines[line] = [0, bucket - 1]
+        if all(bin(fingerprint ^ other).count("1") > copy_bits for other in seen[2:]):
+            seen[0] += 1
+            if len(seen) < 2 + GUARD:
+                seen.append(fingerprint)
+    if width and docs % width == 0:
+        for line in [k for k, seen in lines.items() if seen[0] + seen[1] <= bucket]:
+            del lines[line]

@@ -12,6 +12,7 @@ from contextlib import closing
 import numpy as np
 import orjson
 import pytest
+from clean_helpers import template_count_reference
 
 from pipeline import faults, ids, tasks
 from pipeline.keysfile import write_keys
@@ -121,26 +122,6 @@ def test_an_index_of_small_pages_takes_a_delta_of_large_ones(tmp_path):
     assert dumps[0] == dumps[1] and len(dumps[0][0]) == len(docs)
 
 
-def _count_before(table, source, key, copy_bits, width=0):
-    """template_lines.count as it was (entries changed in place), the reference."""
-    fingerprint = int(key[0])
-    docs = table.docs[source] = table.docs.get(source, 0) + 1
-    bucket = -(-docs // width) if width else 1
-    lines = table.lines.setdefault(source, {})
-    for line in key[1:].tolist():
-        seen = lines.get(line)
-        if seen is None:
-            lines[line] = [1, bucket - 1, fingerprint]
-            continue
-        if all((fingerprint ^ other).bit_count() > copy_bits for other in seen[2:]):
-            seen[0] += 1
-            if len(seen) < 2 + tl.GUARD:
-                seen.append(fingerprint)
-    if width and docs % width == 0:
-        for line in [k for k, seen in lines.items() if seen[0] + seen[1] <= bucket]:
-            del lines[line]
-
-
 @pytest.mark.parametrize("width", [0, 1, 7, 100])
 def test_template_counts_equal_the_counting_before(width):
     """Three sources; lines shared by many documents, by a few, by none; near-copies (SimHashes a
@@ -156,7 +137,7 @@ def test_template_counts_equal_the_counting_before(width):
         shared = set(rng.sample(template, rng.randrange(0, 6)))
         key = np.array([fingerprint, *sorted(own | shared)], dtype=np.uint64)
         tl.count(new, source, key, 8, width)
-        _count_before(before, source, key, 8, width)
+        template_count_reference(before, source, key, 8, width)
         if n == 700:  # a later run: the counts go through the state file (entries as lists again)
             new = tl.load_table_bytes(tl.dump_table(new))
             before = tl.load_table_bytes(tl.dump_table(before))

@@ -8,6 +8,7 @@ import unicodedata
 from pathlib import Path
 
 import xxhash
+from clean_helpers import template_count_reference
 
 from pipeline.s3_clean.rules import _EDGE, line_plain_keys, one_space, plain_key
 from pipeline.s3_clean.template_lines import line_key
@@ -88,26 +89,6 @@ def test_simhash_in_integers_equals_the_float_votes():
     assert simhash([1, 0], [3, 3]) == 0 and simhash([], []) == 0  # a tie (votes 0) leaves the bit unset
 
 
-def _count_before(table, source, key, copy_bits, width=0):  # template_lines.count before round 4
-    from pipeline.s3_clean.template_lines import GUARD
-
-    fingerprint = int(key[0])
-    docs = table.docs[source] = table.docs.get(source, 0) + 1
-    bucket = -(-docs // width) if width else 1
-    lines = table.lines.setdefault(source, {})
-    for line in key[1:].tolist():
-        seen = lines.get(line)
-        if seen is None:
-            seen = lines[line] = [0, bucket - 1]
-        if all(bin(fingerprint ^ other).count("1") > copy_bits for other in seen[2:]):
-            seen[0] += 1
-            if len(seen) < 2 + GUARD:
-                seen.append(fingerprint)
-    if width and docs % width == 0:
-        for line in [k for k, seen in lines.items() if seen[0] + seen[1] <= bucket]:
-            del lines[line]
-
-
 def test_template_counts_equal_the_counting_before():
     import numpy as np
 
@@ -126,7 +107,7 @@ def test_template_counts_equal_the_counting_before():
             key = np.array([fingerprint, *lines], dtype=np.uint64)
             source = rng.choice("ab")
             count(new, source, key, 8, width)
-            _count_before(old, source, key, 8, width)
+            template_count_reference(old, source, key, 8, width)
         assert new.docs == old.docs and _as_lists(new) == _as_lists(old)
         assert sum(len(lines) for lines in new.lines.values()) > 10
 
