@@ -283,14 +283,14 @@ def test_figures_collected_in_a_child_give_the_report_read_from_the_shards(run, 
     finally:
         pending.close()
     assert written == run["html"]
-    assert not pending._process.is_alive()
+    assert not pending._child._process.is_alive()
 
     other = start_collect(run_dir, manifest["shards"], [])  # not the manifest's shards: not taken
     try:
         assert other.figures(manifest) is None
     finally:
         other.close()
-    assert not other._process.is_alive()
+    assert not other._child._process.is_alive()
 
 
 def test_a_child_that_dies_leaves_the_report_to_the_shards(run, monkeypatch):

@@ -28,10 +28,6 @@ class PendingFigures:
         self.files = files  # (kept shard names, reject shard names) the figures are of; None: not yet known
         self.feed = feed  # report.feed.Feed: the pipes the shard writers copy their lines to
 
-    @property
-    def _process(self):
-        return self._child._process
-
     def written(self, shards: list[dict], rejects: list[dict]) -> None:
         """The shards are written (these): the end of the lines fed to the child."""
         self.files = _names(shards, rejects)
