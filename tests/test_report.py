@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import html5lib
+import orjson
 import pytest
 from report_helpers import finished_run, make_inputs, read_records
 
@@ -221,6 +222,57 @@ def test_samples_stay_bounded_and_seeded_on_a_large_run(tmp_path, monkeypatch):
     )
     write_report(tmp_path, manifest)
     parse((tmp_path / "report.html").read_text(encoding="utf-8"))
+
+
+def test_kept_figures_come_from_their_fields_and_the_examples_from_whole_lines(tmp_path):
+    """A kept line is decoded into the few fields the figures count, its text skipped: quotes and
+    backslashes in the text, a nested key of the same name, metadata that is null or not an object
+    (the line is then read whole), a record without n_chars (its text's length) give the figures of
+    the whole records, and the sampled examples carry their text. The filter's compact lines and
+    lines with spaces give the same figures."""
+    records = [
+        {
+            "id": "a",
+            "text": 'quotes "x","source":"z" and \\ a backslash',
+            "source": "s1.vn",
+            "metadata": {
+                "language": "vi",
+                "n_chars": 40,
+                "n_chars_raw": 50,
+                "removed": [{"rule": "title", "n": 1}],
+                "html_removed": [{"rule": "share_bar", "n": 2}],
+            },
+        },
+        {
+            "id": "b",
+            "text": "no count: its length",
+            "source": "s1.vn",
+            "metadata": {"language": "en", "removed": {"related_list": 3}},
+        },
+        {"id": "c", "text": "null metadata", "metadata": None},
+        {"id": "d", "text": "a list for metadata", "source": "", "metadata": []},
+        {
+            "id": "e",
+            "text": "é ü 中文",
+            "metadata": {"n_chars": 7, "quality": {"n_chars": 99, "language": "xx"}},
+        },
+    ]
+    compact = tmp_path / "part-00000.jsonl.gz"
+    with gzip.open(compact, "wb") as fh:
+        fh.write(b"".join(orjson.dumps(r) + b"\n" for r in records) + b"\n")  # and a blank line
+    spaced = _write_shard(tmp_path / "part-00001.jsonl.gz", records)
+    figures = collect_module.collect_records(tmp_path, [compact], [])
+    assert figures.records_kept == 5
+    assert figures.languages == {"vi": 1, "en": 1, "unknown": 3}
+    assert figures.sources_kept == {"s1.vn": 2, "unknown": 3}
+    no_count = sum(len(r["text"]) for r in records[1:4])
+    assert (figures.clean_kept.count, figures.clean_kept.total) == (5, 40 + no_count + 7)
+    assert (figures.raw_kept.count, figures.raw_kept.total) == (1, 50)
+    assert figures.removed_in_records == {"title": 1, "related_list": 3}
+    assert figures.docs_with_rule == {"title": 1, "related_list": 1}
+    assert figures.docs_with_html_rule == {"share_bar": 1}
+    assert {e["id"]: e["excerpt"] for e in figures.kept_examples} == {r["id"]: r["text"] for r in records}
+    assert repr(collect_module.collect_records(tmp_path, [tmp_path / spaced["file"]], [])) == repr(figures)
 
 
 def test_empty_run_renders(tmp_path):

@@ -4,7 +4,9 @@ Only the run's own files are used (the manifest dict, `part-*` and `rejects-*`
 shards), so a report can be rebuilt at any time and the run loop knows nothing
 about it. Shards are streamed once; whatever grows with the corpus is bounded:
 length samples and example documents are reservoir samples drawn with a fixed
-seed, so the same run always gives the same report.
+seed, so the same run always gives the same report. Of a kept line only the few fields
+the figures count are decoded (`KeptFields`): its text, most of its bytes, is parsed only for
+the sampled examples.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import orjson
 
 from pipeline.fs import open_decompressed
@@ -97,10 +101,10 @@ def shard_files(run_dir: Path, manifest: dict, key: str, prefix: str) -> list[Pa
     return sorted(p for p in run_dir.glob(f"{prefix}-*.jsonl*") if not p.name.startswith("."))
 
 
-def iter_records(paths: list[Path]) -> Iterator[dict]:
+def iter_lines(paths: list[Path]) -> Iterator[bytes]:
     for path in paths:
         with open_decompressed(path) as fh:
-            yield from parse_lines(fh)
+            yield from fh
 
 
 def parse_lines(lines: Iterable[bytes]) -> Iterator[dict]:
@@ -108,6 +112,42 @@ def parse_lines(lines: Iterable[bytes]) -> Iterator[dict]:
     for line in lines:
         if line.strip():
             yield orjson.loads(line)
+
+
+class KeptMetadata(msgspec.Struct):
+    """The metadata fields of a kept record that the figures read (any type, as orjson gives them)."""
+
+    language: Any = None
+    n_chars: Any = None
+    n_chars_raw: Any = None
+    removed: Any = None
+    html_removed: Any = None
+
+
+class KeptFields(msgspec.Struct):
+    """The fields of a kept record that the figures read. Decoding a shard line into these skips
+    the others without building them: the text, most of a line's bytes and of the cost of parsing
+    it, is only scanned (the few examples parse their line whole)."""
+
+    source: Any = None
+    metadata: KeptMetadata | None = None
+
+
+NO_METADATA = KeptMetadata()
+_KEPT_DECODER = msgspec.json.Decoder(KeptFields)
+
+
+def kept_fields(line: bytes) -> KeptFields | None:
+    """The figures' fields of a kept shard line (None: a blank line)."""
+    try:
+        return _KEPT_DECODER.decode(line)
+    except msgspec.DecodeError:  # a blank line, or a field of another type: read from the whole record
+        if not line.strip():
+            return None
+        record = orjson.loads(line)  # not JSON: raises, as parsing the line whole always did
+        meta = record.get("metadata") or {}
+        names = KeptMetadata.__struct_fields__
+        return KeptFields(record.get("source"), KeptMetadata(*(meta.get(name) for name in names)))
 
 
 def _excerpt(text: str | None) -> str:
@@ -183,21 +223,23 @@ def with_manifest(figures: RunFigures, manifest: dict) -> RunFigures:
 
 def collect_records(run_dir: Path, kept: list[Path], rejected: list[Path], seed: int = SEED) -> RunFigures:
     """The figures of the kept and reject shards' records (not those of the manifest: `with_manifest`)."""
-    return collect_streams(run_dir, iter_records(kept), iter_records(rejected), seed)
+    return collect_lines(run_dir, iter_lines(kept), iter_lines(rejected), seed)
 
 
-def collect_streams(
-    run_dir: Path, kept: Iterable[dict], rejected: Iterable[dict], seed: int = SEED
+def collect_lines(
+    run_dir: Path, kept: Iterable[bytes], rejected: Iterable[bytes], seed: int = SEED
 ) -> RunFigures:
-    """The figures of the kept records, then of the rejected ones (the samples draw from one
+    """The figures of the kept shard lines, then of the rejected ones (the samples draw from one
     generator in this order), each in shard order."""
     figures = RunFigures(manifest={}, run_dir=run_dir)
     samples = _Samples(random.Random(seed))
-    for record in kept:
-        _add_kept(figures, samples, record)
+    for line in kept:
+        fields = kept_fields(line)
+        if fields is not None:
+            _add_kept(figures, samples, fields, line)
     duplicates: Counter = Counter()  # kept id -> documents dropped as its duplicates
     duplicate_reason: dict[str, str] = {}
-    for record in rejected:
+    for record in parse_lines(rejected):  # few, and their text is last: parsed whole
         _add_rejected(figures, samples, record)
         if record.get("dup_of") is not None:
             duplicates[record["dup_of"]] += 1
@@ -212,27 +254,28 @@ def collect_streams(
     return figures
 
 
-def _add_kept(figures: RunFigures, samples: _Samples, record: dict) -> None:
+def _add_kept(figures: RunFigures, samples: _Samples, fields: KeptFields, line: bytes) -> None:
+    """A kept record: its `fields`, and its `line` parsed whole where the text is needed."""
     figures.records_kept += 1
-    meta = record.get("metadata") or {}
-    _count_removed(figures, meta)
-    figures.languages[meta.get("language") or "unknown"] += 1
-    figures.sources_kept[record.get("source") or "unknown"] += 1
-    clean = meta.get("n_chars")
+    meta = fields.metadata or NO_METADATA
+    _count_removed(figures, meta.removed, meta.html_removed)
+    figures.languages[meta.language or "unknown"] += 1
+    figures.sources_kept[fields.source or "unknown"] += 1
+    clean = meta.n_chars
     if clean is None:
-        clean = len(record.get("text") or "")
-    raw = meta.get("n_chars_raw")
+        clean = len(orjson.loads(line).get("text") or "")
+    raw = meta.n_chars_raw
     _add_length(figures.clean_kept, clean)
     if raw is not None:
         _add_length(figures.raw_kept, raw)
     samples.lengths.offer(lambda: (raw, clean))
-    samples.kept.offer(lambda: _kept_example(record))
+    samples.kept.offer(lambda: _kept_example(orjson.loads(line)))
 
 
 def _add_rejected(figures: RunFigures, samples: _Samples, record: dict) -> None:
     figures.records_rejected += 1
     meta = record.get("metadata") or {}
-    _count_removed(figures, meta)
+    _count_removed(figures, meta.get("removed"), meta.get("html_removed"))
     figures.sources_dropped[record.get("source") or "unknown"] += 1
     raw = meta.get("n_chars_raw")
     if raw is not None:
@@ -272,12 +315,15 @@ def removed_from_manifest(manifest: dict) -> Counter:
     return out
 
 
-def _count_removed(figures: RunFigures, meta: dict) -> None:
-    for rule, n in counts_dict(meta.get("removed")).items():
-        figures.removed_in_records[rule] += n
-        figures.docs_with_rule[rule] += 1
-    for rule in counts_dict(meta.get("html_removed")):
-        figures.docs_with_html_rule[rule] += 1
+def _count_removed(figures: RunFigures, removed, html_removed) -> None:
+    """A record's `removed` and `html_removed` (counts_dict's forms; most records have no HTML ones)."""
+    if removed:
+        for rule, n in counts_dict(removed).items():
+            figures.removed_in_records[rule] += n
+            figures.docs_with_rule[rule] += 1
+    if html_removed:
+        for rule in counts_dict(html_removed):
+            figures.docs_with_html_rule[rule] += 1
 
 
 def _add_length(stats: LengthStats, n: int) -> None:

@@ -140,12 +140,12 @@ def collect_fed(run_dir: Path, feed: Feed, spool_dir: Path):
     kept_fd, rejects_fd = feed.read_ends
     spooler = _Spooler(rejects_fd, spool_dir)
     with open(kept_fd, "rb", buffering=READ_BYTES) as kept:
-        return collect.collect_streams(run_dir, collect.parse_lines(kept), spooler.records())
+        return collect.collect_lines(run_dir, kept, spooler.lines())
 
 
 class _Spooler:
     """Reads the rejects' pipe into an unlinked temporary file in a thread of its own (so that the
-    filter's reject writer never waits on a full pipe), and gives its records once it ends."""
+    filter's reject writer never waits on a full pipe), and gives its lines once it ends."""
 
     def __init__(self, fd: int, spool_dir: Path):
         self._file: BinaryIO = tempfile.TemporaryFile(dir=spool_dir)
@@ -163,12 +163,10 @@ class _Spooler:
         finally:
             os.close(self._fd)
 
-    def records(self) -> Iterator[dict]:
-        from pipeline.report import collect
-
+    def lines(self) -> Iterator[bytes]:
         self._thread.join()
         if self._error is not None:
             raise self._error
         self._file.seek(0)
         with self._file:
-            yield from collect.parse_lines(self._file)
+            yield from self._file
