@@ -299,6 +299,16 @@ def test_reservoir_keeps_a_fixed_size_sample_of_the_stream():
     assert other.items == reservoir.items
 
 
+def test_length_histogram_bins_are_half_open_but_the_last():
+    """Each bin counts bins[i] <= v < bins[i+1]; the last one also counts v == its right edge; values
+    outside the edges are left out (the input's order does not matter)."""
+    from pipeline.report.plots import _histogram
+
+    assert _histogram([101, 10, 0, 100, 5, 99, 1], [1.0, 10.0, 100.0]) == [2, 3]
+    assert _histogram([], [1.0, 10.0, 100.0]) == [0, 0]
+    assert _histogram([3, 3, 7], [0.5, 3.0, 7.0]) == [0, 3]
+
+
 def test_report_draws_its_charts_without_any_plotting_library(run, tmp_path):
     """The charts are written as SVG directly: with matplotlib unimportable the report is the same."""
     import shutil

@@ -56,7 +56,7 @@ class LengthStats:
 
     count: int = 0
     total: int = 0
-    sample: list = field(default_factory=list)
+    sample: list = field(default_factory=list)  # sorted
 
     @property
     def mean(self) -> float:
@@ -288,9 +288,11 @@ def _add_rejected(figures: RunFigures, samples: _Samples, record: dict) -> None:
 
 
 def _take_samples(figures: RunFigures, samples: _Samples) -> None:
-    figures.raw_kept.sample = [raw for raw, _ in samples.lengths.items if raw is not None]
-    figures.clean_kept.sample = [clean for _, clean in samples.lengths.items]
-    figures.raw_dropped.sample = samples.raw_dropped.items
+    # sorted: the charts and medians only count them, in order; sorted here, in the run's report child,
+    # the driver's sorts at the run's serial end find them in order (linear)
+    figures.raw_kept.sample = sorted(raw for raw, _ in samples.lengths.items if raw is not None)
+    figures.clean_kept.sample = sorted(clean for _, clean in samples.lengths.items)
+    figures.raw_dropped.sample = sorted(samples.raw_dropped.items)
     figures.kept_examples = sorted(samples.kept.items, key=lambda e: str(e["id"]))
     figures.dropped_examples = {
         k: sorted(r.items, key=lambda e: str(e["id"])) for k, r in sorted(samples.dropped.items())
