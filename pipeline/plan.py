@@ -31,7 +31,8 @@ ORDER_BITS = 32  # records per file < 2**32
 # ~2 s of a 23 s run). The pieces shrink toward the end (half a task, a quarter, ..., two of each, then
 # the smallest, task_size / TAIL_PIECES): the workers finish within a smallest piece of each other,
 # and a worker never runs out of handed-out tasks while the other runs a whole one (the engine keeps
-# 2 tasks per worker in flight; equal quarters left one idle for up to half a quarter's time).
+# 2 tasks per worker in flight: behind the last whole task only three equal quarters were handed
+# out, 3/4 of its time, and the other worker could sit idle for the rest).
 # A smallest piece of fewer than MIN_PIECE records is not worth its files: then quarters, else no cut.
 TAIL_TASKS = 2
 TAIL_PIECES = 8
