@@ -26,12 +26,16 @@ from pipeline.s1_read.inputs import input_problem, iter_input_files, read_file, 
 from pipeline.s1_read.reader import Progress
 
 ORDER_BITS = 32  # records per file < 2**32
-# The run's last TAIL_TASKS tasks are cut into TAIL_PIECES pieces (`split_tail`): tasks are handed
-# out in order, so the last one ran alone while the other workers sat idle (15 tasks on 2 workers:
-# one task's time, ~2 s of a 23 s run); with pieces the workers finish within a piece of each other.
-# Pieces of fewer than MIN_PIECE records are not worth their files.
+# The run's last TAIL_TASKS tasks are cut into pieces (`split_tail`): tasks are handed out in order,
+# so the last one ran alone while the other workers sat idle (15 tasks on 2 workers: one task's time,
+# ~2 s of a 23 s run). The pieces shrink toward the end (half a task, a quarter, ..., two of each, then
+# the smallest, task_size / TAIL_PIECES): the workers finish within a smallest piece of each other,
+# and a worker never runs out of handed-out tasks while the other runs a whole one (the engine keeps
+# 2 tasks per worker in flight: behind the last whole task only three equal quarters were handed
+# out, 3/4 of its time, and the other worker could sit idle for the rest).
+# A smallest piece of fewer than MIN_PIECE records is not worth its files: then quarters, else no cut.
 TAIL_TASKS = 2
-TAIL_PIECES = 4
+TAIL_PIECES = 8
 MIN_PIECE = 250
 
 
@@ -130,13 +134,16 @@ def list_inputs(inputs: Sequence[str | Path], follow_symlinks: bool = True) -> l
 
 
 def tail_piece(task_size: int, split_tail: bool = True) -> int:
-    """Records (or small files) per piece of the run's last tasks; 0 when they are not cut (a task
-    size that TAIL_PIECES does not divide: the seek marks are every piece, and must fall on every
-    task's start too)."""
-    piece = task_size // TAIL_PIECES
-    if not split_tail or task_size % TAIL_PIECES or piece < MIN_PIECE:
-        return 0
-    return piece
+    """Records (or small files) of the smallest piece of the run's last tasks: task_size / TAIL_PIECES,
+    or / (TAIL_PIECES / 2), ... down to quarters, the first of at least MIN_PIECE that divides the
+    task size (the seek marks are every smallest piece, and must fall on every task's start too);
+    0 when the tail is not cut."""
+    parts = TAIL_PIECES
+    while split_tail and parts >= 4:
+        if task_size % parts == 0 and task_size // parts >= MIN_PIECE:
+            return task_size // parts
+        parts //= 2
+    return 0
 
 
 def index_every(task_size: int, split_tail: bool) -> int:
@@ -195,7 +202,7 @@ def plan_tasks(
                 )
     flush()
     piece = tail_piece(task_size, split_tail)
-    return _split_tail(tasks, piece, marks_of) if piece else tasks
+    return _split_tail(tasks, _tail_sizes(task_size, piece), marks_of, piece) if piece else tasks
 
 
 def _after(before: int, progress: Progress | None) -> Progress | None:
@@ -210,25 +217,57 @@ def _mark(marks: list | None, start: int, every: int) -> tuple[int, int] | None:
     return marks[k] if marks and k < len(marks) else None
 
 
-def _split_tail(tasks: list[TaskSpec], piece: int, marks_of: dict) -> list[TaskSpec]:
-    """The last TAIL_TASKS tasks cut into pieces of `piece` records (or files), renumbered."""
+def _split_tail(tasks: list[TaskSpec], sizes: Iterator[int], marks_of: dict, piece: int) -> list[TaskSpec]:
+    """The last TAIL_TASKS tasks cut into pieces of the next `sizes` records (or files), renumbered;
+    the seek marks are every `piece` records."""
     out = tasks[:-TAIL_TASKS]
     for task in tasks[-TAIL_TASKS:]:
-        for part in _pieces(task, piece, marks_of.get(task.files[0].index)):
+        for part in _pieces(task, sizes, marks_of.get(task.files[0].index), piece):
             out.append(dataclasses.replace(part, index=len(out)))
     return out
 
 
-def _pieces(task: TaskSpec, piece: int, marks: list | None) -> list[TaskSpec]:
-    if task.records is not None:  # a record range: its start is a multiple of `piece` (piece | task size)
+def _tail_sizes(task_size: int, piece: int) -> Iterator[int]:
+    """Piece sizes from the tail's start: half a task twice, a quarter twice, ..., then `piece` for
+    the rest (a tail of two whole tasks of 8 pieces: 4, 4, 2, 2, 1, 1, 1, 1). Each a multiple of `piece`."""
+    size = task_size // 2
+    while size > piece:
+        yield size
+        yield size
+        size //= 2
+    while True:
+        yield piece
+
+
+def _pieces(task: TaskSpec, sizes: Iterator[int], marks: list | None, every: int) -> list[TaskSpec]:
+    """`task` cut into pieces of the next `sizes` (the last one shorter where the task ends); a piece
+    starts at a multiple of `every` (the seek marks), since the task and every size before it do."""
+    if task.records is not None:  # a record range: its start is a multiple of the task size
         start, stop = task.records
-        return [
-            TaskSpec(0, task.files, (at, min(stop, at + piece)), _mark(marks, at, piece))
-            for at in range(start, stop, piece)
-        ]
+        bounds = _cuts(start, stop, sizes)
+        return [TaskSpec(0, task.files, (a, b), _mark(marks, a, every)) for a, b in bounds]
     if len(task.files) > 1:  # a group of small files (one document each)
-        return [TaskSpec(0, task.files[at : at + piece]) for at in range(0, len(task.files), piece)]
+        return [TaskSpec(0, task.files[a:b]) for a, b in _cuts(0, len(task.files), sizes)]
     return [task]  # one whole file
+
+
+def _cuts(start: int, stop: int, sizes: Iterator[int]) -> list[tuple[int, int]]:
+    bounds = []
+    while start < stop:
+        end = min(stop, start + next(sizes))
+        bounds.append((start, end))
+        start = end
+    return bounds
+
+
+def cut_digest(tasks: Sequence[TaskSpec]) -> str:
+    """A digest of where the tasks begin and end (files, record ranges): an unfinished run is resumed
+    only with the same cut, since its finished tasks' work files are reused by index (the count alone
+    does not tell two cuts of the tail apart)."""
+    h = xxhash.xxh3_64()
+    for task in tasks:
+        h.update(repr(([f.index for f in task.files], task.records)).encode())
+    return h.hexdigest()
 
 
 def task_size_for(

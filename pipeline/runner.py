@@ -86,7 +86,7 @@ from pipeline.fs import StorageError, check_remote_inputs, is_url, local_path, r
 from pipeline.ids import IdCheck
 from pipeline.keysfile import read_keys, read_refs, read_refs_and_text_hashes
 from pipeline.log import log
-from pipeline.plan import ORDER_BITS, InputFile, list_inputs
+from pipeline.plan import ORDER_BITS, InputFile, cut_digest, list_inputs
 from pipeline.preload import Preload
 from pipeline.registry import step_class
 from pipeline.s6_dedup import exact_sharded
@@ -431,7 +431,8 @@ def open_run_dir(run: Run, started: dt.datetime, t0: float) -> None:
         "version": __version__,
         "inputs": [[safe_json.safe_str(f.path), f.size, f.xxh3_128, f.error] for f in todo],
         "task_size": run.task_size,
-        "tasks": len(run.tasks),  # the cut (the tail in pieces, plan.py): a run cut otherwise is not resumed
+        "tasks": len(run.tasks),
+        "cut": cut_digest(run.tasks),  # the tail in pieces (plan.py): a run cut otherwise is not resumed
         "dedup": run.pipeline.dedup,
     }
     run.run_dir, run.pipeline.added = prepare_run_dir(run.request.output, started, plan, run.recovery)

@@ -111,8 +111,9 @@ def test_a_file_changed_between_runs_is_not_read_through_a_parked_handle(tmp_pat
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
 def test_the_tail_in_pieces_reads_the_same_documents_in_the_same_order(tmp_path, suffix):
-    """split_tail: the run's last two tasks cut in quarters (so that workers finish together), each
-    piece seeking to its own start; the documents read, in order, are those of the uncut plan."""
+    """split_tail: the run's last two tasks cut in pieces that shrink toward the end (so that workers
+    finish together), each piece seeking to its own start; the documents read, in order, are those
+    of the uncut plan."""
     rng = random.Random(7)
     path = tmp_path / f"in{suffix}"
     _write(path, _messy_lines(rng, 4700), trailing_newline=True)
@@ -122,9 +123,9 @@ def test_the_tail_in_pieces_reads_the_same_documents_in_the_same_order(tmp_path,
     uncut = plan_tasks(files, 1000, options)
     cut = plan_tasks(files, 1000, options, split_tail=True)
     assert [t.records for t in uncut][-2:] == [(3000, 4000), (4000, n)]
-    # the head as before; each of the last two tasks in pieces of 250 (the last one shorter)
+    # the head as before; the last two tasks in halves, then pieces of 250 (the last one shorter)
     assert cut[:3] == uncut[:3]
-    pieces = [(a, min(n, a + 250)) for a in range(3000, n, 250)]
+    pieces = [(3000, 3500), (3500, 4000)] + [(a, min(n, a + 250)) for a in range(4000, n, 250)]
     assert [t.records for t in cut[3:]] == pieces
     assert [t.index for t in cut] == list(range(len(cut)))
     assert all(t.seek is not None for t in cut)
