@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,7 @@ from pipeline.s7_write.atomic import write_atomic
 from pipeline.state import STORE_FILE, InputStore, StateError, input_key
 from pipeline.step import Drop
 
+WORK_DIR = "_work"  # <run>/_work/: the map's and reduce's work files (pipeline/runner.py)
 COPIES_FILE = "copies.json"  # in <run>/delta/: (dup_of, input key) of the duplicates the run dropped
 
 
@@ -92,7 +94,10 @@ def _apply_run(run_dir: Path, manifest: dict, state_dir: Path, store: InputStore
     # applied and some not, as it did between two of them before; the run is marked applied (below)
     # only once all are, and the next start redoes the rest (`roll_forward`).
     built_in = [step for step in global_steps if _is_built_in(step)]
-    with ThreadPoolExecutor(max_workers=1 + len(built_in), thread_name_prefix="newsclean-commit") as pool:
+    with ThreadPoolExecutor(max_workers=2 + len(built_in), thread_name_prefix="newsclean-commit") as pool:
+        # the run's work files (~200 MB per 30k documents, 0.1-0.3 s of I/O to unlink) are not needed
+        # once the manifest exists: removed beside the commits (a kill leaves them to the next start)
+        pool.submit(shutil.rmtree, run_dir / WORK_DIR, ignore_errors=True)
         jobs = [pool.submit(ids.commit, state_dir, delta)]
         for step in built_in:
             checkpoint("commit")

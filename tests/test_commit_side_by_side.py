@@ -79,8 +79,10 @@ def test_the_indexes_are_committed_side_by_side(killed_at_manifest, tmp_path, mo
     monkeypatch.setattr(ids, "commit", waiting(commits["ids"]))
     monkeypatch.setattr(ExactDedup, "commit", waiting(commits["exact"]))
     monkeypatch.setattr(NearDedup, "commit", waiting(commits["near"]))
+    (work,) = (out / "runs").glob("*/_work")  # the kill came before the run removed its work files
     assert len(_roll_forward(out)) == 1
     assert _state_rows(out) == killed_at_manifest["reference"]
+    assert not work.exists()  # removed beside the commits
 
 
 def test_a_failed_index_commit_leaves_the_run_unapplied_and_the_next_start_completes_it(

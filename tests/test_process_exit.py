@@ -63,6 +63,7 @@ def test_a_finished_run_ends_after_its_exit_callbacks_and_output_without_the_tea
     assert "5 documents in, 5 kept" in done.stdout and "template_lines" in done.stdout  # the summary, whole
     assert flags == {"exit-callback"}  # the callbacks ran; the teardown (which calls __del__) did not
     assert len(list((out / "runs").iterdir())) == 1
+    assert not list((out / "runs").glob("*/_work"))  # the work files went with the commit
 
 
 def test_other_outcomes_end_the_usual_way(tmp_path):
