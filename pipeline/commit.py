@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from pipeline.s7_write.atomic import write_atomic
 from pipeline.state import STORE_FILE, InputStore, StateError, input_key
 from pipeline.step import Drop
 
+WORK_DIR = "_work"  # <run>/_work/: the map's and reduce's work files (pipeline/runner.py)
 COPIES_FILE = "copies.json"  # in <run>/delta/: (dup_of, input key) of the duplicates the run dropped
 
 
@@ -83,16 +86,38 @@ def apply_run(run_dir: Path, manifest: dict, state_dir: Path, store: InputStore,
 
 
 def _apply_run(run_dir: Path, manifest: dict, state_dir: Path, store: InputStore, global_steps: list) -> None:
-    sharded_run.commit(state_dir, run_dir / "delta")
-    ids.commit(state_dir, run_dir / "delta")
-    for step in global_steps:
-        checkpoint("commit")
-        step.commit(state_dir, run_dir / "delta" / step.name)
+    delta = run_dir / "delta"
+    sharded_run.commit(state_dir, delta)
+    # the id registry and each built-in step's index are files of their own, each committed in its own
+    # idempotent transaction: side by side, in threads (SQLite and the fsyncs release the GIL), which
+    # changes no state but the time (~0.28 s one after the other). A kill between them leaves some
+    # applied and some not, as it did between two of them before; the run is marked applied (below)
+    # only once all are, and the next start redoes the rest (`roll_forward`).
+    built_in = [step for step in global_steps if _is_built_in(step)]
+    with ThreadPoolExecutor(max_workers=2 + len(built_in), thread_name_prefix="newsclean-commit") as pool:
+        # the run's work files (~200 MB per 30k documents, 0.1-0.3 s of I/O to unlink) are not needed
+        # once the manifest exists: removed beside the commits (a kill leaves them to the next start)
+        pool.submit(shutil.rmtree, run_dir / WORK_DIR, ignore_errors=True)
+        jobs = [pool.submit(ids.commit, state_dir, delta)]
+        for step in built_in:
+            checkpoint("commit")
+            jobs.append(pool.submit(step.commit, state_dir, delta / step.name))
+        for job in jobs:  # the first error in this order; the pool waits for every transaction to end
+            job.result()
+    for step in global_steps:  # a step of one's own: one after the other, in this thread, as before
+        if not _is_built_in(step):
+            checkpoint("commit")
+            step.commit(state_dir, delta / step.name)
     checkpoint("committed")
     copies = state_dir / MANIFEST_COPIES
     copies.mkdir(exist_ok=True)
     write_atomic(copies / f"{manifest['run_id']}.json", (run_dir / MANIFEST).read_bytes())
     apply_run_to_store(run_dir, manifest, store)
+
+
+def _is_built_in(step) -> bool:
+    """A step of this package, whose commit touches only its own state (a custom step's may not)."""
+    return type(step).__module__.startswith("pipeline.")
 
 
 def apply_run_to_store(run_dir: Path, manifest: dict, store: InputStore) -> None:

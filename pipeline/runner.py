@@ -332,7 +332,6 @@ def _run_locked(request: RunRequest, steps: list, store: InputStore, recovery: R
         if run.report_figures is not None:  # its child process reaped, whatever happened
             run.report_figures.close()
     checkpoint("manifest")
-    shutil.rmtree(run.work_dir, ignore_errors=True)
     apply_run(run.run_dir, manifest, run.state_dir, store, run.pipeline.global_steps)
     return RunResult(run.run_dir, manifest, run.written.stages)
 
