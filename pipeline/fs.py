@@ -18,6 +18,7 @@ import os
 import re
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
 
@@ -128,6 +129,17 @@ class ZstdReader(_InflatingReader):
         return b"".join(out)
 
 
+@dataclass(frozen=True)
+class GzipState:
+    """A point of a `.gz` stream to resume inflating from: the inflater (a copy of the member's,
+    not used again: resuming copies it once more), the compressed offset of the first byte it has
+    not been given, and the decompressed position it stands at."""
+
+    inflate: object  # zlib_ng's decompressobj (a type its stubs do not name)
+    offset: int
+    position: int
+
+
 class GzipReader(_InflatingReader):
     """The decompressed bytes of a `.gz` stream (all its members), inflated by zlib-ng (~2-3x the
     stdlib's speed; any inflater gives the same bytes).
@@ -144,12 +156,25 @@ class GzipReader(_InflatingReader):
 
     _READ = 1 << 16
 
-    def __init__(self, raw: IO[bytes]):
+    def __init__(self, raw: IO[bytes], keep_starts: bool = False):
         super().__init__(raw)
         self._inflate: zlib_ng._Decompress | None = None  # the member being read; None between members
         self._input = b""  # compressed bytes not given to the inflater yet
         self._salvaged = b""  # inflated before a member's damage, not read yet
         self._damage: Exception | None = None  # raised once `_salvaged` is read
+        self._keep_starts = keep_starts
+        # with keep_starts: where the last read began, as a GzipState (None after salvaged bytes)
+        self.last_start: GzipState | None = None
+
+    @classmethod
+    def resumed(cls, raw: IO[bytes], state: GzipState) -> GzipReader:
+        """A reader of `raw` (a seekable file of the same bytes) from `state` on: its `tell()` is the
+        state's position, and it reads what a reader from the start would read from there."""
+        raw.seek(state.offset)
+        reader = cls(raw)
+        reader._inflate = state.inflate.copy()  # type: ignore[attr-defined]  # (state stays reusable)
+        reader._pos = state.position
+        return reader
 
     def readinto(self, buffer) -> int:
         if self._salvaged or self._damage is not None:
@@ -168,6 +193,8 @@ class GzipReader(_InflatingReader):
                 self._inflate = zlib_ng.decompressobj(wbits=31)
             # a copy (a few µs a read) to find what the member inflates before damage it may meet
             before = self._inflate.copy()  # type: ignore[attr-defined]  # (missing in zlib-ng's stubs)
+            if self._keep_starts:  # the copy is also where this read starts (no further copy)
+                self.last_start = GzipState(before, self._raw.tell() - len(self._input), self._pos)
             try:
                 out = self._inflate.decompress(self._input, len(buffer))  # bounded: bombs stay small
             except _NG_ERROR as damage:
@@ -184,6 +211,7 @@ class GzipReader(_InflatingReader):
                 return len(out)
 
     def _read_salvaged(self, buffer) -> int:
+        self.last_start = None  # `before_damage`'s pieces have no state to resume from
         if not self._salvaged:
             damage, self._damage = self._damage, None
             raise cast(Exception, damage)

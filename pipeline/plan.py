@@ -23,6 +23,7 @@ import xxhash
 
 from pipeline.document import Document
 from pipeline.s1_read.inputs import input_problem, iter_input_files, read_file, reader_class
+from pipeline.s1_read.jsonl import keep_resume_points
 from pipeline.s1_read.reader import Progress
 
 ORDER_BITS = 32  # records per file < 2**32
@@ -202,7 +203,11 @@ def plan_tasks(
                 )
     flush()
     piece = tail_piece(task_size, split_tail)
-    return _split_tail(tasks, _tail_sizes(task_size, piece), marks_of, piece) if piece else tasks
+    if piece:
+        tasks = _split_tail(tasks, _tail_sizes(task_size, piece), marks_of, piece)
+    # the inflater states the count kept at the seek marks: only those the tasks start at
+    keep_resume_points((t.files[0].path, t.seek[0]) for t in tasks if t.seek is not None)
+    return tasks
 
 
 def _after(before: int, progress: Progress | None) -> Progress | None:
