@@ -79,6 +79,7 @@ from pipeline.commit import (
 )
 from pipeline.config import Config
 from pipeline.corpus import MANIFEST, run_dirs
+from pipeline.early_reduce import EarlyReduce, feeds
 from pipeline.engine import Engine, make_engine
 from pipeline.engine.local import default_workers, forks_workers
 from pipeline.faults import checkpoint
@@ -157,6 +158,7 @@ class Run:
     gone_when_read: set[str] = field(default_factory=set)  # files missing when a map task read them
     report_figures: report.PendingFigures | None = None  # the report's figures, being collected
     preload: Preload | None = None  # the steps' preload, begun during the plan (None: none in this process)
+    early: EarlyReduce | None = None  # the reduce's reading, done as the map tasks end (a run with workers)
 
     @property
     def config(self) -> Config:
@@ -350,6 +352,8 @@ def _phases(run: Run, started: dt.datetime) -> dict:
         accounting, corpus_change = filter_and_stage(run, reduced)
     finally:
         run.engine.close()
+        if run.early is not None:
+            run.early.close()
     checkpoint("staged")
     manifest = build_manifest(_about_run(run, started, corpus_change), run.written, accounting)
     write_manifest(run.run_dir, manifest, run.report_figures)
@@ -470,9 +474,16 @@ def map_phase(run: Run) -> None:
     factory = (build_pipeline, config, pipeline.added, pipeline.collection, pipeline.dedup)
     progress = _Progress(config.run["progress"])
     _preload_shared(run)
+    if run.sharded is None and run.engine.workers > 1:  # the driver waits for the workers: it reads the keys
+        input_keys = _input_keys(run.selection)
+        run.early = EarlyReduce(
+            run.work_dir, run.selection.todo, input_keys, run.state_dir, pipeline.global_steps
+        )
     try:
         for summary in run.engine.map_ordered(run_map_task_in_worker, jobs, init_worker, (run_key, *factory)):
             _count_map_task(run, summary)
+            if run.early is not None:
+                run.early.add_task(summary.index)
             progress.update(summary.n_docs)
             _record_elapsed(run.work_dir, time.perf_counter() - run.t0)
             log.debug(
@@ -512,7 +523,7 @@ def reduce_phase(run: Run) -> Reduced:
     """The documents to drop: id collisions first (a document whose id another input has is not a
     candidate any more), then each global step in order, over the candidates still kept."""
     selection = run.selection
-    input_keys = [input_key(f.path) for f in selection.todo] + [e["key"] for e in selection.vanished]
+    input_keys = _input_keys(selection)
     if run.sharded is not None:  # scale: the id check and exact dedup as tasks (exact_sharded.py)
         exact = exact_sharded.ShardedExact(
             run.engine,
@@ -524,6 +535,9 @@ def reduce_phase(run: Run) -> Reduced:
         )
         reduced = Reduced({}, None, exact)
         exact.check_ids()
+    elif run.early is not None:  # checked as the map tasks ended
+        id_check, id_drops = run.early.finish_ids()
+        reduced = Reduced({drop.order: ("read", drop) for drop in id_drops}, id_check)
     else:
         id_check = IdCheck(run.state_dir, input_keys)
         reduced = Reduced({}, id_check)
@@ -542,6 +556,11 @@ def reduce_phase(run: Run) -> Reduced:
     return reduced
 
 
+def _input_keys(selection: Selection) -> list[str]:
+    """The inputs the run reads or retires: the ids they had are theirs to reuse (`IdCheck`)."""
+    return [input_key(f.path) for f in selection.todo] + [e["key"] for e in selection.vanished]
+
+
 def _reduce_step(run: Run, step, position: int, reduced: Reduced) -> None:
     start = time.perf_counter()
     stats, drops, outcome = run.totals[step.name], reduced.drops, run.written.outcome
@@ -555,9 +574,15 @@ def _reduce_step(run: Run, step, position: int, reduced: Reduced) -> None:
         dropped = drops if exact is None else exact.dropped_orders(drops)
         found = reduced.sharded[step.name] = run.sharded.reduce(step, dropped, stats)
         step_drops = iter(found.drops)
+    elif run.early is not None and feeds(step):  # its keys fed as the map tasks ended
+        stats.docs_in += run.early.docs_in(drops)
+        step_drops = step.reduce_fed(drops, run.state_dir)
     else:  # (after sharded exact dedup, a custom global step gets a set of the orders dropped so far)
         excluded = drops if exact is None else set(exact.dropped_orders(drops).tolist())
-        items = _global_items(run.work_dir, len(run.tasks), position, excluded, stats)
+        if run.early is not None:
+            items = run.early.items(position, excluded, stats)
+        else:
+            items = _global_items(run.work_dir, len(run.tasks), position, excluded, stats)
         step_drops = step.reduce(items, run.state_dir)
     for drop in damage_checked(step, run.state_dir, step_drops):
         drops[drop.order] = (step.name, drop)
