@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.ids import IdCheck
-from pipeline.keysfile import read_columns, read_keys, read_refs_and_text_hashes
+from pipeline.keysfile import read_columns, read_keys, read_refs, read_refs_and_text_hashes
 from pipeline.plan import ORDER_BITS, InputFile
 from pipeline.state import input_key
 from pipeline.step import DocRef, Drop, StepStats
@@ -115,6 +115,11 @@ class EarlyReduce:
                 if ref.order not in excluded:
                     stats.docs_in += 1
                     yield ref, key
+
+    def refs(self, index: int) -> list[DocRef]:
+        """Map task `index`'s candidates: held, or read back."""
+        held = self.held.get(index)
+        return held[0] if held is not None else read_refs(task_paths(self.work_dir, index))
 
     def close(self) -> None:
         if self.id_check is not None:

@@ -551,7 +551,7 @@ def reduce_phase(run: Run) -> Reduced:
     if reduced.exact is not None:  # scale: chains through the sharded drop files too
         reduced.exact.follow_chains(reduced.drops)
     elif len({stage for stage, _drop in reduced.drops.values()}) > 1:  # a chain needs drops of two steps
-        _follow_dup_chains(run.work_dir, len(run.tasks), reduced.drops)
+        _follow_dup_chains(run.work_dir, len(run.tasks), reduced.drops, run.early)
     checkpoint("reduced")
     return reduced
 
@@ -817,12 +817,14 @@ def _candidate_refs(work_dir: Path, n_tasks: int, todo: list[InputFile]) -> Iter
             yield ref, key_of[ref.order >> ORDER_BITS], text
 
 
-def _follow_dup_chains(work_dir: Path, n_tasks: int, drops: dict[int, tuple[str, Drop]]) -> None:
+def _follow_dup_chains(
+    work_dir: Path, n_tasks: int, drops: dict[int, tuple[str, Drop]], early: EarlyReduce | None = None
+) -> None:
     """Point `dup_of` at a document the corpus keeps: exact_dedup may name X as the original of a
     copy, and near_dedup then drop X as a near-copy of Y; the copy's `dup_of` becomes Y."""
     dropped_id: dict[int, str] = {}
     for index in range(n_tasks):  # ids of the dropped documents (memory: one entry per drop)
-        refs = read_refs(task_paths(work_dir, index))
+        refs = early.refs(index) if early is not None else read_refs(task_paths(work_dir, index))
         dropped_id.update((ref.order, ref.id) for ref in refs if ref.order in drops)
     original_of = {
         dropped_id[order]: drop.dup_of

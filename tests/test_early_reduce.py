@@ -80,6 +80,8 @@ def _write_inputs(folder: Path, day: int) -> None:
             body = article(n if i % 5 else day * 100)  # every fifth page copies the day's first
             if i % 4 == 1:  # a near copy: the last sentence cut
                 body = article(n - 1).rsplit(" ", 6)[0]
+            if day == 2 and i == 3:  # a near copy of a page the first run kept (its index)
+                body = article(103).rsplit(" ", 6)[0]
             record = {
                 "id": f"day{day}-{i}" if part == "a" or i % 6 else f"day{day}-{i + 1}",  # (b: collisions)
                 "url": f"https://tin.example.vn/{part}/{n}.html",
@@ -141,8 +143,11 @@ def test_a_run_with_workers_keeps_and_drops_what_a_run_with_one_does(tmp_path, m
     part_held = _two_days(tmp_path, "part", workers=2)
     assert one == two == part_held
     rejects = b"".join(v for k, v in one[1].items() if k.startswith("rejects"))
-    reasons = {json.loads(line)["reason"] for line in gzip.decompress(rejects).splitlines()}
+    day2 = [json.loads(line) for line in gzip.decompress(rejects).splitlines()]
+    reasons = {r["reason"] for r in day2}
     assert {"duplicate_id", "exact_duplicate", "near_duplicate"} <= reasons  # every step dropped some
+    assert any("was dropped as a copy of" in r["detail"] for r in day2)  # a chain followed
+    assert any(r["reason"] == "near_duplicate" and r["dup_of"].startswith("day1-") for r in day2)
     kept = b"".join(v for k, v in one[0].items() if k.startswith("part"))
     assert b"template_line" in gzip.decompress(kept)
 
