@@ -75,7 +75,8 @@ class EarlyReduce:
         hold = self.n_held + len(refs) <= HOLD_LIMIT
         positions = [p for p, step in enumerate(self.steps) if feeds(step) or (hold and step.hold_keys)]
         held: dict[int, list] = {}
-        for position, column in zip(positions, read_columns(paths, positions)):
+        columns = read_columns(paths, positions) if positions else []  # (no such step: no keys read)
+        for position, column in zip(positions, columns):
             step = self.steps[position]
             if feeds(step):
                 step.feed(zip(refs, column))
