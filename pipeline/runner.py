@@ -475,15 +475,12 @@ def map_phase(run: Run) -> None:
     progress = _Progress(config.run["progress"])
     _preload_shared(run)
     if run.sharded is None and run.engine.workers > 1:  # the driver waits for the workers: it reads the keys
-        input_keys = _input_keys(run.selection)
-        run.early = EarlyReduce(
-            run.work_dir, run.selection.todo, input_keys, run.state_dir, pipeline.global_steps
-        )
+        run.early = EarlyReduce(run.work_dir, run.state_dir, pipeline.global_steps)
     try:
         for summary in run.engine.map_ordered(run_map_task_in_worker, jobs, init_worker, (run_key, *factory)):
             _count_map_task(run, summary)
             if run.early is not None:
-                run.early.add_task(summary.index)
+                run.early.add_task(summary.index, summary.n_docs)
             progress.update(summary.n_docs)
             _record_elapsed(run.work_dir, time.perf_counter() - run.t0)
             log.debug(
@@ -523,7 +520,7 @@ def reduce_phase(run: Run) -> Reduced:
     """The documents to drop: id collisions first (a document whose id another input has is not a
     candidate any more), then each global step in order, over the candidates still kept."""
     selection = run.selection
-    input_keys = _input_keys(selection)
+    input_keys = [input_key(f.path) for f in selection.todo] + [e["key"] for e in selection.vanished]
     if run.sharded is not None:  # scale: the id check and exact dedup as tasks (exact_sharded.py)
         exact = exact_sharded.ShardedExact(
             run.engine,
@@ -535,9 +532,6 @@ def reduce_phase(run: Run) -> Reduced:
         )
         reduced = Reduced({}, None, exact)
         exact.check_ids()
-    elif run.early is not None:  # checked as the map tasks ended
-        id_check, id_drops = run.early.finish_ids()
-        reduced = Reduced({drop.order: ("read", drop) for drop in id_drops}, id_check)
     else:
         id_check = IdCheck(run.state_dir, input_keys)
         reduced = Reduced({}, id_check)
@@ -552,13 +546,10 @@ def reduce_phase(run: Run) -> Reduced:
         reduced.exact.follow_chains(reduced.drops)
     elif len({stage for stage, _drop in reduced.drops.values()}) > 1:  # a chain needs drops of two steps
         _follow_dup_chains(run.work_dir, len(run.tasks), reduced.drops, run.early)
+    if run.early is not None:  # the held keys and refs are not needed any more
+        run.early.close()
     checkpoint("reduced")
     return reduced
-
-
-def _input_keys(selection: Selection) -> list[str]:
-    """The inputs the run reads or retires: the ids they had are theirs to reuse (`IdCheck`)."""
-    return [input_key(f.path) for f in selection.todo] + [e["key"] for e in selection.vanished]
 
 
 def _reduce_step(run: Run, step, position: int, reduced: Reduced) -> None:
@@ -575,6 +566,7 @@ def _reduce_step(run: Run, step, position: int, reduced: Reduced) -> None:
         found = reduced.sharded[step.name] = run.sharded.reduce(step, dropped, stats)
         step_drops = iter(found.drops)
     elif run.early is not None and feeds(step):  # its keys fed as the map tasks ended
+        run.early.begin()  # (a run without map tasks fed nothing)
         stats.docs_in += run.early.docs_in(drops)
         step_drops = step.reduce_fed(drops, run.state_dir)
     else:  # (after sharded exact dedup, a custom global step gets a set of the orders dropped so far)

@@ -130,9 +130,9 @@ def test_a_run_with_workers_keeps_and_drops_what_a_run_with_one_does(tmp_path, m
     tasks_seen: list[int] = []
     add_task = early_reduce.EarlyReduce.add_task
 
-    def counted(self, index):
+    def counted(self, index, n_docs):
         tasks_seen.append(index)
-        add_task(self, index)
+        add_task(self, index, n_docs)
 
     monkeypatch.setattr(early_reduce.EarlyReduce, "add_task", counted)
     one = _two_days(tmp_path, "one", workers=1)

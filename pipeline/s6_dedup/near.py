@@ -189,6 +189,9 @@ class NearDedup(GlobalStep):
         for ref, key in items:
             if key is not None:
                 scratch.add(ref, *key)
+        # band keys now, for the pieces fed so far: the signatures held for them are views of the
+        # feeder's decoded arrays, which would stay alive (shingles too) until the next 4,096
+        scratch.flush()
 
     def reduce_fed(self, excluded: Collection[int], state_dir=None) -> Iterator[Drop]:
         """The drops among the candidates fed, leaving out the orders `excluded`."""
@@ -388,6 +391,10 @@ class _Scratch:
             for band, fh in enumerate(self._band_files):
                 fh.write(np.ascontiguousarray(keys[:, band]).tobytes())
             self._pending = []
+
+    def flush(self) -> None:
+        """Band keys of the documents added so far (the same keys whatever the pieces)."""
+        self._flush_bands()
 
     def finish(self) -> None:
         self._flush_bands()
