@@ -65,7 +65,7 @@ from pathlib import Path
 
 import orjson
 
-from pipeline import __version__, forked, plan_count, report, sharded_run
+from pipeline import __version__, forked, gcpause, plan_count, report, sharded_run
 from pipeline.commit import (
     COPIES_FILE,
     Recovery,
@@ -535,7 +535,11 @@ def reduce_phase(run: Run) -> Reduced:
     else:
         id_check = IdCheck(run.state_dir, input_keys)
         reduced = Reduced({}, id_check)
-        for drop in id_check.check(_candidate_refs(run.work_dir, len(run.tasks), selection.todo)):
+        # its table of ids: new acyclic tuples, one per candidate; an automatic collection would only
+        # walk the heap, which in a run with workers holds the keys read during the map (early_reduce)
+        with gcpause.paused():
+            found = id_check.check(_candidate_refs(run.work_dir, len(run.tasks), selection.todo))
+        for drop in found:
             reduced.drops[drop.order] = ("read", drop)
         id_check.close()
     for position, step in enumerate(run.pipeline.global_steps):
