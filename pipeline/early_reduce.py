@@ -23,10 +23,11 @@ from pipeline.keysfile import read_columns, read_keys, read_refs
 from pipeline.step import DocRef, StepStats
 from pipeline.tasks import task_paths
 
-# candidates whose small keys are held in memory, ~0.7 KB each with their refs: the driver's peak RSS
-# is reached during the map, with the steps' models loaded, and grows by at most ~20 MB; past it a
-# task's keys are read back after the map, so that the driver's peak does not grow with the run
-HOLD_LIMIT = 25_000
+# candidates whose small keys are held in memory, ~0.9 KB each with their refs: the driver's peak RSS
+# is reached during the map, with the steps' models loaded (the 200k-document run's process tree is
+# within ~50 MB of issue 16's 600 MB); past it a task's keys are read back after the map, so that the
+# driver's peak does not grow with the run
+HOLD_LIMIT = 10_000
 
 
 def feeds(step) -> bool:
