@@ -35,22 +35,28 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _timed(name: str, fn):
+def _timed(name: str, fn, summed: bool = False):
+    """fn timed, a row per call; `summed`: one row for all its calls (its start: the first's)."""
+
     def wrapper(*args, **kwargs):
         wall, cpu, child = time.perf_counter(), time.process_time(), _children_cpu()
         try:
             return fn(*args, **kwargs)
         finally:
             label = name(*args) if callable(name) else name
-            ROWS.append(
-                {
-                    "phase": label,
-                    "start": round(wall - T_START, 3),
-                    "wall": round(time.perf_counter() - wall, 3),
-                    "driver_cpu": round(time.process_time() - cpu, 3),
-                    "workers_cpu": round(_children_cpu() - child, 3),
-                }
-            )
+            row = {
+                "phase": label,
+                "start": round(wall - T_START, 3),
+                "wall": round(time.perf_counter() - wall, 3),
+                "driver_cpu": round(time.process_time() - cpu, 3),
+                "workers_cpu": round(_children_cpu() - child, 3),
+            }
+            before = next((r for r in ROWS if r["phase"] == label), None) if summed else None
+            if before is None:
+                ROWS.append(row)
+            else:
+                for key in ("wall", "driver_cpu", "workers_cpu"):
+                    before[key] = round(before[key] + row[key], 3)
 
     return wrapper
 
@@ -91,7 +97,11 @@ def _instrument() -> None:
         )
     runner._preload_shared = _timed("  map: preload", runner._preload_shared)
     runner._reduce_step = _timed(lambda run, step, *a: f"  reduce: {step.name}", runner._reduce_step)
-    runner.IdCheck.check = _timed("  reduce: id check (driver)", runner.IdCheck.check)
+    # (summed: with workers it runs per map task, as each ends: pipeline/early_reduce.py)
+    runner.IdCheck.check = _timed("  reduce: id check (driver)", runner.IdCheck.check, summed=True)
+    early = getattr(runner, "EarlyReduce", None)
+    if early is not None:  # the keys read, fed and held as the map tasks end (in the map's time)
+        early.add_task = _timed("  map: early reduce (driver, summed)", early.add_task, summed=True)
     runner.check_accounting = _timed("check_accounting", runner.check_accounting)
     runner.build_manifest = _timed("build_manifest", runner.build_manifest)
     runner.write_manifest = _timed("write_manifest (report + manifest)", runner.write_manifest)

@@ -159,6 +159,17 @@ def read_keys(paths: dict, position: int | None) -> tuple[list[DocRef], list]:
     return _refs_of(refs), column[0] if column else []
 
 
+def read_columns(paths: dict, positions: list[int]) -> tuple[list[DocRef], list[list]]:
+    """The refs of a map task's candidates and the keys of the global steps at `positions`, one
+    column each, from one read of the file."""
+    data = paths["keys"].read_bytes()
+    if data[:4] == MAGIC:
+        refs, *columns = _unpack(data, ["refs"] + [str(position) for position in positions])
+        return _refs_of(refs), columns
+    # an earlier layout (a run resumed across an upgrade)
+    return read_refs(paths), [read_keys(paths, position)[1] for position in positions]
+
+
 def read_refs_and_text_hashes(paths: dict) -> tuple[list[DocRef], list]:
     """The refs file: refs and text hashes; ids alone (hashes None) from a version without it."""
     if not paths["refs"].exists():  # a map task resumed from a version without refs files

@@ -65,7 +65,7 @@ from pathlib import Path
 
 import orjson
 
-from pipeline import __version__, forked, plan_count, report, sharded_run
+from pipeline import __version__, forked, gcpause, plan_count, report, sharded_run
 from pipeline.commit import (
     COPIES_FILE,
     Recovery,
@@ -79,6 +79,7 @@ from pipeline.commit import (
 )
 from pipeline.config import Config
 from pipeline.corpus import MANIFEST, run_dirs
+from pipeline.early_reduce import EarlyReduce, feeds
 from pipeline.engine import Engine, make_engine
 from pipeline.engine.local import default_workers, forks_workers
 from pipeline.faults import checkpoint
@@ -157,6 +158,7 @@ class Run:
     gone_when_read: set[str] = field(default_factory=set)  # files missing when a map task read them
     report_figures: report.PendingFigures | None = None  # the report's figures, being collected
     preload: Preload | None = None  # the steps' preload, begun during the plan (None: none in this process)
+    early: EarlyReduce | None = None  # the reduce's reading, done as the map tasks end (a run with workers)
 
     @property
     def config(self) -> Config:
@@ -349,6 +351,8 @@ def _phases(run: Run, started: dt.datetime) -> dict:
         accounting, corpus_change = filter_and_stage(run, reduced)
     finally:
         run.engine.close()
+        if run.early is not None:
+            run.early.close()
     checkpoint("staged")
     manifest = build_manifest(_about_run(run, started, corpus_change), run.written, accounting)
     write_manifest(run.run_dir, manifest, run.report_figures)
@@ -470,9 +474,13 @@ def map_phase(run: Run) -> None:
     factory = (build_pipeline, config, pipeline.added, pipeline.collection, pipeline.dedup)
     progress = _Progress(config.run["progress"])
     _preload_shared(run)
+    if run.sharded is None and run.engine.workers > 1:  # the driver waits for the workers: it reads the keys
+        run.early = EarlyReduce(run.work_dir, run.state_dir, pipeline.global_steps)
     try:
         for summary in run.engine.map_ordered(run_map_task_in_worker, jobs, init_worker, (run_key, *factory)):
             _count_map_task(run, summary)
+            if run.early is not None:
+                run.early.add_task(summary.index, summary.n_docs)
             progress.update(summary.n_docs)
             _record_elapsed(run.work_dir, time.perf_counter() - run.t0)
             log.debug(
@@ -527,7 +535,11 @@ def reduce_phase(run: Run) -> Reduced:
     else:
         id_check = IdCheck(run.state_dir, input_keys)
         reduced = Reduced({}, id_check)
-        for drop in id_check.check(_candidate_refs(run.work_dir, len(run.tasks), selection.todo)):
+        # its table of ids: new acyclic tuples, one per candidate; an automatic collection would only
+        # walk the heap, which in a run with workers holds the keys read during the map (early_reduce)
+        with gcpause.paused():
+            found = id_check.check(_candidate_refs(run.work_dir, len(run.tasks), selection.todo))
+        for drop in found:
             reduced.drops[drop.order] = ("read", drop)
         id_check.close()
     for position, step in enumerate(run.pipeline.global_steps):
@@ -537,7 +549,9 @@ def reduce_phase(run: Run) -> Reduced:
     if reduced.exact is not None:  # scale: chains through the sharded drop files too
         reduced.exact.follow_chains(reduced.drops)
     elif len({stage for stage, _drop in reduced.drops.values()}) > 1:  # a chain needs drops of two steps
-        _follow_dup_chains(run.work_dir, len(run.tasks), reduced.drops)
+        _follow_dup_chains(run.work_dir, len(run.tasks), reduced.drops, run.early)
+    if run.early is not None:  # the held keys and refs are not needed any more
+        run.early.close()
     checkpoint("reduced")
     return reduced
 
@@ -555,9 +569,16 @@ def _reduce_step(run: Run, step, position: int, reduced: Reduced) -> None:
         dropped = drops if exact is None else exact.dropped_orders(drops)
         found = reduced.sharded[step.name] = run.sharded.reduce(step, dropped, stats)
         step_drops = iter(found.drops)
+    elif run.early is not None and feeds(step):  # its keys fed as the map tasks ended
+        run.early.begin()  # (a run without map tasks fed nothing)
+        stats.docs_in += run.early.docs_in(drops)
+        step_drops = step.reduce_fed(drops, run.state_dir)
     else:  # (after sharded exact dedup, a custom global step gets a set of the orders dropped so far)
         excluded = drops if exact is None else set(exact.dropped_orders(drops).tolist())
-        items = _global_items(run.work_dir, len(run.tasks), position, excluded, stats)
+        if run.early is not None:
+            items = run.early.items(position, excluded, stats)
+        else:
+            items = _global_items(run.work_dir, len(run.tasks), position, excluded, stats)
         step_drops = step.reduce(items, run.state_dir)
     for drop in damage_checked(step, run.state_dir, step_drops):
         drops[drop.order] = (step.name, drop)
@@ -792,12 +813,14 @@ def _candidate_refs(work_dir: Path, n_tasks: int, todo: list[InputFile]) -> Iter
             yield ref, key_of[ref.order >> ORDER_BITS], text
 
 
-def _follow_dup_chains(work_dir: Path, n_tasks: int, drops: dict[int, tuple[str, Drop]]) -> None:
+def _follow_dup_chains(
+    work_dir: Path, n_tasks: int, drops: dict[int, tuple[str, Drop]], early: EarlyReduce | None = None
+) -> None:
     """Point `dup_of` at a document the corpus keeps: exact_dedup may name X as the original of a
     copy, and near_dedup then drop X as a near-copy of Y; the copy's `dup_of` becomes Y."""
     dropped_id: dict[int, str] = {}
     for index in range(n_tasks):  # ids of the dropped documents (memory: one entry per drop)
-        refs = read_refs(task_paths(work_dir, index))
+        refs = early.refs(index) if early is not None else read_refs(task_paths(work_dir, index))
         dropped_id.update((ref.order, ref.id) for ref in refs if ref.order in drops)
     original_of = {
         dropped_id[order]: drop.dup_of

@@ -289,6 +289,9 @@ class GlobalStep(Step):
     # entries in the state are on their way out, so reduce() must not match them (set by the runner)
     retired: frozenset = frozenset()
     retired_runs: frozenset = frozenset()  # the runs that kept them
+    # small keys (a hash, a few line hashes): a runner may hold them in memory, decoded while the map
+    # tasks end, instead of reading them back from the work files in the reduce (runner: EarlyReduce)
+    hold_keys: bool = False
 
     def key(self, doc: Document):  # pragma: no cover - interface
         raise NotImplementedError

@@ -203,6 +203,7 @@ def load_edits(work_dir: Path) -> dict | None:
 class TemplateLines(GlobalStep):
     name = "template_lines"
     pipeline_stage = "clean"
+    hold_keys = True  # a source and the hashes of a document's short lines
 
     class Options(Schema):
         # a line in at least this many different documents of one source is template (1 would be every line)

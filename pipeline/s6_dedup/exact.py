@@ -87,6 +87,7 @@ class ExactDedup(GlobalStep):
     name = "exact_dedup"
     pipeline_stage = "dedup"
     defaults = {}
+    hold_keys = True  # 16 bytes a document
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)

@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import unicodedata
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,28 +164,54 @@ class NearDedup(GlobalStep):
     # --- reduce ------------------------------------------------------------------------
 
     def reduce(self, items: Iterable[tuple[DocRef, Any]], state_dir=None) -> Iterator[Drop]:
+        self.begin_feed(state_dir)
+        self.feed(items)
+        yield from self.reduce_fed(frozenset(), state_dir)
+
+    # The reduce in two parts, for a runner that has the keys before it knows the exclusions: the
+    # keys of every candidate fed while the map runs (`begin_feed`, `feed`: to the scratch files),
+    # then `reduce_fed` over those not excluded (dropped by an earlier step). The same drops as
+    # `reduce` over the candidates not excluded: the excluded ones are taken out of the keep order
+    # before the banding, so they are in no bucket and no pair.
+
+    def begin_feed(self, state_dir=None) -> None:
         self._discard_scratch()
-        scratch = self._scratch = _Scratch(
+        self._scratch = _Scratch(
             self.options["scratch_dir"] or scratch_parent(state_dir),
             self.bands,
             self.rows,
             self.options["num_perm"],
         )
+
+    def feed(self, items: Iterable[tuple[DocRef, Any]]) -> None:
+        scratch = self._scratch
+        assert scratch is not None, "begin_feed comes first"
         for ref, key in items:
             if key is not None:
                 scratch.add(ref, *key)
+        # band keys now, for the pieces fed so far: the signatures held for them are views of the
+        # feeder's decoded arrays, which would stay alive (shingles too) until the next 4,096
+        scratch.flush()
+
+    def reduce_fed(self, excluded: Collection[int], state_dir=None) -> Iterator[Drop]:
+        """The drops among the candidates fed, leaving out the orders `excluded`."""
+        scratch = self._scratch
+        assert scratch is not None, "begin_feed comes first"
         scratch.finish()
         persistent = self.options["persist"] and state_dir is not None
         index = NearIndex(self.index_dir(state_dir) if persistent else None, self.params)
         try:
-            drops, self._kept_ranks = self._dedup(scratch, index)
+            drops, self._kept_ranks = self._dedup(scratch, index, excluded)
         finally:
             index.close()
         yield from drops
 
-    def _dedup(self, scratch: _Scratch, index) -> tuple[list[Drop], np.ndarray]:
-        n, counters = scratch.n, self.stats.counters
+    def _dedup(self, scratch: _Scratch, index, excluded: Collection[int]) -> tuple[list[Drop], np.ndarray]:
         rank = scratch.keep_order()  # rank position -> scratch position
+        if excluded:  # (a total order: the order of the others is theirs alone)
+            gone = np.fromiter(excluded, dtype=np.int64, count=len(excluded))
+            rank = rank[~np.isin(scratch.orders()[rank], gone)]
+        n, counters = len(rank), self.stats.counters
         max_bucket = self.options["max_bucket"]
         within_parts, against_parts = [], []
         for band in range(self.bands):
@@ -365,6 +391,10 @@ class _Scratch:
             for band, fh in enumerate(self._band_files):
                 fh.write(np.ascontiguousarray(keys[:, band]).tobytes())
             self._pending = []
+
+    def flush(self) -> None:
+        """Band keys of the documents added so far (the same keys whatever the pieces)."""
+        self._flush_bands()
 
     def finish(self) -> None:
         self._flush_bands()
