@@ -16,13 +16,16 @@ from __future__ import annotations
 import io
 import os
 import re
+import struct
 import zlib
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, cast
 
-from zlib_ng import gzip_ng, zlib_ng
+from zlib_ng import zlib_ng
 
 from pipeline.s7_write.atomic import HashingFile, HashingWriter, write_all
 
@@ -264,48 +267,80 @@ def skip_to(fh: IO[bytes], offset: int) -> None:
         left -= len(chunk)
 
 
-class FixedBlocks:
-    """Hands a compressor blocks of SIZE bytes, however the bytes were cut into writes: zlib-ng's levels
-    0, 1, 5 and 6 give other bytes for the same input written in other pieces (levels 2-4 and 7-9 do
-    not), and shards are written line by line (ShardWriter) or in chunks (BackgroundShardWriter)."""
+class BlockGzip:
+    """One gzip member made of blocks of SIZE input bytes each deflated on its own, pigz's layout: a
+    block starts from the 32 KB before it as its dictionary and ends byte-aligned (a sync flush), so
+    the blocks can be compressed side by side in threads (zlib-ng releases the GIL) and the file is
+    the same bytes for any number of threads, and however its input was cut into writes. Any gzip
+    reader reads it as one ordinary member; the blocks cost ~5 bytes each."""
 
     SIZE = 1 << 18
+    WINDOW = 1 << 15  # deflate's dictionary: what a block may refer back to
+    HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, no time stamp, OS unknown
 
-    def __init__(self, stream: IO[bytes]):
-        self._stream, self._size, self._pending = stream, self.SIZE, bytearray()
+    def __init__(self, fileobj: HashingWriter, level: int, pool: Executor | None = None):
+        self._out, self._level, self._pool = fileobj, level, pool
+        self._pending, self._window = bytearray(), b""
+        self._crc = self._size = 0
+        fileobj.write(self.HEADER)
 
     def write(self, data: bytes) -> int:
         self._pending += data
-        if len(self._pending) >= self._size:
-            whole = len(self._pending) - len(self._pending) % self._size
+        whole = len(self._pending) - len(self._pending) % self.SIZE
+        if whole:
             with memoryview(self._pending) as view:
-                for start in range(0, whole, self._size):
-                    self._stream.write(view[start : start + self._size])
+                blocks = [bytes(view[at : at + self.SIZE]) for at in range(0, whole, self.SIZE)]
             del self._pending[:whole]  # from the front of a bytearray: no copy of the rest
+            self._emit(blocks, last=False)
         return len(data)
 
     def close(self) -> None:
-        """Compress what is left and end the stream."""
-        if self._pending:
-            self._stream.write(bytes(self._pending))
-            self._pending.clear()
-        self._stream.close()
+        """Compress what is left, end the member (CRC-32 and length); `fileobj` stays open."""
+        self._emit([bytes(self._pending)], last=True)
+        self._pending.clear()
+        self._out.write(struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
+
+    def _emit(self, blocks: list[bytes], last: bool) -> None:
+        windows = []
+        for block in blocks:  # each block's dictionary: the last WINDOW bytes before it
+            windows.append(self._window)
+            self._window = (self._window + block)[-self.WINDOW :]
+        ends = [False] * (len(blocks) - 1) + [last]
+        jobs = zip(blocks, windows, ends)
+        deflate = partial(_deflate_block, self._level)
+        if self._pool is not None and len(blocks) > 1:
+            out = self._pool.map(deflate, *zip(*jobs))
+        else:
+            out = (deflate(*job) for job in jobs)
+        for block, compressed in zip(blocks, out):
+            self._crc = zlib_ng.crc32(block, self._crc)
+            self._size += len(block)
+            self._out.write(compressed)
+
+
+def _deflate_block(level: int, block: bytes, window: bytes, last: bool) -> bytes:
+    """Raw deflate of one block that may refer back into `window` (the bytes before it)."""
+    if window:
+        deflater = zlib_ng.compressobj(level, zlib_ng.DEFLATED, -15, 8, zlib_ng.Z_DEFAULT_STRATEGY, window)
+    else:
+        deflater = zlib_ng.compressobj(level, zlib_ng.DEFLATED, -15)
+    return deflater.compress(block) + deflater.flush(zlib_ng.Z_FINISH if last else zlib_ng.Z_SYNC_FLUSH)
 
 
 def compressing(
-    fileobj: HashingWriter, compression: str, level: int
-) -> IO[bytes] | FixedBlocks | HashingWriter:
+    fileobj: HashingWriter, compression: str, level: int, pool: Executor | None = None
+) -> IO[bytes] | BlockGzip | HashingWriter:
     """A writer compressing into `fileobj`; closing it ends the stream but leaves `fileobj` open.
     Neither format stores a time stamp here, so the same records give byte-identical files.
 
     gzip is zlib-ng's (a dependency, never the system's zlib, which differs between distributions):
     its deflate gives the same bytes on every CPU its wheels run on (x86-64 with or without SSE4.2,
     AVX2, AVX-512; aarch64), so shards are the same on every machine with the same zlib-ng release
-    (pinned to one minor in pyproject.toml). One gzip member, 1.5-1.9x faster than the stdlib's level 1
-    at the default level 2 (docs/notes/issue16-scale.md, "gzip")."""
+    (pinned to one minor in pyproject.toml). One gzip member in independent blocks (BlockGzip), which
+    `pool`'s threads compress side by side; 1.5-1.9x faster than the stdlib's level 1 at the default
+    level 2 (docs/notes/issue16-scale.md, "gzip")."""
     if compression == "gzip":
-        gz = gzip_ng.GzipNGFile(filename="", mode="wb", fileobj=fileobj, mtime=0, compresslevel=level)
-        return FixedBlocks(gz)  # type: ignore[arg-type]  # a BufferedIOBase, as in open_decompressed
+        return BlockGzip(fileobj, level, pool)
     if compression == "zstd":
         import zstandard
 

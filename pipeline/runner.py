@@ -606,9 +606,13 @@ def filter_phase(run: Run, drops: dict, exact=None) -> Filtered:
 
 def _filter_in_driver(run: Run, drops: dict) -> tuple[Filtered, list[dict], list[dict]]:
     # the shards compressed in threads beside the filtering (about half of this phase's CPU); the
-    # same threads copy the lines to the report's child, when there is one (report.start_feed)
+    # same threads copy the lines to the report's child, when there is one (report.start_feed). The
+    # map's workers are done: the kept shards' blocks are compressed by as many threads
     feed = run.report_figures.feed if run.report_figures is not None else None
-    kept = BackgroundShardWriter(run.run_dir, "part", *run.writer_options, tee=feed and feed.kept)
+    threads = _workers(run.request)
+    kept = BackgroundShardWriter(
+        run.run_dir, "part", *run.writer_options, tee=feed and feed.kept, threads=threads
+    )
     rejects = BackgroundShardWriter(run.run_dir, "rejects", *run.writer_options, tee=feed and feed.rejects)
     total = Filtered()
     try:

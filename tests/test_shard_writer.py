@@ -14,7 +14,7 @@ import zlib
 
 import pytest
 
-from pipeline.fs import FixedBlocks, open_decompressed
+from pipeline.fs import BlockGzip, open_decompressed
 from pipeline.s7_write import atomic
 from pipeline.s7_write.jsonl import BackgroundShardWriter, ShardWriter
 
@@ -27,25 +27,35 @@ def _lines(n: int) -> list[bytes]:
     ]
 
 
-# gzip 0, 1, 5 and 6: the levels whose zlib-ng output depends on how the bytes are cut into writes
+# gzip 0, 1, 5 and 6: the levels whose zlib-ng output depends on how the bytes are cut into writes;
+# a writer whose gzip blocks 3 threads compress side by side writes the same bytes as one thread
 @pytest.mark.parametrize(
     ("compression", "level"), [("gzip", 0), ("gzip", 1), ("gzip", 2), ("gzip", 6), ("zstd", 1), ("none", 1)]
 )
 def test_same_shards_as_the_plain_writer(tmp_path, compression, level, monkeypatch):
-    monkeypatch.setattr(BackgroundShardWriter, "CHUNK", 5000)  # many hand-overs inside a shard
-    monkeypatch.setattr(FixedBlocks, "SIZE", 7000)  # blocks across the lines and the hand-overs
+    monkeypatch.setattr(BackgroundShardWriter, "CHUNK", 50_000)  # many hand-overs inside a shard
+    monkeypatch.setattr(BlockGzip, "SIZE", 7000)  # blocks across the lines and the hand-overs
+    monkeypatch.setattr(BlockGzip, "WINDOW", 9000)  # a dictionary longer than a block
     lines = _lines(1100)
     written = {}
-    for name, cls in (("plain", ShardWriter), ("thread", BackgroundShardWriter)):
+    writers = {
+        "plain": ShardWriter,
+        "thread": BackgroundShardWriter,
+        "threads": lambda *args: BackgroundShardWriter(*args, threads=3),
+    }
+    for name, make in writers.items():
         folder = tmp_path / name
         folder.mkdir()
-        writer = cls(folder, "part", 400, compression, level)
+        writer = make(folder, "part", 400, compression, level)
         for line in lines:
             writer.write_line(line)
         shards = writer.close()
         written[name] = (shards, {p.name: p.read_bytes() for p in folder.iterdir()})
-    assert written["plain"] == written["thread"]
+    assert written["plain"] == written["thread"] == written["threads"]
     assert [s["records"] for s in written["thread"][0]] == [400, 400, 300]
+    for shard in written["threads"][0]:  # and each reads back as its lines
+        with open_decompressed(tmp_path / "threads" / shard["file"]) as fh:
+            assert len(fh.read().splitlines()) == shard["records"]
 
 
 def test_a_failure_in_the_thread_fails_the_writer_and_abort_leaves_no_file(tmp_path, monkeypatch):
@@ -79,7 +89,9 @@ def _shard_bytes(tmp_path, lines: list[bytes], level: int) -> bytes:
     return (tmp_path / shard["file"]).read_bytes()
 
 
-def test_gzip_shard_is_one_member_without_time_stamp_that_every_reader_reads(tmp_path):
+@pytest.mark.parametrize("block", [BlockGzip.SIZE, 5000])  # one block, and many (each from its dictionary)
+def test_gzip_shard_is_one_member_without_time_stamp_that_every_reader_reads(tmp_path, block, monkeypatch):
+    monkeypatch.setattr(BlockGzip, "SIZE", block)
     lines = _lines(300)
     data = _shard_bytes(tmp_path, lines, 2)
     assert data[:4] == b"\x1f\x8b\x08\x00" and data[4:8] == b"\0\0\0\0"  # no name, no mtime
@@ -94,15 +106,17 @@ def test_gzip_shard_is_one_member_without_time_stamp_that_every_reader_reads(tmp
         assert out == b"".join(lines)
 
 
-# sha256 of _lines(300) compressed by zlib-ng (python-zlib-ng 1.1.0, zlib-ng 2.3.3) at levels 1, 2, 6.
-# The same on x86-64 with and without SSE4.2, with AVX2 and AVX-512, and on aarch64 (checked under
-# qemu for 1.1.0; docs/notes/issue16-scale.md, "gzip"): shards must not depend on the machine. A
-# zlib-ng release that compresses differently fails here: move the pin in pyproject.toml and these
-# digests together, and say in CHANGELOG.md that shard bytes change (their content does not).
+# sha256 of _lines(300) compressed by zlib-ng (python-zlib-ng 1.1.0, zlib-ng 2.3.3) at levels 1, 2, 6, in
+# BlockGzip's blocks (two here: the second deflated from the first's last 32 KB). The same on x86-64
+# with and without SSE4.2, with AVX2 and AVX-512 (checked under qemu: core2duo, Haswell, Skylake-Server;
+# the single-stream layout before it also on aarch64: docs/notes/issue16-scale.md, "gzip"): shards must
+# not depend on the machine. A zlib-ng release that compresses differently fails here: move the pin in
+# pyproject.toml and these digests together, and say in CHANGELOG.md that shard bytes change (their
+# content does not).
 GZIP_DIGESTS = {
-    1: "b70598d77366256511d46cdec7647c3db93a65ddec082b51ffdaebf89458f5c0",
-    2: "6ebf549a236a298b40e54455ce91cd9b1cf0d6660983b809384373e60139616b",
-    6: "ca45266e5ee2b5eb83e9c13c9e8c06bb694a532115ebf29394e7bb41d8f88bf9",
+    1: "8d38bb37766e4fca4304db7c8d6241e84de2c1762e12178b6b6c37651da9678b",
+    2: "80f99051428546bfe9c1ca43105e4d8985fc066c47edfa4379b336891eb27514",
+    6: "6adfe83835ceba6223d85e3e7dbfed109766f2618d992ce232de188c635db7a0",
 }
 
 

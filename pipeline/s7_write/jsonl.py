@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ class ShardWriter:
     ):
         self.directory, self.prefix, self.shard_size = directory, prefix, shard_size
         self.compression, self.compresslevel = compression, compresslevel
+        self._pool: ThreadPoolExecutor | None = None  # gzip's blocks compressed side by side (fs.BlockGzip)
         self.shards: list[dict] = []
         self._file: HashingFile | RemoteHashingFile | None = None  # pipeline/fs.py: hashing_file
         self._stream: Any = None  # the gzip/zstd writer over _file, or _file itself
@@ -39,7 +41,7 @@ class ShardWriter:
     def _open(self) -> None:
         name = f"{self.prefix}-{len(self.shards):05d}.jsonl{SUFFIX[self.compression]}"
         self._file = hashing_file(join(str(self.directory), name))
-        self._stream = compressing(self._file, self.compression, self.compresslevel)
+        self._stream = compressing(self._file, self.compression, self.compresslevel, self._pool)
         self.shards.append({"file": name, "records": 0})
         self._count = 0
 
@@ -93,15 +95,20 @@ class BackgroundShardWriter(ShardWriter):
     process writing all the shards (the driver's filter): zlib-ng, zstd and sha256 release the GIL
     while they work, so the process reads and filters the next records meanwhile, on another core.
     The same bytes as ShardWriter: one thread takes the chunks in order, and a compressed stream
-    does not depend on how its input is cut into writes (gzip: fs.FixedBlocks).
+    does not depend on how its input is cut into writes (gzip: fs.BlockGzip).
+
+    `threads` > 1: gzip's blocks are compressed by that many threads side by side (the same bytes),
+    for a run whose workers are done and whose cores would otherwise wait for this one thread.
 
     `tee`: called in that thread with every chunk of lines after it is written, in order (the
     run's report reads them from there: `pipeline/report/feed.py`)."""
 
     CHUNK = 1 << 20  # bytes of lines handed to the thread at once
 
-    def __init__(self, *args, tee: Callable[[bytes], None] | None = None, **kwargs):
+    def __init__(self, *args, tee: Callable[[bytes], None] | None = None, threads: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
+        if threads > 1 and self.compression == "gzip":
+            self._pool = ThreadPoolExecutor(threads, thread_name_prefix=f"deflate-{self.prefix}")
         self._tee = tee
         self._lines: list[bytes] = []
         self._buffered = 0
@@ -172,8 +179,7 @@ class BackgroundShardWriter(ShardWriter):
 
     def close(self) -> list[dict]:
         self._finish()
-        self._queue.put(None)
-        self._thread.join()
+        self._end_thread()
         if self._error is not None:
             raise self._error
         return self.shards
@@ -181,10 +187,15 @@ class BackgroundShardWriter(ShardWriter):
     def abort(self) -> None:
         self._lines = []
         self._error = self._error or RuntimeError("aborted")  # the thread skips what is queued
-        self._queue.put(None)
-        self._thread.join()
+        self._end_thread()
         for shard_file in self._opened:
             shard_file.abort()
+
+    def _end_thread(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._pool is not None:
+            self._pool.shutdown()
 
 
 def _complete(file, stream, shard: dict, count: int) -> None:
