@@ -22,6 +22,7 @@ from pipeline.plan import (
     task_size_for,
 )
 from pipeline.s1_read.inputs import reader_class
+from pipeline.s1_read.jsonl import forget_resume_points
 from pipeline.s1_read.reader import Progress
 
 
@@ -69,6 +70,7 @@ def plan(
     far, the last time their total (plan.plan_tasks)."""
     from pipeline.engine import make_engine
 
+    forget_resume_points()  # only this plan's counts are resumed from (s1_read/jsonl.py)
     engine, counted, sizes = None, {}, None
     if len(to_count(todo)) > 1:
         engine = make_engine(config.run["engine"], workers, config.run["address"])

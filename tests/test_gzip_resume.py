@@ -209,3 +209,39 @@ def test_a_mark_whose_line_began_in_an_earlier_chunk_resumes_from_that_chunk(tmp
     tasks = plan_tasks(list_inputs([path]), 5, OPTIONS)
     docs = [d for part in _read_alone(tasks) for d in part]
     assert len(calls) == 8 and [d[0] for d in docs] == [f"L{i}" for i in range(40)]
+
+
+def test_states_of_an_earlier_plan_are_not_used_once_the_file_changed_unseen(members, tmp_path, monkeypatch):
+    """A process that plans twice (the Python API, tests): between the plans the file is rewritten in
+    place (same inode) to other records of the same size and mtime (`cp -p`, a rewrite within one
+    timestamp tick), and the second plan counts it in a pool's child, so this process still holds the
+    first count's states, which its identity does not tell apart: they must not be resumed from."""
+    from types import SimpleNamespace
+
+    from pipeline import plan_count
+
+    path, _, _ = members
+    _plan(path)  # the first plan: counted in this process, its states kept here
+    assert jsonl._RESUME
+    st = path.stat()
+    other = gzip.compress(_lines(random.Random(99), 5000, 3000), compresslevel=6)
+    assert len(other) < st.st_size
+    with open(path, "r+b") as fh:  # in place: the same inode; zero padding after a member, as gzip allows
+        fh.write(other + b"\0" * (st.st_size - len(other)))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert jsonl._identity(path) == (st.st_ino, st.st_size, st.st_mtime_ns)
+    second = tmp_path / "second.jsonl.gz"  # two files to count: the plan counts them on the engine
+    second.write_bytes(gzip.compress(_lines(random.Random(5), 0, 900)))
+    config = SimpleNamespace(
+        run={"engine": "local", "task_size": 400, "partitions": 0, "address": None}, read=OPTIONS
+    )
+    _, tasks, engine = plan_count.plan(list_inputs([path, second]), config, 2)
+    if engine is not None:
+        engine.close()
+    ids = []
+    for task in [t for t in tasks if t.files[0].path == str(path)]:  # each as a worker forked from here
+        for _ident, fh in jsonl._PARKED.values():
+            fh.close()
+        jsonl._PARKED.clear()
+        ids += [d.id for d in read_task(task, OPTIONS)]
+    assert ids == [f"d{i}" for i in range(5000, 8000)]  # the file's records now, no error record

@@ -275,6 +275,20 @@ def test_kept_figures_come_from_their_fields_and_the_examples_from_whole_lines(t
     assert repr(collect_module.collect_records(tmp_path, [tmp_path / spaced["file"]], [])) == repr(figures)
 
 
+def test_a_kept_shard_line_of_bad_utf8_fails_as_a_full_parse_does(tmp_path):
+    """The figures decode a few fields of a kept line and skip its text; a shard on disk whose text holds
+    bytes that are not UTF-8 (damage) must still fail the report as parsing the line whole does, not
+    give figures that count it (or fail only when the line happens to be sampled as an example)."""
+    good = [orjson.dumps({"id": f"k{i}", "text": "é ok", "metadata": {"n_chars": 4}}) for i in range(30)]
+    bad = b'{"id": "bad", "text": "caf\xe9 \xff", "metadata": {"n_chars": 5}}'
+    shard = tmp_path / "part-00000.jsonl"
+    shard.write_bytes(b"\n".join([*good, bad, *good]) + b"\n")
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(bad)
+    with pytest.raises(orjson.JSONDecodeError):
+        collect_module.collect_records(tmp_path, [shard], [])
+
+
 def test_empty_run_renders(tmp_path):
     manifest = {
         "run_id": "empty",

@@ -209,6 +209,13 @@ def _keep_points(path: Path, points: _ResumePoints) -> None:
         del _RESUME[next(iter(_RESUME))]
 
 
+def forget_resume_points() -> None:
+    """Drop the states of earlier counts (an earlier plan in this process): the file may have been
+    rewritten since in a way its identity does not show (in place, same size and mtime), and a plan
+    that counts it in a pool's child would leave them here for its forked workers."""
+    _RESUME.clear()
+
+
 def keep_resume_points(starts: Iterable[tuple[str, int]]) -> None:
     """Keep only the states that tasks starting at `starts` ((path, decompressed offset)) resume
     from (the plan's tasks: the rest would only take memory)."""
