@@ -75,7 +75,7 @@ KILL_POINTS = [
     ("manifest", 1, True),  # manifest written, nothing committed to the state
     ("commit", 1, True),  # before the first dedup index commit
     ("index_commit", 1, True),  # inside the exact-dedup index transaction
-    ("commit", 2, True),  # between the two dedup index commits (exact applied, near not yet)
+    ("commit", 2, True),  # during the dedup index commits (side by side in threads: some applied, some not)
     ("state_apply", 1, True),  # inside the processed-inputs transaction
     ("committed", 1, True),  # global steps committed, processed inputs not yet
 ]
