@@ -14,13 +14,12 @@ A run with one worker (the driver maps) keeps the whole reduce after the map (`r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.keysfile import read_columns, read_keys, read_refs
-from pipeline.step import DocRef, StepStats
+from pipeline.step import DocRef
 from pipeline.tasks import task_paths
 
 # candidates whose small keys are held in memory, ~0.9 KB each with their refs: the driver's peak RSS
@@ -36,8 +35,8 @@ def feeds(step) -> bool:
 
 
 class EarlyReduce:
-    """`add_task(index)` for each map task in turn; then the reduce takes, per step, `items` (held or
-    read back) or, for a fed step, `docs_in` and the step's own `reduce_fed`."""
+    """`add_task(index)` for each map task in turn; then the reduce takes, per step, each task's `keys`
+    (held or read back) or, for a fed step, `docs_in` and the step's own `reduce_fed`."""
 
     def __init__(self, work_dir: Path, state_dir: Path, steps):
         self.work_dir, self.state_dir, self.steps = work_dir, state_dir, steps
@@ -86,19 +85,13 @@ class EarlyReduce:
         gone = np.fromiter(excluded, dtype=np.int64, count=len(excluded))
         return int(np.count_nonzero(~np.isin(orders, gone)))
 
-    def items(self, position: int, excluded, stats: StepStats) -> Iterator[tuple[DocRef, object]]:
-        """(DocRef, key) of every candidate not excluded, in input order: held keys (released as
-        they are taken), else read from the work files (`runner._global_items`)."""
-        for index in range(self.n_tasks):
-            refs, columns = self.held.get(index, (None, {}))
-            if refs is not None and position in columns:
-                keys = columns.pop(position)
-            else:
-                refs, keys = read_keys(task_paths(self.work_dir, index), position)
-            for ref, key in zip(refs, keys):
-                if ref.order not in excluded:
-                    stats.docs_in += 1
-                    yield ref, key
+    def keys(self, index: int, position: int) -> tuple[list[DocRef], list]:
+        """Map task `index`'s refs and the keys of the step at `position`: held (released as they are
+        taken), else read back from the work files."""
+        refs, columns = self.held.get(index, (None, {}))
+        if refs is not None and position in columns:
+            return refs, columns.pop(position)
+        return read_keys(task_paths(self.work_dir, index), position)
 
     def refs(self, index: int) -> list[DocRef]:
         """Map task `index`'s candidates: held, or read back."""

@@ -304,14 +304,12 @@ class BlockGzip:
         windows = []
         for block in blocks:  # each block's dictionary: the last WINDOW bytes before it
             windows.append(self._window)
-            self._window = (self._window + block)[-self.WINDOW :]
+            history = block if len(block) >= self.WINDOW else self._window + block
+            self._window = history[-self.WINDOW :]
         ends = [False] * (len(blocks) - 1) + [last]
-        jobs = zip(blocks, windows, ends)
         deflate = partial(_deflate_block, self._level)
-        if self._pool is not None and len(blocks) > 1:
-            out = self._pool.map(deflate, *zip(*jobs))
-        else:
-            out = (deflate(*job) for job in jobs)
+        run = self._pool.map if self._pool is not None and len(blocks) > 1 else map
+        out = run(deflate, blocks, windows, ends)
         for block, compressed in zip(blocks, out):
             self._crc = zlib_ng.crc32(block, self._crc)
             self._size += len(block)

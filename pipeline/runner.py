@@ -575,10 +575,7 @@ def _reduce_step(run: Run, step, position: int, reduced: Reduced) -> None:
         step_drops = step.reduce_fed(drops, run.state_dir)
     else:  # (after sharded exact dedup, a custom global step gets a set of the orders dropped so far)
         excluded = drops if exact is None else set(exact.dropped_orders(drops).tolist())
-        if run.early is not None:
-            items = run.early.items(position, excluded, stats)
-        else:
-            items = _global_items(run.work_dir, len(run.tasks), position, excluded, stats)
+        items = _global_items(run.work_dir, len(run.tasks), position, excluded, stats, run.early)
         step_drops = step.reduce(items, run.state_dir)
     for drop in damage_checked(step, run.state_dir, step_drops):
         drops[drop.order] = (step.name, drop)
@@ -797,11 +794,20 @@ def _discard(run_dir: Path) -> None:
 
 
 def _global_items(
-    work_dir: Path, n_tasks: int, position: int, drops: dict | set, stats: StepStats
+    work_dir: Path,
+    n_tasks: int,
+    position: int,
+    drops: dict | set,
+    stats: StepStats,
+    early: EarlyReduce | None = None,
 ) -> Iterator[tuple[DocRef, object]]:
-    """(DocRef, key) of every candidate still kept, in input order, streamed from the work files."""
+    """(DocRef, key) of every candidate still kept, in input order, streamed from the work files
+    (or, in a run with workers, the keys `early` holds since the map)."""
     for index in range(n_tasks):
-        refs, keys = read_keys(task_paths(work_dir, index), position)
+        if early is not None:
+            refs, keys = early.keys(index, position)
+        else:
+            refs, keys = read_keys(task_paths(work_dir, index), position)
         for ref, key in zip(refs, keys):
             if ref.order not in drops:
                 stats.docs_in += 1
